@@ -1,0 +1,5 @@
+//! Integration tests of strata-model: one binary, one module per topic.
+
+mod digest;
+mod image_ref;
+mod names;
