@@ -3,3 +3,7 @@
 mod digest;
 mod image_ref;
 mod names;
+mod one;
+mod record;
+mod size;
+mod spec;
