@@ -1,0 +1,81 @@
+//! `cargo xtask`: the project's automation, written in Rust (matklad's xtask pattern).
+//!
+//! `main` only dispatches; each command lives in its own module: [`ci`] (the single source of
+//! truth for CI), [`setup`] (what the tests, benches and demo need on the machine), [`demo`] and
+//! [`tidy`]. [`cmd`] runs other programs and prints them as a user would type them.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "xtask is a developer's command-line tool: printing progress and results is its job"
+)]
+
+mod bench;
+mod ci;
+mod cmd;
+mod demo;
+mod setup;
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci [--skip-setup]  every check CI runs, in order, stopping at the first failure:
+                     setup, fmt, tidy, clippy, test, doc, deny, git (see xtask/src/ci.rs)
+  setup              install what the tests, benches and demo need, only what is missing
+  demo               show, command by command, what strata does today
+  help               print this message
+
+not yet available: bench, fuzz, dist";
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Vec<String>) -> Result<()> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        [] | ["help" | "--help" | "-h"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        ["ci", flags @ ..] => {
+            let mut options = ci::Options::default();
+            for flag in flags {
+                match *flag {
+                    "--skip-setup" => options.skip_setup = true,
+                    other => bail!("unknown option {other:?} for `ci`\n\n{USAGE}"),
+                }
+            }
+            ci::run(options)
+        }
+        ["setup"] => setup::run(),
+        ["demo"] => demo::run(),
+        ["bench", rest @ ..] => bench::run(rest),
+        [cmd @ ("fuzz" | "dist"), ..] => {
+            bail!("`cargo xtask {cmd}` is not available yet\n\n{USAGE}")
+        }
+        _ => bail!(
+            "unknown command or arguments: {}\n\n{USAGE}",
+            args.join(" ")
+        ),
+    }
+}
+
+/// The repository root: the parent of this crate's directory.
+fn project_root() -> PathBuf {
+    let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask_dir.parent().unwrap_or(xtask_dir).to_path_buf()
+}
