@@ -1,0 +1,260 @@
+//! `strata-disk`: a thin command-line driver of the crate for tests and benchmarks
+//! (`convert`, `info`, `check`, `compare`), with arguments parsed by hand in qemu-img's style.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line example: printing results is its job"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use strata_disk::qcow2::{Compat, CreateOptions, Qcow2Target};
+use strata_disk::{
+    Compression, ConvertOptions, ConvertTarget, DiskError, DiskImage, ExtentKind, OpenOptions,
+    RawTarget,
+};
+use strata_model::DiskFormat;
+
+const USAGE: &str = "\
+usage: strata-disk convert [-f FMT] [-O raw|qcow2] [-c] [-o OPTS] [--hash] [--no-sync] [--progress] SRC DST
+       strata-disk info FILE
+       strata-disk check FILE
+       strata-disk compare A B
+
+convert options (-o, comma-separated): compression_type=zlib|zstd, cluster_size=BYTES,
+compat=0.10|1.1, refcount_bits=N, level=N (compression level).
+qemu-img flags -m N and -W are accepted and have no effect (strata always overlaps reads,
+compression and writes) but print a warning.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("strata-disk: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<ExitCode, String> {
+    let Some((cmd, rest)) = args.split_first() else {
+        return Err(USAGE.into());
+    };
+    match cmd.as_str() {
+        "convert" => convert(rest),
+        "info" => info(rest),
+        "check" => check(rest),
+        "compare" => compare(rest),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    }
+}
+
+fn open(path: &Path, format: Option<DiskFormat>) -> Result<Box<dyn DiskImage>, String> {
+    let options = OpenOptions {
+        format,
+        ..OpenOptions::default()
+    };
+    strata_disk::open(path, &options)
+        .map(|o| o.image)
+        .map_err(|e| e.to_string())
+}
+
+fn parse_format(s: &str) -> Result<DiskFormat, String> {
+    s.parse().map_err(|_| format!("unknown format {s:?}"))
+}
+
+fn convert(args: &[String]) -> Result<ExitCode, String> {
+    let mut src_format = None;
+    let mut out_format = DiskFormat::Raw;
+    let mut compress = false;
+    let mut opts: Vec<(String, String)> = Vec::new();
+    let mut options = ConvertOptions::default();
+    let mut show_progress = false;
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match a.as_str() {
+            "-f" => src_format = Some(parse_format(&value("-f")?)?),
+            "-O" => out_format = parse_format(&value("-O")?)?,
+            "-c" => compress = true,
+            "-o" => {
+                for kv in value("-o")?.split(',') {
+                    let (k, v) = kv
+                        .split_once('=')
+                        .ok_or_else(|| format!("bad -o option {kv:?}"))?;
+                    opts.push((k.to_owned(), v.to_owned()));
+                }
+            }
+            "-m" => {
+                value("-m")?;
+                eprintln!("strata-disk: warning: -m has no effect");
+            }
+            "-W" => eprintln!("strata-disk: warning: -W has no effect"),
+            "--hash" => options.hash = true,
+            "--no-sync" => options.sync = false,
+            "--progress" | "-p" => show_progress = true,
+            s if s.starts_with('-') => return Err(format!("unknown option {s:?}\n{USAGE}")),
+            _ => paths.push(PathBuf::from(a)),
+        }
+    }
+    let [src, dst] = paths.as_slice() else {
+        return Err(format!("convert needs SRC and DST\n{USAGE}"));
+    };
+    let source = open(src, src_format)?;
+    let size = source.virtual_size();
+    let mut create = CreateOptions::new(size);
+    let mut kind = "zlib".to_owned();
+    let mut level: Option<i64> = None;
+    for (k, v) in &opts {
+        let num = || {
+            v.parse::<u64>()
+                .map_err(|_| format!("bad value {v:?} for {k}"))
+        };
+        match k.as_str() {
+            "compression_type" => kind = v.clone(),
+            "cluster_size" => create.cluster_size = num()?,
+            "refcount_bits" => {
+                create.refcount_bits = u32::try_from(num()?).map_err(|e| e.to_string())?
+            }
+            "level" => level = Some(i64::try_from(num()?).map_err(|e| e.to_string())?),
+            "compat" => {
+                create.compat = match v.as_str() {
+                    "0.10" => Compat::V0_10,
+                    "1.1" | "v3" => Compat::V1_1,
+                    _ => return Err(format!("bad compat {v:?}")),
+                }
+            }
+            _ => return Err(format!("unknown -o option {k:?}")),
+        }
+    }
+    if compress {
+        let c = match kind.as_str() {
+            "zlib" => Compression::Zlib {
+                level: level.map_or(6, |l| l as u32),
+            },
+            "zstd" => Compression::Zstd {
+                level: level.map_or(3, |l| l as i32),
+            },
+            other => return Err(format!("unknown compression type {other:?}")),
+        };
+        options.compression = Some(c);
+        create.compression = Some(c);
+    }
+    let target: Box<dyn ConvertTarget> = match out_format {
+        DiskFormat::Raw if compress => return Err("raw output cannot be compressed".into()),
+        DiskFormat::Raw => {
+            Box::new(RawTarget::create(dst, size, options.hash, options.sync).map_err(s)?)
+        }
+        DiskFormat::Qcow2 => {
+            Box::new(Qcow2Target::create(dst, &create, options.hash, options.sync).map_err(s)?)
+        }
+        other => return Err(format!("writing {other} is not supported")),
+    };
+    let progress = |p: strata_disk::Progress| {
+        if show_progress && p.total > 0 {
+            eprint!("\r    ({:.2}/100%)", p.done as f64 * 100.0 / p.total as f64);
+        }
+    };
+    let summary = strata_disk::convert(source.as_ref(), target, &options, &progress).map_err(s)?;
+    if show_progress {
+        eprintln!();
+    }
+    if let Some(h) = &summary.sha256 {
+        println!("sha256:{h}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn s(e: DiskError) -> String {
+    e.to_string()
+}
+
+fn single(args: &[String], cmd: &str) -> Result<PathBuf, String> {
+    match args {
+        [p] => Ok(PathBuf::from(p)),
+        _ => Err(format!("{cmd} needs one FILE\n{USAGE}")),
+    }
+}
+
+fn open_qcow2(path: &Path) -> Result<strata_disk::Qcow2Image, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    strata_disk::Qcow2Image::open(Box::new(file))
+        .map(|i| i.with_path(path))
+        .map_err(s)
+}
+
+fn info(args: &[String]) -> Result<ExitCode, String> {
+    let path = single(args, "info")?;
+    let image = open_qcow2(&path)?;
+    let info = strata_disk::qcow2::info(&image, &path.to_string_lossy(), None);
+    println!("{info:#?}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(args: &[String]) -> Result<ExitCode, String> {
+    let path = single(args, "check")?;
+    let image = open_qcow2(&path)?;
+    let report = strata_disk::qcow2::check(&image, &path.to_string_lossy()).map_err(s)?;
+    if report.is_clean() {
+        println!("No errors were found on the image.");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{report:#?}");
+        Ok(ExitCode::from(2))
+    }
+}
+
+/// Compares guest contents, skipping ranges both sides know to be zeros.
+fn compare(args: &[String]) -> Result<ExitCode, String> {
+    let [a, b] = args else {
+        return Err(format!("compare needs two files\n{USAGE}"));
+    };
+    let (ia, ib) = (open(Path::new(a), None)?, open(Path::new(b), None)?);
+    let size = ia.virtual_size().max(ib.virtual_size());
+    let mut pos = 0u64;
+    let mut ba = vec![0u8; 4 << 20];
+    let mut bb = vec![0u8; 4 << 20];
+    while pos < size {
+        let status = |img: &dyn DiskImage, len: u64| -> Result<(ExtentKind, u64), String> {
+            if pos >= img.virtual_size() {
+                return Ok((ExtentKind::Zero, len));
+            }
+            let e = img
+                .block_status(pos, len.min(img.virtual_size() - pos))
+                .map_err(s)?;
+            Ok((e.kind, e.length))
+        };
+        let (ka, la) = status(ia.as_ref(), size - pos)?;
+        let (kb, lb) = status(ib.as_ref(), size - pos)?;
+        let len = la.min(lb).min(ba.len() as u64);
+        if ka != ExtentKind::Zero || kb != ExtentKind::Zero {
+            let n = len as usize;
+            for (img, buf) in [(ia.as_ref(), &mut ba), (ib.as_ref(), &mut bb)] {
+                let avail = img.virtual_size().saturating_sub(pos).min(len) as usize;
+                buf[..n].fill(0);
+                if avail > 0 {
+                    img.read_at(&mut buf[..avail], pos).map_err(s)?;
+                }
+            }
+            if let Some(i) = ba[..n].iter().zip(&bb[..n]).position(|(x, y)| x != y) {
+                println!("Content mismatch at offset {}!", pos + i as u64);
+                return Ok(ExitCode::from(1));
+            }
+        }
+        pos += len;
+    }
+    println!("Images are identical.");
+    Ok(ExitCode::SUCCESS)
+}

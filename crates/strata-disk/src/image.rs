@@ -1,0 +1,107 @@
+//! The capability traits every disk format implements: [`DiskImage`] for reading and block
+//! status, [`DiskImageMut`] for formats that can be written in place.
+
+use strata_model::DiskFormat;
+
+use crate::error::DiskError;
+
+/// What a range of an image holds, as qemu's block status reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExtentKind {
+    /// Bytes stored in this image (they may still happen to be zero).
+    Data,
+    /// Known to read as zeros without reading anything (qcow2 zero clusters, raw holes).
+    Zero,
+    /// Not stored in this image: reads come from the backing file, or are zeros without one.
+    Unallocated,
+}
+
+/// A run of bytes of one [`ExtentKind`] at guest offset `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Extent {
+    /// Guest offset of the first byte.
+    pub offset: u64,
+    /// Length in bytes (never zero).
+    pub length: u64,
+    /// What the range holds.
+    pub kind: ExtentKind,
+}
+
+impl Extent {
+    /// The guest offset just past the extent.
+    pub fn end(&self) -> u64 {
+        self.offset.saturating_add(self.length)
+    }
+}
+
+/// A backing file as an image records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackingFile {
+    /// The name exactly as stored in the image (often relative to the image's directory).
+    pub name: String,
+    /// The format recorded beside it (qcow2's backing-format extension), never guessed.
+    pub format: Option<DiskFormat>,
+}
+
+/// A disk image opened for reading. Reads take `&self` and may run from several threads.
+pub trait DiskImage: Send + Sync {
+    /// The image's format.
+    fn format(&self) -> DiskFormat;
+
+    /// The size of the virtual disk in bytes.
+    fn virtual_size(&self) -> u64;
+
+    /// Fills `buf` with the guest bytes at `offset`, reading through the backing chain where
+    /// this image has no data. Reading past the virtual size is an error.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<(), DiskError>;
+
+    /// The extent of *this layer* that starts at `offset`, at most `max_len` bytes long
+    /// (`offset` must be below the virtual size and `max_len` non-zero). Unallocated ranges
+    /// are reported as such; see [`DiskImage::block_status`] for the view through the chain.
+    fn map(&self, offset: u64, max_len: u64) -> Result<Extent, DiskError>;
+
+    /// The backing file this image names, if any.
+    fn backing_file(&self) -> Option<&BackingFile> {
+        None
+    }
+
+    /// The opened backing image, if the chain was opened with this image.
+    fn backing(&self) -> Option<&dyn DiskImage> {
+        None
+    }
+
+    /// The extent at `offset` as a reader of the whole chain sees it: `Data` or `Zero`, never
+    /// `Unallocated` (unallocated ranges are resolved through the backing chain, and read as
+    /// zeros at its bottom).
+    fn block_status(&self, offset: u64, max_len: u64) -> Result<Extent, DiskError> {
+        let extent = self.map(offset, max_len)?;
+        if extent.kind != ExtentKind::Unallocated {
+            return Ok(extent);
+        }
+        match self.backing() {
+            Some(backing) if offset < backing.virtual_size() => {
+                let len = extent.length.min(backing.virtual_size() - offset);
+                backing.block_status(offset, len)
+            }
+            _ => Ok(Extent {
+                kind: ExtentKind::Zero,
+                ..extent
+            }),
+        }
+    }
+}
+
+/// A disk image that can be written in place.
+pub trait DiskImageMut: DiskImage {
+    /// Writes `buf` at guest offset `offset` (within the virtual size).
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<(), DiskError>;
+
+    /// Makes `len` bytes at `offset` read as zeros, deallocating where the format can.
+    fn write_zeroes(&mut self, offset: u64, len: u64) -> Result<(), DiskError>;
+
+    /// Makes everything written so far durable (metadata and data, then fsync).
+    fn flush(&mut self) -> Result<(), DiskError>;
+
+    /// Changes the virtual size; growing adds zeros. Formats that cannot shrink refuse.
+    fn resize(&mut self, new_size: u64) -> Result<(), DiskError>;
+}

@@ -1,0 +1,26 @@
+//! Disk image codecs: read, write, inspect, check and convert virtual machine disks without
+//! qemu-img at run time, exactly as qemu reads them, and safely with hostile files.
+//!
+//! The entry point is [`open()`]; every format also parses from bytes in memory (see [`ReadAt`]).
+//! Images expose small capability traits ([`DiskImage`], [`DiskImageMut`]); the convert engine
+//! walks a source's extents and never reads holes or known zeros.
+
+pub mod convert;
+pub mod error;
+pub mod image;
+pub mod io;
+pub mod open;
+pub mod output;
+pub mod probe;
+pub mod qcow2;
+pub mod raw;
+
+pub use convert::{Compression, ConvertOptions, ConvertSummary, ConvertTarget, Progress, convert};
+pub use error::{DiskError, ErrorKind};
+pub use image::{BackingFile, DiskImage, DiskImageMut, Extent, ExtentKind};
+pub use io::ReadAt;
+pub use open::{OpenError, OpenOptions, Opened, open, open_bytes};
+pub use output::{Committed, OutputFile};
+pub use probe::{probe, probe_bytes};
+pub use qcow2::Qcow2Image;
+pub use raw::{RawImage, RawTarget};

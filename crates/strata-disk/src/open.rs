@@ -1,0 +1,293 @@
+//! The one entry point: [`open`] detects (or is told) an image's format, opens it and its
+//! backing chain, and returns the format beside the handle; [`open_bytes`] does the same for
+//! bytes in memory.
+//!
+//! Backing chains: a relative backing name resolves against the directory of the image that
+//! names it (never the working directory); the resolved file must lie inside one of the
+//! caller's allowed directories (by default the top image's directory), the chain is at most
+//! [`MAX_CHAIN_DEPTH`] backing files deep, and a file met twice (same device and inode) is a
+//! loop. A backing file's format is the one its parent records; only when none is recorded is
+//! it probed (see [`crate::probe`](mod@crate::probe)), and a probe never turns a recognised header into raw.
+
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use strata_model::DiskFormat;
+
+use crate::error::{DiskError, ErrorKind};
+use crate::image::DiskImage;
+use crate::io::ReadAt;
+use crate::probe::probe;
+use crate::qcow2::Qcow2Image;
+use crate::raw::RawImage;
+
+/// Deepest backing chain followed (backing files below the top image), as crosvm and
+/// cloud-hypervisor limit it.
+pub const MAX_CHAIN_DEPTH: usize = 10;
+
+/// How to open an image.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// The top image's format; `None` probes it.
+    pub format: Option<DiskFormat>,
+    /// Directories backing files may lie in (canonicalised before use); empty means the top
+    /// image's own directory only.
+    pub allowed_dirs: Vec<PathBuf>,
+    /// Deepest chain followed (at most [`MAX_CHAIN_DEPTH`] is sensible).
+    pub max_depth: usize,
+    /// Open only the top layer: unallocated ranges then read as zeros (for inspection, fuzzing
+    /// and `info`).
+    pub no_backing: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            format: None,
+            allowed_dirs: Vec::new(),
+            max_depth: MAX_CHAIN_DEPTH,
+            no_backing: false,
+        }
+    }
+}
+
+/// An opened image and its format.
+pub struct Opened {
+    /// The detected (or given) format of the top image.
+    pub format: DiskFormat,
+    /// The image, with its backing chain attached.
+    pub image: Box<dyn DiskImage>,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an image or its chain cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// A format strata detects but has no codec for yet.
+    #[error("no {} codec yet", format.name())]
+    NoCodec {
+        /// The format.
+        format: DiskFormat,
+    },
+    /// A backing file outside the allowed directories.
+    #[error("backing file {name:?} resolves to {} outside the allowed directories", resolved.display())]
+    OutsideAllowedDirs {
+        /// The name as the image records it.
+        name: String,
+        /// Where it resolves.
+        resolved: PathBuf,
+    },
+    /// A chain deeper than the limit.
+    #[error("backing chain deeper than {max}")]
+    TooDeep {
+        /// The limit.
+        max: usize,
+    },
+    /// A chain that comes back to a file already in it.
+    #[error("backing chain loops back to {}", path.display())]
+    Loop {
+        /// The file met twice.
+        path: PathBuf,
+    },
+    /// An image in memory names a backing file, which has no directory to resolve against.
+    #[error("image in memory names backing file {name:?}")]
+    BackingInMemory {
+        /// The name.
+        name: String,
+    },
+}
+
+impl OpenError {
+    /// The stable category of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            OpenError::NoCodec { .. } => ErrorKind::Unsupported,
+            OpenError::OutsideAllowedDirs { .. }
+            | OpenError::TooDeep { .. }
+            | OpenError::Loop { .. } => ErrorKind::Escape,
+            OpenError::BackingInMemory { .. } => ErrorKind::InvalidRequest,
+        }
+    }
+}
+
+/// One opened layer before the chain is assembled.
+enum Layer {
+    Qcow2(Box<Qcow2Image>),
+    Other(Box<dyn DiskImage>),
+}
+
+impl Layer {
+    fn into_image(self) -> Box<dyn DiskImage> {
+        match self {
+            Layer::Qcow2(q) => q,
+            Layer::Other(i) => i,
+        }
+    }
+}
+
+/// Opens one layer from `src` in `format` (`None`: probe).
+fn open_layer(
+    src: Box<dyn ReadAt>,
+    format: Option<DiskFormat>,
+    path: Option<&Path>,
+    raw_from: impl FnOnce() -> Result<RawImage, DiskError>,
+) -> Result<(DiskFormat, Layer), DiskError> {
+    let format = match format {
+        Some(f) => f,
+        None => probe(&*src).map_err(|e| DiskError::io("read to probe the format", e))?,
+    };
+    let layer = match format {
+        DiskFormat::Qcow2 => {
+            let q = Qcow2Image::open(src)?;
+            Layer::Qcow2(Box::new(match path {
+                Some(p) => q.with_path(p),
+                None => q,
+            }))
+        }
+        DiskFormat::Raw => Layer::Other(Box::new(raw_from()?)),
+        other => return Err(OpenError::NoCodec { format: other }.into()),
+    };
+    Ok((format, layer))
+}
+
+fn open_file_layer(
+    path: &Path,
+    format: Option<DiskFormat>,
+) -> Result<(DiskFormat, Layer), DiskError> {
+    let file = File::open(path).map_err(|e| DiskError::io("open", e).with_path(path))?;
+    let raw_file = file
+        .try_clone()
+        .map_err(|e| DiskError::io("open", e).with_path(path))?;
+    open_layer(Box::new(file), format, Some(path), || {
+        RawImage::from_file(raw_file)
+    })
+    .map_err(|e| e.with_path(path))
+}
+
+/// Opens the image at `path` and its backing chain.
+pub fn open(path: &Path, options: &OpenOptions) -> Result<Opened, DiskError> {
+    let canon = |p: &Path| {
+        p.canonicalize()
+            .map_err(|e| DiskError::io("resolve", e).with_path(p))
+    };
+    let top_dir = path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let top_dir = if top_dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        top_dir
+    };
+    let allowed: Vec<PathBuf> = if options.allowed_dirs.is_empty() {
+        vec![canon(&top_dir)?]
+    } else {
+        options
+            .allowed_dirs
+            .iter()
+            .map(|d| canon(d))
+            .collect::<Result<_, _>>()?
+    };
+    let (format, top) = open_file_layer(path, options.format)?;
+    let mut seen = vec![file_id(path)?];
+    let mut layers = vec![top];
+    let mut current = path.to_path_buf();
+    while let Some(Layer::Qcow2(q)) = layers.last()
+        && !options.no_backing
+    {
+        let Some(backing) = q.header().backing_file.clone() else {
+            break;
+        };
+        let recorded = q
+            .header()
+            .backing_disk_format()
+            .map_err(|e| DiskError::from(crate::qcow2::Qcow2Error::from(e)).with_path(&current))?;
+        if layers.len() > options.max_depth.min(MAX_CHAIN_DEPTH) {
+            return Err(DiskError::from(OpenError::TooDeep {
+                max: options.max_depth.min(MAX_CHAIN_DEPTH),
+            })
+            .with_path(&current));
+        }
+        let named = Path::new(&backing);
+        let joined = if named.is_absolute() {
+            named.to_path_buf()
+        } else {
+            let dir = current.parent().unwrap_or(Path::new("."));
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            dir.join(named)
+        };
+        let resolved = canon(&joined).map_err(|e| e.with_path(&current))?;
+        if !allowed.iter().any(|d| resolved.starts_with(d)) {
+            return Err(DiskError::from(OpenError::OutsideAllowedDirs {
+                name: backing,
+                resolved,
+            })
+            .with_path(&current));
+        }
+        let id = file_id(&resolved)?;
+        if seen.contains(&id) {
+            return Err(DiskError::from(OpenError::Loop { path: resolved }).with_path(&current));
+        }
+        seen.push(id);
+        let (_, layer) = open_file_layer(&resolved, recorded)?;
+        layers.push(layer);
+        current = resolved;
+    }
+    // Assemble bottom-up, without recursion.
+    let mut below: Option<Box<dyn DiskImage>> = None;
+    while let Some(layer) = layers.pop() {
+        below = Some(match (layer, below.take()) {
+            (Layer::Qcow2(q), Some(b)) => Box::new(q.with_backing(b)),
+            (layer, _) => layer.into_image(),
+        });
+    }
+    let image = below.ok_or_else(|| {
+        DiskError::from(crate::error::DiskErrorSource::InvalidRequest(
+            "no layer opened".into(),
+        ))
+    })?;
+    Ok(Opened { format, image })
+}
+
+/// Opens an image held in memory. It cannot have a backing chain: an image that names a
+/// backing file is refused unless `options.no_backing` is set.
+pub fn open_bytes(bytes: Vec<u8>, options: &OpenOptions) -> Result<Opened, DiskError> {
+    let format = match options.format {
+        Some(f) => f,
+        None => probe(&bytes).map_err(|e| DiskError::io("read to probe the format", e))?,
+    };
+    let layer = match format {
+        DiskFormat::Qcow2 => {
+            let q = Qcow2Image::from_bytes(bytes)?;
+            if let Some(name) = &q.header().backing_file
+                && !options.no_backing
+            {
+                return Err(OpenError::BackingInMemory { name: name.clone() }.into());
+            }
+            Layer::Qcow2(Box::new(q))
+        }
+        DiskFormat::Raw => Layer::Other(Box::new(RawImage::from_bytes(bytes))),
+        other => return Err(OpenError::NoCodec { format: other }.into()),
+    };
+    Ok(Opened {
+        format,
+        image: layer.into_image(),
+    })
+}
+
+/// A file's identity (device, inode), to detect loops whatever the path.
+fn file_id(path: &Path) -> Result<(u64, u64), DiskError> {
+    let m = std::fs::metadata(path).map_err(|e| DiskError::io("stat", e).with_path(path))?;
+    Ok((m.dev(), m.ino()))
+}

@@ -1,0 +1,868 @@
+//! Writing qcow2 images: [`create`] (an empty image, optionally over a backing file) and
+//! [`Qcow2Target`], the convert engine's qcow2 destination.
+//!
+//! **Uncompressed layout (planned, front to back).** Before any data is read, the layout is
+//! computed from the source's block status alone: header cluster, refcount table, refcount
+//! blocks, L1 table, the L2 tables of the regions that hold data, then every data cluster in
+//! guest order. Everything is written strictly front to back, so the sha256 of the output is
+//! computed in the same pass. A planned cluster that turns out to be all zeros is not written:
+//! it stays a hole in the file, still referenced (refcount 1), and reads as zeros.
+//!
+//! **Compressed layout (appended).** Compressed sizes are unknown ahead, so the header cluster
+//! is reserved, data is appended in guest order (compressed clusters packed byte by byte,
+//! clusters that do not compress aligned to a cluster), each L2 table is appended when its
+//! region is complete, each refcount block when the file has grown past the clusters it
+//! counts, and the L1 table, the last refcount blocks and the refcount table at the end; the
+//! header is written last. Asking for a hash then costs a read-back of the finished file.
+//!
+//! Memory is bounded whatever the image size: the L1 table (capped by qemu's 32 MiB limit),
+//! one L2 table, one or two refcount blocks and the refcount table (8 bytes per refcount
+//! block, capped at 8 MiB).
+
+use std::path::Path;
+
+use strata_model::DiskFormat;
+
+use crate::convert::{Compression, ConvertTarget, SourceMap};
+use crate::error::{DiskError, ErrorKind};
+use crate::output::{Committed, OutputFile};
+use crate::qcow2::header::{
+    CompressionType, Header, MAX_CLUSTER_BITS, MAX_L1_ENTRIES, MAX_REFCOUNT_TABLE_BYTES,
+    MAX_VIRTUAL_SIZE, MIN_CLUSTER_BITS, V2_HEADER_LEN,
+};
+use crate::qcow2::refcount::{block_entries_bits, get_refcount, set_refcount};
+use crate::qcow2::table::{CompressedDescriptor, FLAG_COPIED, encode_l1};
+
+/// The qcow2 version to write, by qemu-img's `compat` option names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Compat {
+    /// `compat=0.10`: version 2 (no zero clusters, no compression type, 16-bit refcounts).
+    V0_10,
+    /// `compat=1.1`: version 3, qemu's default.
+    #[default]
+    V1_1,
+}
+
+/// How to create a qcow2 image (qemu-img's `-o` options).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateOptions {
+    /// Virtual size in bytes (rounded up to a multiple of 512, as qemu-img does).
+    pub size: u64,
+    /// Cluster size: a power of two from 512 B to 2 MiB (qemu's default is 64 KiB).
+    pub cluster_size: u64,
+    /// Version.
+    pub compat: Compat,
+    /// Compression of compressed clusters; `Some` makes [`Qcow2Target`] compress every
+    /// cluster. zstd needs compat 1.1.
+    pub compression: Option<Compression>,
+    /// Refcount width in bits: 1, 2, 4, 8, 16, 32 or 64 (16 for compat 0.10).
+    pub refcount_bits: u32,
+    /// Backing file name (stored as given) and its format (recorded, never guessed).
+    pub backing: Option<(String, DiskFormat)>,
+}
+
+impl CreateOptions {
+    /// qemu-img's defaults for an image of `size` bytes: 64 KiB clusters, compat 1.1, 16-bit
+    /// refcounts, no compression, no backing file.
+    pub fn new(size: u64) -> Self {
+        CreateOptions {
+            size,
+            cluster_size: 64 * 1024,
+            compat: Compat::V1_1,
+            compression: None,
+            refcount_bits: 16,
+            backing: None,
+        }
+    }
+}
+
+/// A qcow2 image that cannot be created, written or edited as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum Qcow2WriteError {
+    /// A cluster size that is not a power of two from 512 B to 2 MiB.
+    #[error("cluster size {cluster_size} is not a power of two from 512 to 2097152")]
+    ClusterSize {
+        /// The size asked for.
+        cluster_size: u64,
+    },
+    /// A refcount width that is not a power of two up to 64, or not 16 with compat 0.10.
+    #[error("refcount width {bits} is not valid for compat {compat}")]
+    RefcountBits {
+        /// The width asked for.
+        bits: u32,
+        /// `0.10` or `1.1`.
+        compat: &'static str,
+    },
+    /// zstd compression asked of a version 2 image.
+    #[error("compression type zstd needs compat 1.1")]
+    ZstdNeedsV3,
+    /// A virtual size whose L1 table exceeds qemu's limit.
+    #[error("virtual size {size} needs {l1_entries} L1 entries, above the limit of {max}")]
+    TooLarge {
+        /// The virtual size.
+        size: u64,
+        /// L1 entries needed.
+        l1_entries: u64,
+        /// qemu's limit for this cluster size.
+        max: u64,
+    },
+    /// The refcount table would exceed qemu's 8 MiB limit.
+    #[error("refcount table of {bytes} bytes above the limit of {MAX_REFCOUNT_TABLE_BYTES}")]
+    RefcountTableTooLarge {
+        /// Bytes needed.
+        bytes: u64,
+    },
+    /// A compressed cluster beyond what a compressed descriptor can address.
+    #[error("compressed cluster at host offset {offset} ({len} bytes) cannot be described")]
+    CompressedOutOfRange {
+        /// Host offset.
+        offset: u64,
+        /// Compressed length.
+        len: u64,
+    },
+    /// A refcount above the width's maximum (refcount widths below 16 bits with many small
+    /// compressed clusters sharing a host cluster).
+    #[error("refcount of host cluster {cluster} exceeds {refcount_bits}-bit refcounts")]
+    RefcountOverflow {
+        /// Host cluster index.
+        cluster: u64,
+        /// The width.
+        refcount_bits: u32,
+    },
+    /// The engine's writes did not match the planned layout (the source changed).
+    #[error("writes did not match the planned layout: {detail}")]
+    PlanMismatch {
+        /// What differed.
+        detail: String,
+    },
+    /// The backing file name and format do not fit in the header cluster.
+    #[error(
+        "backing file name of {name_len} bytes does not fit in the header cluster ({cluster_size} bytes) or exceeds 1023 bytes"
+    )]
+    BackingDoesNotFit {
+        /// Length of the name.
+        name_len: usize,
+        /// The cluster size.
+        cluster_size: u64,
+    },
+    /// Shrinking asked of [`resize`](crate::qcow2::edit::resize).
+    #[error("cannot shrink from {current} to {requested} bytes")]
+    Shrink {
+        /// The current virtual size.
+        current: u64,
+        /// The size asked for.
+        requested: u64,
+    },
+    /// An image feature the editor does not handle (e.g. snapshots when the L1 table moves).
+    #[error("{what} is not supported")]
+    Unsupported {
+        /// What.
+        what: String,
+    },
+}
+
+impl Qcow2WriteError {
+    /// The stable category of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Qcow2WriteError::PlanMismatch { .. } => ErrorKind::IntegrityMismatch,
+            Qcow2WriteError::Unsupported { .. } => ErrorKind::Unsupported,
+            _ => ErrorKind::InvalidRequest,
+        }
+    }
+}
+
+impl From<Qcow2WriteError> for DiskError {
+    fn from(e: Qcow2WriteError) -> Self {
+        crate::error::DiskErrorSource::Qcow2Write(e).into()
+    }
+}
+
+/// The validated geometry of an image to write.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Geometry {
+    pub(crate) cluster_bits: u32,
+    pub(crate) refcount_order: u32,
+    pub(crate) l1_size: u64,
+}
+
+impl Geometry {
+    pub(crate) fn cluster_size(self) -> u64 {
+        1 << self.cluster_bits
+    }
+    /// Guest bytes mapped by one L2 table.
+    pub(crate) fn region(self) -> u64 {
+        1 << (2 * self.cluster_bits - 3)
+    }
+    /// Refcounts in one refcount block.
+    pub(crate) fn block_entries(self) -> u64 {
+        1 << block_entries_bits(self.cluster_bits, self.refcount_order)
+    }
+    pub(crate) fn clusters(self, bytes: u64) -> u64 {
+        bytes.div_ceil(self.cluster_size())
+    }
+}
+
+/// The L1 entries needed for `size` bytes with clusters of `cluster_bits`.
+pub(crate) fn l1_entries(size: u64, cluster_bits: u32) -> u64 {
+    size.div_ceil(1 << (2 * cluster_bits - 3))
+}
+
+fn validate(options: &CreateOptions) -> Result<(Header, Geometry), Qcow2WriteError> {
+    let cs = options.cluster_size;
+    let cluster_bits = cs.trailing_zeros();
+    if !cs.is_power_of_two() || !(MIN_CLUSTER_BITS..=MAX_CLUSTER_BITS).contains(&cluster_bits) {
+        return Err(Qcow2WriteError::ClusterSize { cluster_size: cs });
+    }
+    let bits = options.refcount_bits;
+    let (compat, bits_ok) = match options.compat {
+        Compat::V0_10 => ("0.10", bits == 16),
+        Compat::V1_1 => ("1.1", bits.is_power_of_two() && bits <= 64),
+    };
+    if !bits_ok {
+        return Err(Qcow2WriteError::RefcountBits { bits, compat });
+    }
+    if options.compat == Compat::V0_10
+        && matches!(options.compression, Some(Compression::Zstd { .. }))
+    {
+        return Err(Qcow2WriteError::ZstdNeedsV3);
+    }
+    let l1 = l1_entries(options.size.next_multiple_of(512), cluster_bits);
+    if l1 > u64::from(MAX_L1_ENTRIES) || options.size > MAX_VIRTUAL_SIZE {
+        return Err(Qcow2WriteError::TooLarge {
+            size: options.size,
+            l1_entries: l1,
+            max: u64::from(MAX_L1_ENTRIES),
+        });
+    }
+    // qemu rounds virtual sizes up to whole 512-byte sectors (it addresses disks in sectors
+    // and would not see a partial last sector).
+    let size = options.size.next_multiple_of(512);
+    let mut h = Header::new_v3(size, cluster_bits);
+    h.refcount_order = bits.trailing_zeros();
+    h.l1_size = l1 as u32;
+    if options.compat == Compat::V0_10 {
+        h.version = 2;
+        h.header_length = V2_HEADER_LEN;
+        h.feature_names.clear();
+    }
+    h.compression_type = match options.compression {
+        Some(Compression::Zstd { .. }) => CompressionType::Zstd,
+        _ => CompressionType::Zlib,
+    };
+    if let Some((name, format)) = &options.backing {
+        h.backing_file = Some(name.clone());
+        h.backing_format = Some(format.name().to_owned());
+    }
+    header_bytes(&h)?;
+    let g = Geometry {
+        cluster_bits,
+        refcount_order: h.refcount_order,
+        l1_size: l1,
+    };
+    Ok((h, g))
+}
+
+/// The header cluster, padded to the cluster size.
+pub(crate) fn header_bytes(h: &Header) -> Result<Vec<u8>, Qcow2WriteError> {
+    let cs = h.cluster_size();
+    let mut bytes = h
+        .to_bytes()
+        .map_err(|_| Qcow2WriteError::BackingDoesNotFit {
+            name_len: h.backing_file.as_deref().map_or(0, str::len),
+            cluster_size: cs,
+        })?;
+    bytes.resize(cs as usize, 0);
+    Ok(bytes)
+}
+
+/// The refcount table and block counts that cover `fixed` clusters plus themselves:
+/// `(table_clusters, blocks)`.
+fn refcount_cover(g: Geometry, fixed: u64) -> Result<(u64, u64), Qcow2WriteError> {
+    let (mut table, mut blocks) = (1u64, 1u64);
+    loop {
+        let total = fixed + table + blocks;
+        let new_blocks = total.div_ceil(g.block_entries());
+        let new_table = g.clusters(new_blocks * 8).max(1);
+        if new_blocks == blocks && new_table == table {
+            break;
+        }
+        (table, blocks) = (new_table, new_blocks);
+    }
+    if table * g.cluster_size() > MAX_REFCOUNT_TABLE_BYTES {
+        return Err(Qcow2WriteError::RefcountTableTooLarge {
+            bytes: table * g.cluster_size(),
+        });
+    }
+    Ok((table, blocks))
+}
+
+/// Creates an empty qcow2 image at `path` (through a temporary file, fsynced and renamed),
+/// laid out as qemu-img lays out a new image: header, refcount table, refcount block, L1.
+pub fn create(path: &Path, options: &CreateOptions) -> Result<Committed, DiskError> {
+    // The compression type is recorded in the header; there is no data to compress.
+    let mut target = Qcow2Target::new(path, options, false, true, false)?;
+    target.plan(&SourceMap::empty(options.size, options.cluster_size))?;
+    Box::new(target).finish()
+}
+
+/// The convert engine's qcow2 destination; see the module documentation for the layouts.
+#[derive(Debug)]
+pub struct Qcow2Target {
+    out: OutputFile,
+    header: Header,
+    g: Geometry,
+    mode: Mode,
+}
+
+#[derive(Debug)]
+enum Mode {
+    /// Uncompressed: the layout is planned; `next_host` is where the next data cluster goes.
+    Planned {
+        next_host: u64,
+        end_host: u64,
+        planned: bool,
+    },
+    /// Compressed: everything is appended.
+    Append(Box<Append>),
+}
+
+impl Qcow2Target {
+    /// Starts writing a qcow2 image to `path` under a temporary name. With
+    /// `options.compression`, every cluster is stored compressed where that makes it smaller.
+    pub fn create(
+        path: &Path,
+        options: &CreateOptions,
+        hash: bool,
+        sync: bool,
+    ) -> Result<Self, DiskError> {
+        Self::new(path, options, hash, sync, options.compression.is_some())
+    }
+
+    fn new(
+        path: &Path,
+        options: &CreateOptions,
+        hash: bool,
+        sync: bool,
+        compress: bool,
+    ) -> Result<Self, DiskError> {
+        let (header, g) = validate(options).map_err(|e| DiskError::from(e).with_path(path))?;
+        let out = OutputFile::create(path, hash, sync)?;
+        let mode = match options.compression {
+            Some(c) if compress => Mode::Append(Box::new(Append::new(g, c))),
+            _ => Mode::Planned {
+                next_host: 0,
+                end_host: 0,
+                planned: false,
+            },
+        };
+        Ok(Qcow2Target {
+            out,
+            header,
+            g,
+            mode,
+        })
+    }
+
+    fn err(&self, e: Qcow2WriteError) -> DiskError {
+        DiskError::from(e).with_path(self.out.path())
+    }
+
+    /// Plans and writes the metadata of the uncompressed layout.
+    fn plan_uncompressed(&mut self, map: &SourceMap<'_>) -> Result<(), DiskError> {
+        let g = self.g;
+        let cs = g.cluster_size();
+        // Pass 1: which regions hold data, and how many data clusters in all.
+        let mut l1 = vec![0u64; g.l1_size as usize];
+        let mut data_clusters = 0u64;
+        let mut l2_tables = 0u64;
+        for (r, entry) in l1.iter_mut().enumerate() {
+            let start = r as u64 * g.region();
+            let n: u64 = sum_clusters(map, start, start + g.region(), cs)?;
+            if n > 0 {
+                *entry = 1;
+                l2_tables += 1;
+                data_clusters += n;
+            }
+        }
+        let l1_clusters = g.clusters(g.l1_size * 8).max(1);
+        let fixed = 1 + l1_clusters + l2_tables + data_clusters;
+        let (rt_clusters, rb) = refcount_cover(g, fixed).map_err(|e| self.err(e))?;
+        let total = fixed + rt_clusters + rb;
+        let rt_off = cs;
+        let rb_off = rt_off + rt_clusters * cs;
+        let l1_off = rb_off + rb * cs;
+        let l2_off = l1_off + l1_clusters * cs;
+        let data_off = l2_off + l2_tables * cs;
+        self.header.l1_table_offset = l1_off;
+        self.header.refcount_table_offset = rt_off;
+        self.header.refcount_table_clusters = rt_clusters as u32;
+        let header = header_bytes(&self.header).map_err(|e| self.err(e))?;
+        self.out.write_at(&header, 0)?;
+        // Refcount table and blocks: every cluster below `total` has refcount 1.
+        let mut table = vec![0u8; (rt_clusters * cs) as usize];
+        for b in 0..rb {
+            table[b as usize * 8..b as usize * 8 + 8]
+                .copy_from_slice(&(rb_off + b * cs).to_be_bytes());
+        }
+        self.out.write_at(&table, rt_off)?;
+        drop(table);
+        let mut block = vec![0u8; cs as usize];
+        let per = g.block_entries();
+        for b in 0..rb {
+            block.fill(0);
+            let first = b * per;
+            let n = total.saturating_sub(first).min(per);
+            for i in 0..n as usize {
+                set_refcount(&mut block, i, g.refcount_order, 1);
+            }
+            self.out.write_at(&block, rb_off + b * cs)?;
+        }
+        // L1: the L2 tables follow each other in region order.
+        let mut next_l2 = l2_off;
+        for entry in l1.iter_mut() {
+            if *entry != 0 {
+                *entry = encode_l1(next_l2, true);
+                next_l2 += cs;
+            }
+        }
+        let mut l1_bytes = vec![0u8; (l1_clusters * cs) as usize];
+        for (i, e) in l1.iter().enumerate() {
+            l1_bytes[i * 8..i * 8 + 8].copy_from_slice(&e.to_be_bytes());
+        }
+        self.out.write_at(&l1_bytes, l1_off)?;
+        drop(l1_bytes);
+        // L2 tables: data clusters in guest order from `data_off`.
+        let mut next_data = data_off;
+        let mut l2 = vec![0u8; cs as usize];
+        let mut l2_at = l2_off;
+        for (r, entry) in l1.iter().enumerate() {
+            if *entry == 0 {
+                continue;
+            }
+            l2.fill(0);
+            let start = r as u64 * g.region();
+            for range in map.ranges(start, start + g.region()) {
+                let (a, b) = range?;
+                let mut c = a;
+                while c < b.min(start + g.region()) {
+                    let idx = ((c - start) / cs) as usize;
+                    l2[idx * 8..idx * 8 + 8]
+                        .copy_from_slice(&(next_data | FLAG_COPIED).to_be_bytes());
+                    next_data += cs;
+                    c += cs;
+                }
+            }
+            self.out.write_at(&l2, l2_at)?;
+            l2_at += cs;
+        }
+        if next_data != data_off + data_clusters * cs {
+            return Err(self.err(Qcow2WriteError::PlanMismatch {
+                detail: format!(
+                    "{} data clusters planned, {} mapped",
+                    data_clusters,
+                    (next_data - data_off) / cs
+                ),
+            }));
+        }
+        self.mode = Mode::Planned {
+            next_host: data_off,
+            end_host: total * cs,
+            planned: true,
+        };
+        Ok(())
+    }
+
+    fn advance(&mut self, len: u64) -> Result<u64, DiskError> {
+        let cs = self.g.cluster_size();
+        let Mode::Planned {
+            next_host,
+            end_host,
+            ..
+        } = &mut self.mode
+        else {
+            return Err(DiskError::invalid_request("advance in append mode"));
+        };
+        let host = *next_host;
+        let clusters = len.div_ceil(cs);
+        *next_host += clusters * cs;
+        if *next_host > *end_host {
+            let detail = format!("data past the planned end {end_host}");
+            return Err(self.err(Qcow2WriteError::PlanMismatch { detail }));
+        }
+        Ok(host)
+    }
+}
+
+/// Data clusters of the source in `[start, end)`.
+fn sum_clusters(map: &SourceMap<'_>, start: u64, end: u64, cs: u64) -> Result<u64, DiskError> {
+    let mut n = 0;
+    for range in map.ranges(start, end) {
+        let (a, b) = range?;
+        n += (b.min(end) - a) / cs;
+    }
+    Ok(n)
+}
+
+impl ConvertTarget for Qcow2Target {
+    fn format_name(&self) -> &'static str {
+        "qcow2"
+    }
+
+    fn virtual_size(&self) -> u64 {
+        self.header.size
+    }
+
+    fn granularity(&self) -> u64 {
+        self.g.cluster_size()
+    }
+
+    fn compression(&self) -> Option<Compression> {
+        match &self.mode {
+            Mode::Append(a) => Some(a.compression),
+            Mode::Planned { .. } => None,
+        }
+    }
+
+    fn plan(&mut self, map: &SourceMap<'_>) -> Result<(), DiskError> {
+        match self.mode {
+            Mode::Planned { .. } => self.plan_uncompressed(map),
+            Mode::Append(_) => Ok(()),
+        }
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), DiskError> {
+        match &mut self.mode {
+            Mode::Planned { .. } => {
+                let host = self.advance(data.len() as u64)?;
+                self.out.write_at(data, host)
+            }
+            Mode::Append(a) => {
+                let cs = self.g.cluster_size() as usize;
+                for (i, cluster) in data.chunks(cs).enumerate() {
+                    a.write_cluster(&mut self.out, offset + (i * cs) as u64, cluster)
+                        .map_err(|e| e.with_path(self.out.path()))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn write_compressed(&mut self, offset: u64, compressed: &[u8]) -> Result<(), DiskError> {
+        match &mut self.mode {
+            Mode::Append(a) => a
+                .write_compressed(&mut self.out, offset, compressed)
+                .map_err(|e| e.with_path(self.out.path())),
+            Mode::Planned { .. } => Err(DiskError::invalid_request(
+                "compressed write to an uncompressed qcow2",
+            )),
+        }
+    }
+
+    fn write_zeroes(&mut self, _offset: u64, len: u64) -> Result<(), DiskError> {
+        match self.mode {
+            // The planned cluster stays a hole: referenced, refcount 1, reads as zeros.
+            Mode::Planned { .. } => self.advance(len).map(|_| ()),
+            // Left unallocated: reads as zeros (targets of the engine have no backing file).
+            Mode::Append(_) => Ok(()),
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Result<Committed, DiskError> {
+        let Qcow2Target {
+            mut out,
+            mut header,
+            mode,
+            ..
+        } = *self;
+        let path = out.path().to_path_buf();
+        match mode {
+            Mode::Planned {
+                next_host,
+                end_host,
+                planned,
+            } => {
+                if !planned {
+                    return Err(DiskError::invalid_request(
+                        "qcow2 target finished before planning",
+                    )
+                    .with_path(&path));
+                }
+                if next_host != end_host {
+                    let detail = format!(
+                        "{} bytes of planned data were not written",
+                        end_host - next_host
+                    );
+                    return Err(
+                        DiskError::from(Qcow2WriteError::PlanMismatch { detail }).with_path(&path)
+                    );
+                }
+                out.commit(end_host)
+            }
+            Mode::Append(mut a) => {
+                let len = a
+                    .finish(&mut out, &mut header)
+                    .map_err(|e| e.with_path(&path))?;
+                out.commit(len)
+            }
+        }
+    }
+}
+
+/// State of the appending (compressed) writer.
+#[derive(Debug)]
+struct Append {
+    g: Geometry,
+    compression: Compression,
+    /// Next free byte.
+    pos: u64,
+    l1: Vec<u64>,
+    /// The L2 table being filled: its region and entries.
+    l2: Option<(u64, Vec<u64>)>,
+    refs: RefStream,
+}
+
+impl Append {
+    fn new(g: Geometry, compression: Compression) -> Self {
+        let mut refs = RefStream::new(g);
+        // The header cluster, written last.
+        let _ = refs.inc(0);
+        Append {
+            g,
+            compression,
+            pos: g.cluster_size(),
+            l1: vec![0; g.l1_size as usize],
+            l2: None,
+            refs,
+        }
+    }
+
+    fn align(&mut self) {
+        self.pos = self.pos.next_multiple_of(self.g.cluster_size());
+    }
+
+    /// Appends one cluster-aligned cluster and counts it.
+    fn append_cluster(&mut self, out: &mut OutputFile, bytes: &[u8]) -> Result<u64, DiskError> {
+        self.align();
+        let at = self.pos;
+        out.write_at(bytes, at)?;
+        self.refs.inc(at >> self.g.cluster_bits)?;
+        self.pos += self.g.cluster_size();
+        Ok(at)
+    }
+
+    /// Writes the refcount blocks that are complete.
+    fn flush_refs(&mut self, out: &mut OutputFile) -> Result<(), DiskError> {
+        while let Some((span, block)) = self.refs.pending.pop() {
+            let at = self.append_cluster(out, &block)?;
+            self.refs.set_table(span, at);
+        }
+        Ok(())
+    }
+
+    /// Moves to the L2 table of guest `offset`, writing the previous one.
+    fn l2_for(&mut self, out: &mut OutputFile, offset: u64) -> Result<&mut Vec<u64>, DiskError> {
+        let region = offset / self.g.region();
+        if self.l2.as_ref().is_some_and(|(r, _)| *r != region) {
+            self.flush_l2(out)?;
+        }
+        let entries = (self.g.cluster_size() / 8) as usize;
+        let (_, table) = self.l2.get_or_insert_with(|| (region, vec![0u64; entries]));
+        Ok(table)
+    }
+
+    fn flush_l2(&mut self, out: &mut OutputFile) -> Result<(), DiskError> {
+        if let Some((region, table)) = self.l2.take() {
+            let bytes: Vec<u8> = table.iter().flat_map(|e| e.to_be_bytes()).collect();
+            let at = self.append_cluster(out, &bytes)?;
+            self.l1[region as usize] = encode_l1(at, true);
+            self.flush_refs(out)?;
+        }
+        Ok(())
+    }
+
+    fn index(&self, offset: u64) -> usize {
+        ((offset % self.g.region()) >> self.g.cluster_bits) as usize
+    }
+
+    fn write_cluster(
+        &mut self,
+        out: &mut OutputFile,
+        offset: u64,
+        cluster: &[u8],
+    ) -> Result<(), DiskError> {
+        let idx = self.index(offset);
+        self.l2_for(out, offset)?;
+        let at = self.append_cluster(out, cluster)?;
+        if let Some((_, t)) = &mut self.l2 {
+            t[idx] = at | FLAG_COPIED;
+        }
+        self.flush_refs(out)
+    }
+
+    fn write_compressed(
+        &mut self,
+        out: &mut OutputFile,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), DiskError> {
+        let idx = self.index(offset);
+        self.l2_for(out, offset)?;
+        // As qemu does, start a fresh cluster rather than overflow a narrow refcount.
+        if !self.pos.is_multiple_of(self.g.cluster_size())
+            && self.refs.full(self.pos >> self.g.cluster_bits)
+        {
+            self.align();
+        }
+        let at = self.pos;
+        let len = data.len() as u64;
+        let entry = CompressedDescriptor::encode(at, len, self.g.cluster_bits)
+            .ok_or(Qcow2WriteError::CompressedOutOfRange { offset: at, len })?;
+        out.write_at(data, at)?;
+        // qemu counts every host cluster the descriptor's sectors touch, once per compressed
+        // cluster; the sectors end inside the cluster holding the last byte.
+        let first = at >> self.g.cluster_bits;
+        let last = (at + len - 1) >> self.g.cluster_bits;
+        for c in first..=last {
+            self.refs.inc(c)?;
+        }
+        self.pos += len;
+        if let Some((_, t)) = &mut self.l2 {
+            t[idx] = entry;
+        }
+        self.flush_refs(out)
+    }
+
+    /// Writes the last L2 table, the L1 table, the last refcount blocks, the refcount table
+    /// and the header; returns the file length.
+    fn finish(&mut self, out: &mut OutputFile, header: &mut Header) -> Result<u64, DiskError> {
+        let g = self.g;
+        let cs = g.cluster_size();
+        self.flush_l2(out)?;
+        // L1.
+        self.align();
+        let l1_off = self.pos;
+        let l1_clusters = g.clusters(g.l1_size * 8).max(1);
+        let mut l1_bytes = vec![0u8; (l1_clusters * cs) as usize];
+        for (i, e) in self.l1.iter().enumerate() {
+            l1_bytes[i * 8..i * 8 + 8].copy_from_slice(&e.to_be_bytes());
+        }
+        out.write_at(&l1_bytes, l1_off)?;
+        for c in 0..l1_clusters {
+            self.refs.inc((l1_off >> g.cluster_bits) + c)?;
+        }
+        self.pos += l1_clusters * cs;
+        self.flush_refs(out)?;
+        self.align();
+        // The refcount table, then the blocks of the remaining spans, counting themselves.
+        let p = self.pos >> g.cluster_bits;
+        let per = g.block_entries();
+        let cur = self.refs.span;
+        let (mut t, mut b) = (1u64, 1u64);
+        loop {
+            let n = p + t + b;
+            let spans = n.div_ceil(per);
+            let nb = spans - cur;
+            let nt = g.clusters(spans * 8).max(1);
+            if nb == b && nt == t {
+                break;
+            }
+            (t, b) = (nt, nb);
+        }
+        if t * cs > MAX_REFCOUNT_TABLE_BYTES {
+            return Err(Qcow2WriteError::RefcountTableTooLarge { bytes: t * cs }.into());
+        }
+        let n = p + t + b;
+        let mut blocks: Vec<Vec<u8>> = vec![std::mem::take(&mut self.refs.block)];
+        blocks.resize_with(b as usize, || vec![0u8; cs as usize]);
+        for c in p..n {
+            let k = ((c / per) - cur) as usize;
+            if !set_refcount(&mut blocks[k], (c % per) as usize, g.refcount_order, 1) {
+                return Err(Qcow2WriteError::RefcountOverflow {
+                    cluster: c,
+                    refcount_bits: 1 << g.refcount_order,
+                }
+                .into());
+            }
+        }
+        for k in 0..b {
+            self.refs.set_table(cur + k, (p + t + k) * cs);
+        }
+        let mut table = vec![0u8; (t * cs) as usize];
+        for (i, e) in self.refs.table.iter().enumerate() {
+            table[i * 8..i * 8 + 8].copy_from_slice(&e.to_be_bytes());
+        }
+        out.write_at(&table, p * cs)?;
+        for (k, block) in blocks.iter().enumerate() {
+            out.write_at(block, (p + t + k as u64) * cs)?;
+        }
+        header.l1_table_offset = l1_off;
+        header.refcount_table_offset = p * cs;
+        header.refcount_table_clusters = t as u32;
+        out.write_at(&header_bytes(header)?, 0)?;
+        Ok(n * cs)
+    }
+}
+
+/// Refcounts counted in increasing cluster order, one block in memory: a block whose clusters
+/// are all behind the write position is queued in `pending`, to be appended to the file.
+#[derive(Debug)]
+struct RefStream {
+    g: Geometry,
+    span: u64,
+    block: Vec<u8>,
+    pending: Vec<(u64, Vec<u8>)>,
+    table: Vec<u64>,
+}
+
+impl RefStream {
+    fn new(g: Geometry) -> Self {
+        RefStream {
+            g,
+            span: 0,
+            block: vec![0; g.cluster_size() as usize],
+            pending: Vec::new(),
+            table: Vec::new(),
+        }
+    }
+
+    fn inc(&mut self, cluster: u64) -> Result<(), Qcow2WriteError> {
+        let per = self.g.block_entries();
+        let span = cluster / per;
+        if span < self.span {
+            return Err(Qcow2WriteError::PlanMismatch {
+                detail: format!("refcount of cluster {cluster} counted late"),
+            });
+        }
+        while span > self.span {
+            let done = std::mem::replace(&mut self.block, vec![0; self.g.cluster_size() as usize]);
+            self.pending.push((self.span, done));
+            self.span += 1;
+        }
+        let i = (cluster % per) as usize;
+        let v = get_refcount(&self.block, i, self.g.refcount_order) + 1;
+        if !set_refcount(&mut self.block, i, self.g.refcount_order, v) {
+            return Err(Qcow2WriteError::RefcountOverflow {
+                cluster,
+                refcount_bits: 1 << self.g.refcount_order,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether `cluster` (in the current span) already has the largest refcount.
+    fn full(&self, cluster: u64) -> bool {
+        let per = self.g.block_entries();
+        cluster / per == self.span
+            && get_refcount(&self.block, (cluster % per) as usize, self.g.refcount_order)
+                == crate::qcow2::refcount::max_refcount(self.g.refcount_order)
+    }
+
+    fn set_table(&mut self, span: u64, offset: u64) {
+        let i = span as usize;
+        if self.table.len() <= i {
+            self.table.resize(i + 1, 0);
+        }
+        self.table[i] = offset;
+    }
+}

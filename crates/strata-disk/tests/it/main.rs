@@ -1,0 +1,13 @@
+//! Integration tests of strata-disk: one binary, one module per topic.
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] functions unwrap too: a failure is a test failure"
+)]
+
+mod chain;
+mod convert;
+mod fixtures;
+mod hostile;
+mod qcow2_read;
+mod raw;
+mod write;

@@ -1,0 +1,271 @@
+//! qcow2 creation and edits, checked with our reader and, when installed, `qemu-img check`
+//! and `qemu-img info`.
+
+use std::path::Path;
+use std::process::Command;
+
+use strata_disk::error::DiskErrorSource;
+use strata_disk::qcow2::edit::{resize, set_backing};
+use strata_disk::qcow2::{Compat, CreateOptions, Qcow2WriteError, create};
+use strata_disk::{DiskImage, ErrorKind};
+use strata_model::DiskFormat;
+
+/// Whether qemu-img is installed; prints that `test` skips its qemu-img part when not.
+#[allow(clippy::print_stdout, reason = "a skipped check is reported on stdout")]
+pub(crate) fn have_qemu_img(test: &str) -> bool {
+    let ok = Command::new("qemu-img")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        println!("{test}: qemu-img not installed, skipping its qemu-img checks");
+    }
+    ok
+}
+
+/// `qemu-img check` must find no errors and no leaks.
+pub(crate) fn qemu_check_clean(path: &Path) {
+    let out = Command::new("qemu-img")
+        .arg("check")
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("No errors were found"),
+        "{}: {text}{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `qemu-img compare` must find the images identical.
+pub(crate) fn qemu_compare(a: &Path, fa: &str, b: &Path, fb: &str) {
+    let out = Command::new("qemu-img")
+        .args(["compare", "-f", fa, "-F", fb])
+        .arg(a)
+        .arg(b)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "compare {} {}: {}{}",
+        a.display(),
+        b.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn qemu_info(path: &Path) -> serde_json::Value {
+    let out = Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn open_qcow2(path: &Path) -> strata_disk::Qcow2Image {
+    let f = std::fs::File::open(path).unwrap();
+    strata_disk::Qcow2Image::open(Box::new(f)).unwrap()
+}
+
+fn write_error(e: &strata_disk::DiskError) -> &Qcow2WriteError {
+    match &e.source {
+        DiskErrorSource::Qcow2Write(w) => w,
+        other => panic!("not a write error: {other:?}"),
+    }
+}
+
+#[test]
+fn create_matches_qemu_layout_and_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let qemu = have_qemu_img("create_matches_qemu_layout_and_options");
+    let cases = [
+        CreateOptions::new(1 << 30),
+        CreateOptions {
+            compat: Compat::V0_10,
+            ..CreateOptions::new(10 << 20)
+        },
+        CreateOptions {
+            cluster_size: 512,
+            refcount_bits: 1,
+            ..CreateOptions::new(100 << 20)
+        },
+        CreateOptions {
+            cluster_size: 2 << 20,
+            refcount_bits: 64,
+            ..CreateOptions::new(3 << 40)
+        },
+        CreateOptions {
+            compression: Some(strata_disk::Compression::ZSTD),
+            ..CreateOptions::new(1 << 20)
+        },
+    ];
+    for (i, opts) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("{i}.qcow2"));
+        let done = create(&path, opts).unwrap();
+        assert_eq!(done.path, path);
+        let img = open_qcow2(&path);
+        assert_eq!(img.virtual_size(), opts.size);
+        assert_eq!(img.header().cluster_size(), opts.cluster_size);
+        assert_eq!(img.header().refcount_bits(), opts.refcount_bits);
+        assert_eq!(
+            img.header().version,
+            if opts.compat == Compat::V0_10 { 2 } else { 3 }
+        );
+        if qemu {
+            qemu_check_clean(&path);
+            let info = qemu_info(&path);
+            assert_eq!(info["virtual-size"], opts.size);
+            assert_eq!(info["cluster-size"], opts.cluster_size);
+        }
+    }
+    // The default image has qemu's layout: header, refcount table, refcount block, L1.
+    let img = open_qcow2(&dir.path().join("0.qcow2"));
+    assert_eq!(img.header().refcount_table_offset, 0x10000);
+    assert_eq!(img.header().l1_table_offset, 0x30000);
+    assert_eq!(img.file_len(), 0x40000);
+}
+
+#[test]
+fn create_with_backing_records_the_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.qcow2");
+    create(&base, &CreateOptions::new(1 << 20)).unwrap();
+    let top = dir.path().join("top.qcow2");
+    let opts = CreateOptions {
+        backing: Some(("base.qcow2".into(), DiskFormat::Qcow2)),
+        ..CreateOptions::new(1 << 20)
+    };
+    create(&top, &opts).unwrap();
+    let img = open_qcow2(&top);
+    assert_eq!(img.header().backing_file.as_deref(), Some("base.qcow2"));
+    assert_eq!(img.header().backing_format.as_deref(), Some("qcow2"));
+    if have_qemu_img("create_with_backing_records_the_format") {
+        qemu_check_clean(&top);
+        let info = qemu_info(&top);
+        assert_eq!(info["backing-filename"], "base.qcow2");
+        assert_eq!(info["backing-filename-format"], "qcow2");
+    }
+}
+
+#[test]
+fn invalid_options_are_refused_and_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.qcow2");
+    let bad = [
+        CreateOptions {
+            cluster_size: 1000,
+            ..CreateOptions::new(1 << 20)
+        },
+        CreateOptions {
+            cluster_size: 4 << 20,
+            ..CreateOptions::new(1 << 20)
+        },
+        CreateOptions {
+            refcount_bits: 3,
+            ..CreateOptions::new(1 << 20)
+        },
+        CreateOptions {
+            compat: Compat::V0_10,
+            refcount_bits: 8,
+            ..CreateOptions::new(1 << 20)
+        },
+        CreateOptions {
+            compat: Compat::V0_10,
+            compression: Some(strata_disk::Compression::ZSTD),
+            ..CreateOptions::new(1 << 20)
+        },
+        CreateOptions {
+            cluster_size: 512,
+            ..CreateOptions::new(1 << 50)
+        },
+        CreateOptions {
+            backing: Some(("x".repeat(2000), DiskFormat::Raw)),
+            ..CreateOptions::new(1 << 20)
+        },
+    ];
+    for opts in &bad {
+        let e = create(&path, opts).expect_err(&format!("{opts:?}"));
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e}");
+        assert_eq!(e.path.as_deref(), Some(path.as_path()), "{e}");
+        assert!(e.to_string().contains("bad.qcow2"), "{e}");
+        assert!(!path.exists());
+    }
+    let e = create(&path, &bad[4]).unwrap_err();
+    assert!(matches!(write_error(&e), Qcow2WriteError::ZstdNeedsV3));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no temporary file left"
+    );
+}
+
+#[test]
+fn set_backing_rewrites_the_header_and_refuses_names_that_do_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("layer.qcow2");
+    create(
+        &path,
+        &CreateOptions {
+            cluster_size: 1024,
+            ..CreateOptions::new(1 << 20)
+        },
+    )
+    .unwrap();
+    set_backing(&path, Some(("../data/ab/abcdef", DiskFormat::Qcow2))).unwrap();
+    let img = open_qcow2(&path);
+    assert_eq!(
+        img.header().backing_file.as_deref(),
+        Some("../data/ab/abcdef")
+    );
+    assert_eq!(img.header().backing_format.as_deref(), Some("qcow2"));
+    let before = std::fs::read(&path).unwrap();
+    // 1 KiB clusters: the header, qemu's feature table and a 600-byte name do not fit.
+    let e = set_backing(&path, Some((&"n".repeat(600), DiskFormat::Raw))).unwrap_err();
+    assert!(
+        matches!(write_error(&e), Qcow2WriteError::BackingDoesNotFit { .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("layer.qcow2"));
+    assert_eq!(std::fs::read(&path).unwrap(), before, "file unchanged");
+    set_backing(&path, None).unwrap();
+    assert_eq!(open_qcow2(&path).header().backing_file, None);
+    if have_qemu_img("set_backing") {
+        qemu_check_clean(&path);
+    }
+}
+
+#[test]
+fn resize_grows_in_place_and_by_moving_the_l1_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let qemu = have_qemu_img("resize_grows");
+    // 64 KiB clusters: one L1 cluster covers 4 TiB, growing stays in place.
+    let a = dir.path().join("a.qcow2");
+    create(&a, &CreateOptions::new(1 << 30)).unwrap();
+    resize(&a, 100 << 30).unwrap();
+    assert_eq!(open_qcow2(&a).virtual_size(), 100 << 30);
+    // 512-byte clusters: 64 L1 entries per cluster of 32 KiB each: growing moves the L1.
+    let b = dir.path().join("b.qcow2");
+    create(
+        &b,
+        &CreateOptions {
+            cluster_size: 512,
+            ..CreateOptions::new(1 << 20)
+        },
+    )
+    .unwrap();
+    resize(&b, 64 << 20).unwrap();
+    let img = open_qcow2(&b);
+    assert_eq!(img.virtual_size(), 64 << 20);
+    assert_eq!(img.header().l1_size, 2048);
+    let e = resize(&b, 1 << 20).unwrap_err();
+    assert!(matches!(write_error(&e), Qcow2WriteError::Shrink { .. }));
+    if qemu {
+        qemu_check_clean(&a);
+        qemu_check_clean(&b);
+        assert_eq!(qemu_info(&b)["virtual-size"], 64u64 << 20);
+    }
+}
