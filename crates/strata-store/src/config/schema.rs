@@ -1,0 +1,266 @@
+//! pcocc's `repo_definition_schema` for `repos.yaml`, checked by hand with jsonschema's messages.
+//!
+//! pcocc validates with `jsonschema.validate`, which with the jsonschema of its target
+//! distributions (2.6) raises the *first* error of `iter_errors`: validators run in the schema's
+//! key order (`type`, `properties`, `required`, `additionalProperties`), `properties` in the
+//! schema's order (`repos`, then `cache`) and array items in document order. We follow that
+//! order, and reproduce jsonschema's messages with Python's `repr` of the offending value.
+
+use serde_yaml_ng::Value;
+
+use crate::error::py_repr_str;
+
+/// A `repos.yaml` that satisfies the schema: repository `(name, path)` pairs in file order and
+/// the cache path, as written (templates not expanded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReposFile {
+    /// `repos[].name` and `repos[].path`.
+    pub(crate) repos: Vec<(String, String)>,
+    /// `cache.path`.
+    pub(crate) cache: Option<String>,
+}
+
+/// Checks a parsed `repos.yaml` against pcocc's schema; the error is jsonschema's message.
+pub(crate) fn validate(doc: &Value) -> Result<ReposFile, String> {
+    let top = as_object(doc)?;
+    let mut repos = Vec::new();
+    let mut cache = None;
+    // properties: repos, then cache.
+    if let Some(list) = get(&top, "repos") {
+        let Value::Sequence(items) = untag(list) else {
+            return Err(not_of_type(list, "array"));
+        };
+        for item in items {
+            let fields = as_object(item)?;
+            let name = string_property(&fields, "name")?;
+            let path = string_property(&fields, "path")?;
+            required(&fields, &["name", "path"])?;
+            additional(&fields, &["name", "path"])?;
+            if let (Some(name), Some(path)) = (name, path) {
+                repos.push((name, path));
+            }
+        }
+    }
+    if let Some(section) = get(&top, "cache") {
+        let fields = as_object(section)?;
+        cache = string_property(&fields, "path")?;
+        required(&fields, &["path"])?;
+        additional(&fields, &["path"])?;
+    }
+    required(&top, &["repos"])?;
+    additional(&top, &["repos", "cache"])?;
+    Ok(ReposFile { repos, cache })
+}
+
+/// The mapping's entries, as a list of `(key, value)` in document order.
+type Object<'a> = Vec<(&'a Value, &'a Value)>;
+
+/// The value without YAML tags (jsonschema sees the Python object the tag loads to).
+fn untag(value: &Value) -> &Value {
+    match value {
+        Value::Tagged(tagged) => untag(&tagged.value),
+        other => other,
+    }
+}
+
+fn as_object(value: &Value) -> Result<Object<'_>, String> {
+    match untag(value) {
+        Value::Mapping(map) => Ok(map.iter().collect()),
+        _ => Err(not_of_type(value, "object")),
+    }
+}
+
+fn get<'a>(object: &Object<'a>, key: &str) -> Option<&'a Value> {
+    object
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(_, v)| *v)
+}
+
+/// The `type: string` property `key`, if present.
+fn string_property(object: &Object<'_>, key: &str) -> Result<Option<String>, String> {
+    match get(object, key) {
+        None => Ok(None),
+        Some(value) => match untag(value) {
+            Value::String(s) => Ok(Some(s.clone())),
+            _ => Err(not_of_type(value, "string")),
+        },
+    }
+}
+
+fn required(object: &Object<'_>, keys: &[&str]) -> Result<(), String> {
+    match keys.iter().find(|key| get(object, key).is_none()) {
+        Some(key) => Err(format!("{} is a required property", py_repr_str(key))),
+        None => Ok(()),
+    }
+}
+
+fn additional(object: &Object<'_>, allowed: &[&str]) -> Result<(), String> {
+    let extras: Vec<String> = object
+        .iter()
+        .filter(|(k, _)| !k.as_str().is_some_and(|k| allowed.contains(&k)))
+        .map(|(k, _)| py_repr(k))
+        .collect();
+    match extras.len() {
+        0 => Ok(()),
+        1 => Err(format!(
+            "Additional properties are not allowed ({} was unexpected)",
+            extras[0]
+        )),
+        _ => Err(format!(
+            "Additional properties are not allowed ({} were unexpected)",
+            extras.join(", ")
+        )),
+    }
+}
+
+fn not_of_type(value: &Value, ty: &str) -> String {
+    format!("{} is not of type '{ty}'", py_repr(value))
+}
+
+/// Python's `repr()` of the object PyYAML's safe loader builds for `value`.
+pub(crate) fn py_repr(value: &Value) -> String {
+    match value {
+        Value::Null => "None".to_owned(),
+        Value::Bool(true) => "True".to_owned(),
+        Value::Bool(false) => "False".to_owned(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (None, Some(u), _) => u.to_string(),
+            (None, None, Some(f)) => py_float(f),
+            (None, None, None) => n.to_string(),
+        },
+        Value::String(s) => py_repr_str(s),
+        Value::Sequence(items) => {
+            let items: Vec<String> = items.iter().map(py_repr).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Mapping(map) => {
+            let entries: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", py_repr(k), py_repr(v)))
+                .collect();
+            format!("{{{}}}", entries.join(", "))
+        }
+        Value::Tagged(tagged) => py_repr(&tagged.value),
+    }
+}
+
+/// Python's `repr()` of a float (`1.0`, `0.5`, `inf`, `nan`, `1e+20`).
+fn py_float(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".to_owned();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf" } else { "-inf" }.to_owned();
+    }
+    // Python switches to exponent notation from 1e16 and below 1e-4.
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
+        let s = format!("{f:e}");
+        return match s.split_once('e') {
+            Some((mantissa, exp)) => {
+                let (sign, digits) = match exp.strip_prefix('-') {
+                    Some(d) => ('-', d),
+                    None => ('+', exp),
+                };
+                format!("{mantissa}e{sign}{digits:0>2}")
+            }
+            None => s,
+        };
+    }
+    let s = format!("{f:?}");
+    if s.contains('.') { s } else { format!("{s}.0") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(yaml: &str) -> Result<ReposFile, String> {
+        validate(&serde_yaml_ng::from_str::<Value>(yaml).unwrap())
+    }
+
+    #[test]
+    fn valid_files() {
+        let f = check(
+            "repos:\n  - name: user\n    path: \"%{homedir}/.pcocc/images\"\ncache:\n  path: /c\n",
+        )
+        .unwrap();
+        assert_eq!(
+            f.repos,
+            [("user".to_owned(), "%{homedir}/.pcocc/images".to_owned())]
+        );
+        assert_eq!(f.cache.as_deref(), Some("/c"));
+        assert_eq!(
+            check("repos: []\n").unwrap(),
+            ReposFile {
+                repos: vec![],
+                cache: None
+            }
+        );
+    }
+
+    #[test]
+    fn messages() {
+        for (yaml, message) in [
+            ("", "None is not of type 'object'"),
+            ("[1, 2]", "[1, 2] is not of type 'object'"),
+            ("cache: {path: /c}", "'repos' is a required property"),
+            (
+                "repos: []\nfoo: 1",
+                "Additional properties are not allowed ('foo' was unexpected)",
+            ),
+            (
+                "repos: []\nfoo: 1\nbar: 2",
+                "Additional properties are not allowed ('foo', 'bar' were unexpected)",
+            ),
+            (
+                "repos:\n    name: user\n    path: \"/tmp/.pcocc_images_user\"",
+                "{'name': 'user', 'path': '/tmp/.pcocc_images_user'} is not of type 'array'",
+            ),
+            ("repos: [{name: a}]", "'path' is a required property"),
+            ("repos: [{path: /a}]", "'name' is a required property"),
+            ("repos: [{name: a, path: 3}]", "3 is not of type 'string'"),
+            (
+                "repos: [{name: 1.5, path: /a}]",
+                "1.5 is not of type 'string'",
+            ),
+            (
+                "repos: [{name: true, path: /a}]",
+                "True is not of type 'string'",
+            ),
+            (
+                "repos: [{name: ~, path: /a}]",
+                "None is not of type 'string'",
+            ),
+            ("repos: [x]", "'x' is not of type 'object'"),
+            (
+                "repos: [{name: a, path: /a, kind: x}]",
+                "Additional properties are not allowed ('kind' was unexpected)",
+            ),
+            (
+                "repos: []\ncache:\n  path : \"/tmp/.pcocc_cache\"\n  THIS_SHOULD_NOT_BE_HERE: 9",
+                "Additional properties are not allowed ('THIS_SHOULD_NOT_BE_HERE' was unexpected)",
+            ),
+            ("repos: []\ncache: {}", "'path' is a required property"),
+            ("repos: []\ncache: /c", "'/c' is not of type 'object'"),
+            // Nested errors come before the top level's `required`/`additionalProperties`.
+            (
+                "repos: [{name: a}]\nfoo: 1",
+                "'path' is a required property",
+            ),
+        ] {
+            assert_eq!(check(yaml), Err(message.to_owned()), "{yaml:?}");
+        }
+    }
+
+    #[test]
+    fn floats() {
+        assert_eq!(py_float(1.0), "1.0");
+        assert_eq!(py_float(0.5), "0.5");
+        assert_eq!(py_float(1e20), "1e+20");
+        assert_eq!(py_float(1e-5), "1e-05");
+        assert_eq!(py_float(f64::INFINITY), "inf");
+    }
+}

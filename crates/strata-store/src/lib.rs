@@ -1,0 +1,48 @@
+//! Image repositories: where strata keeps VM disk images and container images.
+//!
+//! A **repository** ([`Repository`]) is pcocc's version 2 layout: immutable, content-addressed
+//! blobs under `data/`, one JSON record per image revision under `meta/`, written through
+//! `.tmp/` with fsync and rename so that a crash leaves every image at its old or its new state,
+//! and a `.lock` that lets imports run together and gc run alone. A pcocc repository opens as
+//! is, and pcocc opens the ones strata writes.
+//!
+//! Which repositories exist comes from `repos.yaml` ([`ReposConfig`]), read exactly as pcocc
+//! reads it; with no `repos.yaml` at all, strata uses one repository named `user` under
+//! `$XDG_DATA_HOME/strata/images` (`~/.local/share/strata/images`), so it works out of the box.
+//!
+//! transient's flat backend ([`FlatStore`]) and repositories share the small [`ImageStore`]
+//! trait. VM instances ([`Instance`]) pin the image revisions their overlays stand on.
+//!
+//! Modules:
+//! - [`config`] reads `repos.yaml`: path templates, priority, the default repository.
+//! - [`env`](mod@env) holds the user's environment that configuration depends on, injectable for tests.
+//! - [`repo`] is the content-addressed repository: blobs, records, gc, verify.
+//! - [`flat`] is transient's flat backend.
+//! - [`image_store`] is the trait both implement.
+//! - [`instances`] records VM instances and creates their overlays.
+//! - [`lock`] wraps the `flock`s.
+//! - [`fsutil`] has streaming sha256, directory fsync, `access(W_OK)`, clone-or-sparse-copy.
+//! - [`error`] defines [`StoreError`] and its stable [`ErrorKind`].
+
+pub mod config;
+pub mod env;
+pub mod error;
+pub mod flat;
+pub mod fsutil;
+pub mod image_store;
+pub mod instances;
+pub mod lock;
+pub mod repo;
+
+pub use config::{CacheDef, RepoDef, ReposConfig, Scope, resolve_path};
+pub use env::{Cluster, Env};
+pub use error::{ErrorKind, Result, StoreError};
+pub use flat::FlatStore;
+pub use fsutil::CopyMethod;
+pub use image_store::{ImageStore, StoredImage};
+pub use instances::{Instance, InstanceId, OverlayCreator, Qcow2Overlays};
+pub use lock::{FileLock, LockMode};
+pub use repo::{
+    ChainCheck, DeleteMode, GcReport, Problem, Qcow2Chains, Repository, VerifyReport, Writer,
+    parse_record_file_name, record_file_name,
+};
