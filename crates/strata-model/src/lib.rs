@@ -22,3 +22,9 @@ pub use format::{DiskFormat, FormatError};
 pub use image_ref::{ImageRef, ImageRefError};
 pub use kind::{Kind, KindError};
 pub use name::{NameError, OneName, PcoccName, TransientName};
+pub use record::{CustomMeta, DataBlob, RecordError, RevisionRecord, StrataMeta};
+pub use size::{ByteSize, ImagefileSize, ImagefileUnit, OneUnit, SizeError};
+pub use spec::{
+    ContainerFormat, ContainerTransport, DockerReference, Format, Guess, ImageSpec, Probe,
+    ReferenceError, SpecError, TransportError,
+};

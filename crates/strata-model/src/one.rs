@@ -1,0 +1,30 @@
+//! OpenNebula's image model: image types, states and their transition rules, permissions and
+//! object locks, and the template language. No I/O.
+
+pub mod create;
+pub mod datastore;
+pub mod image_type;
+pub mod lock;
+pub mod perms;
+pub mod state;
+pub mod template;
+pub mod transition;
+
+pub use create::{CreateOptions, DevPrefix, DevPrefixError};
+pub use datastore::{DatastoreType, DatastoreTypeError};
+pub use image_type::{ChtypeFamily, ImageType, ImageTypeError, PersistenceAtCreate};
+pub use lock::{LockError, LockLevel, LockLevelError, LockRequest, ObjectLock};
+pub use perms::{
+    Action, AuthDenied, AuthError, AuthRequest, Class, DEFAULT_UMASK, Denial, ObjectAuth,
+    ObjectKind, Operation, Permissions, PermissionsError, Requester, Right, authorize, check_chmod,
+};
+pub use state::{ImageState, ImageStateError};
+pub use template::{
+    AttrName, AttrValue, Attribute, Duplicates, LikeStr, Parsed, Skipped, SubKey, Template,
+    TemplateError, TemplateNameError, Token, Vector,
+};
+pub use transition::{
+    CloneTarget, Command, Created, DatastoreFacts, DriverOp, Effect, ErrorCode, ImageFacts, Method,
+    MethodError, NewImage, Origin, OrphansMode, OrphansModeError, Outcome, Refusal, RequestError,
+    SnapshotFacts, SnapshotOp, allocate, perform, transition,
+};
