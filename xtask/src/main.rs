@@ -14,6 +14,7 @@ mod bench;
 mod ci;
 mod cmd;
 mod demo;
+mod fuzz;
 mod setup;
 mod tidy;
 
@@ -30,9 +31,12 @@ commands:
                      setup, fmt, tidy, clippy, test, doc, deny, git (see xtask/src/ci.rs)
   setup              install what the tests, benches and demo need, only what is missing
   demo               show, command by command, what strata does today
+  bench disk         time strata against qemu-img on generated images; writes docs/benchmarks.md
+  fuzz [--time S] [TARGET...]
+                     run the fuzz targets of fuzz/ (cargo +nightly fuzz), S seconds each
   help               print this message
 
-not yet available: bench, fuzz, dist";
+not yet available: dist";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -64,7 +68,8 @@ fn run(args: Vec<String>) -> Result<()> {
         ["setup"] => setup::run(),
         ["demo"] => demo::run(),
         ["bench", rest @ ..] => bench::run(rest),
-        [cmd @ ("fuzz" | "dist"), ..] => {
+        ["fuzz", rest @ ..] => fuzz::run(rest),
+        [cmd @ "dist", ..] => {
             bail!("`cargo xtask {cmd}` is not available yet\n\n{USAGE}")
         }
         _ => bail!(

@@ -7,6 +7,8 @@
 
 pub mod convert;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod image;
 pub mod io;
 pub mod open;

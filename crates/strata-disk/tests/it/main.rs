@@ -7,6 +7,7 @@
 mod chain;
 mod convert;
 mod fixtures;
+mod fuzz_regressions;
 mod hostile;
 mod qcow2_read;
 mod raw;

@@ -1,0 +1,34 @@
+//! Replays every input saved under `fuzz/regressions/` (by `cargo xtask fuzz` when a target
+//! crashed) and every committed fixture through the fuzz targets' bodies.
+
+use std::path::{Path, PathBuf};
+
+use strata_disk::fuzzing;
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn saved_crashes_and_fixtures_replay_cleanly() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let regressions = root.join("../../fuzz/regressions");
+    let mut inputs = files_in(&regressions.join("qcow2_parse"));
+    inputs.extend(files_in(&regressions.join("qcow2_exercise")));
+    let fixtures = files_in(&root.join("tests/fixtures"));
+    assert!(!fixtures.is_empty(), "the committed fixtures are missing");
+    inputs.extend(fixtures);
+    for input in &inputs {
+        let data = std::fs::read(input).unwrap();
+        fuzzing::parse(&data);
+        fuzzing::exercise_qcow2(&data);
+    }
+}
