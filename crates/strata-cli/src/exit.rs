@@ -1,0 +1,229 @@
+//! Exit codes and error reports: [`sysexits`] maps each [`ErrorKind`] to a `sysexits.h` code,
+//! a front end's [`Dialect`] words its errors (and may replace the codes), and [`run_main`] is
+//! the body of every front end's `main`.
+//!
+//! The table, its reasons and each original tool's codes are in `docs/exit-codes.md`. In short:
+//! 64 invalid request, 65 invalid/corrupt data (and [`ErrorKind::Escape`]), 66 not found,
+//! 69 unsupported, 70 internal, 73 already exists, 74 I/O, 75 busy, 77 permission denied,
+//! 78 configuration. A broken pipe on standard output is success (ripgrep's rule).
+//!
+//! A front end implements [`Dialect`] once, and its `main.rs` is a few lines:
+//!
+//! ```no_run
+//! use std::process::ExitCode;
+//!
+//! use strata_cli::anstyle::AnsiColor;
+//! use strata_cli::{Dialect, Styler, run_main};
+//!
+//! /// pcocc's manner: the bare message, red on a terminal.
+//! struct Pcocc;
+//!
+//! impl Dialect for Pcocc {
+//!     type Error = std::io::Error;
+//!
+//!     fn kind(&self, _error: &std::io::Error) -> Option<strata::ErrorKind> {
+//!         Some(strata::ErrorKind::Io)
+//!     }
+//!
+//!     fn report(&self, error: &std::io::Error, styler: Styler) -> String {
+//!         format!("{}\n", styler.click(&error.to_string(), Some(AnsiColor::Red), false))
+//!     }
+//! }
+//!
+//! fn run() -> Result<(), std::io::Error> {
+//!     strata_cli::print_stdout("hello\n")
+//! }
+//!
+//! fn main() -> ExitCode {
+//!     run_main(&Pcocc, run)
+//! }
+//! ```
+
+use std::error::Error;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use anstyle::AnsiColor;
+use strata::ErrorKind;
+
+use crate::term::{Stream, Styler};
+
+/// `EX_USAGE`: the request is wrong ([`ErrorKind::InvalidRequest`]).
+pub const USAGE: u8 = 64;
+/// `EX_DATAERR`: the input data is wrong ([`ErrorKind::InvalidFormat`], [`ErrorKind::Corrupt`],
+/// [`ErrorKind::IntegrityMismatch`], [`ErrorKind::Escape`]).
+pub const DATA_ERR: u8 = 65;
+/// `EX_NOINPUT`: something named does not exist ([`ErrorKind::NotFound`]).
+pub const NO_INPUT: u8 = 66;
+/// `EX_UNAVAILABLE`: a feature strata does not implement ([`ErrorKind::Unsupported`]).
+pub const UNAVAILABLE: u8 = 69;
+/// `EX_SOFTWARE`: an internal error, or an error with no kind.
+pub const SOFTWARE: u8 = 70;
+/// `EX_CANTCREAT`: the destination exists ([`ErrorKind::AlreadyExists`]).
+pub const CANT_CREATE: u8 = 73;
+/// `EX_IOERR`: an I/O failure ([`ErrorKind::Io`]).
+pub const IO_ERR: u8 = 74;
+/// `EX_TEMPFAIL`: in use or locked, try again later ([`ErrorKind::Busy`]).
+pub const TEMP_FAIL: u8 = 75;
+/// `EX_NOPERM`: the system denied access ([`ErrorKind::PermissionDenied`]).
+pub const NO_PERM: u8 = 77;
+/// `EX_CONFIG`: the configuration is wrong ([`ErrorKind::Config`]).
+pub const CONFIG: u8 = 78;
+
+/// The exit code of every pcocc error (`handle_error` calls `sys.exit(-1)`), and of
+/// OpenNebula's `CLIHelper.fail` (`exit(-1)`), for a front end that wants their codes.
+pub const ALL_ERRORS_255: u8 = 255;
+/// The exit code of every transient error (`sys.exit(1)` in `main`), and of OCNE's.
+pub const ALL_ERRORS_1: u8 = 1;
+
+/// The default exit code for an error of `kind` (`None`: an error with no kind, an internal
+/// one). See `docs/exit-codes.md`.
+pub const fn sysexits(kind: Option<ErrorKind>) -> u8 {
+    match kind {
+        Some(ErrorKind::InvalidRequest) => USAGE,
+        Some(
+            ErrorKind::InvalidFormat
+            | ErrorKind::Corrupt
+            | ErrorKind::IntegrityMismatch
+            // An escaping path is bad input, not a lack of rights: running again as root must
+            // not look like the fix.
+            | ErrorKind::Escape,
+        ) => DATA_ERR,
+        Some(ErrorKind::NotFound) => NO_INPUT,
+        Some(ErrorKind::Unsupported) => UNAVAILABLE,
+        Some(ErrorKind::AlreadyExists) => CANT_CREATE,
+        Some(ErrorKind::Io) => IO_ERR,
+        Some(ErrorKind::Busy) => TEMP_FAIL,
+        Some(ErrorKind::PermissionDenied) => NO_PERM,
+        Some(ErrorKind::Config) => CONFIG,
+        _ => SOFTWARE,
+    }
+}
+
+/// How a front end reports its errors: implemented once per front end, passed to [`run_main`].
+pub trait Dialect {
+    /// The front end's error type.
+    type Error: Error + 'static;
+
+    /// The kind of `error`, if it has one.
+    fn kind(&self, error: &Self::Error) -> Option<ErrorKind>;
+
+    /// The exit code for `error`: [`sysexits`] of its kind unless the front end passes its own
+    /// table (`|_| ALL_ERRORS_255` for pcocc's codes).
+    fn exit_code(&self, error: &Self::Error) -> u8 {
+        sysexits(self.kind(error))
+    }
+
+    /// The text written to standard error for `error`, newline included; `styler` paints only
+    /// when standard error shows colours. By default `error: <message>: <cause>: ...` with
+    /// `error:` in bold red. pcocc's is the message alone, in red (`click.secho(str(err),
+    /// fg='red', err=True)`): `styler.click(&error.to_string(), Some(AnsiColor::Red), false)`.
+    fn report(&self, error: &Self::Error, styler: Styler) -> String {
+        let prefix = styler.paint("error:", AnsiColor::Red.on_default().bold());
+        format!("{prefix} {}\n", chain(error))
+    }
+}
+
+/// The messages of `error` and of each of its sources, joined by `": "`.
+pub fn chain(error: &dyn Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Whether `error` or one of its sources is an I/O error of kind `BrokenPipe`.
+pub fn is_broken_pipe(error: &(dyn Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(err) = current {
+        if err
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+        {
+            return true;
+        }
+        current = err.source();
+    }
+    false
+}
+
+/// Runs a front end: calls `main`, flushes standard output, and turns the outcome into the exit
+/// code. Success is 0, and so is a broken pipe anywhere in the error's chain or on the final
+/// flush; any other error is reported on standard error by `dialect` and exits with
+/// `dialect.exit_code`.
+pub fn run_main<D, F>(dialect: &D, main: F) -> ExitCode
+where
+    D: Dialect,
+    F: FnOnce() -> Result<(), D::Error>,
+{
+    let result = main();
+    let flushed = io::stdout().flush();
+    match result {
+        Ok(()) => match flushed {
+            Err(err) if err.kind() != io::ErrorKind::BrokenPipe => {
+                write_stderr(&format!("error: {err}\n"));
+                ExitCode::from(IO_ERR)
+            }
+            _ => ExitCode::SUCCESS,
+        },
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            write_stderr(&dialect.report(&err, Stream::Stderr.styler()));
+            ExitCode::from(dialect.exit_code(&err))
+        }
+    }
+}
+
+/// Writes `text` to standard error, ignoring failure: there is nowhere left to report it.
+fn write_stderr(text: &str) {
+    let _ = io::stderr().lock().write_all(text.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] io::Error);
+
+    #[test]
+    fn every_kind_has_its_code() {
+        let cases = [
+            (ErrorKind::InvalidRequest, 64),
+            (ErrorKind::InvalidFormat, 65),
+            (ErrorKind::Corrupt, 65),
+            (ErrorKind::IntegrityMismatch, 65),
+            (ErrorKind::Escape, 65),
+            (ErrorKind::NotFound, 66),
+            (ErrorKind::Unsupported, 69),
+            (ErrorKind::AlreadyExists, 73),
+            (ErrorKind::Io, 74),
+            (ErrorKind::Busy, 75),
+            (ErrorKind::PermissionDenied, 77),
+            (ErrorKind::Config, 78),
+        ];
+        for (kind, code) in cases {
+            assert_eq!(sysexits(Some(kind)), code, "{kind:?}");
+        }
+        assert_eq!(sysexits(None), 70);
+    }
+
+    #[test]
+    fn broken_pipe_is_found_in_the_chain() {
+        let err = Outer(io::ErrorKind::BrokenPipe.into());
+        assert!(is_broken_pipe(&err));
+        let err = Outer(io::ErrorKind::NotFound.into());
+        assert!(!is_broken_pipe(&err));
+    }
+
+    #[test]
+    fn chain_joins_sources() {
+        let err = Outer(io::Error::other("disk on fire"));
+        assert_eq!(chain(&err), "outer: disk on fire");
+    }
+}
