@@ -22,9 +22,14 @@ use crate::probe::probe;
 use crate::qcow2::Qcow2Image;
 use crate::raw::RawImage;
 
-/// Deepest backing chain followed (backing files below the top image), as crosvm and
-/// cloud-hypervisor limit it.
+/// Deepest backing chain followed by default (backing files below the top image), as crosvm and
+/// cloud-hypervisor limit it: the limit for images that come from outside.
 pub const MAX_CHAIN_DEPTH: usize = 10;
+
+/// Deepest chain a caller may ask for when it knows the chain's length from its own records (a
+/// repository's revision lists every layer; each `resize` or save adds one). Each layer holds an
+/// open file, so this stays well below the usual limit of 1024 descriptors.
+pub const MAX_KNOWN_CHAIN_DEPTH: usize = 512;
 
 /// How to open an image.
 #[derive(Debug, Clone)]
@@ -34,7 +39,8 @@ pub struct OpenOptions {
     /// Directories backing files may lie in (canonicalised before use); empty means the top
     /// image's own directory only.
     pub allowed_dirs: Vec<PathBuf>,
-    /// Deepest chain followed (at most [`MAX_CHAIN_DEPTH`] is sensible).
+    /// Deepest chain followed: [`MAX_CHAIN_DEPTH`] by default; a caller that knows the chain's
+    /// length from its own records may raise it, up to [`MAX_KNOWN_CHAIN_DEPTH`].
     pub max_depth: usize,
     /// Open only the top layer: unallocated ranges then read as zeros (for inspection, fuzzing
     /// and `info`).
@@ -209,11 +215,9 @@ pub fn open(path: &Path, options: &OpenOptions) -> Result<Opened, DiskError> {
             .header()
             .backing_disk_format()
             .map_err(|e| DiskError::from(crate::qcow2::Qcow2Error::from(e)).with_path(&current))?;
-        if layers.len() > options.max_depth.min(MAX_CHAIN_DEPTH) {
-            return Err(DiskError::from(OpenError::TooDeep {
-                max: options.max_depth.min(MAX_CHAIN_DEPTH),
-            })
-            .with_path(&current));
+        let max_depth = options.max_depth.min(MAX_KNOWN_CHAIN_DEPTH);
+        if layers.len() > max_depth {
+            return Err(DiskError::from(OpenError::TooDeep { max: max_depth }).with_path(&current));
         }
         let named = Path::new(&backing);
         let joined = if named.is_absolute() {

@@ -1,5 +1,12 @@
 //! [`ErrorKind`]: the small, stable classification of every core error, which front ends map to
-//! exit codes. The core's error type itself grows with its operations.
+//! exit codes, and [`Error`], the one error type of every operation.
+
+use std::path::PathBuf;
+
+use strata_disk::DiskError;
+use strata_model::spec::{Format, SpecError};
+use strata_model::{DiskFormat, Kind, NameError};
+use strata_store::StoreError;
 
 /// What kind of failure an operation met.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,4 +36,266 @@ pub enum ErrorKind {
     Config,
     /// Any other I/O failure.
     Io,
+}
+
+/// The result type of every operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why an operation failed. Texts are pcocc's where pcocc has one (most come through the
+/// wrapped [`StoreError`] and [`SpecError`]: `Object {name}[ revision {r}] not found[ in
+/// repository {repo}| in configured repositories]`, `Image {name} already exists in repo
+/// {repo}`, `Unknown repository {name}`, `Mismatch between specified format {f} and detected
+/// image type {d}` ...); [`Error::kind`] classifies every variant.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A repository, configuration or record error (lookups, `check_overwrite`, locks, blobs).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A disk image that cannot be opened, read, converted or written.
+    #[error(transparent)]
+    Disk(#[from] DiskError),
+    /// pcocc's format decision failed (`-t`, `FORMAT:` prefix, extension, content).
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// An image name that pcocc would refuse (`Object name contains invalid characters`,
+    /// `Empty object name`).
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// The `list` filter is not a valid regular expression (pcocc's text, space included).
+    #[error("Could not parse regular expression :{message}")]
+    BadRegex {
+        /// The pattern given.
+        pattern: String,
+        /// The regex engine's description.
+        message: String,
+    },
+    /// Converting an import source failed (pcocc's wrapper text around qemu-img's failure);
+    /// [`Error::kind`] is the wrapped error's.
+    #[error("Failed to import {path} : {error}")]
+    ImportFailed {
+        /// The source path, as given (prefix removed).
+        path: String,
+        /// What failed (already in the text, hence not a `#[source]`).
+        error: DiskError,
+    },
+    /// The import source is not a regular file (pcocc's wrapper and `VMImage.convert` texts).
+    #[error("Failed to import {path} : not an image file")]
+    NotAnImageFile {
+        /// The source path, as given (prefix removed).
+        path: String,
+        /// Whether anything exists at that path (if not, the kind is
+        /// [`ErrorKind::NotFound`]).
+        exists: bool,
+    },
+    /// A container format as import source or export destination: container images come in a
+    /// later issue.
+    #[error("{format} is a container image format: container images come in a later issue")]
+    ContainerFormat {
+        /// The format.
+        format: Format,
+    },
+    /// An operation on a container image that strata does not do yet.
+    #[error("Image {name} is a container image: container images come in a later issue")]
+    ContainerImage {
+        /// The image name.
+        name: String,
+    },
+    /// A disk format strata cannot write yet.
+    #[error(
+        "{} images cannot be written yet: strata writes raw and qcow2 (vmdk, vdi, vpc and qed come in a later issue)",
+        .format.name()
+    )]
+    FormatNotWritable {
+        /// The format asked for.
+        format: DiskFormat,
+    },
+    /// `resize` of an image that is not a VM disk (pcocc has no such check).
+    #[error("Image {name} is a {kind} image: only VM images can be resized")]
+    NotVm {
+        /// The image name.
+        name: String,
+        /// Its kind.
+        kind: Kind,
+    },
+    /// `resize` to a size below the current one.
+    #[error("Cannot shrink image {name} from {current} to {requested} bytes")]
+    Shrink {
+        /// The image name.
+        name: String,
+        /// The current virtual size.
+        current: u64,
+        /// The size asked for (rounded up to whole 512-byte sectors).
+        requested: u64,
+    },
+    /// The repository to write to is not writable by this process (`access(W_OK)`).
+    #[error("Repository {repo} is not writable ({})", .path.display())]
+    ReadOnlyRepository {
+        /// The repository name.
+        repo: String,
+        /// Its directory.
+        path: PathBuf,
+    },
+    /// An export destination that cannot hold a file (a directory, or a path ending in `/`).
+    #[error("{} is not a file path", .path.display())]
+    BadDestination {
+        /// The destination path.
+        path: PathBuf,
+    },
+    /// An operating-system error on a path, outside the store and the codecs.
+    #[error("Cannot {op} {}", .path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path concerned.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The stable category of this error, which front ends map to exit codes.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Store(e) => store_kind(e),
+            Error::Disk(e) | Error::ImportFailed { error: e, .. } => disk_kind(e),
+            Error::Spec(e) => match e {
+                SpecError::PrefixMismatch { .. }
+                | SpecError::InvalidFormat { .. }
+                | SpecError::WrongKind { .. } => ErrorKind::InvalidRequest,
+                SpecError::DetectedMismatch { .. } | SpecError::CouldNotDetect { .. } => {
+                    ErrorKind::InvalidFormat
+                }
+            },
+            Error::Name(_)
+            | Error::BadRegex { .. }
+            | Error::NotVm { .. }
+            | Error::Shrink { .. }
+            | Error::BadDestination { .. } => ErrorKind::InvalidRequest,
+            Error::NotAnImageFile { exists: false, .. } => ErrorKind::NotFound,
+            Error::NotAnImageFile { exists: true, .. } => ErrorKind::InvalidRequest,
+            Error::ContainerFormat { .. }
+            | Error::ContainerImage { .. }
+            | Error::FormatNotWritable { .. } => ErrorKind::Unsupported,
+            Error::ReadOnlyRepository { .. } => ErrorKind::PermissionDenied,
+            Error::Io { source, .. } => io_kind(source),
+        }
+    }
+
+    /// An [`Error::Io`] for `op` on `path`.
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// The core's kind of a store error.
+fn store_kind(e: &StoreError) -> ErrorKind {
+    use strata_store::ErrorKind as K;
+    match e.kind() {
+        K::Io => ErrorKind::Io,
+        K::PermissionDenied => ErrorKind::PermissionDenied,
+        K::Config => ErrorKind::Config,
+        K::InvalidFormat => ErrorKind::InvalidFormat,
+        K::Corrupt => ErrorKind::Corrupt,
+        K::NotFound => ErrorKind::NotFound,
+        K::AlreadyExists => ErrorKind::AlreadyExists,
+        K::IntegrityMismatch => ErrorKind::IntegrityMismatch,
+        K::Locked | K::InUse => ErrorKind::Busy,
+        K::Unsupported => ErrorKind::Unsupported,
+        K::InvalidInput => ErrorKind::InvalidRequest,
+    }
+}
+
+/// The core's kind of a codec error; an I/O failure caused by permissions is
+/// [`ErrorKind::PermissionDenied`].
+fn disk_kind(e: &DiskError) -> ErrorKind {
+    use strata_disk::ErrorKind as K;
+    match e.kind() {
+        K::Io => match &e.source {
+            strata_disk::error::DiskErrorSource::Io { source, .. } => io_kind(source),
+            _ => ErrorKind::Io,
+        },
+        K::InvalidFormat => ErrorKind::InvalidFormat,
+        K::Unsupported => ErrorKind::Unsupported,
+        K::Corrupt => ErrorKind::Corrupt,
+        K::NotFound => ErrorKind::NotFound,
+        K::Escape => ErrorKind::Escape,
+        K::IntegrityMismatch => ErrorKind::IntegrityMismatch,
+        K::InvalidRequest => ErrorKind::InvalidRequest,
+    }
+}
+
+/// The kind of an operating-system error.
+fn io_kind(e: &std::io::Error) -> ErrorKind {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+            ErrorKind::PermissionDenied
+        }
+        std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+        std::io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
+        _ => ErrorKind::Io,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_texts() {
+        let e = Error::from(StoreError::InUse {
+            name: "a".into(),
+            revision: 0,
+            instances: vec!["i1".into(), "i2".into()],
+        });
+        assert_eq!(e.kind(), ErrorKind::Busy);
+        assert_eq!(e.to_string(), "Image a revision 0 is in use by i1, i2");
+        let e = Error::from(StoreError::ImageExists {
+            name: "a".into(),
+            repo: "user".into(),
+        });
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        assert_eq!(e.to_string(), "Image a already exists in repo user");
+        let e = Error::BadRegex {
+            pattern: "(".into(),
+            message: "unclosed group".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "Could not parse regular expression :unclosed group"
+        );
+        let e = Error::FormatNotWritable {
+            format: DiskFormat::Vmdk,
+        };
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert!(
+            e.to_string()
+                .starts_with("vmdk images cannot be written yet")
+        );
+        let denied = DiskError::io(
+            "open",
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        );
+        assert_eq!(Error::from(denied).kind(), ErrorKind::PermissionDenied);
+        let e = Error::ImportFailed {
+            path: "disk".into(),
+            error: DiskError::invalid_request("nope"),
+        };
+        assert_eq!(e.to_string(), "Failed to import disk : nope");
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+        let e = Error::NotVm {
+            name: "c".into(),
+            kind: Kind::Ctr,
+        };
+        assert_eq!(
+            e.to_string(),
+            "Image c is a ctr image: only VM images can be resized"
+        );
+    }
 }

@@ -100,6 +100,18 @@ fn chain_deeper_than_ten_is_refused() {
     );
     // Ten backing files below the top are fine.
     open(&tmp.path().join("l1.qcow2"), &OpenOptions::default()).unwrap();
+    // A caller that knows the chain's length (a repository record) may allow more.
+    let known = OpenOptions {
+        max_depth: 11,
+        ..OpenOptions::default()
+    };
+    open(&tmp.path().join("l0.qcow2"), &known).unwrap();
+    // But never beyond the ceiling.
+    let huge = OpenOptions {
+        max_depth: usize::MAX,
+        ..OpenOptions::default()
+    };
+    open(&tmp.path().join("l0.qcow2"), &huge).unwrap();
 }
 
 #[test]

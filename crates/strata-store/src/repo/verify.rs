@@ -45,6 +45,9 @@ impl ChainCheck for Qcow2Chains {
         let options = strata_disk::OpenOptions {
             format: Some(DiskFormat::Qcow2),
             allowed_dirs: vec![repo.data_dir()],
+            // The record lists every layer, so the chain may be as deep as it says; one more
+            // level is followed so that a layer the record forgot is reported below.
+            max_depth: blobs.len(),
             ..strata_disk::OpenOptions::default()
         };
         let opened = match strata_disk::open(&repo.blob_path(top.digest()), &options) {

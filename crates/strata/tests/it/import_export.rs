@@ -1,0 +1,337 @@
+//! Import and export round trips, deduplication, warnings, progress, and a 1 TiB empty disk.
+
+use std::time::Instant;
+
+use strata::{
+    DiskFormat, ExportRequest, ImportRequest, Kind, NoProgress, Origin, Phase, ProgressEvent,
+    Warning,
+};
+
+use crate::util::{
+    Fixture, Recorder, image, make_qcow2, make_raw, qemu_img, read_at, run_qemu_img,
+};
+
+const SIZE: u64 = 24 * 1024 * 1024;
+
+fn export(
+    fx: &Fixture,
+    src: &str,
+    dest: &std::path::Path,
+    format: Option<&str>,
+) -> strata::ExportOutcome {
+    fx.strata
+        .export(
+            ExportRequest {
+                image: image(src),
+                dest: dest.to_str().unwrap().to_owned(),
+                format: format.map(str::to_owned),
+            },
+            &NoProgress,
+        )
+        .unwrap()
+}
+
+fn blob_count(fx: &Fixture, repo: &str) -> usize {
+    walkdir_files(&fx.repo_dir(repo).join("data"))
+}
+
+fn walkdir_files(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .map(|e| {
+            let p = e.unwrap().path();
+            if p.is_dir() { walkdir_files(&p) } else { 1 }
+        })
+        .sum()
+}
+
+#[test]
+fn raw_round_trip() {
+    let fx = Fixture::new();
+    let src = fx.path("disk.raw");
+    make_raw(&src, SIZE);
+    let recorder = Recorder::default();
+    let outcome = fx
+        .strata
+        .import(
+            ImportRequest {
+                source: src.to_str().unwrap().to_owned(),
+                format: None,
+                dest: image("centos"),
+            },
+            &recorder,
+        )
+        .unwrap();
+    assert_eq!(outcome.source_format, DiskFormat::Raw);
+    assert_eq!(outcome.origin, Origin::Extension);
+    assert_eq!(outcome.image.repo, "user");
+    assert_eq!(outcome.image.name, "centos");
+    assert_eq!(outcome.image.revision, 0);
+    assert_eq!(outcome.image.kind, Kind::Vm);
+    assert_eq!(outcome.image.owner, "tester");
+    assert_eq!(outcome.virtual_size, SIZE);
+    assert!(!outcome.deduplicated);
+    assert!(outcome.warnings.is_empty());
+    // The source is read once: only its data.
+    let data: u64 = crate::util::data_runs(SIZE).iter().map(|r| r.1).sum();
+    assert!(
+        outcome.bytes_read < data + 4 * 65536,
+        "{}",
+        outcome.bytes_read
+    );
+
+    let blob = fx
+        .repo_dir("user")
+        .join("data")
+        .join(outcome.digest.fan_out())
+        .join(outcome.digest.hex());
+    assert!(blob.is_file());
+    let record = std::fs::read_to_string(fx.repo_dir("user").join("meta/centos@0")).unwrap();
+    assert!(
+        record.contains(&format!("\"data_blobs\": [\"{}\"]", outcome.digest.hex())),
+        "{record}"
+    );
+    // Nothing left in .tmp/.
+    assert_eq!(
+        std::fs::read_dir(fx.repo_dir("user").join(".tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
+
+    let events = recorder.0.lock().unwrap().clone();
+    assert_eq!(
+        events[0],
+        ProgressEvent::Started {
+            phase: Phase::Storing {
+                repo: "user".into(),
+                name: "centos".into()
+            },
+            total: None
+        }
+    );
+    assert_eq!(
+        events[1],
+        ProgressEvent::Started {
+            phase: Phase::Converting {
+                from: DiskFormat::Raw,
+                to: DiskFormat::Qcow2
+            },
+            total: Some(SIZE)
+        }
+    );
+    assert!(matches!(events[2], ProgressEvent::Advanced { .. }));
+    assert_eq!(events[events.len() - 1], ProgressEvent::Finished);
+    assert_eq!(events[events.len() - 2], ProgressEvent::Finished);
+
+    let out = fx.path("out.raw");
+    let exported = export(&fx, "centos", &out, None);
+    assert_eq!(exported.format, DiskFormat::Raw);
+    assert_eq!(exported.virtual_size, SIZE);
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&src).unwrap());
+    if qemu_img().is_some() {
+        let check = run_qemu_img(&["check", "-f", "qcow2", blob.to_str().unwrap()]);
+        assert!(check.contains("No errors were found"), "{check}");
+        run_qemu_img(&[
+            "compare",
+            "-f",
+            "raw",
+            "-F",
+            "qcow2",
+            src.to_str().unwrap(),
+            blob.to_str().unwrap(),
+        ]);
+    }
+}
+
+#[test]
+fn qcow2_round_trip_and_dedup() {
+    let fx = Fixture::new();
+    let raw = fx.path("disk.raw");
+    make_raw(&raw, SIZE);
+    let qcow2 = fx.path("disk.qcow2");
+    make_qcow2(&raw, &qcow2);
+    let recorder = Recorder::default();
+    let first = fx
+        .strata
+        .import(
+            ImportRequest {
+                source: qcow2.to_str().unwrap().to_owned(),
+                format: None,
+                dest: image("user:a"),
+            },
+            &recorder,
+        )
+        .unwrap();
+    assert_eq!(first.source_format, DiskFormat::Qcow2);
+    assert!(
+        recorder
+            .0
+            .lock()
+            .unwrap()
+            .contains(&ProgressEvent::Started {
+                phase: Phase::Copying,
+                total: Some(SIZE)
+            })
+    );
+    assert_eq!(blob_count(&fx, "user"), 1);
+
+    // The same disk, from raw this time: the same qcow2 layer, not stored twice.
+    let second = fx.import(&raw, "b");
+    assert_eq!(second.digest, first.digest);
+    assert!(second.deduplicated);
+    assert_eq!(second.bytes_written, 0);
+    assert_eq!(blob_count(&fx, "user"), 1);
+    assert_eq!(
+        std::fs::read_dir(fx.repo_dir("user").join(".tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
+
+    // Export as qcow2 (by extension), then back to raw.
+    let out_q = fx.path("out.qcow2");
+    let exported = export(&fx, "a", &out_q, None);
+    assert_eq!(exported.format, DiskFormat::Qcow2);
+    assert_eq!(exported.origin, Origin::Extension);
+    let out_raw = fx.path("out.img");
+    let exported = export(&fx, "b@0", &out_raw, Some("raw"));
+    assert_eq!(exported.origin, Origin::TypeOption);
+    assert_eq!(
+        std::fs::read(&out_raw).unwrap(),
+        std::fs::read(&raw).unwrap()
+    );
+    if qemu_img().is_some() {
+        let check = run_qemu_img(&["check", out_q.to_str().unwrap()]);
+        assert!(check.contains("No errors were found"), "{check}");
+        run_qemu_img(&[
+            "compare",
+            "-f",
+            "raw",
+            "-F",
+            "qcow2",
+            raw.to_str().unwrap(),
+            out_q.to_str().unwrap(),
+        ]);
+    }
+}
+
+#[test]
+fn qemu_img_made_qcow2_imports() {
+    if qemu_img().is_none() {
+        eprintln!("qemu-img not installed: skipped");
+        return;
+    }
+    let fx = Fixture::new();
+    let raw = fx.path("disk.raw");
+    make_raw(&raw, SIZE);
+    // A compressed qcow2 with a backing file in the same directory.
+    let base = fx.path("base.qcow2");
+    run_qemu_img(&[
+        "convert",
+        "-c",
+        "-f",
+        "raw",
+        "-O",
+        "qcow2",
+        raw.to_str().unwrap(),
+        base.to_str().unwrap(),
+    ]);
+    let mut expected = std::fs::read(&raw).unwrap();
+    expected[4096..4096 + 8192].fill(0x11);
+    let modified = fx.path("modified.raw");
+    std::fs::write(&modified, &expected).unwrap();
+    let top = fx.path("top.qcow2");
+    // Only the differences from base.qcow2 go into top.qcow2, which names it relatively.
+    let out = std::process::Command::new("qemu-img")
+        .current_dir(fx.dir.path())
+        .args([
+            "convert",
+            "-f",
+            "raw",
+            "-O",
+            "qcow2",
+            "-F",
+            "qcow2",
+            "-B",
+            "base.qcow2",
+        ])
+        .args(["modified.raw", "top.qcow2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let outcome = fx.import(&top, "layered");
+    assert_eq!(outcome.source_format, DiskFormat::Qcow2);
+    let out = fx.path("flat.raw");
+    export(&fx, "layered", &out, None);
+    assert_eq!(std::fs::read(&out).unwrap(), expected);
+    run_qemu_img(&[
+        "compare",
+        "-F",
+        "qcow2",
+        out.to_str().unwrap(),
+        top.to_str().unwrap(),
+    ]);
+}
+
+#[test]
+fn warnings_assumed_raw_and_name_elsewhere() {
+    let fx = Fixture::new();
+    let src = fx.path("disk.img");
+    make_raw(&src, 1024 * 1024);
+    fx.import(&src, "global:dup");
+    let recorder = Recorder::default();
+    let outcome = fx
+        .strata
+        .import(
+            ImportRequest {
+                source: src.to_str().unwrap().to_owned(),
+                format: None,
+                dest: image("dup"),
+            },
+            &recorder,
+        )
+        .unwrap();
+    let elsewhere = Warning::NameExistsElsewhere {
+        name: "dup".into(),
+        repo: "global".into(),
+    };
+    assert_eq!(outcome.origin, Origin::AssumedRaw);
+    assert_eq!(
+        outcome.warnings,
+        vec![Warning::AssumedRaw, elsewhere.clone()]
+    );
+    let events = recorder.0.lock().unwrap().clone();
+    assert!(events.contains(&ProgressEvent::Warning(Warning::AssumedRaw)));
+    assert!(events.contains(&ProgressEvent::Warning(elsewhere)));
+    // The repository prefix wins over priority for lookups.
+    let outcome = fx
+        .strata
+        .show(strata::ShowRequest {
+            image: image("global:dup"),
+        })
+        .unwrap();
+    assert_eq!(outcome.image.repo, "global");
+}
+
+#[test]
+fn one_tib_empty_disk_in_under_a_second() {
+    let fx = Fixture::new();
+    let src = fx.path("huge.raw");
+    let file = std::fs::File::create(&src).unwrap();
+    file.set_len(1 << 40).unwrap();
+    drop(file);
+    let start = Instant::now();
+    let outcome = fx.import(&src, "huge");
+    let out = fx.path("huge-out.raw");
+    let exported = export(&fx, "huge", &out, None);
+    let elapsed = start.elapsed();
+    assert_eq!(outcome.virtual_size, 1 << 40);
+    assert_eq!(exported.virtual_size, 1 << 40);
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), 1 << 40);
+    assert!(outcome.blob_size < 1 << 20, "{}", outcome.blob_size);
+    assert_eq!(read_at(&out, (1 << 40) - 512, 512), vec![0u8; 512]);
+    assert!(elapsed.as_secs_f64() < 1.0, "took {elapsed:?}");
+}

@@ -1,0 +1,15 @@
+//! Integration tests of the strata application core: real repositories in temporary
+//! directories, `repos.yaml` written by each test, the environment injected.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions panic on failure by design"
+)]
+
+mod bad_inputs;
+mod copy;
+mod delete;
+mod import_export;
+mod query;
+mod resize;
+mod util;

@@ -1,0 +1,168 @@
+//! resize: a new revision whose top layer is an empty, larger qcow2 backed by the old top.
+
+use strata::{
+    ByteSize, Error, ErrorKind, ExportRequest, Kind, NoProgress, ResizeRequest, VerifyRequest,
+};
+
+use crate::util::{Fixture, image, make_raw, qemu_img, run_qemu_img};
+
+const SIZE: u64 = 16 * 1024 * 1024;
+
+fn resize(fx: &Fixture, img: &str, size: u64) -> Result<strata::ResizeOutcome, Error> {
+    fx.strata.resize(
+        ResizeRequest {
+            image: image(img),
+            new_size: ByteSize::new(size),
+        },
+        &NoProgress,
+    )
+}
+
+#[test]
+fn grows_with_a_new_layer() {
+    let fx = Fixture::new();
+    let raw = fx.path("disk.raw");
+    make_raw(&raw, SIZE);
+    let imported = fx.import(&raw, "vm");
+    let outcome = resize(&fx, "vm", 2 * SIZE).unwrap();
+    assert_eq!(outcome.image.revision, 1);
+    assert_eq!(outcome.base_revision, 0);
+    assert_eq!((outcome.old_size, outcome.new_size), (SIZE, 2 * SIZE));
+    assert_eq!(outcome.layers, 2);
+    let record = std::fs::read_to_string(fx.repo_dir("user").join("meta/vm@1")).unwrap();
+    assert!(
+        record.contains(&format!(
+            "\"data_blobs\": [\"{}\", \"{}\"]",
+            imported.digest.hex(),
+            outcome.digest.hex()
+        )),
+        "{record}"
+    );
+    let top = fx
+        .repo_dir("user")
+        .join("data")
+        .join(outcome.digest.fan_out())
+        .join(outcome.digest.hex());
+    if qemu_img().is_some() {
+        let check = run_qemu_img(&["check", top.to_str().unwrap()]);
+        assert!(check.contains("No errors were found"), "{check}");
+        let info = run_qemu_img(&["info", "--output=json", top.to_str().unwrap()]);
+        assert!(
+            info.contains(&format!(
+                "\"backing-filename\": \"../../data/{}/{}\"",
+                imported.digest.fan_out(),
+                imported.digest.hex()
+            )),
+            "{info}"
+        );
+        assert!(
+            info.contains(&format!("\"virtual-size\": {}", 2 * SIZE)),
+            "{info}"
+        );
+    }
+    // The old data, then zeros.
+    let out = fx.path("grown.raw");
+    fx.strata
+        .export(
+            ExportRequest {
+                image: image("vm"),
+                dest: out.to_str().unwrap().to_owned(),
+                format: None,
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    let mut expected = std::fs::read(&raw).unwrap();
+    expected.resize(2 * SIZE as usize, 0);
+    assert_eq!(std::fs::read(&out).unwrap(), expected);
+    // Revision 0 is untouched.
+    let out0 = fx.path("old.raw");
+    fx.strata
+        .export(
+            ExportRequest {
+                image: image("vm@0"),
+                dest: out0.to_str().unwrap().to_owned(),
+                format: None,
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    assert_eq!(std::fs::read(&out0).unwrap(), std::fs::read(&raw).unwrap());
+    // The repository verifies, chains included.
+    let verify = fx
+        .strata
+        .verify(VerifyRequest::default(), &NoProgress)
+        .unwrap();
+    assert!(verify.is_clean(), "{verify:?}");
+    assert!(verify.repos[0].report.chains_checked);
+
+    // Resizing an older revision builds on it and writes latest+1.
+    let again = resize(&fx, "vm@0", 3 * SIZE).unwrap();
+    assert_eq!((again.base_revision, again.image.revision), (0, 2));
+    assert_eq!(again.layers, 2);
+    // And a third layer on top of revision 1.
+    let third = resize(&fx, "vm@1", 3 * SIZE).unwrap();
+    assert_eq!((third.image.revision, third.layers), (3, 3));
+    let out3 = fx.path("third.raw");
+    fx.strata
+        .export(
+            ExportRequest {
+                image: image("vm"),
+                dest: out3.to_str().unwrap().to_owned(),
+                format: None,
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    expected.resize(3 * SIZE as usize, 0);
+    assert_eq!(std::fs::read(&out3).unwrap(), expected);
+}
+
+#[test]
+fn refuses_shrinking_and_containers() {
+    let fx = Fixture::new();
+    let raw = fx.path("disk.raw");
+    make_raw(&raw, SIZE);
+    fx.import(&raw, "vm");
+    let before = crate::util::listing(&fx.repo_dir("user"));
+    let err = resize(&fx, "vm", SIZE - 1024 * 1024).unwrap_err();
+    assert!(matches!(err, Error::Shrink { .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Cannot shrink image vm from {SIZE} to {} bytes",
+            SIZE - 1024 * 1024
+        )
+    );
+
+    // A container record.
+    let repo = strata_store::Repository::open("user", &fx.repo_dir("user")).unwrap();
+    let digest = repo.put_blob(&b"{}"[..], None).unwrap();
+    let record = strata_model::RevisionRecord::new("ctr", 0, Kind::Ctr, "tester", 1.0, [digest]);
+    repo.commit(&record).unwrap();
+    let before_ctr = crate::util::listing(&fx.repo_dir("user"));
+    assert_ne!(before, before_ctr);
+    let err = resize(&fx, "ctr", 2 * SIZE).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotVm {
+                kind: Kind::Ctr,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "Image ctr is a ctr image: only VM images can be resized"
+    );
+    assert_eq!(before_ctr, crate::util::listing(&fx.repo_dir("user")));
+    let err = resize(&fx, "missing", 2 * SIZE).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Object missing not found in configured repositories"
+    );
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+}
