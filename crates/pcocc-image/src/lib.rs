@@ -1,0 +1,20 @@
+//! `pcocc-image`: a drop-in for pcocc's `image` commands on VM images, on the strata core.
+//!
+//! It speaks pcocc's dialect (commands, flags, help, output byte for byte) and adds what pcocc
+//! lacks: `repo verify`, `--json` on `list`, `show` and `repo list`, `-q`, `-v` and progress
+//! bars. The flow is one way: [`cli`] parses, [`lower`] turns raw flags into core requests,
+//! [`run`] calls the core ([`strata::Strata`]) and [`render`] turns outcomes into pcocc's text.
+//! Errors ([`Error`]) keep the core's [`strata::ErrorKind`] for the exit code
+//! (`docs/exit-codes.md`) and print as pcocc prints them, red on a terminal.
+//!
+//! The library exists so that tests drive the whole command in-process ([`run_with`]);
+//! `main.rs` only calls [`main`].
+
+pub mod cli;
+pub mod error;
+pub mod lower;
+pub mod render;
+pub mod run;
+
+pub use error::{Error, Pcocc};
+pub use run::{main, run_with};

@@ -1,0 +1,16 @@
+//! Integration tests of `pcocc-image`: the real binary against temporary repositories, every
+//! command's standard output, standard error and exit code pinned by insta snapshots, and
+//! pcocc's reference samples through the renderers.
+
+mod sandbox;
+
+mod copy;
+mod errors;
+mod export;
+mod import;
+mod list;
+mod maintain;
+mod manage;
+mod repo;
+mod samples;
+mod show;
