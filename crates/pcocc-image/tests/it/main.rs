@@ -5,6 +5,7 @@
 mod sandbox;
 
 mod copy;
+mod crash;
 mod errors;
 mod export;
 mod import;

@@ -74,6 +74,25 @@ impl Sandbox {
         cmd
     }
 
+    /// The binary as a plain process (for tests that spawn, wait and kill it), with the same
+    /// environment as [`Sandbox::cmd`] and its output captured.
+    pub(crate) fn process(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pcocc-image"));
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", self.path("home"))
+            .env("XDG_DATA_HOME", self.path("home/.local/share"))
+            .env("PCOCC_USER_CONF_DIR", self.path("conf/user"))
+            .env("PCOCC_SYSTEM_CONF_DIR", self.path("conf/system"))
+            .env("TZ", "UTC")
+            .env("USER", OWNER)
+            .env("LOGNAME", OWNER)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    }
+
     /// Runs `pcocc-image ARGS` and describes what it did: the command, the exit code,
     /// standard output and standard error.
     pub(crate) fn run(&self, args: &[&str]) -> String {
