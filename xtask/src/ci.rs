@@ -29,12 +29,13 @@ struct Ctx {
 type Step = (&'static str, fn(&mut Ctx) -> Result<()>);
 
 /// Every step, in the order they run.
-const STEPS: [Step; 8] = [
+const STEPS: [Step; 9] = [
     ("setup", setup_step),
     ("fmt", fmt),
     ("tidy", tidy_step),
     ("clippy", clippy),
     ("test", test),
+    ("demo", demo_step),
     ("doc", doc),
     ("deny", deny),
     ("git", git_clean),
@@ -149,6 +150,11 @@ fn test(ctx: &mut Ctx) -> Result<()> {
         bail!("cargo test ran no test");
     }
     Ok(())
+}
+
+/// The README's first command must keep working: run it.
+fn demo_step(_: &mut Ctx) -> Result<()> {
+    crate::demo::run()
 }
 
 fn doc(_: &mut Ctx) -> Result<()> {
@@ -331,7 +337,7 @@ mod tests {
         assert_eq!(
             names,
             [
-                "setup", "fmt", "tidy", "clippy", "test", "doc", "deny", "git"
+                "setup", "fmt", "tidy", "clippy", "test", "demo", "doc", "deny", "git"
             ]
         );
     }

@@ -1,179 +1,110 @@
-//! `cargo xtask demo`: shows, command by command, what strata does today. Each [`Step`] is a
-//! command line as a pcocc user types it, and what strata's real code makes of it now. Steps are
-//! added here as the store, the codecs and the front ends land.
+//! `cargo xtask demo`: the main job, end to end, with the real `pcocc-image` binary on the
+//! user's default repository (with no repos.yaml anywhere, that is `user` under the XDG data
+//! directory). Each command is printed as a user would type it, then run. The demo's images are
+//! named `strata-demo-*` and are deleted at the end.
 
-use anyhow::Result;
-use strata_model::{DiskFormat, ImageRef, Kind};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-/// One step: a command as a user types it, and what strata does with it today.
-struct Step {
-    /// The command line, as typed.
-    command: &'static str,
-    /// What strata makes of it: lines to print under the command.
-    show: fn() -> Result<Vec<String>>,
-}
+use anyhow::{Context, Result, bail};
 
-/// The demo, in order.
-const STEPS: &[Step] = &[
-    Step {
-        command: "pcocc image import -t raw ./vmimage myvm",
-        show: format_flag,
-    },
-    Step {
-        command: "pcocc image import ./vmimage.raw myvm",
-        show: format_from_extension,
-    },
-    Step {
-        command: "pcocc image import vm $HOME/CentOS-7-x86_64-GenericCloud.qcow2 global:centos7-cloud",
-        show: kind_and_extension,
-    },
-    Step {
-        command: "pcocc image import -t qcow ./disk.qcow myvm",
-        show: unknown_format,
-    },
-    Step {
-        command: "pcocc image delete user:mycentos7@5",
-        show: image_with_revision,
-    },
-    Step {
-        command: "pcocc image show global:centos7:cloud",
-        show: bad_image_uri,
-    },
-    Step {
-        command: "pcocc image list",
-        show: kinds,
-    },
-];
+use crate::cmd;
 
-/// What is missing, said plainly after the steps.
-const NOT_YET: &str = "\
-Not implemented yet: the repository store, import and export, and conversion between formats.
-The commands above stop after their arguments are understood; no image is read or written.";
+/// The demo disk's virtual size: 256 MiB, of which a few MiB hold data.
+const DISK_SIZE: u64 = 256 << 20;
 
-/// Prints every step: the command, then what strata makes of it.
+/// The names the demo creates (and removes, also when left over by an interrupted run).
+const NAMES: [&str; 3] = ["strata-demo-disk", "strata-demo-back", "strata-demo-copy"];
+
 pub(crate) fn run() -> Result<()> {
-    println!("strata demo: what works today (strata-model: formats, kinds, image references)\n");
-    for step in STEPS {
-        println!("$ {}", step.command);
-        for line in (step.show)()? {
-            println!("    {line}");
+    let root = crate::project_root();
+    let work = root.join("target/demo");
+    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    println!("strata demo: pcocc-image on your default repository\n");
+    cmd::run(
+        cmd::cargo()
+            .args(["build", "--quiet", "-p", "pcocc-image"])
+            .current_dir(&root),
+    )?;
+    let bin = target_dir(&root).join("debug/pcocc-image");
+    let pcocc = |args: &[&str]| -> Result<()> {
+        let mut command = Command::new(&bin);
+        command.args(args);
+        cmd::run(&mut command)
+    };
+    for name in NAMES {
+        let mut show = Command::new(&bin);
+        show.args(["show", name]);
+        if cmd::probe(&mut show).is_some_and(|out| out.status.success()) {
+            println!("(removing {name}, left over by an earlier demo)");
+            pcocc(&["delete", name])?;
         }
-        println!();
     }
-    println!("{NOT_YET}");
+
+    let disk = work.join("disk.raw");
+    make_disk(&disk)?;
+    println!(
+        "\n# a {} MiB sparse raw disk with patterned data and holes: {}\n",
+        DISK_SIZE >> 20,
+        disk.display()
+    );
+    let disk_arg = path_arg(&disk)?;
+    let qcow2 = work.join("disk.qcow2");
+    let _ = std::fs::remove_file(&qcow2);
+    let back = work.join("back.raw");
+    let _ = std::fs::remove_file(&back);
+
+    pcocc(&["import", disk_arg, "strata-demo-disk"])?;
+    pcocc(&["list", "strata-demo"])?;
+    pcocc(&["show", "strata-demo-disk"])?;
+    pcocc(&["export", "strata-demo-disk", path_arg(&qcow2)?])?;
+    pcocc(&["import", path_arg(&qcow2)?, "strata-demo-back"])?;
+    pcocc(&["export", "strata-demo-back", path_arg(&back)?])?;
+    if std::fs::read(&disk)? != std::fs::read(&back)? {
+        bail!("the round trip raw -> repository -> qcow2 -> repository -> raw changed the bytes");
+    }
+    println!("# the round trip raw -> repository -> qcow2 -> repository -> raw kept every byte\n");
+    pcocc(&["copy", "strata-demo-disk", "strata-demo-copy"])?;
+    pcocc(&["resize", "strata-demo-copy", "512M"])?;
+    pcocc(&["show", "strata-demo-copy"])?;
+    pcocc(&["list", "strata-demo"])?;
+    pcocc(&["repo", "verify"])?;
+    for name in NAMES {
+        pcocc(&["delete", name])?;
+    }
+    pcocc(&["repo", "gc"])?;
+    pcocc(&["repo", "list"])?;
+    println!(
+        "\nNot in this demo yet: vmdk, vdi, vpc and qed export (disk codecs II), container \
+         images, and the transient, OpenNebula and OCNE front ends."
+    );
     Ok(())
 }
 
-/// One line about a disk format: its name, the extension strata writes, what it can do.
-fn describe(format: DiskFormat) -> String {
-    let access = if format.is_writable() {
-        "read and write"
-    } else {
-        "read only"
-    };
-    let backing = if format.has_backing() {
-        "can name a backing file (layers)"
-    } else {
-        "no backing file"
-    };
-    format!(
-        "format {format}: writes .{}, {access}, {backing}",
-        format.extension()
-    )
+/// Cargo's target directory (`CARGO_TARGET_DIR` or `<root>/target`).
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 
-/// One line about an image reference: repository, image, revision.
-fn describe_ref(image: &ImageRef) -> String {
-    let repo = image.repo().unwrap_or("(none named)");
-    let revision = match image.revision() {
-        Some(revision) => format!("revision {revision}"),
-        None => "latest revision".to_owned(),
-    };
-    format!("repository {repo}, image {}, {revision}", image.name())
+fn path_arg(path: &Path) -> Result<&str> {
+    path.to_str()
+        .with_context(|| format!("{} is not UTF-8", path.display()))
 }
 
-fn format_flag() -> Result<Vec<String>> {
-    let format: DiskFormat = "raw".parse()?;
-    Ok(vec![format!("-t raw -> {}", describe(format))])
-}
-
-fn format_from_extension() -> Result<Vec<String>> {
-    Ok(match DiskFormat::from_extension("raw") {
-        Some(format) => vec![format!("extension .raw -> {}", describe(format))],
-        None => vec!["extension .raw names no format".to_owned()],
-    })
-}
-
-fn kind_and_extension() -> Result<Vec<String>> {
-    let kind: Kind = "vm".parse()?;
-    let mut lines = vec![format!(
-        "kind {kind}: {kind:?}, recorded as {:?}",
-        kind.as_str()
-    )];
-    if let Some(format) = DiskFormat::from_extension("qcow2") {
-        lines.push(format!("extension .qcow2 -> {}", describe(format)));
-    }
-    let destination: ImageRef = "global:centos7-cloud".parse()?;
-    lines.push(format!(
-        "global:centos7-cloud -> {}",
-        describe_ref(&destination)
-    ));
-    Ok(lines)
-}
-
-fn unknown_format() -> Result<Vec<String>> {
-    Ok(match "qcow".parse::<DiskFormat>() {
-        Ok(format) => vec![format!("-t qcow -> {}", describe(format))],
-        Err(err) => vec![format!("-t qcow -> error: {err}")],
-    })
-}
-
-fn image_with_revision() -> Result<Vec<String>> {
-    let image: ImageRef = "user:mycentos7@5".parse()?;
-    Ok(vec![format!(
-        "user:mycentos7@5 -> {}",
-        describe_ref(&image)
-    )])
-}
-
-fn bad_image_uri() -> Result<Vec<String>> {
-    Ok(match "global:centos7:cloud".parse::<ImageRef>() {
-        Ok(image) => vec![format!("global:centos7:cloud -> {}", describe_ref(&image))],
-        Err(err) => vec![format!("global:centos7:cloud -> error: {err}")],
-    })
-}
-
-fn kinds() -> Result<Vec<String>> {
-    let mut lines: Vec<String> = [Kind::Vm, Kind::Ctr]
-        .into_iter()
-        .map(|kind| format!("TYPE column: {kind}"))
-        .collect();
-    if let Err(err) = "cont".parse::<Kind>() {
-        lines.push(format!("a record with kind \"cont\" -> error: {err}"));
-    }
-    lines.push("pcocc's formats: ".to_owned() + &names(&DiskFormat::PCOCC));
-    lines.push("strata's formats: ".to_owned() + &names(&DiskFormat::ALL));
-    lines.push("(listing needs the repository store: not implemented yet)".to_owned());
-    Ok(lines)
-}
-
-fn names(formats: &[DiskFormat]) -> String {
-    formats
-        .iter()
-        .map(|format| format.name())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_step_runs_and_shows_something() {
-        for step in STEPS {
-            let lines = (step.show)().unwrap();
-            assert!(!lines.is_empty(), "{} shows nothing", step.command);
+/// A sparse raw disk: a data MiB every 16 MiB, each with a different pattern, holes between.
+fn make_disk(path: &Path) -> Result<()> {
+    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    file.set_len(DISK_SIZE)?;
+    let mut chunk = vec![0u8; 1 << 20];
+    for (index, offset) in (0..DISK_SIZE).step_by(16 << 20).enumerate() {
+        for (i, byte) in chunk.iter_mut().enumerate() {
+            // Truncation is the point: a repeating byte pattern.
+            *byte = (i as u8).wrapping_mul(7).wrapping_add(index as u8);
         }
+        file.write_all_at(&chunk, offset)?;
     }
+    file.sync_all()?;
+    Ok(())
 }

@@ -28,9 +28,10 @@ usage: cargo xtask <command>
 
 commands:
   ci [--skip-setup]  every check CI runs, in order, stopping at the first failure:
-                     setup, fmt, tidy, clippy, test, doc, deny, git (see xtask/src/ci.rs)
+                     setup, fmt, tidy, clippy, test, demo, doc, deny, git
+                     (see xtask/src/ci.rs)
   setup              install what the tests, benches and demo need, only what is missing
-  demo               show, command by command, what strata does today
+  demo               the main job end to end: pcocc-image on the default repository
   bench disk         time strata against qemu-img on generated images; writes docs/benchmarks.md
   fuzz [--time S] [TARGET...]
                      run the fuzz targets of fuzz/ (cargo +nightly fuzz), S seconds each
