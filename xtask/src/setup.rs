@@ -85,6 +85,18 @@ const REQUIREMENTS: &[Requirement] = &[
         why: "runs the scripts that produce golden files with the reference tools",
     },
     Requirement {
+        name: "python3-jsonschema",
+        check: Check::Runs(&["/usr/bin/python3", "-c", "import jsonschema"]),
+        install: Install::Apt("python3-jsonschema"),
+        why: "validates the records strata writes with pcocc's own schema check",
+    },
+    Requirement {
+        name: "python3-yaml",
+        check: Check::Runs(&["/usr/bin/python3", "-c", "import yaml"]),
+        install: Install::Apt("python3-yaml"),
+        why: "reads the repository .config files strata writes as pcocc reads them",
+    },
+    Requirement {
         name: "qemu-img",
         check: Check::QemuImgMajor(10),
         install: Install::AptBackports("qemu-utils"),

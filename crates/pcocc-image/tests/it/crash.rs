@@ -3,6 +3,11 @@
 //! at its old or its new state; eight importers and a gc running at once lose nothing.
 //!
 //! The instants are drawn from a seed printed by each test (set `STRATA_CRASH_SEED` to replay).
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test helpers: a failure is a test failure, and seeds and counts are reported on stderr"
+)]
 
 use std::fs;
 use std::os::unix::fs::FileExt;

@@ -12,6 +12,8 @@ mod import;
 mod list;
 mod maintain;
 mod manage;
+mod pcocc_repo;
 mod repo;
 mod samples;
+mod schema;
 mod show;
