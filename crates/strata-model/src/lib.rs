@@ -13,6 +13,7 @@ pub mod image_ref;
 pub mod kind;
 pub mod name;
 pub mod one;
+pub mod python;
 pub mod record;
 pub mod size;
 pub mod spec;

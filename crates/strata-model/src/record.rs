@@ -13,7 +13,7 @@
 //! strata keeps its own fields under `custom_meta.strata` ([`StrataMeta`]), which pcocc carries
 //! along untouched.
 
-mod py;
+use crate::python as py;
 
 use std::fmt;
 use std::str::FromStr;

@@ -443,41 +443,11 @@ pub(crate) fn py_os_error(error: &io::Error, path: &Path) -> String {
                 .unwrap_or(&text);
             format!(
                 "[Errno {code}] {strerror}: {}",
-                py_repr_str(&path.to_string_lossy())
+                strata_model::python::repr_str(&path.to_string_lossy())
             )
         }
         None => error.to_string(),
     }
-}
-
-/// Python's `repr()` of a string: single quotes unless the text has a `'` and no `"`; `\\`,
-/// the quote, `\n`, `\r`, `\t` and other control characters escaped.
-pub(crate) fn py_repr_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
 }
 
 #[cfg(test)]
@@ -491,9 +461,9 @@ mod tests {
             py_os_error(&e, Path::new("/etc/pcocc/repos.yaml")),
             "[Errno 2] No such file or directory: '/etc/pcocc/repos.yaml'"
         );
-        assert_eq!(py_repr_str("it's"), "\"it's\"");
-        assert_eq!(py_repr_str("a'\"b"), "'a\\'\"b'");
-        assert_eq!(py_repr_str("x\ty"), "'x\\ty'");
+        assert_eq!(strata_model::python::repr_str("it's"), "\"it's\"");
+        assert_eq!(strata_model::python::repr_str("a'\"b"), "'a\\'\"b'");
+        assert_eq!(strata_model::python::repr_str("x\ty"), "'x\\ty'");
     }
 
     #[test]

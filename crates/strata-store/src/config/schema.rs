@@ -8,7 +8,7 @@
 
 use serde_yaml_ng::Value;
 
-use crate::error::py_repr_str;
+use strata_model::python::repr_str as py_repr_str;
 
 /// A `repos.yaml` that satisfies the schema: repository `(name, path)` pairs in file order and
 /// the cache path, as written (templates not expanded).

@@ -5,7 +5,7 @@
 use serde_json::{Map, Number, Value};
 
 /// Appends `value` as Python's `json.dumps(value)` writes it.
-pub(super) fn write_value(out: &mut String, value: &Value) {
+pub(crate) fn write_value(out: &mut String, value: &Value) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),
@@ -27,7 +27,7 @@ pub(super) fn write_value(out: &mut String, value: &Value) {
 }
 
 /// Appends `map` as `json.dumps` writes a dict: keys in insertion order.
-pub(super) fn write_object(out: &mut String, map: &Map<String, Value>) {
+pub(crate) fn write_object(out: &mut String, map: &Map<String, Value>) {
     out.push('{');
     for (i, (key, item)) in map.iter().enumerate() {
         if i > 0 {
@@ -53,7 +53,7 @@ fn write_number(out: &mut String, n: &Number) {
 
 /// Appends a float as `json.dumps` writes it: `float.__repr__`, except that the non-finite
 /// values are `NaN`, `Infinity` and `-Infinity` (`allow_nan=True`).
-pub(super) fn write_json_float(out: &mut String, f: f64) {
+pub(crate) fn write_json_float(out: &mut String, f: f64) {
     if f.is_nan() {
         out.push_str("NaN");
     } else if f.is_infinite() {
@@ -67,7 +67,7 @@ pub(super) fn write_json_float(out: &mut String, f: f64) {
 /// (`py_encode_basestring_ascii`): printable ASCII as is except `"` and `\`, the short escapes
 /// `\" \\ \n \r \t \b \f`, and everything else as `\uXXXX` in lowercase hex, characters beyond
 /// the BMP as a surrogate pair.
-pub(super) fn write_str(out: &mut String, s: &str) {
+pub(crate) fn write_str(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let push_unit = |out: &mut String, unit: u16| {
         out.push_str("\\u");
@@ -101,7 +101,7 @@ pub(super) fn write_str(out: &mut String, s: &str) {
 /// notation when the decimal exponent is from -4 to 15 (`0.0001`, `1533305394.0`,
 /// `1000000000000000.0`), else scientific with a signed two-digit-minimum exponent (`1e-05`,
 /// `1e+16`, `1.5e+300`). Non-finite values give `inf`, `-inf`, `nan`.
-pub(super) fn float_repr(f: f64) -> String {
+pub(crate) fn float_repr(f: f64) -> String {
     if f.is_nan() {
         return "nan".to_owned();
     }
@@ -201,7 +201,7 @@ fn increment(digits: &str, exponent: i32) -> (String, i32) {
 
 /// Python's `repr()` of the value that `json.loads` gives for `value`, as jsonschema quotes it:
 /// `None`, `True`, `'text'`, `[1, 2]`, `{'a': 1.5}`.
-pub(super) fn repr_value(value: &Value) -> String {
+pub(crate) fn repr_value(value: &Value) -> String {
     let mut out = String::new();
     push_repr(&mut out, value);
     out
@@ -245,7 +245,7 @@ fn push_repr(out: &mut String, value: &Value) {
 /// Python's `repr()` of a string: single quotes unless the text has a `'` and no `"`;
 /// backslash, the quote, `\n`, `\r`, `\t` escaped, other control characters as `\xNN` (C0, DEL,
 /// C1). Other non-printable characters (Python escapes a few more categories) are kept as is.
-pub(super) fn repr_str(s: &str) -> String {
+pub fn repr_str(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
     } else {
