@@ -18,7 +18,8 @@ use strata_disk::{
 use strata_model::DiskFormat;
 
 const USAGE: &str = "\
-usage: strata-disk convert [-f FMT] [-O raw|qcow2] [-c] [-o OPTS] [--hash] [--no-sync] [--progress] SRC DST
+usage: strata-disk convert [-f FMT] [-O raw|qcow2] [-c] [-o OPTS] [--hash] [--no-sync] [--progress]
+                           [--workers N] [--chunk-size BYTES] SRC DST
        strata-disk info FILE
        strata-disk check FILE
        strata-disk compare A B
@@ -26,7 +27,8 @@ usage: strata-disk convert [-f FMT] [-O raw|qcow2] [-c] [-o OPTS] [--hash] [--no
 convert options (-o, comma-separated): compression_type=zlib|zstd, cluster_size=BYTES,
 compat=0.10|1.1, refcount_bits=N, level=N (compression level).
 qemu-img flags -m N and -W are accepted and have no effect (strata always overlaps reads,
-compression and writes) but print a warning.";
+compression and writes) but print a warning. --workers: threads that read and write chunks
+(0, the default: from the available parallelism); --chunk-size: bytes read at a time.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -102,6 +104,16 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
                 eprintln!("strata-disk: warning: -m has no effect");
             }
             "-W" => eprintln!("strata-disk: warning: -W has no effect"),
+            "--workers" => {
+                options.workers = value("--workers")?
+                    .parse()
+                    .map_err(|_| "bad --workers value".to_string())?
+            }
+            "--chunk-size" => {
+                options.chunk_size = value("--chunk-size")?
+                    .parse()
+                    .map_err(|_| "bad --chunk-size value".to_string())?
+            }
             "--hash" => options.hash = true,
             "--no-sync" => options.sync = false,
             "--progress" | "-p" => show_progress = true,

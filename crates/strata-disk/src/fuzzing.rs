@@ -32,7 +32,7 @@ pub fn parse(data: &[u8]) {
     );
 }
 
-/// Bytes -> open as qcow2, map everything, read up to [`MAX_READ`] bytes, check and info.
+/// Bytes -> open as qcow2, map everything, read up to `MAX_READ` (8 MiB) bytes, check and info.
 /// Panics only if an extent breaks the map contract.
 pub fn exercise_qcow2(data: &[u8]) {
     let Ok(img) = Qcow2Image::from_bytes(data.to_vec()) else {

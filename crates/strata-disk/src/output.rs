@@ -1,7 +1,9 @@
 //! [`OutputFile`]: a file being written under a temporary name in its destination's directory,
 //! optionally hashed (sha256) as it is written front to back, then fsynced and renamed into
 //! place. Dropped before [`OutputFile::commit`], it removes itself: the destination never
-//! holds a half-written image.
+//! holds a half-written image. Other threads may write it through a second
+//! [`handle`](OutputFile::handle), the owner [`record`](OutputFile::record)ing those writes in
+//! order so that the hash is still computed in the same pass.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -9,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::convert::WRITE_BLOCK;
 use crate::error::DiskError;
 use crate::io::ReadAt;
 
@@ -89,12 +92,26 @@ impl OutputFile {
         DiskError::io(op, e).with_path(&self.path)
     }
 
+    /// A second handle on the temporary file, for writers on other threads (see
+    /// [`OutputFile::record`]).
+    pub fn handle(&self) -> Result<File, DiskError> {
+        self.file()
+            .try_clone()
+            .map_err(|e| self.err("duplicate the file handle".into(), e))
+    }
+
     /// Writes `data` at `offset`. Writes at or after everything written so far keep the
     /// in-pass hash; the gap before them is a hole and hashes as zeros.
     pub fn write_at(&mut self, data: &[u8], offset: u64) -> Result<(), DiskError> {
-        self.file()
-            .write_all_at(data, offset)
-            .map_err(|e| self.err(format!("write {} bytes at offset {offset}", data.len()), e))?;
+        write_in_blocks(self.file(), data, offset)
+            .map_err(|(at, n, e)| self.err(format!("write {n} bytes at offset {at}"), e))?;
+        self.record(data, offset);
+        Ok(())
+    }
+
+    /// Accounts for `data` already written at `offset` through another [`handle`](Self::handle):
+    /// counts it and, in offset order, hashes it as [`write_at`](Self::write_at) would.
+    pub fn record(&mut self, data: &[u8], offset: u64) {
         self.bytes_written += data.len() as u64;
         if let Some(h) = &mut self.hasher {
             if offset < self.hashed_to {
@@ -105,7 +122,6 @@ impl OutputFile {
                 self.hashed_to = offset + data.len() as u64;
             }
         }
-        Ok(())
     }
 
     /// Sets the length, makes the file durable (if asked), renames it to the destination and
@@ -196,6 +212,21 @@ impl OutputFile {
         }
         Ok(hex::encode(h.finalize()))
     }
+}
+
+/// Writes `data` at `offset` of `file`, at most [`WRITE_BLOCK`] bytes per system call (see
+/// there why); a failure reports the offset and length of the write that failed.
+pub(crate) fn write_in_blocks(
+    file: &File,
+    data: &[u8],
+    offset: u64,
+) -> Result<(), (u64, usize, std::io::Error)> {
+    for (i, block) in data.chunks(WRITE_BLOCK).enumerate() {
+        let at = offset + (i * WRITE_BLOCK) as u64;
+        file.write_all_at(block, at)
+            .map_err(|e| (at, block.len(), e))?;
+    }
+    Ok(())
 }
 
 fn hash_zeros(h: &mut Sha256, mut n: u64) {

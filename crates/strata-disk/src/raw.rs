@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use strata_model::DiskFormat;
 
-use crate::convert::{ConvertTarget, SourceMap};
+use crate::convert::{ConvertTarget, Layout, Placement, SourceMap};
 use crate::error::DiskError;
 use crate::image::{DiskImage, DiskImageMut, Extent, ExtentKind};
 use crate::io::ReadAt;
@@ -276,8 +276,9 @@ pub(crate) fn is_zero(buf: &[u8]) -> bool {
     chunks.iter().all(|c| u128::from_ne_bytes(*c) == 0) && rest.iter().all(|&b| b == 0)
 }
 
-/// A raw image written by the convert engine: front to back under a temporary name, zero
-/// blocks left as holes, hashed in the same pass when asked.
+/// A raw image written by the convert engine under a temporary name: data at its guest offset
+/// (by the engine's workers, through a [`Placement`]), zero blocks left as holes, hashed in the
+/// same pass when asked.
 #[derive(Debug)]
 pub struct RawTarget {
     out: OutputFile,
@@ -318,9 +319,23 @@ impl ConvertTarget for RawTarget {
         Ok(())
     }
 
+    fn placement(&mut self) -> Result<Option<Placement>, DiskError> {
+        Ok(Some(Placement {
+            file: self.out.handle()?,
+            path: self.out.path().to_path_buf(),
+            layout: Layout::Identity,
+            end: self.size,
+        }))
+    }
+
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), DiskError> {
         let len = (data.len() as u64).min(self.size.saturating_sub(offset)) as usize;
         self.out.write_at(&data[..len], offset)
+    }
+
+    fn record(&mut self, _offset: u64, host: u64, data: &[u8]) -> Result<(), DiskError> {
+        self.out.record(data, host);
+        Ok(())
     }
 
     fn write_zeroes(&mut self, _offset: u64, _len: u64) -> Result<(), DiskError> {

@@ -288,10 +288,21 @@ impl Qcow2Image {
         let end = offset.saturating_add(max_len);
         let mut first: Option<Mapping> = None;
         let mut pos = offset;
+        // The L2 table of the current L1 entry, looked up once per entry rather than once per
+        // cluster (the cache is shared by every reading thread).
+        let mut current: Option<(u64, Option<Arc<Vec<u64>>>)> = None;
         while pos < end {
             let l1_index = pos >> span_bits;
-            let l1_entry = self.l1.get(l1_index as usize).copied().unwrap_or(0);
-            let Some(table) = self.l2_table(l1_index, l1_entry)? else {
+            let table = match &current {
+                Some((i, t)) if *i == l1_index => t.clone(),
+                _ => {
+                    let l1_entry = self.l1.get(l1_index as usize).copied().unwrap_or(0);
+                    let t = self.l2_table(l1_index, l1_entry)?;
+                    current = Some((l1_index, t.clone()));
+                    t
+                }
+            };
+            let Some(table) = table else {
                 // A whole L1 entry's span unallocated.
                 let next = ((l1_index + 1) << span_bits).min(end);
                 match first {

@@ -4,9 +4,12 @@
 //! **Uncompressed layout (planned, front to back).** Before any data is read, the layout is
 //! computed from the source's block status alone: header cluster, refcount table, refcount
 //! blocks, L1 table, the L2 tables of the regions that hold data, then every data cluster in
-//! guest order. Everything is written strictly front to back, so the sha256 of the output is
-//! computed in the same pass. A planned cluster that turns out to be all zeros is not written:
-//! it stays a hole in the file, still referenced (refcount 1), and reads as zeros.
+//! guest order. Since every data cluster's place is known before any data is read, the target
+//! hands the engine a [`Placement`] and the engine's workers write the data clusters
+//! themselves, in parallel and in any order; the target hears of them in guest order
+//! ([`ConvertTarget::record`]), checks each against the plan and hashes the output in the same
+//! pass. A planned cluster that turns out to be all zeros is not written: it stays a hole in
+//! the file, still referenced (refcount 1), and reads as zeros.
 //!
 //! **Compressed layout (appended).** Compressed sizes are unknown ahead, so the header cluster
 //! is reserved, data is appended in guest order (compressed clusters packed byte by byte,
@@ -23,7 +26,7 @@ use std::path::Path;
 
 use strata_model::DiskFormat;
 
-use crate::convert::{Compression, ConvertTarget, SourceMap};
+use crate::convert::{Compression, ConvertTarget, Layout, Placement, SourceMap};
 use crate::error::{DiskError, ErrorKind};
 use crate::output::{Committed, OutputFile};
 use crate::qcow2::header::{
@@ -529,6 +532,32 @@ impl ConvertTarget for Qcow2Target {
             Mode::Planned { .. } => self.plan_uncompressed(map),
             Mode::Append(_) => Ok(()),
         }
+    }
+
+    fn placement(&mut self) -> Result<Option<Placement>, DiskError> {
+        match self.mode {
+            Mode::Planned {
+                next_host,
+                end_host,
+                planned: true,
+            } => Ok(Some(Placement {
+                file: self.out.handle()?,
+                path: self.out.path().to_path_buf(),
+                layout: Layout::Packed { base: next_host },
+                end: end_host,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    fn record(&mut self, _offset: u64, host: u64, data: &[u8]) -> Result<(), DiskError> {
+        let expected = self.advance(data.len() as u64)?;
+        if host != expected {
+            let detail = format!("data written at {host}, planned at {expected}");
+            return Err(self.err(Qcow2WriteError::PlanMismatch { detail }));
+        }
+        self.out.record(data, host);
+        Ok(())
     }
 
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), DiskError> {

@@ -253,16 +253,25 @@ fn failure_leaves_no_destination_and_no_temporary_file() {
         inner: RawImage::from_bytes(vec![5u8; 8 << 20]),
         fail_at: 5 << 20,
     };
-    for out in [Out::Raw, Out::Qcow2 { cluster: 65536 }, Out::Zstd] {
+    for (out, workers) in [
+        (Out::Raw, 0),
+        (Out::Raw, 4),
+        (Out::Qcow2 { cluster: 65536 }, 0),
+        (Out::Qcow2 { cluster: 65536 }, 4),
+        (Out::Zstd, 0),
+    ] {
         let dst = out_dir.join("dst");
-        let (t, options) = target(&dst, out, 8 << 20, true);
+        let (t, mut options) = target(&dst, out, 8 << 20, true);
+        // Small chunks: other workers are mid-chunk when one fails.
+        options.workers = workers;
+        options.chunk_size = 256 << 10;
         let e = convert(&source, t, &options, &|_| {}).unwrap_err();
         assert!(e.to_string().contains("injected"), "{e}");
         assert!(!dst.exists());
         assert_eq!(
             std::fs::read_dir(&out_dir).unwrap().count(),
             0,
-            "{out:?} left a file"
+            "{out:?} with {workers} workers left a file"
         );
     }
 }
@@ -277,4 +286,174 @@ fn target_too_small_and_uncompressible_targets_are_refused() {
     let (t, mut options) = target(&dir.path().join("raw"), Out::Raw, 1 << 20, false);
     options.compression = Some(Compression::ZLIB);
     assert!(convert(&source, t, &options, &|_| {}).is_err());
+}
+
+/// A fragmented source: `n` small data extents (explicit zeros among them) with holes between.
+fn fragmented(path: &Path, size: u64) -> Vec<u8> {
+    let mut writes = Vec::new();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut off = 0u64;
+    while off < size {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let len = 512 + (x % 150_000) as usize;
+        writes.push((off, len, (x % 3) as u8));
+        off += len as u64 + (x >> 40) % 200_000;
+    }
+    writes.retain(|w| w.0 < size);
+    make_source(path, size, &writes)
+}
+
+#[test]
+fn parallel_workers_write_the_same_file_in_any_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let qemu = have_qemu_img("parallel_workers_write_the_same_file_in_any_order");
+    let size = (12 << 20) + 4608;
+    let src = dir.path().join("src.raw");
+    let model = fragmented(&src, size);
+    let source = RawImage::from_file(std::fs::File::open(&src).unwrap()).unwrap();
+    for out in [
+        Out::Raw,
+        Out::Qcow2 { cluster: 65536 },
+        Out::Qcow2 { cluster: 4096 },
+    ] {
+        let mut first: Option<Vec<u8>> = None;
+        // One worker, then many with chunks small enough that they finish out of order and
+        // that one chunk gathers several data ranges.
+        for (workers, chunk_size) in [(1, 8 << 20), (4, 1), (4, 300_000), (3, 1 << 20)] {
+            let dst = dir
+                .path()
+                .join(format!("out-{out:?}-{workers}-{chunk_size}"));
+            let (t, mut options) = target(&dst, out, size, true);
+            options.workers = workers;
+            options.chunk_size = chunk_size;
+            let seen = std::cell::RefCell::new(Vec::new());
+            let summary = convert(&source, t, &options, &|p| seen.borrow_mut().push(p)).unwrap();
+            let seen = seen.into_inner();
+            assert!(seen.windows(2).all(|w| w[0].done <= w[1].done));
+            assert_eq!(seen.last().map(|p| p.done), Some(size));
+            let bytes = std::fs::read(&dst).unwrap();
+            assert_eq!(
+                summary.sha256.as_deref(),
+                Some(hex::encode(sha2::Sha256::digest(&bytes)).as_str()),
+                "{out:?} {workers} workers, chunk {chunk_size}"
+            );
+            assert!(!summary.hash_read_back);
+            // Same layout whatever the order of the writes.
+            match &first {
+                None => first = Some(bytes),
+                Some(f) => assert!(*f == bytes, "{out:?}: output depends on the workers"),
+            }
+            let all = read_all(open(&dst).as_ref());
+            assert!(
+                all[..model.len()] == model[..],
+                "{out:?} reads back differently"
+            );
+            if qemu {
+                let fmt = if out == Out::Raw { "raw" } else { "qcow2" };
+                qemu_compare(&src, "raw", &dst, fmt);
+                if fmt == "qcow2" {
+                    qemu_check_clean(&dst);
+                }
+            }
+            std::fs::remove_file(&dst).unwrap();
+        }
+    }
+}
+
+#[test]
+fn qcow2_source_converts_in_parallel() {
+    // A qcow2 source fragmented at cluster granularity: many small data ranges per chunk.
+    let dir = tempfile::tempdir().unwrap();
+    let size = 9 << 20;
+    let src = dir.path().join("src.raw");
+    let model = fragmented(&src, size);
+    let source = RawImage::from_file(std::fs::File::open(&src).unwrap()).unwrap();
+    let mid = dir.path().join("mid.qcow2");
+    let (t, options) = target(&mid, Out::Qcow2 { cluster: 4096 }, size, false);
+    convert(&source, t, &options, &|_| {}).unwrap();
+    let qsource = open(&mid);
+    for out in [Out::Raw, Out::Qcow2 { cluster: 65536 }, Out::Zstd] {
+        let dst = dir.path().join(format!("out-{out:?}"));
+        let (t, mut options) = target(&dst, out, size, true);
+        options.workers = 4;
+        options.chunk_size = 200_000;
+        let summary = convert(qsource.as_ref(), t, &options, &|_| {}).unwrap();
+        let bytes = std::fs::read(&dst).unwrap();
+        assert_eq!(
+            summary.sha256.as_deref(),
+            Some(hex::encode(sha2::Sha256::digest(&bytes)).as_str()),
+            "{out:?}"
+        );
+        let all = read_all(open(&dst).as_ref());
+        assert!(
+            all[..model.len()] == model[..],
+            "{out:?} reads back differently"
+        );
+        assert!(all[model.len()..].iter().all(|&b| b == 0));
+    }
+}
+
+/// A raw target whose placement writes through a read-only handle: every write of the
+/// workers fails.
+struct ReadOnlyPlacement(RawTarget, std::path::PathBuf);
+
+impl ConvertTarget for ReadOnlyPlacement {
+    fn format_name(&self) -> &'static str {
+        self.0.format_name()
+    }
+    fn virtual_size(&self) -> u64 {
+        self.0.virtual_size()
+    }
+    fn granularity(&self) -> u64 {
+        self.0.granularity()
+    }
+    fn plan(&mut self, map: &strata_disk::convert::SourceMap<'_>) -> Result<(), DiskError> {
+        self.0.plan(map)
+    }
+    fn placement(&mut self) -> Result<Option<strata_disk::convert::Placement>, DiskError> {
+        let mut p = self.0.placement()?.unwrap();
+        p.file = std::fs::File::open(&self.1).unwrap();
+        Ok(Some(p))
+    }
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), DiskError> {
+        self.0.write(offset, data)
+    }
+    fn record(&mut self, offset: u64, host: u64, data: &[u8]) -> Result<(), DiskError> {
+        self.0.record(offset, host, data)
+    }
+    fn write_zeroes(&mut self, offset: u64, len: u64) -> Result<(), DiskError> {
+        self.0.write_zeroes(offset, len)
+    }
+    fn finish(self: Box<Self>) -> Result<strata_disk::Committed, DiskError> {
+        Box::new(self.0).finish()
+    }
+}
+
+#[test]
+fn failed_worker_write_leaves_no_destination_and_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let other = dir.path().join("other");
+    std::fs::write(&other, b"").unwrap();
+    let source = RawImage::from_bytes(vec![7u8; 4 << 20]);
+    let dst = out_dir.join("dst.raw");
+    let t = ReadOnlyPlacement(
+        RawTarget::create(&dst, 4 << 20, true, false).unwrap(),
+        other,
+    );
+    let options = ConvertOptions {
+        workers: 3,
+        chunk_size: 256 << 10,
+        hash: true,
+        sync: false,
+        ..ConvertOptions::default()
+    };
+    let e = convert(&source, Box::new(t), &options, &|_| {}).unwrap_err();
+    assert_eq!(e.kind(), strata_disk::ErrorKind::Io, "{e}");
+    assert!(e.to_string().contains("write"), "{e}");
+    assert!(!dst.exists());
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0);
 }
