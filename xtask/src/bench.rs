@@ -229,7 +229,8 @@ fn command(program: &str, args: &[&str], then_sync: bool) -> Vec<String> {
 pub(crate) fn run(args: &[&str]) -> Result<()> {
     match args {
         ["disk"] | [] => disk(),
-        other => bail!("unknown bench {other:?}; available: disk"),
+        ["store"] => crate::bench_store::run(),
+        other => bail!("unknown bench {other:?}; available: disk, store"),
     }
 }
 
@@ -597,7 +598,7 @@ fn disk() -> Result<()> {
     let _ = std::fs::remove_file(data.join("out.qcow2"));
     let _ = std::fs::remove_file(data.join("out.raw"));
     let doc = format!(
-        "# Benchmarks\n\nProduced by `cargo xtask bench disk` (xtask/src/bench.rs), which generates the test data \
+        "Produced by `cargo xtask bench disk` (xtask/src/bench.rs), which generates the test data \
 under `target/bench-data/` and runs qemu-img and strata's `strata-disk` example (release) in the same \
 invocation. Times are medians of whole-process wall times (5 runs, 3 for the durable row, 1 for zlib), qemu-img \
 and strata alternating run by run, each after `rm -f OUT; sync; sleep 1`, sources page-cached; peak RSS is \
@@ -611,7 +612,12 @@ image. Machine: 2 vCPUs shared with other work, so expect ±30 % noise (see perf
     );
     let docs = root.join("docs");
     std::fs::create_dir_all(&docs)?;
-    std::fs::write(docs.join("benchmarks.md"), doc)?;
-    println!("wrote docs/benchmarks.md");
+    crate::report::write_section(
+        &docs.join("benchmarks.md"),
+        "disk",
+        "Disk conversion against qemu-img (`cargo xtask bench disk`)",
+        &doc,
+    )?;
+    println!("wrote the disk section of docs/benchmarks.md");
     Ok(())
 }

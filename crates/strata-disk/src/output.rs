@@ -42,7 +42,14 @@ pub struct OutputFile {
     read_back: bool,
     bytes_written: u64,
     sync: bool,
+    /// With `sync`: writeback of everything before this offset has been started.
+    writeback_from: u64,
 }
+
+/// With `sync`, writeback of the written prefix is started every this many bytes, so that the
+/// disk writes while the conversion goes on and the final fsync only waits for the tail (for a
+/// 1.7 GB import on this project's machines, that takes the fsync from seconds to a fraction).
+const WRITEBACK_STEP: u64 = 64 << 20;
 
 /// Zeros fed to the hasher for holes.
 static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
@@ -75,6 +82,7 @@ impl OutputFile {
             read_back: false,
             bytes_written: 0,
             sync,
+            writeback_from: 0,
         })
     }
 
@@ -113,6 +121,20 @@ impl OutputFile {
     /// counts it and, in offset order, hashes it as [`write_at`](Self::write_at) would.
     pub fn record(&mut self, data: &[u8], offset: u64) {
         self.bytes_written += data.len() as u64;
+        let end = offset + data.len() as u64;
+        if self.sync && end >= self.writeback_from + WRITEBACK_STEP {
+            // POSIX_FADV_DONTNEED starts writeback of the dirty pages in the range without
+            // waiting for it (Linux), then drops the clean ones: nothing reads them again.
+            // Advice is best effort: an error here changes nothing but speed.
+            let len = end - self.writeback_from;
+            let _ = rustix::fs::fadvise(
+                self.file(),
+                self.writeback_from,
+                std::num::NonZeroU64::new(len),
+                rustix::fs::Advice::DontNeed,
+            );
+            self.writeback_from = end;
+        }
         if let Some(h) = &mut self.hasher {
             if offset < self.hashed_to {
                 self.read_back = true;
