@@ -459,7 +459,7 @@ pub mod json {
 mod tests {
     use std::path::PathBuf;
 
-    use strata::{RepoInfo, RevisionSummary, Scope};
+    use strata::{RepoInfo, Scope};
     use strata_model::{DiskFormat, Kind};
 
     use super::*;
@@ -545,48 +545,6 @@ ubuntu           ctr     12          user    jdoe     2018-08-24 20:45:20
     }
 
     /// The `image show` sample of the reference (pcocc-transient.md §1.6), byte for byte.
-    #[test]
-    fn show_sample() {
-        let outcome = ShowOutcome {
-            image: summary("centos7-cloud", Kind::Vm, 1, T_CENTOS),
-            layers: 2,
-            revisions: vec![
-                RevisionSummary {
-                    revision: 0,
-                    // 958 MiB and a bit: pcocc floors.
-                    size: 958 * 1024 * 1024 + 1000,
-                    timestamp: 1_533_312_252.0,
-                },
-                RevisionSummary {
-                    revision: 1,
-                    size: 44 * 1024 * 1024,
-                    timestamp: 1_533_312_594.0,
-                },
-            ],
-        };
-        assert_eq!(
-            show(&outcome, &utc()),
-            "\
-------------------------------
-Repo:                     user
-Name:            centos7-cloud
-Type:                       vm
-------------------------------
-URI:      user:centos7-cloud@1
-Layers:                      2
-------------------------------
-Owner:                    jdoe
-Date:      2018-08-24 20:46:35
-------------------------------
-
-REVISION    SIZE        CREATION DATE
---------    ----        -------- ----
-0           958.0 MB    2018-08-03 16:04:12
-1           44.0 MB     2018-08-03 16:09:54
-"
-        );
-    }
-
     #[test]
     fn show_long_values_push_the_columns() {
         let outcome = ShowOutcome {
