@@ -130,7 +130,7 @@ fn run_once(dir: &Path, args: &[String], out: &Path) -> Result<(f64, u64)> {
     let stats = dir.join("time.out");
     let _ = std::fs::remove_file(out);
     Command::new("sync").status()?;
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    quiet_gate();
     let start = Instant::now();
     let status = Command::new("/usr/bin/time")
         .args(["-f", "%e %M", "-o"])
@@ -150,6 +150,42 @@ fn run_once(dir: &Path, args: &[String], out: &Path) -> Result<(f64, u64)> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     Ok((elapsed, kib))
+}
+
+/// CPU time counters from `/proc/stat`: (busy, total), where iowait counts as busy (a disk
+/// still writing back the previous run's output is not a quiet machine).
+fn cpu_counters() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().sum();
+    let idle = *fields.get(3)?;
+    Some((total - idle, total))
+}
+
+/// Waits (at most 30 s) for a one-second window in which the machine is less than 10 % busy,
+/// as perf-anchors.md's quiet gate does, so that neither tool is timed while the kernel still
+/// flushes or discards what the previous run wrote.
+fn quiet_gate() {
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let Some((busy0, total0)) = cpu_counters() else {
+            return;
+        };
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let Some((busy1, total1)) = cpu_counters() else {
+            return;
+        };
+        let (busy, total) = (busy1 - busy0, (total1 - total0).max(1));
+        if busy * 10 < total {
+            return;
+        }
+    }
 }
 
 /// Runs the two commands `runs` times each, alternating (which goes first flips every run, so
@@ -601,7 +637,7 @@ fn disk() -> Result<()> {
         "Produced by `cargo xtask bench disk` (xtask/src/bench.rs), which generates the test data \
 under `target/bench-data/` and runs qemu-img and strata's `strata-disk` example (release) in the same \
 invocation. Times are medians of whole-process wall times (5 runs, 3 for the durable row, 1 for zlib), qemu-img \
-and strata alternating run by run, each after `rm -f OUT; sync; sleep 1`, sources page-cached; peak RSS is \
+and strata alternating run by run, each after `rm -f OUT; sync` and a quiet gate (a 1 s window under 10 % CPU busy, iowait counted, waiting at most 30 s), sources page-cached; peak RSS is \
 `/usr/bin/time`'s maximum resident set. strata runs with `--no-sync`, like qemu-img's default \
 `cache=unsafe`; the durable row runs both as `sh -c '… && sync'`.\n\n\
 Data: `src.raw`, 4 GiB sparse raw, ~50 % allocated in 1–32 MiB extents of 4–256 KiB chunks (25 % zeros, \
