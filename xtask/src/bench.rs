@@ -245,6 +245,33 @@ struct Case {
     then_sync: bool,
 }
 
+/// A convert case, 5 runs, goal 0.8: `route` is `[FROM, TO, SOURCE, OUTPUT]`; both tools get
+/// `shared` options; qemu-img also gets `qemu_only` (`-m 8 -W`), strata `--no-sync` (qemu-img's
+/// default `cache=unsafe` does not fsync either).
+fn case(
+    name: &'static str,
+    [from, to, src, out]: [&'static str; 4],
+    shared: &[&'static str],
+    qemu_only: &[&'static str],
+) -> Case {
+    let tail = ["-f", from, "-O", to, src, out];
+    let qemu = ["convert"]
+        .iter()
+        .chain(shared)
+        .chain(qemu_only)
+        .chain(&tail);
+    let ours = ["convert", "--no-sync"].iter().chain(shared).chain(&tail);
+    Case {
+        name,
+        qemu: qemu.copied().collect(),
+        ours: ours.copied().collect(),
+        out,
+        runs: 5,
+        goal: Goal::Ratio(0.8),
+        then_sync: false,
+    }
+}
+
 /// The command line of `program args` for the case: as is, or in `sh -c '… && sync'`.
 fn command(program: &str, args: &[&str], then_sync: bool) -> Vec<String> {
     let argv = std::iter::once(program).chain(args.iter().copied());
@@ -329,275 +356,47 @@ fn disk() -> Result<()> {
         .current_dir(&data)
         .status();
     let o = ours.to_string_lossy().into_owned();
+    const W: &[&str] = &["-m", "8", "-W"];
+    const RAW_QCOW2: [&str; 4] = ["raw", "qcow2", "src.raw", "out.qcow2"];
+    const QCOW2_RAW: [&str; 4] = ["qcow2", "raw", "src.qcow2", "out.raw"];
+    const RAW_RAW: [&str; 4] = ["raw", "raw", "src.raw", "out.raw"];
     let cases = vec![
+        case("raw -> qcow2", RAW_QCOW2, &[], &[]),
+        case("raw -> qcow2 (qemu-img -m 8 -W)", RAW_QCOW2, &[], W),
+        case("qcow2 -> raw", QCOW2_RAW, &[], &[]),
+        case("qcow2 -> raw (qemu-img -m 8 -W)", QCOW2_RAW, &[], W),
+        case("raw -> raw", RAW_RAW, &[], &[]),
+        case("raw -> raw (qemu-img -m 8 -W)", RAW_RAW, &[], W),
         Case {
-            name: "raw -> qcow2",
-            qemu: vec![
-                "convert",
-                "-f",
-                "raw",
-                "-O",
-                "qcow2",
-                "src.raw",
-                "out.qcow2",
-            ],
-            ours: vec![
-                "convert",
-                "--no-sync",
-                "-f",
-                "raw",
-                "-O",
-                "qcow2",
-                "src.raw",
-                "out.qcow2",
-            ],
-            out: "out.qcow2",
-            runs: 5,
-            goal: Goal::Ratio(0.8),
-            then_sync: false,
-        },
-        Case {
-            name: "raw -> qcow2 (qemu-img -m 8 -W)",
-            qemu: vec![
-                "convert",
-                "-m",
-                "8",
-                "-W",
-                "-f",
-                "raw",
-                "-O",
-                "qcow2",
-                "src.raw",
-                "out.qcow2",
-            ],
-            ours: vec![
-                "convert",
-                "--no-sync",
-                "-f",
-                "raw",
-                "-O",
-                "qcow2",
-                "src.raw",
-                "out.qcow2",
-            ],
-            out: "out.qcow2",
-            runs: 5,
-            goal: Goal::Ratio(0.8),
-            then_sync: false,
-        },
-        Case {
-            name: "qcow2 -> raw",
-            qemu: vec![
-                "convert",
-                "-f",
-                "qcow2",
-                "-O",
-                "raw",
-                "src.qcow2",
-                "out.raw",
-            ],
-            ours: vec![
-                "convert",
-                "--no-sync",
-                "-f",
-                "qcow2",
-                "-O",
-                "raw",
-                "src.qcow2",
-                "out.raw",
-            ],
-            out: "out.raw",
-            runs: 5,
-            goal: Goal::Ratio(0.8),
-            then_sync: false,
-        },
-        Case {
-            name: "qcow2 -> raw (qemu-img -m 8 -W)",
-            qemu: vec![
-                "convert",
-                "-m",
-                "8",
-                "-W",
-                "-f",
-                "qcow2",
-                "-O",
-                "raw",
-                "src.qcow2",
-                "out.raw",
-            ],
-            ours: vec![
-                "convert",
-                "--no-sync",
-                "-f",
-                "qcow2",
-                "-O",
-                "raw",
-                "src.qcow2",
-                "out.raw",
-            ],
-            out: "out.raw",
-            runs: 5,
-            goal: Goal::Ratio(0.8),
-            then_sync: false,
-        },
-        Case {
-            name: "raw -> raw",
-            qemu: vec!["convert", "-f", "raw", "-O", "raw", "src.raw", "out.raw"],
-            ours: vec![
-                "convert",
-                "--no-sync",
-                "-f",
-                "raw",
-                "-O",
-                "raw",
-                "src.raw",
-                "out.raw",
-            ],
-            out: "out.raw",
-            runs: 5,
-            goal: Goal::Ratio(0.8),
-            then_sync: false,
-        },
-        Case {
-            name: "raw -> raw (qemu-img -m 8 -W)",
-            qemu: vec![
-                "convert", "-m", "8", "-W", "-f", "raw", "-O", "raw", "src.raw", "out.raw",
-            ],
-            ours: vec![
-                "convert",
-                "--no-sync",
-                "-f",
-                "raw",
-                "-O",
-                "raw",
-                "src.raw",
-                "out.raw",
-            ],
-            out: "out.raw",
-            runs: 5,
-            goal: Goal::Ratio(0.8),
-            then_sync: false,
-        },
-        Case {
-            name: "raw -> qcow2, then sync (both; durable)",
-            qemu: vec![
-                "convert",
-                "-m",
-                "8",
-                "-W",
-                "-f",
-                "raw",
-                "-O",
-                "qcow2",
-                "src.raw",
-                "out.qcow2",
-            ],
-            ours: vec![
-                "convert",
-                "--no-sync",
-                "-f",
-                "raw",
-                "-O",
-                "qcow2",
-                "src.raw",
-                "out.qcow2",
-            ],
-            out: "out.qcow2",
             runs: 3,
             goal: Goal::None,
             then_sync: true,
+            ..case("raw -> qcow2, then sync (both; durable)", RAW_QCOW2, &[], W)
         },
         Case {
-            name: "raw -> qcow2 zlib (qemu-img -c -m 8 -W)",
-            qemu: vec![
-                "convert",
-                "-c",
-                "-m",
-                "8",
-                "-W",
-                "-f",
-                "raw",
-                "-O",
-                "qcow2",
-                "src.raw",
-                "out.qcow2",
-            ],
-            ours: vec![
-                "convert",
-                "--no-sync",
-                "-c",
-                "-f",
-                "raw",
-                "-O",
-                "qcow2",
-                "src.raw",
-                "out.qcow2",
-            ],
-            out: "out.qcow2",
             runs: 1,
             goal: Goal::Ratio(0.6),
-            then_sync: false,
+            ..case(
+                "raw -> qcow2 zlib (qemu-img -c -m 8 -W)",
+                RAW_QCOW2,
+                &["-c"],
+                W,
+            )
         },
+        case(
+            "raw -> qcow2 zstd (qemu-img -c -m 8 -W)",
+            RAW_QCOW2,
+            &["-c", "-o", "compression_type=zstd"],
+            W,
+        ),
         Case {
-            name: "raw -> qcow2 zstd (qemu-img -c -m 8 -W)",
-            qemu: vec![
-                "convert",
-                "-c",
-                "-m",
-                "8",
-                "-W",
-                "-o",
-                "compression_type=zstd",
-                "-f",
-                "raw",
-                "-O",
-                "qcow2",
-                "src.raw",
-                "out.qcow2",
-            ],
-            ours: vec![
-                "convert",
-                "--no-sync",
-                "-c",
-                "-o",
-                "compression_type=zstd",
-                "-f",
-                "raw",
-                "-O",
-                "qcow2",
-                "src.raw",
-                "out.qcow2",
-            ],
-            out: "out.qcow2",
-            runs: 5,
-            goal: Goal::Ratio(0.8),
-            then_sync: false,
-        },
-        Case {
-            name: "100 GiB empty raw -> qcow2",
-            qemu: vec![
-                "convert",
-                "-f",
-                "raw",
-                "-O",
-                "qcow2",
-                "sparse100g.raw",
-                "out.qcow2",
-            ],
-            ours: vec![
-                "convert",
-                "--no-sync",
-                "-f",
-                "raw",
-                "-O",
-                "qcow2",
-                "sparse100g.raw",
-                "out.qcow2",
-            ],
-            out: "out.qcow2",
-            runs: 5,
             goal: Goal::Under50ms,
-            then_sync: false,
+            ..case(
+                "100 GiB empty raw -> qcow2",
+                ["raw", "qcow2", "sparse100g.raw", "out.qcow2"],
+                &[],
+                &[],
+            )
         },
     ];
     let mut table = String::from(
@@ -656,4 +455,54 @@ image. Machine: 2 vCPUs shared with other work, so expect ±30 % noise (see perf
     )?;
     println!("wrote the disk section of docs/benchmarks.md");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases_give_both_tools_the_same_conversion() {
+        let c = case(
+            "zstd",
+            ["raw", "qcow2", "src.raw", "out.qcow2"],
+            &["-c", "-o", "compression_type=zstd"],
+            &["-m", "8", "-W"],
+        );
+        assert_eq!(
+            c.qemu,
+            [
+                "convert",
+                "-c",
+                "-o",
+                "compression_type=zstd",
+                "-m",
+                "8",
+                "-W",
+                "-f",
+                "raw",
+                "-O",
+                "qcow2",
+                "src.raw",
+                "out.qcow2"
+            ]
+        );
+        assert_eq!(
+            c.ours,
+            [
+                "convert",
+                "--no-sync",
+                "-c",
+                "-o",
+                "compression_type=zstd",
+                "-f",
+                "raw",
+                "-O",
+                "qcow2",
+                "src.raw",
+                "out.qcow2"
+            ]
+        );
+        assert_eq!(c.out, "out.qcow2");
+    }
 }
