@@ -1,4 +1,5 @@
-//! `cargo xtask bench disk`: converts generated images with qemu-img and with strata's
+//! `cargo xtask bench disk` (raw and qcow2) and `cargo xtask bench formats` (vmdk, vdi, vpc,
+//! qed): converts generated images with qemu-img and with strata's
 //! `strata-disk` example (release build) in the same invocation, and reports time ratios and
 //! peak RSS on stdout and in `docs/benchmarks.md`.
 //!
@@ -291,13 +292,125 @@ fn command(program: &str, args: &[&str], then_sync: bool) -> Vec<String> {
 /// Runs `cargo xtask bench disk`.
 pub(crate) fn run(args: &[&str]) -> Result<()> {
     match args {
-        ["disk"] | [] => disk(),
+        ["disk"] | [] => disk(Group::Qcow2),
+        ["formats"] => disk(Group::Formats),
         ["store"] => crate::bench_store::run(),
-        other => bail!("unknown bench {other:?}; available: disk, store"),
+        other => bail!("unknown bench {other:?}; available: disk, formats, store"),
     }
 }
 
-fn disk() -> Result<()> {
+/// Which conversions a disk bench run measures, and the section of `docs/benchmarks.md` it
+/// writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Group {
+    /// raw and qcow2 (issue "Disk codecs I"): `cargo xtask bench disk`.
+    Qcow2,
+    /// vmdk, vdi, vpc and qed (issue "Disk codecs II"): `cargo xtask bench formats`.
+    Formats,
+}
+
+impl Group {
+    /// The section's marker and title in `docs/benchmarks.md`.
+    fn section(self) -> (&'static str, &'static str) {
+        match self {
+            Group::Qcow2 => (
+                "disk",
+                "Disk conversion against qemu-img (`cargo xtask bench disk`)",
+            ),
+            Group::Formats => (
+                "formats",
+                "vmdk, vdi, vpc and qed conversion against qemu-img (`cargo xtask bench formats`)",
+            ),
+        }
+    }
+
+    /// The rows.
+    fn cases(self) -> Vec<Case> {
+        const W: &[&str] = &["-m", "8", "-W"];
+        const RAW_QCOW2: [&str; 4] = ["raw", "qcow2", "src.raw", "out.qcow2"];
+        const QCOW2_RAW: [&str; 4] = ["qcow2", "raw", "src.qcow2", "out.raw"];
+        const RAW_RAW: [&str; 4] = ["raw", "raw", "src.raw", "out.raw"];
+        const RAW_VMDK: [&str; 4] = ["raw", "vmdk", "src.raw", "out.vmdk"];
+        match self {
+            Group::Qcow2 => vec![
+                case("raw -> qcow2", RAW_QCOW2, &[], &[]),
+                case("raw -> qcow2 (qemu-img -m 8 -W)", RAW_QCOW2, &[], W),
+                case("qcow2 -> raw", QCOW2_RAW, &[], &[]),
+                case("qcow2 -> raw (qemu-img -m 8 -W)", QCOW2_RAW, &[], W),
+                case("raw -> raw", RAW_RAW, &[], &[]),
+                case("raw -> raw (qemu-img -m 8 -W)", RAW_RAW, &[], W),
+                Case {
+                    runs: 3,
+                    goal: Goal::None,
+                    then_sync: true,
+                    ..case("raw -> qcow2, then sync (both; durable)", RAW_QCOW2, &[], W)
+                },
+                Case {
+                    runs: 1,
+                    goal: Goal::Ratio(0.6),
+                    ..case(
+                        "raw -> qcow2 zlib (qemu-img -c -m 8 -W)",
+                        RAW_QCOW2,
+                        &["-c"],
+                        W,
+                    )
+                },
+                case(
+                    "raw -> qcow2 zstd (qemu-img -c -m 8 -W)",
+                    RAW_QCOW2,
+                    &["-c", "-o", "compression_type=zstd"],
+                    W,
+                ),
+                Case {
+                    goal: Goal::Under50ms,
+                    ..case(
+                        "100 GiB empty raw -> qcow2",
+                        ["raw", "qcow2", "sparse100g.raw", "out.qcow2"],
+                        &[],
+                        &[],
+                    )
+                },
+            ],
+            Group::Formats => vec![
+                case(
+                    "raw -> vmdk monolithicSparse",
+                    RAW_VMDK,
+                    &["-o", "subformat=monolithicSparse"],
+                    &[],
+                ),
+                Case {
+                    runs: 3,
+                    goal: Goal::Ratio(0.5),
+                    ..case(
+                        "raw -> vmdk streamOptimized",
+                        RAW_VMDK,
+                        &["-o", "subformat=streamOptimized"],
+                        &[],
+                    )
+                },
+                case("raw -> vdi", ["raw", "vdi", "src.raw", "out.vdi"], &[], &[]),
+                case("raw -> qed", ["raw", "qed", "src.raw", "out.qed"], &[], &[]),
+                case(
+                    "raw -> vpc (dynamic)",
+                    ["raw", "vpc", "src.raw", "out.vhd"],
+                    &[],
+                    &[],
+                ),
+                Case {
+                    goal: Goal::Under50ms,
+                    ..case(
+                        "100 GiB empty raw -> vmdk",
+                        ["raw", "vmdk", "sparse100g.raw", "out.vmdk"],
+                        &[],
+                        &[],
+                    )
+                },
+            ],
+        }
+    }
+}
+
+fn disk(group: Group) -> Result<()> {
     let root = crate::project_root();
     let data = root.join("target/bench-data");
     std::fs::create_dir_all(&data)?;
@@ -356,51 +469,9 @@ fn disk() -> Result<()> {
         .current_dir(&data)
         .status();
     let o = ours.to_string_lossy().into_owned();
-    const W: &[&str] = &["-m", "8", "-W"];
-    const RAW_QCOW2: [&str; 4] = ["raw", "qcow2", "src.raw", "out.qcow2"];
-    const QCOW2_RAW: [&str; 4] = ["qcow2", "raw", "src.qcow2", "out.raw"];
-    const RAW_RAW: [&str; 4] = ["raw", "raw", "src.raw", "out.raw"];
-    let cases = vec![
-        case("raw -> qcow2", RAW_QCOW2, &[], &[]),
-        case("raw -> qcow2 (qemu-img -m 8 -W)", RAW_QCOW2, &[], W),
-        case("qcow2 -> raw", QCOW2_RAW, &[], &[]),
-        case("qcow2 -> raw (qemu-img -m 8 -W)", QCOW2_RAW, &[], W),
-        case("raw -> raw", RAW_RAW, &[], &[]),
-        case("raw -> raw (qemu-img -m 8 -W)", RAW_RAW, &[], W),
-        Case {
-            runs: 3,
-            goal: Goal::None,
-            then_sync: true,
-            ..case("raw -> qcow2, then sync (both; durable)", RAW_QCOW2, &[], W)
-        },
-        Case {
-            runs: 1,
-            goal: Goal::Ratio(0.6),
-            ..case(
-                "raw -> qcow2 zlib (qemu-img -c -m 8 -W)",
-                RAW_QCOW2,
-                &["-c"],
-                W,
-            )
-        },
-        case(
-            "raw -> qcow2 zstd (qemu-img -c -m 8 -W)",
-            RAW_QCOW2,
-            &["-c", "-o", "compression_type=zstd"],
-            W,
-        ),
-        Case {
-            goal: Goal::Under50ms,
-            ..case(
-                "100 GiB empty raw -> qcow2",
-                ["raw", "qcow2", "sparse100g.raw", "out.qcow2"],
-                &[],
-                &[],
-            )
-        },
-    ];
+    let cases = group.cases();
     let mut table = String::from(
-        "| case | qemu-img s | strata s | ratio | goal | qemu-img peak RSS MiB | strata peak RSS MiB |\n|---|---|---|---|---|---|---|\n",
+        "| case | runs | qemu-img s | strata s | ratio | goal | qemu-img peak RSS MiB | strata peak RSS MiB |\n|---|---|---|---|---|---|---|---|\n",
     );
     let mut loads = Vec::new();
     for c in &cases {
@@ -417,8 +488,9 @@ fn disk() -> Result<()> {
             Goal::None => "—".to_owned(),
         };
         let line = format!(
-            "| {} | {:.3} | {:.3} | {:.2} | {} | {:.1} | {:.1} |",
+            "| {} | {} | {:.3} | {:.3} | {:.2} | {} | {:.1} | {:.1} |",
             c.name,
+            c.runs,
             mq.median_s,
             ms.median_s,
             ratio,
@@ -430,12 +502,13 @@ fn disk() -> Result<()> {
         let _ = writeln!(table, "{line}");
         loads.push(format!("{} {load}", c.name));
     }
-    let _ = std::fs::remove_file(data.join("out.qcow2"));
-    let _ = std::fs::remove_file(data.join("out.raw"));
+    for c in &cases {
+        let _ = std::fs::remove_file(data.join(c.out));
+    }
     let doc = format!(
         "Produced by `cargo xtask bench disk` (xtask/src/bench.rs), which generates the test data \
 under `target/bench-data/` and runs qemu-img and strata's `strata-disk` example (release) in the same \
-invocation. Times are medians of whole-process wall times (5 runs, 3 for the durable row, 1 for zlib), qemu-img \
+invocation. Times are medians of whole-process wall times (the `runs` column), qemu-img \
 and strata alternating run by run, each after `rm -f OUT; sync` and a quiet gate (a 1 s window under 10 % CPU busy, iowait counted, waiting at most 30 s), sources page-cached; peak RSS is \
 `/usr/bin/time`'s maximum resident set. strata runs with `--no-sync`, like qemu-img's default \
 `cache=unsafe`; the durable row runs both as `sh -c '… && sync'`.\n\n\
@@ -447,13 +520,9 @@ image. Machine: 2 vCPUs shared with other work, so expect ±30 % noise (see perf
     );
     let docs = root.join("docs");
     std::fs::create_dir_all(&docs)?;
-    crate::report::write_section(
-        &docs.join("benchmarks.md"),
-        "disk",
-        "Disk conversion against qemu-img (`cargo xtask bench disk`)",
-        &doc,
-    )?;
-    println!("wrote the disk section of docs/benchmarks.md");
+    let (marker, title) = group.section();
+    crate::report::write_section(&docs.join("benchmarks.md"), marker, title, &doc)?;
+    println!("wrote the {marker} section of docs/benchmarks.md");
     Ok(())
 }
 

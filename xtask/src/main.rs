@@ -35,6 +35,7 @@ commands:
   setup              install what the tests, benches and demo need, only what is missing
   demo               the main job end to end: pcocc-image on the default repository
   bench disk         time strata against qemu-img on generated images; writes docs/benchmarks.md
+  bench formats      the same for vmdk, vdi, vpc and qed output
   bench store        time pcocc-image import against pcocc's way (qemu-img, sha256sum, mv)
   fuzz [--time S] [TARGET...]
                      run the fuzz targets of fuzz/ (cargo +nightly fuzz), S seconds each
