@@ -126,6 +126,12 @@ pub enum ConvertError {
         /// The source's virtual size.
         source_size: u64,
     },
+    /// A format strata reads but cannot write.
+    #[error("writing {format} images is not supported")]
+    FormatNotWritable {
+        /// The format.
+        format: &'static str,
+    },
     /// The target format cannot store compressed data.
     #[error("{format} output cannot be compressed")]
     CompressionUnsupported {
@@ -154,6 +160,7 @@ impl ConvertError {
             ConvertError::TargetTooSmall { .. } | ConvertError::CompressionUnsupported { .. } => {
                 ErrorKind::InvalidRequest
             }
+            ConvertError::FormatNotWritable { .. } => ErrorKind::Unsupported,
             ConvertError::SourceChanged { .. } => ErrorKind::IntegrityMismatch,
             ConvertError::Compress(_) | ConvertError::ReaderLost => ErrorKind::Io,
         }

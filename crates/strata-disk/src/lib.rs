@@ -16,6 +16,7 @@ pub mod output;
 pub mod probe;
 pub mod qcow2;
 pub mod raw;
+pub mod target;
 
 pub use convert::{Compression, ConvertOptions, ConvertSummary, ConvertTarget, Progress, convert};
 pub use error::{DiskError, ErrorKind};
@@ -26,3 +27,4 @@ pub use output::{Committed, OutputFile};
 pub use probe::{probe, probe_bytes};
 pub use qcow2::Qcow2Image;
 pub use raw::{RawImage, RawTarget};
+pub use target::{create_target, is_writable};

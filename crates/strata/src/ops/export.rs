@@ -3,8 +3,7 @@
 
 use std::path::PathBuf;
 
-use strata_disk::qcow2::writer::{CreateOptions, Qcow2Target};
-use strata_disk::{ConvertOptions, ConvertTarget, OpenOptions, RawTarget};
+use strata_disk::{ConvertOptions, OpenOptions};
 use strata_model::spec::{Format, Guess, Origin, Probe};
 use strata_model::{DiskFormat, ImageRef, Kind, RevisionRecord};
 use strata_store::{Repository, StoreError};
@@ -55,8 +54,8 @@ impl Strata {
     /// - The destination format comes from the `FORMAT:` prefix, `-t`, the extension, the
     ///   content of an existing destination file (pcocc's `guess_format` with the kind known:
     ///   an existing qcow2 file exported over with `-t raw` is a mismatch), and defaults to
-    ///   `raw`. strata writes raw and qcow2; another VM format is
-    ///   [`Error::FormatNotWritable`], a container format or image
+    ///   `raw`. A VM format strata reads but does not write
+    ///   ([`strata_disk::is_writable`]) is [`Error::FormatNotWritable`], a container format or image
     ///   [`Error::ContainerFormat`]/[`Error::ContainerImage`].
     /// - The chain is opened from the top blob with backing files allowed only under the
     ///   repository's `data/`, and at most as deep as the record has layers; it is flattened
@@ -79,7 +78,7 @@ impl Strata {
         };
         let resolved = guess.resolve(probe)?;
         let format = match resolved.spec.format {
-            Format::Disk(format @ (DiskFormat::Raw | DiskFormat::Qcow2)) => format,
+            Format::Disk(format) if strata_disk::is_writable(format) => format,
             Format::Disk(format) => return Err(Error::FormatNotWritable { format }),
             container @ Format::Container(_) => {
                 return Err(Error::ContainerFormat { format: container });
@@ -90,15 +89,7 @@ impl Strata {
         }
         let source = open_chain(&repo, &record)?;
         let virtual_size = source.virtual_size();
-        let target: Box<dyn ConvertTarget> = match format {
-            DiskFormat::Qcow2 => Box::new(Qcow2Target::create(
-                &path,
-                &CreateOptions::new(virtual_size),
-                false,
-                true,
-            )?),
-            _ => Box::new(RawTarget::create(&path, virtual_size, false, true)?),
-        };
+        let target = strata_disk::create_target(format, &path, virtual_size, false, true)?;
         let phase = if format == DiskFormat::Qcow2 {
             Phase::Copying
         } else {
