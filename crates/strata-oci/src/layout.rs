@@ -78,6 +78,13 @@ impl OciDir {
         Ok(dir)
     }
 
+    /// A layout at `path` taken as is, without reading `oci-layout` (for one being built).
+    pub(crate) fn unchecked(path: &Path) -> OciDir {
+        OciDir {
+            root: path.to_path_buf(),
+        }
+    }
+
     /// The layout's directory.
     pub fn path(&self) -> &Path {
         &self.root

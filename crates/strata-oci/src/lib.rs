@@ -23,6 +23,8 @@ pub mod layout;
 pub mod unpack;
 pub mod verify;
 
+pub use archive::{OciArchive, write_oci_archive};
+pub use docker::{DockerArchive, DockerImage, write_docker_archive};
 pub use blob::{BlobRead, BlobWrite, Expected, put_file_atomically};
 
 pub use error::{ErrorKind, OciError, Result};

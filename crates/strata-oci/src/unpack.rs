@@ -193,9 +193,7 @@ impl Unpacker {
         {
             let decoder = decompress(&mut buffered, compression, what)?;
             let mut limited = LimitedReader::new(decoder, what, self.opts.max_layer_size);
-            let mut archive = tar::Archive::new(&mut limited);
-            self.apply_entries(&mut archive, what)?;
-            drop(archive);
+            self.apply_entries(&mut tar::Archive::new(&mut limited), what)?;
             // The rest of the decompressed stream (tar padding) counts toward the cap too.
             io::copy(&mut limited, &mut io::sink())
                 .map_err(|e| OciError::from_io(what, "read", e))?;
