@@ -37,7 +37,11 @@ impl OciArchive {
     pub fn open_in(path: impl AsRef<Path>, tmp_parent: &Path) -> Result<OciArchive> {
         let path = path.as_ref();
         let f = File::open(path).map_err(|e| OciError::from_io(path, "open", e))?;
-        Self::from_reader(BufReader::with_capacity(1 << 16, f), &path.display().to_string(), tmp_parent)
+        Self::from_reader(
+            BufReader::with_capacity(1 << 16, f),
+            &path.display().to_string(),
+            tmp_parent,
+        )
     }
 
     /// Extracts an archive from a stream; `what` names it in errors.
@@ -61,7 +65,10 @@ impl OciArchive {
             let raw = entry.path_bytes().into_owned();
             let name = String::from_utf8_lossy(&raw).into_owned();
             let shown = format!("{what}: {name}");
-            let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+            let parts: Vec<&str> = name
+                .split('/')
+                .filter(|p| !p.is_empty() && *p != ".")
+                .collect();
             if parts.contains(&"..") || name.starts_with('/') {
                 return Err(OciError::Escape {
                     entry: shown,
@@ -75,7 +82,10 @@ impl OciArchive {
             let size = entry.size();
             match parts.as_slice() {
                 ["oci-layout"] | ["index.json"] | ["blobs", "sha256", _] if !kind.is_file() => {
-                    return Err(OciError::invalid(shown, format!("a {kind:?} entry, not a file")));
+                    return Err(OciError::invalid(
+                        shown,
+                        format!("a {kind:?} entry, not a file"),
+                    ));
                 }
                 ["oci-layout"] => {
                     let bytes = read_capped(&mut entry, &shown, 4096)?;
@@ -162,7 +172,8 @@ pub fn write_oci_archive(
     {
         let mut out = BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
         tar_layout(layout, &mut out)?;
-        out.flush().map_err(|e| OciError::from_io(path, "write", e))?;
+        out.flush()
+            .map_err(|e| OciError::from_io(path, "write", e))?;
     }
     tmp.as_file()
         .sync_all()

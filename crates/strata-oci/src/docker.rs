@@ -198,7 +198,10 @@ impl DockerArchive {
                 &archive.shown("manifest.json"),
                 MAX_DOCKER_MANIFEST_SIZE,
             )?;
-            archive.items = Some(parse_docker_manifest(&bytes, &archive.shown("manifest.json"))?);
+            archive.items = Some(parse_docker_manifest(
+                &bytes,
+                &archive.shown("manifest.json"),
+            )?);
         } else if !archive.members.contains_key("index.json") {
             return Err(OciError::invalid(
                 what,
@@ -273,7 +276,11 @@ impl DockerArchive {
                     .ok_or_else(|| OciError::InvalidRequest(format!("invalid tag {name:?}")))?;
                 items
                     .iter()
-                    .find(|it| it.repo_tags.iter().any(|t| normalize_tag(t).as_ref() == Some(&want)))
+                    .find(|it| {
+                        it.repo_tags
+                            .iter()
+                            .any(|t| normalize_tag(t).as_ref() == Some(&want))
+                    })
                     .ok_or_else(|| OciError::not_found(format!("{what}: image {name:?}")))?
             }
         };
@@ -294,7 +301,9 @@ impl DockerArchive {
                     )));
                 }
             },
-            Selector::Index(i) => usize::try_from(*i).ok().and_then(|i| index.manifests().get(i)),
+            Selector::Index(i) => usize::try_from(*i)
+                .ok()
+                .and_then(|i| index.manifests().get(i)),
             Selector::Name(n) => index.manifests().iter().find(|d| {
                 ref_name(d) == Some(n.as_str())
                     || d.annotations()
@@ -303,7 +312,8 @@ impl DockerArchive {
                         .is_some_and(|full| normalize_tag(full) == normalize_tag(n))
             }),
         };
-        let desc = found.ok_or_else(|| OciError::not_found(format!("{what}: image {selector:?}")))?;
+        let desc =
+            found.ok_or_else(|| OciError::not_found(format!("{what}: image {selector:?}")))?;
         let oci = OciBlobs { archive: self };
         let image = load_image(&oci, desc, platform)?;
         Ok(DockerImage {
@@ -388,7 +398,9 @@ fn read_head(mut r: impl Read, buf: &mut [u8]) -> io::Result<usize> {
 
 /// `name:tag` as a normalised docker reference (`docker.io/library/busybox:latest`).
 fn normalize_tag(s: &str) -> Option<String> {
-    let r = DockerReference::parse_normalized(s).ok()?.with_default_tag();
+    let r = DockerReference::parse_normalized(s)
+        .ok()?
+        .with_default_tag();
     Some(format!("{}:{}", r.name(), r.tag()?))
 }
 
@@ -409,7 +421,10 @@ impl Read for MemberReader<'_> {
         }
         let n = self.file.read_at(&mut buf[..want], self.pos)?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "archive truncated"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "archive truncated",
+            ));
         }
         self.pos += n as u64;
         Ok(n)
@@ -475,7 +490,9 @@ pub fn write_docker_archive(
             return Err(OciError::InvalidRequest(format!("{t:?} has no tag")));
         };
         if r.digest().is_some() {
-            return Err(OciError::InvalidRequest(format!("{t:?} has a digest; give a tag only")));
+            return Err(OciError::InvalidRequest(format!(
+                "{t:?} has a digest; give a tag only"
+            )));
         }
         repo_tags.push((r.familiar_name(), tag.to_owned()));
     }
@@ -505,7 +522,8 @@ pub fn write_docker_archive(
                 layer_names.push(name);
                 continue;
             }
-            let mut reader = std::io::BufReader::with_capacity(1 << 16, src.open_blob(&exp.digest, exp.size)?);
+            let mut reader =
+                std::io::BufReader::with_capacity(1 << 16, src.open_blob(&exp.digest, exp.size)?);
             let head = io::BufRead::fill_buf(&mut reader)
                 .map_err(|e| OciError::from_io(&what, "read layer", e))?;
             let lwhat = format!("layer {}", exp.digest);
@@ -513,7 +531,9 @@ pub fn write_docker_archive(
                 Compression::None => {
                     if &exp.digest != diff_id {
                         return Err(OciError::DigestMismatch {
-                            what: format!("{lwhat} (uncompressed, so its digest must be its diff_id)"),
+                            what: format!(
+                                "{lwhat} (uncompressed, so its digest must be its diff_id)"
+                            ),
                             expected: diff_id.prefixed(),
                             actual: exp.digest.prefixed(),
                         });
@@ -555,8 +575,18 @@ pub fn write_docker_archive(
         };
         let manifest = serde_json::to_vec(&[item])
             .map_err(|e| OciError::invalid("manifest.json", e.to_string()))?;
-        append(&mut builder, "manifest.json", manifest.len() as u64, &manifest[..]).map_err(tar_err)?;
-        let top = image.diff_ids.last().map(|d| d.hex().to_owned()).unwrap_or_default();
+        append(
+            &mut builder,
+            "manifest.json",
+            manifest.len() as u64,
+            &manifest[..],
+        )
+        .map_err(tar_err)?;
+        let top = image
+            .diff_ids
+            .last()
+            .map(|d| d.hex().to_owned())
+            .unwrap_or_default();
         let mut repositories: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
         for (n, t) in &repo_tags {
             let entry = repositories
@@ -568,11 +598,17 @@ pub fn write_docker_archive(
         }
         let repositories = serde_json::to_vec(&repositories)
             .map_err(|e| OciError::invalid("repositories", e.to_string()))?;
-        append(&mut builder, "repositories", repositories.len() as u64, &repositories[..])
-            .map_err(tar_err)?;
+        append(
+            &mut builder,
+            "repositories",
+            repositories.len() as u64,
+            &repositories[..],
+        )
+        .map_err(tar_err)?;
         builder.finish().map_err(tar_err)?;
         drop(builder);
-        out.flush().map_err(|e| OciError::from_io(path, "write", e))?;
+        out.flush()
+            .map_err(|e| OciError::from_io(path, "write", e))?;
     }
     tmp.as_file()
         .sync_all()
@@ -582,7 +618,12 @@ pub fn write_docker_archive(
     Ok(())
 }
 
-fn append<W: Write>(builder: &mut tar::Builder<W>, name: &str, size: u64, data: impl Read) -> io::Result<()> {
+fn append<W: Write>(
+    builder: &mut tar::Builder<W>,
+    name: &str,
+    size: u64,
+    data: impl Read,
+) -> io::Result<()> {
     let mut h = tar::Header::new_ustar();
     h.set_entry_type(tar::EntryType::Regular);
     h.set_mode(0o644);

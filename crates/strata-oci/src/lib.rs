@@ -24,8 +24,8 @@ pub mod unpack;
 pub mod verify;
 
 pub use archive::{OciArchive, write_oci_archive};
-pub use docker::{DockerArchive, DockerImage, write_docker_archive};
 pub use blob::{BlobRead, BlobWrite, Expected, put_file_atomically};
+pub use docker::{DockerArchive, DockerImage, write_docker_archive};
 
 pub use error::{ErrorKind, OciError, Result};
 pub use image::{Image, Platform, Selector, copy_image, load_image};

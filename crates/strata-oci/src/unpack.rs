@@ -18,7 +18,7 @@
 //! ([`UnpackOptions::max_layer_size`]). A layer's digest is known to be right only at the end of
 //! its stream: after an error the root must be discarded.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -190,22 +190,46 @@ impl Unpacker {
             .fill_buf()
             .map_err(|e| OciError::from_io(what, "read", e))?;
         let compression = Compression::detect(head, what)?;
-        {
+        let applied = (|| {
             let decoder = decompress(&mut buffered, compression, what)?;
-            let mut limited = LimitedReader::new(decoder, what, self.opts.max_layer_size);
+            let padded = PadToBlock {
+                inner: decoder,
+                count: 0,
+            };
+            let mut limited = LimitedReader::new(padded, what, self.opts.max_layer_size);
             self.apply_entries(&mut tar::Archive::new(&mut limited), what)?;
             // The rest of the decompressed stream (tar padding) counts toward the cap too.
             io::copy(&mut limited, &mut io::sink())
                 .map_err(|e| OciError::from_io(what, "read", e))?;
+            Ok(())
+        })();
+        // Read the stored stream to its end: a verifying reader checks the digest there. When
+        // the layer failed to apply, a wrong digest is the better explanation, so it wins.
+        let drained = io::copy(&mut buffered, &mut io::sink())
+            .map_err(|e| OciError::from_io(what, "read", e));
+        match (applied, drained) {
+            (_, Err(e)) if e.kind() == crate::ErrorKind::IntegrityMismatch => Err(e),
+            (Err(e), _) | (Ok(()), Err(e)) => Err(e),
+            (Ok(()), Ok(_)) => Ok(()),
         }
-        io::copy(&mut buffered, &mut io::sink()).map_err(|e| OciError::from_io(what, "read", e))?;
-        Ok(())
     }
 
     /// Sets every directory's recorded mode and mtime; returns what was done.
     pub fn finish(mut self) -> Result<UnpackStats> {
-        let dirs = std::mem::take(&mut self.dirs);
-        for dir in dirs.iter().rev() {
+        // The last record of a directory wins; deepest first, so that a parent made read-only
+        // or unsearchable does not stop its children being fixed.
+        let mut last: HashMap<Vec<OsString>, DeferredDir> = HashMap::new();
+        for dir in std::mem::take(&mut self.dirs) {
+            last.insert(dir.path.clone(), dir);
+        }
+        let mut dirs: Vec<DeferredDir> = last.into_values().collect();
+        dirs.sort_by(|a, b| {
+            b.path
+                .len()
+                .cmp(&a.path.len())
+                .then_with(|| a.path.cmp(&b.path))
+        });
+        for dir in &dirs {
             let Some((name, parent_path)) = dir.path.split_last() else {
                 continue;
             };
@@ -302,8 +326,12 @@ impl Unpacker {
         use tar::EntryType as T;
         match kind {
             T::Directory => {
-                let exists = remove_existing(parent, name, true, shown)?;
-                if !exists {
+                let is_dir = matches!(
+                    rustix::fs::statat(parent, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW),
+                    Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory
+                );
+                if !is_dir {
+                    remove_existing(parent, name, false, shown)?;
                     rustix::fs::mkdirat(parent, name.as_os_str(), Mode::from_raw_mode(0o700))
                         .map_err(|e| OciError::from_io(shown, "mkdir", e.into()))?;
                 }
@@ -434,14 +462,21 @@ impl Unpacker {
                     self.stats.skipped += 1;
                     return Ok(());
                 }
-                let major = header
-                    .device_major()
-                    .map_err(|e| tar_error(shown, e))?
-                    .unwrap_or(0);
-                let minor = header
-                    .device_minor()
-                    .map_err(|e| tar_error(shown, e))?
-                    .unwrap_or(0);
+                // A FIFO has no device numbers; some writers leave the fields blank.
+                let (major, minor) = if kind == T::Fifo {
+                    (0, 0)
+                } else {
+                    (
+                        header
+                            .device_major()
+                            .map_err(|e| tar_error(shown, e))?
+                            .unwrap_or(0),
+                        header
+                            .device_minor()
+                            .map_err(|e| tar_error(shown, e))?
+                            .unwrap_or(0),
+                    )
+                };
                 let ft = match kind {
                     T::Char => FileType::CharacterDevice,
                     T::Block => FileType::BlockDevice,
@@ -616,6 +651,32 @@ impl Unpacker {
                 rustix::io::dup(&self.root).map_err(|e| OciError::from_io(shown, "dup", e.into()))
             }
         }
+    }
+}
+
+/// Pads a stream that ends inside a 512-byte tar block with zeros to the block's end: umoci 0.4
+/// writes layers whose last file lacks its padding (and the end-of-archive blocks), which GNU
+/// tar and Go accept. Layers read from a blob store are verified against their digest, so this
+/// leniency cannot hide a truncated blob.
+struct PadToBlock<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for PadToBlock<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 || buf.is_empty() {
+            self.count += n as u64;
+            return Ok(n);
+        }
+        let missing = (512 - self.count % 512) % 512;
+        let k = buf
+            .len()
+            .min(usize::try_from(missing).unwrap_or(usize::MAX));
+        buf[..k].fill(0);
+        self.count += k as u64;
+        Ok(k)
     }
 }
 
