@@ -102,6 +102,32 @@ pub enum Selector {
     Index(u64),
 }
 
+impl Selector {
+    /// The image an `oci:path[:name|:@N]` reference designates.
+    pub fn for_oci(r: &strata_model::spec::OciRef) -> Selector {
+        match (r.source_index(), r.image()) {
+            (Some(i), _) => Selector::Index(i),
+            (None, Some(name)) => Selector::Name(name.to_owned()),
+            (None, None) => Selector::Only,
+        }
+    }
+
+    /// The image an `oci-archive:path[:name]` reference designates.
+    pub fn for_oci_archive(r: &strata_model::spec::OciArchiveRef) -> Selector {
+        r.image()
+            .map_or(Selector::Only, |name| Selector::Name(name.to_owned()))
+    }
+
+    /// The image a `docker-archive:path[:name:tag|:@N]` reference designates.
+    pub fn for_docker_archive(r: &strata_model::spec::DockerArchiveRef) -> Selector {
+        match (r.source_index(), r.reference()) {
+            (Some(i), _) => Selector::Index(i),
+            (None, Some(reference)) => Selector::Name(reference.to_string()),
+            (None, None) => Selector::Only,
+        }
+    }
+}
+
 /// One resolved image: its manifest as stored (bytes and parsed), and its config.
 #[derive(Debug, Clone)]
 pub struct Image {

@@ -238,3 +238,61 @@ fn docker_archive_gzip_compressed_and_symlinked_members() {
     strata_oci::unpack_image(&di, &di.image, &root, &opts()).unwrap();
     assert_eq!(std::fs::read(root.join("f")).unwrap(), b"hello");
 }
+
+#[test]
+fn selectors_follow_containers_transports_references() {
+    use strata_model::ContainerTransport;
+    let sel = |text: &str| match text.parse::<ContainerTransport>().unwrap() {
+        ContainerTransport::Oci(r) => Selector::for_oci(&r),
+        ContainerTransport::OciArchive(r) => Selector::for_oci_archive(&r),
+        ContainerTransport::DockerArchive(r) => Selector::for_docker_archive(&r),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(sel("oci:/d:v1"), Selector::Name("v1".into()));
+    assert_eq!(sel("oci:/d"), Selector::Only);
+    assert_eq!(sel("oci-archive:/a.tar:x"), Selector::Name("x".into()));
+    assert_eq!(sel("docker-archive:/a.tar:@1"), Selector::Index(1));
+    assert_eq!(sel("docker-archive:/a.tar"), Selector::Only);
+    let Selector::Name(n) = sel("docker-archive:/a.tar:busybox:latest") else {
+        panic!()
+    };
+    // The archive matches it against RepoTags as a normalised reference.
+    let t = tempfile::tempdir().unwrap();
+    let image = make_image(
+        &t.path().join("l"),
+        "v1",
+        &[plain(tar(&[E::File("f", 0o644, b"f")]))],
+    );
+    let d = t.path().join("d.tar");
+    write_docker_archive(
+        &d,
+        &OciDir::open(t.path().join("l")).unwrap(),
+        &image,
+        &["busybox:latest"],
+    )
+    .unwrap();
+    DockerArchive::open(&d)
+        .unwrap()
+        .resolve(&Selector::Name(n), &amd64())
+        .unwrap();
+}
+
+#[test]
+fn docker_archive_with_only_an_oci_layout_inside_reads_through_index_json() {
+    let t = tempfile::tempdir().unwrap();
+    let a = t.path().join("a");
+    let image = make_image(&a, "v1", &sample_layers());
+    let p = t.path().join("d.tar");
+    let mut f = std::fs::File::create(&p).unwrap();
+    strata_oci::archive::tar_layout(&OciDir::open(&a).unwrap(), &mut f).unwrap();
+    drop(f);
+    let docker = DockerArchive::open(&p).unwrap();
+    assert!(docker.items().is_empty());
+    let di = docker
+        .resolve(&Selector::Name("v1".into()), &amd64())
+        .unwrap();
+    assert_eq!(di.image.manifest_bytes, image.manifest_bytes);
+    let c = OciDir::create(t.path().join("c")).unwrap();
+    c.write_image(&di, &di.image, None).unwrap();
+    assert_eq!(blob_names(&t.path().join("c")), blob_names(&a));
+}
