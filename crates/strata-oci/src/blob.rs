@@ -8,7 +8,7 @@
 //! their content-addressed name, so a reader never sees a partial or wrong blob.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use strata_model::Digest;
@@ -86,7 +86,7 @@ pub fn put_file_atomically(
     // Refuse a stream longer than expected as soon as it passes the size, not after writing it.
     let limit = expected.map_or(u64::MAX, |e| e.size.saturating_add(1));
     let mut hashing = HashingReader::new(reader.take(limit));
-    io::copy(&mut hashing, tmp.as_file_mut())
+    crate::verify::copy(&mut hashing, tmp.as_file_mut())
         .map_err(|e| OciError::from_io(tmp.path(), "write", e))?;
     let (digest, size) = hashing.finish();
     if let Some(exp) = expected {

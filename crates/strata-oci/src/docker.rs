@@ -138,7 +138,7 @@ impl DockerArchive {
                     &what,
                     MAX_DECOMPRESSED_ARCHIVE,
                 );
-                io::copy(&mut reader, tmp.as_file_mut())
+                crate::verify::copy(&mut reader, tmp.as_file_mut())
                     .map_err(|e| OciError::from_io(&path, "decompress", e))?;
             }
             file = tmp
@@ -350,7 +350,7 @@ impl DockerArchive {
                 Compression::None => (MediaType::ImageLayer, diff_id.clone()),
                 c => {
                     let mut h = HashingReader::new(self.member(name)?);
-                    io::copy(&mut h, &mut io::sink())
+                    crate::verify::copy(&mut h, &mut io::sink())
                         .map_err(|e| OciError::from_io(self.shown(name), "read", e))?;
                     let media = if c == Compression::Gzip {
                         MediaType::ImageLayerGzip
@@ -550,7 +550,7 @@ pub fn write_docker_archive(
                         &lwhat,
                         DEFAULT_MAX_LAYER_SIZE,
                     ));
-                    io::copy(&mut h, tar_tmp.as_file_mut())
+                    crate::verify::copy(&mut h, tar_tmp.as_file_mut())
                         .map_err(|e| OciError::from_io(&lwhat, "decompress", e))?;
                     let (digest, size) = h.finish();
                     if &digest != diff_id {

@@ -199,7 +199,7 @@ impl Unpacker {
             let mut limited = LimitedReader::new(padded, what, self.opts.max_layer_size);
             self.apply_entries(&mut tar::Archive::new(&mut limited), what)?;
             // The rest of the decompressed stream (tar padding) counts toward the cap too.
-            io::copy(&mut limited, &mut io::sink())
+            crate::verify::copy(&mut limited, &mut io::sink())
                 .map_err(|e| OciError::from_io(what, "read", e))?;
             Ok(())
         })();
@@ -310,11 +310,22 @@ impl Unpacker {
         let (name, parent_path) = path.split_last().expect("caller checked non-empty");
         let header = entry.header().clone();
         let kind = header.entry_type();
-        let mode = header.mode().map_err(|e| tar_error(shown, e))?;
-        let uid = header.uid().map_err(|e| tar_error(shown, e))?;
-        let gid = header.gid().map_err(|e| tar_error(shown, e))?;
-        let mtime = header.mtime().map_err(|e| tar_error(shown, e))?;
-        let xattrs = read_xattrs(entry, shown)?;
+        let mode = numeric(&header, 100..108, header.mode().map(u64::from), shown)?;
+        let mode = u32::try_from(mode & 0o7777).unwrap_or(0);
+        let pax = read_pax(entry, shown)?;
+        let uid = match pax.uid {
+            Some(v) => v,
+            None => numeric(&header, 108..116, header.uid(), shown)?,
+        };
+        let gid = match pax.gid {
+            Some(v) => v,
+            None => numeric(&header, 116..124, header.gid(), shown)?,
+        };
+        let mtime = match pax.mtime {
+            Some(v) => v,
+            None => numeric(&header, 136..148, header.mtime(), shown)?,
+        };
+        let xattrs = pax.xattrs;
         let parent = self.resolve_dir(parent_path, true, shown)?;
         let parent = parent.as_fd();
         let owner = self.opts.same_owner.then(|| {
@@ -370,7 +381,7 @@ impl Unpacker {
                 )
                 .map_err(|e| OciError::from_io(shown, "create", e.into()))?;
                 let mut file = File::from(fd);
-                io::copy(entry, &mut file).map_err(|e| tar_error(shown, e))?;
+                crate::verify::copy(entry, &mut file).map_err(|e| tar_error(shown, e))?;
                 if let Some((u, g)) = owner {
                     rustix::fs::fchown(&file, Some(u), Some(g))
                         .map_err(|e| OciError::from_io(shown, "chown", e.into()))?;
@@ -774,20 +785,64 @@ fn remove_tree(dir: BorrowedFd<'_>, name: &OsStr, shown: &str, depth: usize) -> 
         .map_err(|e| OciError::from_io(shown, "rmdir", e.into()))
 }
 
-fn read_xattrs<R: Read>(
-    entry: &mut tar::Entry<'_, R>,
+/// A numeric header field: blank (all NUL or space) reads as 0, as Go's archive/tar reads it;
+/// anything else that does not parse is an error.
+fn numeric(
+    header: &tar::Header,
+    field: std::ops::Range<usize>,
+    parsed: io::Result<u64>,
     shown: &str,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let mut out = Vec::new();
-    if let Some(exts) = entry.pax_extensions().map_err(|e| tar_error(shown, e))? {
-        for ext in exts {
-            let ext = ext.map_err(|e| tar_error(shown, e))?;
-            if let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") {
-                out.push((name.to_vec(), ext.value_bytes().to_vec()));
+) -> Result<u64> {
+    match parsed {
+        Ok(v) => Ok(v),
+        Err(_)
+            if header.as_bytes()[field.clone()]
+                .iter()
+                .all(|b| *b == 0 || *b == b' ') =>
+        {
+            Ok(0)
+        }
+        Err(e) => Err(tar_error(shown, e)),
+    }
+}
+
+/// What an entry's PAX records say that the header cannot: owners and mtime that do not fit,
+/// and `SCHILY.xattr.*` extended attributes.
+#[derive(Default)]
+struct Pax {
+    uid: Option<u64>,
+    gid: Option<u64>,
+    mtime: Option<u64>,
+    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+fn read_pax<R: Read>(entry: &mut tar::Entry<'_, R>, shown: &str) -> Result<Pax> {
+    let mut pax = Pax::default();
+    let Some(exts) = entry.pax_extensions().map_err(|e| tar_error(shown, e))? else {
+        return Ok(pax);
+    };
+    let number = |v: &[u8]| -> Result<u64> {
+        // mtime may have a fraction ("1600000000.5"): whole seconds are kept.
+        let text = String::from_utf8_lossy(v);
+        let whole = text.split('.').next().unwrap_or("");
+        whole
+            .parse::<u64>()
+            .map_err(|_| OciError::invalid(shown, format!("PAX number {text:?}")))
+    };
+    for ext in exts {
+        let ext = ext.map_err(|e| tar_error(shown, e))?;
+        match ext.key_bytes() {
+            b"uid" => pax.uid = Some(number(ext.value_bytes())?),
+            b"gid" => pax.gid = Some(number(ext.value_bytes())?),
+            b"mtime" => pax.mtime = Some(number(ext.value_bytes())?),
+            key => {
+                if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
+                    pax.xattrs.push((name.to_vec(), ext.value_bytes().to_vec()));
+                }
             }
         }
     }
-    Ok(out)
+    Ok(pax)
 }
 
 fn set_xattrs(fd: impl AsFd, xattrs: &[(Vec<u8>, Vec<u8>)], shown: &str) {

@@ -204,6 +204,30 @@ impl<R: Read> Read for LimitedReader<R> {
     }
 }
 
+/// Size of the buffer [`copy`] moves data through: large enough that hashing and system calls,
+/// not the loop, set the pace.
+const COPY_BUFFER: usize = 256 << 10;
+
+/// Copies `reader` to `writer` through a 256 KiB buffer (`std::io::copy` uses 8 KiB unless one
+/// side is a `BufReader`/`BufWriter`); returns the bytes copied.
+pub fn copy(
+    reader: &mut (impl Read + ?Sized),
+    writer: &mut (impl std::io::Write + ?Sized),
+) -> io::Result<u64> {
+    let mut buf = vec![0u8; COPY_BUFFER];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        writer.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}
+
 /// Reads all of `reader` into memory, refusing more than `limit` bytes.
 pub(crate) fn read_capped(mut reader: impl Read, what: &str, limit: u64) -> Result<Vec<u8>> {
     let mut buf = Vec::new();

@@ -358,6 +358,32 @@ fn docker_archive_oversized_manifest_and_wrong_layer_are_refused() {
 }
 
 #[test]
+fn docker_archive_member_links_stay_in_the_archive_and_loops_end() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("d.tar");
+    let manifest = serde_json::to_vec(&serde_json::json!([
+        {"Config": "c.json", "RepoTags": [], "Layers": ["a/layer.tar"]}
+    ]))
+    .unwrap();
+    std::fs::write(
+        &p,
+        tar(&[
+            E::Symlink("c.json", "../../../../etc/passwd"),
+            E::Symlink("a/layer.tar", "../b/layer.tar"),
+            E::Symlink("b/layer.tar", "../a/layer.tar"),
+            E::File("manifest.json", 0o644, &manifest),
+        ]),
+    )
+    .unwrap();
+    let docker = DockerArchive::open(&p).unwrap();
+    // `../../etc/passwd` is looked up as the member `etc/passwd`, which does not exist.
+    let r = docker.resolve(&Selector::Only, &amd64());
+    assert!(matches!(r, Err(OciError::NotFound { .. })), "{r:?}");
+    let r = docker.member("a/layer.tar");
+    assert!(matches!(r, Err(OciError::InvalidFormat { .. })), "{r:?}");
+}
+
+#[test]
 fn fuzz_bodies_survive_garbage() {
     strata_oci::fuzzing::parse_json(b"{\"schemaVersion\":2,\"manifests\":[{}]}");
     strata_oci::fuzzing::parse_json(&[0xff; 64]);

@@ -115,3 +115,42 @@ fn only_image_in_a_layout_resolves_without_a_name() {
     let layout = OciDir::open(t.path().join("l")).unwrap();
     layout.resolve(&Selector::Only, &amd64()).unwrap();
 }
+
+#[test]
+fn xattrs_and_device_nodes() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_pax_extensions([("SCHILY.xattr.user.strata", &b"yes"[..])])
+        .unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(1);
+    b.append_data(&mut h, "x", &b"x"[..]).unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Char);
+    h.set_mode(0o666);
+    h.set_size(0);
+    h.set_device_major(1).unwrap();
+    h.set_device_minor(3).unwrap();
+    b.append_data(&mut h, "null", std::io::empty()).unwrap();
+    let layer = b.into_inner().unwrap();
+    let stats = unpack_layer(&layer[..], &root, &opts(), "layer").unwrap();
+    let mut value = [0u8; 16];
+    match rustix::fs::getxattr(root.join("x").as_path(), "user.strata", &mut value[..]) {
+        Ok(n) => assert_eq!(&value[..n], b"yes"),
+        Err(e) => eprintln!("user xattrs not supported here ({e}); not checked"),
+    }
+    if rustix::process::geteuid().is_root() {
+        use std::os::unix::fs::FileTypeExt;
+        let m = std::fs::symlink_metadata(root.join("null")).unwrap();
+        assert!(m.file_type().is_char_device());
+        assert_eq!(m.rdev(), rustix::fs::makedev(1, 3));
+        assert_eq!(stats.skipped, 0);
+    } else {
+        assert!(!root.join("null").exists());
+        assert_eq!(stats.skipped, 1);
+    }
+}
