@@ -20,6 +20,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod image;
 pub mod layout;
+pub mod targuard;
 pub mod unpack;
 pub mod verify;
 

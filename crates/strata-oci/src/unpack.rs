@@ -15,7 +15,9 @@
 //! otherwise; `SCHILY.xattr.*` records are applied where the filesystem and privileges permit,
 //! with a warning where not. Directories are created writable and get their recorded mode and
 //! mtime after the last layer. The decompressed stream of each layer is capped
-//! ([`UnpackOptions::max_layer_size`]). A layer's digest is known to be right only at the end of
+//! ([`UnpackOptions::max_layer_size`]), and so is each tar metadata entry (PAX records, GNU long
+//! names: [`crate::targuard::MAX_TAR_METADATA`]), which the tar crate reads whole into memory.
+//! A layer's digest is known to be right only at the end of
 //! its stream: after an error the root must be discarded.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -196,7 +198,8 @@ impl Unpacker {
                 inner: decoder,
                 count: 0,
             };
-            let mut limited = LimitedReader::new(padded, what, self.opts.max_layer_size);
+            let guarded = crate::targuard::TarGuard::new(padded, what);
+            let mut limited = LimitedReader::new(guarded, what, self.opts.max_layer_size);
             self.apply_entries(&mut tar::Archive::new(&mut limited), what)?;
             // The rest of the decompressed stream (tar padding) counts toward the cap too.
             crate::verify::copy(&mut limited, &mut io::sink())

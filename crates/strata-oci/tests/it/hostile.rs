@@ -167,6 +167,27 @@ fn gzip_bomb_is_capped() {
     s.check_contained();
 }
 
+#[test]
+fn oversized_pax_header_is_refused_before_it_is_read() {
+    let s = Scene::new();
+    let mut b = tar::Builder::new(Vec::new());
+    let value = vec![b'a'; 2 << 20];
+    b.append_pax_extensions([("SCHILY.xattr.user.big", &value[..])])
+        .unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(1);
+    b.append_data(&mut h, "f", &b"x"[..]).unwrap();
+    let layer = gzip(&b.into_inner().unwrap());
+    match s.unpack(&layer) {
+        Err(OciError::TooLarge { limit, what }) => {
+            assert_eq!(limit, strata_oci::targuard::MAX_TAR_METADATA);
+            assert!(what.contains("tar metadata entry of"), "{what}");
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    s.check_contained();
+}
+
 fn layout_with_image(t: &Path) -> (OciDir, strata_oci::Image) {
     let image = make_image(&t.join("l"), "v1", &sample_layers());
     (OciDir::open(t.join("l")).unwrap(), image)
