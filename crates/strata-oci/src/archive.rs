@@ -3,7 +3,8 @@
 //! Reading extracts the layout into a temporary directory (as containers/image does), accepting
 //! only `oci-layout`, `index.json` and regular files `blobs/sha256/<hex>`, each blob verified
 //! against the digest its name gives while it streams; other entries are ignored with a debug
-//! trace, links and paths outside the layout are refused. Writing adds the image to the
+//! trace, links and paths outside the layout are refused; tar metadata entries are capped as
+//! in layers. Writing adds the image to the
 //! archive's layout (extracting an existing archive first, so its other images stay), then tars
 //! the layout into a temporary file beside the destination and renames it over.
 
@@ -56,7 +57,7 @@ impl OciArchive {
         let staging = OciDir::unchecked(&root);
         let mut seen_layout = false;
         let mut seen_index = false;
-        let mut archive = tar::Archive::new(reader);
+        let mut archive = tar::Archive::new(crate::targuard::TarGuard::new(reader, what));
         let entries = archive
             .entries()
             .map_err(|e| OciError::from_io(what, "read tar", e))?;

@@ -148,7 +148,7 @@ impl DockerArchive {
         }
         let mut members = HashMap::new();
         {
-            let mut archive = tar::Archive::new(&file);
+            let mut archive = tar::Archive::new(crate::targuard::TarGuard::new(&file, &what));
             let entries = archive
                 .entries_with_seek()
                 .map_err(|e| OciError::from_io(&path, "read tar", e))?;

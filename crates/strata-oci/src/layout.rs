@@ -227,7 +227,15 @@ pub fn ref_name(d: &Descriptor) -> Option<&str> {
 impl BlobRead for OciDir {
     fn open_blob(&self, digest: &Digest, size: u64) -> Result<Box<dyn Read + '_>> {
         let path = self.blob_path(digest);
-        let f = File::open(&path).map_err(|e| match e.kind() {
+        // A blob is a regular file: a symlink in its place is not followed.
+        let f = rustix::fs::open(
+            &path,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map(File::from)
+        .map_err(io::Error::from)
+        .map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => {
                 OciError::not_found(format!("blob {digest} ({})", path.display()))
             }

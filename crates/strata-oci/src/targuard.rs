@@ -8,7 +8,7 @@
 //! wrong, an unparsable size) it stops watching and lets the bytes through: the tar crate
 //! reports those itself.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 
 use crate::error::OciError;
 
@@ -148,6 +148,24 @@ impl<R: Read> Read for TarGuard<R> {
         let n = self.inner.read(buf)?;
         self.feed(&buf[..n]).map_err(OciError::into_io)?;
         Ok(n)
+    }
+}
+
+/// The tar crate seeks only to skip an entry's data; a seek within the data keeps the guard in
+/// step, any other stops it watching.
+impl<R: Read + Seek> Seek for TarGuard<R> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        match pos {
+            SeekFrom::Current(n)
+                if self.pax.is_none()
+                    && self.filled == 0
+                    && u64::try_from(n).is_ok_and(|n| n <= self.skip) =>
+            {
+                self.skip -= n.unsigned_abs();
+            }
+            _ => self.watching = false,
+        }
+        self.inner.seek(pos)
     }
 }
 

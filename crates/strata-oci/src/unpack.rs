@@ -20,7 +20,7 @@
 //! A layer's digest is known to be right only at the end of
 //! its stream: after an error the root must be discarded.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -44,6 +44,10 @@ pub const MAX_PATH_LEN: usize = 4096;
 
 /// Symlinks followed while resolving one path (Linux's limit, `MAXSYMLINKS`).
 const MAX_SYMLINKS: usize = 40;
+
+/// Most entries in one layer (a full distribution has a few hundred thousand); bounds the
+/// memory of the paths a layer provides, kept for its whiteouts.
+pub const MAX_ENTRIES: usize = 1 << 22;
 
 /// Deepest directory tree removed by a whiteout.
 const MAX_REMOVE_DEPTH: usize = 256;
@@ -149,6 +153,43 @@ pub fn unpack_layer(
     let mut unpacker = Unpacker::new(root, opts)?;
     unpacker.apply_layer(reader, what)?;
     unpacker.finish()
+}
+
+/// The paths a layer provides, for its whiteouts, which hide only what lower layers provide.
+/// Full paths only, joined with `/`: a path is provided if it or something below it is.
+#[derive(Default)]
+struct Provided {
+    paths: BTreeSet<Vec<u8>>,
+}
+
+impl Provided {
+    fn key(path: &[OsString]) -> Vec<u8> {
+        let mut key = Vec::new();
+        for (i, c) in path.iter().enumerate() {
+            if i > 0 {
+                key.push(b'/');
+            }
+            key.extend_from_slice(c.as_bytes());
+        }
+        key
+    }
+
+    fn insert(&mut self, path: &[OsString]) {
+        self.paths.insert(Self::key(path));
+    }
+
+    fn provides(&self, path: &[OsString]) -> bool {
+        let key = Self::key(path);
+        if self.paths.contains(&key) {
+            return true;
+        }
+        let mut below = key;
+        below.push(b'/');
+        self.paths
+            .range(below.clone()..)
+            .next()
+            .is_some_and(|p| p.starts_with(&below))
+    }
 }
 
 /// A directory whose mode and mtime are set once every layer is applied.
@@ -267,11 +308,17 @@ impl Unpacker {
     }
 
     fn apply_entries<R: Read>(&mut self, archive: &mut tar::Archive<R>, what: &str) -> Result<()> {
-        let mut this_layer: HashSet<Vec<OsString>> = HashSet::new();
+        let mut this_layer = Provided::default();
         let entries = archive
             .entries()
             .map_err(|e| OciError::from_io(what, "read tar", e))?;
-        for entry in entries {
+        for (count, entry) in entries.enumerate() {
+            if count >= MAX_ENTRIES {
+                return Err(OciError::TooLarge {
+                    what: format!("{what}: more than {MAX_ENTRIES} entries"),
+                    limit: MAX_ENTRIES as u64,
+                });
+            }
             let mut entry = entry.map_err(|e| tar_error(what, e))?;
             let raw = entry.path_bytes().into_owned();
             let shown = String::from_utf8_lossy(&raw).into_owned();
@@ -291,14 +338,12 @@ impl Unpacker {
                 }
                 let mut target = parent.to_vec();
                 target.push(OsStr::from_bytes(hidden).to_os_string());
-                if !this_layer.contains(&target) {
+                if !this_layer.provides(&target) {
                     self.whiteout(parent, OsStr::from_bytes(hidden), &shown)?;
                 }
                 continue;
             }
-            for i in 1..=path.len() {
-                this_layer.insert(path[..i].to_vec());
-            }
+            this_layer.insert(&path);
             self.apply_entry(&mut entry, &path, &shown)?;
         }
         Ok(())
@@ -548,12 +593,7 @@ impl Unpacker {
     }
 
     /// `.wh..wh..opq` in `parent`: removes every child this layer does not provide.
-    fn opaque(
-        &mut self,
-        parent: &[OsString],
-        this_layer: &HashSet<Vec<OsString>>,
-        shown: &str,
-    ) -> Result<()> {
+    fn opaque(&mut self, parent: &[OsString], this_layer: &Provided, shown: &str) -> Result<()> {
         let dir = match self.resolve_dir(parent, false, shown) {
             Ok(d) => d,
             Err(e) if e.kind() == crate::ErrorKind::NotFound => return Ok(()),
@@ -577,7 +617,7 @@ impl Unpacker {
             }
             let mut full = parent.to_vec();
             full.push(name.clone());
-            if !this_layer.contains(&full) {
+            if !this_layer.provides(&full) {
                 children.push(name);
             }
         }

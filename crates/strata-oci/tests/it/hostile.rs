@@ -188,6 +188,43 @@ fn oversized_pax_header_is_refused_before_it_is_read() {
     s.check_contained();
 }
 
+#[test]
+fn archives_with_an_oversized_pax_header_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let value = vec![b'a'; 2 << 20];
+    b.append_pax_extensions([("comment", &value[..])]).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(2);
+    b.append_data(&mut h, "manifest.json", &b"[]"[..]).unwrap();
+    let p = t.path().join("a.tar");
+    std::fs::write(&p, b.into_inner().unwrap()).unwrap();
+    let r = DockerArchive::open(&p);
+    assert!(
+        matches!(r, Err(OciError::TooLarge { limit: 1048576, .. })),
+        "{r:?}"
+    );
+    let r = OciArchive::open_in(&p, t.path());
+    assert!(
+        matches!(r, Err(OciError::TooLarge { limit: 1048576, .. })),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_blob_that_is_a_symlink_is_not_followed() {
+    let t = tempfile::tempdir().unwrap();
+    let (layout, image) = layout_with_image(t.path());
+    let config = digest_of(image.config());
+    let path = layout.blob_path(&config);
+    let real = t.path().join("real-config");
+    std::fs::write(&real, &image.config_bytes).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(&real, &path).unwrap();
+    let r = layout.resolve(&Selector::Name("v1".into()), &amd64());
+    assert!(matches!(r, Err(OciError::Io { .. })), "{r:?}");
+}
+
 fn layout_with_image(t: &Path) -> (OciDir, strata_oci::Image) {
     let image = make_image(&t.join("l"), "v1", &sample_layers());
     (OciDir::open(t.join("l")).unwrap(), image)
