@@ -1,4 +1,4 @@
-//! The bodies of the fuzz targets (the lead wires them into `fuzz/`), kept here so that
+//! The bodies of the fuzz targets of `fuzz/`, kept here so that
 //! `cargo test` can replay crashing inputs through exactly the same code. Not part of the
 //! supported API. They panic only on a bug: [`unpack`] when an entry escaped its root.
 
