@@ -28,7 +28,7 @@ pub struct Expected {
 /// A store blobs are read from by digest.
 pub trait BlobRead {
     /// Opens the blob `digest`, which must be `size` bytes long. The returned reader fails with
-    /// [`OciError::DigestMismatch`] or [`OciError::SizeMismatch`] (inside an [`io::Error`], see
+    /// [`OciError::DigestMismatch`] or [`OciError::SizeMismatch`] (inside an [`std::io::Error`], see
     /// [`OciError::from_io`]) when the stream does not match, at the latest when it ends: read it
     /// to the end before trusting what it yielded.
     fn open_blob(&self, digest: &Digest, size: u64) -> Result<Box<dyn Read + '_>>;

@@ -1,4 +1,4 @@
-//! [`TarGuard`]: a reader that watches a tar stream's headers as they pass and refuses a
+//! `TarGuard`: a reader that watches a tar stream's headers as they pass and refuses a
 //! metadata entry (PAX `x`/`g`, GNU long name `L`/long link `K`) larger than a cap, before the
 //! tar crate reads it whole into memory.
 //!
