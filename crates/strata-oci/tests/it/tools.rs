@@ -31,6 +31,16 @@ fn skopeo(args: &[&str]) -> String {
     run(Command::new("skopeo").arg("--insecure-policy").args(args))
 }
 
+/// `umoci unpack`, rootless when we are not root (as our own unpack then is).
+fn umoci_unpack(image: &str, bundle: &Path) {
+    let mut cmd = Command::new("umoci");
+    cmd.arg("unpack");
+    if !rustix::process::geteuid().is_root() {
+        cmd.arg("--rootless");
+    }
+    run(cmd.args(["--image", image, &s(bundle)]));
+}
+
 fn s(p: &Path) -> String {
     p.display().to_string()
 }
@@ -145,17 +155,12 @@ fn umoci_layouts_read_by_us_and_umoci_unpack_equals_ours() {
     let mine = t.path().join("mine");
     let mine_image = make_image(&mine, "v1", &sample_layers());
     let bundle = t.path().join("bundle");
-    run(Command::new("umoci").args([
-        "unpack",
-        "--image",
-        &format!("{}:v1", s(&mine)),
-        &s(&bundle),
-    ]));
+    umoci_unpack(&format!("{}:v1", s(&mine)), &bundle);
     let root = t.path().join("root");
     unpack_image(&OciDir::open(&mine).unwrap(), &mine_image, &root, &opts()).unwrap();
     assert_eq!(tree(&bundle.join("rootfs")), tree(&root));
     // And umoci's unpack of its own image equals ours.
     let bundle2 = t.path().join("bundle2");
-    run(Command::new("umoci").args(["unpack", "--image", &format!("{}:u", s(&lay)), &s(&bundle2)]));
+    umoci_unpack(&format!("{}:u", s(&lay)), &bundle2);
     assert_eq!(tree(&bundle2.join("rootfs")), tree(&ours));
 }
