@@ -1,0 +1,37 @@
+//! The bodies of the fuzz targets of `fuzz/`, kept here so that
+//! `cargo test` can replay crashing inputs through exactly the same code. Not part of the
+//! supported API. They panic only on a bug: [`unpack`] when an entry escaped its root.
+
+use crate::unpack::{UnpackOptions, unpack_layer};
+
+/// Decompressed bytes one fuzz input may unpack to.
+const FUZZ_MAX_LAYER: u64 = 16 << 20;
+
+/// Bytes -> an image index, a manifest, a docker `manifest.json` and a config's diff_ids.
+pub fn parse_json(data: &[u8]) {
+    let _ = crate::image::parse_index(data, "fuzz");
+    let _ = crate::image::parse_manifest(data, "fuzz");
+    let _ = crate::image::parse_diff_ids(data, "fuzz");
+    let _ = crate::docker::parse_docker_manifest(data, "fuzz");
+}
+
+/// Bytes -> a layer (plain, gzip or zstd tar) unpacked into a fresh temporary directory, which
+/// nothing may leave. Returns whether the layer applied.
+pub fn unpack(data: &[u8]) -> bool {
+    let Ok(dir) = tempfile::tempdir() else {
+        return false;
+    };
+    let root = dir.path().join("root");
+    if std::fs::create_dir(&root).is_err() {
+        return false;
+    }
+    let opts = UnpackOptions {
+        max_layer_size: FUZZ_MAX_LAYER,
+        same_owner: false,
+    };
+    let ok = unpack_layer(data, &root, &opts, "fuzz").is_ok();
+    // Everything the layer wrote must be inside root: the temporary directory holds root only.
+    let outside = std::fs::read_dir(dir.path()).map_or(0, |d| d.count());
+    assert_eq!(outside, 1, "an entry escaped the root");
+    ok
+}

@@ -1,0 +1,156 @@
+//! Layer application: whiteouts, links, permissions, compression detection.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use strata_oci::image::Selector;
+use strata_oci::{OciDir, unpack_image, unpack_layer};
+
+use crate::common::*;
+
+#[test]
+fn two_layers_with_whiteouts_links_and_modes() {
+    let t = tempfile::tempdir().unwrap();
+    let image = make_image(&t.path().join("l"), "v1", &sample_layers());
+    let layout = OciDir::open(t.path().join("l")).unwrap();
+    let root = t.path().join("root");
+    let stats = unpack_image(&layout, &image, &root, &opts()).unwrap();
+    assert_eq!(std::fs::read(root.join("etc/hostname")).unwrap(), b"top\n");
+    assert!(!root.join("etc/passwd").exists(), "whiteout");
+    assert!(
+        !root.join("var/cache/a").exists() && !root.join("var/cache/b").exists(),
+        "opaque"
+    );
+    assert_eq!(std::fs::read(root.join("var/cache/c")).unwrap(), b"c");
+    assert_eq!(
+        std::fs::read_link(root.join("bin")).unwrap().to_str(),
+        Some("usr/bin")
+    );
+    let m1 = std::fs::metadata(root.join("usr/bin/tool")).unwrap();
+    let m2 = std::fs::metadata(root.join("usr/bin/tool2")).unwrap();
+    assert_eq!(m1.ino(), m2.ino(), "hardlink");
+    assert_eq!(m1.permissions().mode() & 0o7777, 0o755);
+    assert_eq!(m1.mtime(), 1_600_000_000);
+    let cache = std::fs::metadata(root.join("var/cache")).unwrap();
+    assert_eq!(cache.permissions().mode() & 0o7777, 0o750);
+    assert_eq!(cache.mtime(), 1_600_000_000);
+    assert_eq!(
+        std::fs::metadata(root.join("tmp"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777,
+        0o1777
+    );
+    assert_eq!(stats.whiteouts, 3);
+    assert!(!root.join("etc/.wh.passwd").exists());
+}
+
+#[test]
+fn zstd_layer_and_write_through_an_inner_symlink() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let layer = zst(tar(&[
+        E::Dir("usr/", 0o755),
+        E::Dir("usr/lib/", 0o755),
+        E::Symlink("lib", "/usr/lib"),
+        E::File("lib/libx.so", 0o644, b"x"),
+        E::Fifo("pipe"),
+        // A file replaced by a directory, then a directory replaced by a file.
+        E::File("swap", 0o644, b"file"),
+        E::Dir("swap/", 0o755),
+        E::File("swap/inner", 0o644, b"i"),
+        E::Dir("gone/", 0o755),
+        E::File("gone/x", 0o644, b"x"),
+        E::File("gone", 0o644, b"now a file"),
+    ]));
+    unpack_layer(&layer.stored[..], &root, &opts(), "layer").unwrap();
+    // The absolute symlink resolves inside the root, as in the container.
+    assert_eq!(std::fs::read(root.join("usr/lib/libx.so")).unwrap(), b"x");
+    assert!(
+        std::fs::symlink_metadata(root.join("pipe"))
+            .unwrap()
+            .file_type()
+            .is_fifo_like()
+    );
+    assert_eq!(std::fs::read(root.join("swap/inner")).unwrap(), b"i");
+    assert_eq!(std::fs::read(root.join("gone")).unwrap(), b"now a file");
+}
+
+trait FifoLike {
+    fn is_fifo_like(&self) -> bool;
+}
+
+impl FifoLike for std::fs::FileType {
+    fn is_fifo_like(&self) -> bool {
+        std::os::unix::fs::FileTypeExt::is_fifo(self)
+    }
+}
+
+#[test]
+fn a_whiteout_does_not_remove_what_its_own_layer_adds() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let base = tar(&[E::Dir("d/", 0o755), E::File("d/old", 0o644, b"o")]);
+    unpack_layer(&base[..], &root, &opts(), "base").unwrap();
+    // Opaque marker after this layer's own children: they stay, the older one goes.
+    let top = tar(&[
+        E::Dir("d/", 0o755),
+        E::File("d/new", 0o644, b"n"),
+        E::Dir("d/sub/", 0o755),
+        E::File("d/sub/deep", 0o644, b"d"),
+        E::File("d/.wh..wh..opq", 0o644, b""),
+    ]);
+    unpack_layer(&top[..], &root, &opts(), "top").unwrap();
+    assert!(!root.join("d/old").exists());
+    assert_eq!(std::fs::read(root.join("d/new")).unwrap(), b"n");
+    assert_eq!(std::fs::read(root.join("d/sub/deep")).unwrap(), b"d");
+}
+
+#[test]
+fn only_image_in_a_layout_resolves_without_a_name() {
+    let t = tempfile::tempdir().unwrap();
+    make_image(&t.path().join("l"), "v1", &sample_layers());
+    let layout = OciDir::open(t.path().join("l")).unwrap();
+    layout.resolve(&Selector::Only, &amd64()).unwrap();
+}
+
+#[test]
+fn xattrs_and_device_nodes() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_pax_extensions([("SCHILY.xattr.user.strata", &b"yes"[..])])
+        .unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(1);
+    b.append_data(&mut h, "x", &b"x"[..]).unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Char);
+    h.set_mode(0o666);
+    h.set_size(0);
+    h.set_device_major(1).unwrap();
+    h.set_device_minor(3).unwrap();
+    b.append_data(&mut h, "null", std::io::empty()).unwrap();
+    let layer = b.into_inner().unwrap();
+    let stats = unpack_layer(&layer[..], &root, &opts(), "layer").unwrap();
+    let mut value = [0u8; 16];
+    match rustix::fs::getxattr(root.join("x").as_path(), "user.strata", &mut value[..]) {
+        Ok(n) => assert_eq!(&value[..n], b"yes"),
+        Err(e) => eprintln!("user xattrs not supported here ({e}); not checked"),
+    }
+    if rustix::process::geteuid().is_root() {
+        use std::os::unix::fs::FileTypeExt;
+        let m = std::fs::symlink_metadata(root.join("null")).unwrap();
+        assert!(m.file_type().is_char_device());
+        assert_eq!(m.rdev(), rustix::fs::makedev(1, 3));
+        assert_eq!(stats.skipped, 0);
+    } else {
+        assert!(!root.join("null").exists());
+        assert_eq!(stats.skipped, 1);
+    }
+}
