@@ -10,6 +10,7 @@
 
 mod common;
 mod convert;
+mod fuzz_regressions;
 mod hostile;
 mod tools;
 mod unpack;
