@@ -446,6 +446,13 @@ impl VmdkImage {
         path: Option<&Path>,
     ) -> Result<VmdkImage, DiskError> {
         if len > MAX_DESCRIPTOR_BYTES {
+            // Text has no NUL in its first sector; a damaged binary header does.
+            let mut first = [0u8; 512];
+            read(src, &mut first, 0)?;
+            if first.contains(&0) {
+                let magic = [first[0], first[1], first[2], first[3]];
+                return Err(VmdkError::BadMagic { magic }.into());
+            }
             return Err(VmdkError::DescriptorTooLarge {
                 size: len,
                 max: MAX_DESCRIPTOR_BYTES,
