@@ -90,7 +90,8 @@ fn map_agrees_with_qemu() {
     if !have_qemu_img("map_agrees_with_qemu") {
         return;
     }
-    for name in ["ms.vmdk", "so.vmdk", "zg.vmdk", "split.vmdk"] {
+    // qemu reports holes of flat extents as `"data": true, "zero": true`: compare on `zero`.
+    for name in IMAGES {
         let path = vdir().join(name);
         let image = fixtures::open(&path).image;
         let size = image.virtual_size();
@@ -108,7 +109,7 @@ fn map_agrees_with_qemu() {
             (
                 s,
                 s + m["length"].as_u64().unwrap(),
-                m["data"].as_bool().unwrap(),
+                !m["zero"].as_bool().unwrap(),
             )
         });
         assert_eq!(runs(ours), runs(theirs), "{name}");
