@@ -5,9 +5,10 @@
 //!
 //! Parsing is line by line over at most [`MAX_DESCRIPTOR_BYTES`]; text after a NUL byte is
 //! ignored (embedded descriptors are zero-padded). Extent lines are accepted with access `RW`
-//! or `RDONLY` (qemu skips `RDONLY` lines; we read them, being read-only), types `FLAT`,
-//! `SPARSE` and `ZERO`; `NOACCESS` and the ESX types (`VMFS`, `VMFSSPARSE`, `SESPARSE`,
-//! `VMFSRDM`, `VMFSRAW`) are refused by name.
+//! or `RDONLY`, types `FLAT`, `SPARSE` and `ZERO`; `NOACCESS` and the ESX types (`VMFS`,
+//! `VMFSSPARSE`, `SESPARSE`, `VMFSRDM`, `VMFSRAW`) are refused by name. Where we differ from
+//! qemu: qemu silently skips `RDONLY` and `ZERO` lines (the disk then comes out shorter); we
+//! read them, being read-only, as VMware does. Images qemu writes have neither.
 
 use crate::vmdk::error::VmdkError;
 

@@ -701,6 +701,15 @@ fn open_extent(dir: &Path, name: &str) -> Result<(File, PathBuf), DiskError> {
     if !resolved.starts_with(dir) {
         return Err(outside(Some(resolved)).into());
     }
+    // A FIFO or device would block or never end.
+    let meta = std::fs::metadata(&resolved)
+        .map_err(|e| DiskError::io("stat extent", e).with_path(&resolved))?;
+    if !meta.is_file() {
+        return Err(DiskError::from(VmdkError::Unsupported {
+            feature: format!("extent {name:?} that is not a regular file"),
+        })
+        .with_path(&resolved));
+    }
     let file =
         File::open(&resolved).map_err(|e| DiskError::io("open extent", e).with_path(&resolved))?;
     Ok((file, resolved))

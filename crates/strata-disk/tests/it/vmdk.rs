@@ -557,6 +557,12 @@ fn extents_stay_in_the_descriptor_directory() {
         assert_eq!(e.kind(), ErrorKind::Escape, "{name}: {e}");
         assert!(matches!(vmdk_err(e), VmdkError::ExtentOutside { name: n, .. } if n == name));
     }
+    // Not a regular file.
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    let e = descriptor_err(&dir, &format!("{head}RW 8 FLAT \"sub\" 0\n"));
+    assert!(
+        matches!(vmdk_err(e), VmdkError::Unsupported { feature } if feature.contains("regular file"))
+    );
     // A missing extent is NotFound; extents resolve against the descriptor's directory, not
     // the working directory.
     let e = descriptor_err(&dir, &format!("{head}RW 8 FLAT \"nope\" 0\n"));
