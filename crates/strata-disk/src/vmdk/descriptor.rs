@@ -89,6 +89,14 @@ impl Descriptor {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
+            let first = line.split_whitespace().next().unwrap_or("");
+            if matches!(first, "RW" | "RDONLY" | "NOACCESS") {
+                if d.extents.len() >= MAX_EXTENTS {
+                    return Err(VmdkError::TooManyExtents { max: MAX_EXTENTS });
+                }
+                d.extents.push(parse_extent(line, i + 1)?);
+                continue;
+            }
             if let Some((key, value)) = line.split_once('=') {
                 let key = key.trim();
                 let value = value.trim().trim_matches('"');
@@ -100,14 +108,6 @@ impl Descriptor {
                     "parentFileNameHint" => d.parent_hint = Some(value.to_owned()),
                     _ => {}
                 }
-                continue;
-            }
-            let first = line.split_whitespace().next().unwrap_or("");
-            if matches!(first, "RW" | "RDONLY" | "NOACCESS") {
-                if d.extents.len() >= MAX_EXTENTS {
-                    return Err(VmdkError::TooManyExtents { max: MAX_EXTENTS });
-                }
-                d.extents.push(parse_extent(line, i + 1)?);
             }
             // Other lines (`version=`, unknown words) are ignored, as qemu does.
         }
@@ -134,11 +134,19 @@ fn syntax(line: usize, text: &str, reason: &'static str) -> VmdkError {
     }
 }
 
+/// The first word of `s` (after leading blanks) and the rest.
+fn next_word(s: &str) -> (&str, &str) {
+    let s = s.trim_start();
+    match s.split_once(char::is_whitespace) {
+        Some((w, rest)) => (w, rest.trim_start()),
+        None => (s, ""),
+    }
+}
+
 fn parse_extent(line: &str, n: usize) -> Result<ExtentLine, VmdkError> {
-    let mut words = line.splitn(3, char::is_whitespace);
-    let access = words.next().unwrap_or("");
-    let rest = words.next().unwrap_or("");
-    let (sectors_s, tail) = (rest, words.next().unwrap_or("").trim_start());
+    let (access, rest) = next_word(line);
+    let (sectors_s, rest) = next_word(rest);
+    let (kind_s, tail) = next_word(rest);
     let access = match access {
         "RW" => Access::ReadWrite,
         "RDONLY" => Access::ReadOnly,
@@ -154,10 +162,6 @@ fn parse_extent(line: &str, n: usize) -> Result<ExtentLine, VmdkError> {
     if sectors == 0 {
         return Err(syntax(n, line, "extent size is zero"));
     }
-    let (kind_s, tail) = match tail.split_once(char::is_whitespace) {
-        Some((k, t)) => (k, t.trim_start()),
-        None => (tail, ""),
-    };
     let kind = match kind_s {
         "FLAT" => ExtentType::Flat,
         "SPARSE" => ExtentType::Sparse,
@@ -267,9 +271,9 @@ mod tests {
         );
         assert!(text.contains("ddb.geometry.cylinders = \"6\""));
         let flat =
-            "createType=\"monolithicFlat\"\nRW 2048 FLAT \"a b-flat.vmdk\" 0\r\nRDONLY 10 ZERO\n";
+            "createType=\"monolithicFlat\"\nRW 2048 FLAT \"a b=flat.vmdk\" 0\r\nRDONLY 10 ZERO\n";
         let d = Descriptor::parse(flat.as_bytes()).unwrap();
-        assert_eq!(d.extents[0].file, "a b-flat.vmdk");
+        assert_eq!(d.extents[0].file, "a b=flat.vmdk");
         assert_eq!(d.extents[1].kind, ExtentType::Zero);
         assert_eq!(d.extents[1].access, Access::ReadOnly);
     }
@@ -284,6 +288,7 @@ mod tests {
             ("RW 0 SPARSE \"f\"", false),
             ("RW 10 SPARSE \"f\" 3", false),
             ("RW 10 FLAT \"f\" 3", true),
+            ("RW   10\tFLAT   \"f g\"   3", true),
         ] {
             assert_eq!(Descriptor::parse(line.as_bytes()).is_ok(), ok, "{line}");
         }
