@@ -72,6 +72,12 @@ pub enum DiskErrorSource {
     /// A conversion that cannot proceed.
     #[error(transparent)]
     Convert(crate::convert::ConvertError),
+    /// A VMDK image that cannot be read.
+    #[error(transparent)]
+    Vmdk(#[from] crate::vmdk::VmdkError),
+    /// A VMDK image that cannot be written as asked.
+    #[error(transparent)]
+    VmdkWrite(#[from] crate::vmdk::VmdkWriteError),
 }
 
 impl DiskError {
@@ -87,6 +93,8 @@ impl DiskError {
             DiskErrorSource::Open(e) => e.kind(),
             DiskErrorSource::Qcow2Write(e) => e.kind(),
             DiskErrorSource::Convert(e) => e.kind(),
+            DiskErrorSource::Vmdk(e) => e.kind(),
+            DiskErrorSource::VmdkWrite(e) => e.kind(),
         }
     }
 
@@ -122,6 +130,18 @@ impl From<crate::qcow2::Qcow2Error> for DiskError {
 
 impl From<crate::open::OpenError> for DiskError {
     fn from(e: crate::open::OpenError) -> Self {
+        DiskErrorSource::from(e).into()
+    }
+}
+
+impl From<crate::vmdk::VmdkError> for DiskError {
+    fn from(e: crate::vmdk::VmdkError) -> Self {
+        DiskErrorSource::from(e).into()
+    }
+}
+
+impl From<crate::vmdk::VmdkWriteError> for DiskError {
+    fn from(e: crate::vmdk::VmdkWriteError) -> Self {
         DiskErrorSource::from(e).into()
     }
 }

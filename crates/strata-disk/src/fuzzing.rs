@@ -7,22 +7,26 @@ use strata_model::DiskFormat;
 use crate::image::DiskImage;
 use crate::open::{OpenOptions, open_bytes};
 use crate::qcow2::{Qcow2Image, check, info};
+use crate::vmdk::VmdkImage;
 
-/// Guest bytes read per input by [`exercise_qcow2`], so that a huge virtual size cannot make a
+/// Guest bytes read per input by [`exercise_qcow2`] and [`exercise_vmdk`], so that a huge virtual size cannot make a
 /// run slow.
 const MAX_READ: u64 = 8 << 20;
 
-/// Map entries walked per input by [`exercise_qcow2`].
+/// Map entries walked per input by [`exercise_qcow2`] and [`exercise_vmdk`].
 const MAX_MAP_STEPS: usize = 4096;
 
-/// Bytes -> open as qcow2, and through the probe as any file would be opened. Never panics.
+/// Bytes -> open as qcow2, as vmdk, and through the probe as any file would be opened. Never
+/// panics.
 pub fn parse(data: &[u8]) {
-    let qcow2 = OpenOptions {
-        format: Some(DiskFormat::Qcow2),
-        no_backing: true,
-        ..OpenOptions::default()
-    };
-    let _ = open_bytes(data.to_vec(), &qcow2);
+    for format in [DiskFormat::Qcow2, DiskFormat::Vmdk] {
+        let options = OpenOptions {
+            format: Some(format),
+            no_backing: true,
+            ..OpenOptions::default()
+        };
+        let _ = open_bytes(data.to_vec(), &options);
+    }
     let _ = open_bytes(
         data.to_vec(),
         &OpenOptions {
@@ -38,6 +42,59 @@ pub fn exercise_qcow2(data: &[u8]) {
     let Ok(img) = Qcow2Image::from_bytes(data.to_vec()) else {
         return;
     };
+    exercise_image(&img);
+    let _ = check(&img, "fuzz.qcow2");
+    let _ = info(&img, "fuzz.qcow2", None);
+}
+
+/// Bytes -> open as a single-file vmdk, map everything, read up to `MAX_READ` (8 MiB) bytes.
+/// Panics only if an extent breaks the map contract.
+pub fn exercise_vmdk(data: &[u8]) {
+    if let Ok(img) = VmdkImage::from_bytes(data.to_vec()) {
+        exercise_image(&img);
+    }
+}
+
+/// Bytes -> a raw disk of those bytes, written as monolithicSparse and as streamOptimized
+/// vmdk, read back: panics if what we write does not reopen with the same contents.
+pub fn roundtrip_vmdk(data: &[u8]) {
+    use crate::convert::{ConvertOptions, convert};
+    use crate::raw::RawImage;
+    use crate::vmdk::{Subformat, VmdkCreateOptions, VmdkTarget};
+    let Ok(dir) = tempfile::tempdir() else {
+        return;
+    };
+    let src = RawImage::from_bytes(data.to_vec());
+    for sub in [Subformat::MonolithicSparse, Subformat::StreamOptimized] {
+        let path = dir.path().join("fuzz.vmdk");
+        let mut opts = VmdkCreateOptions::new(src.virtual_size());
+        opts.subformat = sub;
+        let target = match VmdkTarget::create(&path, &opts, false, false) {
+            Ok(t) => Box::new(t),
+            Err(e) => panic!("create: {e}"),
+        };
+        let options = ConvertOptions {
+            sync: false,
+            ..ConvertOptions::default()
+        };
+        if let Err(e) = convert(&src, target, &options, &|_| {}) {
+            panic!("convert: {e}");
+        }
+        let back = match std::fs::read(&path).map(VmdkImage::from_bytes) {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => panic!("reopen: {e}"),
+            Err(e) => panic!("read back: {e}"),
+        };
+        let mut buf = vec![0u8; data.len()];
+        if let Err(e) = back.read_at(&mut buf, 0) {
+            panic!("read: {e}");
+        }
+        assert!(buf == data, "{sub:?} round trip differs");
+    }
+}
+
+/// Maps all of `img` and reads up to `MAX_READ` bytes of it.
+fn exercise_image(img: &dyn DiskImage) {
     let size = img.virtual_size();
     let mut pos = 0;
     for _ in 0..MAX_MAP_STEPS {
@@ -63,6 +120,4 @@ pub fn exercise_qcow2(data: &[u8]) {
         let _ = img.read_at(&mut buf[..n], pos);
         pos += n as u64;
     }
-    let _ = check(&img, "fuzz.qcow2");
-    let _ = info(&img, "fuzz.qcow2", None);
 }

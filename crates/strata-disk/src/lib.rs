@@ -1,4 +1,4 @@
-//! Disk image codecs: read, write, inspect, check and convert virtual machine disks without
+//! Disk image codecs (raw, qcow2, vmdk): read, write, inspect, check and convert virtual machine disks without
 //! qemu-img at run time, exactly as qemu reads them, and safely with hostile files.
 //!
 //! The entry point is [`open()`]; every format also parses from bytes in memory (see [`ReadAt`]).
@@ -17,6 +17,7 @@ pub mod probe;
 pub mod qcow2;
 pub mod raw;
 pub mod target;
+pub mod vmdk;
 
 pub use convert::{Compression, ConvertOptions, ConvertSummary, ConvertTarget, Progress, convert};
 pub use error::{DiskError, ErrorKind};
@@ -28,3 +29,4 @@ pub use probe::{probe, probe_bytes};
 pub use qcow2::Qcow2Image;
 pub use raw::{RawImage, RawTarget};
 pub use target::{create_target, is_writable};
+pub use vmdk::{VmdkImage, VmdkTarget};

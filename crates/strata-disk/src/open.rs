@@ -21,6 +21,7 @@ use crate::io::ReadAt;
 use crate::probe::probe;
 use crate::qcow2::Qcow2Image;
 use crate::raw::RawImage;
+use crate::vmdk::VmdkImage;
 
 /// Deepest backing chain followed by default (backing files below the top image), as crosvm and
 /// cloud-hypervisor limit it: the limit for images that come from outside.
@@ -159,6 +160,7 @@ fn open_layer(
             }))
         }
         DiskFormat::Raw => Layer::Other(Box::new(raw_from()?)),
+        DiskFormat::Vmdk => Layer::Other(Box::new(VmdkImage::open(src, path)?)),
         other => return Err(OpenError::NoCodec { format: other }.into()),
     };
     Ok((format, layer))
@@ -265,7 +267,8 @@ pub fn open(path: &Path, options: &OpenOptions) -> Result<Opened, DiskError> {
 }
 
 /// Opens an image held in memory. It cannot have a backing chain: an image that names a
-/// backing file is refused unless `options.no_backing` is set.
+/// backing file is refused unless `options.no_backing` is set. A VMDK descriptor file (which
+/// names extent files) is refused; single-file VMDK images open.
 pub fn open_bytes(bytes: Vec<u8>, options: &OpenOptions) -> Result<Opened, DiskError> {
     let format = match options.format {
         Some(f) => f,
@@ -282,6 +285,7 @@ pub fn open_bytes(bytes: Vec<u8>, options: &OpenOptions) -> Result<Opened, DiskE
             Layer::Qcow2(Box::new(q))
         }
         DiskFormat::Raw => Layer::Other(Box::new(RawImage::from_bytes(bytes))),
+        DiskFormat::Vmdk => Layer::Other(Box::new(VmdkImage::from_bytes(bytes)?)),
         other => return Err(OpenError::NoCodec { format: other }.into()),
     };
     Ok(Opened {

@@ -11,10 +11,14 @@ use crate::convert::{ConvertError, ConvertTarget};
 use crate::error::DiskError;
 use crate::qcow2::{CreateOptions, Qcow2Target};
 use crate::raw::RawTarget;
+use crate::vmdk::{VmdkCreateOptions, VmdkTarget};
 
 /// The formats [`create_target`] writes.
 pub fn is_writable(format: DiskFormat) -> bool {
-    matches!(format, DiskFormat::Raw | DiskFormat::Qcow2)
+    matches!(
+        format,
+        DiskFormat::Raw | DiskFormat::Qcow2 | DiskFormat::Vmdk
+    )
 }
 
 /// A destination at `path` (written to a temporary file beside it, renamed there by
@@ -33,6 +37,12 @@ pub fn create_target(
         DiskFormat::Qcow2 => Box::new(Qcow2Target::create(
             path,
             &CreateOptions::new(size),
+            hash,
+            sync,
+        )?),
+        DiskFormat::Vmdk => Box::new(VmdkTarget::create(
+            path,
+            &VmdkCreateOptions::new(size),
             hash,
             sync,
         )?),

@@ -2,6 +2,11 @@
 //! bits 12, no zlib header) or one zstd frame per cluster. A cluster is stored compressed only
 //! when its compressed form is smaller than the cluster (at most `cluster_size - 1` bytes, as
 //! qemu asks of its compressors); otherwise it is stored as a normal cluster.
+//!
+//! VMDK's streamOptimized grains use a third form, [`Compression::Deflate`]: zlib-format
+//! deflate (RFC 1950: header, 32 KiB window, Adler-32 trailer), as qemu's `compress()` writes
+//! it. Those are always stored compressed (VMDK has no uncompressed grain in a compressed
+//! extent), so the "smaller than the cluster" rule does not apply to them; qcow2 refuses them.
 
 use flate2::{Compress, FlushCompress, Status};
 
@@ -18,6 +23,13 @@ pub enum Compression {
         /// The zstd level.
         level: i32,
     },
+    /// zlib-format deflate (RFC 1950), VMDK's compressed grains; `level` 0–9, qemu uses 6.
+    /// Every granule is stored compressed, whatever its compressed size. Not a qcow2
+    /// compression: [`Qcow2Target`](crate::qcow2::Qcow2Target) refuses it.
+    Deflate {
+        /// The deflate level, 0 (store) to 9 (best).
+        level: u32,
+    },
 }
 
 impl Compression {
@@ -26,11 +38,16 @@ impl Compression {
     /// zstd at qemu's level (3, zstd's default).
     pub const ZSTD: Compression = Compression::Zstd { level: 3 };
 
-    /// The value of the header's `compression_type` field.
-    pub fn type_code(self) -> u8 {
+    /// VMDK's deflate at qemu's level (6).
+    pub const DEFLATE: Compression = Compression::Deflate { level: 6 };
+
+    /// The value of the qcow2 header's `compression_type` field (`None`: not a qcow2
+    /// compression).
+    pub fn type_code(self) -> Option<u8> {
         match self {
-            Compression::Zlib { .. } => 0,
-            Compression::Zstd { .. } => 1,
+            Compression::Zlib { .. } => Some(0),
+            Compression::Zstd { .. } => Some(1),
+            Compression::Deflate { .. } => None,
         }
     }
 
@@ -39,6 +56,7 @@ impl Compression {
         match self {
             Compression::Zlib { .. } => "zlib",
             Compression::Zstd { .. } => "zstd",
+            Compression::Deflate { .. } => "deflate",
         }
     }
 
@@ -72,6 +90,15 @@ impl Compression {
                     })?;
                 Inner::Zstd(Box::new(c))
             }
+            Compression::Deflate { level } => {
+                if level > 9 {
+                    return Err(CompressError::InvalidLevel {
+                        codec: "deflate",
+                        level: i64::from(level),
+                    });
+                }
+                Inner::Deflate(Compress::new(flate2::Compression::new(level), true))
+            }
         };
         Ok(ClusterCompressor { inner })
     }
@@ -104,6 +131,7 @@ pub enum CompressError {
 
 enum Inner {
     Zlib(Compress),
+    Deflate(Compress),
     Zstd(Box<zstd::bulk::Compressor<'static>>),
 }
 
@@ -117,6 +145,7 @@ impl std::fmt::Debug for ClusterCompressor {
         let codec = match self.inner {
             Inner::Zlib(_) => "zlib",
             Inner::Zstd(_) => "zstd",
+            Inner::Deflate(_) => "deflate",
         };
         f.debug_struct("ClusterCompressor")
             .field("codec", &codec)
@@ -128,10 +157,27 @@ impl ClusterCompressor {
     /// Compresses `cluster` into `out` (cleared first). Returns `true` when the result is
     /// smaller than the cluster, i.e. at most `cluster.len() - 1` bytes, and should be stored
     /// compressed; `false` means store the cluster as it is (`out` is then unspecified).
+    /// [`Compression::Deflate`] always returns `true` (VMDK stores every grain compressed).
     pub fn compress(&mut self, cluster: &[u8], out: &mut Vec<u8>) -> Result<bool, CompressError> {
         let limit = cluster.len().saturating_sub(1);
         out.clear();
         match &mut self.inner {
+            Inner::Deflate(c) => {
+                c.reset();
+                // See below: never a tight buffer for zlib-rs.
+                out.reserve(cluster.len() + cluster.len() / 8 + 256);
+                let status = c
+                    .compress_vec(cluster, out, FlushCompress::Finish)
+                    .map_err(|e| CompressError::Deflate(e.to_string()))?;
+                if !matches!(status, Status::StreamEnd) || c.total_in() != cluster.len() as u64 {
+                    return Err(CompressError::Deflate(format!(
+                        "stream not finished after {} of {} bytes",
+                        c.total_in(),
+                        cluster.len()
+                    )));
+                }
+                Ok(true)
+            }
             Inner::Zlib(c) => {
                 c.reset();
                 // Room for deflate's worst case (stored blocks): zlib-rs 0.6 panics when a
@@ -168,6 +214,19 @@ pub fn decompress_cluster(
     match compression {
         Compression::Zlib { .. } => {
             let mut d = flate2::Decompress::new_with_window_bits(false, 12);
+            d.decompress(input, out, flate2::FlushDecompress::Finish)
+                .map_err(|e| CompressError::Deflate(e.to_string()))?;
+            if d.total_out() != out.len() as u64 {
+                return Err(CompressError::Deflate(format!(
+                    "produced {} bytes, expected {}",
+                    d.total_out(),
+                    out.len()
+                )));
+            }
+            Ok(())
+        }
+        Compression::Deflate { .. } => {
+            let mut d = flate2::Decompress::new(true);
             d.decompress(input, out, flate2::FlushDecompress::Finish)
                 .map_err(|e| CompressError::Deflate(e.to_string()))?;
             if d.total_out() != out.len() as u64 {
@@ -248,7 +307,35 @@ mod tests {
     }
 
     #[test]
+    fn deflate_is_zlib_format_and_always_stored() {
+        let mut comp = Compression::DEFLATE.compressor().unwrap();
+        let data = text(65536);
+        let mut out = Vec::new();
+        assert!(comp.compress(&data, &mut out).unwrap());
+        // RFC 1950 header: CM 8, 32 KiB window, check bits.
+        assert_eq!(out[0], 0x78);
+        assert_eq!(u16::from_be_bytes([out[0], out[1]]) % 31, 0);
+        let mut back = vec![0u8; 65536];
+        decompress_cluster(Compression::DEFLATE, &out, &mut back).unwrap();
+        assert_eq!(back, data);
+        // Incompressible data is still stored compressed (larger than the grain).
+        let mut x = 0x9e3779b97f4a7c15u64;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert!(comp.compress(&noise, &mut out).unwrap());
+        assert!(out.len() > noise.len());
+        assert_eq!(Compression::DEFLATE.type_code(), None);
+    }
+
+    #[test]
     fn levels_are_checked() {
+        assert!(Compression::Deflate { level: 10 }.compressor().is_err());
         assert!(Compression::Zlib { level: 10 }.compressor().is_err());
         assert!(Compression::Zstd { level: 0 }.compressor().is_err());
     }

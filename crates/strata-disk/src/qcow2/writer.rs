@@ -225,6 +225,11 @@ fn validate(options: &CreateOptions) -> Result<(Header, Geometry), Qcow2WriteErr
     if !bits_ok {
         return Err(Qcow2WriteError::RefcountBits { bits, compat });
     }
+    if let Some(c @ Compression::Deflate { .. }) = options.compression {
+        return Err(Qcow2WriteError::Unsupported {
+            what: format!("{} compression (VMDK's zlib-format grains)", c.name()),
+        });
+    }
     if options.compat == Compat::V0_10
         && matches!(options.compression, Some(Compression::Zstd { .. }))
     {

@@ -23,12 +23,26 @@ fn saved_crashes_and_fixtures_replay_cleanly() {
     let regressions = root.join("../../fuzz/regressions");
     let mut inputs = files_in(&regressions.join("qcow2_parse"));
     inputs.extend(files_in(&regressions.join("qcow2_exercise")));
-    let fixtures = files_in(&root.join("tests/fixtures"));
+    inputs.extend(files_in(&regressions.join("vmdk_parse")));
+    inputs.extend(files_in(&regressions.join("vmdk_exercise")));
+    let mut fixtures = files_in(&root.join("tests/fixtures"));
+    fixtures.extend(files_in(&root.join("tests/fixtures/vmdk")));
     assert!(!fixtures.is_empty(), "the committed fixtures are missing");
     inputs.extend(fixtures);
     for input in &inputs {
         let data = std::fs::read(input).unwrap();
         fuzzing::parse(&data);
         fuzzing::exercise_qcow2(&data);
+        fuzzing::exercise_vmdk(&data);
+    }
+    for input in files_in(&regressions.join("vmdk_roundtrip")) {
+        fuzzing::roundtrip_vmdk(&std::fs::read(input).unwrap());
+    }
+    // The round trip on a few shapes: empty-ish, unaligned, data and zeros.
+    let mut sample = vec![0u8; 200_000];
+    sample[70_000..70_100].fill(3);
+    sample[199_999] = 1;
+    for data in [&[1u8][..], &sample[..1000], &sample] {
+        fuzzing::roundtrip_vmdk(data);
     }
 }

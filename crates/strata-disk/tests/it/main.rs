@@ -11,4 +11,5 @@ mod fuzz_regressions;
 mod hostile;
 mod qcow2_read;
 mod raw;
+mod vmdk;
 mod write;
