@@ -132,14 +132,14 @@ fn unknown_formats() {
     assert_eq!(err.to_string(), "foo is not a valid image format");
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
 
-    // A format strata detects but cannot read yet: named.
+    // A vmdk magic on a broken header: refused, naming the file and the problem.
     let vmdk = fx.path("u.vmdk");
     let mut bytes = b"KDMV".to_vec();
     bytes.resize(4096, 0);
     std::fs::write(&vmdk, bytes).unwrap();
     let err = import_err(&fx, &vmdk, None, "u");
-    assert_eq!(err.kind(), ErrorKind::Unsupported);
-    assert!(err.to_string().contains("vmdk"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::InvalidFormat, "{err}");
+    assert!(err.to_string().contains(&*vmdk.to_string_lossy()), "{err}");
 
     // The extension says qcow2, the content says raw (pcocc ignores raw detections: no
     // mismatch, and the qcow2 open fails); the prefix says raw, the content qcow2: mismatch.
