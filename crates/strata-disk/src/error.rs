@@ -72,6 +72,12 @@ pub enum DiskErrorSource {
     /// A conversion that cannot proceed.
     #[error(transparent)]
     Convert(crate::convert::ConvertError),
+    /// A vdi image that cannot be read or written as asked.
+    #[error(transparent)]
+    Vdi(#[from] crate::vdi::VdiError),
+    /// A vpc (VHD) image that cannot be read or written as asked.
+    #[error(transparent)]
+    Vpc(#[from] crate::vpc::VpcError),
 }
 
 impl DiskError {
@@ -87,6 +93,8 @@ impl DiskError {
             DiskErrorSource::Open(e) => e.kind(),
             DiskErrorSource::Qcow2Write(e) => e.kind(),
             DiskErrorSource::Convert(e) => e.kind(),
+            DiskErrorSource::Vdi(e) => e.kind(),
+            DiskErrorSource::Vpc(e) => e.kind(),
         }
     }
 

@@ -5,6 +5,7 @@
 //! Images expose small capability traits ([`DiskImage`], [`DiskImageMut`]); the convert engine
 //! walks a source's extents and never reads holes or known zeros.
 
+mod blockplan;
 pub mod convert;
 pub mod error;
 #[doc(hidden)]
@@ -16,6 +17,8 @@ pub mod output;
 pub mod probe;
 pub mod qcow2;
 pub mod raw;
+pub mod vdi;
+pub mod vpc;
 
 pub use convert::{Compression, ConvertOptions, ConvertSummary, ConvertTarget, Progress, convert};
 pub use error::{DiskError, ErrorKind};
@@ -26,3 +29,5 @@ pub use output::{Committed, OutputFile};
 pub use probe::{probe, probe_bytes};
 pub use qcow2::Qcow2Image;
 pub use raw::{RawImage, RawTarget};
+pub use vdi::{VdiCreateOptions, VdiImage, VdiTarget};
+pub use vpc::{VpcCreateOptions, VpcImage, VpcTarget};

@@ -21,6 +21,8 @@ use crate::io::ReadAt;
 use crate::probe::probe;
 use crate::qcow2::Qcow2Image;
 use crate::raw::RawImage;
+use crate::vdi::VdiImage;
+use crate::vpc::VpcImage;
 
 /// Deepest backing chain followed by default (backing files below the top image), as crosvm and
 /// cloud-hypervisor limit it: the limit for images that come from outside.
@@ -159,6 +161,20 @@ fn open_layer(
             }))
         }
         DiskFormat::Raw => Layer::Other(Box::new(raw_from()?)),
+        DiskFormat::Vdi => {
+            let v = VdiImage::open(src)?;
+            Layer::Other(Box::new(match path {
+                Some(p) => v.with_path(p),
+                None => v,
+            }))
+        }
+        DiskFormat::Vpc => {
+            let v = VpcImage::open(src)?;
+            Layer::Other(Box::new(match path {
+                Some(p) => v.with_path(p),
+                None => v,
+            }))
+        }
         other => return Err(OpenError::NoCodec { format: other }.into()),
     };
     Ok((format, layer))
@@ -282,6 +298,8 @@ pub fn open_bytes(bytes: Vec<u8>, options: &OpenOptions) -> Result<Opened, DiskE
             Layer::Qcow2(Box::new(q))
         }
         DiskFormat::Raw => Layer::Other(Box::new(RawImage::from_bytes(bytes))),
+        DiskFormat::Vdi => Layer::Other(Box::new(VdiImage::from_bytes(bytes)?)),
+        DiskFormat::Vpc => Layer::Other(Box::new(VpcImage::from_bytes(bytes)?)),
         other => return Err(OpenError::NoCodec { format: other }.into()),
     };
     Ok(Opened {
