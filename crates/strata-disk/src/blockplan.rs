@@ -135,6 +135,14 @@ impl BlockPlan {
     }
 }
 
+/// Sets the length of `out` to `len` (the planned end, so that every planned block can be
+/// read back, holes as zeros).
+pub(crate) fn set_len(out: &OutputFile, len: u64) -> Result<(), DiskError> {
+    out.file()
+        .set_len(len)
+        .map_err(|e| DiskError::io(format!("set the length to {len}"), e).with_path(out.path()))
+}
+
 /// Copies `len` bytes at file offset `from` of `out` to `to`, writing only the granules of
 /// `granule` bytes that are not all zeros (the destination is a hole that was never written).
 pub(crate) fn move_block(

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use strata_model::DiskFormat;
 
-use crate::blockplan::{BlockPlan, move_block, random_uuid};
+use crate::blockplan::{BlockPlan, move_block, random_uuid, set_len};
 use crate::convert::{ConvertTarget, Placement, SourceMap};
 use crate::error::{DiskError, DiskErrorSource, ErrorKind};
 use crate::image::{DiskImage, Extent, ExtentKind};
@@ -751,6 +751,7 @@ impl ConvertTarget for VdiTarget {
             self.plan = plan;
             result?;
         }
+        set_len(&self.out, self.end())?;
         self.planned = true;
         Ok(())
     }

@@ -43,7 +43,7 @@ use std::path::{Path, PathBuf};
 
 use strata_model::DiskFormat;
 
-use crate::blockplan::{BlockPlan, move_block, random_uuid};
+use crate::blockplan::{BlockPlan, move_block, random_uuid, set_len};
 use crate::convert::{ConvertTarget, Layout, Placement, SourceMap};
 use crate::error::{DiskError, DiskErrorSource, ErrorKind};
 use crate::image::{DiskImage, Extent, ExtentKind};
@@ -1009,6 +1009,8 @@ impl ConvertTarget for VpcTarget {
             let result = self.write_bat(|b| plan.slot(b));
             self.plan = plan;
             result?;
+            let end = self.dynamic.as_ref().map_or(0, |d| d.slot(self.plan.len()));
+            set_len(&self.out, end)?;
         }
         self.planned = true;
         Ok(())

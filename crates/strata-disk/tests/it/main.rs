@@ -4,6 +4,7 @@
     reason = "helpers outside #[test] functions unwrap too: a failure is a test failure"
 )]
 
+mod blockfmt;
 mod chain;
 mod convert;
 mod fixtures;
@@ -11,4 +12,6 @@ mod fuzz_regressions;
 mod hostile;
 mod qcow2_read;
 mod raw;
+mod vdi;
+mod vpc;
 mod write;
