@@ -10,7 +10,10 @@
 //! by its sector bitmap (one bit per 512-byte sector, padded to 512 bytes).
 //!
 //! **Reading** follows qemu's `vpc_open`: the footer is looked for at offset 0 (dynamic), then
-//! in the last 512 bytes (fixed); a bad checksum is refused, naming the computed and stored
+//! in the last 512 bytes (fixed); a footer at offset 0 that says fixed (the guest data of a
+//! fixed image that happens to start with one, or the only sector of an empty fixed image,
+//! which qemu fails to open) or is broken, is passed over for the one at the end when that is a valid fixed footer. A bad
+//! checksum is refused, naming the computed and stored
 //! values, for the footer as qemu does and for the dynamic header too (qemu does not check
 //! that one; a header whose checksum is wrong was not written by a VHD writer). The virtual
 //! size follows qemu 10's rule: images whose creator application is `vpc ` (Virtual PC) or
@@ -545,18 +548,38 @@ impl VpcImage {
         if file_len < FOOTER_LEN as u64 {
             return Err(VpcError::TooShort { len: file_len }.into());
         }
-        let mut fb = [0u8; FOOTER_LEN];
-        src.read_exact_at(&mut fb, 0)
-            .map_err(|e| io_err("read the footer copy".into(), e))?;
-        let at_start = fb.starts_with(b"conectix");
-        if !at_start {
-            src.read_exact_at(&mut fb, file_len - FOOTER_LEN as u64)
-                .map_err(|e| io_err("read the footer".into(), e))?;
-            if !fb.starts_with(b"conectix") {
-                return Err(VpcError::NoFooter.into());
+        let read_footer = |at: u64, what: &str| -> Result<[u8; FOOTER_LEN], DiskError> {
+            let mut fb = [0u8; FOOTER_LEN];
+            src.read_exact_at(&mut fb, at)
+                .map_err(|e| io_err(format!("read the {what}"), e))?;
+            Ok(fb)
+        };
+        let end = file_len - FOOTER_LEN as u64;
+        let head = read_footer(0, "footer copy")?;
+        // qemu takes a footer at the start for a dynamic image's copy. One that says fixed
+        // (or is broken) is the start of a fixed image's guest data, or the only sector of an
+        // empty fixed image: qemu then fails; the footer at the end decides here.
+        let start = head.starts_with(b"conectix").then(|| Footer::parse(&head));
+        let (at_start, footer) = match start {
+            Some(Ok(f)) if f.disk_type != TYPE_FIXED => (true, f),
+            None => {
+                let tail = read_footer(end, "footer")?;
+                if !tail.starts_with(b"conectix") {
+                    return Err(VpcError::NoFooter.into());
+                }
+                (false, Footer::parse(&tail)?)
             }
-        }
-        let footer = Footer::parse(&fb)?;
+            Some(start) => {
+                let tail = read_footer(end, "footer")?;
+                match Footer::parse(&tail) {
+                    Ok(f) if tail.starts_with(b"conectix") && f.disk_type == TYPE_FIXED => {
+                        (false, f)
+                    }
+                    // Not a fixed image after all: the start's footer is the problem.
+                    _ => (true, start?),
+                }
+            }
+        };
         let sectors = footer.virtual_sectors();
         if sectors > MAX_SECTORS {
             return Err(VpcError::TooLarge { sectors }.into());

@@ -22,7 +22,14 @@ fn saved_crashes_and_fixtures_replay_cleanly() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let regressions = root.join("../../fuzz/regressions");
     let mut inputs = files_in(&regressions.join("qcow2_parse"));
-    inputs.extend(files_in(&regressions.join("qcow2_exercise")));
+    for target in [
+        "qcow2_exercise",
+        "vdi_exercise",
+        "vpc_exercise",
+        "vdi_vpc_roundtrip",
+    ] {
+        inputs.extend(files_in(&regressions.join(target)));
+    }
     let fixtures = files_in(&root.join("tests/fixtures"));
     assert!(!fixtures.is_empty(), "the committed fixtures are missing");
     inputs.extend(fixtures);
@@ -30,5 +37,17 @@ fn saved_crashes_and_fixtures_replay_cleanly() {
         let data = std::fs::read(input).unwrap();
         fuzzing::parse(&data);
         fuzzing::exercise_qcow2(&data);
+        fuzzing::exercise_vdi(&data);
+        fuzzing::exercise_vpc(&data);
+    }
+}
+
+#[test]
+fn roundtrip_body_accepts_odd_sources() {
+    for len in [0usize, 1, 511, 4096 + 3, (1 << 20) + 17, (2 << 20) + 512] {
+        let data: Vec<u8> = (0..len)
+            .map(|i| if i % 3000 < 700 { (i % 251) as u8 } else { 0 })
+            .collect();
+        fuzzing::roundtrip_vdi_vpc(&data);
     }
 }

@@ -260,7 +260,14 @@ fn hostile_footers() {
     let mut b = base();
     put32(&mut b, 60, vpc::TYPE_FIXED);
     refresh_footer(&mut b, 0);
-    assert!(matches!(err(b), VpcError::DiskType { disk_type: 2, .. }));
+    // A start footer that says fixed, without a fixed footer at the end.
+    assert!(matches!(
+        err(b),
+        VpcError::DiskType {
+            disk_type: 2,
+            where_found: "at the start"
+        }
+    ));
     // A fixed image whose size passes its file.
     let mut f = std::fs::read(fixtures::dir().join("vpc-fixed.vpc")).unwrap();
     let at = f.len() - 512;
@@ -281,6 +288,17 @@ fn hostile_footers() {
     let e = vpc_err(VpcImage::from_bytes(b).unwrap_err());
     assert!(matches!(e, VpcError::NoFooter));
     assert_eq!(e.kind(), ErrorKind::InvalidFormat);
+    // A fixed image whose guest data starts with a (fixed) footer is read through its end
+    // footer (qemu mistakes it for a dynamic image and fails).
+    let mut f = std::fs::read(fixtures::dir().join("vpc-fixed.vpc")).unwrap();
+    let n = f.len();
+    let tail = f[n - 512..].to_vec();
+    f[..512].copy_from_slice(&tail);
+    let img = VpcImage::from_bytes(f).unwrap();
+    assert!(img.is_fixed());
+    let mut buf = [0u8; 8];
+    img.read_at(&mut buf, 0).unwrap();
+    assert_eq!(&buf, b"conectix");
     let e = vpc_err(VpcImage::from_bytes(vec![0; 100]).unwrap_err());
     assert!(matches!(e, VpcError::TooShort { len: 100 }));
 }
