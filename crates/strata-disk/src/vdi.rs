@@ -347,7 +347,9 @@ impl Header {
 
     /// The virtual size: the disk size rounded up to 512 bytes, as qemu reads it.
     pub fn size(&self) -> u64 {
-        self.disk_size.next_multiple_of(SECTOR)
+        self.disk_size
+            .checked_next_multiple_of(SECTOR)
+            .unwrap_or(u64::MAX - (SECTOR - 1))
     }
 
     /// The header as qemu writes it (qemu's text, no description, no geometry).

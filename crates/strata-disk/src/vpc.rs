@@ -36,7 +36,9 @@
 //! cylinders × heads × sectors × 512, so that qemu reads back the same size whichever rule it
 //! applies; sizes beyond what CHS can address (127 GiB) get the maximum geometry and keep
 //! their exact size. With `force_size`, the creator is `qem2` and the size is kept as given
-//! (rounded to 512). Dynamic images are laid out as qemu lays them out: footer copy, dynamic
+//! (rounded to 512). Examples (`qemu-img create -f vpc` gives the same): 1 MiB and 1 MiB + 512
+//! become 1 079 296 bytes (31×4×17), 10 MiB 10 514 432, 127 MiB 133 171 200, 1000 MiB
+//! 1 048 707 072; 128 GiB and 200 GiB stay as they are. Dynamic images are laid out as qemu lays them out: footer copy, dynamic
 //! header at 512, BAT at 1536 padded to 512 bytes with `0xff`, then the blocks that hold data,
 //! in guest order, each with an all-ones bitmap (as qemu writes them), written in parallel
 //! through a [`Layout::Blocks`](crate::convert::Layout::Blocks) placement; a block that turns
@@ -1163,6 +1165,18 @@ mod tests {
         assert_eq!(rounded_size(big + 1, false).unwrap(), big + 512);
         assert_eq!(rounded_size((1 << 20) + 1, true).unwrap(), (1 << 20) + 512);
         assert!(rounded_size(MAX_SECTORS * 512 + 512, false).is_err());
+        // What qemu-img create gives, size for size.
+        for (asked, got) in [
+            (1 << 20, 1_079_296),
+            ((1 << 20) + 512, 1_079_296),
+            (10 << 20, 10_514_432),
+            (127 << 20, 133_171_200),
+            (1000 << 20, 1_048_707_072),
+            (128 << 30, 128 << 30),
+            (200 << 30, 200 << 30),
+        ] {
+            assert_eq!(rounded_size(asked, false).unwrap(), got, "{asked}");
+        }
     }
 
     #[test]
