@@ -11,7 +11,8 @@
 //!
 //! **Parallel positional writes.** When the plan fixes where every data granule goes in the
 //! file (raw: at its guest offset; uncompressed qcow2: packed in guest order after the
-//! metadata), the target hands the engine a [`Placement`]. Several workers then each take whole
+//! metadata; vdi and dynamic vpc: whole blocks, each at its own slot, see [`Layout`]), the
+//! target hands the engine a [`Placement`]. Several workers then each take whole
 //! chunks (up to [`DEFAULT_CHUNK`] of data; small data ranges share a chunk): read from the
 //! source, find the zero granules (left as holes) and `pwrite` the data at its known offset, in
 //! any order, with no single writer in between. They go through a chunk in [`WRITE_BLOCK`]

@@ -350,3 +350,22 @@ fn hostile_dynamic_headers_and_bats() {
     b.truncate(n - 1024);
     assert!(matches!(err(b), VpcError::BlockPastEnd { block: 0, .. }));
 }
+
+#[test]
+fn sector_bitmaps_are_not_read_as_in_qemu() {
+    // Clear block 0's bitmap: qemu still reads the block's sectors from the file, and so do we.
+    let mut b = base();
+    let sector = u32::from_be_bytes(b[1536..1540].try_into().unwrap()) as usize;
+    b[sector * 512..sector * 512 + 512].fill(0);
+    let img = VpcImage::from_bytes(b.clone()).unwrap();
+    let mut buf = [0u8; 4];
+    img.read_at(&mut buf, 0).unwrap();
+    assert_eq!(buf, [0x11; 4]);
+    assert_eq!(img.map(0, 1).unwrap().kind, ExtentKind::Data);
+    if fixtures::have_qemu("sector_bitmaps_are_not_read_as_in_qemu") {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("nobitmap.vpc");
+        std::fs::write(&p, &b).unwrap();
+        assert_reads_like_qemu(&p, DiskFormat::Vpc);
+    }
+}
