@@ -23,7 +23,9 @@
 //! `b`, the file at its full length, zero granules left as holes. Dynamic: the blocks that
 //! the source's block status shows data in, in slots in guest order, written in parallel
 //! through a [`Layout::Blocks`](crate::convert::Layout::Blocks) placement; a planned block
-//! that turns out all zeros is not allocated (see [`crate::blockplan`]).
+//! that turns out all zeros is not allocated: the blocks of the last slots are moved into the
+//! empty ones (one block copy each), so that the slots in use stay `0..blocks_allocated`, as
+//! qemu's allocator expects.
 
 use std::path::{Path, PathBuf};
 

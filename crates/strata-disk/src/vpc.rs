@@ -41,8 +41,9 @@
 //! 1 048 707 072; 128 GiB and 200 GiB stay as they are. Dynamic images are laid out as qemu lays them out: footer copy, dynamic
 //! header at 512, BAT at 1536 padded to 512 bytes with `0xff`, then the blocks that hold data,
 //! in guest order, each with an all-ones bitmap (as qemu writes them), written in parallel
-//! through a [`Layout::Blocks`](crate::convert::Layout::Blocks) placement; a block that turns
-//! out all zeros is not allocated (see [`crate::blockplan`]); the footer last.
+//! through a [`Layout::Blocks`] placement; a block that turns
+//! out all zeros is not allocated (the blocks of the last slots are moved into the empty
+//! ones, one block copy each); the footer last.
 
 use std::path::{Path, PathBuf};
 
