@@ -56,6 +56,28 @@ pub(crate) fn convert(source: &dyn DiskImage, target: Box<dyn ConvertTarget + '_
     strata_disk::convert(source, target, &ConvertOptions::default(), &|_| {}).unwrap();
 }
 
+/// Converts `source` into `target` asking for the output's sha256, and checks it against the
+/// file written at `path`.
+pub(crate) fn convert_hashed(
+    source: &dyn DiskImage,
+    target: Box<dyn ConvertTarget + '_>,
+    path: &Path,
+) {
+    use sha2::Digest;
+    let options = ConvertOptions {
+        hash: true,
+        sync: false,
+        ..ConvertOptions::default()
+    };
+    let summary = strata_disk::convert(source, target, &options, &|_| {}).unwrap();
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(summary.file_len, bytes.len() as u64);
+    assert_eq!(
+        summary.sha256.unwrap(),
+        hex::encode(sha2::Sha256::digest(&bytes))
+    );
+}
+
 /// Every file in `root` with extension `ext`, sorted.
 pub(crate) fn files(root: &Path, ext: &str) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(root)

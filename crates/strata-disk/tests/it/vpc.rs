@@ -13,8 +13,8 @@ use strata_disk::{
 use strata_model::DiskFormat;
 
 use crate::blockfmt::{
-    assert_reads_like_qemu, convert, files, make_raw, open, pattern_bytes, qemu_convert,
-    qemu_virtual_size, writes,
+    assert_reads_like_qemu, convert, convert_hashed, files, make_raw, open, pattern_bytes,
+    qemu_convert, qemu_virtual_size, writes,
 };
 use crate::fixtures;
 use crate::write::{have_qemu_img, qemu_compare};
@@ -203,7 +203,7 @@ proptest! {
             subformat: if fixed { Subformat::Fixed } else { Subformat::Dynamic },
             ..VpcCreateOptions::new(size)
         };
-        convert(&source, Box::new(VpcTarget::create(&path, &opts, true, false).unwrap()));
+        convert_hashed(&source, Box::new(VpcTarget::create(&path, &opts, true, false).unwrap()), &path);
         let back = open(&path);
         let mut expected = pattern_bytes(size, &w);
         expected.resize(back.virtual_size() as usize, 0);
