@@ -12,14 +12,15 @@ use std::process::ExitCode;
 
 use strata_disk::qcow2::{Compat, CreateOptions, Qcow2Target};
 use strata_disk::vmdk::{AdapterType, Subformat, VmdkCreateOptions, VmdkTarget};
+use strata_disk::vpc::Subformat as VpcSubformat;
 use strata_disk::{
     Compression, ConvertOptions, ConvertTarget, DiskError, DiskImage, ExtentKind, OpenOptions,
-    RawTarget,
+    RawTarget, VdiCreateOptions, VdiTarget, VpcCreateOptions, VpcTarget,
 };
 use strata_model::DiskFormat;
 
 const USAGE: &str = "\
-usage: strata-disk convert [-f FMT] [-O raw|qcow2|vmdk] [-c] [-o OPTS] [--hash] [--no-sync] [--progress]
+usage: strata-disk convert [-f FMT] [-O raw|qcow2|vmdk|vdi|vpc] [-c] [-o OPTS] [--hash] [--no-sync] [--progress]
                            [--workers N] [--chunk-size BYTES] SRC DST
        strata-disk info FILE
        strata-disk check FILE
@@ -28,7 +29,8 @@ usage: strata-disk convert [-f FMT] [-O raw|qcow2|vmdk] [-c] [-o OPTS] [--hash] 
 convert options (-o, comma-separated): compression_type=zlib|zstd, cluster_size=BYTES,
 compat=0.10|1.1, refcount_bits=N, level=N (compression level); for vmdk:
 subformat=monolithicSparse|streamOptimized, adapter_type=ide|buslogic|lsilogic|legacyESX,
-hwversion=N.
+hwversion=N; vdi: static=on|off;
+vpc: subformat=dynamic|fixed, force_size=on|off.
 qemu-img flags -m N and -W are accepted and have no effect (strata always overlaps reads,
 compression and writes) but print a warning. --workers: threads that read and write chunks
 (0, the default: from the available parallelism); --chunk-size: bytes read at a time.";
@@ -131,6 +133,8 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
     let size = source.virtual_size();
     let mut create = CreateOptions::new(size);
     let mut vmdk = VmdkCreateOptions::new(size);
+    let mut vdi = VdiCreateOptions::new(size);
+    let mut vpc = VpcCreateOptions::new(size);
     let mut kind = "zlib".to_owned();
     let mut level: Option<i64> = None;
     for (k, v) in &opts {
@@ -138,6 +142,29 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
             v.parse::<u64>()
                 .map_err(|_| format!("bad value {v:?} for {k}"))
         };
+        let on = || match v.as_str() {
+            "on" | "true" | "yes" => Ok(true),
+            "off" | "false" | "no" => Ok(false),
+            _ => Err(format!("bad value {v:?} for {k}")),
+        };
+        match (out_format, k.as_str()) {
+            (DiskFormat::Vdi, "static") => vdi.static_image = on()?,
+            (DiskFormat::Vpc, "force_size") => vpc.force_size = on()?,
+            (DiskFormat::Vpc, "subformat") => {
+                vpc.subformat = match v.as_str() {
+                    "dynamic" => VpcSubformat::Dynamic,
+                    "fixed" => VpcSubformat::Fixed,
+                    _ => return Err(format!("bad subformat {v:?}")),
+                }
+            }
+            (DiskFormat::Vdi | DiskFormat::Vpc, _) => {
+                return Err(format!("unknown -o option {k:?} for {out_format}"));
+            }
+            _ => {}
+        }
+        if matches!(out_format, DiskFormat::Vdi | DiskFormat::Vpc) {
+            continue;
+        }
         match k.as_str() {
             "compression_type" => kind = v.clone(),
             "cluster_size" => create.cluster_size = num()?,
@@ -205,6 +232,15 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
             }
             Box::new(VmdkTarget::create(dst, &vmdk, options.hash, options.sync).map_err(s)?)
         }
+        DiskFormat::Vdi | DiskFormat::Vpc if compress => {
+            return Err(format!("{out_format} output cannot be compressed"));
+        }
+        DiskFormat::Vdi => {
+            Box::new(VdiTarget::create(dst, &vdi, options.hash, options.sync).map_err(s)?)
+        }
+        DiskFormat::Vpc => {
+            Box::new(VpcTarget::create(dst, &vpc, options.hash, options.sync).map_err(s)?)
+        }
         other => return Err(format!("writing {other} is not supported")),
     };
     let progress = |p: strata_disk::Progress| {
@@ -240,27 +276,19 @@ fn open_qcow2(path: &Path) -> Result<strata_disk::Qcow2Image, String> {
         .map_err(s)
 }
 
-/// Opens `path` as VMDK when it is one.
-fn open_vmdk(path: &Path) -> Result<Option<strata_disk::VmdkImage>, String> {
+/// The format of `path`, probed.
+fn format_of(path: &Path) -> Result<DiskFormat, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if strata_disk::probe(&file).map_err(|e| e.to_string())? != DiskFormat::Vmdk {
-        return Ok(None);
-    }
-    strata_disk::VmdkImage::open(Box::new(file), Some(path))
-        .map(Some)
-        .map_err(|e| e.with_path(path).to_string())
+    strata_disk::probe(&file).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn info(args: &[String]) -> Result<ExitCode, String> {
     let path = single(args, "info")?;
-    if let Some(v) = open_vmdk(&path)? {
-        println!(
-            "image: {}\nfile format: vmdk\nvirtual size: {}\ncreate type: {}\nextents: {}",
-            path.display(),
-            v.virtual_size(),
-            v.create_type(),
-            v.extent_count()
-        );
+    if format_of(&path)? != DiskFormat::Qcow2 {
+        let image = open(&path, None)?;
+        println!("image: {}", path.display());
+        println!("file format: {}", image.format());
+        println!("virtual size: {}", image.virtual_size());
         return Ok(ExitCode::SUCCESS);
     }
     let image = open_qcow2(&path)?;
@@ -271,18 +299,20 @@ fn info(args: &[String]) -> Result<ExitCode, String> {
 
 fn check(args: &[String]) -> Result<ExitCode, String> {
     let path = single(args, "check")?;
-    if let Some(v) = open_vmdk(&path)? {
-        // As qemu's vmdk check: every allocated grain must be found (and here, read).
-        let size = v.virtual_size();
+    if format_of(&path)? != DiskFormat::Qcow2 {
+        // Opening validates every table against the file; then every allocated block is read
+        // (for vmdk, as qemu's check: every grain found and, compressed, inflated).
+        let image = open(&path, None)?;
+        let size = image.virtual_size();
         let mut buf = vec![0u8; 1 << 20];
         let mut pos = 0u64;
         while pos < size {
-            let e = v.map(pos, size - pos).map_err(s)?;
+            let e = image.map(pos, size - pos).map_err(s)?;
             if e.kind == ExtentKind::Data {
                 let mut p = e.offset;
                 while p < e.end() {
                     let n = (e.end() - p).min(buf.len() as u64) as usize;
-                    v.read_at(&mut buf[..n], p).map_err(s)?;
+                    image.read_at(&mut buf[..n], p).map_err(s)?;
                     p += n as u64;
                 }
             }

@@ -11,7 +11,8 @@
 //!
 //! **Parallel positional writes.** When the plan fixes where every data granule goes in the
 //! file (raw: at its guest offset; uncompressed qcow2: packed in guest order after the
-//! metadata), the target hands the engine a [`Placement`]. Several workers then each take whole
+//! metadata; vdi and dynamic vpc: whole blocks, each at its own slot, see [`Layout`]), the
+//! target hands the engine a [`Placement`]. Several workers then each take whole
 //! chunks (up to [`DEFAULT_CHUNK`] of data; small data ranges share a chunk): read from the
 //! source, find the zero granules (left as holes) and `pwrite` the data at its known offset, in
 //! any order, with no single writer in between. They go through a chunk in [`WRITE_BLOCK`]
@@ -294,7 +295,7 @@ impl Iterator for DataRanges<'_> {
 
 /// How a target's data granules map to offsets in its file, when [`ConvertTarget::plan`]
 /// fixed the layout before any data is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layout {
     /// Every byte at its guest offset (raw).
     Identity,
@@ -304,6 +305,39 @@ pub enum Layout {
         /// File offset of the first planned data byte.
         base: u64,
     },
+    /// Guest blocks of `block_size` bytes, each stored whole at its own file offset: the
+    /// bytes of guest block `b` at `host + (offset - b × block_size)` for the entry
+    /// `(b, host)` of `blocks` (vdi, dynamic vpc, whose blocks are allocated whole, in any
+    /// order, and may be preceded by per-block metadata the target writes itself, such as
+    /// vpc's sector bitmaps). Data in a block the plan did not allocate means the plan does
+    /// not match the source. A run of data that crosses a block boundary is split there.
+    Blocks {
+        /// The block size (a power of two, a multiple of the target's granularity).
+        block_size: u64,
+        /// `(guest block index, file offset of the block's first byte)`, sorted by guest
+        /// block index, one entry per allocated block (memory grows with the data, not the
+        /// virtual size).
+        blocks: std::sync::Arc<[(u64, u64)]>,
+    },
+}
+
+impl Layout {
+    /// The file offset of `len` data bytes at guest `offset`, `planned` bytes into the planned
+    /// data, and how many of them are contiguous there (all of them, except at a block
+    /// boundary of [`Layout::Blocks`]); `None` when the layout has no place for them.
+    fn host(&self, offset: u64, planned: u64, len: usize) -> Option<(u64, usize)> {
+        match self {
+            Layout::Identity => Some((offset, len)),
+            Layout::Packed { base } => Some((base.checked_add(planned)?, len)),
+            Layout::Blocks { block_size, blocks } => {
+                let b = offset / block_size;
+                let i = blocks.binary_search_by_key(&b, |&(g, _)| g).ok()?;
+                let within = offset - b * block_size;
+                let n = (block_size - within).min(len as u64) as usize;
+                Some((blocks[i].1.checked_add(within)?, n))
+            }
+        }
+    }
 }
 
 /// Where a target's data goes when its layout is fixed before any data is read (see
@@ -324,25 +358,32 @@ pub struct Placement {
 
 impl Placement {
     /// The file offset of `len` data bytes at guest `offset`, `planned` bytes into the planned
-    /// data, and how many of them belong in the file.
+    /// data, and how many of them belong in the file there: fewer than `len` when the data
+    /// passes the [`Layout::Identity`] end (the rest is dropped) or crosses a block boundary
+    /// of [`Layout::Blocks`] (the rest goes elsewhere: ask again).
     fn locate(&self, offset: u64, planned: u64, len: usize) -> Result<(u64, usize), DiskError> {
-        match self.layout {
+        let unplanned = |why: &str| -> DiskError {
+            ConvertError::SourceChanged {
+                detail: format!("data at guest offset {offset} {why}"),
+            }
+            .into()
+        };
+        match &self.layout {
             Layout::Identity => {
                 let n = self.end.saturating_sub(offset).min(len as u64) as usize;
                 Ok((offset, n))
             }
-            Layout::Packed { base } => {
-                let host = base + planned;
-                if host + len as u64 > self.end {
-                    return Err(ConvertError::SourceChanged {
-                        detail: format!(
-                            "data at guest offset {offset} falls past the planned end {}",
-                            self.end
-                        ),
-                    }
-                    .into());
+            layout => {
+                let (host, n) = layout
+                    .host(offset, planned, len)
+                    .ok_or_else(|| unplanned("falls in no planned block"))?;
+                if host.checked_add(n as u64).is_none_or(|e| e > self.end) {
+                    return Err(unplanned(&format!(
+                        "falls past the planned end {}",
+                        self.end
+                    )));
                 }
-                Ok((host, len))
+                Ok((host, n))
             }
         }
     }
@@ -832,18 +873,36 @@ impl Worker<'_> {
                     Err(TryLockError::WouldBlock) => continue,
                 }
             };
-            for piece in &mut pieces[written..] {
-                if let Piece::Data { offset, start, end } = *piece {
-                    // The buffer is the planned data of the job, packed.
-                    let planned = job.planned + start as u64;
-                    let (host, len) = placement.locate(offset, planned, end - start)?;
+            let mut i = written;
+            while i < pieces.len() {
+                let Piece::Data { offset, start, end } = pieces[i] else {
+                    i += 1;
+                    continue;
+                };
+                // The buffer is the planned data of the job, packed.
+                let planned = job.planned + start as u64;
+                let (host, len) = placement.locate(offset, planned, end - start)?;
+                if len > 0 {
                     placement.write(&data[start..start + len], host)?;
-                    *piece = Piece::Written {
-                        offset,
-                        start,
-                        len,
-                        host,
-                    };
+                }
+                pieces[i] = Piece::Written {
+                    offset,
+                    start,
+                    len,
+                    host,
+                };
+                i += 1;
+                // A run that crosses a block boundary goes on elsewhere (Layout::Blocks);
+                // past the Identity end, the rest is dropped.
+                if len > 0 && start + len < end && !matches!(placement.layout, Layout::Identity) {
+                    pieces.insert(
+                        i,
+                        Piece::Data {
+                            offset: offset + len as u64,
+                            start: start + len,
+                            end,
+                        },
+                    );
                 }
             }
             written = pieces.len();
@@ -961,5 +1020,63 @@ impl Worker<'_> {
             pieces.extend(group.map_err(ConvertError::from)?);
         }
         Ok(pieces)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placement(layout: Layout, end: u64) -> Placement {
+        Placement {
+            file: tempfile::tempfile().unwrap(),
+            path: PathBuf::from("test"),
+            layout,
+            end,
+        }
+    }
+
+    #[test]
+    fn identity_and_packed_locate_as_before() {
+        let p = placement(Layout::Identity, 10_000);
+        assert_eq!(p.locate(4096, 0, 4096).unwrap(), (4096, 4096));
+        assert_eq!(p.locate(8192, 0, 4096).unwrap(), (8192, 1808));
+        assert_eq!(p.locate(12_288, 0, 4096).unwrap(), (12_288, 0));
+        let p = placement(Layout::Packed { base: 1000 }, 9192);
+        assert_eq!(p.locate(1 << 30, 4096, 4096).unwrap(), (5096, 4096));
+        assert!(p.locate(0, 8192, 4096).is_err());
+    }
+
+    #[test]
+    fn blocks_locate_each_block_at_its_place_and_split_at_boundaries() {
+        let blocks: std::sync::Arc<[(u64, u64)]> = vec![(1, 5000), (2, 1000), (7, 9000)].into();
+        let p = placement(
+            Layout::Blocks {
+                block_size: 4000,
+                blocks,
+            },
+            13_000,
+        );
+        // Inside block 1, stored at 5000.
+        assert_eq!(p.locate(4100, 0, 100).unwrap(), (5100, 100));
+        // A run from block 1 into block 2 stops at the boundary; the rest is asked for again.
+        assert_eq!(p.locate(7000, 0, 3000).unwrap(), (8000, 1000));
+        assert_eq!(p.locate(8000, 0, 2000).unwrap(), (1000, 2000));
+        // Block 7, ending exactly at the end.
+        assert_eq!(p.locate(28_000, 0, 4000).unwrap(), (9000, 4000));
+        // Block 0 and block 3 were not planned.
+        let e = p.locate(10, 0, 10).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::IntegrityMismatch);
+        assert!(p.locate(12_000, 0, 10).is_err());
+        // Past the end of the file.
+        let p = placement(
+            Layout::Blocks {
+                block_size: 4000,
+                blocks: vec![(0, 10_000)].into(),
+            },
+            12_000,
+        );
+        assert!(p.locate(0, 0, 4000).is_err());
+        assert_eq!(p.locate(0, 0, 2000).unwrap(), (10_000, 2000));
     }
 }

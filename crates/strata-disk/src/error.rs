@@ -78,6 +78,12 @@ pub enum DiskErrorSource {
     /// A VMDK image that cannot be written as asked.
     #[error(transparent)]
     VmdkWrite(#[from] crate::vmdk::VmdkWriteError),
+    /// A vdi image that cannot be read or written as asked.
+    #[error(transparent)]
+    Vdi(#[from] crate::vdi::VdiError),
+    /// A vpc (VHD) image that cannot be read or written as asked.
+    #[error(transparent)]
+    Vpc(#[from] crate::vpc::VpcError),
 }
 
 impl DiskError {
@@ -95,6 +101,8 @@ impl DiskError {
             DiskErrorSource::Convert(e) => e.kind(),
             DiskErrorSource::Vmdk(e) => e.kind(),
             DiskErrorSource::VmdkWrite(e) => e.kind(),
+            DiskErrorSource::Vdi(e) => e.kind(),
+            DiskErrorSource::Vpc(e) => e.kind(),
         }
     }
 

@@ -4,10 +4,14 @@
 
 use strata_model::DiskFormat;
 
+use crate::convert::{ConvertOptions, ConvertTarget, convert};
 use crate::image::DiskImage;
 use crate::open::{OpenOptions, open_bytes};
 use crate::qcow2::{Qcow2Image, check, info};
+use crate::raw::RawImage;
+use crate::vdi::{VdiCreateOptions, VdiImage, VdiTarget};
 use crate::vmdk::VmdkImage;
+use crate::vpc::{Subformat, VpcCreateOptions, VpcImage, VpcTarget};
 
 /// Guest bytes read per input by [`exercise_qcow2`] and [`exercise_vmdk`], so that a huge virtual size cannot make a
 /// run slow.
@@ -16,10 +20,15 @@ const MAX_READ: u64 = 8 << 20;
 /// Map entries walked per input by [`exercise_qcow2`] and [`exercise_vmdk`].
 const MAX_MAP_STEPS: usize = 4096;
 
-/// Bytes -> open as qcow2, as vmdk, and through the probe as any file would be opened. Never
-/// panics.
+/// Bytes -> open as qcow2, vmdk, vdi and vpc, and through the probe as any file would be
+/// opened. Never panics.
 pub fn parse(data: &[u8]) {
-    for format in [DiskFormat::Qcow2, DiskFormat::Vmdk] {
+    for format in [
+        DiskFormat::Qcow2,
+        DiskFormat::Vmdk,
+        DiskFormat::Vdi,
+        DiskFormat::Vpc,
+    ] {
         let options = OpenOptions {
             format: Some(format),
             no_backing: true,
@@ -90,6 +99,85 @@ pub fn roundtrip_vmdk(data: &[u8]) {
             panic!("read: {e}");
         }
         assert!(buf == data, "{sub:?} round trip differs");
+    }
+}
+
+/// Bytes -> open as vdi, map everything, read up to `MAX_READ` bytes. Panics only if an
+/// extent breaks the map contract.
+pub fn exercise_vdi(data: &[u8]) {
+    if let Ok(img) = VdiImage::from_bytes(data.to_vec()) {
+        exercise_image(&img);
+    }
+}
+
+/// Bytes -> open as vpc, map everything, read up to `MAX_READ` bytes. Panics only if an
+/// extent breaks the map contract.
+pub fn exercise_vpc(data: &[u8]) {
+    if let Ok(img) = VpcImage::from_bytes(data.to_vec()) {
+        exercise_image(&img);
+    }
+}
+
+/// Bytes -> a raw disk (at most 4 MiB of them) written as vdi (dynamic and static) and vpc
+/// (dynamic and fixed) in a temporary directory, each reopened and read back. Panics if what
+/// we write does not reopen or does not read back the same bytes.
+pub fn roundtrip_vdi_vpc(data: &[u8]) {
+    let data = &data[..data.len().min(4 << 20)];
+    let Ok(dir) = tempfile::tempdir() else {
+        return;
+    };
+    let source = RawImage::from_bytes(data.to_vec());
+    let size = data.len() as u64;
+    let options = ConvertOptions {
+        sync: false,
+        ..ConvertOptions::default()
+    };
+    for (i, name) in ["d.vdi", "s.vdi", "d.vpc", "f.vpc"].into_iter().enumerate() {
+        let path = dir.path().join(name);
+        let target: Box<dyn ConvertTarget> = match i {
+            0 | 1 => {
+                let opts = VdiCreateOptions {
+                    static_image: i == 1,
+                    ..VdiCreateOptions::new(size)
+                };
+                match VdiTarget::create(&path, &opts, false, false) {
+                    Ok(t) => Box::new(t),
+                    Err(_) => return,
+                }
+            }
+            _ => {
+                let opts = VpcCreateOptions {
+                    subformat: if i == 2 {
+                        Subformat::Dynamic
+                    } else {
+                        Subformat::Fixed
+                    },
+                    ..VpcCreateOptions::new(size)
+                };
+                match VpcTarget::create(&path, &opts, false, false) {
+                    Ok(t) => Box::new(t),
+                    Err(_) => return,
+                }
+            }
+        };
+        if convert(&source, target, &options, &|_| {}).is_err() {
+            return;
+        }
+        let Ok(bytes) = std::fs::read(&path) else {
+            return;
+        };
+        let reopened = match open_bytes(bytes, &OpenOptions::default()) {
+            Ok(o) => o.image,
+            Err(e) => panic!("{name} does not reopen: {e}"),
+        };
+        let mut back = vec![0u8; reopened.virtual_size() as usize];
+        if let Err(e) = reopened.read_at(&mut back, 0) {
+            panic!("{name} does not read back: {e}");
+        }
+        assert!(
+            back[..data.len()] == *data && back[data.len()..].iter().all(|&b| b == 0),
+            "{name} reads back other bytes"
+        );
     }
 }
 

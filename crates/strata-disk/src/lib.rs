@@ -5,6 +5,7 @@
 //! Images expose small capability traits ([`DiskImage`], [`DiskImageMut`]); the convert engine
 //! walks a source's extents and never reads holes or known zeros.
 
+mod blockplan;
 pub mod convert;
 pub mod error;
 #[doc(hidden)]
@@ -17,7 +18,9 @@ pub mod probe;
 pub mod qcow2;
 pub mod raw;
 pub mod target;
+pub mod vdi;
 pub mod vmdk;
+pub mod vpc;
 
 pub use convert::{Compression, ConvertOptions, ConvertSummary, ConvertTarget, Progress, convert};
 pub use error::{DiskError, ErrorKind};
@@ -29,4 +32,6 @@ pub use probe::{probe, probe_bytes};
 pub use qcow2::Qcow2Image;
 pub use raw::{RawImage, RawTarget};
 pub use target::{create_target, is_writable};
+pub use vdi::{VdiCreateOptions, VdiImage, VdiTarget};
 pub use vmdk::{VmdkImage, VmdkTarget};
+pub use vpc::{VpcCreateOptions, VpcImage, VpcTarget};

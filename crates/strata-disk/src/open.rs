@@ -21,7 +21,9 @@ use crate::io::ReadAt;
 use crate::probe::probe;
 use crate::qcow2::Qcow2Image;
 use crate::raw::RawImage;
+use crate::vdi::VdiImage;
 use crate::vmdk::VmdkImage;
+use crate::vpc::VpcImage;
 
 /// Deepest backing chain followed by default (backing files below the top image), as crosvm and
 /// cloud-hypervisor limit it: the limit for images that come from outside.
@@ -161,6 +163,20 @@ fn open_layer(
         }
         DiskFormat::Raw => Layer::Other(Box::new(raw_from()?)),
         DiskFormat::Vmdk => Layer::Other(Box::new(VmdkImage::open(src, path)?)),
+        DiskFormat::Vdi => {
+            let v = VdiImage::open(src)?;
+            Layer::Other(Box::new(match path {
+                Some(p) => v.with_path(p),
+                None => v,
+            }))
+        }
+        DiskFormat::Vpc => {
+            let v = VpcImage::open(src)?;
+            Layer::Other(Box::new(match path {
+                Some(p) => v.with_path(p),
+                None => v,
+            }))
+        }
         other => return Err(OpenError::NoCodec { format: other }.into()),
     };
     Ok((format, layer))
@@ -286,6 +302,8 @@ pub fn open_bytes(bytes: Vec<u8>, options: &OpenOptions) -> Result<Opened, DiskE
         }
         DiskFormat::Raw => Layer::Other(Box::new(RawImage::from_bytes(bytes))),
         DiskFormat::Vmdk => Layer::Other(Box::new(VmdkImage::from_bytes(bytes)?)),
+        DiskFormat::Vdi => Layer::Other(Box::new(VdiImage::from_bytes(bytes)?)),
+        DiskFormat::Vpc => Layer::Other(Box::new(VpcImage::from_bytes(bytes)?)),
         other => return Err(OpenError::NoCodec { format: other }.into()),
     };
     Ok(Opened {

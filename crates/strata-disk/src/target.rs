@@ -11,13 +11,15 @@ use crate::convert::{ConvertError, ConvertTarget};
 use crate::error::DiskError;
 use crate::qcow2::{CreateOptions, Qcow2Target};
 use crate::raw::RawTarget;
+use crate::vdi::{VdiCreateOptions, VdiTarget};
 use crate::vmdk::{VmdkCreateOptions, VmdkTarget};
+use crate::vpc::{VpcCreateOptions, VpcTarget};
 
 /// The formats [`create_target`] writes.
 pub fn is_writable(format: DiskFormat) -> bool {
     matches!(
         format,
-        DiskFormat::Raw | DiskFormat::Qcow2 | DiskFormat::Vmdk
+        DiskFormat::Raw | DiskFormat::Qcow2 | DiskFormat::Vmdk | DiskFormat::Vdi | DiskFormat::Vpc
     )
 }
 
@@ -43,6 +45,18 @@ pub fn create_target(
         DiskFormat::Vmdk => Box::new(VmdkTarget::create(
             path,
             &VmdkCreateOptions::new(size),
+            hash,
+            sync,
+        )?),
+        DiskFormat::Vdi => Box::new(VdiTarget::create(
+            path,
+            &VdiCreateOptions::new(size),
+            hash,
+            sync,
+        )?),
+        DiskFormat::Vpc => Box::new(VpcTarget::create(
+            path,
+            &VpcCreateOptions::new(size),
             hash,
             sync,
         )?),

@@ -22,9 +22,15 @@ fn saved_crashes_and_fixtures_replay_cleanly() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let regressions = root.join("../../fuzz/regressions");
     let mut inputs = files_in(&regressions.join("qcow2_parse"));
-    inputs.extend(files_in(&regressions.join("qcow2_exercise")));
-    inputs.extend(files_in(&regressions.join("vmdk_parse")));
-    inputs.extend(files_in(&regressions.join("vmdk_exercise")));
+    for target in [
+        "qcow2_exercise",
+        "vmdk_parse",
+        "vmdk_exercise",
+        "vdi_exercise",
+        "vpc_exercise",
+    ] {
+        inputs.extend(files_in(&regressions.join(target)));
+    }
     let mut fixtures = files_in(&root.join("tests/fixtures"));
     fixtures.extend(files_in(&root.join("tests/fixtures/vmdk")));
     assert!(!fixtures.is_empty(), "the committed fixtures are missing");
@@ -34,9 +40,14 @@ fn saved_crashes_and_fixtures_replay_cleanly() {
         fuzzing::parse(&data);
         fuzzing::exercise_qcow2(&data);
         fuzzing::exercise_vmdk(&data);
+        fuzzing::exercise_vdi(&data);
+        fuzzing::exercise_vpc(&data);
     }
     for input in files_in(&regressions.join("vmdk_roundtrip")) {
         fuzzing::roundtrip_vmdk(&std::fs::read(input).unwrap());
+    }
+    for input in files_in(&regressions.join("vdi_vpc_roundtrip")) {
+        fuzzing::roundtrip_vdi_vpc(&std::fs::read(input).unwrap());
     }
     // The round trip on a few shapes: empty-ish, unaligned, data and zeros.
     let mut sample = vec![0u8; 200_000];
@@ -44,5 +55,15 @@ fn saved_crashes_and_fixtures_replay_cleanly() {
     sample[199_999] = 1;
     for data in [&[1u8][..], &sample[..1000], &sample] {
         fuzzing::roundtrip_vmdk(data);
+    }
+}
+
+#[test]
+fn roundtrip_body_accepts_odd_sources() {
+    for len in [0usize, 1, 511, 4096 + 3, (1 << 20) + 17, (2 << 20) + 512] {
+        let data: Vec<u8> = (0..len)
+            .map(|i| if i % 3000 < 700 { (i % 251) as u8 } else { 0 })
+            .collect();
+        fuzzing::roundtrip_vdi_vpc(&data);
     }
 }

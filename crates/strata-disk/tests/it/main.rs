@@ -4,6 +4,7 @@
     reason = "helpers outside #[test] functions unwrap too: a failure is a test failure"
 )]
 
+mod blockfmt;
 mod chain;
 mod convert;
 mod fixtures;
@@ -11,5 +12,7 @@ mod fuzz_regressions;
 mod hostile;
 mod qcow2_read;
 mod raw;
+mod vdi;
 mod vmdk;
+mod vpc;
 mod write;

@@ -1,0 +1,229 @@
+//! Planning for writers of formats that allocate whole blocks in a block map (vdi, dynamic
+//! vpc): which guest blocks the source's block status says hold data, in which file slot each
+//! goes (in guest order, so the data is written in parallel through a
+//! [`Layout::Blocks`](crate::convert::Layout::Blocks) placement), which of them turned out to
+//! hold only zeros, and how to pack the file again without those.
+//!
+//! A planned block that receives no data (all its granules were zeros) must not stay
+//! allocated: [`BlockPlan::compact`] moves the blocks of the last slots into the empty ones,
+//! so the slots in use are again `0..n` (qemu's vdi driver allocates the next block at slot
+//! `blocks_allocated`, and a gap would make it overwrite data). Each move copies one block,
+//! and only the planned blocks that turned out empty cost one: in practice none (the source
+//! said they held data).
+//!
+//! Memory grows with the number of data blocks (16 bytes and a flag each), never with the
+//! virtual size.
+
+use std::sync::Arc;
+
+use crate::convert::{Layout, SourceMap};
+use crate::error::DiskError;
+use crate::output::OutputFile;
+use crate::raw::is_zero;
+
+/// Two block or slot numbers: `(guest block, slot)` or `(from slot, to slot)`.
+pub(crate) type Pair = (u64, u64);
+
+/// The data blocks of a planned image and which of them received data.
+#[derive(Debug, Default)]
+pub(crate) struct BlockPlan {
+    block_size: u64,
+    /// Guest block indices with data in the source, ascending; block `planned[i]` goes to
+    /// slot `i`.
+    planned: Vec<u64>,
+    /// Whether any data was written into the block of the same index in `planned`.
+    written: Vec<bool>,
+}
+
+impl BlockPlan {
+    /// The blocks of `block_size` bytes that hold data in `map` (walked once). `block_size`
+    /// must be a multiple of the map's granularity.
+    pub(crate) fn new(map: &SourceMap<'_>, block_size: u64) -> Result<Self, DiskError> {
+        let mut planned: Vec<u64> = Vec::new();
+        for range in map.ranges(0, map.virtual_size()) {
+            let (start, end) = range?;
+            let first = start / block_size;
+            let last = (end - 1) / block_size;
+            let from = match planned.last() {
+                Some(&b) if b >= first => b + 1,
+                _ => first,
+            };
+            for b in from..=last {
+                planned
+                    .try_reserve(1)
+                    .map_err(|_| DiskError::invalid_request("too many data blocks to plan"))?;
+                planned.push(b);
+            }
+        }
+        let written = vec![false; planned.len()];
+        Ok(BlockPlan {
+            block_size,
+            planned,
+            written,
+        })
+    }
+
+    /// The number of planned blocks (slots `0..len`).
+    pub(crate) fn len(&self) -> u64 {
+        self.planned.len() as u64
+    }
+
+    /// The placement layout: the data of guest block `b` in slot `i` at `host(i, b)`.
+    pub(crate) fn layout(&self, host: impl Fn(u64, u64) -> u64) -> Layout {
+        let blocks: Arc<[(u64, u64)]> = self
+            .planned
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| (b, host(i as u64, b)))
+            .collect();
+        Layout::Blocks {
+            block_size: self.block_size,
+            blocks,
+        }
+    }
+
+    /// The slot of guest block `block`, if planned.
+    pub(crate) fn slot(&self, block: u64) -> Option<u64> {
+        self.planned.binary_search(&block).ok().map(|i| i as u64)
+    }
+
+    /// Records that `len` data bytes were written at guest `offset`; returns the slots that
+    /// received their first data (in order), or `None` if a byte falls in no planned block.
+    pub(crate) fn mark(&mut self, offset: u64, len: u64) -> Option<Vec<u64>> {
+        let mut first = Vec::new();
+        if len == 0 {
+            return Some(first);
+        }
+        let end = offset.checked_add(len)?;
+        for b in offset / self.block_size..=(end - 1) / self.block_size {
+            let i = self.planned.binary_search(&b).ok()?;
+            if !self.written[i] {
+                self.written[i] = true;
+                first.push(i as u64);
+            }
+        }
+        Some(first)
+    }
+
+    /// Packs the blocks that received data into slots `0..n`: returns, per block with data
+    /// in guest order, `(guest block, final slot)`, and the moves `(from slot, to slot)` that
+    /// make it so (each to a slot that received no data).
+    pub(crate) fn compact(&self) -> (Vec<Pair>, Vec<Pair>) {
+        let n = self.written.iter().filter(|&&w| w).count();
+        let mut empty = self.written[..n]
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| !**w)
+            .map(|(i, _)| i as u64);
+        let mut finals = Vec::with_capacity(n);
+        let mut moves = Vec::new();
+        for (i, (&block, &w)) in self.planned.iter().zip(&self.written).enumerate() {
+            if !w {
+                continue;
+            }
+            let slot = if i < n {
+                i as u64
+            } else {
+                // As many empty slots below n as data blocks at or above it.
+                let to = empty.next().unwrap_or(i as u64);
+                moves.push((i as u64, to));
+                to
+            };
+            finals.push((block, slot));
+        }
+        (finals, moves)
+    }
+}
+
+/// Sets the length of `out` to `len` (the planned end, so that every planned block can be
+/// read back, holes as zeros).
+pub(crate) fn set_len(out: &OutputFile, len: u64) -> Result<(), DiskError> {
+    out.file()
+        .set_len(len)
+        .map_err(|e| DiskError::io(format!("set the length to {len}"), e).with_path(out.path()))
+}
+
+/// Copies `len` bytes at file offset `from` of `out` to `to`, writing only the granules of
+/// `granule` bytes that are not all zeros (the destination is a hole that was never written).
+pub(crate) fn move_block(
+    out: &mut OutputFile,
+    from: u64,
+    to: u64,
+    len: u64,
+    granule: usize,
+) -> Result<(), DiskError> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
+    out.file()
+        .read_exact_at(&mut buf, from)
+        .map_err(|e| DiskError::io(format!("read back {len} bytes at {from}"), e))
+        .map_err(|e| e.with_path(out.path()))?;
+    for (i, g) in buf.chunks(granule.max(1)).enumerate() {
+        if !is_zero(g) {
+            out.write_at(g, to + (i * granule) as u64)?;
+        }
+    }
+    Ok(())
+}
+
+/// A random (version 4) UUID in its RFC 4122 byte order, from the operating system's random
+/// source (falling back to a hash of the time and process id if it cannot be read: a UUID
+/// identifies, it protects nothing).
+pub(crate) fn random_uuid() -> [u8; 16] {
+    use std::io::Read;
+    let mut u = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut u));
+    if read.is_err() {
+        use sha2::Digest;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let mut h = sha2::Sha256::new();
+        h.update(now.to_le_bytes());
+        h.update(std::process::id().to_le_bytes());
+        u.copy_from_slice(&h.finalize()[..16]);
+    }
+    u[6] = (u[6] & 0x0f) | 0x40;
+    u[8] = (u[8] & 0x3f) | 0x80;
+    u
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(blocks: &[u64]) -> BlockPlan {
+        BlockPlan {
+            block_size: 100,
+            planned: blocks.to_vec(),
+            written: vec![false; blocks.len()],
+        }
+    }
+
+    #[test]
+    fn mark_reports_first_writes_and_unplanned_blocks() {
+        let mut p = plan(&[1, 2, 5]);
+        assert_eq!(p.mark(150, 100), Some(vec![0, 1]));
+        assert_eq!(p.mark(190, 5), Some(vec![]));
+        assert_eq!(p.mark(350, 10), None);
+        assert_eq!(p.slot(5), Some(2));
+        assert_eq!(p.slot(3), None);
+    }
+
+    #[test]
+    fn compact_fills_empty_slots_from_the_end() {
+        let mut p = plan(&[0, 3, 4, 8, 9]);
+        // Blocks 3 (slot 1) and 8 (slot 3) stay empty.
+        p.mark(0, 1);
+        p.mark(400, 1);
+        p.mark(900, 1);
+        let (finals, moves) = p.compact();
+        assert_eq!(finals, vec![(0, 0), (4, 2), (9, 1)]);
+        assert_eq!(moves, vec![(4, 1)]);
+        // Nothing empty: nothing moves.
+        let mut p = plan(&[2, 7]);
+        p.mark(200, 1);
+        p.mark(700, 100);
+        assert_eq!(p.compact(), (vec![(2, 0), (7, 1)], vec![]));
+    }
+}
