@@ -101,9 +101,9 @@ pub enum Error {
         /// The image name.
         name: String,
     },
-    /// A disk format strata cannot write yet.
+    /// A disk format strata reads but does not write (vhdx).
     #[error(
-        "{} images cannot be written yet: strata writes raw and qcow2 (vmdk, vdi, vpc and qed come in a later issue)",
+        "{} images cannot be written: strata reads them, and writes raw, qcow2, qed, vdi, vmdk and vpc",
         .format.name()
     )]
     FormatNotWritable {
@@ -271,13 +271,10 @@ mod tests {
             "Could not parse regular expression :unclosed group"
         );
         let e = Error::FormatNotWritable {
-            format: DiskFormat::Vmdk,
+            format: DiskFormat::Vhdx,
         };
         assert_eq!(e.kind(), ErrorKind::Unsupported);
-        assert!(
-            e.to_string()
-                .starts_with("vmdk images cannot be written yet")
-        );
+        assert!(e.to_string().starts_with("vhdx images cannot be written:"));
         let denied = DiskError::io(
             "open",
             std::io::Error::from(std::io::ErrorKind::PermissionDenied),
