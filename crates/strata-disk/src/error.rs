@@ -72,6 +72,15 @@ pub enum DiskErrorSource {
     /// A conversion that cannot proceed.
     #[error(transparent)]
     Convert(crate::convert::ConvertError),
+    /// A qed image that cannot be read.
+    #[error(transparent)]
+    Qed(#[from] crate::qed::QedError),
+    /// A qed image that cannot be created as asked.
+    #[error(transparent)]
+    QedWrite(#[from] crate::qed::QedWriteError),
+    /// A vhdx image that cannot be read.
+    #[error(transparent)]
+    Vhdx(#[from] crate::vhdx::VhdxError),
 }
 
 impl DiskError {
@@ -87,6 +96,9 @@ impl DiskError {
             DiskErrorSource::Open(e) => e.kind(),
             DiskErrorSource::Qcow2Write(e) => e.kind(),
             DiskErrorSource::Convert(e) => e.kind(),
+            DiskErrorSource::Qed(e) => e.kind(),
+            DiskErrorSource::QedWrite(e) => e.kind(),
+            DiskErrorSource::Vhdx(e) => e.kind(),
         }
     }
 

@@ -15,7 +15,9 @@ pub mod open;
 pub mod output;
 pub mod probe;
 pub mod qcow2;
+pub mod qed;
 pub mod raw;
+pub mod vhdx;
 
 pub use convert::{Compression, ConvertOptions, ConvertSummary, ConvertTarget, Progress, convert};
 pub use error::{DiskError, ErrorKind};
@@ -25,4 +27,6 @@ pub use open::{OpenError, OpenOptions, Opened, open, open_bytes};
 pub use output::{Committed, OutputFile};
 pub use probe::{probe, probe_bytes};
 pub use qcow2::Qcow2Image;
+pub use qed::{QedImage, QedTarget};
 pub use raw::{RawImage, RawTarget};
+pub use vhdx::VhdxImage;
