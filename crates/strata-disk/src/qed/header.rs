@@ -205,11 +205,13 @@ impl Header {
             && offset < rounded_file_len
     }
 
-    /// qemu's `qed_check_table_offset`: the table's first and last clusters are valid.
+    /// qemu's `qed_check_table_offset`: the table's first and last clusters are valid, and
+    /// the last lies past the first, so that (as in qemu, whose overflow check refuses them)
+    /// no table of a one-cluster `table_size` is valid: qemu cannot open such images.
     pub fn table_offset_valid(&self, offset: u64, rounded_file_len: u64) -> bool {
         let last = u64::from(self.table_size - 1) * u64::from(self.cluster_size);
         match offset.checked_add(last) {
-            Some(end) if self.table_size == 1 || end > offset => {
+            Some(end) if end > offset => {
                 self.cluster_offset_valid(offset, rounded_file_len)
                     && self.cluster_offset_valid(end, rounded_file_len)
             }

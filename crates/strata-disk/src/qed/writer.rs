@@ -32,7 +32,8 @@ pub struct QedCreateOptions {
     pub size: u64,
     /// Cluster size: a power of two from 4 KiB to 64 MiB (qemu's default is 64 KiB).
     pub cluster_size: u32,
-    /// Clusters per L1 or L2 table: a power of two from 1 to 16 (qemu's default is 4).
+    /// Clusters per L1 or L2 table: a power of two from 2 to 16 (qemu's default is 4; qemu
+    /// accepts 1 but cannot open the result, so it is refused here).
     pub table_size: u32,
     /// Backing file name (stored as given) and its format, as `qemu-img create -b NAME -F
     /// FMT`: qed records only whether it is raw (`QED_F_BACKING_FORMAT_NO_PROBE`); any other
@@ -62,8 +63,8 @@ pub enum QedWriteError {
         /// The size asked for.
         cluster_size: u32,
     },
-    /// A table size that is not a power of two from 1 to 16, or makes tables above the limit.
-    #[error("QED table size {table_size} is not a power of two from 1 to 16 or exceeds {MAX_TABLE_BYTES} bytes")]
+    /// A table size that is not a power of two from 2 to 16, or makes tables above the limit.
+    #[error("QED table size {table_size} is not a power of two from 2 to 16 or exceeds {MAX_TABLE_BYTES} bytes")]
     TableSize {
         /// The size asked for, in clusters.
         table_size: u32,
@@ -113,6 +114,7 @@ fn validate(options: &QedCreateOptions) -> Result<(Header, Option<String>), QedW
     }
     let ts = options.table_size;
     if !ts.is_power_of_two()
+        || ts < 2
         || ts > MAX_TABLE_SIZE
         || u64::from(ts) * u64::from(cs) > MAX_TABLE_BYTES
     {

@@ -10,5 +10,6 @@ mod fixtures;
 mod fuzz_regressions;
 mod hostile;
 mod qcow2_read;
+mod qed;
 mod raw;
 mod write;
