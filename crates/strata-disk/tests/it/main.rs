@@ -12,4 +12,5 @@ mod hostile;
 mod qcow2_read;
 mod qed;
 mod raw;
+mod vhdx;
 mod write;
