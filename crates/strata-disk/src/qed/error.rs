@@ -88,7 +88,9 @@ pub enum QedError {
     #[error("backing file name is not UTF-8")]
     BackingNameEncoding,
     /// An L1 entry that points at an invalid L2 table.
-    #[error("L1 entry {l1_index} points at invalid L2 table {offset:#x} (file of {file_len} bytes)")]
+    #[error(
+        "L1 entry {l1_index} points at invalid L2 table {offset:#x} (file of {file_len} bytes)"
+    )]
     L2Offset {
         /// The L1 index.
         l1_index: u64,

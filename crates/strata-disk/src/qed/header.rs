@@ -137,8 +137,7 @@ impl Header {
             });
         }
         if h.features & F_BACKING_FILE != 0 {
-            let end =
-                u64::from(h.backing_filename_offset) + u64::from(h.backing_filename_size);
+            let end = u64::from(h.backing_filename_offset) + u64::from(h.backing_filename_size);
             if end > h.header_bytes() {
                 return Err(QedError::BackingNameOutside {
                     offset: h.backing_filename_offset,

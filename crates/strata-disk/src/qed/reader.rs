@@ -142,7 +142,8 @@ impl QedImage {
         src.read_exact_at(&mut l1_bytes, header.l1_table_offset)
             .map_err(|e| read_err("L1 table", header.l1_table_offset, e))?;
         let l1 = decode(&l1_bytes);
-        let capacity = ((L2_CACHE_BYTES / header.table_bytes()) as usize).clamp(2, L2_CACHE_MAX_TABLES);
+        let capacity =
+            ((L2_CACHE_BYTES / header.table_bytes()) as usize).clamp(2, L2_CACHE_MAX_TABLES);
         Ok(QedImage {
             src,
             path: None,

@@ -64,7 +64,9 @@ pub enum QedWriteError {
         cluster_size: u32,
     },
     /// A table size that is not a power of two from 2 to 16, or makes tables above the limit.
-    #[error("QED table size {table_size} is not a power of two from 2 to 16 or exceeds {MAX_TABLE_BYTES} bytes")]
+    #[error(
+        "QED table size {table_size} is not a power of two from 2 to 16 or exceeds {MAX_TABLE_BYTES} bytes"
+    )]
     TableSize {
         /// The size asked for, in clusters.
         table_size: u32,
@@ -114,8 +116,7 @@ fn validate(options: &QedCreateOptions) -> Result<(Header, Option<String>), QedW
     }
     let ts = options.table_size;
     if !ts.is_power_of_two()
-        || ts < 2
-        || ts > MAX_TABLE_SIZE
+        || !(2..=MAX_TABLE_SIZE).contains(&ts)
         || u64::from(ts) * u64::from(cs) > MAX_TABLE_BYTES
     {
         return Err(QedWriteError::TableSize { table_size: ts });

@@ -100,7 +100,9 @@ pub enum VhdxError {
     #[error("differencing vhdx images (with a parent) are not supported")]
     Differencing,
     /// A BAT larger than strata reads, or than its region.
-    #[error("BAT of {entries} entries does not fit its region of {region_len} bytes or exceeds {max} bytes")]
+    #[error(
+        "BAT of {entries} entries does not fit its region of {region_len} bytes or exceeds {max} bytes"
+    )]
     BatSize {
         /// Entries needed.
         entries: u64,

@@ -5,7 +5,9 @@
 
 use crate::io::ReadAt;
 use crate::vhdx::VhdxError;
-use crate::vhdx::header::{Guid, MAX_ENTRIES, Region, guid, guid_at, guid_string, le16, le32, le64};
+use crate::vhdx::header::{
+    Guid, MAX_ENTRIES, Region, guid, guid_at, guid_string, le16, le32, le64,
+};
 
 /// File parameters.
 pub const FILE_PARAMETERS: Guid = guid(0xCAA1_6737, 0xFA36, 0x4D43, 0xB3B6_33F0_AA44_E76B);
@@ -115,7 +117,14 @@ impl Metadata {
                 });
             }
         }
-        let [Some(params), Some(size), Some(page83), Some(logical), Some(physical)] = items else {
+        let [
+            Some(params),
+            Some(size),
+            Some(page83),
+            Some(logical),
+            Some(physical),
+        ] = items
+        else {
             let missing = items
                 .iter()
                 .zip(known.iter())

@@ -23,12 +23,24 @@ fn saved_crashes_and_fixtures_replay_cleanly() {
     let regressions = root.join("../../fuzz/regressions");
     let mut inputs = files_in(&regressions.join("qcow2_parse"));
     inputs.extend(files_in(&regressions.join("qcow2_exercise")));
-    let fixtures = files_in(&root.join("tests/fixtures"));
+    for target in ["qed_exercise", "vhdx_exercise"] {
+        inputs.extend(files_in(&regressions.join(target)));
+    }
+    let mut fixtures = files_in(&root.join("tests/fixtures"));
+    fixtures.extend(files_in(&root.join("tests/fixtures/chain")));
     assert!(!fixtures.is_empty(), "the committed fixtures are missing");
     inputs.extend(fixtures);
     for input in &inputs {
-        let data = std::fs::read(input).unwrap();
+        let mut data = std::fs::read(input).unwrap();
+        if input.extension().is_some_and(|e| e == "gz") {
+            let mut plain = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&data[..]), &mut plain)
+                .unwrap();
+            data = plain;
+        }
         fuzzing::parse(&data);
         fuzzing::exercise_qcow2(&data);
+        fuzzing::exercise_qed(&data);
+        fuzzing::exercise_vhdx(&data);
     }
 }

@@ -7,16 +7,21 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use strata_disk::error::DiskErrorSource;
-use strata_disk::qed::header::{F_BACKING_FILE, F_BACKING_FORMAT_NO_PROBE, Header, MAX_TABLE_BYTES};
+use strata_disk::qed::header::{
+    F_BACKING_FILE, F_BACKING_FORMAT_NO_PROBE, Header, MAX_TABLE_BYTES,
+};
 use strata_disk::qed::{QedCreateOptions, QedError, QedImage, QedTarget, QedWriteError};
 use strata_disk::{
-    ConvertOptions, DiskError, DiskImage, ErrorKind, ExtentKind, OpenError, OpenOptions,
-    RawImage, convert, open, open_bytes,
+    ConvertOptions, DiskError, DiskImage, ErrorKind, ExtentKind, OpenError, OpenOptions, RawImage,
+    convert, open, open_bytes,
 };
 use strata_model::DiskFormat;
 
 use crate::fixtures::{self, tiny_qcow2};
 use crate::write::{have_qemu_img, qemu_check_clean, qemu_compare};
+
+/// A change to an image's bytes.
+type Mutation = Box<dyn Fn(&mut Vec<u8>)>;
 
 const QED_FIXTURES: [&str; 4] = [
     "plain.qed",
@@ -47,7 +52,10 @@ fn committed_fixtures_read_the_pattern_through_their_chains() {
     assert_eq!(data[316 << 10], 0x33);
     assert_eq!(data[(1 << 20) - 1], 0x44);
     // Zero clusters (L2 entry 1) map as zeros, unallocated ones as unallocated.
-    assert_eq!(plain.image.map(64 << 10, 4096).unwrap().kind, ExtentKind::Zero);
+    assert_eq!(
+        plain.image.map(64 << 10, 4096).unwrap().kind,
+        ExtentKind::Zero
+    );
     assert_eq!(
         plain.image.map(200 << 10, 4096).unwrap().kind,
         ExtentKind::Unallocated
@@ -56,7 +64,10 @@ fn committed_fixtures_read_the_pattern_through_their_chains() {
     // Over a qcow2, whose format is probed (qed records only raw).
     let top = fixtures::open(&dir.join("chain/qedtop.qed"));
     let backing = top.image.backing_file().unwrap();
-    assert_eq!((backing.name.as_str(), backing.format), ("base.qcow2", None));
+    assert_eq!(
+        (backing.name.as_str(), backing.format),
+        ("base.qcow2", None)
+    );
     assert_eq!(top.image.backing().unwrap().format(), DiskFormat::Qcow2);
     let data = fixtures::read_all(&*top.image);
     assert_eq!(data[0], 0, "zero cluster hides the base's data");
@@ -72,7 +83,10 @@ fn committed_fixtures_read_the_pattern_through_their_chains() {
     assert_eq!(data[0], 0xaa);
     assert_eq!(data[8 << 10], 0xa2);
     assert!(data[12 << 10..16 << 10].iter().all(|&b| b == 0));
-    assert!(data[256 << 10..].iter().all(|&b| b == 0), "past the raw base's end");
+    assert!(
+        data[256 << 10..].iter().all(|&b| b == 0),
+        "past the raw base's end"
+    );
 
     // qed over qed over qcow2.
     let chain = fixtures::open(&dir.join("chain/qedchain.qed"));
@@ -158,7 +172,10 @@ fn roundtrip(dir: &Path, size: u64, writes: &[(u64, usize, u8)], opts: &QedCreat
         qemu_check_clean(&dst);
         qemu_compare(&src, "raw", &dst, "qed");
         let info = fixtures::qemu_json(dir, &["info", "--output=json", dst.to_str().unwrap()]);
-        assert_eq!(info["virtual-size"].as_u64(), Some(size.next_multiple_of(512)));
+        assert_eq!(
+            info["virtual-size"].as_u64(),
+            Some(size.next_multiple_of(512))
+        );
     }
     std::fs::remove_file(&dst).unwrap();
 }
@@ -192,7 +209,9 @@ fn data_across_many_l2_tables_roundtrips() {
         table_size: 2,
         ..QedCreateOptions::new(size)
     };
-    let writes: Vec<(u64, usize, u8)> = (0..10).map(|i| (i * (2 << 20) + 4095, 9000, 3 + i as u8)).collect();
+    let writes: Vec<(u64, usize, u8)> = (0..10)
+        .map(|i| (i * (2 << 20) + 4095, 9000, 3 + i as u8))
+        .collect();
     roundtrip(dir.path(), size, &writes, &opts);
 }
 
@@ -207,7 +226,10 @@ fn create_with_backing_records_the_name_and_raw_flag() {
     };
     strata_disk::qed::writer::create(&dst, &opts).unwrap();
     let img = QedImage::from_bytes(std::fs::read(&dst).unwrap()).unwrap();
-    assert_eq!(img.header().features, F_BACKING_FILE | F_BACKING_FORMAT_NO_PROBE);
+    assert_eq!(
+        img.header().features,
+        F_BACKING_FILE | F_BACKING_FORMAT_NO_PROBE
+    );
     let opened = fixtures::open(&dst);
     let data = fixtures::read_all(&*opened.image);
     assert!(data[..1 << 20].iter().all(|&b| b == 0x5a));
@@ -235,17 +257,38 @@ fn invalid_create_options_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let dst = dir.path().join("x.qed");
     let cases = [
-        QedCreateOptions { cluster_size: 1000, ..QedCreateOptions::new(1 << 20) },
-        QedCreateOptions { cluster_size: 2048, ..QedCreateOptions::new(1 << 20) },
-        QedCreateOptions { table_size: 1, ..QedCreateOptions::new(1 << 20) },
-        QedCreateOptions { table_size: 32, ..QedCreateOptions::new(1 << 20) },
-        QedCreateOptions { cluster_size: 4096, table_size: 2, ..QedCreateOptions::new(1 << 40) },
-        QedCreateOptions { backing: Some(("x".repeat(5000), DiskFormat::Raw)), ..QedCreateOptions::new(1 << 20) },
+        QedCreateOptions {
+            cluster_size: 1000,
+            ..QedCreateOptions::new(1 << 20)
+        },
+        QedCreateOptions {
+            cluster_size: 2048,
+            ..QedCreateOptions::new(1 << 20)
+        },
+        QedCreateOptions {
+            table_size: 1,
+            ..QedCreateOptions::new(1 << 20)
+        },
+        QedCreateOptions {
+            table_size: 32,
+            ..QedCreateOptions::new(1 << 20)
+        },
+        QedCreateOptions {
+            cluster_size: 4096,
+            table_size: 2,
+            ..QedCreateOptions::new(1 << 40)
+        },
+        QedCreateOptions {
+            backing: Some(("x".repeat(5000), DiskFormat::Raw)),
+            ..QedCreateOptions::new(1 << 20)
+        },
     ];
     for (i, c) in cases.iter().enumerate() {
         let e = QedTarget::create(&dst, c, false, false).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidRequest, "case {i}: {e}");
-        let DiskErrorSource::QedWrite(w) = &e.source else { panic!("case {i}: {e}") };
+        let DiskErrorSource::QedWrite(w) = &e.source else {
+            panic!("case {i}: {e}")
+        };
         let expected = match i {
             0 | 1 => matches!(w, QedWriteError::ClusterSize { .. }),
             2 | 3 => matches!(w, QedWriteError::TableSize { .. }),
@@ -261,12 +304,24 @@ fn invalid_create_options_are_refused() {
 fn empty_huge_image_is_instant() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("big.raw");
-    std::fs::File::create(&src).unwrap().set_len(100 << 30).unwrap();
+    std::fs::File::create(&src)
+        .unwrap()
+        .set_len(100 << 30)
+        .unwrap();
     let source = RawImage::from_file(std::fs::File::open(&src).unwrap()).unwrap();
     let dst = dir.path().join("big.qed");
     let t = QedTarget::create(&dst, &QedCreateOptions::new(100 << 30), false, false).unwrap();
     let start = std::time::Instant::now();
-    convert(&source, Box::new(t), &ConvertOptions { sync: false, ..Default::default() }, &|_| {}).unwrap();
+    convert(
+        &source,
+        Box::new(t),
+        &ConvertOptions {
+            sync: false,
+            ..Default::default()
+        },
+        &|_| {},
+    )
+    .unwrap();
     assert!(start.elapsed().as_secs() < 5);
     let img = QedImage::from_bytes(std::fs::read(&dst).unwrap()).unwrap();
     assert_eq!(img.virtual_size(), 100 << 30);
@@ -318,27 +373,159 @@ fn set64(b: &mut [u8], at: usize, v: u64) {
 fn header_field_mutations_are_refused_with_the_exact_error() {
     assert!(QedImage::from_bytes(tiny(None, false)).is_ok());
     type Check = fn(&QedError) -> bool;
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>, Check, ErrorKind)> = vec![
-        ("magic", Box::new(|b| b[3] = b'X'), |e| matches!(e, QedError::BadMagic { .. }), ErrorKind::InvalidFormat),
-        ("features", Box::new(|b| set64(b, 16, 0x18)), |e| matches!(e, QedError::UnknownFeatures { bits: 0x18 }), ErrorKind::Unsupported),
-        ("cluster not pow2", Box::new(|b| set32(b, 4, 5000)), |e| matches!(e, QedError::ClusterSize { .. }), ErrorKind::InvalidFormat),
-        ("cluster too small", Box::new(|b| set32(b, 4, 2048)), |e| matches!(e, QedError::ClusterSize { .. }), ErrorKind::InvalidFormat),
-        ("table size", Box::new(|b| set32(b, 8, 3)), |e| matches!(e, QedError::TableSize { .. }), ErrorKind::InvalidFormat),
-        ("table size 0", Box::new(|b| set32(b, 8, 0)), |e| matches!(e, QedError::TableSize { .. }), ErrorKind::InvalidFormat),
-        ("huge tables", Box::new(|b| { set32(b, 4, 64 << 20); set32(b, 8, 16); }), |e| matches!(e, QedError::TableTooLarge { max: MAX_TABLE_BYTES, .. }), ErrorKind::Unsupported),
-        ("header size 0", Box::new(|b| set32(b, 12, 0)), |e| matches!(e, QedError::HeaderSize { .. }), ErrorKind::InvalidFormat),
-        ("size unaligned", Box::new(|b| set64(b, 48, 1000)), |e| matches!(e, QedError::ImageSize { .. }), ErrorKind::InvalidFormat),
-        ("size too large", Box::new(|b| set64(b, 48, 1 << 50)), |e| matches!(e, QedError::ImageSize { .. }), ErrorKind::InvalidFormat),
-        ("L1 past end", Box::new(|b| set64(b, 40, 1 << 40)), |e| matches!(e, QedError::L1Offset { .. }), ErrorKind::InvalidFormat),
-        ("L1 unaligned", Box::new(|b| set64(b, 40, 4097)), |e| matches!(e, QedError::L1Offset { .. }), ErrorKind::InvalidFormat),
-        ("L1 in header", Box::new(|b| set64(b, 40, 0)), |e| matches!(e, QedError::L1Offset { .. }), ErrorKind::InvalidFormat),
-        ("L1 overflows", Box::new(|b| set64(b, 40, u64::MAX - 4095)), |e| matches!(e, QedError::L1Offset { .. }), ErrorKind::InvalidFormat),
-        ("L1 straddles end", Box::new(|b| b.truncate(2 * 4096 + 100)), |e| matches!(e, QedError::L1Offset { .. }), ErrorKind::InvalidFormat),
-        ("backing name past header", Box::new(|b| { set64(b, 16, F_BACKING_FILE); set32(b, 56, 4000); set32(b, 60, 200); }), |e| matches!(e, QedError::BackingNameOutside { .. }), ErrorKind::InvalidFormat),
-        ("backing name offset huge", Box::new(|b| { set64(b, 16, F_BACKING_FILE); set32(b, 56, u32::MAX); set32(b, 60, u32::MAX); }), |e| matches!(e, QedError::BackingNameOutside { .. }), ErrorKind::InvalidFormat),
-        ("backing name too long", Box::new(|b| { set64(b, 16, F_BACKING_FILE); set32(b, 12, 4); b.resize(8 * 4096, 0); set64(b, 40, 4 * 4096); set32(b, 56, 64); set32(b, 60, 5000); }), |e| matches!(e, QedError::BackingNameTooLong { .. }), ErrorKind::InvalidFormat),
-        ("backing name not utf-8", Box::new(|b| { set64(b, 16, F_BACKING_FILE); set32(b, 56, 64); set32(b, 60, 2); b[64] = 0xff; b[65] = 0xfe; }), |e| matches!(e, QedError::BackingNameEncoding), ErrorKind::InvalidFormat),
-        ("too short", Box::new(|b| b.truncate(40)), |e| matches!(e, QedError::TooShort { .. }), ErrorKind::InvalidFormat),
+    let cases: Vec<(&str, Mutation, Check, ErrorKind)> = vec![
+        (
+            "magic",
+            Box::new(|b| b[3] = b'X'),
+            |e| matches!(e, QedError::BadMagic { .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "features",
+            Box::new(|b| set64(b, 16, 0x18)),
+            |e| matches!(e, QedError::UnknownFeatures { bits: 0x18 }),
+            ErrorKind::Unsupported,
+        ),
+        (
+            "cluster not pow2",
+            Box::new(|b| set32(b, 4, 5000)),
+            |e| matches!(e, QedError::ClusterSize { .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "cluster too small",
+            Box::new(|b| set32(b, 4, 2048)),
+            |e| matches!(e, QedError::ClusterSize { .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "table size",
+            Box::new(|b| set32(b, 8, 3)),
+            |e| matches!(e, QedError::TableSize { .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "table size 0",
+            Box::new(|b| set32(b, 8, 0)),
+            |e| matches!(e, QedError::TableSize { .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "huge tables",
+            Box::new(|b| {
+                set32(b, 4, 64 << 20);
+                set32(b, 8, 16);
+            }),
+            |e| {
+                matches!(
+                    e,
+                    QedError::TableTooLarge {
+                        max: MAX_TABLE_BYTES,
+                        ..
+                    }
+                )
+            },
+            ErrorKind::Unsupported,
+        ),
+        (
+            "header size 0",
+            Box::new(|b| set32(b, 12, 0)),
+            |e| matches!(e, QedError::HeaderSize { .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "size unaligned",
+            Box::new(|b| set64(b, 48, 1000)),
+            |e| matches!(e, QedError::ImageSize { .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "size too large",
+            Box::new(|b| set64(b, 48, 1 << 50)),
+            |e| matches!(e, QedError::ImageSize { .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "L1 past end",
+            Box::new(|b| set64(b, 40, 1 << 40)),
+            |e| matches!(e, QedError::L1Offset { .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "L1 unaligned",
+            Box::new(|b| set64(b, 40, 4097)),
+            |e| matches!(e, QedError::L1Offset { .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "L1 in header",
+            Box::new(|b| set64(b, 40, 0)),
+            |e| matches!(e, QedError::L1Offset { .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "L1 overflows",
+            Box::new(|b| set64(b, 40, u64::MAX - 4095)),
+            |e| matches!(e, QedError::L1Offset { .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "L1 straddles end",
+            Box::new(|b| b.truncate(2 * 4096 + 100)),
+            |e| matches!(e, QedError::L1Offset { .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "backing name past header",
+            Box::new(|b| {
+                set64(b, 16, F_BACKING_FILE);
+                set32(b, 56, 4000);
+                set32(b, 60, 200);
+            }),
+            |e| matches!(e, QedError::BackingNameOutside { .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "backing name offset huge",
+            Box::new(|b| {
+                set64(b, 16, F_BACKING_FILE);
+                set32(b, 56, u32::MAX);
+                set32(b, 60, u32::MAX);
+            }),
+            |e| matches!(e, QedError::BackingNameOutside { .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "backing name too long",
+            Box::new(|b| {
+                set64(b, 16, F_BACKING_FILE);
+                set32(b, 12, 4);
+                b.resize(8 * 4096, 0);
+                set64(b, 40, 4 * 4096);
+                set32(b, 56, 64);
+                set32(b, 60, 5000);
+            }),
+            |e| matches!(e, QedError::BackingNameTooLong { .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "backing name not utf-8",
+            Box::new(|b| {
+                set64(b, 16, F_BACKING_FILE);
+                set32(b, 56, 64);
+                set32(b, 60, 2);
+                b[64] = 0xff;
+                b[65] = 0xfe;
+            }),
+            |e| matches!(e, QedError::BackingNameEncoding),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "too short",
+            Box::new(|b| b.truncate(40)),
+            |e| matches!(e, QedError::TooShort { .. }),
+            ErrorKind::InvalidFormat,
+        ),
     ];
     for (name, mutate, check, kind) in cases {
         let mut b = tiny(None, false);
@@ -367,7 +554,10 @@ fn tables_pointing_past_the_end_or_unaligned_are_corrupt() {
         let img = QedImage::from_bytes(b).unwrap();
         let mut buf = [0u8; 512];
         let e = img.read_at(&mut buf, 0).unwrap_err();
-        assert!(matches!(qed_error(&e), QedError::L2Offset { l1_index: 0, .. }), "{l2}: {e}");
+        assert!(
+            matches!(qed_error(&e), QedError::L2Offset { l1_index: 0, .. }),
+            "{l2}: {e}"
+        );
         assert_eq!(e.kind(), ErrorKind::Corrupt);
         assert!(img.map(0, 4096).is_err());
     }
@@ -380,7 +570,16 @@ fn tables_pointing_past_the_end_or_unaligned_are_corrupt() {
         let img = QedImage::from_bytes(b).unwrap();
         let mut buf = [0u8; 512];
         let e = img.read_at(&mut buf, 0).unwrap_err();
-        assert!(matches!(qed_error(&e), QedError::DataOffset { guest_offset: 0, .. }), "{data}: {e}");
+        assert!(
+            matches!(
+                qed_error(&e),
+                QedError::DataOffset {
+                    guest_offset: 0,
+                    ..
+                }
+            ),
+            "{data}: {e}"
+        );
         assert_eq!(e.kind(), ErrorKind::Corrupt);
     }
 }
@@ -389,15 +588,27 @@ fn tables_pointing_past_the_end_or_unaligned_are_corrupt() {
 fn reads_past_the_virtual_size_are_invalid_requests() {
     let img = QedImage::from_bytes(tiny(None, false)).unwrap();
     let mut buf = [0u8; 2];
-    assert_eq!(img.read_at(&mut buf, (1 << 20) - 1).unwrap_err().kind(), ErrorKind::InvalidRequest);
-    assert_eq!(img.map(1 << 20, 1).unwrap_err().kind(), ErrorKind::InvalidRequest);
+    assert_eq!(
+        img.read_at(&mut buf, (1 << 20) - 1).unwrap_err().kind(),
+        ErrorKind::InvalidRequest
+    );
+    assert_eq!(
+        img.map(1 << 20, 1).unwrap_err().kind(),
+        ErrorKind::InvalidRequest
+    );
 }
 
 #[test]
 fn in_memory_images_with_a_backing_file_are_refused_unless_no_backing() {
     let e = open_bytes(tiny(Some("base.raw"), true), &OpenOptions::default()).unwrap_err();
-    assert!(matches!(&e.source, DiskErrorSource::Open(OpenError::BackingInMemory { name }) if name == "base.raw"), "{e}");
-    let opts = OpenOptions { no_backing: true, ..OpenOptions::default() };
+    assert!(
+        matches!(&e.source, DiskErrorSource::Open(OpenError::BackingInMemory { name }) if name == "base.raw"),
+        "{e}"
+    );
+    let opts = OpenOptions {
+        no_backing: true,
+        ..OpenOptions::default()
+    };
     let opened = open_bytes(tiny(Some("base.raw"), true), &opts).unwrap();
     assert_eq!(opened.format, DiskFormat::Qed);
 }
@@ -410,29 +621,53 @@ fn loops_through_qed_backing_files_are_refused() {
     write("a.qed", tiny(Some("b.qed"), false));
     write("b.qed", tiny(Some("a.qed"), false));
     let e = open(&tmp.path().join("a.qed"), &OpenOptions::default()).unwrap_err();
-    assert!(matches!(&e.source, DiskErrorSource::Open(OpenError::Loop { path }) if path.ends_with("a.qed")), "{e}");
+    assert!(
+        matches!(&e.source, DiskErrorSource::Open(OpenError::Loop { path }) if path.ends_with("a.qed")),
+        "{e}"
+    );
     assert_eq!(e.kind(), ErrorKind::Escape);
     // Self-loop.
     write("c.qed", tiny(Some("./c.qed"), false));
     let e = open(&tmp.path().join("c.qed"), &OpenOptions::default()).unwrap_err();
-    assert!(matches!(&e.source, DiskErrorSource::Open(OpenError::Loop { .. })), "{e}");
+    assert!(
+        matches!(&e.source, DiskErrorSource::Open(OpenError::Loop { .. })),
+        "{e}"
+    );
     // Mixed: qcow2 -> qed -> qcow2 (the first).
     write("m.qcow2", tiny_qcow2(Some("n.qed"), Some("qed")));
     write("n.qed", tiny(Some("m.qcow2"), false));
     let e = open(&tmp.path().join("m.qcow2"), &OpenOptions::default()).unwrap_err();
-    assert!(matches!(&e.source, DiskErrorSource::Open(OpenError::Loop { path }) if path.ends_with("m.qcow2")), "{e}");
+    assert!(
+        matches!(&e.source, DiskErrorSource::Open(OpenError::Loop { path }) if path.ends_with("m.qcow2")),
+        "{e}"
+    );
     // Outside the allowed directories, and too deep, by the same rules as qcow2.
     let sub = tmp.path().join("sub");
     std::fs::create_dir(&sub).unwrap();
     std::fs::write(sub.join("top.qed"), tiny(Some("../a.qed"), false)).unwrap();
     let e = open(&sub.join("top.qed"), &OpenOptions::default()).unwrap_err();
-    assert!(matches!(&e.source, DiskErrorSource::Open(OpenError::OutsideAllowedDirs { .. })), "{e}");
+    assert!(
+        matches!(
+            &e.source,
+            DiskErrorSource::Open(OpenError::OutsideAllowedDirs { .. })
+        ),
+        "{e}"
+    );
     for i in 0..12 {
-        write(&format!("d{i}.qed"), tiny(Some(&format!("d{}.qed", i + 1)), false));
+        write(
+            &format!("d{i}.qed"),
+            tiny(Some(&format!("d{}.qed", i + 1)), false),
+        );
     }
     write("d12.qed", tiny(None, false));
     let e = open(&tmp.path().join("d0.qed"), &OpenOptions::default()).unwrap_err();
-    assert!(matches!(&e.source, DiskErrorSource::Open(OpenError::TooDeep { max: 10 })), "{e}");
+    assert!(
+        matches!(
+            &e.source,
+            DiskErrorSource::Open(OpenError::TooDeep { max: 10 })
+        ),
+        "{e}"
+    );
     // A missing backing file is NotFound.
     write("lost.qed", tiny(Some("nowhere.qcow2"), false));
     let e = open(&tmp.path().join("lost.qed"), &OpenOptions::default()).unwrap_err();

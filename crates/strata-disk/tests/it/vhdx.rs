@@ -14,6 +14,9 @@ use strata_model::DiskFormat;
 
 use crate::fixtures;
 
+/// A change to an image's bytes.
+type Mutation = Box<dyn Fn(&mut Vec<u8>)>;
+
 const COMMITTED: [&str; 4] = ["dynamic-1m", "dynamic-2m", "fixed-1m", "tiny"];
 
 fn gunzip(path: &Path) -> Vec<u8> {
@@ -42,7 +45,12 @@ fn err(bytes: Vec<u8>) -> DiskError {
 /// The guest bytes of the 4 MiB pattern (see make-fixtures.sh).
 fn pattern() -> Vec<u8> {
     let mut v = vec![0u8; 4 << 20];
-    for (at, len, b) in [(0, 12, 0x11), (100, 3, 0x22), (2300, 24, 0x33), (4092, 4, 0x44)] {
+    for (at, len, b) in [
+        (0, 12, 0x11),
+        (100, 3, 0x22),
+        (2300, 24, 0x33),
+        (4092, 4, 0x44),
+    ] {
         v[at << 10..(at + len) << 10].fill(b);
     }
     v
@@ -107,7 +115,13 @@ fn reads_match_qemu_img_and_qemu_map_agrees() {
     let mut n = 0;
     for e in std::fs::read_dir(root).unwrap() {
         let gz = e.unwrap().path();
-        let Some(name) = gz.file_name().unwrap().to_str().unwrap().strip_suffix(".vhdx.gz") else {
+        let Some(name) = gz
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .strip_suffix(".vhdx.gz")
+        else {
             continue;
         };
         n += 1;
@@ -115,7 +129,18 @@ fn reads_match_qemu_img_and_qemu_map_agrees() {
         std::fs::write(&path, gunzip(&gz)).unwrap();
         let raw = tmp.path().join("out.raw");
         let p = path.to_str().unwrap();
-        fixtures::qemu_img(tmp.path(), &["convert", "-f", "vhdx", "-O", "raw", p, raw.to_str().unwrap()]);
+        fixtures::qemu_img(
+            tmp.path(),
+            &[
+                "convert",
+                "-f",
+                "vhdx",
+                "-O",
+                "raw",
+                p,
+                raw.to_str().unwrap(),
+            ],
+        );
         let expected = std::fs::read(&raw).unwrap();
         let opened = strata_disk::open(&path, &OpenOptions::default()).unwrap();
         let ours = fixtures::read_all(&*opened.image);
@@ -126,15 +151,29 @@ fn reads_match_qemu_img_and_qemu_map_agrees() {
         // qemu's vhdx driver reports no block status (everything is data, at depth 0); ours
         // is finer: whatever we call zero or unallocated reads as zeros in qemu's output.
         let json = fixtures::qemu_json(tmp.path(), &["map", "--output=json", "-f", "vhdx", p]);
-        let total: u64 = json.as_array().unwrap().iter().map(|e| e["length"].as_u64().unwrap()).sum();
+        let total: u64 = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["length"].as_u64().unwrap())
+            .sum();
         assert_eq!(total, opened.image.virtual_size(), "{name}");
         for (start, len, kind) in our_map(&*opened.image) {
             if kind != ExtentKind::Data {
-                assert!(expected[start as usize..(start + len) as usize].iter().all(|&b| b == 0), "{name}");
+                assert!(
+                    expected[start as usize..(start + len) as usize]
+                        .iter()
+                        .all(|&b| b == 0),
+                    "{name}"
+                );
             }
         }
         let info = fixtures::qemu_json(tmp.path(), &["info", "--output=json", p]);
-        assert_eq!(info["virtual-size"].as_u64(), Some(opened.image.virtual_size()), "{name}");
+        assert_eq!(
+            info["virtual-size"].as_u64(),
+            Some(opened.image.virtual_size()),
+            "{name}"
+        );
     }
     assert!(n >= 7, "only {n} vhdx fixtures generated");
 }
@@ -188,7 +227,11 @@ fn metadata_item(b: &[u8], guid: [u8; 16]) -> usize {
 }
 
 fn bat_offset(b: &[u8]) -> usize {
-    VhdxImage::from_bytes(b.to_vec()).unwrap().regions().bat.offset as usize
+    VhdxImage::from_bytes(b.to_vec())
+        .unwrap()
+        .regions()
+        .bat
+        .offset as usize
 }
 
 #[test]
@@ -199,7 +242,10 @@ fn a_non_empty_log_is_refused() {
         fix_crc(&mut b, h, 4096);
     }
     let e = err(b);
-    assert!(matches!(vhdx_error(&e), VhdxError::LogNotEmpty { guid } if guid.starts_with("42424242-")), "{e}");
+    assert!(
+        matches!(vhdx_error(&e), VhdxError::LogNotEmpty { guid } if guid.starts_with("42424242-")),
+        "{e}"
+    );
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     assert!(e.to_string().contains("log"), "{e}");
 }
@@ -216,7 +262,10 @@ fn the_current_header_is_the_valid_one_with_the_higher_sequence() {
     set64(&mut c, other + 8, seq + 1);
     c[other + 48..other + 64].copy_from_slice(&[7; 16]);
     fix_crc(&mut c, other, 4096);
-    assert!(matches!(vhdx_error(&err(c.clone())), VhdxError::LogNotEmpty { .. }));
+    assert!(matches!(
+        vhdx_error(&err(c.clone())),
+        VhdxError::LogNotEmpty { .. }
+    ));
     // With a bad checksum it is ignored, and the old one is used.
     c[other + 100] ^= 1;
     assert!(VhdxImage::from_bytes(c).is_ok());
@@ -225,15 +274,21 @@ fn the_current_header_is_the_valid_one_with_the_higher_sequence() {
     c[H1 + 200] ^= 1;
     c[H2] = b'x';
     let e = err(c);
-    assert!(matches!(vhdx_error(&e), VhdxError::NoValidHeader { first, second }
-        if first.contains("checksum") && second.contains("signature")), "{e}");
+    assert!(
+        matches!(vhdx_error(&e), VhdxError::NoValidHeader { first, second }
+        if first.contains("checksum") && second.contains("signature")),
+        "{e}"
+    );
     // Version 2: invalid.
     let mut c = b.clone();
     for h in [H1, H2] {
         c[h + 66] = 2;
         fix_crc(&mut c, h, 4096);
     }
-    assert!(matches!(vhdx_error(&err(c)), VhdxError::NoValidHeader { .. }));
+    assert!(matches!(
+        vhdx_error(&err(c)),
+        VhdxError::NoValidHeader { .. }
+    ));
 }
 
 #[test]
@@ -242,16 +297,94 @@ fn region_table_mutations_are_refused_with_the_exact_error() {
     let bat = bat_offset(&b) as u64;
     let bat_entry = region_entry(&b, bat);
     type Check = fn(&VhdxError) -> bool;
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>, bool, Check, ErrorKind)> = vec![
-        ("crc", Box::new(|b| b[RT + 1000] ^= 1), false, |e| matches!(e, VhdxError::Checksum { what: "region table", .. }), ErrorKind::IntegrityMismatch),
-        ("signature", Box::new(|b| b[RT] = b'x'), true, |e| matches!(e, VhdxError::RegionSignature), ErrorKind::InvalidFormat),
-        ("count", Box::new(|b| set32(b, RT + 8, 5000)), true, |e| matches!(e, VhdxError::TooManyEntries { count: 5000, .. }), ErrorKind::InvalidFormat),
-        ("BAT past end", Box::new(move |b| set64(b, bat_entry + 16, 1 << 40)), true, |e| matches!(e, VhdxError::Region { what: "BAT", .. }), ErrorKind::InvalidFormat),
-        ("BAT unaligned", Box::new(move |b| set64(b, bat_entry + 16, bat + 4096)), true, |e| matches!(e, VhdxError::Region { what: "BAT", .. }), ErrorKind::InvalidFormat),
-        ("BAT in headers", Box::new(move |b| set64(b, bat_entry + 16, 0)), true, |e| matches!(e, VhdxError::Region { what: "BAT", .. }), ErrorKind::InvalidFormat),
-        ("BAT length overflows", Box::new(move |b| { set64(b, bat_entry + 16, u64::MAX - (1 << 20) + 1); }), true, |e| matches!(e, VhdxError::Region { .. }), ErrorKind::InvalidFormat),
-        ("unknown required region", Box::new(move |b| { b[bat_entry] ^= 0xff; b[bat_entry + 28] = 1; }), true, |e| matches!(e, VhdxError::UnknownRequired { what: "region", .. }), ErrorKind::Unsupported),
-        ("BAT missing", Box::new(move |b| { b[bat_entry] ^= 0xff; b[bat_entry + 28] = 0; }), true, |e| matches!(e, VhdxError::Entry { what: "BAT region", problem: "missing" }), ErrorKind::InvalidFormat),
+    let cases: Vec<(&str, Mutation, bool, Check, ErrorKind)> = vec![
+        (
+            "crc",
+            Box::new(|b| b[RT + 1000] ^= 1),
+            false,
+            |e| {
+                matches!(
+                    e,
+                    VhdxError::Checksum {
+                        what: "region table",
+                        ..
+                    }
+                )
+            },
+            ErrorKind::IntegrityMismatch,
+        ),
+        (
+            "signature",
+            Box::new(|b| b[RT] = b'x'),
+            true,
+            |e| matches!(e, VhdxError::RegionSignature),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "count",
+            Box::new(|b| set32(b, RT + 8, 5000)),
+            true,
+            |e| matches!(e, VhdxError::TooManyEntries { count: 5000, .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "BAT past end",
+            Box::new(move |b| set64(b, bat_entry + 16, 1 << 40)),
+            true,
+            |e| matches!(e, VhdxError::Region { what: "BAT", .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "BAT unaligned",
+            Box::new(move |b| set64(b, bat_entry + 16, bat + 4096)),
+            true,
+            |e| matches!(e, VhdxError::Region { what: "BAT", .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "BAT in headers",
+            Box::new(move |b| set64(b, bat_entry + 16, 0)),
+            true,
+            |e| matches!(e, VhdxError::Region { what: "BAT", .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "BAT length overflows",
+            Box::new(move |b| {
+                set64(b, bat_entry + 16, u64::MAX - (1 << 20) + 1);
+            }),
+            true,
+            |e| matches!(e, VhdxError::Region { .. }),
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "unknown required region",
+            Box::new(move |b| {
+                b[bat_entry] ^= 0xff;
+                b[bat_entry + 28] = 1;
+            }),
+            true,
+            |e| matches!(e, VhdxError::UnknownRequired { what: "region", .. }),
+            ErrorKind::Unsupported,
+        ),
+        (
+            "BAT missing",
+            Box::new(move |b| {
+                b[bat_entry] ^= 0xff;
+                b[bat_entry + 28] = 0;
+            }),
+            true,
+            |e| {
+                matches!(
+                    e,
+                    VhdxError::Entry {
+                        what: "BAT region",
+                        problem: "missing"
+                    }
+                )
+            },
+            ErrorKind::InvalidFormat,
+        ),
     ];
     for (name, mutate, crc, check, kind) in cases {
         let mut c = b.clone();
@@ -271,15 +404,82 @@ fn metadata_mutations_are_refused_with_the_exact_error() {
     let params = metadata_item(&b, FILE_PARAMETERS);
     let size = metadata_item(&b, VIRTUAL_DISK_SIZE);
     type Check = fn(&VhdxError) -> bool;
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>, Check, ErrorKind)> = vec![
-        ("block size not pow2", Box::new(move |b| set32(b, params, 3 << 20)), |e| matches!(e, VhdxError::Value { what: "block size", .. }), ErrorKind::InvalidFormat),
-        ("block size small", Box::new(move |b| set32(b, params, 4096)), |e| matches!(e, VhdxError::Value { what: "block size", .. }), ErrorKind::InvalidFormat),
-        ("block size zero", Box::new(move |b| set32(b, params, 0)), |e| matches!(e, VhdxError::Value { what: "block size", .. }), ErrorKind::InvalidFormat),
-        ("has parent", Box::new(move |b| set32(b, params + 4, 2)), |e| matches!(e, VhdxError::Differencing), ErrorKind::Unsupported),
-        ("size huge", Box::new(move |b| set64(b, size, u64::MAX)), |e| matches!(e, VhdxError::Value { what: "virtual disk size", .. }), ErrorKind::InvalidFormat),
+    let cases: Vec<(&str, Mutation, Check, ErrorKind)> = vec![
+        (
+            "block size not pow2",
+            Box::new(move |b| set32(b, params, 3 << 20)),
+            |e| {
+                matches!(
+                    e,
+                    VhdxError::Value {
+                        what: "block size",
+                        ..
+                    }
+                )
+            },
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "block size small",
+            Box::new(move |b| set32(b, params, 4096)),
+            |e| {
+                matches!(
+                    e,
+                    VhdxError::Value {
+                        what: "block size",
+                        ..
+                    }
+                )
+            },
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "block size zero",
+            Box::new(move |b| set32(b, params, 0)),
+            |e| {
+                matches!(
+                    e,
+                    VhdxError::Value {
+                        what: "block size",
+                        ..
+                    }
+                )
+            },
+            ErrorKind::InvalidFormat,
+        ),
+        (
+            "has parent",
+            Box::new(move |b| set32(b, params + 4, 2)),
+            |e| matches!(e, VhdxError::Differencing),
+            ErrorKind::Unsupported,
+        ),
+        (
+            "size huge",
+            Box::new(move |b| set64(b, size, u64::MAX)),
+            |e| {
+                matches!(
+                    e,
+                    VhdxError::Value {
+                        what: "virtual disk size",
+                        ..
+                    }
+                )
+            },
+            ErrorKind::InvalidFormat,
+        ),
         // 64 TiB in 1 MiB blocks: 64 Mi entries do not fit the 1 MiB BAT region.
-        ("BAT too large", Box::new(move |b| set64(b, size, 64 << 40)), |e| matches!(e, VhdxError::BatSize { .. }), ErrorKind::Unsupported),
-        ("BAT past its region", Box::new(move |b| set64(b, size, 200 << 30)), |e| matches!(e, VhdxError::BatSize { .. }), ErrorKind::InvalidFormat),
+        (
+            "BAT too large",
+            Box::new(move |b| set64(b, size, 64 << 40)),
+            |e| matches!(e, VhdxError::BatSize { .. }),
+            ErrorKind::Unsupported,
+        ),
+        (
+            "BAT past its region",
+            Box::new(move |b| set64(b, size, 200 << 30)),
+            |e| matches!(e, VhdxError::BatSize { .. }),
+            ErrorKind::InvalidFormat,
+        ),
     ];
     for (name, mutate, check, kind) in cases {
         let mut c = b.clone();
@@ -293,19 +493,46 @@ fn metadata_mutations_are_refused_with_the_exact_error() {
     let base = img.regions().metadata.offset as usize;
     let mut c = b.clone();
     c[base] = b'x';
-    assert!(matches!(vhdx_error(&err(c)), VhdxError::Value { what: "metadata table signature", .. }));
-    let entry = (0..8).map(|i| base + 32 + i * 32).find(|&at| c_guid(&b, at) == FILE_PARAMETERS).unwrap();
+    assert!(matches!(
+        vhdx_error(&err(c)),
+        VhdxError::Value {
+            what: "metadata table signature",
+            ..
+        }
+    ));
+    let entry = (0..8)
+        .map(|i| base + 32 + i * 32)
+        .find(|&at| c_guid(&b, at) == FILE_PARAMETERS)
+        .unwrap();
     let mut c = b.clone();
     set32(&mut c, entry + 16, 2 << 20);
-    assert!(matches!(vhdx_error(&err(c)), VhdxError::MetadataItem { what: "file parameters", .. }));
+    assert!(matches!(
+        vhdx_error(&err(c)),
+        VhdxError::MetadataItem {
+            what: "file parameters",
+            ..
+        }
+    ));
     let mut c = b.clone();
     c[entry] ^= 0xff;
     c[entry + 24] = 0; // not required any more
-    assert!(matches!(vhdx_error(&err(c)), VhdxError::Entry { what: "file parameters", problem: "missing" }));
+    assert!(matches!(
+        vhdx_error(&err(c)),
+        VhdxError::Entry {
+            what: "file parameters",
+            problem: "missing"
+        }
+    ));
     let mut c = b.clone();
     c[entry] ^= 0xff;
     c[entry + 24] = 4;
-    assert!(matches!(vhdx_error(&err(c)), VhdxError::UnknownRequired { what: "metadata item", .. }));
+    assert!(matches!(
+        vhdx_error(&err(c)),
+        VhdxError::UnknownRequired {
+            what: "metadata item",
+            ..
+        }
+    ));
 }
 
 fn c_guid(b: &[u8], at: usize) -> [u8; 16] {
@@ -320,7 +547,10 @@ fn bat_entries_are_checked_and_states_read_as_qemu_reads_them() {
     let mut c = b.clone();
     set64(&mut c, bat, (1u64 << 40) | 6);
     let e = err(c);
-    assert!(matches!(vhdx_error(&e), VhdxError::BlockOffset { index: 0, .. }), "{e}");
+    assert!(
+        matches!(vhdx_error(&e), VhdxError::BlockOffset { index: 0, .. }),
+        "{e}"
+    );
     assert_eq!(e.kind(), ErrorKind::Corrupt);
     // Block 0 inside the fixed structures.
     let mut c = b.clone();
@@ -328,7 +558,13 @@ fn bat_entries_are_checked_and_states_read_as_qemu_reads_them() {
     assert!(matches!(vhdx_error(&err(c)), VhdxError::BlockOffset { .. }));
     // States: zero, unmapped, undefined read as zeros and map as zero; not present is
     // unallocated; partially present and reserved states cannot be read.
-    for (state, kind) in [(2u64, ExtentKind::Zero), (3, ExtentKind::Zero), (1, ExtentKind::Zero), (5, ExtentKind::Zero), (0, ExtentKind::Unallocated)] {
+    for (state, kind) in [
+        (2u64, ExtentKind::Zero),
+        (3, ExtentKind::Zero),
+        (1, ExtentKind::Zero),
+        (5, ExtentKind::Zero),
+        (0, ExtentKind::Unallocated),
+    ] {
         let mut c = b.clone();
         let entry = le64(&c, bat);
         set64(&mut c, bat, (entry & !7) | state);
@@ -345,13 +581,22 @@ fn bat_entries_are_checked_and_states_read_as_qemu_reads_them() {
         let img = VhdxImage::from_bytes(c).unwrap();
         let mut buf = [0u8; 512];
         let e = img.read_at(&mut buf, 0).unwrap_err();
-        assert!(matches!(vhdx_error(&e), VhdxError::BlockState { block: 0, .. }), "{e}");
+        assert!(
+            matches!(vhdx_error(&e), VhdxError::BlockState { block: 0, .. }),
+            "{e}"
+        );
     }
     // Reads past the virtual size are invalid requests.
     let img = VhdxImage::from_bytes(b.clone()).unwrap();
     let mut buf = [0u8; 2];
-    assert_eq!(img.read_at(&mut buf, (4 << 20) - 1).unwrap_err().kind(), ErrorKind::InvalidRequest);
-    assert_eq!(img.map(4 << 20, 1).unwrap_err().kind(), ErrorKind::InvalidRequest);
+    assert_eq!(
+        img.read_at(&mut buf, (4 << 20) - 1).unwrap_err().kind(),
+        ErrorKind::InvalidRequest
+    );
+    assert_eq!(
+        img.map(4 << 20, 1).unwrap_err().kind(),
+        ErrorKind::InvalidRequest
+    );
 }
 
 #[test]
@@ -366,5 +611,8 @@ fn truncated_and_foreign_files_are_refused() {
     let bat = bat_offset(&b);
     let e = err(b[..bat + 4096].to_vec());
     assert!(matches!(vhdx_error(&e), VhdxError::Region { .. }), "{e}");
-    assert_eq!(guid_string(&[0; 16]), "00000000-0000-0000-0000-000000000000");
+    assert_eq!(
+        guid_string(&[0; 16]),
+        "00000000-0000-0000-0000-000000000000"
+    );
 }
