@@ -180,3 +180,27 @@ impl Metadata {
         (u64::from(self.logical_sector_size) << 23) / u64::from(self.block_size)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_ratio_as_the_spec_computes_it() {
+        let mut m = Metadata {
+            block_size: 32 << 20,
+            leave_blocks_allocated: false,
+            has_parent: false,
+            virtual_disk_size: 0,
+            logical_sector_size: 512,
+            physical_sector_size: 4096,
+            page83: [0; 16],
+        };
+        assert_eq!(m.chunk_ratio(), 128);
+        m.block_size = 1 << 20;
+        assert_eq!(m.chunk_ratio(), 4096);
+        m.logical_sector_size = 4096;
+        m.block_size = 256 << 20;
+        assert_eq!(m.chunk_ratio(), 128);
+    }
+}

@@ -43,4 +43,15 @@ fn saved_crashes_and_fixtures_replay_cleanly() {
         fuzzing::exercise_qed(&data);
         fuzzing::exercise_vhdx(&data);
     }
+    // The round trip on a few inputs (it writes a file per input).
+    for input in inputs
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".qed"))
+        .take(3)
+    {
+        fuzzing::roundtrip_qed(&std::fs::read(input).unwrap());
+    }
+    for input in files_in(&regressions.join("qed_roundtrip")) {
+        fuzzing::roundtrip_qed(&std::fs::read(input).unwrap());
+    }
 }

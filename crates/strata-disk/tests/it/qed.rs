@@ -673,3 +673,41 @@ fn loops_through_qed_backing_files_are_refused() {
     let e = open(&tmp.path().join("lost.qed"), &OpenOptions::default()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
 }
+
+#[test]
+fn a_qcow2_over_a_qed_over_a_qcow2_reads_through_every_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["base.qcow2", "qedtop.qed"] {
+        std::fs::copy(
+            fixtures::dir().join("chain").join(name),
+            tmp.path().join(name),
+        )
+        .unwrap();
+    }
+    let top = tmp.path().join("top.qcow2");
+    let opts = strata_disk::qcow2::CreateOptions {
+        backing: Some(("qedtop.qed".into(), DiskFormat::Qed)),
+        ..strata_disk::qcow2::CreateOptions::new(1 << 20)
+    };
+    strata_disk::qcow2::create(&top, &opts).unwrap();
+    let opened = open(&top, &OpenOptions::default()).unwrap();
+    let qed = opened.image.backing().unwrap();
+    assert_eq!(qed.format(), DiskFormat::Qed);
+    assert_eq!(qed.backing().unwrap().format(), DiskFormat::Qcow2);
+    let data = fixtures::read_all(&*opened.image);
+    assert_eq!((data[0], data[4096], data[40 << 10]), (0, 0x11, 0xa1));
+    if fixtures::have_qemu("mixed chain") {
+        let raw = tmp.path().join("out.raw");
+        fixtures::qemu_img(
+            tmp.path(),
+            &["convert", "-O", "raw", "top.qcow2", "out.raw"],
+        );
+        assert!(std::fs::read(&raw).unwrap() == data);
+    }
+    // With the no-backing option only the top layer opens.
+    let opts = OpenOptions {
+        no_backing: true,
+        ..OpenOptions::default()
+    };
+    assert!(open(&top, &opts).unwrap().image.backing().is_none());
+}
