@@ -124,7 +124,12 @@ pub struct Header {
 impl Header {
     /// Parses header `index` from its 4 KiB: signature `head`, CRC32C, version 1.
     pub fn parse(bytes: &[u8], index: usize) -> Result<Header, VhdxError> {
-        if bytes.len() < HEADER_LEN || &bytes[0..4] != b"head" {
+        if bytes.len() < HEADER_LEN {
+            return Err(VhdxError::TooShort {
+                len: bytes.len() as u64,
+            });
+        }
+        if &bytes[0..4] != b"head" {
             return Err(VhdxError::Value {
                 what: "header signature",
                 value: u64::from(le32(bytes, 0)),

@@ -3,6 +3,7 @@
 //! size, leave-blocks-allocated, has-parent), virtual disk size, logical and physical sector
 //! sizes, and the page 83 identifier. Every one of them must be present, as qemu requires.
 
+use crate::error::DiskError;
 use crate::io::ReadAt;
 use crate::vhdx::VhdxError;
 use crate::vhdx::header::{
@@ -52,28 +53,26 @@ pub struct Metadata {
 
 impl Metadata {
     /// Reads the metadata table and items of `region` from `src`.
-    pub fn read(src: &dyn ReadAt, region: &Region) -> Result<Metadata, VhdxError> {
-        let io = |_| VhdxError::Region {
-            what: "metadata",
-            offset: region.offset,
-            length: u64::from(region.length),
-            file_len: 0,
-        };
+    pub fn read(src: &dyn ReadAt, region: &Region) -> Result<Metadata, DiskError> {
+        let io = |at: u64| move |e| DiskError::io(format!("read metadata at {at:#x}"), e);
         // The region is at least 1 MiB and inside the file (checked with the region table).
         let mut table = vec![0u8; TABLE_LEN];
-        src.read_exact_at(&mut table, region.offset).map_err(io)?;
+        src.read_exact_at(&mut table, region.offset)
+            .map_err(io(region.offset))?;
         if &table[0..8] != b"metadata" {
             return Err(VhdxError::Value {
                 what: "metadata table signature",
                 value: le64(&table, 0),
-            });
+            }
+            .into());
         }
         let count = u32::from(le16(&table, 10));
         if count > MAX_ENTRIES {
             return Err(VhdxError::TooManyEntries {
                 what: "metadata table",
                 count,
-            });
+            }
+            .into());
         }
         let mut items: [Option<Vec<u8>>; 5] = Default::default();
         let known = [
@@ -94,7 +93,8 @@ impl Metadata {
                     return Err(VhdxError::UnknownRequired {
                         what: "metadata item",
                         guid: guid_string(&id),
-                    });
+                    }
+                    .into());
                 }
                 continue;
             };
@@ -105,16 +105,18 @@ impl Metadata {
                     what,
                     offset,
                     length,
-                });
+                }
+                .into());
             }
             let mut bytes = vec![0u8; need as usize];
-            src.read_exact_at(&mut bytes, region.offset + u64::from(offset))
-                .map_err(io)?;
+            let at = region.offset + u64::from(offset);
+            src.read_exact_at(&mut bytes, at).map_err(io(at))?;
             if items[k].replace(bytes).is_some() {
                 return Err(VhdxError::Entry {
                     what,
                     problem: "duplicated",
-                });
+                }
+                .into());
             }
         }
         let [
@@ -133,7 +135,8 @@ impl Metadata {
             return Err(VhdxError::Entry {
                 what: missing,
                 problem: "missing",
-            });
+            }
+            .into());
         };
         let flags = le32(&params, 4);
         let m = Metadata {
@@ -150,7 +153,8 @@ impl Metadata {
             return Err(VhdxError::Value {
                 what: "block size",
                 value: u64::from(bs),
-            });
+            }
+            .into());
         }
         for (what, v) in [
             ("logical sector size", m.logical_sector_size),
@@ -160,17 +164,19 @@ impl Metadata {
                 return Err(VhdxError::Value {
                     what,
                     value: u64::from(v),
-                });
+                }
+                .into());
             }
         }
         if m.virtual_disk_size > MAX_VIRTUAL_SIZE {
             return Err(VhdxError::Value {
                 what: "virtual disk size",
                 value: m.virtual_disk_size,
-            });
+            }
+            .into());
         }
         if m.has_parent {
-            return Err(VhdxError::Differencing);
+            return Err(VhdxError::Differencing.into());
         }
         Ok(m)
     }
