@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use strata_disk::qcow2::{Compat, CreateOptions, Qcow2Target};
+use strata_disk::qed::{QedCreateOptions, QedTarget};
 use strata_disk::vmdk::{AdapterType, Subformat, VmdkCreateOptions, VmdkTarget};
 use strata_disk::vpc::Subformat as VpcSubformat;
 use strata_disk::{
@@ -20,7 +21,7 @@ use strata_disk::{
 use strata_model::DiskFormat;
 
 const USAGE: &str = "\
-usage: strata-disk convert [-f FMT] [-O raw|qcow2|vmdk|vdi|vpc] [-c] [-o OPTS] [--hash] [--no-sync] [--progress]
+usage: strata-disk convert [-f FMT] [-O raw|qcow2|qed|vdi|vmdk|vpc] [-c] [-o OPTS] [--hash] [--no-sync] [--progress]
                            [--workers N] [--chunk-size BYTES] SRC DST
        strata-disk info FILE
        strata-disk check FILE
@@ -30,7 +31,7 @@ convert options (-o, comma-separated): compression_type=zlib|zstd, cluster_size=
 compat=0.10|1.1, refcount_bits=N, level=N (compression level); for vmdk:
 subformat=monolithicSparse|streamOptimized, adapter_type=ide|buslogic|lsilogic|legacyESX,
 hwversion=N; vdi: static=on|off;
-vpc: subformat=dynamic|fixed, force_size=on|off.
+vpc: subformat=dynamic|fixed, force_size=on|off; qed: cluster_size=BYTES, table_size=N.
 qemu-img flags -m N and -W are accepted and have no effect (strata always overlaps reads,
 compression and writes) but print a warning. --workers: threads that read and write chunks
 (0, the default: from the available parallelism); --chunk-size: bytes read at a time.";
@@ -135,6 +136,7 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
     let mut vmdk = VmdkCreateOptions::new(size);
     let mut vdi = VdiCreateOptions::new(size);
     let mut vpc = VpcCreateOptions::new(size);
+    let mut qed = QedCreateOptions::new(size);
     let mut kind = "zlib".to_owned();
     let mut level: Option<i64> = None;
     for (k, v) in &opts {
@@ -167,7 +169,13 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
         }
         match k.as_str() {
             "compression_type" => kind = v.clone(),
-            "cluster_size" => create.cluster_size = num()?,
+            "cluster_size" => {
+                create.cluster_size = num()?;
+                qed.cluster_size = u32::try_from(num()?).map_err(|e| e.to_string())?;
+            }
+            "table_size" if out_format == DiskFormat::Qed => {
+                qed.table_size = u32::try_from(num()?).map_err(|e| e.to_string())?
+            }
             "refcount_bits" => {
                 create.refcount_bits = u32::try_from(num()?).map_err(|e| e.to_string())?
             }
@@ -241,6 +249,10 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
         DiskFormat::Vpc => {
             Box::new(VpcTarget::create(dst, &vpc, options.hash, options.sync).map_err(s)?)
         }
+        DiskFormat::Qed if compress => return Err("qed output cannot be compressed".into()),
+        DiskFormat::Qed => {
+            Box::new(QedTarget::create(dst, &qed, options.hash, options.sync).map_err(s)?)
+        }
         other => return Err(format!("writing {other} is not supported")),
     };
     let progress = |p: strata_disk::Progress| {
@@ -276,19 +288,33 @@ fn open_qcow2(path: &Path) -> Result<strata_disk::Qcow2Image, String> {
         .map_err(s)
 }
 
-/// The format of `path`, probed.
-fn format_of(path: &Path) -> Result<DiskFormat, String> {
+fn probe_file(path: &Path) -> Result<DiskFormat, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     strata_disk::probe(&file).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// The top layer alone, for `info` and `check` of formats other than qcow2.
+fn open_top(path: &Path) -> Result<strata_disk::Opened, String> {
+    let options = OpenOptions {
+        no_backing: true,
+        ..OpenOptions::default()
+    };
+    strata_disk::open(path, &options).map_err(s)
+}
+
 fn info(args: &[String]) -> Result<ExitCode, String> {
     let path = single(args, "info")?;
-    if format_of(&path)? != DiskFormat::Qcow2 {
-        let image = open(&path, None)?;
+    if probe_file(&path)? != DiskFormat::Qcow2 {
+        let opened = open_top(&path)?;
         println!("image: {}", path.display());
-        println!("file format: {}", image.format());
-        println!("virtual size: {}", image.virtual_size());
+        println!("file format: {}", opened.format.name());
+        println!("virtual size: {}", opened.image.virtual_size());
+        if let Some(b) = opened.image.backing_file() {
+            println!("backing file: {}", b.name);
+            if let Some(f) = b.format {
+                println!("backing file format: {}", f.name());
+            }
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let image = open_qcow2(&path)?;
@@ -299,10 +325,12 @@ fn info(args: &[String]) -> Result<ExitCode, String> {
 
 fn check(args: &[String]) -> Result<ExitCode, String> {
     let path = single(args, "check")?;
-    if format_of(&path)? != DiskFormat::Qcow2 {
-        // Opening validates every table against the file; then every allocated block is read
-        // (for vmdk, as qemu's check: every grain found and, compressed, inflated).
-        let image = open(&path, None)?;
+    if probe_file(&path)? != DiskFormat::Qcow2 {
+        // Other formats: every table entry is validated while the whole image is mapped, and
+        // every allocated block is read (for vmdk, as qemu's check: every grain found and,
+        // compressed, inflated).
+        let opened = open_top(&path)?;
+        let image = &opened.image;
         let size = image.virtual_size();
         let mut buf = vec![0u8; 1 << 20];
         let mut pos = 0u64;

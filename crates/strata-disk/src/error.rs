@@ -84,6 +84,15 @@ pub enum DiskErrorSource {
     /// A vpc (VHD) image that cannot be read or written as asked.
     #[error(transparent)]
     Vpc(#[from] crate::vpc::VpcError),
+    /// A qed image that cannot be read.
+    #[error(transparent)]
+    Qed(#[from] crate::qed::QedError),
+    /// A qed image that cannot be created as asked.
+    #[error(transparent)]
+    QedWrite(#[from] crate::qed::QedWriteError),
+    /// A vhdx image that cannot be read.
+    #[error(transparent)]
+    Vhdx(#[from] crate::vhdx::VhdxError),
 }
 
 impl DiskError {
@@ -103,6 +112,9 @@ impl DiskError {
             DiskErrorSource::VmdkWrite(e) => e.kind(),
             DiskErrorSource::Vdi(e) => e.kind(),
             DiskErrorSource::Vpc(e) => e.kind(),
+            DiskErrorSource::Qed(e) => e.kind(),
+            DiskErrorSource::QedWrite(e) => e.kind(),
+            DiskErrorSource::Vhdx(e) => e.kind(),
         }
     }
 

@@ -6,8 +6,11 @@
 //! names it (never the working directory); the resolved file must lie inside one of the
 //! caller's allowed directories (by default the top image's directory), the chain is at most
 //! [`MAX_CHAIN_DEPTH`] backing files deep, and a file met twice (same device and inode) is a
-//! loop. A backing file's format is the one its parent records; only when none is recorded is
-//! it probed (see [`crate::probe`](mod@crate::probe)), and a probe never turns a recognised header into raw.
+//! loop. These rules apply to every layer that names a backing file (qcow2 and qed alike). A
+//! backing file's format is the one its parent records (qcow2's backing format extension,
+//! qed's `QED_F_BACKING_FORMAT_NO_PROBE` flag for raw); only when none is recorded is it probed
+//! (see [`crate::probe`](mod@crate::probe)), as qemu does, and a probe never turns a
+//! recognised header into raw.
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -16,12 +19,14 @@ use std::path::{Path, PathBuf};
 use strata_model::DiskFormat;
 
 use crate::error::{DiskError, ErrorKind};
-use crate::image::DiskImage;
+use crate::image::{BackingFile, DiskImage};
 use crate::io::ReadAt;
 use crate::probe::probe;
 use crate::qcow2::Qcow2Image;
+use crate::qed::QedImage;
 use crate::raw::RawImage;
 use crate::vdi::VdiImage;
+use crate::vhdx::VhdxImage;
 use crate::vmdk::VmdkImage;
 use crate::vpc::VpcImage;
 
@@ -80,12 +85,6 @@ impl std::fmt::Debug for Opened {
 /// Why an image or its chain cannot be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    /// A format strata detects but has no codec for yet.
-    #[error("no {} codec yet", format.name())]
-    NoCodec {
-        /// The format.
-        format: DiskFormat,
-    },
     /// A backing file outside the allowed directories.
     #[error("backing file {name:?} resolves to {} outside the allowed directories", resolved.display())]
     OutsideAllowedDirs {
@@ -118,7 +117,6 @@ impl OpenError {
     /// The stable category of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            OpenError::NoCodec { .. } => ErrorKind::Unsupported,
             OpenError::OutsideAllowedDirs { .. }
             | OpenError::TooDeep { .. }
             | OpenError::Loop { .. } => ErrorKind::Escape,
@@ -127,17 +125,36 @@ impl OpenError {
     }
 }
 
-/// One opened layer before the chain is assembled.
+/// One opened layer before the chain is assembled: the formats that can name a backing file
+/// keep their concrete type so that the opened backing image can be attached.
 enum Layer {
     Qcow2(Box<Qcow2Image>),
+    Qed(Box<QedImage>),
     Other(Box<dyn DiskImage>),
 }
 
 impl Layer {
-    fn into_image(self) -> Box<dyn DiskImage> {
+    fn image(&self) -> &dyn DiskImage {
         match self {
-            Layer::Qcow2(q) => q,
-            Layer::Other(i) => i,
+            Layer::Qcow2(q) => &**q,
+            Layer::Qed(q) => &**q,
+            Layer::Other(i) => &**i,
+        }
+    }
+
+    /// The backing file this layer names, with its recorded format (`None`: probe it).
+    fn backing_file(&self) -> Option<&BackingFile> {
+        self.image().backing_file()
+    }
+
+    /// The layer as an image, with `below` attached as its backing image when it has one.
+    fn attach(self, below: Option<Box<dyn DiskImage>>) -> Box<dyn DiskImage> {
+        match (self, below) {
+            (Layer::Qcow2(q), Some(b)) => Box::new(q.with_backing(b)),
+            (Layer::Qed(q), Some(b)) => Box::new(q.with_backing(b)),
+            (Layer::Qcow2(q), None) => q,
+            (Layer::Qed(q), None) => q,
+            (Layer::Other(i), _) => i,
         }
     }
 }
@@ -161,6 +178,20 @@ fn open_layer(
                 None => q,
             }))
         }
+        DiskFormat::Qed => {
+            let q = QedImage::open(src)?;
+            Layer::Qed(Box::new(match path {
+                Some(p) => q.with_path(p),
+                None => q,
+            }))
+        }
+        DiskFormat::Vhdx => {
+            let v = VhdxImage::open(src)?;
+            Layer::Other(Box::new(match path {
+                Some(p) => v.with_path(p),
+                None => v,
+            }))
+        }
         DiskFormat::Raw => Layer::Other(Box::new(raw_from()?)),
         DiskFormat::Vmdk => Layer::Other(Box::new(VmdkImage::open(src, path)?)),
         DiskFormat::Vdi => {
@@ -177,7 +208,6 @@ fn open_layer(
                 None => v,
             }))
         }
-        other => return Err(OpenError::NoCodec { format: other }.into()),
     };
     Ok((format, layer))
 }
@@ -223,16 +253,18 @@ pub fn open(path: &Path, options: &OpenOptions) -> Result<Opened, DiskError> {
     let mut seen = vec![file_id(path)?];
     let mut layers = vec![top];
     let mut current = path.to_path_buf();
-    while let Some(Layer::Qcow2(q)) = layers.last()
+    // Every layer that names a backing file is followed by the same rules, whatever its
+    // format; the format recorded beside the name (None: probe) is the one opened.
+    while let Some(layer) = layers.last()
         && !options.no_backing
     {
-        let Some(backing) = q.header().backing_file.clone() else {
+        let Some(BackingFile {
+            name: backing,
+            format: recorded,
+        }) = layer.backing_file().cloned()
+        else {
             break;
         };
-        let recorded = q
-            .header()
-            .backing_disk_format()
-            .map_err(|e| DiskError::from(crate::qcow2::Qcow2Error::from(e)).with_path(&current))?;
         let max_depth = options.max_depth.min(MAX_KNOWN_CHAIN_DEPTH);
         if layers.len() > max_depth {
             return Err(DiskError::from(OpenError::TooDeep { max: max_depth }).with_path(&current));
@@ -269,10 +301,7 @@ pub fn open(path: &Path, options: &OpenOptions) -> Result<Opened, DiskError> {
     // Assemble bottom-up, without recursion.
     let mut below: Option<Box<dyn DiskImage>> = None;
     while let Some(layer) = layers.pop() {
-        below = Some(match (layer, below.take()) {
-            (Layer::Qcow2(q), Some(b)) => Box::new(q.with_backing(b)),
-            (layer, _) => layer.into_image(),
-        });
+        below = Some(layer.attach(below.take()));
     }
     let image = below.ok_or_else(|| {
         DiskError::from(crate::error::DiskErrorSource::InvalidRequest(
@@ -291,24 +320,25 @@ pub fn open_bytes(bytes: Vec<u8>, options: &OpenOptions) -> Result<Opened, DiskE
         None => probe(&bytes).map_err(|e| DiskError::io("read to probe the format", e))?,
     };
     let layer = match format {
-        DiskFormat::Qcow2 => {
-            let q = Qcow2Image::from_bytes(bytes)?;
-            if let Some(name) = &q.header().backing_file
-                && !options.no_backing
-            {
-                return Err(OpenError::BackingInMemory { name: name.clone() }.into());
-            }
-            Layer::Qcow2(Box::new(q))
-        }
+        DiskFormat::Qcow2 => Layer::Qcow2(Box::new(Qcow2Image::from_bytes(bytes)?)),
+        DiskFormat::Qed => Layer::Qed(Box::new(QedImage::from_bytes(bytes)?)),
+        DiskFormat::Vhdx => Layer::Other(Box::new(VhdxImage::from_bytes(bytes)?)),
         DiskFormat::Raw => Layer::Other(Box::new(RawImage::from_bytes(bytes))),
         DiskFormat::Vmdk => Layer::Other(Box::new(VmdkImage::from_bytes(bytes)?)),
         DiskFormat::Vdi => Layer::Other(Box::new(VdiImage::from_bytes(bytes)?)),
         DiskFormat::Vpc => Layer::Other(Box::new(VpcImage::from_bytes(bytes)?)),
-        other => return Err(OpenError::NoCodec { format: other }.into()),
     };
+    if let Some(b) = layer.backing_file()
+        && !options.no_backing
+    {
+        return Err(OpenError::BackingInMemory {
+            name: b.name.clone(),
+        }
+        .into());
+    }
     Ok(Opened {
         format,
-        image: layer.into_image(),
+        image: layer.attach(None),
     })
 }
 

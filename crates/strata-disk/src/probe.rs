@@ -3,6 +3,11 @@
 //! `COWD`, or a `# Disk DescriptorFile` text descriptor), vhdx (`vhdxfile`), vpc (`conectix`
 //! at 0 or in the footer, the last 512 bytes), and raw only when nothing matches.
 //!
+//! The magics do not overlap, so the order matters only against vpc's footer, which is looked
+//! for last (before raw): a file whose head matches another format is that format whatever its
+//! last 512 bytes hold. qcow2, qed and vhdx have codecs (qed's backing files with no raw flag
+//! are probed here, as qemu probes them).
+//!
 //! A magic that matches is never overridden: a file that starts with `QFI\xfb` is qcow2 even if
 //! its header is broken (opening it then fails), so an image whose header could name a backing
 //! file is never read as raw by fallback.

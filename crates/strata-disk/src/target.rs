@@ -10,6 +10,7 @@ use strata_model::DiskFormat;
 use crate::convert::{ConvertError, ConvertTarget};
 use crate::error::DiskError;
 use crate::qcow2::{CreateOptions, Qcow2Target};
+use crate::qed::{QedCreateOptions, QedTarget};
 use crate::raw::RawTarget;
 use crate::vdi::{VdiCreateOptions, VdiTarget};
 use crate::vmdk::{VmdkCreateOptions, VmdkTarget};
@@ -19,7 +20,12 @@ use crate::vpc::{VpcCreateOptions, VpcTarget};
 pub fn is_writable(format: DiskFormat) -> bool {
     matches!(
         format,
-        DiskFormat::Raw | DiskFormat::Qcow2 | DiskFormat::Vmdk | DiskFormat::Vdi | DiskFormat::Vpc
+        DiskFormat::Raw
+            | DiskFormat::Qcow2
+            | DiskFormat::Qed
+            | DiskFormat::Vdi
+            | DiskFormat::Vmdk
+            | DiskFormat::Vpc
     )
 }
 
@@ -45,6 +51,12 @@ pub fn create_target(
         DiskFormat::Vmdk => Box::new(VmdkTarget::create(
             path,
             &VmdkCreateOptions::new(size),
+            hash,
+            sync,
+        )?),
+        DiskFormat::Qed => Box::new(QedTarget::create(
+            path,
+            &QedCreateOptions::new(size),
             hash,
             sync,
         )?),

@@ -175,18 +175,20 @@ fn backing_without_recorded_format_is_probed_never_raw_for_a_qcow2() {
         opened.image.backing().unwrap().format(),
         strata_model::DiskFormat::Qcow2
     );
-    // A backing file that looks like a format we have no codec for is refused, not read raw.
+    // A backing file that looks like another format is opened as that format (here a qed
+    // magic with a truncated header: refused as qed), never read raw.
     std::fs::write(tmp.path().join("base.qcow2"), b"QED\0 and then some").unwrap();
     let e = open_err(&tmp.path().join("top.qcow2"), &OpenOptions::default());
     assert!(
         matches!(
-            open_error(&e),
-            OpenError::NoCodec {
-                format: strata_model::DiskFormat::Qed
-            }
+            &e.source,
+            strata_disk::error::DiskErrorSource::Qed(strata_disk::qed::QedError::TooShort {
+                len: 18
+            })
         ),
         "{e}"
     );
+    assert_eq!(e.kind(), ErrorKind::InvalidFormat);
 }
 
 #[test]

@@ -28,20 +28,42 @@ fn saved_crashes_and_fixtures_replay_cleanly() {
         "vmdk_exercise",
         "vdi_exercise",
         "vpc_exercise",
+        "qed_exercise",
+        "vhdx_exercise",
     ] {
         inputs.extend(files_in(&regressions.join(target)));
     }
     let mut fixtures = files_in(&root.join("tests/fixtures"));
     fixtures.extend(files_in(&root.join("tests/fixtures/vmdk")));
+    fixtures.extend(files_in(&root.join("tests/fixtures/chain")));
     assert!(!fixtures.is_empty(), "the committed fixtures are missing");
     inputs.extend(fixtures);
     for input in &inputs {
-        let data = std::fs::read(input).unwrap();
+        let mut data = std::fs::read(input).unwrap();
+        if input.extension().is_some_and(|e| e == "gz") {
+            let mut plain = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&data[..]), &mut plain)
+                .unwrap();
+            data = plain;
+        }
         fuzzing::parse(&data);
         fuzzing::exercise_qcow2(&data);
         fuzzing::exercise_vmdk(&data);
         fuzzing::exercise_vdi(&data);
         fuzzing::exercise_vpc(&data);
+        fuzzing::exercise_qed(&data);
+        fuzzing::exercise_vhdx(&data);
+    }
+    // The qed round trip on a few inputs (it writes a file per input).
+    for input in inputs
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".qed"))
+        .take(3)
+    {
+        fuzzing::roundtrip_qed(&std::fs::read(input).unwrap());
+    }
+    for input in files_in(&regressions.join("qed_roundtrip")) {
+        fuzzing::roundtrip_qed(&std::fs::read(input).unwrap());
     }
     for input in files_in(&regressions.join("vmdk_roundtrip")) {
         fuzzing::roundtrip_vmdk(&std::fs::read(input).unwrap());
