@@ -1,6 +1,6 @@
-//! Bytes -> a sparse guest image and writer options -> convert to qcow2 (plain, zlib or zstd,
-//! any cluster size and refcount width) -> reopen with our reader: what we write always
-//! reopens, reads back the same bytes and checks clean.
+//! Bytes -> a sparse guest image and writer options -> convert to qcow2 (plain, zlib or zstd, any
+//! cluster size and refcount width) -> reopen with our reader: what we write always reopens, reads
+//! back the same bytes and checks clean.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

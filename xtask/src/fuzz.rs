@@ -128,15 +128,15 @@ fn run_target(fuzz_dir: &Path, target: &str, seconds: u64) -> Result<bool> {
     Ok(false)
 }
 
-/// The committed fixtures, read-only seeds for every target (libFuzzer only adds to the first
-/// corpus directory).
+/// The committed disk fixtures (libFuzzer reads each directory without descending), read-only
+/// seeds for every target (libFuzzer only adds to the first corpus directory).
 fn seed_dirs(fuzz_dir: &Path) -> Vec<PathBuf> {
     let fixtures = fuzz_dir.join("../crates/strata-disk/tests/fixtures");
-    if fixtures.is_dir() {
-        vec![fixtures]
-    } else {
-        Vec::new()
-    }
+    ["", "chain", "vmdk"]
+        .iter()
+        .map(|sub| fixtures.join(sub))
+        .filter(|dir| dir.is_dir())
+        .collect()
 }
 
 /// Copies crash, leak, timeout and out-of-memory inputs into the regression directory.
