@@ -4,6 +4,7 @@
 //! crates' unit tests replay it, and fails the command.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
@@ -73,10 +74,18 @@ fn parse_args(args: &[&str]) -> Result<(u64, Vec<String>)> {
     Ok((seconds, targets))
 }
 
+/// `cargo` of the nightly toolchain, through rustup: `cargo +nightly` works only through the
+/// rustup proxy, and xtask runs under the pinned toolchain's own cargo (`$CARGO`).
+fn nightly_cargo() -> Command {
+    let mut command = Command::new("rustup");
+    command.args(["run", "nightly", "cargo"]);
+    command
+}
+
 /// Installs cargo-fuzz when `cargo +nightly fuzz` does not answer.
 fn ensure_cargo_fuzz() -> Result<()> {
-    let mut probe = cmd::cargo();
-    probe.args(["+nightly", "fuzz", "--version"]);
+    let mut probe = nightly_cargo();
+    probe.args(["fuzz", "--version"]);
     if cmd::probe(&mut probe).is_some_and(|out| out.status.success()) {
         return Ok(());
     }
@@ -84,9 +93,8 @@ fn ensure_cargo_fuzz() -> Result<()> {
 }
 
 fn list_targets(fuzz_dir: &Path) -> Result<Vec<String>> {
-    let mut list = cmd::cargo();
-    list.args(["+nightly", "fuzz", "list"])
-        .current_dir(fuzz_dir);
+    let mut list = nightly_cargo();
+    list.args(["fuzz", "list"]).current_dir(fuzz_dir);
     let out = cmd::probe(&mut list).context("cannot run `cargo +nightly fuzz list`")?;
     if !out.status.success() {
         bail!(
@@ -110,8 +118,8 @@ fn run_target(fuzz_dir: &Path, target: &str, seconds: u64) -> Result<bool> {
     let artifacts = fuzz_dir.join("artifacts").join(target);
     std::fs::create_dir_all(&artifacts)
         .with_context(|| format!("cannot create {}", artifacts.display()))?;
-    let mut run = cmd::cargo();
-    run.args(["+nightly", "fuzz", "run", "-O", target])
+    let mut run = nightly_cargo();
+    run.args(["fuzz", "run", "-O", target])
         .arg(&corpus)
         .args(seed_dirs(fuzz_dir))
         .arg("--")
