@@ -179,7 +179,11 @@ pub fn roundtrip_vdi_vpc(data: &[u8]) {
         };
         // Opened as the format written: a fixed vpc starts with guest data, which may carry
         // another format's magic (a probe would rightly see that format, as for raw).
-        let format = if i < 2 { DiskFormat::Vdi } else { DiskFormat::Vpc };
+        let format = if i < 2 {
+            DiskFormat::Vdi
+        } else {
+            DiskFormat::Vpc
+        };
         let options = OpenOptions {
             format: Some(format),
             ..OpenOptions::default()

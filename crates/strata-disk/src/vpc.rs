@@ -9,10 +9,11 @@
 //! bitmap, `0xffffffff` when unallocated), and blocks of 2 MiB (qemu's choice), each preceded
 //! by its sector bitmap (one bit per 512-byte sector, padded to 512 bytes).
 //!
-//! **Reading** follows qemu's `vpc_open`: the footer is looked for at offset 0 (dynamic), then
-//! in the last 512 bytes (fixed); a footer at offset 0 that says fixed (the guest data of a
-//! fixed image that happens to start with one, or the only sector of an empty fixed image,
-//! which qemu fails to open) or is broken, is passed over for the one at the end when that is a valid fixed footer. A bad
+//! **Reading** follows qemu's `vpc_open` (a footer at offset 0 is a dynamic image's copy, else
+//! the footer is in the last 512 bytes) with one exception: a valid fixed footer in the last
+//! 512 bytes makes a fixed image whatever the first sector holds, since a fixed image's guest
+//! data may begin with a footer (qemu then misreads the image as dynamic, or fails on an empty
+//! fixed image, whose only sector is its footer). A bad
 //! checksum is refused, naming the computed and stored
 //! values, for the footer as qemu does and for the dynamic header too (qemu does not check
 //! that one; a header whose checksum is wrong was not written by a VHD writer). The virtual
@@ -559,29 +560,17 @@ impl VpcImage {
         };
         let end = file_len - FOOTER_LEN as u64;
         let head = read_footer(0, "footer copy")?;
-        // qemu takes a footer at the start for a dynamic image's copy. One that says fixed
-        // (or is broken) is the start of a fixed image's guest data, or the only sector of an
-        // empty fixed image: qemu then fails; the footer at the end decides here.
-        let start = head.starts_with(b"conectix").then(|| Footer::parse(&head));
-        let (at_start, footer) = match start {
-            Some(Ok(f)) if f.disk_type != TYPE_FIXED => (true, f),
-            None => {
-                let tail = read_footer(end, "footer")?;
-                if !tail.starts_with(b"conectix") {
-                    return Err(VpcError::NoFooter.into());
-                }
-                (false, Footer::parse(&tail)?)
-            }
-            Some(start) => {
-                let tail = read_footer(end, "footer")?;
-                match Footer::parse(&tail) {
-                    Ok(f) if tail.starts_with(b"conectix") && f.disk_type == TYPE_FIXED => {
-                        (false, f)
-                    }
-                    // Not a fixed image after all: the start's footer is the problem.
-                    _ => (true, start?),
-                }
-            }
+        let tail = read_footer(end, "footer")?;
+        // A valid fixed footer at the end makes a fixed image, whatever its first sector holds:
+        // a fixed image's guest data may begin with anything, a footer included (qemu, which
+        // looks at the start first, then misreads it as dynamic). Otherwise a footer at the
+        // start is a dynamic image's copy, as qemu takes it.
+        let tail_footer = tail.starts_with(b"conectix").then(|| Footer::parse(&tail));
+        let (at_start, footer) = match (tail_footer, head.starts_with(b"conectix")) {
+            (Some(Ok(f)), _) if f.disk_type == TYPE_FIXED => (false, f),
+            (_, true) => (true, Footer::parse(&head)?),
+            (Some(tail), false) => (false, tail?),
+            (None, false) => return Err(VpcError::NoFooter.into()),
         };
         let sectors = footer.virtual_sectors();
         if sectors > MAX_SECTORS {
