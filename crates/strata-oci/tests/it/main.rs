@@ -11,5 +11,6 @@
 mod common;
 mod convert;
 mod hostile;
+mod registry;
 mod tools;
 mod unpack;
