@@ -452,6 +452,7 @@ fn htpasswd_auth_with_credentials_from_auth_json() {
         "{e:?}"
     );
     assert!(e.to_string().contains("no credentials"), "{e}");
+    eprintln!("anonymous: {e}");
 
     // A wrong password: refused, naming the user and the file the credentials came from.
     let bad_xdg = t.path().join("bad");
@@ -466,6 +467,7 @@ fn htpasswd_auth_with_credentials_from_auth_json() {
     let e = bad.pull(&dest, &amd64(), &out2).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
     let msg = e.to_string();
+    eprintln!("wrong password: {msg}");
     assert!(msg.contains("alice"), "{msg}");
     assert!(msg.contains(&bad_xdg.display().to_string()), "{msg}");
     let e = bad
@@ -490,6 +492,13 @@ enum Mode {
     DropOnce { digest: String, ignore_range: bool },
     /// Flip one byte in the middle of the blob's body, every time.
     Corrupt { digest: String },
+    /// Fail the first `times` requests with this method: a 503, or a connection closed
+    /// without an answer (`reset`).
+    Fail {
+        method: &'static str,
+        times: u32,
+        reset: bool,
+    },
 }
 
 /// A tiny HTTP/1.1 proxy to the registry: one request per connection (it asks both sides to
@@ -540,12 +549,21 @@ impl Proxy {
         RegistryRef::parse(&format!("docker://127.0.0.1:{}/{path}", self.port)).unwrap()
     }
 
+    /// Requests seen with this method.
     fn count(&self, method: &str) -> u32 {
+        self.count_path(method, "")
+    }
+
+    /// Requests seen with this method and a path containing `needle`.
+    fn count_path(&self, method: &str, needle: &str) -> u32 {
         self.counts
             .lock()
             .unwrap()
             .iter()
-            .filter(|m| m.as_str() == method)
+            .filter(|line| {
+                let mut parts = line.split(' ');
+                parts.next() == Some(method) && parts.next().is_some_and(|p| p.contains(needle))
+            })
             .count() as u32
     }
 
@@ -585,6 +603,11 @@ fn serve(
     dropped: &AtomicU32,
 ) -> std::io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(60)))?;
+    // A TLS handshake (the client probing for https): this proxy speaks plain http only.
+    let mut first = [0u8; 1];
+    if client.peek(&mut first)? == 0 || first[0] == 0x16 {
+        return Ok(());
+    }
     let mut reader = BufReader::new(client.try_clone()?);
     let head = read_head(&mut reader)?;
     let request_line = head.first().cloned().unwrap_or_default();
@@ -593,14 +616,31 @@ fn serve(
         .next()
         .unwrap_or_default()
         .to_owned();
-    counts.lock().unwrap().push(method.clone());
+    counts.lock().unwrap().push(request_line.clone());
     let len: usize = header(&head, "content-length")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let mut body = vec![0; len];
     reader.read_exact(&mut body)?;
+    if let Mode::Fail {
+        method: m,
+        times,
+        reset,
+    } = mode
+        && *m == method
+        && dropped.fetch_add(1, Ordering::SeqCst) < *times
+    {
+        let mut client = client;
+        if !*reset {
+            client.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )?;
+        }
+        let _ = client.shutdown(Shutdown::Both);
+        return Ok(());
+    }
     let target = match mode {
-        Mode::Forward => None,
+        Mode::Forward | Mode::Fail { .. } => None,
         Mode::DropOnce { digest, .. } | Mode::Corrupt { digest } => (method == "GET"
             && request_line.contains(&format!("/blobs/{digest}")))
         .then_some(digest),
@@ -769,6 +809,7 @@ fn a_registry_serving_a_wrong_blob_is_refused() {
         .pull(&proxy.r("bad/img:v1"), &amd64(), &out)
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::IntegrityMismatch, "{e:?}");
+    eprintln!("wrong blob: {e}");
     let big: strata_model::Digest = big_layer(&image).parse().unwrap();
     assert!(!out_dir.join("blobs/sha256").join(big.hex()).exists());
     assert!(!blob_names(&out_dir).contains(&image.manifest_digest().unwrap().hex().to_owned()));
@@ -856,4 +897,101 @@ fn skopeo_pulls_what_we_push_and_we_pull_what_it_pushes() {
         inspect["Digest"],
         image.manifest_digest().unwrap().prefixed()
     );
+}
+
+#[test]
+fn unavailable_and_reset_requests_are_retried() {
+    let Some(reg) = TestRegistry::start(None) else {
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let (src, image) = sample(&t.path().join("src"));
+    let client = client();
+    // Uploads: the first two PATCH requests fail (503, then a reset); each failed upload
+    // starts again from a fresh POST.
+    for (times, reset) in [(2, false), (1, true)] {
+        let proxy = Proxy::start(
+            reg.port,
+            Mode::Fail {
+                method: "PATCH",
+                times,
+                reset,
+            },
+        );
+        let dest = proxy.r(&format!("retry/push-{reset}:v1"));
+        let pushed = client
+            .push(&src, &image, &dest, &PushOptions::default())
+            .unwrap();
+        assert_eq!(pushed.uploaded, 3);
+        assert_eq!(
+            proxy.count("POST"),
+            3 + times,
+            "one more upload per failure"
+        );
+        let out = OciDir::create(t.path().join(format!("out-{reset}"))).unwrap();
+        let pulled = client
+            .pull(&reg.r(&format!("retry/push-{reset}:v1")), &amd64(), &out)
+            .unwrap();
+        assert_eq!(pulled.image.manifest_bytes, image.manifest_bytes);
+    }
+    // Pulls: the first three GETs fail (`/v2/` pings and the manifest), and are retried.
+    let proxy = Proxy::start(
+        reg.port,
+        Mode::Fail {
+            method: "GET",
+            times: 3,
+            reset: false,
+        },
+    );
+    let out = OciDir::create(t.path().join("out-get")).unwrap();
+    let pulled = client
+        .pull(&proxy.r("retry/push-false:v1"), &amd64(), &out)
+        .unwrap();
+    assert_eq!(pulled.fetched, 3);
+    // With more failures than attempts: the 503 is reported, with its status.
+    let proxy = Proxy::start(
+        reg.port,
+        Mode::Fail {
+            method: "GET",
+            times: 100,
+            reset: false,
+        },
+    );
+    let e = client
+        .pull(&proxy.r("retry/push-false:v1"), &amd64(), &out)
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            OciError::Registry {
+                status: Some(503),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(e.kind(), ErrorKind::Network);
+    // (oci-client also sends `GET /v2/` before each request to a registry without auth.)
+    assert_eq!(
+        proxy.count_path("GET", "/manifests/"),
+        4,
+        "bounded attempts"
+    );
+    let proxy = Proxy::start(
+        reg.port,
+        Mode::Fail {
+            method: "GET",
+            times: 100,
+            reset: true,
+        },
+    );
+    let e = client
+        .pull(&proxy.r("retry/push-false:v1"), &amd64(), &out)
+        .unwrap_err();
+    assert!(
+        matches!(e, OciError::Connection { attempts: 4, .. }),
+        "{e:?}"
+    );
+    eprintln!("reset: {e}: {}", std::error::Error::source(&e).unwrap());
+    assert_eq!(e.kind(), ErrorKind::Network);
 }
