@@ -452,7 +452,6 @@ fn htpasswd_auth_with_credentials_from_auth_json() {
         "{e:?}"
     );
     assert!(e.to_string().contains("no credentials"), "{e}");
-    eprintln!("anonymous: {e}");
 
     // A wrong password: refused, naming the user and the file the credentials came from.
     let bad_xdg = t.path().join("bad");
@@ -467,7 +466,6 @@ fn htpasswd_auth_with_credentials_from_auth_json() {
     let e = bad.pull(&dest, &amd64(), &out2).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
     let msg = e.to_string();
-    eprintln!("wrong password: {msg}");
     assert!(msg.contains("alice"), "{msg}");
     assert!(msg.contains(&bad_xdg.display().to_string()), "{msg}");
     let e = bad
@@ -809,7 +807,6 @@ fn a_registry_serving_a_wrong_blob_is_refused() {
         .pull(&proxy.r("bad/img:v1"), &amd64(), &out)
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::IntegrityMismatch, "{e:?}");
-    eprintln!("wrong blob: {e}");
     let big: strata_model::Digest = big_layer(&image).parse().unwrap();
     assert!(!out_dir.join("blobs/sha256").join(big.hex()).exists());
     assert!(!blob_names(&out_dir).contains(&image.manifest_digest().unwrap().hex().to_owned()));
@@ -992,6 +989,5 @@ fn unavailable_and_reset_requests_are_retried() {
         matches!(e, OciError::Connection { attempts: 4, .. }),
         "{e:?}"
     );
-    eprintln!("reset: {e}: {}", std::error::Error::source(&e).unwrap());
     assert_eq!(e.kind(), ErrorKind::Network);
 }
