@@ -303,9 +303,10 @@ impl Registry {
         Ok(session)
     }
 
-    /// Checks that the registry accepts our credentials for `r`'s repository (`operation`
-    /// `push` asks for push access), without moving any image. A registry that needs no
-    /// credentials accepts anything.
+    /// Checks that the registry accepts our credentials for `r`'s repository, without moving
+    /// any image: a bearer token is fetched (for push access when `push`), then a blob that
+    /// does not exist is looked up, which a registry answers 404 only to an authorised client.
+    /// A registry that needs no credentials accepts anything.
     pub fn login(&self, r: &RegistryRef, push: bool) -> Result<()> {
         let session = self.session(r)?;
         let auth = match &session.credentials {
@@ -322,7 +323,9 @@ impl Registry {
                 .block_on(session.client.auth(&r.to_oci(), &auth, op))
                 .map(|_| ())
                 .map_err(|e| session.failure("login", e))
-        })
+        })?;
+        // Basic credentials are not checked by the exchange above: ask for something.
+        self.has_blob(r, &Digest::from_bytes([0; 32])).map(|_| ())
     }
 
     /// The manifest (or index) `r` names, checked against `r`'s digest when it has one.

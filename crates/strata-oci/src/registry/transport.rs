@@ -484,3 +484,51 @@ pub(crate) fn upload(
     }
     pushed.map(|_| ()).map_err(|e| session.failure(op, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let r = Retry {
+            attempts: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(500),
+        };
+        let waits: Vec<u128> = (1..=5).map(|n| r.backoff(n).as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 500, 500]);
+        assert_eq!(r.backoff(200), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn with_retry_stops_at_the_budget_and_on_fatal_errors() {
+        let r = Retry {
+            attempts: 3,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(1),
+        };
+        let mut calls = 0;
+        let e = with_retry(&r, "op", || -> Result<(), Failure> {
+            calls += 1;
+            Err(Failure::transient(OciError::Connection {
+                registry: "r".into(),
+                op: "op".into(),
+                attempts: 1,
+                source: "reset".into(),
+            }))
+        })
+        .expect_err("always fails");
+        assert_eq!(calls, 3);
+        assert!(
+            matches!(e, OciError::Connection { attempts: 3, .. }),
+            "{e:?}"
+        );
+        let mut calls = 0;
+        let _ = with_retry(&r, "op", || -> Result<(), Failure> {
+            calls += 1;
+            Err(Failure::fatal(OciError::InvalidRequest("no".into())))
+        });
+        assert_eq!(calls, 1);
+    }
+}

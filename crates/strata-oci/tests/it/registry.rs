@@ -182,6 +182,7 @@ fn push_pull_roundtrip_and_repush_skips_blobs() {
     let (src, image) = sample(&t.path().join("src"));
     let client = client();
     let dest = reg.r("strata/test:v1");
+    client.login(&dest, true).unwrap();
     let pushed = client
         .push(&src, &image, &dest, &PushOptions::default())
         .unwrap();
@@ -442,6 +443,16 @@ fn htpasswd_auth_with_credentials_from_auth_json() {
     let pulled = client.pull(&dest, &amd64(), &out).unwrap();
     assert_eq!(pulled.image.manifest_bytes, image.manifest_bytes);
 
+    // The same credentials given directly.
+    let direct = Registry::new(insecure(Credentials::Basic {
+        user: "alice".into(),
+        password: "s3cret".into(),
+    }))
+    .unwrap();
+    direct.login(&dest, false).unwrap();
+    let out3 = OciDir::create(t.path().join("out3")).unwrap();
+    assert_eq!(direct.pull(&dest, &amd64(), &out3).unwrap().fetched, 3);
+
     // Anonymous: refused, saying no credentials were found.
     let anon = Registry::new(insecure(Credentials::Anonymous)).unwrap();
     let out2 = OciDir::create(t.path().join("out2")).unwrap();
@@ -463,6 +474,8 @@ fn htpasswd_auth_with_credentials_from_auth_json() {
         None,
     ))))
     .unwrap();
+    let e = bad.login(&dest, false).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
     let e = bad.pull(&dest, &amd64(), &out2).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
     let msg = e.to_string();
