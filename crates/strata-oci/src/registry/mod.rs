@@ -123,9 +123,9 @@ pub struct Pulled {
     /// The bytes of the index the reference named, if it named one (not stored in the sink: it
     /// lists manifests for other platforms that were not fetched).
     pub index_bytes: Option<Vec<u8>>,
-    /// Blobs (config and layers) downloaded.
+    /// Blobs (config and layers) stored into the sink.
     pub fetched: u64,
-    /// Blobs the sink already held.
+    /// Blobs the sink already held (the config is still read: it is part of [`Pulled::image`]).
     pub skipped: u64,
     /// Times a blob download was resumed or restarted after an interruption.
     pub resumed: u64,
@@ -415,25 +415,25 @@ impl Registry {
             &format!("{r}: manifest {}", current.digest),
         )?;
         let config_exp = expected_of(manifest.config(), "config descriptor")?;
-        let mut stats = (0u64, 0u64, 0u64);
         if config_exp.size > MAX_CONFIG_SIZE {
             return Err(OciError::TooLarge {
                 what: format!("{r}: config {}", config_exp.digest),
                 limit: MAX_CONFIG_SIZE,
             });
         }
-        let (config_bytes, resumed) =
+        // The config is read even when the sink has it: it is part of the returned image.
+        let (config_bytes, mut resumed) =
             self.fetch_small(r, &config_exp, manifest.config().media_type())?;
-        stats.2 += resumed;
+        let (mut fetched, mut skipped) = (0, 0);
         let mut image = Image::from_parts(current.bytes.clone(), config_bytes)?;
         if let Some(p) = platform_of {
             image.manifest_descriptor.set_platform(Some(p));
         }
         if sink.has_blob(&config_exp.digest)? {
-            stats.1 += 1;
+            skipped += 1;
         } else {
             sink.put_bytes(&image.config_bytes, Some(&config_exp))?;
-            stats.0 += 1;
+            fetched += 1;
         }
         let mut seen = HashSet::new();
         for layer in image.layers() {
@@ -442,11 +442,11 @@ impl Registry {
                 continue;
             }
             if sink.has_blob(&exp.digest)? {
-                stats.1 += 1;
+                skipped += 1;
                 continue;
             }
-            stats.2 += self.fetch_into(r, &exp, layer.media_type(), sink)?;
-            stats.0 += 1;
+            resumed += self.fetch_into(r, &exp, layer.media_type(), sink)?;
+            fetched += 1;
         }
         let manifest_exp = expected_of(&image.manifest_descriptor, "manifest")?;
         if !sink.has_blob(&manifest_exp.digest)? {
@@ -455,9 +455,9 @@ impl Registry {
         Ok(Pulled {
             image,
             index_bytes,
-            fetched: stats.0,
-            skipped: stats.1,
-            resumed: stats.2,
+            fetched,
+            skipped,
+            resumed,
         })
     }
 
