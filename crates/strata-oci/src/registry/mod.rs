@@ -27,7 +27,10 @@
 //!
 //! Limits: manifests are read whole by oci-client before [`crate::image::MAX_MANIFEST_SIZE`] is
 //! checked; credential helpers are not run (see [`auth`]); blobs with `urls` (foreign layers)
-//! are fetched from the registry only.
+//! are fetched from the registry only. oci-client asks for tokens scoped to one repository, so
+//! with token auth a registry refuses a mount (it needs pull access to the source too) and the
+//! blob is uploaded. Against a registry that needs no auth, oci-client sends `GET /v2/` before
+//! each request (it caches tokens only), doubling the round trips.
 
 pub mod auth;
 pub mod reference;
@@ -572,7 +575,8 @@ impl Registry {
     }
 
     /// Mounts `digest` from `from` into `dest`'s repository; false when the registry declines
-    /// (it then answers 202 and opens an upload instead, or refuses the source repository).
+    /// (it then answers 202 and opens an upload instead, or 401 for lack of access to the
+    /// source repository), and the blob is to be uploaded.
     fn mount(
         &self,
         session: &Session,
@@ -592,7 +596,9 @@ impl Registry {
         });
         match result {
             Ok(()) => Ok(true),
-            Err(e @ (OciError::Unauthorized { .. } | OciError::Connection { .. })) => Err(e),
+            Err(e @ OciError::Connection { .. }) => Err(e),
+            // A 401 too: with token auth, mounting needs pull access to the source repository,
+            // and oci-client asks for a token scoped to the destination only.
             Err(e) => {
                 tracing::debug!(error = %e, "mount declined; uploading");
                 Ok(false)

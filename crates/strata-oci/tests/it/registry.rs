@@ -48,6 +48,22 @@ impl TestRegistry {
     /// Starts a registry, with htpasswd auth when `htpasswd` (file content) is given; `None`
     /// when the binary is absent.
     fn start(htpasswd: Option<&str>) -> Option<TestRegistry> {
+        TestRegistry::start_with(&|dir: &Path| match htpasswd {
+            Some(lines) => {
+                let path = dir.join("htpasswd");
+                std::fs::write(&path, lines).unwrap();
+                format!(
+                    "auth:\n  htpasswd:\n    realm: strata-test\n    path: {}\n",
+                    path.display()
+                )
+            }
+            None => String::new(),
+        })
+    }
+
+    /// Starts a registry whose config ends with what `auth` returns (given the temporary
+    /// directory); `None` when the binary is absent.
+    fn start_with(auth: &dyn Fn(&Path) -> String) -> Option<TestRegistry> {
         if !Path::new(REGISTRY_BIN).exists() {
             eprintln!("skipped: {REGISTRY_BIN} is not installed (apt-get install docker-registry)");
             return None;
@@ -56,17 +72,7 @@ impl TestRegistry {
         // A port picked free can be taken before the registry binds it: try a few.
         for _ in 0..5 {
             let port = free_port();
-            let auth = match htpasswd {
-                Some(lines) => {
-                    let path = dir.path().join("htpasswd");
-                    std::fs::write(&path, lines).unwrap();
-                    format!(
-                        "auth:\n  htpasswd:\n    realm: strata-test\n    path: {}\n",
-                        path.display()
-                    )
-                }
-                None => String::new(),
-            };
+            let auth = auth(dir.path());
             let config = format!(
                 "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
@@ -1003,4 +1009,272 @@ fn unavailable_and_reset_requests_are_retried() {
         "{e:?}"
     );
     assert_eq!(e.kind(), ErrorKind::Network);
+}
+
+/// A token server for the registry's `token` auth: it checks `alice`/`s3cret` (basic auth on
+/// the token request), grants every action asked for to her and nothing to anyone else, and
+/// signs RS256 JWTs with `openssl dgst`, the certificate in the `x5c` header.
+struct TokenServer {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    /// Token requests seen: (user or "", scopes).
+    requests: Arc<Mutex<Vec<TokenRequest>>>,
+}
+
+/// A token request: the user (empty when anonymous) and the scopes asked for.
+type TokenRequest = (String, Vec<String>);
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+const TOKEN_SERVICE: &str = "strata-test-registry";
+const TOKEN_ISSUER: &str = "strata-test-issuer";
+
+fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl TokenServer {
+    /// Creates the key and certificate in `dir` and starts serving; `None` without openssl.
+    fn start(dir: &Path) -> Option<TokenServer> {
+        let ok = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=strata-test-token"])
+            .arg("-keyout")
+            .arg(dir.join("token.key"))
+            .arg("-out")
+            .arg(dir.join("token.crt"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("skipped: openssl is needed to sign test tokens");
+            return None;
+        }
+        let pem = std::fs::read_to_string(dir.join("token.crt")).unwrap();
+        let der_b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let key = dir.join("token.key");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (s, seen) = (stop.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let _ = serve_token(conn, &key, &der_b64, &seen);
+            }
+        });
+        Some(TokenServer {
+            port,
+            stop,
+            requests,
+        })
+    }
+
+    fn registry_config(&self, cert: &Path) -> String {
+        format!(
+            "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: {TOKEN_SERVICE}\n    \
+             issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+            self.port,
+            cert.display()
+        )
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn serve_token(
+    conn: TcpStream,
+    key: &Path,
+    x5c: &str,
+    seen: &Mutex<Vec<TokenRequest>>,
+) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let head = read_head(&mut reader)?;
+    let target = head[0].split(' ').nth(1).unwrap_or_default().to_owned();
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    let scopes: Vec<String> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| *k == "scope")
+        .map(|(_, v)| percent_decode(v))
+        .collect();
+    let user = header(&head, "authorization")
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .map(|b| String::from_utf8(b).unwrap());
+    seen.lock().unwrap().push((
+        user.as_deref()
+            .and_then(|u| u.split(':').next())
+            .unwrap_or_default()
+            .to_owned(),
+        scopes.clone(),
+    ));
+    let mut conn = conn;
+    let granted = match user.as_deref() {
+        Some("alice:s3cret") => true,
+        None => false,
+        Some(_) => {
+            let body = r#"{"details":"wrong user name or password"}"#;
+            write!(
+                conn,
+                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )?;
+            return Ok(());
+        }
+    };
+    let access: Vec<serde_json::Value> = if granted {
+        scopes
+            .iter()
+            .filter_map(|s| {
+                let mut parts = s.splitn(3, ':');
+                let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+                Some(serde_json::json!({
+                    "type": kind, "name": name,
+                    "actions": actions.split(',').collect::<Vec<_>>(),
+                }))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let header_json = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c]});
+    let claims = serde_json::json!({
+        "iss": TOKEN_ISSUER, "sub": if granted { "alice" } else { "" }, "aud": TOKEN_SERVICE,
+        "exp": now + 600, "nbf": now - 60, "iat": now - 60, "jti": format!("{now}-{}", access.len()),
+        "access": access,
+    });
+    let signing_input = format!(
+        "{}.{}",
+        b64url(header_json.to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes())
+    );
+    let mut openssl = Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign"])
+        .arg(key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    openssl
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(signing_input.as_bytes())?;
+    let signature = openssl.wait_with_output()?.stdout;
+    let token = format!("{signing_input}.{}", b64url(&signature));
+    let body = serde_json::json!({"token": token, "expires_in": 600}).to_string();
+    write!(
+        conn,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    Ok(())
+}
+
+#[test]
+fn bearer_token_auth_exchanges_credentials_for_a_token() {
+    let t = tempfile::tempdir().unwrap();
+    let Some(tokens) = TokenServer::start(t.path()) else {
+        return;
+    };
+    let cert = t.path().join("token.crt");
+    let Some(reg) = TestRegistry::start_with(&|_| tokens.registry_config(&cert)) else {
+        return;
+    };
+    let (src, image) = sample(&t.path().join("src"));
+    let xdg = t.path().join("xdg");
+    write_auth_json(&xdg, &reg.host(), "alice", "s3cret");
+    let client = Registry::new(insecure(Credentials::Files(AuthFiles::from_dirs(
+        None,
+        Some(xdg),
+        None,
+        None,
+    ))))
+    .unwrap();
+    let dest = reg.r("private/img:v1");
+    client.login(&dest, true).unwrap();
+    let pushed = client
+        .push(&src, &image, &dest, &PushOptions::default())
+        .unwrap();
+    assert_eq!(pushed.uploaded, 3);
+    let out = OciDir::create(t.path().join("out")).unwrap();
+    let pulled = client.pull(&dest, &amd64(), &out).unwrap();
+    assert_eq!(pulled.image.manifest_bytes, image.manifest_bytes);
+    {
+        let seen = tokens.requests.lock().unwrap();
+        assert!(
+            seen.iter().any(|(u, scopes)| u == "alice"
+                && scopes.contains(&"repository:private/img:pull,push".to_owned())),
+            "{seen:?}"
+        );
+    }
+    // The push token covers the destination only, so the registry refuses the mount from
+    // another repository (401: no pull access to the source) and the blobs are uploaded.
+    let pushed = client
+        .push(
+            &src,
+            &image,
+            &reg.r("private/copy:v1"),
+            &PushOptions {
+                mount_from: Some(dest.clone()),
+            },
+        )
+        .unwrap();
+    assert_eq!((pushed.uploaded, pushed.mounted), (3, 0));
+
+    // Anonymous: a token without access, then the registry's 401.
+    let anon = Registry::new(insecure(Credentials::Anonymous)).unwrap();
+    let out2 = OciDir::create(t.path().join("out2")).unwrap();
+    let e = anon.pull(&dest, &amd64(), &out2).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    // A wrong password: the token server refuses it.
+    let bad = Registry::new(insecure(Credentials::Basic {
+        user: "alice".into(),
+        password: "wrong".into(),
+    }))
+    .unwrap();
+    let e = bad.login(&dest, false).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert!(e.to_string().contains("alice"), "{e}");
+    let e = bad.pull(&dest, &amd64(), &out2).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert!(blob_names(&t.path().join("out2")).is_empty());
 }
