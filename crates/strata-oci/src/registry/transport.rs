@@ -144,6 +144,8 @@ impl Session {
                     retry: s.is_server_error(),
                     error: Box::new(registry(Some(s.as_u16()), None, re.to_string())),
                 },
+                // A refused certificate will be refused again: not worth retrying.
+                None if is_tls_failure(&re) => Failure::fatal(self.connection(op, 1, Box::new(re))),
                 None => Failure::transient(self.connection(op, 1, Box::new(re))),
             },
             OciDistributionError::IoError(io) => self.io_failure(op, io),
@@ -204,6 +206,25 @@ impl Session {
             source,
         }
     }
+}
+
+/// Whether a TLS error (a certificate refused, a handshake failed) is among `e`'s sources.
+/// An `io::Error`'s `source()` skips the error it wraps, so those are opened with `get_ref`.
+fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    for _ in 0..32 {
+        let Some(err) = cur else { return false };
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        cur = match err.downcast_ref::<io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
 }
 
 /// Runs `attempt` until it succeeds, fails for good, or `retry.attempts` are spent, sleeping

@@ -1278,3 +1278,64 @@ fn bearer_token_auth_exchanges_credentials_for_a_token() {
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
     assert!(blob_names(&t.path().join("out2")).is_empty());
 }
+
+#[test]
+fn https_with_and_without_certificate_verification() {
+    let t = tempfile::tempdir().unwrap();
+    let (cert, key) = (t.path().join("tls.crt"), t.path().join("tls.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        eprintln!("skipped: openssl is needed to make a test certificate");
+        return;
+    }
+    // The lines continue the config's `http:` section.
+    let Some(reg) = TestRegistry::start_with(&|_| {
+        format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            cert.display(),
+            key.display()
+        )
+    }) else {
+        return;
+    };
+    let (src, image) = sample(&t.path().join("src"));
+    let dest = reg.r("tls/img:v1");
+    // tls_verify off: https without verification (plain http would fail against this server).
+    let client = client();
+    let pushed = client
+        .push(&src, &image, &dest, &PushOptions::default())
+        .unwrap();
+    assert_eq!(pushed.uploaded, 3);
+    let out = OciDir::create(t.path().join("out")).unwrap();
+    let pulled = client.pull(&dest, &amd64(), &out).unwrap();
+    assert_eq!(pulled.image.manifest_bytes, image.manifest_bytes);
+    // tls_verify on: the self-signed certificate is refused at once, without retries.
+    let strict = Registry::new(RegistryOptions {
+        tls_verify: true,
+        ..insecure(Credentials::Anonymous)
+    })
+    .unwrap();
+    let e = strict.manifest(&dest).unwrap_err();
+    assert!(
+        matches!(e, OciError::Connection { attempts: 1, .. }),
+        "{e:?}"
+    );
+    assert_eq!(e.kind(), ErrorKind::Network);
+}
