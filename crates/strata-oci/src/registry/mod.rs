@@ -4,7 +4,8 @@
 //!
 //! Protocol choices:
 //! - HTTP is oci-client (async, reqwest, rustls with the ring provider) driven by a
-//!   current-thread tokio runtime owned by the [`Registry`]; nothing here spawns threads.
+//!   current-thread tokio runtime owned by the [`Registry`], on the caller's thread (name
+//!   resolution may use tokio's blocking pool).
 //! - https with certificate verification by default; with `tls_verify: false`, https is
 //!   tried without verifying certificates and plain http is used when https cannot connect,
 //!   as containers/image does for `--tls-verify=false`.
