@@ -28,6 +28,11 @@ pub enum ErrorKind {
     InvalidRequest,
     /// Input over a size limit (JSON documents, decompressed layers).
     TooLarge,
+    /// A registry could not be reached, dropped the connection or failed (5xx) after the
+    /// retries, or answered with an error that fits no other kind.
+    Network,
+    /// A registry refused the credentials, or asked for some when none were found.
+    PermissionDenied,
 }
 
 /// An error from strata-oci. Every variant names the file, blob or entry it concerns.
@@ -105,6 +110,53 @@ pub enum OciError {
     /// A request that cannot be honoured as asked.
     #[error("{0}")]
     InvalidRequest(String),
+    /// A registry answered a request with an HTTP error (after the retries, for a 5xx).
+    #[error("{registry}/{repository}: {op}: {}{message}", status.map(|s| format!("HTTP {s}: ")).unwrap_or_default())]
+    Registry {
+        /// The registry host (`host[:port]`).
+        registry: String,
+        /// The repository path within it.
+        repository: String,
+        /// What was being done ("pull manifest latest", "upload blob sha256:…" ...).
+        op: String,
+        /// The HTTP status, when the registry answered.
+        status: Option<u16>,
+        /// The distribution error code (`MANIFEST_UNKNOWN`, `BLOB_UNKNOWN` ...), when given.
+        code: Option<Box<str>>,
+        /// The registry's message, or what went wrong.
+        message: Box<str>,
+    },
+    /// A registry that could not be reached or dropped the connection, after the retries.
+    #[error("{registry}: {op}: connection failed after {attempts} attempt(s)")]
+    Connection {
+        /// The registry host (`host[:port]`).
+        registry: String,
+        /// What was being done.
+        op: String,
+        /// How many times it was tried.
+        attempts: u32,
+        /// The last transport error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A registry that refused access (HTTP 401/403, or a failed token exchange).
+    #[error("{registry}/{repository}: access denied{}: {reason}", match (user, credentials_from) {
+        (Some(u), Some(f)) => format!(" for user {u:?} (credentials from {})", f.display()),
+        (Some(u), None) => format!(" for user {u:?}"),
+        _ => " (no credentials found for this registry)".to_owned(),
+    })]
+    Unauthorized {
+        /// The registry host (`host[:port]`).
+        registry: String,
+        /// The repository path within it.
+        repository: String,
+        /// The user the credentials named, if any were sent.
+        user: Option<String>,
+        /// The auth file the credentials came from.
+        credentials_from: Option<PathBuf>,
+        /// What the registry said ("HTTP 401", a token server's message ...).
+        reason: Box<str>,
+    },
 }
 
 impl OciError {
@@ -124,6 +176,17 @@ impl OciError {
             }
             OciError::TooLarge { .. } => ErrorKind::TooLarge,
             OciError::InvalidRequest(_) => ErrorKind::InvalidRequest,
+            OciError::Registry { status, code, .. } => match (status, code.as_deref()) {
+                (Some(401 | 403), _) => ErrorKind::PermissionDenied,
+                (Some(404), _)
+                | (_, Some("MANIFEST_UNKNOWN" | "BLOB_UNKNOWN" | "NAME_UNKNOWN" | "NOT_FOUND")) => {
+                    ErrorKind::NotFound
+                }
+                (_, Some("UNSUPPORTED")) => ErrorKind::Unsupported,
+                _ => ErrorKind::Network,
+            },
+            OciError::Connection { .. } => ErrorKind::Network,
+            OciError::Unauthorized { .. } => ErrorKind::PermissionDenied,
         }
     }
 

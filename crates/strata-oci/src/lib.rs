@@ -11,6 +11,9 @@
 //! Conversions keep every blob whose bytes do not change. A docker-archive holds uncompressed
 //! layers only, so writing a gzip or zstd OCI layer into one decompresses it: its digest there
 //! is its `diff_id`, and a manifest made from that archive names the layer by it.
+//!
+//! [`Registry`] is the `docker://` transport: pull from and push to registries speaking the
+//! distribution API, with the same streaming verification.
 
 pub mod archive;
 pub mod blob;
@@ -20,6 +23,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod image;
 pub mod layout;
+pub mod registry;
 pub mod targuard;
 pub mod unpack;
 pub mod verify;
@@ -31,4 +35,5 @@ pub use docker::{DockerArchive, DockerImage, write_docker_archive};
 pub use error::{ErrorKind, OciError, Result};
 pub use image::{Image, Platform, Selector, copy_image, load_image};
 pub use layout::OciDir;
+pub use registry::{Registry, RegistryOptions, RegistryRef};
 pub use unpack::{Compression, UnpackOptions, UnpackStats, Unpacker, unpack_image, unpack_layer};

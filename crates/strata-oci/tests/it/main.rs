@@ -12,5 +12,6 @@ mod common;
 mod convert;
 mod fuzz_regressions;
 mod hostile;
+mod registry;
 mod tools;
 mod unpack;

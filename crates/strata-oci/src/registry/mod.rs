@@ -1,0 +1,724 @@
+//! The `docker://` transport: pull images from and push them to a registry speaking the
+//! distribution API v2 (Docker Hub, quay.io, `docker-registry`, zot, Harbor ...), with a sync
+//! API over blob stores ([`BlobRead`], [`BlobWrite`]).
+//!
+//! Protocol choices:
+//! - HTTP is oci-client (async, reqwest, rustls with the ring provider) driven by a
+//!   current-thread tokio runtime owned by the [`Registry`], on the caller's thread (name
+//!   resolution may use tokio's blocking pool).
+//! - https with certificate verification by default; with `tls_verify: false`, https is
+//!   tried without verifying certificates and plain http is used when https cannot connect,
+//!   as containers/image does for `--tls-verify=false`.
+//! - Pull: the manifest is fetched by tag or digest (and checked against the digest when the
+//!   reference names one); an image index or Docker manifest list is resolved by [`Platform`]
+//!   (nested indexes up to [`crate::image::MAX_INDEX_DEPTH`]); the config and each layer the
+//!   sink lacks stream into it through a verifying reader, so a blob whose digest or size is
+//!   wrong is refused ([`crate::ErrorKind::IntegrityMismatch`]) and nothing of it is stored. A
+//!   dropped connection resumes with a `Range` request (or restarts, skipping what was already
+//!   read, when the registry ignores ranges). Blobs move one at a time.
+//! - Push: each blob is checked with `HEAD` and skipped when present; otherwise mounted from
+//!   [`PushOptions::mount_from`] (same registry, `POST ?mount=&from=`) when given, and uploaded
+//!   when the mount is refused; uploads are monolithic (`POST` then one `PUT`) or chunked
+//!   (`PATCH` per chunk), per [`Upload`]. The manifest goes last, by tag or digest.
+//! - Auth: anonymous, or basic credentials ([`Credentials`], looked up in auth files by
+//!   default); a registry that answers with a `Bearer` challenge gets them exchanged for a
+//!   token (oci-client's token exchange, per repository and operation).
+//! - Retries: 5xx, 408, 429 and transport errors are retried with exponential backoff, at most
+//!   [`Retry::attempts`] times; authentication failures and 4xx are not.
+//!
+//! Limits: manifests are read whole by oci-client before [`crate::image::MAX_MANIFEST_SIZE`] is
+//! checked; credential helpers are not run (see [`auth`]); blobs with `urls` (foreign layers)
+//! are fetched from the registry only. oci-client asks for tokens scoped to one repository, so
+//! with token auth a registry refuses a mount (it needs pull access to the source too) and the
+//! blob is uploaded. Against a registry that needs no auth, oci-client sends `GET /v2/` before
+//! each request (it caches tokens only), doubling the round trips.
+
+pub mod auth;
+pub mod reference;
+mod transport;
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
+
+use oci_client::RegistryOperation;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_spec::image::{Descriptor, MediaType};
+use strata_model::Digest;
+
+pub use auth::{AuthFiles, Credentials};
+pub use reference::RegistryRef;
+pub use transport::Retry;
+
+use crate::blob::{BlobRead, BlobWrite, Expected};
+use crate::error::{OciError, Result};
+use crate::image::{
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Image, MAX_CONFIG_SIZE, MAX_INDEX_DEPTH,
+    MAX_MANIFEST_SIZE, OCI_INDEX, OCI_MANIFEST, Platform, expected_of, parse_index,
+    select_platform,
+};
+use crate::verify::{VerifyingReader, digest_bytes, read_capped};
+use transport::{BlobDownload, Failure, Session, upload, with_retry};
+
+/// The manifest media types a pull accepts.
+const ACCEPTED_MANIFESTS: &[&str] = &[
+    OCI_MANIFEST,
+    OCI_INDEX,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+];
+
+/// How blobs are uploaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upload {
+    /// One `PUT` with the whole blob as its body (streamed, not held in memory).
+    Monolithic,
+    /// One `PATCH` per `chunk_size` bytes, then a `PUT` that closes the upload.
+    Chunked {
+        /// Bytes per `PATCH` request.
+        chunk_size: usize,
+    },
+}
+
+/// Default chunk size of chunked uploads: oci-client's largest chunk.
+pub const DEFAULT_CHUNK_SIZE: usize = 4 << 20;
+
+/// How a [`Registry`] connects.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// Require https and verify certificates (`--tls-verify`, default true). When false, https
+    /// is tried without verification, then plain http.
+    pub tls_verify: bool,
+    /// Where credentials come from.
+    pub credentials: Credentials,
+    /// How blobs are uploaded.
+    pub upload: Upload,
+    /// Retries of failed requests and interrupted downloads.
+    pub retry: Retry,
+    /// Connect timeout of each request.
+    pub connect_timeout: Duration,
+    /// Read timeout: how long a response may stall.
+    pub read_timeout: Duration,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            tls_verify: true,
+            credentials: Credentials::default(),
+            upload: Upload::Chunked {
+                chunk_size: DEFAULT_CHUNK_SIZE,
+            },
+            retry: Retry::default(),
+            connect_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What a pull fetched.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// The image, for the platform asked when the reference named an index. Its manifest, config
+    /// and layers are in the sink.
+    pub image: Image,
+    /// The bytes of the index the reference named, if it named one (not stored in the sink: it
+    /// lists manifests for other platforms that were not fetched).
+    pub index_bytes: Option<Vec<u8>>,
+    /// Blobs (config and layers) stored into the sink.
+    pub fetched: u64,
+    /// Blobs the sink already held (the config is still read: it is part of [`Pulled::image`]).
+    pub skipped: u64,
+    /// Times a blob download was resumed or restarted after an interruption.
+    pub resumed: u64,
+}
+
+/// Where a push may mount blobs from.
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
+    /// A repository on the same registry that holds the image's blobs (the one it was pulled
+    /// from); blobs missing in the destination are mounted from it rather than uploaded.
+    pub mount_from: Option<RegistryRef>,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    /// The digest of the manifest pushed.
+    pub manifest_digest: Digest,
+    /// Blobs uploaded.
+    pub uploaded: u64,
+    /// Blobs the registry already had in the repository.
+    pub skipped: u64,
+    /// Blobs mounted from [`PushOptions::mount_from`].
+    pub mounted: u64,
+}
+
+/// A manifest as a registry serves it.
+#[derive(Debug, Clone)]
+pub struct RemoteManifest {
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Its media type (from its `mediaType`, or guessed from its fields when it has none).
+    pub media_type: String,
+    /// Its digest, computed from the bytes.
+    pub digest: Digest,
+}
+
+/// A client of distribution-API registries.
+pub struct Registry {
+    options: RegistryOptions,
+    rt: tokio::runtime::Runtime,
+    /// Per registry host and repository (credentials may differ per repository).
+    sessions: Mutex<HashMap<(String, String), Arc<Session>>>,
+    /// Per registry host: whether it is spoken to over plain http.
+    plain_http: Mutex<HashMap<String, bool>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// rustls needs a process-wide crypto provider; ring's is installed unless one already is.
+fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // An error means another provider is installed already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+impl Registry {
+    /// A client with these options.
+    pub fn new(options: RegistryOptions) -> Result<Registry> {
+        install_crypto_provider();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| OciError::from_io("tokio runtime", "create", e))?;
+        Ok(Registry {
+            options,
+            rt,
+            sessions: Mutex::new(HashMap::new()),
+            plain_http: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The options this client uses.
+    pub fn options(&self) -> &RegistryOptions {
+        &self.options
+    }
+
+    /// Whether `host` is spoken to over plain http: never with `tls_verify`; otherwise when an
+    /// https request to `/v2/` cannot connect (answered once per host).
+    fn is_plain_http(&self, host: &str) -> Result<bool> {
+        if self.options.tls_verify {
+            return Ok(false);
+        }
+        if let Some(known) = self.lock_http()?.get(host) {
+            return Ok(*known);
+        }
+        let client = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .connect_timeout(self.options.connect_timeout)
+            .timeout(self.options.connect_timeout)
+            .build()
+            .map_err(|e| OciError::Connection {
+                registry: host.to_owned(),
+                op: "create HTTP client".to_owned(),
+                attempts: 1,
+                source: Box::new(e),
+            })?;
+        let url = format!("https://{host}/v2/");
+        // reqwest arms its timeout when the request is built: build it inside the runtime.
+        let https_ok = self
+            .rt
+            .block_on(async { client.get(&url).send().await })
+            .is_ok();
+        if !https_ok {
+            tracing::info!(host, "https not reachable; using http (tls_verify is off)");
+        }
+        self.lock_http()?.insert(host.to_owned(), !https_ok);
+        Ok(!https_ok)
+    }
+
+    fn lock_http(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, bool>>> {
+        self.plain_http
+            .lock()
+            .map_err(|_| OciError::InvalidRequest("registry client state poisoned".to_owned()))
+    }
+
+    /// The session for `r`'s registry and repository, created on first use.
+    fn session(&self, r: &RegistryRef) -> Result<Arc<Session>> {
+        let key = (r.api_host().to_owned(), r.repository().to_owned());
+        let mut sessions = self
+            .sessions
+            .lock()
+            .map_err(|_| OciError::InvalidRequest("registry client state poisoned".to_owned()))?;
+        if let Some(s) = sessions.get(&key) {
+            return Ok(Arc::clone(s));
+        }
+        let plain = self.is_plain_http(r.api_host())?;
+        let credentials = self
+            .options
+            .credentials
+            .resolve(r.registry(), r.repository())?;
+        let config = ClientConfig {
+            protocol: if plain {
+                ClientProtocol::Http
+            } else {
+                ClientProtocol::Https
+            },
+            accept_invalid_certificates: !self.options.tls_verify,
+            use_monolithic_push: self.options.upload == Upload::Monolithic,
+            connect_timeout: Some(self.options.connect_timeout),
+            read_timeout: Some(self.options.read_timeout),
+            platform_resolver: None,
+            max_concurrent_download: 1,
+            max_concurrent_upload: 1,
+            ..ClientConfig::default()
+        };
+        let client = oci_client::Client::try_from(config).map_err(|e| OciError::Connection {
+            registry: r.registry().to_owned(),
+            op: "create HTTP client".to_owned(),
+            attempts: 1,
+            source: Box::new(e),
+        })?;
+        let auth = match &credentials {
+            Some(found) => RegistryAuth::Basic(found.user.clone(), found.password.clone()),
+            None => RegistryAuth::Anonymous,
+        };
+        let oci_ref = r.to_oci();
+        self.rt
+            .block_on(client.store_auth_if_needed(oci_ref.resolve_registry(), &auth));
+        let session = Arc::new(Session {
+            client,
+            registry: r.registry().to_owned(),
+            repository: r.repository().to_owned(),
+            credentials,
+        });
+        sessions.insert(key, Arc::clone(&session));
+        Ok(session)
+    }
+
+    /// Checks that the registry accepts our credentials for `r`'s repository, without moving
+    /// any image: a bearer token is fetched (for push access when `push`), then a blob that
+    /// does not exist is looked up, which a registry answers 404 only to an authorised client.
+    /// A registry that needs no credentials accepts anything.
+    pub fn login(&self, r: &RegistryRef, push: bool) -> Result<()> {
+        let session = self.session(r)?;
+        let auth = match &session.credentials {
+            Some(f) => RegistryAuth::Basic(f.user.clone(), f.password.clone()),
+            None => RegistryAuth::Anonymous,
+        };
+        let op = if push {
+            RegistryOperation::Push
+        } else {
+            RegistryOperation::Pull
+        };
+        with_retry(&self.options.retry, "login", || {
+            self.rt
+                .block_on(session.client.auth(&r.to_oci(), &auth, op))
+                .map(|_| ())
+                .map_err(|e| session.failure("login", e))
+        })?;
+        // Basic credentials are not checked by the exchange above: ask for something.
+        self.has_blob(r, &Digest::from_bytes([0; 32])).map(|_| ())
+    }
+
+    /// The manifest (or index) `r` names, checked against `r`'s digest when it has one.
+    pub fn manifest(&self, r: &RegistryRef) -> Result<RemoteManifest> {
+        let session = self.session(r)?;
+        let op = format!("pull manifest {}", r.tag_or_digest());
+        let auth = RegistryAuth::Anonymous; // stored per session already; this one is unused.
+        let (bytes, _) = with_retry(&self.options.retry, &op, || {
+            self.rt
+                .block_on(
+                    session
+                        .client
+                        .pull_manifest_raw(&r.to_oci(), &auth, ACCEPTED_MANIFESTS),
+                )
+                .map_err(|e| session.failure(&op, e))
+        })?;
+        let what = format!("{r}: manifest");
+        if bytes.len() as u64 > MAX_MANIFEST_SIZE {
+            return Err(OciError::TooLarge {
+                what,
+                limit: MAX_MANIFEST_SIZE,
+            });
+        }
+        let digest = digest_bytes(&bytes);
+        if let Some(want) = r.digest().filter(|want| *want != digest) {
+            return Err(OciError::DigestMismatch {
+                what,
+                expected: want.prefixed(),
+                actual: digest.prefixed(),
+            });
+        }
+        let media_type = manifest_media_type(&bytes, &what)?;
+        Ok(RemoteManifest {
+            bytes: bytes.to_vec(),
+            media_type,
+            digest,
+        })
+    }
+
+    /// Pulls the image `r` names (for `platform` when it names an index) into `sink`: config
+    /// and layers the sink lacks, then the manifest. Every blob is verified as it streams.
+    pub fn pull(
+        &self,
+        r: &RegistryRef,
+        platform: &Platform,
+        sink: &dyn BlobWrite,
+    ) -> Result<Pulled> {
+        let top = self.manifest(r)?;
+        let mut index_bytes = None;
+        let mut current = top;
+        let mut platform_of = None;
+        let mut depth = 0;
+        while is_index_type(&current.media_type) {
+            depth += 1;
+            if depth > MAX_INDEX_DEPTH {
+                return Err(OciError::invalid(
+                    format!("{r}: manifest"),
+                    format!("indexes nested more than {MAX_INDEX_DEPTH} deep"),
+                ));
+            }
+            let what = format!("{r}: index {}", current.digest);
+            let index = parse_index(&current.bytes, &what)?;
+            let entry = select_platform(&index, platform, &what)?.clone();
+            let exp = expected_of(&entry, &what)?;
+            if index_bytes.is_none() {
+                index_bytes = Some(current.bytes.clone());
+            }
+            platform_of = entry.platform().clone();
+            let child = self.manifest(&r.with_digest(&exp.digest)?)?;
+            if child.bytes.len() as u64 != exp.size {
+                return Err(OciError::SizeMismatch {
+                    what: format!("{r}: manifest {}", exp.digest),
+                    expected: exp.size,
+                    actual: child.bytes.len() as u64,
+                });
+            }
+            current = child;
+        }
+        if !is_manifest_type(&current.media_type) {
+            return Err(OciError::unsupported(
+                format!("{r}: manifest {}", current.digest),
+                format!("media type {}", current.media_type),
+            ));
+        }
+        let manifest = crate::image::parse_manifest(
+            &current.bytes,
+            &format!("{r}: manifest {}", current.digest),
+        )?;
+        let config_exp = expected_of(manifest.config(), "config descriptor")?;
+        if config_exp.size > MAX_CONFIG_SIZE {
+            return Err(OciError::TooLarge {
+                what: format!("{r}: config {}", config_exp.digest),
+                limit: MAX_CONFIG_SIZE,
+            });
+        }
+        // The config is read even when the sink has it: it is part of the returned image.
+        let (config_bytes, mut resumed) =
+            self.fetch_small(r, &config_exp, manifest.config().media_type())?;
+        let (mut fetched, mut skipped) = (0, 0);
+        let mut image = Image::from_parts(current.bytes.clone(), config_bytes)?;
+        if let Some(p) = platform_of {
+            image.manifest_descriptor.set_platform(Some(p));
+        }
+        if sink.has_blob(&config_exp.digest)? {
+            skipped += 1;
+        } else {
+            sink.put_bytes(&image.config_bytes, Some(&config_exp))?;
+            fetched += 1;
+        }
+        let mut seen = HashSet::new();
+        for layer in image.layers() {
+            let exp = expected_of(layer, "layer descriptor")?;
+            if !seen.insert(exp.digest.clone()) {
+                continue;
+            }
+            if sink.has_blob(&exp.digest)? {
+                skipped += 1;
+                continue;
+            }
+            resumed += self.fetch_into(r, &exp, layer.media_type(), sink)?;
+            fetched += 1;
+        }
+        let manifest_exp = expected_of(&image.manifest_descriptor, "manifest")?;
+        if !sink.has_blob(&manifest_exp.digest)? {
+            sink.put_bytes(&image.manifest_bytes, Some(&manifest_exp))?;
+        }
+        Ok(Pulled {
+            image,
+            index_bytes,
+            fetched,
+            skipped,
+            resumed,
+        })
+    }
+
+    fn download<'a>(
+        &'a self,
+        r: &RegistryRef,
+        exp: &Expected,
+        media_type: &MediaType,
+    ) -> Result<BlobDownload<'a>> {
+        Ok(BlobDownload::new(
+            &self.rt,
+            self.session(r)?,
+            &self.options.retry,
+            r.to_oci(),
+            exp,
+            media_type.as_ref(),
+        ))
+    }
+
+    /// Downloads a small blob (a config) into memory, verified. Returns it and the number of
+    /// resumptions.
+    fn fetch_small(
+        &self,
+        r: &RegistryRef,
+        exp: &Expected,
+        media_type: &MediaType,
+    ) -> Result<(Vec<u8>, u64)> {
+        let mut dl = self.download(r, exp, media_type)?;
+        let what = format!("{r}: blob {}", exp.digest);
+        let bytes = {
+            let reader = VerifyingReader::new(&mut dl, &what, exp.digest.clone(), exp.size);
+            read_capped(reader, &what, MAX_CONFIG_SIZE)?
+        };
+        Ok((bytes, u64::from(dl.resumed)))
+    }
+
+    /// Streams the blob `exp` into `sink`, verified. Returns the number of resumptions.
+    fn fetch_into(
+        &self,
+        r: &RegistryRef,
+        exp: &Expected,
+        media_type: &MediaType,
+        sink: &dyn BlobWrite,
+    ) -> Result<u64> {
+        let mut dl = self.download(r, exp, media_type)?;
+        {
+            let what = format!("{r}: blob {}", exp.digest);
+            let mut reader = VerifyingReader::new(&mut dl, what, exp.digest.clone(), exp.size);
+            sink.put_blob(&mut reader, Some(exp))?;
+        }
+        Ok(u64::from(dl.resumed))
+    }
+
+    /// Whether `r`'s repository holds the blob `digest` (`HEAD`).
+    pub fn has_blob(&self, r: &RegistryRef, digest: &Digest) -> Result<bool> {
+        let session = self.session(r)?;
+        let op = format!("check blob {digest}");
+        with_retry(&self.options.retry, &op, || {
+            self.rt
+                .block_on(session.client.blob_exists(&r.to_oci(), &digest.prefixed()))
+                .map_err(|e| session.failure(&op, e))
+        })
+    }
+
+    /// Pushes `image` (its blobs from `src`, then its manifest) to `dest`, by `dest`'s tag or
+    /// digest.
+    pub fn push(
+        &self,
+        src: &dyn BlobRead,
+        image: &Image,
+        dest: &RegistryRef,
+        options: &PushOptions,
+    ) -> Result<Pushed> {
+        let session = self.session(dest)?;
+        let mount_from = options
+            .mount_from
+            .as_ref()
+            .filter(|m| m.api_host() == dest.api_host() && m.repository() != dest.repository());
+        let mut blobs = vec![image.config()];
+        blobs.extend(image.layers());
+        let mut seen = HashSet::new();
+        let (mut uploaded, mut skipped, mut mounted) = (0, 0, 0);
+        for desc in blobs {
+            let exp = expected_of(desc, "descriptor")?;
+            if !seen.insert(exp.digest.clone()) {
+                continue;
+            }
+            if self.has_blob(dest, &exp.digest)? {
+                skipped += 1;
+                continue;
+            }
+            if let Some(from) = mount_from
+                && self.mount(&session, dest, from, &exp.digest)?
+            {
+                mounted += 1;
+                continue;
+            }
+            self.upload_blob(&session, src, dest, &exp)?;
+            uploaded += 1;
+        }
+        let manifest_digest = self.push_manifest(
+            dest,
+            &image.manifest_bytes,
+            image.manifest_descriptor.media_type().as_ref(),
+        )?;
+        Ok(Pushed {
+            manifest_digest,
+            uploaded,
+            skipped,
+            mounted,
+        })
+    }
+
+    /// Mounts `digest` from `from` into `dest`'s repository; false when the registry declines
+    /// (it then answers 202 and opens an upload instead, or 401 for lack of access to the
+    /// source repository), and the blob is to be uploaded.
+    fn mount(
+        &self,
+        session: &Session,
+        dest: &RegistryRef,
+        from: &RegistryRef,
+        digest: &Digest,
+    ) -> Result<bool> {
+        let op = format!("mount blob {digest} from {}", from.repository());
+        let result = with_retry(&self.options.retry, &op, || {
+            self.rt
+                .block_on(session.client.mount_blob(
+                    &dest.to_oci(),
+                    &from.to_oci(),
+                    &digest.prefixed(),
+                ))
+                .map_err(|e| session.failure(&op, e))
+        });
+        match result {
+            Ok(()) => Ok(true),
+            Err(e @ OciError::Connection { .. }) => Err(e),
+            // A 401 too: with token auth, mounting needs pull access to the source repository,
+            // and oci-client asks for a token scoped to the destination only.
+            Err(e) => {
+                tracing::debug!(error = %e, "mount declined; uploading");
+                Ok(false)
+            }
+        }
+    }
+
+    fn upload_blob(
+        &self,
+        session: &Session,
+        src: &dyn BlobRead,
+        dest: &RegistryRef,
+        exp: &Expected,
+    ) -> Result<()> {
+        let op = format!("upload blob {}", exp.digest);
+        let chunk = match self.options.upload {
+            Upload::Monolithic => 1 << 16,
+            Upload::Chunked { chunk_size } => chunk_size.clamp(1, DEFAULT_CHUNK_SIZE),
+        };
+        with_retry(&self.options.retry, &op, || {
+            // A retry starts the upload again from the first byte, from a fresh reader.
+            let mut reader = src
+                .open_blob(&exp.digest, exp.size)
+                .map_err(Failure::fatal)?;
+            upload(
+                &self.rt,
+                session,
+                &dest.to_oci(),
+                exp,
+                &mut reader,
+                chunk,
+                &op,
+            )?;
+            drain_verified(&mut reader).map_err(Failure::fatal)
+        })
+    }
+
+    /// Pushes a manifest or an index held in memory to `dest` (by its tag or digest); returns
+    /// its digest. The blobs and manifests it names must be in the repository already.
+    pub fn push_manifest(
+        &self,
+        dest: &RegistryRef,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<Digest> {
+        let session = self.session(dest)?;
+        let digest = digest_bytes(bytes);
+        if dest.digest().is_some_and(|want| want != digest) {
+            return Err(OciError::InvalidRequest(format!(
+                "{dest}: the manifest's digest is {}",
+                digest.prefixed()
+            )));
+        }
+        let op = format!("push manifest {}", dest.tag_or_digest());
+        let content_type = reqwest::header::HeaderValue::from_str(media_type)
+            .map_err(|e| OciError::InvalidRequest(format!("media type {media_type:?}: {e}")))?;
+        let body = bytes::Bytes::copy_from_slice(bytes);
+        with_retry(&self.options.retry, &op, || {
+            self.rt
+                .block_on(session.client.push_manifest_raw(
+                    &dest.to_oci(),
+                    body.clone(),
+                    content_type.clone(),
+                ))
+                .map_err(|e| session.failure(&op, e))
+        })?;
+        Ok(digest)
+    }
+}
+
+/// Reads what is left of a verifying reader (nothing, after a complete upload) so its digest
+/// and size check runs: the upload sent exactly the bytes it read.
+fn drain_verified(reader: &mut dyn Read) -> Result<()> {
+    let mut buf = [0u8; 1];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {
+                return Err(OciError::InvalidRequest(
+                    "source blob longer than uploaded".to_owned(),
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(OciError::from_io("source blob", "read", e)),
+        }
+    }
+}
+
+fn is_index_type(media: &str) -> bool {
+    media == OCI_INDEX || media == DOCKER_MANIFEST_LIST
+}
+
+fn is_manifest_type(media: &str) -> bool {
+    media == OCI_MANIFEST || media == DOCKER_MANIFEST
+}
+
+/// A manifest's media type: its `mediaType` field, else an index when it has `manifests` and
+/// an OCI manifest otherwise (the OCI spec makes the field optional).
+fn manifest_media_type(bytes: &[u8], what: &str) -> Result<String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Probe {
+        media_type: Option<String>,
+        manifests: Option<serde_json::Value>,
+    }
+    let p: Probe =
+        serde_json::from_slice(bytes).map_err(|e| OciError::invalid(what, e.to_string()))?;
+    Ok(match (p.media_type, p.manifests) {
+        (Some(m), _) => m,
+        (None, Some(_)) => OCI_INDEX.to_owned(),
+        (None, None) => OCI_MANIFEST.to_owned(),
+    })
+}
+
+/// The descriptor of a manifest held in memory (for an index entry).
+pub fn manifest_descriptor(bytes: &[u8], media_type: &str) -> Descriptor {
+    Descriptor::new(
+        MediaType::from(media_type),
+        bytes.len() as u64,
+        crate::verify::to_oci_digest(&digest_bytes(bytes)),
+    )
+}
