@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use strata_disk::DiskError;
 use strata_model::spec::{SpecError, TransportError};
-use strata_oci::OciError;
 use strata_model::{DiskFormat, Kind, NameError};
+use strata_oci::OciError;
 use strata_store::StoreError;
 
 /// What kind of failure an operation met.

@@ -40,6 +40,10 @@ pub mod transport;
 
 pub use app::{Strata, StrataOptions};
 pub use error::{Error, ErrorKind, Result};
+pub use ops::cache::{
+    CacheDeleteOutcome, CacheDeleteRequest, CacheGcOutcome, CacheGcRequest, CacheListOutcome,
+    CacheRow,
+};
 pub use ops::copy::{BlobCopy, CopyOutcome, CopyRequest};
 pub use ops::delete::{DeleteOutcome, DeleteRequest};
 pub use ops::export::{ExportOutcome, ExportRequest};
@@ -50,10 +54,6 @@ pub use ops::query::{
     ShowOutcome, ShowRequest,
 };
 pub use ops::resize::{ResizeOutcome, ResizeRequest};
-pub use ops::cache::{
-    CacheDeleteOutcome, CacheDeleteRequest, CacheGcOutcome, CacheGcRequest, CacheListOutcome,
-    CacheRow,
-};
 pub use progress::{NoProgress, Phase, Progress, ProgressEvent, Warning};
 
 /// Types of the crates below that appear in requests and outcomes, re-exported so that front
@@ -62,5 +62,5 @@ pub use strata_model::{
     ByteSize, Digest, DiskFormat, ImageRef, Kind,
     spec::{Format, Origin},
 };
-pub use transport::{RegistrySource, RemoteImage};
 pub use strata_store::{CopyMethod, Env, GcReport, Problem, ReposConfig, Scope, VerifyReport};
+pub use transport::{RegistrySource, RemoteImage};

@@ -29,6 +29,9 @@ impl fmt::Debug for RemoteImage {
 /// A client of the distribution API: resolves `docker://` references to images.
 pub trait RegistrySource: Send + Sync + fmt::Debug {
     /// Resolves `reference` (a tag or a digest; an index is resolved for `platform`).
-    fn resolve(&self, reference: &RegistryRef, platform: &Platform)
-    -> Result<RemoteImage, OciError>;
+    fn resolve(
+        &self,
+        reference: &RegistryRef,
+        platform: &Platform,
+    ) -> Result<RemoteImage, OciError>;
 }

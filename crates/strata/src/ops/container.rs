@@ -11,10 +11,10 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use strata_model::Kind;
 use strata_model::spec::{
     ContainerFormat, ContainerTransport, Format, ImageSpec, Origin, Resolved,
 };
-use strata_model::Kind;
 use strata_oci::image::expected_of;
 use strata_oci::{
     BlobRead, DockerArchive, Expected, Image, OciArchive, OciDir, OciError, Platform, Selector,

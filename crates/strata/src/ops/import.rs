@@ -212,8 +212,7 @@ impl Strata {
         type_option: Option<&str>,
         kind: Option<Kind>,
     ) -> Result<Resolved> {
-        if let Some(resolved) = super::container::guess_with_oci_archive(text, type_option, kind)?
-        {
+        if let Some(resolved) = super::container::guess_with_oci_archive(text, type_option, kind)? {
             return Ok(resolved);
         }
         let guess = Guess::from_text(text, type_option, kind)?;
@@ -235,6 +234,14 @@ impl Strata {
     ) -> Result<ImportOutcome> {
         let warnings = self.check_overwrite(repo, name, progress)?;
         ensure_writable(repo)?;
+        if let strata_model::spec::ContainerTransport::Docker(_) =
+            super::container::transport_of(&resolved.spec)?
+            && self.registry().is_none()
+        {
+            return Err(Error::TransportUnavailable {
+                transport: "docker",
+            });
+        }
         let storing = Phase::Storing {
             repo: repo.name().to_owned(),
             name: name.to_owned(),

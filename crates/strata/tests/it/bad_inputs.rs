@@ -184,7 +184,10 @@ fn unknown_formats() {
     std::fs::create_dir(&oci).unwrap();
     std::fs::write(oci.join("oci-layout"), "{}").unwrap();
     let err = import_err(&fx, &oci, None, "u");
-    assert!(matches!(err, Error::ContainerImportFailed { .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::ContainerImportFailed { .. }),
+        "{err:?}"
+    );
     assert_eq!(err.kind(), ErrorKind::InvalidFormat);
 }
 

@@ -263,7 +263,10 @@ fn qemu_img_made_qcow2_imports() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let outcome = fx.import(&top, "layered");
-    assert_eq!(outcome.source_format, strata::Format::Disk(DiskFormat::Qcow2));
+    assert_eq!(
+        outcome.source_format,
+        strata::Format::Disk(DiskFormat::Qcow2)
+    );
     let out = fx.path("flat.raw");
     export(&fx, "layered", &out, None);
     assert_eq!(std::fs::read(&out).unwrap(), expected);
