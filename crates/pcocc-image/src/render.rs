@@ -368,6 +368,11 @@ impl Wording for PcoccWording {
                 "WARNING:root:{}",
                 strata_model::spec::ASSUMED_RAW_WARNING
             )),
+            // strata's own: pcocc fails the import here, after storing the image.
+            Warning::CacheNotPopulated { name, message } => Line::stderr(format!(
+                "Warning: image {name} was stored but not extracted into the cache: {message}"
+            ))
+            .styled(AnsiColor::Magenta.on_default()),
             other => strata_cli::DefaultWording.warning(other),
         }
     }

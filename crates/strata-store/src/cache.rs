@@ -229,13 +229,20 @@ impl Cache {
             .suffix(DELETED)
             .tempdir_in(&fan_out)
             .at("create a directory in", &fan_out)?;
-        let rootfs = building.path().join("rootfs");
-        strata_oci::unpack_image(repo, &image, &rootfs, &UnpackOptions::default())?;
-        let config = runtime_config(&image.config_bytes);
-        fs::write(building.path().join("config.json"), config)
-            .at("write", &building.path().join("config.json"))?;
-        let dir = fs::File::open(building.path()).at("open", building.path())?;
-        rustix::fs::syncfs(&dir).map_err(|e| StoreError::io("sync", building.path(), e.into()))?;
+        let built = (|| {
+            let rootfs = building.path().join("rootfs");
+            strata_oci::unpack_image(repo, &image, &rootfs, &UnpackOptions::default())?;
+            let config_json = building.path().join("config.json");
+            fs::write(&config_json, runtime_config(&image.config_bytes))
+                .at("write", &config_json)?;
+            let dir = fs::File::open(building.path()).at("open", building.path())?;
+            rustix::fs::syncfs(&dir).map_err(|e| StoreError::io("sync", building.path(), e.into()))
+        })();
+        if let Err(e) = built {
+            // Restrictive modes in the tree would stop the temporary directory's removal.
+            make_writable(building.path());
+            return Err(e);
+        }
         let built = building.keep();
         match rustix::fs::renameat_with(
             rustix::fs::CWD,

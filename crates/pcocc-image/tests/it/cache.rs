@@ -116,6 +116,64 @@ fn cache_commands() {
 }
 
 #[test]
+fn an_image_that_does_not_unpack_is_stored_with_a_warning() {
+    let sb = Sandbox::with_cache(&["user"]);
+    let layout = sb.path("files/escape");
+    let layers = vec![crate::oci_fixture::plain(crate::oci_fixture::tar(&[(
+        "../x", 0o644, b"x",
+    )]))];
+    make_layout(&layout, "v1", &layers);
+    snap_cache!(
+        "escape_not_cached",
+        sb,
+        &["import", &format!("oci:{}:v1", layout.display()), "esc"]
+    );
+    assert!(sb.path("user/meta/esc@0").exists());
+    assert!(!sb.path("files/x").exists() && !sb.path("cache/x").exists());
+    snap_cache!("escape_list", sb, &["cache", "list"]);
+}
+
+/// pcocc's own key computation, in Python, for the record `name@0` of `user`.
+fn python_entry_hash(sb: &Sandbox, name: &str) -> Option<String> {
+    let code = "import hashlib, json, sys\n\
+        meta = json.load(open(sys.argv[1]))\n\
+        meta['repo'] = 'user'\n\
+        h = hashlib.sha256()\n\
+        h.update('{0}\\n{1}'.format(json.dumps(meta), 'cached_bundle').encode('ascii', 'ignore'))\n\
+        print(hashlib.sha512(h.hexdigest().encode('utf-8')).hexdigest())\n";
+    let out = std::process::Command::new("python3")
+        .args(["-c", code])
+        .arg(sb.path("user/meta").join(format!("{name}@0")))
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+#[test]
+fn keys_are_pcoccs() {
+    let sb = Sandbox::with_cache(&["user"]);
+    let layout = sb.path("files/layout");
+    make_layout(&layout, "v1", &sample_layers());
+    sb.ok(&["import", &format!("oci:{}:v1", layout.display()), "k"]);
+    let Some(theirs) = python_entry_hash(&sb, "k") else {
+        #[allow(clippy::print_stderr, reason = "a skipped check is reported on stderr")]
+        {
+            eprintln!("skipping keys_are_pcoccs: python3 not available");
+        }
+        return;
+    };
+    let ours = bundle(&sb, "k");
+    assert_eq!(
+        ours.file_name().map(|n| n.to_string_lossy().into_owned()),
+        Some(theirs.clone())
+    );
+    assert!(ours.is_dir());
+    assert_eq!(ours.parent().map(|p| p.ends_with(&theirs[..2])), Some(true));
+}
+
+#[test]
 fn cache_needs_configuration() {
     let sb = Sandbox::new(&["user"]);
     snap_cache!("not_configured", sb, &["cache", "list"]);

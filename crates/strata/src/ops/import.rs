@@ -94,7 +94,9 @@ impl Strata {
     /// blobs the repository has are skipped, the others staged and verified, then moved in
     /// together, then the record (kind `ctr`, every blob as `sha256:<hex>`, `oci_index`) is
     /// committed. With a cache configured, the image's bundle is then extracted into it, as
-    /// pcocc populates its cache at import.
+    /// pcocc populates its cache at import; *changed:* a failure there (a layer that would
+    /// escape its root, a full disk) is [`Warning::CacheNotPopulated`], not an error, since
+    /// the image is stored (pcocc fails the import after writing its record).
     ///
     /// Progress: `Started{Storing}`, then `Started{Converting}` (or `Copying` for a qcow2
     /// source) with the virtual size as total, `Advanced`, `Finished`, `Finished`; for a
@@ -250,9 +252,18 @@ impl Strata {
             let writer = repo.writer()?;
             self.store_container(repo, &writer, name, &resolved.spec, progress)
         })?;
+        let mut warnings = warnings;
         if let Some(def) = self.config().cache_def() {
-            let cache = strata_store::Cache::open(&def.path)?;
-            drop(cache.hold_bundle(repo, &stored.record)?);
+            let populated = strata_store::Cache::open(&def.path)
+                .and_then(|cache| cache.hold_bundle(repo, &stored.record));
+            if let Err(e) = populated {
+                let warning = Warning::CacheNotPopulated {
+                    name: name.to_owned(),
+                    message: e.to_string(),
+                };
+                progress.event(&ProgressEvent::Warning(warning.clone()));
+                warnings.push(warning);
+            }
         }
         let manifest = stored
             .record
