@@ -54,9 +54,9 @@ impl Strata {
     /// - The destination format comes from the `FORMAT:` prefix, `-t`, the extension, the
     ///   content of an existing destination file (pcocc's `guess_format` with the kind known:
     ///   an existing qcow2 file exported over with `-t raw` is a mismatch), and defaults to
-    ///   `raw`. A VM format strata reads but does not write
-    ///   ([`strata_disk::is_writable`]) is [`Error::FormatNotWritable`], a container format or image
-    ///   [`Error::ContainerFormat`]/[`Error::ContainerImage`].
+    ///   `raw` (`docker-archive` for a container image); a format of the other kind is
+    ///   pcocc's `{format} is not a valid {kind} format`. A VM format strata reads but does not
+    ///   write ([`strata_disk::is_writable`]) is [`Error::FormatNotWritable`].
     /// - The chain is opened from the top blob with backing files allowed only under the
     ///   repository's `data/`, and at most as deep as the record has layers; it is flattened
     ///   into a temporary file beside the destination, which is renamed over it at the end
