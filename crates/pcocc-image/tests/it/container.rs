@@ -173,6 +173,18 @@ fn round_trips_keep_digests_where_bytes_are_unchanged() {
         record(&sb, "user", "d@0")["data_blobs"],
         record(&sb, "user", "b@0")["data_blobs"]
     );
+    // `-t` names container formats too, oci-archive included (strata's addition).
+    sb.ok(&["import", "-t", "docker-archive", &archive, "e"]);
+    sb.ok(&["import", "-t", "oci-archive", &oa, "f"]);
+    assert_eq!(
+        record(&sb, "user", "f@0")["data_blobs"],
+        record(&sb, "user", "c@0")["data_blobs"]
+    );
+    snap!(
+        "oci_archive_type_mismatch",
+        sb,
+        &["import", "-t", "oci", &format!("oci-archive:{oa}"), "g"]
+    );
     snap!("repo_verify_after_round_trips", sb, &["repo", "verify"]);
 }
 
