@@ -349,6 +349,48 @@ mod tests {
         };
         assert_eq!(e.to_string(), "Failed to import disk : nope");
         assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+        for (oci, kind) in [
+            (
+                OciError::TooLarge {
+                    what: "index.json".into(),
+                    limit: 4 << 20,
+                },
+                ErrorKind::InvalidFormat,
+            ),
+            (
+                OciError::Escape {
+                    entry: "../x".into(),
+                    reason: "path has a .. component".into(),
+                },
+                ErrorKind::Escape,
+            ),
+            (
+                OciError::DigestMismatch {
+                    what: "blob".into(),
+                    expected: "a".into(),
+                    actual: "b".into(),
+                },
+                ErrorKind::IntegrityMismatch,
+            ),
+            (
+                OciError::NotFound {
+                    what: "blob".into(),
+                },
+                ErrorKind::NotFound,
+            ),
+        ] {
+            let wrapped = Error::ContainerImportFailed {
+                path: "src".into(),
+                error: oci,
+            };
+            assert_eq!(wrapped.kind(), kind, "{wrapped}");
+            assert!(wrapped.to_string().starts_with("Failed to import src : "));
+        }
+        let e = Error::from(StoreError::Oci(OciError::TooLarge {
+            what: "x".into(),
+            limit: 1,
+        }));
+        assert_eq!(e.kind(), ErrorKind::InvalidFormat);
         let e = Error::NotVm {
             name: "c".into(),
             kind: Kind::Ctr,
