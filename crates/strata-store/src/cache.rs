@@ -199,7 +199,9 @@ impl Cache {
             }
             drop(shared);
             let exclusive = FileLock::acquire(&lock_path, LockMode::Exclusive)?;
-            if !path.exists() {
+            if !path.is_dir() {
+                // Not a bundle (absent, or a stray file in its place): (re)build it.
+                remove_tree(&path)?;
                 self.build_bundle(repo, record, &hash)?;
             }
             drop(exclusive);
