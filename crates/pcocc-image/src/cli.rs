@@ -85,7 +85,7 @@ Example usage:\n       pcocc image resize myimg 20G"))]
     #[command(subcommand)]
     Repo(RepoCommand),
 
-    /// Manage container image cache (not supported yet)
+    /// Manage container image cache
     #[command(subcommand)]
     Cache(CacheCommand),
 }
@@ -223,8 +223,7 @@ pub struct RepoArg {
     pub repo: Option<String>,
 }
 
-/// `cache list|delete|gc`: pcocc's container cache. Accepted by the parser so that the refusal
-/// names the command; [`crate::run`] refuses each one.
+/// `cache list|delete|gc`: pcocc's container cache.
 #[derive(Debug, Clone, Subcommand)]
 pub enum CacheCommand {
     /// List images in repositories in increasing order of last use

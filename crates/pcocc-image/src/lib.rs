@@ -1,4 +1,5 @@
-//! `pcocc-image`: a drop-in for pcocc's `image` commands on VM images, on the strata core.
+//! `pcocc-image`: a drop-in for pcocc's `image` commands on VM and container images, on the
+//! strata core.
 //!
 //! It speaks pcocc's dialect (commands, flags, help, output byte for byte) and adds what pcocc
 //! lacks: `repo verify`, `--json` on `list`, `show` and `repo list`, `-q`, `-v` and progress

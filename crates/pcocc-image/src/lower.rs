@@ -5,8 +5,8 @@
 //! formats, repositories) is the core's to check, so that its errors keep pcocc's texts.
 
 use strata::{
-    CopyRequest, DeleteRequest, ErrorKind, ExportRequest, GcRequest, ImportRequest, ListRequest,
-    ResizeRequest, ShowRequest, VerifyRequest,
+    CacheDeleteRequest, CacheGcRequest, CopyRequest, DeleteRequest, ErrorKind, ExportRequest,
+    GcRequest, ImportRequest, ListRequest, ResizeRequest, ShowRequest, VerifyRequest,
 };
 use strata_model::{ByteSize, ImageRef};
 
@@ -91,6 +91,31 @@ pub fn gc(args: &RepoArg) -> GcRequest {
         repo: args.repo.clone(),
         grace: None,
     }
+}
+
+/// `cache delete IMAGE`.
+pub fn cache_delete(image: &str) -> Result<CacheDeleteRequest, Error> {
+    Ok(CacheDeleteRequest {
+        image: image_ref(image)?,
+    })
+}
+
+/// `cache gc [-b N] [-c]`: pcocc's `if force_clear`, then `if force_below` (so `-b 0` is the
+/// default dangling gc); a negative count is refused (Python would slice oddly).
+pub fn cache_gc(force_below: Option<i64>, force_clear: bool) -> Result<CacheGcRequest, Error> {
+    let force_below = match force_below {
+        None => None,
+        Some(n) => Some(usize::try_from(n).map_err(|_| {
+            Error::request(
+                ErrorKind::InvalidRequest,
+                format!("Invalid value for '-b' / '--force-below': {n} is negative"),
+            )
+        })?),
+    };
+    Ok(CacheGcRequest {
+        force_below,
+        force_clear,
+    })
 }
 
 /// `repo verify [REPO]`: without a name, every repository.

@@ -11,8 +11,8 @@ use anstyle::AnsiColor;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use strata::{
-    GcOutcome, ImageSummary, ListOutcome, Phase, Problem, RepoImages, RepoListOutcome, ShowOutcome,
-    VerifyOutcome, Warning,
+    CacheGcOutcome, CacheListOutcome, GcOutcome, ImageSummary, ListOutcome, Phase, Problem,
+    RepoImages, RepoListOutcome, ShowOutcome, VerifyOutcome, Warning,
 };
 use strata_cli::table::pcocc as table;
 use strata_cli::{Line, Styler, Wording};
@@ -231,8 +231,53 @@ pub fn problem_text(problem: &Problem) -> String {
             name,
             revision,
             message,
+        }
+        | Problem::Container {
+            name,
+            revision,
+            message,
         } => format!("{name}@{revision}: {message}"),
     }
+}
+
+/// `image cache list`: the table of entries of known revisions (least recently used first,
+/// hashes cut to 10 characters), then `print("\nCache contains %d items" % len(cache))`.
+pub fn cache_list(outcome: &CacheListOutcome) -> String {
+    let rows: Vec<[String; 5]> = outcome
+        .rows
+        .iter()
+        .map(|r| {
+            [
+                r.repo.clone(),
+                r.name.clone(),
+                r.revision.to_string(),
+                r.item.clone(),
+                short_hash(&r.hash).to_owned(),
+            ]
+        })
+        .collect();
+    let mut out = table::render(&table::CACHE_LIST, &rows);
+    out.push_str(&format!("\nCache contains {} items\n", outcome.total));
+    out
+}
+
+/// What `image cache gc` prints: `Deleting dangling cache blob {h10} ...` for each entry it
+/// removes as dangling (nothing for `-b` and `-c`).
+pub fn cache_gc(outcome: &CacheGcOutcome) -> String {
+    if !outcome.dangling {
+        return String::new();
+    }
+    outcome
+        .removal
+        .removed
+        .iter()
+        .map(|h| format!("Deleting dangling cache blob {} ...\n", short_hash(h)))
+        .collect()
+}
+
+/// The first 10 characters of an entry's name, as pcocc shows it.
+pub fn short_hash(hash: &str) -> &str {
+    hash.get(..10).unwrap_or(hash)
 }
 
 /// `repo gc`'s summary, logged at info level (`-v`): pcocc prints nothing.
@@ -284,6 +329,11 @@ impl PcoccWording {
                 Some(Line::stdout("Converting image..."))
             }
             Phase::Converting { .. } | Phase::Copying => Some(Line::stdout("Copying image...")),
+            // A container blob: skopeo's line, which pcocc's users see during its import.
+            Phase::Blob {
+                digest: Some(digest),
+                ..
+            } => Some(Line::stdout(format!("Copying blob {digest}"))),
             _ => None,
         }
     }
@@ -318,6 +368,11 @@ impl Wording for PcoccWording {
                 "WARNING:root:{}",
                 strata_model::spec::ASSUMED_RAW_WARNING
             )),
+            // strata's own: pcocc fails the import here, after storing the image.
+            Warning::CacheNotPopulated { name, message } => Line::stderr(format!(
+                "Warning: image {name} was stored but not extracted into the cache: {message}"
+            ))
+            .styled(AnsiColor::Magenta.on_default()),
             other => strata_cli::DefaultWording.warning(other),
         }
     }

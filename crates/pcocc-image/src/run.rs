@@ -60,10 +60,6 @@ pub fn run_with(
     terminal: &Terminal,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
-    // Refused before anything is read: these need the container cache.
-    if let Command::Cache(cache) = &cli.command {
-        return Err(refuse_cache(cache));
-    }
     let strata = Strata::open(options)?;
     let quiet_phases = || CliProgress::new(terminal.progress, PcoccWording::quiet_phases());
     let tz = &terminal.tz;
@@ -147,15 +143,29 @@ pub fn run_with(
                 Err(Error::VerifyFailed { problems })
             }
         }
-        Command::Cache(cache) => Err(refuse_cache(&cache)),
-    }
-}
-
-/// The refusal of a `cache` command.
-fn refuse_cache(command: &CacheCommand) -> Error {
-    Error::NotSupported {
-        command: command.name(),
-        why: "the container image cache comes with container images",
+        Command::Cache(CacheCommand::List) => {
+            let outcome = strata.cache_list()?;
+            write(out, &render::cache_list(&outcome))
+        }
+        Command::Cache(CacheCommand::Delete { image }) => {
+            let outcome = strata.cache_delete(lower::cache_delete(&image)?)?;
+            tracing::info!("removed {} cache entries", outcome.removed.len());
+            Ok(())
+        }
+        Command::Cache(CacheCommand::Gc {
+            force_below,
+            force_clear,
+        }) => {
+            let outcome = strata.cache_gc(lower::cache_gc(force_below, force_clear)?)?;
+            write(out, &render::cache_gc(&outcome))?;
+            for hash in &outcome.removal.held {
+                tracing::warn!(
+                    "cache blob {} kept: a running container holds it",
+                    render::short_hash(hash)
+                );
+            }
+            Ok(())
+        }
     }
 }
 

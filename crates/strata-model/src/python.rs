@@ -5,6 +5,14 @@
 use serde_json::{Map, Number, Value};
 
 /// Appends `value` as Python's `json.dumps(value)` writes it.
+/// `value` as Python's `json.dumps` writes it (`", "` and `": "` separators, non-ASCII text
+/// escaped, keys in order).
+pub fn json_dumps(value: &Value) -> String {
+    let mut out = String::new();
+    write_value(&mut out, value);
+    out
+}
+
 pub(crate) fn write_value(out: &mut String, value: &Value) {
     match value {
         Value::Null => out.push_str("null"),

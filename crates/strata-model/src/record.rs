@@ -130,6 +130,18 @@ impl RevisionRecord {
         out
     }
 
+    /// The record as pcocc holds it after reading it (`ObjectStore.get_meta` adds the
+    /// repository's name as a last key, `repo`), written by `json.dumps`: the text pcocc's
+    /// container cache hashes into its keys (`ImageMgr.cache_key`).
+    pub fn to_pcocc_json_with_repo(&self, repo: &str) -> String {
+        let mut out = self.to_pcocc_json();
+        out.pop();
+        out.push_str(", \"repo\": ");
+        py::write_str(&mut out, repo);
+        out.push('}');
+        out
+    }
+
     /// Reads a record as pcocc does (`json.loads`, then `metadata_schema`), plus strata's
     /// checks. `name` is the image name the caller looked up, which pcocc puts in its message.
     ///

@@ -325,6 +325,11 @@ pub enum StoreError {
         name: String,
     },
 
+    // ----- containers ----------------------------------------------------------------------
+    /// A container image, blob or document failed (strata-oci's error, with its own kind).
+    #[error(transparent)]
+    Oci(#[from] strata_oci::OciError),
+
     // ----- generic -----------------------------------------------------------------------------
     /// Another process holds a lock and this operation does not wait.
     #[error("{} is locked by another process", .path.display())]
@@ -384,6 +389,7 @@ impl StoreError {
             E::Locked { .. } => ErrorKind::Locked,
             E::Io { source, .. } => io_kind(source),
             E::Overlay { .. } => ErrorKind::Io,
+            E::Oci(e) => oci_kind(e),
         }
     }
 
@@ -408,6 +414,23 @@ pub(crate) fn io_kind(error: &io::Error) -> ErrorKind {
         io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
         io::ErrorKind::WouldBlock => ErrorKind::Locked,
         _ => ErrorKind::Io,
+    }
+}
+
+/// The kind of a strata-oci error. Input over one of its size limits is bad input
+/// ([`ErrorKind::InvalidFormat`]); a path that would escape is too.
+pub(crate) fn oci_kind(e: &strata_oci::OciError) -> ErrorKind {
+    use strata_oci::ErrorKind as K;
+    match e.kind() {
+        K::Io => match e {
+            strata_oci::OciError::Io { source, .. } => io_kind(source),
+            _ => ErrorKind::Io,
+        },
+        K::InvalidFormat | K::TooLarge | K::Escape => ErrorKind::InvalidFormat,
+        K::Unsupported => ErrorKind::Unsupported,
+        K::NotFound => ErrorKind::NotFound,
+        K::IntegrityMismatch => ErrorKind::IntegrityMismatch,
+        K::InvalidRequest => ErrorKind::InvalidInput,
     }
 }
 

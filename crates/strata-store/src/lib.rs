@@ -14,6 +14,7 @@
 //! trait. VM instances ([`Instance`]) pin the image revisions their overlays stand on.
 //!
 //! Modules:
+//! - [`cache`] is pcocc's container cache: extracted bundles, keyed as pcocc keys them.
 //! - [`config`] reads `repos.yaml`: path templates, priority, the default repository.
 //! - [`env`](mod@env) holds the user's environment that configuration depends on, injectable for tests.
 //! - [`repo`] is the content-addressed repository: blobs, records, gc, verify.
@@ -24,6 +25,7 @@
 //! - [`fsutil`] has streaming sha256, directory fsync, `access(W_OK)`, clone-or-sparse-copy.
 //! - [`error`] defines [`StoreError`] and its stable [`ErrorKind`].
 
+pub mod cache;
 pub mod config;
 pub mod env;
 pub mod error;
@@ -34,6 +36,7 @@ pub mod instances;
 pub mod lock;
 pub mod repo;
 
+pub use cache::{Cache, CacheEntry, CacheHold, CacheRemoval};
 pub use config::{CacheDef, RepoDef, ReposConfig, Scope, resolve_path};
 pub use env::{Cluster, Env};
 pub use error::{ErrorKind, Result, StoreError};
@@ -43,6 +46,7 @@ pub use image_store::{ImageStore, StoredImage};
 pub use instances::{Instance, InstanceId, OverlayCreator, Qcow2Overlays};
 pub use lock::{FileLock, LockMode};
 pub use repo::{
-    ChainCheck, DeleteMode, GcReport, Problem, Qcow2Chains, Repository, VerifyReport, Writer,
-    parse_record_file_name, record_file_name,
+    ChainCheck, DeleteMode, GcReport, PCOCC_REF_NAME, Problem, Qcow2Chains, Repository, StagedBlob,
+    VerifyReport, Writer, container_blobs, container_record, oci_index_for, parse_record_file_name,
+    record_file_name,
 };

@@ -3,6 +3,7 @@
 //! `check_overwrite`, and the owner and time written into new records.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use strata_model::{ImageRef, RevisionRecord};
@@ -10,6 +11,7 @@ use strata_store::{Env, RepoDef, ReposConfig, Repository, StoreError};
 
 use crate::error::{Error, Result};
 use crate::progress::{Progress, ProgressEvent, Warning};
+use crate::transport::RegistrySource;
 
 /// How to open [`Strata`].
 #[derive(Debug, Clone)]
@@ -26,6 +28,9 @@ pub struct StrataOptions {
     /// them (see [`Repository::gc`]). Zero, the default, behaves as pcocc; a repository that
     /// pcocc also writes to concurrently should use a few minutes.
     pub gc_grace: Duration,
+    /// The registry client that `docker://` imports go through; without one they are
+    /// [`Error::TransportUnavailable`].
+    pub registry: Option<Arc<dyn RegistrySource>>,
 }
 
 impl StrataOptions {
@@ -36,6 +41,7 @@ impl StrataOptions {
             repos: None,
             owner: None,
             gc_grace: Duration::ZERO,
+            registry: None,
         }
     }
 
@@ -53,6 +59,7 @@ pub struct Strata {
     config: ReposConfig,
     owner: String,
     gc_grace: Duration,
+    registry: Option<Arc<dyn RegistrySource>>,
 }
 
 impl Strata {
@@ -74,6 +81,7 @@ impl Strata {
             config,
             owner,
             gc_grace: options.gc_grace,
+            registry: options.registry,
         })
     }
 
@@ -90,6 +98,11 @@ impl Strata {
     /// The owner written into new records.
     pub fn owner(&self) -> &str {
         &self.owner
+    }
+
+    /// The registry client, if one was given.
+    pub(crate) fn registry(&self) -> Option<&dyn RegistrySource> {
+        self.registry.as_deref()
     }
 
     /// The grace period of [`Strata::gc`].

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use strata_disk::DiskError;
-use strata_model::spec::{Format, SpecError};
+use strata_model::spec::{SpecError, TransportError};
 use strata_model::{DiskFormat, Kind, NameError};
+use strata_oci::OciError;
 use strata_store::StoreError;
 
 /// What kind of failure an operation met.
@@ -88,18 +89,50 @@ pub enum Error {
         /// [`ErrorKind::NotFound`]).
         exists: bool,
     },
-    /// A container format as import source or export destination: container images come in a
-    /// later issue.
-    #[error("{format} is a container image format: container images come in a later issue")]
-    ContainerFormat {
-        /// The format.
-        format: Format,
+    /// A container image, blob or document that failed outside an import or export (reading a
+    /// stored image back, the container cache).
+    #[error(transparent)]
+    Oci(#[from] OciError),
+    /// Reading a container import source failed (pcocc's wrapper text, `Failed to import {0} :
+    /// {1}`); [`Error::kind`] is the wrapped error's.
+    #[error("Failed to import {path} : {error}")]
+    ContainerImportFailed {
+        /// The source, as given (prefix removed).
+        path: String,
+        /// What failed (already in the text, hence not a `#[source]`).
+        error: OciError,
     },
-    /// An operation on a container image that strata does not do yet.
-    #[error("Image {name} is a container image: container images come in a later issue")]
-    ContainerImage {
+    /// Writing a container export destination failed; [`Error::kind`] is the wrapped error's.
+    #[error("Failed to export to {} : {error}", .path.display())]
+    ContainerExportFailed {
+        /// The destination.
+        path: PathBuf,
+        /// What failed (already in the text, hence not a `#[source]`).
+        error: OciError,
+    },
+    /// A containers-transports reference that does not parse (containers/image's texts).
+    #[error("{error}")]
+    BadTransport {
+        /// The reference, `FORMAT:DETAILS`.
+        text: String,
+        /// Why it does not parse.
+        error: TransportError,
+    },
+    /// A container transport strata does not read or write (yet): `docker://` without a
+    /// registry client, `docker-daemon:`, `containers-storage:`, `dir:`, `ostree:`, `sif:`.
+    #[error("The {transport} container transport is not supported by strata yet")]
+    TransportUnavailable {
+        /// The transport's name.
+        transport: &'static str,
+    },
+    /// A cache entry that a running container holds (pcocc would remove it under the
+    /// container; strata refuses).
+    #[error("Cache entry {} of image {name} is in use by a running container", &.hash[..10.min(.hash.len())])]
+    CacheEntryInUse {
         /// The image name.
         name: String,
+        /// The entry's name (sha512 hex).
+        hash: String,
     },
     /// A disk format strata reads but does not write (vhdx).
     #[error(
@@ -176,9 +209,14 @@ impl Error {
             | Error::BadDestination { .. } => ErrorKind::InvalidRequest,
             Error::NotAnImageFile { exists: false, .. } => ErrorKind::NotFound,
             Error::NotAnImageFile { exists: true, .. } => ErrorKind::InvalidRequest,
-            Error::ContainerFormat { .. }
-            | Error::ContainerImage { .. }
-            | Error::FormatNotWritable { .. } => ErrorKind::Unsupported,
+            Error::Oci(e)
+            | Error::ContainerImportFailed { error: e, .. }
+            | Error::ContainerExportFailed { error: e, .. } => oci_kind(e),
+            Error::BadTransport { .. } => ErrorKind::InvalidRequest,
+            Error::TransportUnavailable { .. } | Error::FormatNotWritable { .. } => {
+                ErrorKind::Unsupported
+            }
+            Error::CacheEntryInUse { .. } => ErrorKind::Busy,
             Error::ReadOnlyRepository { .. } => ErrorKind::PermissionDenied,
             Error::Io { source, .. } => io_kind(source),
         }
@@ -197,6 +235,9 @@ impl Error {
 /// The core's kind of a store error.
 fn store_kind(e: &StoreError) -> ErrorKind {
     use strata_store::ErrorKind as K;
+    if let StoreError::Oci(e) = e {
+        return oci_kind(e);
+    }
     match e.kind() {
         K::Io => ErrorKind::Io,
         K::PermissionDenied => ErrorKind::PermissionDenied,
@@ -209,6 +250,25 @@ fn store_kind(e: &StoreError) -> ErrorKind {
         K::Locked | K::InUse => ErrorKind::Busy,
         K::Unsupported => ErrorKind::Unsupported,
         K::InvalidInput => ErrorKind::InvalidRequest,
+    }
+}
+
+/// The core's kind of a strata-oci error. Input over one of its size limits
+/// ([`strata_oci::ErrorKind::TooLarge`]) is bad input data, [`ErrorKind::InvalidFormat`]
+/// (exit 65), like an entry that would escape its root ([`ErrorKind::Escape`], also 65).
+fn oci_kind(e: &OciError) -> ErrorKind {
+    use strata_oci::ErrorKind as K;
+    match e.kind() {
+        K::Io => match e {
+            OciError::Io { source, .. } => io_kind(source),
+            _ => ErrorKind::Io,
+        },
+        K::InvalidFormat | K::TooLarge => ErrorKind::InvalidFormat,
+        K::Unsupported => ErrorKind::Unsupported,
+        K::NotFound => ErrorKind::NotFound,
+        K::Escape => ErrorKind::Escape,
+        K::IntegrityMismatch => ErrorKind::IntegrityMismatch,
+        K::InvalidRequest => ErrorKind::InvalidRequest,
     }
 }
 
@@ -286,6 +346,48 @@ mod tests {
         };
         assert_eq!(e.to_string(), "Failed to import disk : nope");
         assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+        for (oci, kind) in [
+            (
+                OciError::TooLarge {
+                    what: "index.json".into(),
+                    limit: 4 << 20,
+                },
+                ErrorKind::InvalidFormat,
+            ),
+            (
+                OciError::Escape {
+                    entry: "../x".into(),
+                    reason: "path has a .. component".into(),
+                },
+                ErrorKind::Escape,
+            ),
+            (
+                OciError::DigestMismatch {
+                    what: "blob".into(),
+                    expected: "a".into(),
+                    actual: "b".into(),
+                },
+                ErrorKind::IntegrityMismatch,
+            ),
+            (
+                OciError::NotFound {
+                    what: "blob".into(),
+                },
+                ErrorKind::NotFound,
+            ),
+        ] {
+            let wrapped = Error::ContainerImportFailed {
+                path: "src".into(),
+                error: oci,
+            };
+            assert_eq!(wrapped.kind(), kind, "{wrapped}");
+            assert!(wrapped.to_string().starts_with("Failed to import src : "));
+        }
+        let e = Error::from(StoreError::Oci(OciError::TooLarge {
+            what: "x".into(),
+            limit: 1,
+        }));
+        assert_eq!(e.kind(), ErrorKind::InvalidFormat);
         let e = Error::NotVm {
             name: "c".into(),
             kind: Kind::Ctr,

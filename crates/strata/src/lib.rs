@@ -17,6 +17,10 @@
 //! | [`Strata::resize`] | `image resize IMAGE SIZE` | [`ResizeRequest`] | [`ResizeOutcome`] |
 //! | [`Strata::gc`] | `image repo gc REPO` | [`GcRequest`] | [`GcOutcome`] |
 //! | [`Strata::verify`] | (strata's own) | [`VerifyRequest`] | [`VerifyOutcome`] |
+//! | [`Strata::cache_list`] | `image cache list` | (none) | [`CacheListOutcome`] |
+//! | [`Strata::cache_delete`] | `image cache delete IMAGE` | [`CacheDeleteRequest`] | [`CacheDeleteOutcome`] |
+//! | [`Strata::cache_gc`] | `image cache gc [-b N] [-c]` | [`CacheGcRequest`] | [`CacheGcOutcome`] |
+//! | [`Strata::cache_hold`] | (launchers) | [`ImageRef`] | [`strata_store::CacheHold`] |
 //!
 //! The rules are pcocc's (`lib/pcocc/Image.py`, v0.7.5) unless an operation's documentation
 //! says otherwise; every deliberate difference is listed there with its reason.
@@ -26,14 +30,20 @@
 //! - [`ops`]: one module per operation, with its request and outcome types.
 //! - [`error`]: [`Error`] and its stable [`ErrorKind`].
 //! - [`progress`]: [`Progress`] events, as data.
+//! - [`transport`]: the seam a registry client (`docker://`) plugs into.
 
 pub mod app;
 pub mod error;
 pub mod ops;
 pub mod progress;
+pub mod transport;
 
 pub use app::{Strata, StrataOptions};
 pub use error::{Error, ErrorKind, Result};
+pub use ops::cache::{
+    CacheDeleteOutcome, CacheDeleteRequest, CacheGcOutcome, CacheGcRequest, CacheListOutcome,
+    CacheRow,
+};
 pub use ops::copy::{BlobCopy, CopyOutcome, CopyRequest};
 pub use ops::delete::{DeleteOutcome, DeleteRequest};
 pub use ops::export::{ExportOutcome, ExportRequest};
@@ -48,5 +58,9 @@ pub use progress::{NoProgress, Phase, Progress, ProgressEvent, Warning};
 
 /// Types of the crates below that appear in requests and outcomes, re-exported so that front
 /// ends need no direct dependency for them.
-pub use strata_model::{ByteSize, Digest, DiskFormat, ImageRef, Kind, spec::Origin};
+pub use strata_model::{
+    ByteSize, Digest, DiskFormat, ImageRef, Kind,
+    spec::{Format, Origin},
+};
 pub use strata_store::{CopyMethod, Env, GcReport, Problem, ReposConfig, Scope, VerifyReport};
+pub use transport::{RegistrySource, RemoteImage};

@@ -1,6 +1,8 @@
 //! One module per operation, each with its request and outcome types and its
 //! [`Strata`](crate::Strata) method.
 
+pub mod cache;
+pub mod container;
 pub mod copy;
 pub mod delete;
 pub mod export;

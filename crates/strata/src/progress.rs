@@ -79,6 +79,14 @@ pub enum Warning {
     },
     /// The format could not be detected and raw was assumed.
     AssumedRaw,
+    /// A container image was stored, but extracting it into the cache failed (it will be
+    /// extracted again when a container needs it).
+    CacheNotPopulated {
+        /// The image's name.
+        name: String,
+        /// Why, in a sentence.
+        message: String,
+    },
 }
 
 /// Where an operation sends its progress. Implementations must be cheap: `event` is called from

@@ -274,3 +274,57 @@ fn eight_importers_and_gc_at_once() {
         sandbox.assert_content(&format!("par{i}"), src);
     }
 }
+
+/// An OCI layout at `dir` holding one image of two layers of `mib` MiB each of varied bytes.
+fn make_container(dir: &Path, mib: usize, salt: u8) {
+    let mut data = vec![0u8; mib << 20];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(salt);
+    for byte in &mut data {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *byte = x as u8;
+    }
+    let half = data.len() / 2;
+    let layers = vec![
+        crate::oci_fixture::plain(crate::oci_fixture::tar(&[("a.bin", 0o644, &data[..half])])),
+        crate::oci_fixture::plain(crate::oci_fixture::tar(&[("b.bin", 0o644, &data[half..])])),
+    ];
+    crate::oci_fixture::make_layout(dir, "v1", &layers);
+}
+
+#[test]
+fn killed_container_imports_leave_a_clean_repository() {
+    let sandbox = Sandbox::new(&["user"]);
+    let mut rng = Rng::seeded("killed_container_imports");
+    let reference = sandbox.path("files/reference");
+    make_container(&reference, 16, 0);
+    let source = format!("oci:{}:v1", reference.display());
+    let window = timed(&sandbox, &["import", &source, "reference"]).mul_f64(1.3);
+    let mut completed = 0;
+    // Few runs: the CI machine has 2 cores. Half import fresh blobs, half blobs already there.
+    for i in 0..6u8 {
+        let name = format!("ctr{i}");
+        let layout = if i % 2 == 0 {
+            let fresh = sandbox.path(&format!("files/fresh{i}"));
+            make_container(&fresh, 16, i + 1);
+            fresh
+        } else {
+            reference.clone()
+        };
+        let src = format!("oci:{}:v1", layout.display());
+        run_and_kill(&sandbox, &["import", &src, &name], &mut rng, window);
+        sandbox.verify_clean(&format!("killed container import {i}"));
+        if sandbox.exists(&name) {
+            completed += 1;
+            let out = sandbox.path(&format!("files/out{i}"));
+            sandbox.must(&["export", &name, &format!("oci:{}:v1", out.display())]);
+        }
+        if layout != reference {
+            fs::remove_dir_all(&layout).unwrap();
+        }
+    }
+    sandbox.must(&["repo", "gc", "user"]);
+    sandbox.verify_clean("gc after killed container imports");
+    eprintln!("killed container imports: {completed} of 6 had completed when killed");
+}

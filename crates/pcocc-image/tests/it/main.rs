@@ -4,6 +4,8 @@
 
 mod sandbox;
 
+mod cache;
+mod container;
 mod copy;
 mod crash;
 mod errors;
@@ -12,6 +14,7 @@ mod import;
 mod list;
 mod maintain;
 mod manage;
+mod oci_fixture;
 mod pcocc_repo;
 mod repo;
 mod samples;

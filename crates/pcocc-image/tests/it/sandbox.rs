@@ -50,6 +50,20 @@ impl Sandbox {
         sandbox
     }
 
+    /// [`Sandbox::new`] with a container cache at `<sandbox>/cache` (repos.yaml `cache`).
+    pub(crate) fn with_cache(repos: &[&str]) -> Sandbox {
+        let sandbox = Sandbox::new(repos);
+        let file = sandbox.path("conf/user/repos.yaml");
+        let mut yaml = std::fs::read_to_string(&file).expect("repos.yaml");
+        let _ = writeln!(
+            yaml,
+            "cache:\n  path: \"{}\"",
+            sandbox.path("cache").display()
+        );
+        std::fs::write(&file, yaml).expect("repos.yaml");
+        sandbox
+    }
+
     /// `<sandbox>/<rel>`.
     pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)

@@ -389,3 +389,59 @@ fn strata_repository_passes_pcocc_schema() {
         );
     }
 }
+
+#[test]
+fn container_records_pass_pcocc_schema() {
+    let sb = Sandbox::new(&["user"]);
+    let layout = sb.path("files/layout");
+    crate::oci_fixture::make_layout(&layout, "v1", &crate::oci_fixture::sample_layers());
+    sb.ok(&["import", &format!("oci:{}:v1", layout.display()), "ctr"]);
+    sb.ok(&["copy", "ctr", "ctr2"]);
+    let schema_doc = schema();
+    let all = records(&sb.path("user"));
+    assert_eq!(all.len(), 2);
+    for path in &all {
+        let text = std::fs::read_to_string(path).expect("record");
+        let record: Value = serde_json::from_str(&text).expect("record json");
+        assert_eq!(
+            errors_of(&schema_doc, &record),
+            Vec::<String>::new(),
+            "{text}"
+        );
+        let keys: Vec<&str> = record
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, PCOCC_ORDER, "{text}");
+        assert_eq!(record["kind"], "ctr");
+        for blob in record["data_blobs"].as_array().expect("blobs") {
+            let blob = blob.as_str().expect("blob");
+            assert!(
+                blob.len() == 71 && blob.starts_with("sha256:"),
+                "container blobs are OCI digests: {blob}"
+            );
+        }
+        assert!(record["custom_meta"]["oci_index"].is_object(), "{text}");
+    }
+    if have_python("the json.dump byte comparison", "import json") {
+        for path in &all {
+            assert_eq!(
+                String::from_utf8_lossy(&std::fs::read(path).expect("record")),
+                String::from_utf8_lossy(&python_dump(path))
+            );
+        }
+    }
+    if have_python(
+        "pcocc's own jsonschema.validate",
+        "import json, yaml, jsonschema",
+    ) {
+        let schema_path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pcocc-metadata.schema.json");
+        assert_eq!(
+            python_validate(&schema_path, &all, &[]),
+            Vec::<String>::new()
+        );
+    }
+}

@@ -225,7 +225,7 @@ impl Writer<'_> {
 
     /// Renames a complete, fsynced temporary file into place as blob `digest` (see the
     /// module's crash-safety argument); an existing blob wins and the file is removed.
-    fn install(&self, tmp: NamedTempFile, digest: &Digest, chmod: bool) -> Result<()> {
+    pub(super) fn install(&self, tmp: NamedTempFile, digest: &Digest, chmod: bool) -> Result<()> {
         let target = self.repo.blob_path(digest);
         if target.exists() {
             return Ok(());

@@ -149,6 +149,16 @@ pub enum Problem {
         /// The missing blob.
         digest: Digest,
     },
+    /// A container revision whose OCI index or manifests are wrong, or name a blob that its
+    /// `data_blobs` does not list (gc, pcocc's too, would remove it).
+    Container {
+        /// The image name.
+        name: String,
+        /// The revision.
+        revision: u64,
+        /// What is wrong.
+        message: String,
+    },
     /// [`ChainCheck`] found a problem in a revision's layer chain.
     Chain {
         /// The image name.
@@ -226,6 +236,9 @@ impl Repository {
                     });
                 }
             }
+            if record.kind == strata_model::kind::Kind::Ctr {
+                self.verify_container(&record, &mut report);
+            }
             if let Some(chain) = chain.filter(|_| complete) {
                 for message in chain.check_chain(self, &record) {
                     report.problems.push(Problem::Chain {
@@ -237,6 +250,39 @@ impl Repository {
             }
         }
         Ok(report)
+    }
+
+    /// Checks that every digest a container revision's OCI index and manifests name exists
+    /// and is listed in its `data_blobs`.
+    fn verify_container(&self, record: &RevisionRecord, report: &mut VerifyReport) {
+        let (digests, problems) = self.container_references(record);
+        let problem = |message: String| Problem::Container {
+            name: record.name.clone(),
+            revision: record.revision,
+            message,
+        };
+        report.problems.extend(problems.into_iter().map(problem));
+        let mut reported: Vec<&Digest> = Vec::new();
+        for digest in &digests {
+            if reported.contains(&digest) {
+                continue;
+            }
+            reported.push(digest);
+            let listed = record.data_blobs.iter().any(|b| b.digest() == digest);
+            if !listed {
+                report.problems.push(problem(format!(
+                    "{} is referenced but not listed in data_blobs",
+                    digest.prefixed()
+                )));
+                if !self.has_blob(digest) {
+                    report.problems.push(Problem::MissingBlob {
+                        name: record.name.clone(),
+                        revision: record.revision,
+                        digest: digest.clone(),
+                    });
+                }
+            }
+        }
     }
 
     fn verify_blobs(&self, report: &mut VerifyReport) -> Result<()> {

@@ -9,6 +9,7 @@ mod blobs;
 mod common;
 mod concurrency;
 mod config;
+mod containers;
 mod gc;
 mod image_store;
 mod instances;

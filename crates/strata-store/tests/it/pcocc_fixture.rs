@@ -29,8 +29,16 @@ fn pcocc_repo(root: &Path) -> Vec<(String, String)> {
     fs::write(root.join(".config"), "version: 2\n").unwrap();
     let h0 = pcocc_blob(root, b"qcow2 base layer");
     let h1 = pcocc_blob(root, b"qcow2 top layer");
-    let manifest = pcocc_blob(root, b"{\"schemaVersion\": 2}");
     let layer = pcocc_blob(root, b"tar layer");
+    let config_bytes =
+        format!(r#"{{"rootfs": {{"type": "layers", "diff_ids": ["sha256:{layer}"]}}}}"#);
+    let config = pcocc_blob(root, config_bytes.as_bytes());
+    let manifest_bytes = format!(
+        r#"{{"schemaVersion": 2, "config": {{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:{config}", "size": {}}}, "layers": [{{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:{layer}", "size": 9}}]}}"#,
+        config_bytes.len()
+    );
+    let manifest = pcocc_blob(root, manifest_bytes.as_bytes());
+    let manifest_size = manifest_bytes.len();
     let records = vec![
         (
             "centos7-cloud@0".to_owned(),
@@ -47,7 +55,7 @@ fn pcocc_repo(root: &Path) -> Vec<(String, String)> {
         (
             "ubi8@0".to_owned(),
             format!(
-                r#"{{"name": "ubi8", "revision": 0, "kind": "ctr", "owner": "root", "timestamp": 1600000000.0, "data_blobs": ["sha256:{manifest}", "sha256:{layer}"], "custom_meta": {{"oci_index": {{"schemaVersion": 2, "manifests": [{{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:{manifest}", "size": 20, "annotations": {{"org.opencontainers.image.ref.name": "latest"}}}}]}}}}}}"#
+                r#"{{"name": "ubi8", "revision": 0, "kind": "ctr", "owner": "root", "timestamp": 1600000000.0, "data_blobs": ["sha256:{manifest}", "sha256:{layer}", "sha256:{config}"], "custom_meta": {{"oci_index": {{"schemaVersion": 2, "manifests": [{{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:{manifest}", "size": {manifest_size}, "annotations": {{"org.opencontainers.image.ref.name": "latest"}}}}]}}}}}}"#
             ),
         ),
     ];
@@ -97,7 +105,7 @@ fn pcocc_repository_opens_and_lists() {
     );
     let report = repo.verify().unwrap();
     assert!(report.is_clean(), "{report:?}");
-    assert_eq!((report.blobs_checked, report.records_checked), (4, 3));
+    assert_eq!((report.blobs_checked, report.records_checked), (5, 3));
     // Opening changed nothing pcocc can see.
     assert_eq!(entries(&root), [".config", ".tmp", "data", "meta"]);
 }

@@ -38,11 +38,19 @@ impl Strata {
     /// - *Added:* revisions that VM instances use are refused ([`ErrorKind::Busy`], naming
     ///   the instances), before any record is removed; so is a repository this process may
     ///   not write to.
-    /// - Only records are removed; blobs stay until `repo gc`. (pcocc also removes the
-    ///   container cache entries of the image; strata has no container cache yet.)
+    /// - With a cache configured, the cache entries of the image (the revision the URI
+    ///   designates, found by pcocc's lookup rules, as pcocc's `cache_key` finds it) are
+    ///   removed first, as pcocc does; *added:* an entry a running container holds is
+    ///   [`Error::CacheEntryInUse`](crate::Error::CacheEntryInUse) and nothing is removed.
+    /// - Only records are removed; blobs stay until `repo gc`.
     ///
     /// [`ErrorKind::Busy`]: crate::ErrorKind::Busy
     pub fn delete(&self, request: DeleteRequest) -> Result<DeleteOutcome> {
+        if self.config().cache_def().is_some() {
+            self.cache_delete(crate::CacheDeleteRequest {
+                image: request.image.clone(),
+            })?;
+        }
         let repo = self.repo(request.image.repo())?;
         let name = request.image.name();
         let revisions = match request.image.revision() {

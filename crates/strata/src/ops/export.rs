@@ -1,16 +1,16 @@
 //! [`Strata::export`] (`image export [-t FMT] SRC DST`): an image revision's layer chain,
-//! flattened into one disk image file outside any repository.
+//! flattened into one disk image file outside any repository; a container revision written
+//! as an OCI layout, oci-archive or docker-archive (see [`container`](super::container)).
 
 use std::path::PathBuf;
 
 use strata_disk::{ConvertOptions, OpenOptions};
-use strata_model::spec::{Format, Guess, Origin, Probe};
-use strata_model::{DiskFormat, ImageRef, Kind, RevisionRecord};
+use strata_model::spec::{Format, Origin};
+use strata_model::{DiskFormat, ImageRef, RevisionRecord};
 use strata_store::{Repository, StoreError};
 
 use crate::app::{Strata, in_phase};
 use crate::error::{Error, Result};
-use crate::ops::import::probe_path;
 use crate::ops::query::ImageSummary;
 use crate::progress::{Phase, Progress, ProgressEvent};
 
@@ -34,10 +34,10 @@ pub struct ExportOutcome {
     /// The file written (prefix removed, `~` expanded).
     pub path: PathBuf,
     /// Its format.
-    pub format: DiskFormat,
+    pub format: Format,
     /// What settled the format.
     pub origin: Origin,
-    /// The virtual size in bytes.
+    /// The virtual size in bytes (0 for a container image).
     pub virtual_size: u64,
     /// Bytes read from the repository (holes and zeros are not read).
     pub bytes_read: u64,
@@ -54,34 +54,45 @@ impl Strata {
     /// - The destination format comes from the `FORMAT:` prefix, `-t`, the extension, the
     ///   content of an existing destination file (pcocc's `guess_format` with the kind known:
     ///   an existing qcow2 file exported over with `-t raw` is a mismatch), and defaults to
-    ///   `raw`. A VM format strata reads but does not write
-    ///   ([`strata_disk::is_writable`]) is [`Error::FormatNotWritable`], a container format or image
-    ///   [`Error::ContainerFormat`]/[`Error::ContainerImage`].
+    ///   `raw` (`docker-archive` for a container image); a format of the other kind is
+    ///   pcocc's `{format} is not a valid {kind} format`. A VM format strata reads but does not
+    ///   write ([`strata_disk::is_writable`]) is [`Error::FormatNotWritable`].
     /// - The chain is opened from the top blob with backing files allowed only under the
     ///   repository's `data/`, and at most as deep as the record has layers; it is flattened
     ///   into a temporary file beside the destination, which is renamed over it at the end
     ///   (an existing destination stays as it was until then).
     ///
+    /// - A container revision is rebuilt from its `oci_index` and blobs (pcocc's
+    ///   `ContainerLayoutView`) and written natively: `oci:PATH[:NAME]` (named `latest`
+    ///   without a name, as pcocc's `skopeo copy … :latest`), `oci-archive:PATH[:NAME]`, or
+    ///   `docker-archive:PATH[:NAME:TAG]`, the default (tagged `latest:latest` without a
+    ///   tag, which is what pcocc's `docker-archive:PATH:latest` gives). Blobs keep their
+    ///   bytes and digests, except compressed layers in a docker-archive, which holds them
+    ///   uncompressed (`docs/container-formats.md`).
+    ///
     /// Progress: `Started{Converting{qcow2 -> format}}` (or `Copying` for qcow2) with the
-    /// virtual size, `Advanced`, `Finished`.
+    /// virtual size, `Advanced`, `Finished`; for a container, `Started{Writing}`, `Finished`.
     pub fn export(&self, request: ExportRequest, progress: &dyn Progress) -> Result<ExportOutcome> {
         let (repo, record) = self.find(&request.image)?;
-        if record.kind != Kind::Vm {
-            return Err(Error::ContainerImage { name: record.name });
-        }
-        let guess = Guess::from_text(&request.dest, request.format.as_deref(), Some(Kind::Vm))?;
-        let path = self.expand_user(guess.path());
-        let probe = if guess.needs_probe() {
-            probe_path(&path)?
-        } else {
-            Probe::Other
-        };
-        let resolved = guess.resolve(probe)?;
+        let resolved =
+            self.resolve_spec(&request.dest, request.format.as_deref(), Some(record.kind))?;
+        let path = self.expand_user(&resolved.spec.path);
         let format = match resolved.spec.format {
             Format::Disk(format) if strata_disk::is_writable(format) => format,
             Format::Disk(format) => return Err(Error::FormatNotWritable { format }),
-            container @ Format::Container(_) => {
-                return Err(Error::ContainerFormat { format: container });
+            Format::Container(_) => {
+                let path = self.write_container(&repo, &record, &resolved.spec, progress)?;
+                let file_len = std::fs::metadata(&path).map_or(0, |m| m.len());
+                return Ok(ExportOutcome {
+                    image: ImageSummary::from_record(repo.name(), &record),
+                    path,
+                    format: resolved.spec.format,
+                    origin: resolved.origin,
+                    virtual_size: 0,
+                    bytes_read: 0,
+                    bytes_written: file_len,
+                    file_len,
+                });
             }
         };
         if path.is_dir() || resolved.spec.path.ends_with('/') {
@@ -109,7 +120,7 @@ impl Strata {
         Ok(ExportOutcome {
             image: ImageSummary::from_record(repo.name(), &record),
             path,
-            format,
+            format: Format::Disk(format),
             origin: resolved.origin,
             virtual_size,
             bytes_read: summary.bytes_read,

@@ -1,12 +1,14 @@
 //! [`Strata::import`] (`image import [-t FMT] SRC DST`): a disk image file becomes revision 0
-//! of a new image, converted natively into one flattened qcow2 layer.
+//! of a new image, converted natively into one flattened qcow2 layer; a container image
+//! (`oci:`, `oci-archive:`, `docker-archive:`, `docker://`) becomes one with its OCI blobs
+//! (see [`container`](super::container)).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use strata_disk::qcow2::writer::{CreateOptions, Qcow2Target};
 use strata_disk::{ConvertOptions, OpenOptions};
-use strata_model::spec::{Format, Guess, Origin, Probe};
+use strata_model::spec::{Format, Guess, Origin, Probe, Resolved};
 use strata_model::{Digest, DiskFormat, ImageRef, Kind, RevisionRecord};
 
 use crate::app::{Strata, ensure_writable, in_phase, now};
@@ -33,19 +35,24 @@ pub struct ImportOutcome {
     /// The new image (revision 0).
     pub image: ImageSummary,
     /// The source's format.
-    pub source_format: DiskFormat,
+    pub source_format: Format,
     /// What settled the source's format.
     pub origin: Origin,
     /// The source file (prefix removed, `~` expanded).
     pub source_path: PathBuf,
-    /// The source's virtual size in bytes.
+    /// The source's virtual size in bytes (0 for a container image).
     pub virtual_size: u64,
-    /// The digest of the stored qcow2 layer.
+    /// The digest of the stored qcow2 layer; for a container image, of its manifest.
     pub digest: Digest,
-    /// The stored layer's file size in bytes.
+    /// The stored layer's file size in bytes; for a container image, the total of its blobs.
     pub blob_size: u64,
-    /// Whether an identical layer was already in the repository (nothing new was stored).
+    /// Whether an identical layer (every blob, for a container image) was already in the
+    /// repository (nothing new was stored).
     pub deduplicated: bool,
+    /// For a container image, every blob and whether it was already there
+    /// ([`CopyMethod::Existing`](strata_store::CopyMethod::Existing): neither read nor
+    /// written); empty for a VM image.
+    pub blobs: Vec<crate::BlobCopy>,
     /// Bytes read from the source (holes and zeros are not read).
     pub bytes_read: u64,
     /// Bytes written to the repository.
@@ -64,10 +71,9 @@ impl Strata {
     ///    characters`). *Changed:* pcocc validates it only when it writes the record, after
     ///    the conversion; strata refuses before any work.
     /// 3. The format: `FORMAT:` prefix, `-t`, extension, then the content (strata-disk's
-    ///    probe), with pcocc's mismatch errors; a regular file of unknown content is raw, with
-    ///    [`Warning::AssumedRaw`]. A container format (a directory holding `oci-layout`,
-    ///    `docker-archive:` ...) is refused as [`Error::ContainerFormat`]: container images
-    ///    come in a later issue.
+    ///    probe; a directory holding `oci-layout` is `oci`), with pcocc's mismatch errors; a
+    ///    regular file of unknown content is raw, with [`Warning::AssumedRaw`]. *Added:*
+    ///    `oci-archive:` (prefix or `-t`), which pcocc does not know.
     /// 4. `check_overwrite`: `Image {name} already exists in repo {repo}`, or
     ///    [`Warning::NameExistsElsewhere`].
     /// 5. *Added:* a repository this process may not write to is refused here
@@ -84,24 +90,27 @@ impl Strata {
     /// never removes the new blob in between. On any failure the repository holds nothing
     /// new (a crash may leave a file in `.tmp/`, which gc removes).
     ///
+    /// A container image is stored as the [`container`](super::container) module says:
+    /// blobs the repository has are skipped, the others staged and verified, then moved in
+    /// together, then the record (kind `ctr`, every blob as `sha256:<hex>`, `oci_index`) is
+    /// committed. With a cache configured, the image's bundle is then extracted into it, as
+    /// pcocc populates its cache at import; *changed:* a failure there (a layer that would
+    /// escape its root, a full disk) is [`Warning::CacheNotPopulated`], not an error, since
+    /// the image is stored (pcocc fails the import after writing its record).
+    ///
     /// Progress: `Started{Storing}`, then `Started{Converting}` (or `Copying` for a qcow2
-    /// source) with the virtual size as total, `Advanced`, `Finished`, `Finished`.
+    /// source) with the virtual size as total, `Advanced`, `Finished`, `Finished`; for a
+    /// container image, one `Started{Blob}`, `Advanced`..., `Finished` per blob copied.
     pub fn import(&self, request: ImportRequest, progress: &dyn Progress) -> Result<ImportOutcome> {
         let repo = self.repo(request.dest.repo())?;
         let name = request.dest.pcocc_name()?;
-        let guess = Guess::from_text(&request.source, request.format.as_deref(), None)?;
-        let path = self.expand_user(guess.path());
-        let probe = if guess.needs_probe() {
-            probe_path(&path)?
-        } else {
-            Probe::Other
-        };
-        let resolved = guess.resolve(probe)?;
+        let resolved = self.resolve_spec(&request.source, request.format.as_deref(), None)?;
         let source_text = resolved.spec.path.clone();
+        let path = self.expand_user(&source_text);
         let format = match resolved.spec.format {
             Format::Disk(format) => format,
-            container @ Format::Container(_) => {
-                return Err(Error::ContainerFormat { format: container });
+            Format::Container(_) => {
+                return self.import_container(&repo, name.as_str(), resolved, progress);
             }
         };
         let mut warnings = Vec::new();
@@ -178,7 +187,7 @@ impl Strata {
             writer.commit(&record)?;
             Ok(ImportOutcome {
                 image: ImageSummary::from_record(repo.name(), &record),
-                source_format: format,
+                source_format: Format::Disk(format),
                 origin: resolved.origin,
                 source_path: path.clone(),
                 virtual_size,
@@ -192,7 +201,92 @@ impl Strata {
                     summary.bytes_written
                 },
                 warnings: warnings.clone(),
+                blobs: Vec::new(),
             })
+        })
+    }
+
+    /// pcocc's format guess for an import source or export destination (`kind` known on
+    /// export), with `oci-archive` added, and the path probed when the text says to.
+    pub(crate) fn resolve_spec(
+        &self,
+        text: &str,
+        type_option: Option<&str>,
+        kind: Option<Kind>,
+    ) -> Result<Resolved> {
+        if let Some(resolved) = super::container::guess_with_oci_archive(text, type_option, kind)? {
+            return Ok(resolved);
+        }
+        let guess = Guess::from_text(text, type_option, kind)?;
+        let probe = if guess.needs_probe() {
+            probe_path(&self.expand_user(guess.path()))?
+        } else {
+            Probe::Other
+        };
+        Ok(guess.resolve(probe)?)
+    }
+
+    /// The container half of [`Strata::import`].
+    fn import_container(
+        &self,
+        repo: &strata_store::Repository,
+        name: &str,
+        resolved: Resolved,
+        progress: &dyn Progress,
+    ) -> Result<ImportOutcome> {
+        let warnings = self.check_overwrite(repo, name, progress)?;
+        ensure_writable(repo)?;
+        if let strata_model::spec::ContainerTransport::Docker(_) =
+            super::container::transport_of(&resolved.spec)?
+            && self.registry().is_none()
+        {
+            return Err(Error::TransportUnavailable {
+                transport: "docker",
+            });
+        }
+        let storing = Phase::Storing {
+            repo: repo.name().to_owned(),
+            name: name.to_owned(),
+        };
+        let stored = in_phase(progress, storing, None, || {
+            let writer = repo.writer()?;
+            self.store_container(repo, &writer, name, &resolved.spec, progress)
+        })?;
+        let mut warnings = warnings;
+        if let Some(def) = self.config().cache_def() {
+            let populated = strata_store::Cache::open(&def.path)
+                .and_then(|cache| cache.hold_bundle(repo, &stored.record));
+            if let Err(e) = populated {
+                let warning = Warning::CacheNotPopulated {
+                    name: name.to_owned(),
+                    message: e.to_string(),
+                };
+                progress.event(&ProgressEvent::Warning(warning.clone()));
+                warnings.push(warning);
+            }
+        }
+        let manifest = stored
+            .record
+            .data_blobs
+            .first()
+            .map(|b| b.digest().clone())
+            .ok_or_else(|| Error::io("store", repo.path(), std::io::Error::other("no blob")))?;
+        Ok(ImportOutcome {
+            image: ImageSummary::from_record(repo.name(), &stored.record),
+            source_format: resolved.spec.format,
+            origin: resolved.origin,
+            source_path: self.expand_user(&resolved.spec.path),
+            virtual_size: 0,
+            digest: manifest,
+            blob_size: stored.blobs.iter().map(|b| b.size).sum(),
+            deduplicated: stored
+                .blobs
+                .iter()
+                .all(|b| b.method == strata_store::CopyMethod::Existing),
+            bytes_read: stored.bytes_written,
+            bytes_written: stored.bytes_written,
+            warnings,
+            blobs: stored.blobs,
         })
     }
 }

@@ -179,13 +179,16 @@ fn unknown_formats() {
         format!("Failed to import {} : not an image file", missing.display())
     );
 
-    // An OCI layout: container images come later.
+    // An OCI layout is a container image: one with a bad `oci-layout` is refused.
     let oci = fx.path("layout");
     std::fs::create_dir(&oci).unwrap();
     std::fs::write(oci.join("oci-layout"), "{}").unwrap();
     let err = import_err(&fx, &oci, None, "u");
-    assert!(matches!(err, Error::ContainerFormat { .. }), "{err:?}");
-    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    assert!(
+        matches!(err, Error::ContainerImportFailed { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::InvalidFormat);
 }
 
 #[test]

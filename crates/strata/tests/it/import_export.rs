@@ -64,7 +64,7 @@ fn raw_round_trip() {
             &recorder,
         )
         .unwrap();
-    assert_eq!(outcome.source_format, DiskFormat::Raw);
+    assert_eq!(outcome.source_format, strata::Format::Disk(DiskFormat::Raw));
     assert_eq!(outcome.origin, Origin::Extension);
     assert_eq!(outcome.image.repo, "user");
     assert_eq!(outcome.image.name, "centos");
@@ -128,7 +128,7 @@ fn raw_round_trip() {
 
     let out = fx.path("out.raw");
     let exported = export(&fx, "centos", &out, None);
-    assert_eq!(exported.format, DiskFormat::Raw);
+    assert_eq!(exported.format, strata::Format::Disk(DiskFormat::Raw));
     assert_eq!(exported.virtual_size, SIZE);
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&src).unwrap());
     if qemu_img().is_some() {
@@ -165,7 +165,7 @@ fn qcow2_round_trip_and_dedup() {
             &recorder,
         )
         .unwrap();
-    assert_eq!(first.source_format, DiskFormat::Qcow2);
+    assert_eq!(first.source_format, strata::Format::Disk(DiskFormat::Qcow2));
     assert!(
         recorder
             .0
@@ -194,7 +194,7 @@ fn qcow2_round_trip_and_dedup() {
     // Export as qcow2 (by extension), then back to raw.
     let out_q = fx.path("out.qcow2");
     let exported = export(&fx, "a", &out_q, None);
-    assert_eq!(exported.format, DiskFormat::Qcow2);
+    assert_eq!(exported.format, strata::Format::Disk(DiskFormat::Qcow2));
     assert_eq!(exported.origin, Origin::Extension);
     let out_raw = fx.path("out.img");
     let exported = export(&fx, "b@0", &out_raw, Some("raw"));
@@ -263,7 +263,10 @@ fn qemu_img_made_qcow2_imports() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let outcome = fx.import(&top, "layered");
-    assert_eq!(outcome.source_format, DiskFormat::Qcow2);
+    assert_eq!(
+        outcome.source_format,
+        strata::Format::Disk(DiskFormat::Qcow2)
+    );
     let out = fx.path("flat.raw");
     export(&fx, "layered", &out, None);
     assert_eq!(std::fs::read(&out).unwrap(), expected);

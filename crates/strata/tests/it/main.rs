@@ -7,6 +7,7 @@
 )]
 
 mod bad_inputs;
+mod container;
 mod copy;
 mod delete;
 mod import_export;

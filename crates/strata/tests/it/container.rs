@@ -1,0 +1,230 @@
+//! Container images through the core: the registry seam (a fake `RegistrySource` serving an
+//! OCI layout), per-blob progress, deduplication, and the refusal without a registry client.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use strata::{
+    CopyMethod, Error, ErrorKind, ImportRequest, Phase, ProgressEvent, RegistrySource, RemoteImage,
+    Strata, StrataOptions,
+};
+use strata_model::spec::RegistryRef;
+use strata_oci::blob::BlobWrite;
+use strata_oci::verify::digest_bytes;
+use strata_oci::{BlobRead, Image, OciDir, OciError, Platform, Selector};
+
+use crate::util::{Fixture, image};
+
+/// A registry whose images are the named images of an OCI layout (the tag is the name).
+#[derive(Debug)]
+struct FakeRegistry {
+    layout: PathBuf,
+    /// Serve every blob one byte short.
+    truncate: bool,
+}
+
+/// Blobs of a layout, maybe cut short.
+struct Blobs {
+    dir: OciDir,
+    truncate: bool,
+}
+
+impl BlobRead for Blobs {
+    fn open_blob(
+        &self,
+        digest: &strata::Digest,
+        size: u64,
+    ) -> Result<Box<dyn std::io::Read + '_>, OciError> {
+        let path = self.dir.blob_path(digest);
+        let mut bytes = std::fs::read(&path).map_err(|e| OciError::from_io(&path, "read", e))?;
+        if self.truncate {
+            bytes.pop();
+        }
+        Ok(Box::new(strata_oci::verify::VerifyingReader::new(
+            std::io::Cursor::new(bytes),
+            format!("blob {digest}"),
+            digest.clone(),
+            size,
+        )))
+    }
+}
+
+impl RegistrySource for FakeRegistry {
+    fn resolve(
+        &self,
+        reference: &RegistryRef,
+        platform: &Platform,
+    ) -> Result<RemoteImage, OciError> {
+        let dir = OciDir::open(&self.layout)?;
+        let tag = reference.reference().tag().unwrap_or("latest").to_owned();
+        let image = dir.resolve(&Selector::Name(tag), platform)?;
+        Ok(RemoteImage {
+            image,
+            blobs: Box::new(Blobs {
+                dir,
+                truncate: self.truncate,
+            }),
+        })
+    }
+}
+
+/// A layout at `dir` with one image `name` of one layer (bytes need not be a tar: import
+/// does not unpack).
+fn make_layout(dir: &Path, name: &str) -> Image {
+    let layout = OciDir::create(dir).unwrap();
+    let layer = b"layer bytes, stored verbatim".to_vec();
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+        digest_bytes(&layer).prefixed()
+    );
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}]}}"#,
+        digest_bytes(config.as_bytes()).prefixed(),
+        config.len(),
+        digest_bytes(&layer).prefixed(),
+        layer.len()
+    );
+    for bytes in [&layer[..], config.as_bytes(), manifest.as_bytes()] {
+        layout.put_bytes(bytes, None).unwrap();
+    }
+    let image = Image::from_parts(manifest.into_bytes(), config.into_bytes()).unwrap();
+    layout
+        .add_to_index(&image.manifest_descriptor, Some(name))
+        .unwrap();
+    image
+}
+
+fn with_registry(fx: &Fixture, layout: &Path, truncate: bool) -> Strata {
+    let mut options = StrataOptions::new(fx.strata.env().clone());
+    options.registry = Some(Arc::new(FakeRegistry {
+        layout: layout.to_owned(),
+        truncate,
+    }));
+    Strata::open(options).unwrap()
+}
+
+fn request(source: &str, dest: &str) -> ImportRequest {
+    ImportRequest {
+        source: source.to_owned(),
+        format: None,
+        dest: image(dest),
+    }
+}
+
+#[test]
+fn registry_seam_progress_and_dedup() {
+    let fx = Fixture::new();
+    let layout = fx.path("layout");
+    let img = make_layout(&layout, "1");
+    let strata = with_registry(&fx, &layout, false);
+    let events = Mutex::new(Vec::new());
+    let sink = |e: &ProgressEvent| events.lock().unwrap().push(e.clone());
+    let outcome = strata
+        .import(request("docker://registry.example/x:1", "x"), &sink)
+        .unwrap();
+    assert_eq!(outcome.image.kind, strata::Kind::Ctr);
+    assert_eq!(
+        outcome.digest.prefixed(),
+        img.manifest_descriptor.digest().to_string()
+    );
+    assert_eq!(outcome.blobs.len(), 3);
+    assert!(
+        outcome
+            .blobs
+            .iter()
+            .all(|b| b.method == CopyMethod::SparseCopy)
+    );
+    let events = events.into_inner().unwrap();
+    let blob_phases: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            ProgressEvent::Started {
+                phase: Phase::Blob { digest, size },
+                total,
+            } => Some((digest.clone(), *size, *total)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(blob_phases.len(), 3, "{events:?}");
+    assert!(blob_phases.iter().all(|(d, s, t)| d.is_some() && s == t));
+    // Every blob phase advances to its size, then finishes.
+    let advanced = events
+        .iter()
+        .filter(|e| matches!(e, ProgressEvent::Advanced { .. }))
+        .count();
+    assert_eq!(advanced, 3, "{events:?}");
+    let started = events
+        .iter()
+        .filter(|e| matches!(e, ProgressEvent::Started { .. }))
+        .count();
+    let finished = events
+        .iter()
+        .filter(|e| matches!(e, ProgressEvent::Finished))
+        .count();
+    assert_eq!(started, finished);
+
+    // Again under another name: nothing is read or written.
+    let events = Mutex::new(Vec::new());
+    let sink = |e: &ProgressEvent| events.lock().unwrap().push(e.clone());
+    let again = strata
+        .import(request("docker://registry.example/x:1", "y"), &sink)
+        .unwrap();
+    assert!(again.deduplicated);
+    assert!(again.blobs.iter().all(|b| b.method == CopyMethod::Existing));
+    assert!(!events.into_inner().unwrap().iter().any(|e| matches!(
+        e,
+        ProgressEvent::Started {
+            phase: Phase::Blob { .. },
+            ..
+        }
+    )));
+}
+
+#[test]
+fn registry_errors() {
+    let fx = Fixture::new();
+    let layout = fx.path("layout");
+    make_layout(&layout, "1");
+    // No registry client: refused before anything is written.
+    let err = fx
+        .strata
+        .import(
+            request("docker://registry.example/x:1", "x"),
+            &strata::NoProgress,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TransportUnavailable {
+                transport: "docker"
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    // A registry whose blobs are cut short: the size mismatch, and nothing stored.
+    let strata = with_registry(&fx, &layout, true);
+    let err = strata
+        .import(
+            request("docker://registry.example/x:1", "x"),
+            &strata::NoProgress,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::ContainerImportFailed { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::IntegrityMismatch);
+    let data = fx.repo_dir("user").join("data");
+    assert_eq!(std::fs::read_dir(&data).map_or(0, Iterator::count), 0);
+    // An unknown tag: not found.
+    let strata = with_registry(&fx, &layout, false);
+    let err = strata
+        .import(
+            request("docker://registry.example/x:2", "x"),
+            &strata::NoProgress,
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
