@@ -25,6 +25,8 @@ pub mod image;
 pub mod layout;
 pub mod registry;
 pub mod targuard;
+#[doc(hidden)]
+pub mod testing;
 pub mod unpack;
 pub mod verify;
 
@@ -35,5 +37,5 @@ pub use docker::{DockerArchive, DockerImage, write_docker_archive};
 pub use error::{ErrorKind, OciError, Result};
 pub use image::{Image, Platform, Selector, copy_image, load_image};
 pub use layout::OciDir;
-pub use registry::{Registry, RegistryOptions, RegistryRef};
+pub use registry::{Registry, RegistryBlobs, RegistryOptions, RegistryRef};
 pub use unpack::{Compression, UnpackOptions, UnpackStats, Unpacker, unpack_image, unpack_layer};

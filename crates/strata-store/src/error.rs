@@ -431,6 +431,8 @@ pub(crate) fn oci_kind(e: &strata_oci::OciError) -> ErrorKind {
         K::NotFound => ErrorKind::NotFound,
         K::IntegrityMismatch => ErrorKind::IntegrityMismatch,
         K::InvalidRequest => ErrorKind::InvalidInput,
+        K::Network => ErrorKind::Io,
+        K::PermissionDenied => ErrorKind::PermissionDenied,
     }
 }
 

@@ -11,7 +11,7 @@ use strata_store::{Env, RepoDef, ReposConfig, Repository, StoreError};
 
 use crate::error::{Error, Result};
 use crate::progress::{Progress, ProgressEvent, Warning};
-use crate::transport::RegistrySource;
+use crate::transport::{NativeRegistry, RegistrySource};
 
 /// How to open [`Strata`].
 #[derive(Debug, Clone)]
@@ -28,8 +28,8 @@ pub struct StrataOptions {
     /// them (see [`Repository::gc`]). Zero, the default, behaves as pcocc; a repository that
     /// pcocc also writes to concurrently should use a few minutes.
     pub gc_grace: Duration,
-    /// The registry client that `docker://` imports go through; without one they are
-    /// [`Error::TransportUnavailable`].
+    /// The registry client that `docker://` imports go through: [`NativeRegistry`] by default;
+    /// without one they are [`Error::TransportUnavailable`].
     pub registry: Option<Arc<dyn RegistrySource>>,
 }
 
@@ -41,7 +41,7 @@ impl StrataOptions {
             repos: None,
             owner: None,
             gc_grace: Duration::ZERO,
-            registry: None,
+            registry: Some(Arc::new(NativeRegistry::default())),
         }
     }
 

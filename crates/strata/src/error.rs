@@ -92,23 +92,25 @@ pub enum Error {
     /// A container image, blob or document that failed outside an import or export (reading a
     /// stored image back, the container cache).
     #[error(transparent)]
-    Oci(#[from] OciError),
+    Oci(Box<OciError>),
     /// Reading a container import source failed (pcocc's wrapper text, `Failed to import {0} :
     /// {1}`); [`Error::kind`] is the wrapped error's.
     #[error("Failed to import {path} : {error}")]
     ContainerImportFailed {
         /// The source, as given (prefix removed).
         path: String,
-        /// What failed (already in the text, hence not a `#[source]`).
-        error: OciError,
+        /// What failed (already in the text, hence not a `#[source]`; boxed: registry errors
+        /// carry several names).
+        error: Box<OciError>,
     },
     /// Writing a container export destination failed; [`Error::kind`] is the wrapped error's.
     #[error("Failed to export to {} : {error}", .path.display())]
     ContainerExportFailed {
         /// The destination.
         path: PathBuf,
-        /// What failed (already in the text, hence not a `#[source]`).
-        error: OciError,
+        /// What failed (already in the text, hence not a `#[source]`; boxed: registry errors
+        /// carry several names).
+        error: Box<OciError>,
     },
     /// A containers-transports reference that does not parse (containers/image's texts).
     #[error("{error}")]
@@ -209,9 +211,9 @@ impl Error {
             | Error::BadDestination { .. } => ErrorKind::InvalidRequest,
             Error::NotAnImageFile { exists: false, .. } => ErrorKind::NotFound,
             Error::NotAnImageFile { exists: true, .. } => ErrorKind::InvalidRequest,
-            Error::Oci(e)
-            | Error::ContainerImportFailed { error: e, .. }
-            | Error::ContainerExportFailed { error: e, .. } => oci_kind(e),
+            Error::Oci(e) => oci_kind(e),
+            Error::ContainerImportFailed { error, .. }
+            | Error::ContainerExportFailed { error, .. } => oci_kind(error),
             Error::BadTransport { .. } => ErrorKind::InvalidRequest,
             Error::TransportUnavailable { .. } | Error::FormatNotWritable { .. } => {
                 ErrorKind::Unsupported
@@ -253,6 +255,12 @@ fn store_kind(e: &StoreError) -> ErrorKind {
     }
 }
 
+impl From<OciError> for Error {
+    fn from(e: OciError) -> Self {
+        Error::Oci(Box::new(e))
+    }
+}
+
 /// The core's kind of a strata-oci error. Input over one of its size limits
 /// ([`strata_oci::ErrorKind::TooLarge`]) is bad input data, [`ErrorKind::InvalidFormat`]
 /// (exit 65), like an entry that would escape its root ([`ErrorKind::Escape`], also 65).
@@ -269,6 +277,10 @@ fn oci_kind(e: &OciError) -> ErrorKind {
         K::Escape => ErrorKind::Escape,
         K::IntegrityMismatch => ErrorKind::IntegrityMismatch,
         K::InvalidRequest => ErrorKind::InvalidRequest,
+        // A registry that stays unreachable after the retries: an I/O failure (74).
+        K::Network => ErrorKind::Io,
+        // A registry that refuses the credentials (401/403): 77.
+        K::PermissionDenied => ErrorKind::PermissionDenied,
     }
 }
 
@@ -378,7 +390,7 @@ mod tests {
         ] {
             let wrapped = Error::ContainerImportFailed {
                 path: "src".into(),
-                error: oci,
+                error: Box::new(oci),
             };
             assert_eq!(wrapped.kind(), kind, "{wrapped}");
             assert!(wrapped.to_string().starts_with("Failed to import src : "));

@@ -63,4 +63,4 @@ pub use strata_model::{
     spec::{Format, Origin},
 };
 pub use strata_store::{CopyMethod, Env, GcReport, Problem, ReposConfig, Scope, VerifyReport};
-pub use transport::{RegistrySource, RemoteImage};
+pub use transport::{NativeRegistry, RegistrySource, RemoteImage};

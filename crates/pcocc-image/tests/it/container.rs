@@ -255,13 +255,69 @@ fn hostile_layouts_leave_the_repository_unchanged() {
     );
     assert_eq!(contents(&sb, "user"), (0, 0, 0));
 
-    // Transports strata does not read yet, and docker:// without a registry client.
+    // A transport strata does not read yet.
     snap!(
-        "registry_unavailable",
+        "daemon_unavailable",
         sb,
-        &["import", "docker://busybox", "bb"]
+        &["import", "docker-daemon:busybox:latest", "bb"]
     );
     assert_eq!(contents(&sb, "user"), (0, 0, 0));
+}
+
+/// `import docker://` from a real registry (Debian's docker-registry on 127.0.0.1, spoken to
+/// over plain http as a loopback registry): the image pushed there by strata-oci's client is
+/// stored with the digests it has in the registry; a second import of the same image stores
+/// no new blob; a missing tag is refused with the repository unchanged.
+#[test]
+fn import_from_a_registry() {
+    let Some(registry) = strata_oci::testing::LocalRegistry::start(None) else {
+        return;
+    };
+    let sb = Sandbox::new(&["user"]);
+    let layout = sb.path("files/layout");
+    let image = make_layout(&layout, "v1", &sample_layers());
+    let (manifest, config, layers) = digests(&image);
+    let src = strata_oci::OciDir::open(&layout).expect("layout");
+    let client = strata_oci::Registry::new(strata_oci::RegistryOptions {
+        tls_verify: false,
+        ..strata_oci::RegistryOptions::default()
+    })
+    .expect("client");
+    let reference = format!("{}/strata/alpine:v1", registry.host());
+    let dest = strata_oci::RegistryRef::parse(&format!("docker://{reference}")).expect("ref");
+    client
+        .push(
+            &src,
+            &image,
+            &dest,
+            &strata_oci::registry::PushOptions::default(),
+        )
+        .expect("push");
+
+    let run = |args: &[&str]| sb.cmd().args(args).output().expect("run pcocc-image");
+    let out = run(&["import", &format!("docker://{reference}"), "alpine"]);
+    assert!(out.status.success(), "{out:?}");
+    let rec = record(&sb, "user", "alpine@0");
+    assert_eq!(rec["kind"], "ctr");
+    assert_eq!(
+        rec["data_blobs"],
+        json!([manifest, layers[0], layers[1], config])
+    );
+    assert_eq!(contents(&sb, "user"), (4, 1, 0));
+
+    let again = run(&["import", &format!("docker://{reference}"), "alpine2"]);
+    assert!(again.status.success(), "{again:?}");
+    assert_eq!(contents(&sb, "user"), (4, 2, 0), "no blob stored twice");
+
+    let missing = run(&[
+        "import",
+        &format!("docker://{}/strata/alpine:nope", registry.host()),
+        "nope",
+    ]);
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("strata/alpine"), "{stderr}");
+    assert_eq!(contents(&sb, "user"), (4, 2, 0));
 }
 
 #[test]

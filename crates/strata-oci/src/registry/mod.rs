@@ -167,6 +167,51 @@ pub struct RemoteManifest {
     pub digest: Digest,
 }
 
+/// What resolving a reference found (see [`Registry::resolve`]).
+struct Resolved {
+    image: Image,
+    index_bytes: Option<Vec<u8>>,
+    config: Expected,
+    resumed: u64,
+}
+
+/// The blobs of one registry repository, read through a shared [`Registry`]: a [`BlobRead`]
+/// whose streams are verified against their digest and size, and resume after a dropped
+/// connection as [`Registry::pull`]'s do.
+#[derive(Debug, Clone)]
+pub struct RegistryBlobs {
+    registry: Arc<Registry>,
+    reference: RegistryRef,
+}
+
+impl RegistryBlobs {
+    /// The blobs of `reference`'s repository.
+    pub fn new(registry: Arc<Registry>, reference: RegistryRef) -> Self {
+        RegistryBlobs {
+            registry,
+            reference,
+        }
+    }
+}
+
+impl BlobRead for RegistryBlobs {
+    fn open_blob(&self, digest: &Digest, size: u64) -> Result<Box<dyn Read + '_>> {
+        let exp = Expected {
+            digest: digest.clone(),
+            size,
+        };
+        let media_type = MediaType::Other("application/octet-stream".to_owned());
+        let download = self.registry.download(&self.reference, &exp, &media_type)?;
+        let what = format!("{}: blob {digest}", self.reference);
+        Ok(Box::new(VerifyingReader::new(
+            download,
+            what,
+            digest.clone(),
+            size,
+        )))
+    }
+}
+
 /// A client of distribution-API registries.
 pub struct Registry {
     options: RegistryOptions,
@@ -369,14 +414,14 @@ impl Registry {
         })
     }
 
-    /// Pulls the image `r` names (for `platform` when it names an index) into `sink`: config
-    /// and layers the sink lacks, then the manifest. Every blob is verified as it streams.
-    pub fn pull(
-        &self,
-        r: &RegistryRef,
-        platform: &Platform,
-        sink: &dyn BlobWrite,
-    ) -> Result<Pulled> {
+    /// Resolves the image `r` names (for `platform` when it names an index): its manifest and
+    /// config, both verified; no layer is fetched. See [`RegistryBlobs`] to read the layers.
+    pub fn resolve(&self, r: &RegistryRef, platform: &Platform) -> Result<Image> {
+        Ok(self.resolve_image(r, platform)?.image)
+    }
+
+    /// [`Registry::resolve`], with what [`Registry::pull`] reports besides.
+    fn resolve_image(&self, r: &RegistryRef, platform: &Platform) -> Result<Resolved> {
         let top = self.manifest(r)?;
         let mut index_bytes = None;
         let mut current = top;
@@ -426,13 +471,35 @@ impl Registry {
             });
         }
         // The config is read even when the sink has it: it is part of the returned image.
-        let (config_bytes, mut resumed) =
+        let (config_bytes, resumed) =
             self.fetch_small(r, &config_exp, manifest.config().media_type())?;
-        let (mut fetched, mut skipped) = (0, 0);
         let mut image = Image::from_parts(current.bytes.clone(), config_bytes)?;
         if let Some(p) = platform_of {
             image.manifest_descriptor.set_platform(Some(p));
         }
+        Ok(Resolved {
+            image,
+            index_bytes,
+            config: config_exp,
+            resumed,
+        })
+    }
+
+    /// Pulls the image `r` names (for `platform` when it names an index) into `sink`: config
+    /// and layers the sink lacks, then the manifest. Every blob is verified as it streams.
+    pub fn pull(
+        &self,
+        r: &RegistryRef,
+        platform: &Platform,
+        sink: &dyn BlobWrite,
+    ) -> Result<Pulled> {
+        let Resolved {
+            image,
+            index_bytes,
+            config: config_exp,
+            mut resumed,
+        } = self.resolve_image(r, platform)?;
+        let (mut fetched, mut skipped) = (0, 0);
         if sink.has_blob(&config_exp.digest)? {
             skipped += 1;
         } else {

@@ -101,7 +101,7 @@ impl Strata {
     ) -> Result<StoredContainer> {
         let failed = |error: OciError| Error::ContainerImportFailed {
             path: spec.path.clone(),
-            error,
+            error: Box::new(error),
         };
         let platform = Platform::host();
         match transport_of(spec)? {
@@ -169,7 +169,7 @@ impl Strata {
     ) -> Result<StoredContainer> {
         let failed = |error: OciError| Error::ContainerImportFailed {
             path: source.to_owned(),
-            error,
+            error: Box::new(error),
         };
         let manifest = expected_of(&image.manifest_descriptor, "manifest").map_err(failed)?;
         let mut wanted: Vec<Expected> = Vec::new();
@@ -263,7 +263,7 @@ impl Strata {
                 || {
                     body().map_err(|error| Error::ContainerExportFailed {
                         path: path.to_owned(),
-                        error,
+                        error: Box::new(error),
                     })
                 },
             )

@@ -185,9 +185,11 @@ fn registry_errors() {
     let fx = Fixture::new();
     let layout = fx.path("layout");
     make_layout(&layout, "1");
-    // No registry client: refused before anything is written.
-    let err = fx
-        .strata
+    // No registry client (an embedder passed none): refused before anything is written.
+    let mut options = StrataOptions::new(fx.strata.env().clone());
+    options.registry = None;
+    let err = Strata::open(options)
+        .unwrap()
         .import(
             request("docker://registry.example/x:1", "x"),
             &strata::NoProgress,

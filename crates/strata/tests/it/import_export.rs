@@ -357,7 +357,7 @@ fn every_pcocc_format_exports_and_imports_back() {
         let out = fx.path(&format!("out.{ext}"));
         let format_arg = (ext == "vhd").then_some("vpc");
         let exported = export(&fx, "disk", &out, format_arg);
-        assert_eq!(exported.format, format);
+        assert_eq!(exported.format, strata::Format::Disk(format));
         let probed = strata_disk::probe(&std::fs::File::open(&out).unwrap()).unwrap();
         assert_eq!(probed, format, "{}", out.display());
         let name = format.name();
