@@ -105,3 +105,27 @@ pub trait DiskImageMut: DiskImage {
     /// Changes the virtual size; growing adds zeros. Formats that cannot shrink refuse.
     fn resize(&mut self, new_size: u64) -> Result<(), DiskError>;
 }
+
+/// The extent of `len` bytes at most at `offset`, from a format's lookups: `lookup(pos, max)`
+/// says what the run at `pos` holds and how long it is (at most `max` bytes); following runs
+/// of the same kind are merged (a data run ends where the format's lookup ends one, e.g. where
+/// the host offset jumps). Stops early on an empty run, so a lookup can never make it spin.
+pub(crate) fn coalesce(
+    offset: u64,
+    len: u64,
+    mut lookup: impl FnMut(u64, u64) -> Result<(ExtentKind, u64), DiskError>,
+) -> Result<Extent, DiskError> {
+    let (kind, mut length) = lookup(offset, len)?;
+    while length < len {
+        let (next, l) = lookup(offset + length, len - length)?;
+        if next != kind || l == 0 {
+            break;
+        }
+        length += l;
+    }
+    Ok(Extent {
+        offset,
+        length,
+        kind,
+    })
+}

@@ -18,6 +18,7 @@ pub mod probe;
 pub mod qcow2;
 pub mod qed;
 pub mod raw;
+mod table_cache;
 pub mod target;
 pub mod vdi;
 pub mod vhdx;

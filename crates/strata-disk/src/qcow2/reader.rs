@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use strata_model::DiskFormat;
 
 use crate::error::{DiskError, DiskErrorSource};
-use crate::image::{BackingFile, DiskImage, Extent, ExtentKind};
+use crate::image::{BackingFile, DiskImage, Extent, ExtentKind, coalesce};
 use crate::io::ReadAt;
 use crate::qcow2::Qcow2Error;
 use crate::qcow2::decompress::decompress_cluster;
@@ -21,6 +21,7 @@ use crate::qcow2::table::{
     CompressedDescriptor, SubclusterType, cluster_type, decode_entries, l1_l2_offset,
     subcluster_type,
 };
+use crate::table_cache::TableCache;
 
 /// Memory the L2 cache may hold (qemu's default L2 cache is 1 MiB, or 32 MiB on Linux;
 /// 4 MiB covers 32 GiB of guest with 64 KiB clusters).
@@ -44,44 +45,6 @@ pub enum Mapping {
     Compressed(CompressedDescriptor),
 }
 
-struct L2Cache {
-    tables: Vec<(u64, Arc<Vec<u64>>, u64)>,
-    tick: u64,
-    capacity: usize,
-}
-
-impl L2Cache {
-    fn get(&mut self, offset: u64) -> Option<Arc<Vec<u64>>> {
-        self.tick += 1;
-        let tick = self.tick;
-        self.tables
-            .iter_mut()
-            .find(|(o, _, _)| *o == offset)
-            .map(|(_, t, used)| {
-                *used = tick;
-                Arc::clone(t)
-            })
-    }
-
-    fn insert(&mut self, offset: u64, table: Arc<Vec<u64>>) {
-        self.tick += 1;
-        if self.tables.iter().any(|(o, _, _)| *o == offset) {
-            return;
-        }
-        if self.tables.len() >= self.capacity
-            && let Some(lru) = self
-                .tables
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, (_, _, used))| *used)
-                .map(|(i, _)| i)
-        {
-            self.tables.swap_remove(lru);
-        }
-        self.tables.push((offset, table, self.tick));
-    }
-}
-
 /// A qcow2 image opened read-only.
 pub struct Qcow2Image {
     src: Box<dyn ReadAt>,
@@ -93,7 +56,7 @@ pub struct Qcow2Image {
     snapshot_table_len: u64,
     backing_file: Option<BackingFile>,
     backing: Option<Box<dyn DiskImage>>,
-    l2_cache: Mutex<L2Cache>,
+    l2_cache: Mutex<TableCache>,
     last_compressed: Mutex<Option<(u64, Arc<Vec<u8>>)>>,
 }
 
@@ -156,11 +119,7 @@ impl Qcow2Image {
             snapshot_table_len,
             backing_file,
             backing: None,
-            l2_cache: Mutex::new(L2Cache {
-                tables: Vec::new(),
-                tick: 0,
-                capacity,
-            }),
+            l2_cache: Mutex::new(TableCache::new(capacity)),
             last_compressed: Mutex::new(None),
         })
     }
@@ -491,32 +450,14 @@ impl DiskImage for Qcow2Image {
             ))));
         }
         let len = max_len.min(self.header.size - offset);
-        let (mapping, mut length) = self.mapping(offset, len)?;
-        let kind = match mapping {
-            Mapping::Data { .. } | Mapping::Compressed(_) => ExtentKind::Data,
-            Mapping::Zero => ExtentKind::Zero,
-            Mapping::Unallocated => ExtentKind::Unallocated,
-        };
-        // Merge following runs of the same kind (data runs split where the host offset jumps).
-        while offset + length < offset + len {
-            let (next, l) = self.mapping(offset + length, len - length)?;
-            let same = matches!(
-                (kind, next),
-                (
-                    ExtentKind::Data,
-                    Mapping::Data { .. } | Mapping::Compressed(_)
-                ) | (ExtentKind::Zero, Mapping::Zero)
-                    | (ExtentKind::Unallocated, Mapping::Unallocated)
-            );
-            if !same {
-                break;
-            }
-            length += l;
-        }
-        Ok(Extent {
-            offset,
-            length,
-            kind,
+        coalesce(offset, len, |pos, max| {
+            let (mapping, l) = self.mapping(pos, max)?;
+            let kind = match mapping {
+                Mapping::Data { .. } | Mapping::Compressed(_) => ExtentKind::Data,
+                Mapping::Zero => ExtentKind::Zero,
+                Mapping::Unallocated => ExtentKind::Unallocated,
+            };
+            Ok((kind, l))
         })
     }
 

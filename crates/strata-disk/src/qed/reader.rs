@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use strata_model::DiskFormat;
 
 use crate::error::{DiskError, DiskErrorSource};
-use crate::image::{BackingFile, DiskImage, Extent, ExtentKind};
+use crate::image::{BackingFile, DiskImage, Extent, ExtentKind, coalesce};
 use crate::io::ReadAt;
 use crate::qed::QedError;
 use crate::qed::header::{HEADER_LEN, Header};
+use crate::table_cache::TableCache;
 
 /// Memory the L2 cache may hold (qemu caches 512 tables; 8 MiB is 32 tables of the default
 /// 256 KiB, which map 32 GiB of guest).
@@ -33,44 +34,6 @@ pub enum Mapping {
     Unallocated,
 }
 
-struct L2Cache {
-    tables: Vec<(u64, Arc<Vec<u64>>, u64)>,
-    tick: u64,
-    capacity: usize,
-}
-
-impl L2Cache {
-    fn get(&mut self, offset: u64) -> Option<Arc<Vec<u64>>> {
-        self.tick += 1;
-        let tick = self.tick;
-        self.tables
-            .iter_mut()
-            .find(|(o, _, _)| *o == offset)
-            .map(|(_, t, used)| {
-                *used = tick;
-                Arc::clone(t)
-            })
-    }
-
-    fn insert(&mut self, offset: u64, table: Arc<Vec<u64>>) {
-        self.tick += 1;
-        if self.tables.iter().any(|(o, _, _)| *o == offset) {
-            return;
-        }
-        if self.tables.len() >= self.capacity
-            && let Some(lru) = self
-                .tables
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, (_, _, used))| *used)
-                .map(|(i, _)| i)
-        {
-            self.tables.swap_remove(lru);
-        }
-        self.tables.push((offset, table, self.tick));
-    }
-}
-
 /// A qed image opened read-only.
 pub struct QedImage {
     src: Box<dyn ReadAt>,
@@ -81,7 +44,7 @@ pub struct QedImage {
     l1: Vec<u64>,
     backing_file: Option<BackingFile>,
     backing: Option<Box<dyn DiskImage>>,
-    l2_cache: Mutex<L2Cache>,
+    l2_cache: Mutex<TableCache>,
 }
 
 impl std::fmt::Debug for QedImage {
@@ -152,11 +115,7 @@ impl QedImage {
             l1,
             backing_file,
             backing: None,
-            l2_cache: Mutex::new(L2Cache {
-                tables: Vec::new(),
-                tick: 0,
-                capacity,
-            }),
+            l2_cache: Mutex::new(TableCache::new(capacity)),
         })
     }
 
@@ -355,29 +314,14 @@ impl DiskImage for QedImage {
             ))));
         }
         let len = max_len.min(size - offset);
-        let (mapping, mut length) = self.mapping(offset, len)?;
-        let kind = match mapping {
-            Mapping::Data { .. } => ExtentKind::Data,
-            Mapping::Zero => ExtentKind::Zero,
-            Mapping::Unallocated => ExtentKind::Unallocated,
-        };
-        while length < len {
-            let (next, l) = self.mapping(offset + length, len - length)?;
-            let same = matches!(
-                (kind, next),
-                (ExtentKind::Data, Mapping::Data { .. })
-                    | (ExtentKind::Zero, Mapping::Zero)
-                    | (ExtentKind::Unallocated, Mapping::Unallocated)
-            );
-            if !same {
-                break;
-            }
-            length += l;
-        }
-        Ok(Extent {
-            offset,
-            length,
-            kind,
+        coalesce(offset, len, |pos, max| {
+            let (mapping, l) = self.mapping(pos, max)?;
+            let kind = match mapping {
+                Mapping::Data { .. } => ExtentKind::Data,
+                Mapping::Zero => ExtentKind::Zero,
+                Mapping::Unallocated => ExtentKind::Unallocated,
+            };
+            Ok((kind, l))
         })
     }
 

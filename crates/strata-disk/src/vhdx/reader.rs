@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use strata_model::DiskFormat;
 
 use crate::error::{DiskError, DiskErrorSource};
-use crate::image::{DiskImage, Extent, ExtentKind};
+use crate::image::{DiskImage, Extent, ExtentKind, coalesce};
 use crate::io::ReadAt;
 use crate::vhdx::VhdxError;
 use crate::vhdx::header::{
@@ -304,29 +304,14 @@ impl DiskImage for VhdxImage {
             ))));
         }
         let len = max_len.min(size - offset);
-        let (mapping, mut length) = self.mapping(offset, len)?;
-        let kind = match mapping {
-            Mapping::Data { .. } => ExtentKind::Data,
-            Mapping::Zero => ExtentKind::Zero,
-            Mapping::Unallocated => ExtentKind::Unallocated,
-        };
-        while length < len {
-            let (next, l) = self.mapping(offset + length, len - length)?;
-            let same = matches!(
-                (kind, next),
-                (ExtentKind::Data, Mapping::Data { .. })
-                    | (ExtentKind::Zero, Mapping::Zero)
-                    | (ExtentKind::Unallocated, Mapping::Unallocated)
-            );
-            if !same {
-                break;
-            }
-            length += l;
-        }
-        Ok(Extent {
-            offset,
-            length,
-            kind,
+        coalesce(offset, len, |pos, max| {
+            let (mapping, l) = self.mapping(pos, max)?;
+            let kind = match mapping {
+                Mapping::Data { .. } => ExtentKind::Data,
+                Mapping::Zero => ExtentKind::Zero,
+                Mapping::Unallocated => ExtentKind::Unallocated,
+            };
+            Ok((kind, l))
         })
     }
 }
