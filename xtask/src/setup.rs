@@ -67,6 +67,18 @@ const REQUIREMENTS: &[Requirement] = &[
         why: "a distribution registry on loopback for the registry client's tests",
     },
     Requirement {
+        name: "podman",
+        check: Check::Runs(&["podman", "--version"]),
+        install: Install::Apt("podman"),
+        why: "the Docker Engine API (podman system service) for the docker-daemon transport's tests",
+    },
+    Requirement {
+        name: "ostree",
+        check: Check::Runs(&["ostree", "--version"]),
+        install: Install::Apt("ostree"),
+        why: "ostree: imports check the tree out with it; tests make repositories with it",
+    },
+    Requirement {
         name: "mksquashfs",
         check: Check::Runs(&["mksquashfs", "-version"]),
         install: Install::Apt("squashfs-tools"),

@@ -13,16 +13,21 @@
 //! is its `diff_id`, and a manifest made from that archive names the layer by it.
 //!
 //! [`Registry`] is the `docker://` transport: pull from and push to registries speaking the
-//! distribution API, with the same streaming verification.
+//! distribution API, with the same streaming verification. [`DockerDaemon`] is the
+//! `docker-daemon:` transport: the Docker Engine API on a unix socket, moving docker-archives.
+//! [`ostree::import_commit`] makes an OSTree commit a one-layer image (through the `ostree`
+//! command).
 
 pub mod archive;
 pub mod blob;
+pub mod daemon;
 pub mod docker;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod image;
 pub mod layout;
+pub mod ostree;
 pub mod registry;
 pub mod targuard;
 #[doc(hidden)]
@@ -32,6 +37,7 @@ pub mod verify;
 
 pub use archive::{OciArchive, write_oci_archive};
 pub use blob::{BlobRead, BlobWrite, Expected, put_file_atomically};
+pub use daemon::DockerDaemon;
 pub use docker::{DockerArchive, DockerImage, write_docker_archive};
 
 pub use error::{ErrorKind, OciError, Result};

@@ -31,6 +31,10 @@ pub struct StrataOptions {
     /// The registry client that `docker://` imports go through: [`NativeRegistry`] by default;
     /// without one they are [`Error::TransportUnavailable`].
     pub registry: Option<Arc<dyn RegistrySource>>,
+    /// The Docker Engine API endpoint of `docker-daemon:` and `pcocc-docker-daemon:`
+    /// (`unix:///path/to/socket`); `None` takes `DOCKER_HOST` from `env`, else
+    /// [`strata_oci::daemon::DEFAULT_DOCKER_HOST`].
+    pub docker_host: Option<String>,
 }
 
 impl StrataOptions {
@@ -42,6 +46,7 @@ impl StrataOptions {
             owner: None,
             gc_grace: Duration::ZERO,
             registry: Some(Arc::new(NativeRegistry::default())),
+            docker_host: None,
         }
     }
 
@@ -60,6 +65,7 @@ pub struct Strata {
     owner: String,
     gc_grace: Duration,
     registry: Option<Arc<dyn RegistrySource>>,
+    docker_host: Option<String>,
 }
 
 impl Strata {
@@ -82,6 +88,7 @@ impl Strata {
             owner,
             gc_grace: options.gc_grace,
             registry: options.registry,
+            docker_host: options.docker_host,
         })
     }
 
@@ -103,6 +110,20 @@ impl Strata {
     /// The registry client, if one was given.
     pub(crate) fn registry(&self) -> Option<&dyn RegistrySource> {
         self.registry.as_deref()
+    }
+
+    /// The Docker daemon endpoint: [`StrataOptions::docker_host`], else `DOCKER_HOST`, else
+    /// the default socket.
+    pub(crate) fn docker_host(&self) -> String {
+        self.docker_host
+            .clone()
+            .or_else(|| {
+                self.env
+                    .var("DOCKER_HOST")
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| strata_oci::daemon::DEFAULT_DOCKER_HOST.to_owned())
     }
 
     /// The grace period of [`Strata::gc`].

@@ -121,9 +121,17 @@ pub enum Error {
         error: TransportError,
     },
     /// A container transport strata does not read or write (yet): `docker://` without a
-    /// registry client, `docker-daemon:`, `containers-storage:`, `dir:`, `ostree:`, `sif:`.
+    /// registry client, `containers-storage:`, `dir:`, `sif:`.
     #[error("The {transport} container transport is not supported by strata yet")]
     TransportUnavailable {
+        /// The transport's name.
+        transport: &'static str,
+    },
+    /// A container transport strata reads but cannot write (`ostree:`).
+    #[error(
+        "Exporting to the {transport} container transport is not supported: strata only imports from it"
+    )]
+    ExportNotSupported {
         /// The transport's name.
         transport: &'static str,
     },
@@ -215,9 +223,9 @@ impl Error {
             Error::ContainerImportFailed { error, .. }
             | Error::ContainerExportFailed { error, .. } => oci_kind(error),
             Error::BadTransport { .. } => ErrorKind::InvalidRequest,
-            Error::TransportUnavailable { .. } | Error::FormatNotWritable { .. } => {
-                ErrorKind::Unsupported
-            }
+            Error::TransportUnavailable { .. }
+            | Error::ExportNotSupported { .. }
+            | Error::FormatNotWritable { .. } => ErrorKind::Unsupported,
             Error::CacheEntryInUse { .. } => ErrorKind::Busy,
             Error::ReadOnlyRepository { .. } => ErrorKind::PermissionDenied,
             Error::Io { source, .. } => io_kind(source),

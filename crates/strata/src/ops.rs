@@ -9,4 +9,5 @@ pub mod export;
 pub mod import;
 pub mod maintain;
 pub mod query;
+pub(crate) mod remote;
 pub mod resize;

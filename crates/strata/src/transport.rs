@@ -2,13 +2,17 @@
 //! (`docker://`) plugs in here through [`RegistrySource`], given in
 //! [`StrataOptions::registry`](crate::StrataOptions::registry): by default [`NativeRegistry`],
 //! strata's own client; embedders may pass another (a mirror, a test double), or `None`, which
-//! makes importing from a registry [`Error::TransportUnavailable`](crate::Error::TransportUnavailable)
-//! ([`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported)).
+//! makes importing from or exporting to a registry
+//! [`Error::TransportUnavailable`](crate::Error::TransportUnavailable)
+//! ([`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported)). Pushing is a provided method
+//! of the same trait, so a source that only pulls (a read-only mirror) refuses exports with
+//! [`OciError::Unsupported`] and needs no change.
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use strata_model::spec::RegistryRef;
+use strata_oci::registry::{PushOptions, Pushed};
 use strata_oci::{BlobRead, Image, OciError, Platform, Registry, RegistryBlobs, RegistryOptions};
 
 /// An image resolved in a registry: its manifest and config, and where its blobs are read from
@@ -36,6 +40,22 @@ pub trait RegistrySource: Send + Sync + fmt::Debug {
         reference: &RegistryRef,
         platform: &Platform,
     ) -> Result<RemoteImage, OciError>;
+
+    /// Pushes `image`, its blobs read from `src`, to `reference` (by its tag or digest): the
+    /// blobs the registry lacks, then the manifest. The default refuses: a source that only
+    /// pulls.
+    fn push(
+        &self,
+        src: &dyn BlobRead,
+        image: &Image,
+        reference: &RegistryRef,
+    ) -> Result<Pushed, OciError> {
+        let _ = (src, image);
+        Err(OciError::Unsupported {
+            what: format!("docker://{}", reference.reference()),
+            reason: "this registry client does not push".to_owned(),
+        })
+    }
 }
 
 /// strata's own registry client ([`strata_oci::Registry`]) as a [`RegistrySource`]: https with
@@ -104,6 +124,17 @@ impl RegistrySource for NativeRegistry {
             image,
             blobs: Box::new(RegistryBlobs::new(client, reference)),
         })
+    }
+
+    fn push(
+        &self,
+        src: &dyn BlobRead,
+        image: &Image,
+        reference: &RegistryRef,
+    ) -> Result<Pushed, OciError> {
+        let reference = strata_oci::RegistryRef::from_docker(reference.reference().clone())?;
+        let client = self.client(reference.registry())?;
+        client.push(src, image, &reference, &PushOptions::default())
     }
 }
 

@@ -257,9 +257,9 @@ fn hostile_layouts_leave_the_repository_unchanged() {
 
     // A transport strata does not read yet.
     snap!(
-        "daemon_unavailable",
+        "transport_unavailable",
         sb,
-        &["import", "docker-daemon:busybox:latest", "bb"]
+        &["import", "dir:/nonexistent", "bb"]
     );
     assert_eq!(contents(&sb, "user"), (0, 0, 0));
 }

@@ -16,6 +16,7 @@ mod maintain;
 mod manage;
 mod oci_fixture;
 mod pcocc_repo;
+mod remote;
 mod repo;
 mod samples;
 mod schema;

@@ -24,6 +24,7 @@ use strata_store::{CopyMethod, Repository, StoreError, Writer};
 use crate::app::Strata;
 use crate::error::{Error, Result};
 use crate::ops::copy::BlobCopy;
+use crate::ops::remote::ContainerWritten;
 use crate::progress::{Phase, Progress, ProgressEvent};
 
 /// pcocc's format guess, plus `oci-archive`, which pcocc does not know but strata reads and
@@ -145,6 +146,27 @@ impl Strata {
                     progress,
                 )
             }
+            ContainerTransport::DockerDaemon(r) => {
+                let saved = self.save_from_daemon(repo, &r).map_err(failed)?;
+                let archive = DockerArchive::open(saved.path()).map_err(failed)?;
+                let resolved = archive
+                    .resolve(&Selector::Only, &platform)
+                    .map_err(failed)?;
+                let image = resolved.image.clone();
+                self.put_container(repo, writer, name, &resolved, &image, &spec.path, progress)
+            }
+            ContainerTransport::Ostree(r) => {
+                let ostree = self.checkout_ostree(repo, &r).map_err(failed)?;
+                self.put_container(
+                    repo,
+                    writer,
+                    name,
+                    &ostree.layout,
+                    &ostree.image,
+                    &spec.path,
+                    progress,
+                )
+            }
             _ => Err(Error::TransportUnavailable {
                 transport: spec.format.name(),
             }),
@@ -242,14 +264,14 @@ impl Strata {
     }
 
     /// Writes the container revision `record` of `repo` to the destination `spec`; returns the
-    /// path written.
+    /// path written (or the reference pushed to).
     pub(crate) fn write_container(
         &self,
         repo: &Repository,
         record: &strata_model::RevisionRecord,
         spec: &ImageSpec,
         progress: &dyn Progress,
-    ) -> Result<PathBuf> {
+    ) -> Result<ContainerWritten> {
         let image = repo.container_image(record, &Platform::host())?;
         let transport = transport_of(spec)?;
         let (path, phase_path): (PathBuf, PathBuf);
@@ -301,13 +323,24 @@ impl Strata {
                     strata_oci::write_docker_archive(&path, repo, &image, &[tag.as_str()])
                 })?;
             }
+            ContainerTransport::Docker(r) => {
+                return self.push_container(repo, &image, &r, spec, progress);
+            }
+            ContainerTransport::DockerDaemon(r) => {
+                return self.load_into_daemon(repo, &image, &r, spec, progress);
+            }
+            ContainerTransport::Ostree(_) => {
+                return Err(Error::ExportNotSupported {
+                    transport: "ostree",
+                });
+            }
             _ => {
                 return Err(Error::TransportUnavailable {
                     transport: spec.format.name(),
                 });
             }
         }
-        Ok(path)
+        Ok(ContainerWritten { path, pushed: None })
     }
 }
 

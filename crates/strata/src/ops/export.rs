@@ -43,8 +43,11 @@ pub struct ExportOutcome {
     pub bytes_read: u64,
     /// Bytes written (holes not counted).
     pub bytes_written: u64,
-    /// The file's length.
+    /// The file's length (0 for a push).
     pub file_len: u64,
+    /// What a push to a registry (`docker://`) did: the manifest digest, the blobs uploaded
+    /// and those the registry already had.
+    pub pushed: Option<strata_oci::registry::Pushed>,
 }
 
 impl Strata {
@@ -81,8 +84,13 @@ impl Strata {
             Format::Disk(format) if strata_disk::is_writable(format) => format,
             Format::Disk(format) => return Err(Error::FormatNotWritable { format }),
             Format::Container(_) => {
-                let path = self.write_container(&repo, &record, &resolved.spec, progress)?;
-                let file_len = std::fs::metadata(&path).map_or(0, |m| m.len());
+                let written = self.write_container(&repo, &record, &resolved.spec, progress)?;
+                let path = written.path;
+                let file_len = if written.pushed.is_some() {
+                    0
+                } else {
+                    std::fs::metadata(&path).map_or(0, |m| m.len())
+                };
                 return Ok(ExportOutcome {
                     image: ImageSummary::from_record(repo.name(), &record),
                     path,
@@ -92,6 +100,7 @@ impl Strata {
                     bytes_read: 0,
                     bytes_written: file_len,
                     file_len,
+                    pushed: written.pushed,
                 });
             }
         };
@@ -126,6 +135,7 @@ impl Strata {
             bytes_read: summary.bytes_read,
             bytes_written: summary.bytes_written,
             file_len: summary.file_len,
+            pushed: None,
         })
     }
 }

@@ -230,3 +230,35 @@ fn registry_errors() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
 }
+
+/// A registry source that only pulls (the trait's provided `push`) refuses an export to
+/// `docker://` as unsupported, naming the destination, and writes nothing.
+#[test]
+fn a_pull_only_registry_source_refuses_pushes() {
+    let fx = Fixture::new();
+    let layout = fx.path("layout");
+    make_layout(&layout, "1");
+    let strata = with_registry(&fx, &layout, false);
+    strata
+        .import(
+            request("docker://registry.example/x:1", "x"),
+            &strata::NoProgress,
+        )
+        .unwrap();
+    let err = strata
+        .export(
+            strata::ExportRequest {
+                image: image("x"),
+                dest: "docker://registry.example/y:1".to_owned(),
+                format: None,
+            },
+            &strata::NoProgress,
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("Failed to export to docker://registry.example/y:1 : "),
+        "{err}"
+    );
+}
