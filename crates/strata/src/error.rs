@@ -145,6 +145,14 @@ pub enum Error {
         /// The format asked for.
         format: DiskFormat,
     },
+    /// A container format strata reads but does not write (`sif`, import only as in pcocc).
+    #[error(
+        "{format} images cannot be written: strata imports them only (as pcocc does); export to oci, oci-archive or docker-archive"
+    )]
+    ContainerFormatNotWritable {
+        /// The format asked for (`sif`).
+        format: &'static str,
+    },
     /// `resize` of an image that is not a VM disk (pcocc has no such check).
     #[error("Image {name} is a {kind} image: only VM images can be resized")]
     NotVm {
@@ -215,9 +223,9 @@ impl Error {
             Error::ContainerImportFailed { error, .. }
             | Error::ContainerExportFailed { error, .. } => oci_kind(error),
             Error::BadTransport { .. } => ErrorKind::InvalidRequest,
-            Error::TransportUnavailable { .. } | Error::FormatNotWritable { .. } => {
-                ErrorKind::Unsupported
-            }
+            Error::TransportUnavailable { .. }
+            | Error::FormatNotWritable { .. }
+            | Error::ContainerFormatNotWritable { .. } => ErrorKind::Unsupported,
             Error::CacheEntryInUse { .. } => ErrorKind::Busy,
             Error::ReadOnlyRepository { .. } => ErrorKind::PermissionDenied,
             Error::Io { source, .. } => io_kind(source),

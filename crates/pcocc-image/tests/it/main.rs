@@ -20,3 +20,4 @@ mod repo;
 mod samples;
 mod schema;
 mod show;
+mod sif;

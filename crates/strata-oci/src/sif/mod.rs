@@ -171,7 +171,9 @@ pub fn locate_squashfs(
     let mut head = vec![0u8; MAX_SIMG_SCRIPT.min(usize::try_from(file_len).unwrap_or(usize::MAX))];
     reader.seek(SeekFrom::Start(0)).map_err(io_err)?;
     reader.read_exact(&mut head).map_err(io_err)?;
-    if header::is_sif(&head) {
+    // A SIF pads its launch script with NULs to offset 32; a `.simg` goes on with its squashfs.
+    let sif_padding = head.starts_with(header::LAUNCH_SCRIPT) && head.get(31) == Some(&0);
+    if header::is_sif(&head) || sif_padding {
         let h = SifHeader::parse(&head, file_len)?;
         let mut table = vec![0u8; h.table_len()];
         reader
