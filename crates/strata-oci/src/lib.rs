@@ -28,6 +28,7 @@ pub mod image;
 pub mod layout;
 pub mod registry;
 pub mod sif;
+pub mod squashfs;
 pub mod targuard;
 #[doc(hidden)]
 pub mod testing;
