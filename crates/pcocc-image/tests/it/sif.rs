@@ -156,3 +156,51 @@ fn hostile_sif_leaves_the_repository_unchanged() {
     );
     assert_eq!(contents(&sb), (0, 0, 0));
 }
+
+/// `containers.yaml` `runtime.image_driver: squashfs` (pcocc's switch): an import caches a
+/// squashfs of the bundle beside it, which unsquashfs extracts equal to the bundle; `cache
+/// list` lists it and `cache delete` removes it.
+#[test]
+fn squashfs_image_driver_caches_a_squashfs_entry() {
+    let sb = Sandbox::with_cache(&["user"]);
+    std::fs::write(
+        sb.path("conf/user/containers.yaml"),
+        "runtime:\n  image_driver: squashfs\n",
+    )
+    .expect("containers.yaml");
+    let files = sb.path("files");
+    let Some(sq) = squashfs(&files) else {
+        return;
+    };
+    let sif = files.join("img.sif");
+    std::fs::write(&sif, write_sif(&sq, b"", "02")).expect("sif");
+    sb.ok(&["import", &format!("sif:{}", sif.display()), "sq"]);
+    let text = std::fs::read_to_string(sb.path("user/meta/sq@0")).expect("record");
+    let rec = RevisionRecord::from_pcocc_json("sq", &text).expect("record");
+    let hash = Cache::entry_hash(&rec, "user", "cached_squashfs");
+    let entry = sb.path("cache").join(&hash[..2]).join(&hash);
+    assert!(entry.is_file(), "no cached_squashfs entry");
+    let out = files.join("extracted");
+    unsquashfs(&entry, &out);
+    // backhand's writer has no hardlinks: a hardlink of the bundle is a file of its own
+    // (same bytes) in the squashfs. Otherwise the trees are equal (the fixture is root-owned,
+    // so -all-root changes nothing).
+    let mut want = tree_listing(&bundle(&sb, "sq"));
+    let firsts: Vec<(String, String)> = want
+        .iter()
+        .filter_map(|(k, v)| {
+            v.strip_prefix("hardlink to ")
+                .map(|f| (k.clone(), f.to_owned()))
+        })
+        .collect();
+    assert_eq!(firsts.len(), 1, "{want:?}");
+    for (path, first) in firsts {
+        let line = want[&first].clone();
+        want.insert(path, line);
+    }
+    assert_eq!(tree_listing(&out), want);
+    let list = sb.run(&["cache", "list"]);
+    assert_eq!(list.matches(" sq").count(), 2, "{list}");
+    sb.ok(&["cache", "delete", "sq"]);
+    assert!(!entry.exists() && !bundle(&sb, "sq").exists());
+}
