@@ -248,6 +248,13 @@ fn squashfs_entries_extract_with_unsquashfs_equal_to_the_bundle() {
     assert!(bytes.windows(4096).any(|w| w == &big[..4096]));
     assert!(bytes.windows(6).any(|w| w == b"hello\n"));
 
+    // A crashed build leaves a `.deleted` file: skipped by listings, purged by gc.
+    let leftover = hold.path().with_extension("deleted");
+    fs::write(&leftover, b"half a squashfs").unwrap();
+    assert_eq!(cache.entries().unwrap().len(), 2);
+    cache.clean_empty_dirs().unwrap();
+    assert!(!leftover.exists());
+
     // A second hold reuses it; delete and gc remove it like a bundle.
     drop(hold);
     let again = cache.hold_squashfs(&repo, &record).unwrap();
