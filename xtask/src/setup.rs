@@ -44,6 +44,8 @@ enum Install {
     AptBackports(&'static str),
     /// A crate installed with `cargo install --locked`, as `name@version`.
     Cargo(&'static str),
+    /// A PyPI package installed with `python3 -m pip install`, as `name==version`.
+    Pip(&'static str),
 }
 
 /// Everything `cargo xtask setup` checks and installs, in order.
@@ -83,6 +85,12 @@ const REQUIREMENTS: &[Requirement] = &[
         check: Check::Runs(&["mksquashfs", "-version"]),
         install: Install::Apt("squashfs-tools"),
         why: "reference squashfs writer for the container cache tests",
+    },
+    Requirement {
+        name: "python sif",
+        check: Check::Runs(&["python3", "-c", "import sif.main"]),
+        install: Install::Pip("sif==0.0.11"),
+        why: "an independent SIF header reader that cross-reads the SIF fixtures (sif: tests)",
     },
     Requirement {
         name: "hyperfine",
@@ -176,6 +184,7 @@ impl Install {
                 format!("Debian package {package} from {BACKPORTS_SUITE}")
             }
             Install::Cargo(krate) => format!("`cargo install --locked {krate}`"),
+            Install::Pip(package) => format!("`python3 -m pip install {package}`"),
         }
     }
 }
@@ -223,6 +232,7 @@ pub(crate) fn run() -> Result<()> {
 
     install_debian_packages(&missing)?;
     install_cargo_tools(&missing)?;
+    install_pip_packages(&missing)?;
 
     let still_missing: Vec<&str> = missing
         .iter()
@@ -256,7 +266,7 @@ fn install_debian_packages(missing: &[&Requirement]) -> Result<()> {
         match req.install {
             Install::Apt(package) => plain.push(package),
             Install::AptBackports(package) => backported.push(package),
-            Install::Cargo(_) => {}
+            Install::Cargo(_) | Install::Pip(_) => {}
         }
     }
     if plain.is_empty() && backported.is_empty() {
@@ -491,6 +501,23 @@ fn install_cargo_tools(missing: &[&Requirement]) -> Result<()> {
         }
         eprintln!("setup: building {krate} from source; this takes a few minutes");
         cmd::run(cmd::cargo().args(["install", "--locked", krate]))?;
+    }
+    Ok(())
+}
+
+/// Installs the missing PyPI packages for the `python3` on the PATH (the one the tests run).
+/// Debian's own Python refuses pip installs outside a virtual environment (PEP 668):
+/// `PIP_BREAK_SYSTEM_PACKAGES` lets a test-only package in, and older pips ignore it.
+fn install_pip_packages(missing: &[&Requirement]) -> Result<()> {
+    for req in missing {
+        let Install::Pip(package) = req.install else {
+            continue;
+        };
+        cmd::run(
+            cmd::command("python3")
+                .args(["-m", "pip", "install", "--quiet", package])
+                .env("PIP_BREAK_SYSTEM_PACKAGES", "1"),
+        )?;
     }
     Ok(())
 }

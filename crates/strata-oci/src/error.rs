@@ -107,6 +107,14 @@ pub enum OciError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// A SIF or `.simg` file that is refused.
+    #[error("{}: {error}", path.display())]
+    Sif {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: crate::sif::SifError,
+    },
     /// A request that cannot be honoured as asked.
     #[error("{0}")]
     InvalidRequest(String),
@@ -175,6 +183,8 @@ impl OciError {
                 ErrorKind::IntegrityMismatch
             }
             OciError::TooLarge { .. } => ErrorKind::TooLarge,
+            OciError::Sif { error, .. } if error.is_unsupported() => ErrorKind::Unsupported,
+            OciError::Sif { .. } => ErrorKind::InvalidFormat,
             OciError::InvalidRequest(_) => ErrorKind::InvalidRequest,
             OciError::Registry { status, code, .. } => match (status, code.as_deref()) {
                 (Some(401 | 403), _) => ErrorKind::PermissionDenied,

@@ -35,3 +35,20 @@ pub fn unpack(data: &[u8]) -> bool {
     assert_eq!(outside, 1, "an entry escaped the root");
     ok
 }
+
+/// Bytes -> a SIF header and descriptor table, then the primary partition and, for bytes that
+/// are not SIF, the `.simg` squashfs search.
+pub fn parse_sif(data: &[u8]) {
+    if let Ok(sif) = crate::sif::Sif::parse(data) {
+        for d in &sif.descriptors {
+            // Every descriptor handed out lies inside the input.
+            assert!(
+                d.offset + d.size <= data.len() as u64,
+                "object outside the file"
+            );
+        }
+        let _ = sif.primary_partition();
+    }
+    let mut cursor = std::io::Cursor::new(data);
+    let _ = crate::sif::locate_squashfs(&mut cursor, data.len() as u64);
+}

@@ -12,6 +12,9 @@
 //! layers only, so writing a gzip or zstd OCI layer into one decompresses it: its digest there
 //! is its `diff_id`, and a manifest made from that archive names the layer by it.
 //!
+//! [`SifImage`] reads a Singularity image (`sif:`, SIF or old `.simg`), import only, into a
+//! one-layer OCI image.
+//!
 //! [`Registry`] is the `docker://` transport: pull from and push to registries speaking the
 //! distribution API, with the same streaming verification. [`DockerDaemon`] is the
 //! `docker-daemon:` transport: the Docker Engine API on a unix socket, moving docker-archives.
@@ -29,6 +32,8 @@ pub mod image;
 pub mod layout;
 pub mod ostree;
 pub mod registry;
+pub mod sif;
+pub mod squashfs;
 pub mod targuard;
 #[doc(hidden)]
 pub mod testing;
@@ -44,4 +49,5 @@ pub use error::{ErrorKind, OciError, Result};
 pub use image::{Image, Platform, Selector, copy_image, load_image};
 pub use layout::OciDir;
 pub use registry::{Registry, RegistryBlobs, RegistryOptions, RegistryRef};
+pub use sif::{SifError, SifImage};
 pub use unpack::{Compression, UnpackOptions, UnpackStats, Unpacker, unpack_image, unpack_layer};

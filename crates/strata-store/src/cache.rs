@@ -48,7 +48,7 @@ use crate::repo::Repository;
 
 /// The item of an extracted bundle (pcocc's default, `image_driver: flat`).
 pub const CACHED_BUNDLE: &str = "cached_bundle";
-/// The item of a squashfs image (`image_driver: squashfs`; strata does not build them).
+/// The item of a squashfs image of a bundle (`image_driver: squashfs`; [`Cache::hold_squashfs`]).
 pub const CACHED_SQUASHFS: &str = "cached_squashfs";
 /// Every item a revision may have in the cache, in pcocc's order (`CACHEABLE_ITEMS`).
 pub const CACHEABLE_ITEMS: [&str; 2] = [CACHED_SQUASHFS, CACHED_BUNDLE];
@@ -205,6 +205,82 @@ impl Cache {
                 self.build_bundle(repo, record, &hash)?;
             }
             drop(exclusive);
+        }
+    }
+
+    /// Holds the squashfs image of a container revision's bundle (`cached_squashfs`, what
+    /// pcocc's `image_driver: squashfs` mounts), building it if the cache does not have it:
+    /// the bundle is held (and extracted if missing), then written as squashfs with
+    /// [`strata_oci::squashfs::write_tree`] (pcocc's `mksquashfs -all-root` with every
+    /// compression off) into a `.deleted` file, synced, and renamed into place without
+    /// replacing, as bundles are.
+    pub fn hold_squashfs(&self, repo: &Repository, record: &RevisionRecord) -> Result<CacheHold> {
+        let hash = Self::entry_hash(record, repo.name(), CACHED_SQUASHFS);
+        let path = self.entry_path(&hash);
+        let lock_path = self.lock_path(&hash);
+        let locks = self.root.join(".locks");
+        crate::fsutil::mkdir_if_missing(&locks).at("create directory", &locks)?;
+        loop {
+            let shared = FileLock::acquire(&lock_path, LockMode::Shared)?;
+            if path.is_file() {
+                touch(&path)?;
+                return Ok(CacheHold {
+                    path,
+                    _lock: shared,
+                });
+            }
+            drop(shared);
+            let exclusive = FileLock::acquire(&lock_path, LockMode::Exclusive)?;
+            if !path.is_file() {
+                remove_tree(&path)?;
+                let bundle = self.hold_bundle(repo, record)?;
+                self.build_squashfs(repo, record, bundle.path(), &hash)?;
+            }
+            drop(exclusive);
+        }
+    }
+
+    /// Builds the squashfs entry `hash` from the bundle at `bundle`.
+    fn build_squashfs(
+        &self,
+        repo: &Repository,
+        record: &RevisionRecord,
+        bundle: &Path,
+        hash: &str,
+    ) -> Result<()> {
+        let target = self.entry_path(hash);
+        let fan_out = target.parent().unwrap_or(&self.root).to_owned();
+        crate::fsutil::mkdir_if_missing(&fan_out).at("create directory", &fan_out)?;
+        let tmp_key = Self::hash_key(&Self::logical_key(
+            record,
+            repo.name(),
+            &format!("{CACHED_SQUASHFS}_tmp"),
+        ));
+        let building = tempfile::Builder::new()
+            .prefix(&format!("{tmp_key}-"))
+            .suffix(DELETED)
+            .tempfile_in(&fan_out)
+            .at("create a file in", &fan_out)?;
+        strata_oci::squashfs::write_tree(bundle, building.path())?;
+        let (_, built) = building
+            .keep()
+            .map_err(|e| StoreError::io("keep", &fan_out, e.error))?;
+        match rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            &built,
+            rustix::fs::CWD,
+            &target,
+            rustix::fs::RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => crate::fsutil::fsync_dir(&fan_out),
+            Err(e) => {
+                remove_tree(&built)?;
+                if target.is_file() {
+                    Ok(())
+                } else {
+                    Err(StoreError::io("rename into", &target, e.into()))
+                }
+            }
         }
     }
 

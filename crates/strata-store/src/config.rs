@@ -24,6 +24,14 @@
 //!   ([`RepoDef::open`]) or the cache is checked ([`CacheDef::ensure_writable`]), with the same
 //!   texts.
 //!
+//! # `containers.yaml`: the cache's image driver
+//!
+//! Of pcocc's `containers.yaml` (same directories) strata reads only `runtime.image_driver`:
+//! `flat` (the default) caches extracted bundles (`cached_bundle`), `squashfs` caches a squashfs
+//! image of the bundle too (`cached_squashfs`). The user's file wins over the system's when it
+//! sets the key; a missing file or key means `flat`; any other value is refused as pcocc's
+//! schema refuses it.
+//!
 //! Kept from pcocc, although surprising: repository paths are expanded **twice** (pcocc's
 //! `load_repos` and `ObjectStore.__init__` both call `resolve_path`), so `%%{user}` in a
 //! repository path ends up as the user name, while the cache path is expanded once. The same
@@ -144,11 +152,25 @@ impl CacheDef {
     }
 }
 
+/// pcocc's containers configuration file, of which strata reads `runtime.image_driver`.
+pub const CONTAINERS_FILE: &str = "containers.yaml";
+
+/// How the container cache keeps images (`containers.yaml` `runtime.image_driver`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ImageDriver {
+    /// Extracted bundles (`cached_bundle`), pcocc's default.
+    #[default]
+    Flat,
+    /// A squashfs image of the bundle (`cached_squashfs`).
+    Squashfs,
+}
+
 /// The repositories and cache that the `repos.yaml` files configure.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReposConfig {
     repos: Vec<RepoDef>,
     cache: Option<CacheDef>,
+    image_driver: ImageDriver,
 }
 
 impl ReposConfig {
@@ -167,7 +189,28 @@ impl ReposConfig {
             env.var(SYSTEM_CONF_DIR_VAR)
                 .unwrap_or(DEFAULT_SYSTEM_CONF_DIR),
         );
-        ReposConfig::load_files(&user_dir.join(REPOS_FILE), &conf_dir.join(REPOS_FILE), env)
+        let mut config =
+            ReposConfig::load_files(&user_dir.join(REPOS_FILE), &conf_dir.join(REPOS_FILE), env)?;
+        for file in [
+            user_dir.join(CONTAINERS_FILE),
+            conf_dir.join(CONTAINERS_FILE),
+        ] {
+            if let Some(driver) = read_image_driver(&file)? {
+                config.image_driver = driver;
+                break;
+            }
+        }
+        Ok(config)
+    }
+
+    /// How the cache keeps images (see the module documentation).
+    pub fn image_driver(&self) -> ImageDriver {
+        self.image_driver
+    }
+
+    /// Sets how the cache keeps images.
+    pub fn set_image_driver(&mut self, driver: ImageDriver) {
+        self.image_driver = driver;
     }
 
     /// Loads `user_file` (if it exists), then `system_file` (if it exists); with neither, the
@@ -203,6 +246,7 @@ impl ReposConfig {
                 source: None,
             }],
             cache: None,
+            image_driver: ImageDriver::Flat,
         }
     }
 
@@ -391,5 +435,68 @@ mod tests {
             ("user", Path::new("/xdg/strata/images"))
         );
         assert_eq!(d.scope, Scope::Default);
+    }
+}
+
+/// `runtime.image_driver` of the `containers.yaml` at `path`: `None` when the file or the key
+/// is absent.
+pub fn read_image_driver(path: &Path) -> Result<Option<ImageDriver>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(StoreError::ConfigRead {
+                path: path.to_owned(),
+                error,
+            });
+        }
+    };
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&text).map_err(|e| StoreError::ConfigSyntax {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+    let Some(value) = doc.get("runtime").and_then(|r| r.get("image_driver")) else {
+        return Ok(None);
+    };
+    match value.as_str() {
+        Some("flat") => Ok(Some(ImageDriver::Flat)),
+        Some("squashfs") => Ok(Some(ImageDriver::Squashfs)),
+        _ => Err(StoreError::ConfigSchema {
+            path: path.to_owned(),
+            message: format!("{value:?} is not one of ['flat', 'squashfs']"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod image_driver_tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn containers_yaml_selects_the_image_driver() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(CONTAINERS_FILE);
+        assert_eq!(read_image_driver(&file).unwrap(), None);
+        std::fs::write(&file, "runtime:\n  image_driver: squashfs\n").unwrap();
+        assert_eq!(
+            read_image_driver(&file).unwrap(),
+            Some(ImageDriver::Squashfs)
+        );
+        std::fs::write(&file, "runtime:\n  image_driver: flat\n").unwrap();
+        assert_eq!(read_image_driver(&file).unwrap(), Some(ImageDriver::Flat));
+        std::fs::write(&file, "containers: {}\n").unwrap();
+        assert_eq!(read_image_driver(&file).unwrap(), None);
+        std::fs::write(&file, "runtime:\n  image_driver: overlay\n").unwrap();
+        assert!(matches!(
+            read_image_driver(&file),
+            Err(StoreError::ConfigSchema { .. })
+        ));
+        std::fs::write(&file, "runtime: [\n").unwrap();
+        assert!(matches!(
+            read_image_driver(&file),
+            Err(StoreError::ConfigSyntax { .. })
+        ));
     }
 }

@@ -37,7 +37,9 @@ pub mod lock;
 pub mod repo;
 
 pub use cache::{Cache, CacheEntry, CacheHold, CacheRemoval};
-pub use config::{CacheDef, RepoDef, ReposConfig, Scope, resolve_path};
+pub use config::{
+    CacheDef, ImageDriver, RepoDef, ReposConfig, Scope, read_image_driver, resolve_path,
+};
 pub use env::{Cluster, Env};
 pub use error::{ErrorKind, Result, StoreError};
 pub use flat::FlatStore;

@@ -127,7 +127,8 @@ pub enum Error {
         /// The transport's name.
         transport: &'static str,
     },
-    /// A container transport strata reads but cannot write (`ostree:`).
+    /// A container transport strata reads but cannot write (`ostree:`, and `sif:`, which
+    /// pcocc imports only too).
     #[error(
         "Exporting to the {transport} container transport is not supported: strata only imports from it"
     )]

@@ -21,3 +21,4 @@ mod repo;
 mod samples;
 mod schema;
 mod show;
+mod sif;

@@ -1,5 +1,5 @@
-//! Replays every input saved under `fuzz/regressions/oci_*` (by `cargo xtask fuzz` when a
-//! target crashed) through the fuzz targets' bodies.
+//! Replays every input saved under `fuzz/regressions/oci_*` and `sif_parse` (by `cargo xtask
+//! fuzz` when a target crashed) through the fuzz targets' bodies.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +25,9 @@ fn saved_crashes_replay_cleanly() {
     }
     for input in files_in(&regressions.join("oci_unpack")) {
         fuzzing::unpack(&std::fs::read(&input).unwrap());
+    }
+    for input in files_in(&regressions.join("sif_parse")) {
+        fuzzing::parse_sif(&std::fs::read(&input).unwrap());
     }
 }
 

@@ -13,5 +13,6 @@ mod convert;
 mod fuzz_regressions;
 mod hostile;
 mod registry;
+mod sif;
 mod tools;
 mod unpack;

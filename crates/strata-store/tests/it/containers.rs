@@ -23,7 +23,11 @@ fn layer_tar(content: &[u8]) -> Vec<u8> {
 
 /// Puts a one-layer image's blobs into `repo` and returns the image.
 fn put_image(repo: &Repository, content: &[u8]) -> Image {
-    let layer = layer_tar(content);
+    put_layer(repo, layer_tar(content))
+}
+
+/// Puts a one-layer image with the tar `layer` into `repo` and returns the image.
+fn put_layer(repo: &Repository, layer: Vec<u8>) -> Image {
     let layer_digest = strata_oci::verify::digest_bytes(&layer);
     let config = format!(
         r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["sh"]}},"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
@@ -165,4 +169,111 @@ fn cache_builds_holds_and_removes() {
     let vm = crate::common::vm_record("vm", 0, &[]);
     let err = cache.hold_bundle(&repo, &vm).unwrap_err();
     assert!(matches!(err, StoreError::Oci(_)), "{err:?}");
+}
+
+/// A layer with directories, modes, a file over one squashfs block, an empty file, symlinks
+/// and a FIFO.
+fn rich_layer() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, kind: tar::EntryType, mode: u32, data: &[u8], link: Option<&str>| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_mtime(1_600_000_000);
+        h.set_uid(1000);
+        h.set_gid(1000);
+        h.set_size(data.len() as u64);
+        match link {
+            Some(target) => b.append_link(&mut h, path, target).unwrap(),
+            None => b.append_data(&mut h, path, data).unwrap(),
+        }
+    };
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    add("etc", tar::EntryType::Directory, 0o755, &[], None);
+    add("etc/motd", tar::EntryType::Regular, 0o644, b"hello\n", None);
+    add("etc/empty", tar::EntryType::Regular, 0o600, &[], None);
+    add("usr/bin", tar::EntryType::Directory, 0o755, &[], None);
+    add("usr/bin/big", tar::EntryType::Regular, 0o4755, &big, None);
+    add(
+        "usr/bin/link",
+        tar::EntryType::Symlink,
+        0o777,
+        &[],
+        Some("../../etc/motd"),
+    );
+    add("abs", tar::EntryType::Symlink, 0o777, &[], Some("/nowhere"));
+    add("fifo", tar::EntryType::Fifo, 0o644, &[], None);
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn squashfs_entries_extract_with_unsquashfs_equal_to_the_bundle() {
+    let (dir, repo) = new_repo();
+    let image = put_layer(&repo, rich_layer());
+    let record = container_record("sq", 0, "jdoe", 1.5, &image).unwrap();
+    repo.commit(&record).unwrap();
+    let cache = Cache::open(&dir.path().join("cache")).unwrap();
+    let hold = cache.hold_squashfs(&repo, &record).unwrap();
+    let hash = Cache::entry_hash(&record, "test", "cached_squashfs");
+    assert_eq!(hold.path(), cache.entry_path(&hash));
+    assert!(hold.path().is_file());
+    // Both the bundle and the squashfs are entries; nothing is left half-built.
+    let entries = cache.entries().unwrap();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries.iter().filter(|e| !e.is_dir).count(), 1);
+    let leftovers: Vec<_> = fs::read_dir(hold.path().parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".deleted"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    if !std::path::Path::new(strata_oci::testing::UNSQUASHFS_BIN).exists() {
+        eprintln!("skipped the extraction check: unsquashfs is not installed");
+        return;
+    }
+    let out = dir.path().join("extracted");
+    strata_oci::testing::unsquashfs(hold.path(), &out);
+    let bundle = cache.entry_path(&Cache::entry_hash(&record, "test", "cached_bundle"));
+    let mut want = strata_oci::testing::tree_listing(&bundle);
+    let got = strata_oci::testing::tree_listing(&out);
+    // -all-root: every owner is 0:0 in the squashfs, whatever the bundle has.
+    let root_owned = regex_free_owner_reset(&mut want);
+    assert!(root_owned > 0);
+    assert_eq!(got, want);
+    // Every block is stored uncompressed (mksquashfs -noD -noI -noF -noX): the data is there
+    // as is.
+    let bytes = fs::read(hold.path()).unwrap();
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    assert!(bytes.windows(4096).any(|w| w == &big[..4096]));
+    assert!(bytes.windows(6).any(|w| w == b"hello\n"));
+
+    // A crashed build leaves a `.deleted` file: skipped by listings, purged by gc.
+    let leftover = hold.path().with_extension("deleted");
+    fs::write(&leftover, b"half a squashfs").unwrap();
+    assert_eq!(cache.entries().unwrap().len(), 2);
+    cache.clean_empty_dirs().unwrap();
+    assert!(!leftover.exists());
+
+    // A second hold reuses it; delete and gc remove it like a bundle.
+    drop(hold);
+    let again = cache.hold_squashfs(&repo, &record).unwrap();
+    drop(again);
+    let removal = cache.remove_image(&record, "test").unwrap();
+    assert_eq!(removal.removed.len(), 2, "{removal:?}");
+    assert!(cache.entries().unwrap().is_empty());
+}
+
+/// Sets the owner field of every listing line to 0:0; returns how many lines changed.
+fn regex_free_owner_reset(listing: &mut std::collections::BTreeMap<String, String>) -> usize {
+    let mut changed = 0;
+    for line in listing.values_mut() {
+        let mut parts: Vec<String> = line.splitn(4, ' ').map(str::to_owned).collect();
+        if parts.len() >= 3 && parts[0] != "hardlink" && parts[2] != "0:0" {
+            parts[2] = "0:0".to_owned();
+            changed += 1;
+        }
+        *line = parts.join(" ");
+    }
+    changed
 }

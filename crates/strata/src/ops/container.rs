@@ -1,7 +1,8 @@
 //! Container images through import and export: sources and destinations `oci:PATH[:NAME]`,
 //! `oci-archive:PATH[:NAME]`, `docker-archive:PATH[:NAME:TAG|:@N]`, and `docker://` through a
 //! [`RegistrySource`](crate::transport::RegistrySource), all read and written natively with
-//! strata-oci (pcocc runs `skopeo copy`).
+//! strata-oci (pcocc runs `skopeo copy`); `sif:PATH` (SIF or old `.simg`) is read only, as in
+//! pcocc, converted to a one-layer image in the repository's `.tmp/` first.
 //!
 //! An import stages every blob the repository lacks in its `.tmp/`, each verified against its
 //! digest and size while it streams, and moves them into `data/` only when all are verified,
@@ -167,6 +168,12 @@ impl Strata {
                     progress,
                 )
             }
+            ContainerTransport::Sif(path) => {
+                let sif = strata_oci::SifImage::open_in(self.expand_user(&path), &repo.tmp_dir())
+                    .map_err(failed)?;
+                let image = sif.image.clone();
+                self.put_container(repo, writer, name, &sif, &image, &spec.path, progress)
+            }
             _ => Err(Error::TransportUnavailable {
                 transport: spec.format.name(),
             }),
@@ -329,9 +336,10 @@ impl Strata {
             ContainerTransport::DockerDaemon(r) => {
                 return self.load_into_daemon(repo, &image, &r, spec, progress);
             }
-            ContainerTransport::Ostree(_) => {
+            // pcocc imports from sif and ostree and exports to neither; nor does strata.
+            ContainerTransport::Ostree(_) | ContainerTransport::Sif(_) => {
                 return Err(Error::ExportNotSupported {
-                    transport: "ostree",
+                    transport: spec.format.name(),
                 });
             }
             _ => {

@@ -254,8 +254,15 @@ impl Strata {
         })?;
         let mut warnings = warnings;
         if let Some(def) = self.config().cache_def() {
-            let populated = strata_store::Cache::open(&def.path)
-                .and_then(|cache| cache.hold_bundle(repo, &stored.record));
+            // containers.yaml runtime.image_driver: squashfs caches a squashfs of the bundle too.
+            let populated = strata_store::Cache::open(&def.path).and_then(|cache| {
+                match self.config().image_driver() {
+                    strata_store::ImageDriver::Flat => cache.hold_bundle(repo, &stored.record),
+                    strata_store::ImageDriver::Squashfs => {
+                        cache.hold_squashfs(repo, &stored.record)
+                    }
+                }
+            });
             if let Err(e) = populated {
                 let warning = Warning::CacheNotPopulated {
                     name: name.to_owned(),
