@@ -125,6 +125,11 @@ pub struct ImportArgs {
     #[arg(short = 't', long = "fmt", value_name = "TEXT")]
     pub fmt: Option<String>,
 
+    /// Architecture to take from a multi-platform container image (strata's addition; default:
+    /// this machine's)
+    #[arg(long = "arch", value_name = "ARCH[/VARIANT]")]
+    pub arch: Option<String>,
+
     /// The file to import, `([FORMAT]:)PATH`
     #[arg(help = "The file to import, ([FORMAT]:)PATH", value_name = "SOURCE")]
     pub source: String,

@@ -45,6 +45,7 @@ pub fn import(args: &ImportArgs) -> Result<ImportRequest, Error> {
         source: args.source.clone(),
         format: args.fmt.clone(),
         dest: image_ref(&args.dest)?,
+        arch: args.arch.clone(),
     })
 }
 

@@ -112,6 +112,12 @@ pub enum Error {
         /// carry several names).
         error: Box<OciError>,
     },
+    /// An `--arch` that names no architecture (`ARCH` or `ARCH/VARIANT`).
+    #[error("invalid architecture {text:?}: expected ARCH or ARCH/VARIANT, as amd64 or arm64/v8")]
+    BadArch {
+        /// The text given.
+        text: String,
+    },
     /// A containers-transports reference that does not parse (containers/image's texts).
     #[error("{error}")]
     BadTransport {
@@ -223,7 +229,7 @@ impl Error {
             Error::Oci(e) => oci_kind(e),
             Error::ContainerImportFailed { error, .. }
             | Error::ContainerExportFailed { error, .. } => oci_kind(error),
-            Error::BadTransport { .. } => ErrorKind::InvalidRequest,
+            Error::BadTransport { .. } | Error::BadArch { .. } => ErrorKind::InvalidRequest,
             Error::TransportUnavailable { .. }
             | Error::ExportNotSupported { .. }
             | Error::FormatNotWritable { .. } => ErrorKind::Unsupported,

@@ -90,6 +90,35 @@ pub(crate) struct StoredContainer {
     pub(crate) bytes_written: u64,
 }
 
+/// The platform an import takes from a multi-platform image: this machine's, with `arch`
+/// (`ARCH` or `ARCH/VARIANT`) in place of its architecture when given.
+pub(crate) fn platform_for(arch: Option<&str>) -> Result<Platform> {
+    let host = Platform::host();
+    let Some(text) = arch else {
+        return Ok(host);
+    };
+    let bad = || Error::BadArch {
+        text: text.to_owned(),
+    };
+    let (architecture, variant) = match text.split_once('/') {
+        Some((a, v)) => (a, Some(v)),
+        None => (text, None),
+    };
+    let valid = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
+    if !valid(architecture) || variant.is_some_and(|v| !valid(v)) {
+        return Err(bad());
+    }
+    Ok(Platform {
+        architecture: architecture.to_owned(),
+        variant: variant.map(str::to_owned),
+        ..host
+    })
+}
+
 impl Strata {
     /// Reads the image `spec` names and stores it as revision 0 of `name` in `repo`, holding
     /// `writer` (see the module documentation).
@@ -99,18 +128,18 @@ impl Strata {
         writer: &Writer<'_>,
         name: &str,
         spec: &ImageSpec,
+        platform: &Platform,
         progress: &dyn Progress,
     ) -> Result<StoredContainer> {
         let failed = |error: OciError| Error::ContainerImportFailed {
             path: spec.path.clone(),
             error: Box::new(error),
         };
-        let platform = Platform::host();
         match transport_of(spec)? {
             ContainerTransport::Oci(r) => {
                 let dir = OciDir::open(self.expand_user(r.path())).map_err(failed)?;
                 let image = dir
-                    .resolve(&Selector::for_oci(&r), &platform)
+                    .resolve(&Selector::for_oci(&r), platform)
                     .map_err(failed)?;
                 self.put_container(repo, writer, name, &dir, &image, &spec.path, progress)
             }
@@ -118,14 +147,14 @@ impl Strata {
                 let archive = OciArchive::open_in(self.expand_user(r.path()), &repo.tmp_dir())
                     .map_err(failed)?;
                 let image = archive
-                    .resolve(&Selector::for_oci_archive(&r), &platform)
+                    .resolve(&Selector::for_oci_archive(&r), platform)
                     .map_err(failed)?;
                 self.put_container(repo, writer, name, &archive, &image, &spec.path, progress)
             }
             ContainerTransport::DockerArchive(r) => {
                 let archive = DockerArchive::open(self.expand_user(r.path())).map_err(failed)?;
                 let resolved = archive
-                    .resolve(&Selector::for_docker_archive(&r), &platform)
+                    .resolve(&Selector::for_docker_archive(&r), platform)
                     .map_err(failed)?;
                 let image = resolved.image.clone();
                 self.put_container(repo, writer, name, &resolved, &image, &spec.path, progress)
@@ -136,7 +165,7 @@ impl Strata {
                         transport: "docker",
                     });
                 };
-                let remote = registry.resolve(&r, &platform).map_err(failed)?;
+                let remote = registry.resolve(&r, platform).map_err(failed)?;
                 self.put_container(
                     repo,
                     writer,
@@ -150,9 +179,7 @@ impl Strata {
             ContainerTransport::DockerDaemon(r) => {
                 let saved = self.save_from_daemon(repo, &r).map_err(failed)?;
                 let archive = DockerArchive::open(saved.path()).map_err(failed)?;
-                let resolved = archive
-                    .resolve(&Selector::Only, &platform)
-                    .map_err(failed)?;
+                let resolved = archive.resolve(&Selector::Only, platform).map_err(failed)?;
                 let image = resolved.image.clone();
                 self.put_container(repo, writer, name, &resolved, &image, &spec.path, progress)
             }

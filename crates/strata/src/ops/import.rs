@@ -27,6 +27,9 @@ pub struct ImportRequest {
     /// The new image: `[REPO:]NAME` (without a repository, the default one; a revision is
     /// ignored, as in pcocc: an import creates revision 0).
     pub dest: ImageRef,
+    /// The architecture to take from a multi-platform container image, `ARCH` or
+    /// `ARCH/VARIANT` (`arm64/v8`); `None`: this machine's. VM images ignore it.
+    pub arch: Option<String>,
 }
 
 /// What `import` did.
@@ -110,7 +113,13 @@ impl Strata {
         let format = match resolved.spec.format {
             Format::Disk(format) => format,
             Format::Container(_) => {
-                return self.import_container(&repo, name.as_str(), resolved, progress);
+                return self.import_container(
+                    &repo,
+                    name.as_str(),
+                    resolved,
+                    request.arch.as_deref(),
+                    progress,
+                );
             }
         };
         let mut warnings = Vec::new();
@@ -232,8 +241,10 @@ impl Strata {
         repo: &strata_store::Repository,
         name: &str,
         resolved: Resolved,
+        arch: Option<&str>,
         progress: &dyn Progress,
     ) -> Result<ImportOutcome> {
+        let platform = super::container::platform_for(arch)?;
         let warnings = self.check_overwrite(repo, name, progress)?;
         ensure_writable(repo)?;
         if let strata_model::spec::ContainerTransport::Docker(_) =
@@ -250,7 +261,7 @@ impl Strata {
         };
         let stored = in_phase(progress, storing, None, || {
             let writer = repo.writer()?;
-            self.store_container(repo, &writer, name, &resolved.spec, progress)
+            self.store_container(repo, &writer, name, &resolved.spec, &platform, progress)
         })?;
         let mut warnings = warnings;
         if let Some(def) = self.config().cache_def() {

@@ -41,6 +41,7 @@ fn import_text_err(fx: &Fixture, source: &str, format: Option<&str>, dest: &str)
                 source: source.to_owned(),
                 format: format.map(str::to_owned),
                 dest: image(dest),
+                arch: None,
             },
             &NoProgress,
         )

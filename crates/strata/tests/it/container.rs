@@ -108,6 +108,7 @@ fn request(source: &str, dest: &str) -> ImportRequest {
         source: source.to_owned(),
         format: None,
         dest: image(dest),
+        arch: None,
     }
 }
 
@@ -261,4 +262,81 @@ fn a_pull_only_registry_source_refuses_pushes() {
             .starts_with("Failed to export to docker://registry.example/y:1 : "),
         "{err}"
     );
+}
+
+/// A layout whose `multi` tag is an index of two single-layer images, one per architecture;
+/// returns the manifest digests (amd64, arm64).
+fn make_multi_platform_layout(dir: &Path) -> (String, String) {
+    let layout = OciDir::create(dir).unwrap();
+    let mut entries = Vec::new();
+    let mut digests = Vec::new();
+    let mut any_manifest = None;
+    for arch in ["amd64", "arm64"] {
+        let layer = format!("layer of {arch}").into_bytes();
+        let config = format!(
+            r#"{{"architecture":"{arch}","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+            digest_bytes(&layer).prefixed()
+        );
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{}}}]}}"#,
+            digest_bytes(config.as_bytes()).prefixed(),
+            config.len(),
+            digest_bytes(&layer).prefixed(),
+            layer.len()
+        );
+        for bytes in [&layer[..], config.as_bytes(), manifest.as_bytes()] {
+            layout.put_bytes(bytes, None).unwrap();
+        }
+        let image = Image::from_parts(manifest.clone().into_bytes(), config.into_bytes()).unwrap();
+        digests.push(digest_bytes(manifest.as_bytes()).prefixed());
+        entries.push(format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{},"platform":{{"os":"linux","architecture":"{arch}"}}}}"#,
+            digest_bytes(manifest.as_bytes()).prefixed(),
+            manifest.len()
+        ));
+        any_manifest = Some(image.manifest_descriptor);
+    }
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+        entries.join(",")
+    );
+    layout.put_bytes(index.as_bytes(), None).unwrap();
+    let mut desc = any_manifest.unwrap();
+    desc.set_media_type(oci_spec::image::MediaType::ImageIndex);
+    desc.set_digest(digest_bytes(index.as_bytes()).prefixed().parse().unwrap());
+    desc.set_size(index.len() as u64);
+    desc.set_platform(None);
+    layout.add_to_index(&desc, Some("multi")).unwrap();
+    (digests[0].clone(), digests[1].clone())
+}
+
+#[test]
+fn arch_picks_the_image_of_a_multi_platform_layout() {
+    let fx = Fixture::new();
+    let layout = fx.path("multi");
+    let (amd64, arm64) = make_multi_platform_layout(&layout);
+    let source = format!("oci:{}:multi", layout.display());
+    let import = |name: &str, arch: Option<&str>| {
+        fx.strata.import(
+            ImportRequest {
+                source: source.clone(),
+                format: None,
+                dest: image(name),
+                arch: arch.map(str::to_owned),
+            },
+            &strata::NoProgress,
+        )
+    };
+    for (name, arch, want) in [("a", Some("amd64"), &amd64), ("b", Some("arm64"), &arm64)] {
+        let outcome = import(name, arch).unwrap();
+        let record =
+            std::fs::read_to_string(fx.repo_dir("user").join(format!("meta/{name}@0"))).unwrap();
+        assert!(record.contains(want.as_str()), "{arch:?}: {record}");
+        assert_eq!(outcome.image.name, name);
+    }
+    let err = import("c", Some("s390x")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    let err = import("d", Some("ARM64!")).unwrap_err();
+    assert!(matches!(err, Error::BadArch { .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
 }

@@ -60,6 +60,7 @@ fn raw_round_trip() {
                 source: src.to_str().unwrap().to_owned(),
                 format: None,
                 dest: image("centos"),
+                arch: None,
             },
             &recorder,
         )
@@ -161,6 +162,7 @@ fn qcow2_round_trip_and_dedup() {
                 source: qcow2.to_str().unwrap().to_owned(),
                 format: None,
                 dest: image("user:a"),
+                arch: None,
             },
             &recorder,
         )
@@ -293,6 +295,7 @@ fn warnings_assumed_raw_and_name_elsewhere() {
                 source: src.to_str().unwrap().to_owned(),
                 format: None,
                 dest: image("dup"),
+                arch: None,
             },
             &recorder,
         )

@@ -59,6 +59,7 @@ impl Fixture {
                     source: source.to_str().unwrap().to_owned(),
                     format: None,
                     dest: image(dest),
+                    arch: None,
                 },
                 &strata::NoProgress,
             )
