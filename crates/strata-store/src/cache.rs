@@ -183,29 +183,10 @@ impl Cache {
     /// have it (pcocc's `ContainerBundleView`), and marks it used. `repo` is the repository
     /// the record was read from.
     pub fn hold_bundle(&self, repo: &Repository, record: &RevisionRecord) -> Result<CacheHold> {
-        let hash = Self::entry_hash(record, repo.name(), CACHED_BUNDLE);
-        let path = self.entry_path(&hash);
-        let lock_path = self.lock_path(&hash);
-        let locks = self.root.join(".locks");
-        crate::fsutil::mkdir_if_missing(&locks).at("create directory", &locks)?;
-        loop {
-            let shared = FileLock::acquire(&lock_path, LockMode::Shared)?;
-            if path.is_dir() {
-                touch(&path)?;
-                return Ok(CacheHold {
-                    path,
-                    _lock: shared,
-                });
-            }
-            drop(shared);
-            let exclusive = FileLock::acquire(&lock_path, LockMode::Exclusive)?;
-            if !path.is_dir() {
-                // Not a bundle (absent, or a stray file in its place): (re)build it.
-                remove_tree(&path)?;
-                self.build_bundle(repo, record, &hash)?;
-            }
-            drop(exclusive);
-        }
+        // Anything else in a bundle's place (absent, or a stray file) is (re)built.
+        self.hold_entry(repo, record, CACHED_BUNDLE, Path::is_dir, |hash| {
+            self.build_bundle(repo, record, hash)
+        })
     }
 
     /// Holds the squashfs image of a container revision's bundle (`cached_squashfs`, what
@@ -215,14 +196,31 @@ impl Cache {
     /// compression off) into a `.deleted` file, synced, and renamed into place without
     /// replacing, as bundles are.
     pub fn hold_squashfs(&self, repo: &Repository, record: &RevisionRecord) -> Result<CacheHold> {
-        let hash = Self::entry_hash(record, repo.name(), CACHED_SQUASHFS);
+        self.hold_entry(repo, record, CACHED_SQUASHFS, Path::is_file, |hash| {
+            let bundle = self.hold_bundle(repo, record)?;
+            self.build_squashfs(repo, record, bundle.path(), hash)
+        })
+    }
+
+    /// Holds the `kind` entry of a container revision under a shared lock, building it under
+    /// the exclusive lock (removing whatever is in its place first) when `present` says it is
+    /// not there, then taking the shared lock again; marks it used.
+    fn hold_entry(
+        &self,
+        repo: &Repository,
+        record: &RevisionRecord,
+        kind: &str,
+        present: fn(&Path) -> bool,
+        build: impl Fn(&str) -> Result<()>,
+    ) -> Result<CacheHold> {
+        let hash = Self::entry_hash(record, repo.name(), kind);
         let path = self.entry_path(&hash);
         let lock_path = self.lock_path(&hash);
         let locks = self.root.join(".locks");
         crate::fsutil::mkdir_if_missing(&locks).at("create directory", &locks)?;
         loop {
             let shared = FileLock::acquire(&lock_path, LockMode::Shared)?;
-            if path.is_file() {
+            if present(&path) {
                 touch(&path)?;
                 return Ok(CacheHold {
                     path,
@@ -231,10 +229,9 @@ impl Cache {
             }
             drop(shared);
             let exclusive = FileLock::acquire(&lock_path, LockMode::Exclusive)?;
-            if !path.is_file() {
+            if !present(&path) {
                 remove_tree(&path)?;
-                let bundle = self.hold_bundle(repo, record)?;
-                self.build_squashfs(repo, record, bundle.path(), &hash)?;
+                build(&hash)?;
             }
             drop(exclusive);
         }
