@@ -129,3 +129,14 @@ pub(crate) fn coalesce(
         kind,
     })
 }
+
+/// Refuses a request for `len` bytes at `offset` that does not fit in a virtual disk of `size`
+/// bytes (an [`InvalidRequest`](crate::ErrorKind::InvalidRequest), overflow included).
+pub(crate) fn check_range(offset: u64, len: u64, size: u64) -> Result<(), DiskError> {
+    match offset.checked_add(len) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(DiskError::invalid_request(format!(
+            "range {offset:#x}+{len:#x} beyond the virtual size {size}"
+        ))),
+    }
+}

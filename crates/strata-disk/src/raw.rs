@@ -72,13 +72,7 @@ impl RawImage {
     }
 
     fn check_range(&self, offset: u64, len: u64) -> Result<(), DiskError> {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.size => Ok(()),
-            _ => Err(DiskError::invalid_request(format!(
-                "range {offset}+{len} is past the virtual size {}",
-                self.size
-            ))),
-        }
+        crate::image::check_range(offset, len, self.size)
     }
 
     fn write_data(&mut self, buf: &[u8], offset: u64) -> Result<(), DiskError> {

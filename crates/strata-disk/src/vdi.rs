@@ -494,16 +494,7 @@ impl VdiImage {
     }
 
     fn check_range(&self, offset: u64, len: u64) -> Result<(), DiskError> {
-        if offset
-            .checked_add(len)
-            .is_none_or(|end| end > self.virtual_size())
-        {
-            return Err(self.err(DiskError::invalid_request(format!(
-                "{len} bytes at offset {offset} pass the virtual size {}",
-                self.virtual_size()
-            ))));
-        }
-        Ok(())
+        crate::image::check_range(offset, len, self.virtual_size()).map_err(|e| self.err(e))
     }
 }
 

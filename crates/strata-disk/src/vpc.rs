@@ -734,13 +734,7 @@ impl VpcImage {
     }
 
     fn check_range(&self, offset: u64, len: u64) -> Result<(), DiskError> {
-        if offset.checked_add(len).is_none_or(|end| end > self.size) {
-            return Err(self.err(DiskError::invalid_request(format!(
-                "{len} bytes at offset {offset} pass the virtual size {}",
-                self.size
-            ))));
-        }
-        Ok(())
+        crate::image::check_range(offset, len, self.size).map_err(|e| self.err(e))
     }
 
     fn read_file(&self, buf: &mut [u8], host: u64) -> Result<(), DiskError> {

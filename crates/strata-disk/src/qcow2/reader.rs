@@ -343,13 +343,7 @@ impl Qcow2Image {
     }
 
     fn check_range(&self, offset: u64, len: u64) -> Result<(), DiskError> {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.header.size => Ok(()),
-            _ => Err(self.err(DiskErrorSource::InvalidRequest(format!(
-                "range {offset:#x}+{len:#x} beyond the virtual size {}",
-                self.header.size
-            )))),
-        }
+        crate::image::check_range(offset, len, self.header.size).map_err(|e| self.err(e))
     }
 
     fn read_compressed(&self, d: CompressedDescriptor) -> Result<Arc<Vec<u8>>, DiskError> {

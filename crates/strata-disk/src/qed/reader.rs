@@ -255,13 +255,7 @@ impl QedImage {
     }
 
     fn check_range(&self, offset: u64, len: u64) -> Result<(), DiskError> {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.header.image_size => Ok(()),
-            _ => Err(self.err(DiskErrorSource::InvalidRequest(format!(
-                "range {offset:#x}+{len:#x} beyond the virtual size {}",
-                self.header.image_size
-            )))),
-        }
+        crate::image::check_range(offset, len, self.header.image_size).map_err(|e| self.err(e))
     }
 }
 

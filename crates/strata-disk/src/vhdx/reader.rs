@@ -257,13 +257,8 @@ impl VhdxImage {
     }
 
     fn check_range(&self, offset: u64, len: u64) -> Result<(), DiskError> {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.metadata.virtual_disk_size => Ok(()),
-            _ => Err(self.err(DiskErrorSource::InvalidRequest(format!(
-                "range {offset:#x}+{len:#x} beyond the virtual size {}",
-                self.metadata.virtual_disk_size
-            )))),
-        }
+        crate::image::check_range(offset, len, self.metadata.virtual_disk_size)
+            .map_err(|e| self.err(e))
     }
 }
 

@@ -581,13 +581,7 @@ impl VmdkImage {
     }
 
     fn check_range(&self, offset: u64, len: u64) -> Result<(), DiskError> {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.size => Ok(()),
-            _ => Err(DiskError::invalid_request(format!(
-                "range {offset}+{len} is past the virtual size {}",
-                self.size
-            ))),
-        }
+        crate::image::check_range(offset, len, self.size).map_err(|e| self.err(e))
     }
 
     fn read_inner(&self, buf: &mut [u8], offset: u64) -> Result<(), DiskError> {
