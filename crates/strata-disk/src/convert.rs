@@ -15,11 +15,11 @@
 //! target hands the engine a [`Placement`]. Several workers then each take whole
 //! chunks (up to [`DEFAULT_CHUNK`] of data; small data ranges share a chunk): read from the
 //! source, find the zero granules (left as holes) and `pwrite` the data at its known offset, in
-//! any order, with no single writer in between. They go through a chunk in [`WRITE_BLOCK`]
-//! steps and write when no other worker is writing, reading on meanwhile (the kernel would
-//! make them spin on the file's inode lock). The target still hears
-//! of every granule in guest order ([`ConvertTarget::record`]), on the calling thread, which
-//! validates the layout and hashes the output in the same pass while the workers go on.
+//! any order, with no single writer in between, in writes of at most [`WRITE_BLOCK`]. They go
+//! through a chunk in [`STEP`]s and write when no other worker is writing, reading on meanwhile
+//! (the kernel would make them spin on the file's inode lock). The target still hears of every
+//! granule in guest order ([`ConvertTarget::record`]), on the calling thread, which validates
+//! the layout and hashes the output in the same pass while the workers go on.
 //! Without a placement (compressed output), one worker reads and the calling thread writes.
 //!
 //! Memory: `2 × workers + 1` chunk buffers (plus the compressed forms of a chunk).
@@ -43,15 +43,29 @@ pub use crate::qcow2::compress::Compression;
 pub const DEFAULT_CHUNK: usize = 8 << 20;
 /// Workers with a [`Placement`] go through each chunk in steps of this many bytes (or one
 /// granule, if larger), each read, checked for zeros and written before the next, so that the
-/// step is still in the CPU cache when it is written; and no data write is larger.
+/// step is still in the CPU cache when it is written.
+pub const STEP: usize = 256 << 10;
+/// Data writes are cut at file offsets that are multiples of this, so no write is larger and
+/// full-size writes are aligned.
 ///
-/// Larger writes are much slower on some virtual machines: a buffered write of 1 MiB or more
-/// lets the kernel put it in a large page-cache folio, allocated from free memory blocks of
-/// 2 MiB or more, which a balloon device with free page reporting (Firecracker, the benchmark
-/// machine) has returned to the host; every such page then faults on the host when the copy
-/// first touches it. Measured there on 1.4 GB: 0.56 s of system time with 256 KiB writes, 2.3 s
-/// with 1 MiB, 1.6–4.2 s with 8 MiB.
-pub const WRITE_BLOCK: usize = 256 << 10;
+/// A buffered write's length and offset set the largest page-cache folio the kernel allocates
+/// for it (ext4 has large folios since Linux 6.16). Folios of up to 8 pages (order 3, the
+/// kernel's `PAGE_ALLOC_COSTLY_ORDER`) can be made of any free memory, including the small
+/// pieces that recently freed memory leaves; larger ones need free blocks at least as large,
+/// and when those are short they are cut from the large free blocks that a balloon with free
+/// page reporting (Firecracker, the benchmark machine) has handed back to the host: each of
+/// their pages then faults on the host when the copy first writes it. Measured there with
+/// qemu-img and the variants interleaved run by run (6 rounds, 1.4–1.6 GB written), in such a
+/// state: raw -> qcow2 took 0.45–0.50 s with 32 KiB writes and 0.43–5.2 s with 256 KiB ones
+/// (qemu-img `-m 8 -W` 0.62–0.72 s); raw -> raw 0.44–0.50 s against 0.38–3.3 s. In a good
+/// state, 256 KiB writes are 10–20 % faster (fewer folios): qcow2 -> raw 0.36–0.39 s against
+/// 0.42–0.45 s. 64 and 128 KiB writes swung like 256 KiB; 16 KiB ones were as steady as
+/// 32 KiB but slower; 1 MiB and 8 MiB writes, tried earlier, were slower still. Cutting at
+/// aligned offsets rather than every 32 KiB from where a run of data starts (raw output starts
+/// runs at any 4 KiB boundary) keeps the folios whole: qcow2 -> raw 0.42–0.45 s against
+/// 0.44–0.50 s. Choosing the size from the measured cost of each during the run was tried and
+/// dropped: when free memory runs short late in a run, both sizes turn slow together.
+pub const WRITE_BLOCK: usize = 32 << 10;
 /// Most workers chosen when [`ConvertOptions::workers`] is 0 (the available parallelism,
 /// at least 2 so that reads overlap writes, at most this).
 pub const DEFAULT_MAX_WORKERS: usize = 4;
@@ -388,7 +402,7 @@ impl Placement {
         }
     }
 
-    /// Writes `data` at `host`, at most [`WRITE_BLOCK`] bytes per system call.
+    /// Writes `data` at `host`, cut at file offsets that are multiples of [`WRITE_BLOCK`].
     fn write(&self, data: &[u8], host: u64) -> Result<(), DiskError> {
         write_in_blocks(&self.file, data, host).map_err(|(at, n, e)| {
             DiskError::io(format!("write {n} bytes at offset {at}"), e).with_path(&self.path)
@@ -834,7 +848,7 @@ impl Worker<'_> {
         })
     }
 
-    /// Reads, splits and writes through the placement, step by step (see [`WRITE_BLOCK`]);
+    /// Reads, splits and writes through the placement, step by step (see [`STEP`]);
     /// returns the bytes read. Writes to one file serialize in the kernel (a waiting writer
     /// spins on the inode lock), so a step's data is written only when no other worker is
     /// writing; otherwise the worker reads on and writes what is pending later, waiting only
@@ -846,7 +860,7 @@ impl Worker<'_> {
         placement: &Placement,
         pieces: &mut Vec<Piece>,
     ) -> Result<u64, DiskError> {
-        let step = WRITE_BLOCK.max(self.granularity);
+        let step = STEP.max(self.granularity);
         // Steps of every segment: (guest offset, start in the buffer, end in the buffer).
         let mut steps = Vec::new();
         let mut at = 0;
