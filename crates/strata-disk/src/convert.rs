@@ -235,6 +235,17 @@ impl<'a> SourceMap<'a> {
         self.granularity
     }
 
+    /// How many `unit`-sized pieces of data lie in `[from, to)` (`from` a multiple of `unit`,
+    /// `unit` a multiple of the granularity): the data clusters a target allocates there.
+    pub fn count_units(&self, from: u64, to: u64, unit: u64) -> Result<u64, DiskError> {
+        let mut n = 0;
+        for range in self.ranges(from, to) {
+            let (a, b) = range?;
+            n += (b.min(to) - a) / unit;
+        }
+        Ok(n)
+    }
+
     /// Data ranges `[start, end)` within `[from, to)`, widened to whole granules (`end` may
     /// pass the virtual size in the last granule), merged when adjacent.
     pub fn ranges(&self, from: u64, to: u64) -> DataRanges<'_> {

@@ -386,7 +386,7 @@ impl Qcow2Target {
         let mut l2_tables = 0u64;
         for (r, entry) in l1.iter_mut().enumerate() {
             let start = r as u64 * g.region();
-            let n: u64 = sum_clusters(map, start, start + g.region(), cs)?;
+            let n: u64 = map.count_units(start, start + g.region(), cs)?;
             if n > 0 {
                 *entry = 1;
                 l2_tables += 1;
@@ -500,16 +500,6 @@ impl Qcow2Target {
         }
         Ok(host)
     }
-}
-
-/// Data clusters of the source in `[start, end)`.
-fn sum_clusters(map: &SourceMap<'_>, start: u64, end: u64, cs: u64) -> Result<u64, DiskError> {
-    let mut n = 0;
-    for range in map.ranges(start, end) {
-        let (a, b) = range?;
-        n += (b.min(end) - a) / cs;
-    }
-    Ok(n)
 }
 
 impl ConvertTarget for Qcow2Target {

@@ -219,16 +219,6 @@ impl QedTarget {
     }
 }
 
-/// Data clusters of the source in `[start, end)`.
-fn sum_clusters(map: &SourceMap<'_>, start: u64, end: u64, cs: u64) -> Result<u64, DiskError> {
-    let mut n = 0;
-    for range in map.ranges(start, end) {
-        let (a, b) = range?;
-        n += (b.min(end) - a) / cs;
-    }
-    Ok(n)
-}
-
 impl ConvertTarget for QedTarget {
     fn format_name(&self) -> &'static str {
         "qed"
@@ -255,7 +245,7 @@ impl ConvertTarget for QedTarget {
         let mut data_clusters = 0u64;
         for r in 0..regions {
             let start = r * span;
-            let n = sum_clusters(map, start, start + span, cs)?;
+            let n = map.count_units(start, start + span, cs)?;
             if n > 0 {
                 with_data.push((r, n));
                 data_clusters += n;
