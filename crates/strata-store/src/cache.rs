@@ -262,23 +262,7 @@ impl Cache {
         let (_, built) = building
             .keep()
             .map_err(|e| StoreError::io("keep", &fan_out, e.error))?;
-        match rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            &built,
-            rustix::fs::CWD,
-            &target,
-            rustix::fs::RenameFlags::NOREPLACE,
-        ) {
-            Ok(()) => crate::fsutil::fsync_dir(&fan_out),
-            Err(e) => {
-                remove_tree(&built)?;
-                if target.is_file() {
-                    Ok(())
-                } else {
-                    Err(StoreError::io("rename into", &target, e.into()))
-                }
-            }
-        }
+        install(&built, &target, Path::is_file)
     }
 
     /// Builds the bundle `hash` of a container revision (see the module's crash safety).
@@ -318,24 +302,7 @@ impl Cache {
             make_writable(building.path());
             return Err(e);
         }
-        let built = building.keep();
-        match rustix::fs::renameat_with(
-            rustix::fs::CWD,
-            &built,
-            rustix::fs::CWD,
-            &target,
-            rustix::fs::RenameFlags::NOREPLACE,
-        ) {
-            Ok(()) => crate::fsutil::fsync_dir(&fan_out),
-            Err(e) => {
-                remove_tree(&built)?;
-                if target.is_dir() {
-                    Ok(())
-                } else {
-                    Err(StoreError::io("rename into", &target, e.into()))
-                }
-            }
-        }
+        install(&building.keep(), &target, Path::is_dir)
     }
 
     /// Removes the entry `hash` (no-op if absent). An entry held by a running container is
@@ -544,6 +511,32 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Removes a file or a tree, first giving its owner access to every directory of it (pcocc's
 /// `chmod -R 700`), since root filesystems have restrictive modes.
+/// Renames the entry `built` (file or tree) to `target` unless something is there already, then
+/// fsyncs their directory. When another process installed the same entry first (`present` says
+/// so of `target`), `built` is removed and that one is kept: entries of one key are equal.
+fn install(built: &Path, target: &Path, present: fn(&Path) -> bool) -> Result<()> {
+    match rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        built,
+        rustix::fs::CWD,
+        target,
+        rustix::fs::RenameFlags::NOREPLACE,
+    ) {
+        Ok(()) => match target.parent() {
+            Some(dir) => crate::fsutil::fsync_dir(dir),
+            None => Ok(()),
+        },
+        Err(e) => {
+            remove_tree(built)?;
+            if present(target) {
+                Ok(())
+            } else {
+                Err(StoreError::io("rename into", target, e.into()))
+            }
+        }
+    }
+}
+
 fn remove_tree(path: &Path) -> Result<()> {
     let Ok(meta) = fs::symlink_metadata(path) else {
         return Ok(());
