@@ -448,23 +448,7 @@ impl Unpacker {
                 remove_existing(parent, name, false, shown)?;
                 rustix::fs::symlinkat(target.as_slice(), parent, name.as_os_str())
                     .map_err(|e| OciError::from_io(shown, "symlink", e.into()))?;
-                if let Some((u, g)) = owner {
-                    rustix::fs::chownat(
-                        parent,
-                        name.as_os_str(),
-                        Some(u),
-                        Some(g),
-                        AtFlags::SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(|e| OciError::from_io(shown, "chown", e.into()))?;
-                }
-                rustix::fs::utimensat(
-                    parent,
-                    name.as_os_str(),
-                    &timestamps(mtime),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| OciError::from_io(shown, "set mtime", e.into()))?;
+                set_owner_and_mtime_at(parent, name, owner, mtime, shown)?;
             }
             T::Link => {
                 let raw = entry
@@ -550,23 +534,7 @@ impl Unpacker {
                     rustix::fs::makedev(major, minor),
                 )
                 .map_err(|e| OciError::from_io(shown, "mknod", e.into()))?;
-                if let Some((u, g)) = owner {
-                    rustix::fs::chownat(
-                        parent,
-                        name.as_os_str(),
-                        Some(u),
-                        Some(g),
-                        AtFlags::SYMLINK_NOFOLLOW,
-                    )
-                    .map_err(|e| OciError::from_io(shown, "chown", e.into()))?;
-                }
-                rustix::fs::utimensat(
-                    parent,
-                    name.as_os_str(),
-                    &timestamps(mtime),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| OciError::from_io(shown, "set mtime", e.into()))?;
+                set_owner_and_mtime_at(parent, name, owner, mtime, shown)?;
             }
             T::XGlobalHeader => return Ok(()),
             other => {
@@ -904,6 +872,23 @@ fn set_xattrs(fd: impl AsFd, xattrs: &[(Vec<u8>, Vec<u8>)], shown: &str) {
             );
         }
     }
+}
+
+/// Sets the owner (when given) and the mtime of `name` in `parent` without following it (a
+/// symlink or device node just made).
+fn set_owner_and_mtime_at(
+    parent: BorrowedFd<'_>,
+    name: &OsStr,
+    owner: Option<(rustix::fs::Uid, rustix::fs::Gid)>,
+    mtime: u64,
+    shown: &str,
+) -> Result<(), OciError> {
+    if let Some((u, g)) = owner {
+        rustix::fs::chownat(parent, name, Some(u), Some(g), AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| OciError::from_io(shown, "chown", e.into()))?;
+    }
+    rustix::fs::utimensat(parent, name, &timestamps(mtime), AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|e| OciError::from_io(shown, "set mtime", e.into()))
 }
 
 fn timestamps(mtime: u64) -> Timestamps {
