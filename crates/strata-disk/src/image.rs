@@ -140,3 +140,49 @@ pub(crate) fn check_range(offset: u64, len: u64, size: u64) -> Result<(), DiskEr
         ))),
     }
 }
+
+/// Reads the guest bytes at `offset` into `buf` piece by piece, for formats that map guest
+/// ranges to what holds them: `mapping(pos, max)` says what holds the bytes at `pos` and for
+/// how many bytes (at most `max`), and `read(piece, pos, what)` fills those bytes. An empty
+/// piece is refused, so a mapping can never make it spin.
+pub(crate) fn read_mapped<M>(
+    buf: &mut [u8],
+    offset: u64,
+    mut mapping: impl FnMut(u64, u64) -> Result<(M, u64), DiskError>,
+    mut read: impl FnMut(&mut [u8], u64, M) -> Result<(), DiskError>,
+) -> Result<(), DiskError> {
+    let mut done = 0usize;
+    while done < buf.len() {
+        let pos = offset + done as u64;
+        let (what, len) = mapping(pos, (buf.len() - done) as u64)?;
+        let len = usize::try_from(len)
+            .unwrap_or(usize::MAX)
+            .min(buf.len() - done);
+        if len == 0 {
+            return Err(DiskError::invalid_request(format!(
+                "no bytes mapped at guest offset {pos:#x}"
+            )));
+        }
+        read(&mut buf[done..done + len], pos, what)?;
+        done += len;
+    }
+    Ok(())
+}
+
+/// Fills `buf`, guest bytes at `pos` that an image leaves unallocated, from its `backing`
+/// image: zeros past the backing image's end, and everywhere without one.
+pub(crate) fn read_unallocated(
+    backing: Option<&dyn DiskImage>,
+    buf: &mut [u8],
+    pos: u64,
+) -> Result<(), DiskError> {
+    let in_backing = backing.map_or(0, |b| {
+        b.virtual_size().saturating_sub(pos).min(buf.len() as u64) as usize
+    });
+    let (head, tail) = buf.split_at_mut(in_backing);
+    if let (Some(b), false) = (backing, head.is_empty()) {
+        b.read_at(head, pos)?;
+    }
+    tail.fill(0);
+    Ok(())
+}

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use strata_model::DiskFormat;
 
 use crate::error::{DiskError, DiskErrorSource};
-use crate::image::{BackingFile, DiskImage, Extent, ExtentKind, coalesce};
+use crate::image::{
+    BackingFile, DiskImage, Extent, ExtentKind, coalesce, read_mapped, read_unallocated,
+};
 use crate::io::ReadAt;
 use crate::qcow2::Qcow2Error;
 use crate::qcow2::decompress::decompress_cluster;
@@ -406,34 +408,25 @@ impl DiskImage for Qcow2Image {
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<(), DiskError> {
         self.check_range(offset, buf.len() as u64)?;
-        let mut done = 0usize;
-        while done < buf.len() {
-            let pos = offset + done as u64;
-            let (mapping, len) = self.mapping(pos, (buf.len() - done) as u64)?;
-            let chunk = &mut buf[done..done + len as usize];
-            match mapping {
-                Mapping::Data { host_offset } => self.read_data(chunk, host_offset)?,
-                Mapping::Zero => chunk.fill(0),
-                Mapping::Unallocated => match &self.backing {
-                    Some(b) => {
-                        let in_backing = b.virtual_size().saturating_sub(pos).min(len) as usize;
-                        let (head, tail) = chunk.split_at_mut(in_backing);
-                        if !head.is_empty() {
-                            b.read_at(head, pos)?;
-                        }
-                        tail.fill(0);
-                    }
-                    None => chunk.fill(0),
-                },
+        read_mapped(
+            buf,
+            offset,
+            |pos, max| self.mapping(pos, max),
+            |chunk, pos, mapping| match mapping {
+                Mapping::Data { host_offset } => self.read_data(chunk, host_offset),
+                Mapping::Zero => {
+                    chunk.fill(0);
+                    Ok(())
+                }
+                Mapping::Unallocated => read_unallocated(self.backing.as_deref(), chunk, pos),
                 Mapping::Compressed(d) => {
                     let data = self.read_compressed(d)?;
                     let start = (pos & (self.header.cluster_size() - 1)) as usize;
                     chunk.copy_from_slice(&data[start..start + chunk.len()]);
+                    Ok(())
                 }
-            }
-            done += len as usize;
-        }
-        Ok(())
+            },
+        )
     }
 
     fn map(&self, offset: u64, max_len: u64) -> Result<Extent, DiskError> {

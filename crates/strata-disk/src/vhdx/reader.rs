@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use strata_model::DiskFormat;
 
 use crate::error::{DiskError, DiskErrorSource};
-use crate::image::{DiskImage, Extent, ExtentKind, coalesce};
+use crate::image::{DiskImage, Extent, ExtentKind, coalesce, read_mapped};
 use crate::io::ReadAt;
 use crate::vhdx::VhdxError;
 use crate::vhdx::header::{
@@ -273,22 +273,22 @@ impl DiskImage for VhdxImage {
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<(), DiskError> {
         self.check_range(offset, buf.len() as u64)?;
-        let mut done = 0usize;
-        while done < buf.len() {
-            let pos = offset + done as u64;
-            let (mapping, len) = self.mapping(pos, (buf.len() - done) as u64)?;
-            let chunk = &mut buf[done..done + len as usize];
-            match mapping {
+        read_mapped(
+            buf,
+            offset,
+            |pos, max| self.mapping(pos, max),
+            |chunk, _, mapping| match mapping {
                 // Present blocks lie inside the file (checked at open).
                 Mapping::Data { host_offset } => self
                     .src
                     .read_exact_at(chunk, host_offset)
-                    .map_err(|e| self.err(read_err("data", host_offset, e)))?,
-                Mapping::Zero | Mapping::Unallocated => chunk.fill(0),
-            }
-            done += len as usize;
-        }
-        Ok(())
+                    .map_err(|e| self.err(read_err("data", host_offset, e))),
+                Mapping::Zero | Mapping::Unallocated => {
+                    chunk.fill(0);
+                    Ok(())
+                }
+            },
+        )
     }
 
     fn map(&self, offset: u64, max_len: u64) -> Result<Extent, DiskError> {
