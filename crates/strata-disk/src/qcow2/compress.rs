@@ -212,32 +212,13 @@ pub fn decompress_cluster(
     out: &mut [u8],
 ) -> Result<(), CompressError> {
     match compression {
-        Compression::Zlib { .. } => {
-            let mut d = flate2::Decompress::new_with_window_bits(false, 12);
-            d.decompress(input, out, flate2::FlushDecompress::Finish)
-                .map_err(|e| CompressError::Deflate(e.to_string()))?;
-            if d.total_out() != out.len() as u64 {
-                return Err(CompressError::Deflate(format!(
-                    "produced {} bytes, expected {}",
-                    d.total_out(),
-                    out.len()
-                )));
-            }
-            Ok(())
-        }
-        Compression::Deflate { .. } => {
-            let mut d = flate2::Decompress::new(true);
-            d.decompress(input, out, flate2::FlushDecompress::Finish)
-                .map_err(|e| CompressError::Deflate(e.to_string()))?;
-            if d.total_out() != out.len() as u64 {
-                return Err(CompressError::Deflate(format!(
-                    "produced {} bytes, expected {}",
-                    d.total_out(),
-                    out.len()
-                )));
-            }
-            Ok(())
-        }
+        // qcow2's raw deflate with a 4 KiB window, vmdk's zlib stream.
+        Compression::Zlib { .. } => inflate(
+            flate2::Decompress::new_with_window_bits(false, 12),
+            input,
+            out,
+        ),
+        Compression::Deflate { .. } => inflate(flate2::Decompress::new(true), input, out),
         Compression::Zstd { .. } => {
             let n = zstd::bulk::decompress_to_buffer(input, out).map_err(|source| {
                 CompressError::Zstd {
@@ -254,6 +235,20 @@ pub fn decompress_cluster(
             Ok(())
         }
     }
+}
+
+/// Inflates `input` into the whole of `out` with `d`.
+fn inflate(mut d: flate2::Decompress, input: &[u8], out: &mut [u8]) -> Result<(), CompressError> {
+    d.decompress(input, out, flate2::FlushDecompress::Finish)
+        .map_err(|e| CompressError::Deflate(e.to_string()))?;
+    if d.total_out() != out.len() as u64 {
+        return Err(CompressError::Deflate(format!(
+            "produced {} bytes, expected {}",
+            d.total_out(),
+            out.len()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
