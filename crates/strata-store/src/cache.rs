@@ -237,6 +237,26 @@ impl Cache {
         }
     }
 
+    /// Where the entry `hash` of kind `what` goes, its fan-out directory (made if missing), and
+    /// the name prefix of the temporary it is built in (pcocc's key of a `<what>_tmp` entry).
+    fn staging(
+        &self,
+        repo: &Repository,
+        record: &RevisionRecord,
+        hash: &str,
+        what: &str,
+    ) -> Result<(PathBuf, PathBuf, String)> {
+        let target = self.entry_path(hash);
+        let fan_out = target.parent().unwrap_or(&self.root).to_owned();
+        crate::fsutil::mkdir_if_missing(&fan_out).at("create directory", &fan_out)?;
+        let tmp_key = Self::hash_key(&Self::logical_key(
+            record,
+            repo.name(),
+            &format!("{what}_tmp"),
+        ));
+        Ok((target, fan_out, format!("{tmp_key}-")))
+    }
+
     /// Builds the squashfs entry `hash` from the bundle at `bundle`.
     fn build_squashfs(
         &self,
@@ -245,16 +265,9 @@ impl Cache {
         bundle: &Path,
         hash: &str,
     ) -> Result<()> {
-        let target = self.entry_path(hash);
-        let fan_out = target.parent().unwrap_or(&self.root).to_owned();
-        crate::fsutil::mkdir_if_missing(&fan_out).at("create directory", &fan_out)?;
-        let tmp_key = Self::hash_key(&Self::logical_key(
-            record,
-            repo.name(),
-            &format!("{CACHED_SQUASHFS}_tmp"),
-        ));
+        let (target, fan_out, prefix) = self.staging(repo, record, hash, CACHED_SQUASHFS)?;
         let building = tempfile::Builder::new()
-            .prefix(&format!("{tmp_key}-"))
+            .prefix(&prefix)
             .suffix(DELETED)
             .tempfile_in(&fan_out)
             .at("create a file in", &fan_out)?;
@@ -275,16 +288,9 @@ impl Cache {
             .into());
         }
         let image = repo.container_image(record, &Platform::host())?;
-        let target = self.entry_path(hash);
-        let fan_out = target.parent().unwrap_or(&self.root).to_owned();
-        crate::fsutil::mkdir_if_missing(&fan_out).at("create directory", &fan_out)?;
-        let tmp_key = Self::hash_key(&Self::logical_key(
-            record,
-            repo.name(),
-            &format!("{CACHED_BUNDLE}_tmp"),
-        ));
+        let (target, fan_out, prefix) = self.staging(repo, record, hash, CACHED_BUNDLE)?;
         let building = tempfile::Builder::new()
-            .prefix(&format!("{tmp_key}-"))
+            .prefix(&prefix)
             .suffix(DELETED)
             .tempdir_in(&fan_out)
             .at("create a directory in", &fan_out)?;
