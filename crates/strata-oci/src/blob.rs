@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use strata_model::Digest;
 
 use crate::error::{OciError, Result};
-use crate::verify::{HashingReader, read_capped};
+use crate::verify::{HashingReader, VerifyingReader, read_capped};
 
 /// The digest and size a blob must have.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +64,35 @@ pub trait BlobWrite {
     fn put_bytes(&self, bytes: &[u8], expected: Option<&Expected>) -> Result<Expected> {
         self.put_blob(&mut &bytes[..], expected)
     }
+}
+
+/// Opens the blob file `path` for [`BlobRead::open_blob`]: not following a symlink in its
+/// place (a blob is a regular file), buffered, and verified against `digest` and `size` as it
+/// is read. A missing file is the error `missing` makes.
+pub fn open_blob_file(
+    path: &Path,
+    digest: &Digest,
+    size: u64,
+    missing: impl FnOnce() -> OciError,
+) -> Result<Box<dyn Read>> {
+    use rustix::fs::{Mode, OFlags};
+    let file = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map(File::from)
+    .map_err(std::io::Error::from)
+    .map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => missing(),
+        _ => OciError::from_io(path, "open", e),
+    })?;
+    Ok(Box::new(VerifyingReader::new(
+        std::io::BufReader::with_capacity(1 << 16, file),
+        format!("blob {digest}"),
+        digest.clone(),
+        size,
+    )))
 }
 
 /// Writes `reader` to a temporary file in `tmp_dir`, hashing it; checks it against `expected`;

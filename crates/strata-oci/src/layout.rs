@@ -15,13 +15,15 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
 use strata_model::Digest;
 
-use crate::blob::{BlobRead, BlobWrite, Expected, put_file_atomically, write_file_atomically};
+use crate::blob::{
+    BlobRead, BlobWrite, Expected, open_blob_file, put_file_atomically, write_file_atomically,
+};
 use crate::error::{OciError, Result};
 use crate::image::{
     Image, MAX_MANIFEST_SIZE, Platform, REF_NAME_ANNOTATION, Selector, copy_image, load_image,
     parse_index,
 };
-use crate::verify::{VerifyingReader, read_capped};
+use crate::verify::read_capped;
 
 /// The `oci-layout` file's content this crate writes and accepts.
 pub const LAYOUT_VERSION: &str = "1.0.0";
@@ -227,26 +229,9 @@ pub fn ref_name(d: &Descriptor) -> Option<&str> {
 impl BlobRead for OciDir {
     fn open_blob(&self, digest: &Digest, size: u64) -> Result<Box<dyn Read + '_>> {
         let path = self.blob_path(digest);
-        // A blob is a regular file: a symlink in its place is not followed.
-        let f = rustix::fs::open(
-            &path,
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .map(File::from)
-        .map_err(io::Error::from)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => {
-                OciError::not_found(format!("blob {digest} ({})", path.display()))
-            }
-            _ => OciError::from_io(&path, "open", e),
-        })?;
-        Ok(Box::new(VerifyingReader::new(
-            io::BufReader::with_capacity(1 << 16, f),
-            format!("blob {digest}"),
-            digest.clone(),
-            size,
-        )))
+        open_blob_file(&path, digest, size, || {
+            OciError::not_found(format!("blob {digest} ({})", path.display()))
+        })
     }
 }
 

@@ -19,7 +19,7 @@
 //! `oci_index`, `blobs/sha256/<h>` linked to `data/`, which [`Repository::container_image`]
 //! mirrors without a temporary directory.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Read, Write};
 
 use oci_spec::image::ImageIndex;
@@ -31,7 +31,7 @@ use strata_oci::image::{
     DOCKER_MANIFEST, MAX_MANIFEST_SIZE, OCI_MANIFEST, REF_NAME_ANNOTATION, load_image, parse_index,
     select_platform,
 };
-use strata_oci::verify::{HashingReader, VerifyingReader};
+use strata_oci::verify::HashingReader;
 use strata_oci::{BlobRead, BlobWrite, Expected, Image, OciError, Platform};
 use tempfile::NamedTempFile;
 
@@ -194,27 +194,11 @@ impl Repository {
 
 impl BlobRead for Repository {
     fn open_blob(&self, digest: &Digest, size: u64) -> strata_oci::Result<Box<dyn Read + '_>> {
-        let path = self.blob_path(digest);
-        // A blob is a regular file: a symlink in its place is not followed.
-        let file = rustix::fs::open(
-            &path,
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .map(File::from)
-        .map_err(io::Error::from)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => OciError::NotFound {
+        strata_oci::blob::open_blob_file(&self.blob_path(digest), digest, size, || {
+            OciError::NotFound {
                 what: format!("blob {digest} in repository {}", self.name()),
-            },
-            _ => OciError::from_io(&path, "open", e),
-        })?;
-        Ok(Box::new(VerifyingReader::new(
-            io::BufReader::with_capacity(1 << 16, file),
-            format!("blob {digest}"),
-            digest.clone(),
-            size,
-        )))
+            }
+        })
     }
 }
 
