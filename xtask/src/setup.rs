@@ -99,6 +99,12 @@ const REQUIREMENTS: &[Requirement] = &[
         why: "times whole commands for the benchmarks",
     },
     Requirement {
+        name: "openssl",
+        check: Check::Runs(&["openssl", "version"]),
+        install: Install::Apt("openssl"),
+        why: "makes the test certificate and signs the test tokens of the registry tests",
+    },
+    Requirement {
         name: "python3",
         check: Check::Runs(&["python3", "--version"]),
         install: Install::Apt("python3"),

@@ -63,8 +63,8 @@ impl LocalRegistry {
     /// Starts a registry whose config ends with what `auth` returns (given the temporary
     /// directory); `None` when the binary is absent.
     pub fn start_with(auth: &dyn Fn(&Path) -> String) -> Option<LocalRegistry> {
-        if !Path::new(REGISTRY_BIN).exists() {
-            eprintln!("skipped: {REGISTRY_BIN} is not installed (apt-get install docker-registry)");
+        if !strata_model::testing::peer("registry", REGISTRY_BIN, Path::new(REGISTRY_BIN).exists())
+        {
             return None;
         }
         let mut dir = tempfile::tempdir().unwrap();
@@ -139,8 +139,11 @@ pub const MKSQUASHFS_BIN: &str = "/usr/bin/mksquashfs";
 /// A squashfs image of the directory `src`, made by `mksquashfs` with `args` added; `None`
 /// (with a message) when squashfs-tools is not installed.
 pub fn mksquashfs(src: &Path, args: &[&str]) -> Option<Vec<u8>> {
-    if !Path::new(MKSQUASHFS_BIN).exists() {
-        eprintln!("skipped: {MKSQUASHFS_BIN} is not installed (apt-get install squashfs-tools)");
+    if !strata_model::testing::peer(
+        "mksquashfs",
+        MKSQUASHFS_BIN,
+        Path::new(MKSQUASHFS_BIN).exists(),
+    ) {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();

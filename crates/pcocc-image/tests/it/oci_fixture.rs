@@ -163,15 +163,7 @@ pub(crate) fn read_layout(dir: &Path, name: Option<&str>) -> Image {
         .expect("resolve")
 }
 
-/// Whether `tool --version` runs; says why a check is skipped when not.
-#[allow(clippy::print_stderr, reason = "a skipped check is reported on stderr")]
+/// Whether `tool --version` runs (see [`strata_model::testing::peer`]).
 pub(crate) fn have(tool: &str, test: &str) -> bool {
-    let ok = std::process::Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("skipping {test}: {tool} not installed");
-    }
-    ok
+    strata_model::testing::have(test, &[tool])
 }

@@ -8,24 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
+use strata_model::testing;
 
 use crate::sandbox::Sandbox;
 use crate::snap;
 
-/// Whether the tools the fixture script needs are installed; says why a test is skipped when
-/// they are not.
-#[allow(clippy::print_stderr, reason = "a skipped check is reported on stderr")]
+/// Whether the tools the fixture script needs are installed (see [`strata_model::testing::peer`]).
 fn have_qemu(test: &str) -> bool {
-    let ok = ["qemu-img", "qemu-io"].iter().all(|tool| {
-        Command::new(tool)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if !ok {
-        eprintln!("skipping {test}: qemu-img/qemu-io not installed");
-    }
-    ok
+    testing::have(test, &["qemu-img", "qemu-io"])
 }
 
 /// Runs `make-pcocc-repo.sh` into `dir`.

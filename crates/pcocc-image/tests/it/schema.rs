@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{Map, Value};
+use strata_model::testing;
 
 use crate::sandbox::Sandbox;
 
@@ -196,17 +197,13 @@ fn python3() -> &'static str {
     }
 }
 
-/// Whether `python3 -c CODE` runs; says why a check is skipped when not.
-#[allow(clippy::print_stderr, reason = "a skipped check is reported on stderr")]
+/// Whether `python3 -c CODE` runs (see [`testing::peer`]).
 fn have_python(what: &str, code: &str) -> bool {
     let ok = Command::new(python3())
         .args(["-c", code])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("skipping {what}: python3 cannot run `{code}`");
-    }
-    ok
+    testing::peer(what, &format!("python3 that runs `{code}`"), ok)
 }
 
 /// What Python's `json.dump` writes for the record at `path` with its keys in pcocc's order:

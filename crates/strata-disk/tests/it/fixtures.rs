@@ -15,18 +15,9 @@ pub(crate) fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// Whether qemu-img and qemu-io are installed; prints why a test is skipped when not.
+/// Whether qemu-img and qemu-io are installed (see [`strata_model::testing::peer`]).
 pub(crate) fn have_qemu(test: &str) -> bool {
-    let ok = ["qemu-img", "qemu-io"].iter().all(|t| {
-        Command::new(t)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if !ok {
-        println!("skipping {test}: qemu-img/qemu-io not installed");
-    }
-    ok
+    strata_model::testing::have(test, &["qemu-img", "qemu-io"])
 }
 
 /// All fixtures (with the large ones) generated once per test run into a temporary directory.

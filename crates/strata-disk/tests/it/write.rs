@@ -10,17 +10,9 @@ use strata_disk::qcow2::{Compat, CreateOptions, Qcow2WriteError, create};
 use strata_disk::{DiskImage, ErrorKind};
 use strata_model::DiskFormat;
 
-/// Whether qemu-img is installed; prints that `test` skips its qemu-img part when not.
-#[allow(clippy::print_stdout, reason = "a skipped check is reported on stdout")]
+/// Whether qemu-img is installed (see [`strata_model::testing::peer`]).
 pub(crate) fn have_qemu_img(test: &str) -> bool {
-    let ok = Command::new("qemu-img")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        println!("{test}: qemu-img not installed, skipping its qemu-img checks");
-    }
-    ok
+    strata_model::testing::have(test, &["qemu-img"])
 }
 
 /// `qemu-img check` must find no errors and no leaks.

@@ -730,8 +730,7 @@ fn a_registry_serving_a_wrong_blob_is_refused() {
 }
 
 fn skopeo(args: &[&str]) -> Option<String> {
-    if Command::new("skopeo").arg("--version").output().is_err() {
-        eprintln!("skipped: skopeo is not installed");
+    if !strata_model::testing::have("skopeo", &["skopeo"]) {
         return None;
     }
     let out = Command::new("skopeo")
@@ -951,8 +950,7 @@ impl TokenServer {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("skipped: openssl is needed to sign test tokens");
+        if !strata_model::testing::peer("token auth", "openssl", ok) {
             return None;
         }
         let pem = std::fs::read_to_string(dir.join("token.crt")).unwrap();
@@ -1198,8 +1196,7 @@ fn https_with_and_without_certificate_verification() {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !made {
-        eprintln!("skipped: openssl is needed to make a test certificate");
+    if !strata_model::testing::peer("tls", "openssl", made) {
         return;
     }
     // The lines continue the config's `http:` section.

@@ -80,25 +80,34 @@ fn sif_package_reads(file: &Path) -> Option<serde_json::Value> {
         print(json.dumps({'meta': h.meta, 'fstype': p['fstype'], 'partype': p['partype'],\n\
           'off': p['Fileoff'], 'len': p['Filelen'], 'datatype': p['Datatype'],\n\
           'def': h.desc['deffile']['content']}))";
+    let installed = Command::new("python3")
+        .args(["-c", "import sif.main"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !strata_model::testing::peer(
+        "the cross-read",
+        "the PyPI sif package (pip install sif==0.0.11)",
+        installed,
+    ) {
+        return None;
+    }
     let out = Command::new("python3")
         .arg("-c")
         .arg(script)
         .arg(file)
         .output()
-        .ok()?;
-    if !out.status.success() {
-        eprintln!(
-            "skipped the cross-read: the PyPI sif package is not installed \
-             (pip install sif==0.0.11): {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        );
-        return None;
-    }
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the PyPI sif package cannot read {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().rfind(|l| l.starts_with('{'))?;
+    let line = text
+        .lines()
+        .rfind(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON line in the sif package's output: {text}"));
     Some(serde_json::from_str(line).unwrap())
 }
 

@@ -9,12 +9,9 @@ use strata_oci::{DockerArchive, OciDir, unpack_image, write_docker_archive};
 
 use crate::common::*;
 
+/// Whether `name` runs (see [`strata_model::testing::peer`]).
 fn tool(name: &str) -> bool {
-    let found = Command::new(name).arg("--version").output().is_ok();
-    if !found {
-        eprintln!("skipped: {name} is not installed");
-    }
-    found
+    strata_model::testing::have(name, &[name])
 }
 
 fn run(cmd: &mut Command) -> String {

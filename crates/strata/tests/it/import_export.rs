@@ -223,7 +223,6 @@ fn qcow2_round_trip_and_dedup() {
 #[test]
 fn qemu_img_made_qcow2_imports() {
     if qemu_img().is_none() {
-        eprintln!("qemu-img not installed: skipped");
         return;
     }
     let fx = Fixture::new();
