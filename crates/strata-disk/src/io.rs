@@ -5,6 +5,8 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
+use crate::error::DiskError;
+
 /// A source of bytes read at explicit offsets, shareable between threads.
 pub trait ReadAt: Send + Sync {
     /// Fills `buf` from `offset`; reading past the end is an `UnexpectedEof` error.
@@ -19,6 +21,38 @@ pub trait ReadAt: Send + Sync {
         let size = self.size()?;
         Ok((offset < size).then_some((offset, size)))
     }
+}
+
+/// Reads a table of `entries` 32-bit entries at `offset` of `src` (the caller has checked that
+/// it fits in the file), `decode` turning each 4 bytes into an entry in the format's byte
+/// order. The table's memory is reserved first (a failure is refused, not an abort) and the
+/// bytes go through a buffer of at most 1 MiB. `what` names the table in errors.
+pub(crate) fn read_u32_table(
+    src: &dyn ReadAt,
+    offset: u64,
+    entries: u64,
+    decode: fn([u8; 4]) -> u32,
+    what: &str,
+) -> Result<Vec<u32>, DiskError> {
+    let len = entries * 4;
+    let mut table: Vec<u32> = Vec::new();
+    table
+        .try_reserve_exact(usize::try_from(entries).unwrap_or(usize::MAX))
+        .map_err(|_| DiskError::invalid_request(format!("no memory for the {what}")))?;
+    let mut buf = vec![0u8; len.min(1 << 20) as usize];
+    let mut at = 0u64;
+    while at < len {
+        let n = (len - at).min(buf.len() as u64) as usize;
+        src.read_exact_at(&mut buf[..n], offset + at)
+            .map_err(|e| DiskError::io(format!("read the {what} at {}", offset + at), e))?;
+        table.extend(
+            buf[..n]
+                .chunks_exact(4)
+                .map(|c| decode([c[0], c[1], c[2], c[3]])),
+        );
+        at += n as u64;
+    }
+    Ok(table)
 }
 
 impl ReadAt for File {

@@ -35,7 +35,7 @@ use crate::blockplan::{BlockPlan, move_block, random_uuid, set_len};
 use crate::convert::{ConvertTarget, Placement, SourceMap};
 use crate::error::{DiskError, DiskErrorSource, ErrorKind};
 use crate::image::{DiskImage, Extent, ExtentKind};
-use crate::io::ReadAt;
+use crate::io::{ReadAt, read_u32_table};
 use crate::output::{Committed, OutputFile};
 
 /// The signature at offset 64.
@@ -422,18 +422,7 @@ impl VdiImage {
             }
             .into());
         }
-        let mut bmap: Vec<u32> = Vec::new();
-        bmap.try_reserve_exact(entries as usize)
-            .map_err(|_| DiskError::invalid_request("no memory for the block map"))?;
-        let mut buf = vec![0u8; (len.min(1 << 20)) as usize];
-        let mut at = 0u64;
-        while at < len {
-            let n = (len - at).min(buf.len() as u64) as usize;
-            src.read_exact_at(&mut buf[..n], offset + at)
-                .map_err(|e| io_err(format!("read the block map at {}", offset + at), e))?;
-            bmap.extend(buf[..n].chunks_exact(4).map(|c| le32(c, 0)));
-            at += n as u64;
-        }
+        let bmap = read_u32_table(&*src, offset, entries, u32::from_le_bytes, "block map")?;
         let data = u64::from(header.offset_data);
         for (block, &slot) in bmap.iter().enumerate() {
             if slot < DISCARDED {

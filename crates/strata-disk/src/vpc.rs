@@ -54,7 +54,7 @@ use crate::blockplan::{BlockPlan, move_block, random_uuid, set_len};
 use crate::convert::{ConvertTarget, Layout, Placement, SourceMap};
 use crate::error::{DiskError, DiskErrorSource, ErrorKind};
 use crate::image::{DiskImage, Extent, ExtentKind};
-use crate::io::ReadAt;
+use crate::io::{ReadAt, read_u32_table};
 use crate::output::{Committed, OutputFile};
 
 /// The footer's length.
@@ -662,18 +662,7 @@ impl VpcImage {
             }
             .into());
         }
-        let mut bat: Vec<u32> = Vec::new();
-        bat.try_reserve_exact(entries as usize)
-            .map_err(|_| DiskError::invalid_request("no memory for the BAT"))?;
-        let mut buf = vec![0u8; len.min(1 << 20) as usize];
-        let mut at = 0u64;
-        while at < len {
-            let n = (len - at).min(buf.len() as u64) as usize;
-            src.read_exact_at(&mut buf[..n], bat_offset + at)
-                .map_err(|e| io_err(format!("read the BAT at {}", bat_offset + at), e))?;
-            bat.extend(buf[..n].chunks_exact(4).map(|c| be32(c, 0)));
-            at += n as u64;
-        }
+        let bat = read_u32_table(src, bat_offset, entries, u32::from_be_bytes, "BAT")?;
         let bitmap_size = h.bitmap_size();
         for (block, &sector) in bat.iter().enumerate() {
             if sector != UNALLOCATED {
