@@ -89,6 +89,20 @@ pub(crate) fn files(root: &Path, ext: &str) -> Vec<PathBuf> {
     out
 }
 
+/// Asserts that every fixture with the extension `ext` (committed and generated, at least
+/// `at_least` of them) reads like qemu (see [`assert_reads_like_qemu`]).
+pub(crate) fn assert_fixtures_read_like_qemu(ext: &str, format: DiskFormat, at_least: usize) {
+    if !fixtures::have_qemu(&format!("{ext} fixtures_read_like_qemu")) {
+        return;
+    }
+    let mut all = files(&fixtures::dir(), ext);
+    all.extend(files(fixtures::generated(), ext));
+    assert!(all.len() >= at_least, "{all:?}");
+    for path in all {
+        assert_reads_like_qemu(&path, format);
+    }
+}
+
 /// Asserts our reading of `path` equals `qemu-img convert -O raw` of it, and our map equals
 /// `qemu-img map`.
 pub(crate) fn assert_reads_like_qemu(path: &Path, format: DiskFormat) {

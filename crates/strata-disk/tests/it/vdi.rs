@@ -13,8 +13,8 @@ use strata_disk::{
 use strata_model::DiskFormat;
 
 use crate::blockfmt::{
-    assert_reads_like_qemu, convert, convert_hashed, files, make_raw, open, pattern_bytes,
-    qemu_convert, qemu_virtual_size, writes,
+    assert_fixtures_read_like_qemu, assert_reads_like_qemu, convert, convert_hashed, make_raw,
+    open, pattern_bytes, qemu_convert, qemu_virtual_size, writes,
 };
 use crate::fixtures;
 use crate::write::{have_qemu_img, qemu_check_clean, qemu_compare};
@@ -28,15 +28,7 @@ fn vdi_err(e: DiskError) -> VdiError {
 
 #[test]
 fn fixtures_read_like_qemu() {
-    if !fixtures::have_qemu("vdi fixtures_read_like_qemu") {
-        return;
-    }
-    let mut all = files(&fixtures::dir(), "vdi");
-    all.extend(files(fixtures::generated(), "vdi"));
-    assert!(all.len() >= 4);
-    for path in all {
-        assert_reads_like_qemu(&path, DiskFormat::Vdi);
-    }
+    assert_fixtures_read_like_qemu("vdi", DiskFormat::Vdi, 4);
 }
 
 #[test]

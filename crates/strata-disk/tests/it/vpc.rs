@@ -13,8 +13,8 @@ use strata_disk::{
 use strata_model::DiskFormat;
 
 use crate::blockfmt::{
-    assert_reads_like_qemu, convert, convert_hashed, files, make_raw, open, pattern_bytes,
-    qemu_convert, qemu_virtual_size, writes,
+    assert_fixtures_read_like_qemu, assert_reads_like_qemu, convert, convert_hashed, make_raw,
+    open, pattern_bytes, qemu_convert, qemu_virtual_size, writes,
 };
 use crate::fixtures;
 use crate::write::{have_qemu_img, qemu_compare};
@@ -28,15 +28,7 @@ fn vpc_err(e: DiskError) -> VpcError {
 
 #[test]
 fn fixtures_read_like_qemu() {
-    if !fixtures::have_qemu("vpc fixtures_read_like_qemu") {
-        return;
-    }
-    let mut all = files(&fixtures::dir(), "vpc");
-    all.extend(files(fixtures::generated(), "vpc"));
-    assert!(all.len() >= 5);
-    for path in all {
-        assert_reads_like_qemu(&path, DiskFormat::Vpc);
-    }
+    assert_fixtures_read_like_qemu("vpc", DiskFormat::Vpc, 5);
 }
 
 #[test]
