@@ -197,6 +197,27 @@ fn python3() -> &'static str {
     }
 }
 
+/// The record at `path` (its text and JSON), asserted to pass pcocc's schema (pcocc reads
+/// records with json.loads, then validates them) and to have put_meta's key order, nothing
+/// after custom_meta. `name` labels failures.
+fn checked_record(schema_doc: &Value, path: &Path, name: &str) -> (String, Value) {
+    let text = std::fs::read_to_string(path).expect("record");
+    let record: Value = serde_json::from_str(&text).expect("record json");
+    assert_eq!(
+        errors_of(schema_doc, &record),
+        Vec::<String>::new(),
+        "{name}: {text}"
+    );
+    let keys: Vec<&str> = record
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, PCOCC_ORDER, "{name}: {text}");
+    (text, record)
+}
+
 /// Whether `python3 -c CODE` runs (see [`testing::peer`]).
 fn have_python(what: &str, code: &str) -> bool {
     let ok = Command::new(python3())
@@ -328,22 +349,8 @@ fn strata_repository_passes_pcocc_schema() {
     );
 
     for (path, name) in all_records.iter().zip(&names) {
-        let text = std::fs::read_to_string(path).expect("record");
-        // pcocc reads records with json.loads, then validates them.
-        let record: Value = serde_json::from_str(&text).expect("record json");
-        assert_eq!(
-            errors_of(&schema_doc, &record),
-            Vec::<String>::new(),
-            "{name}: {text}"
-        );
-        // The key order of put_meta, nothing after custom_meta, and VM blobs as bare hex.
-        let keys: Vec<&str> = record
-            .as_object()
-            .expect("object")
-            .keys()
-            .map(String::as_str)
-            .collect();
-        assert_eq!(keys, PCOCC_ORDER, "{name}: {text}");
+        let (text, record) = checked_record(&schema_doc, path, name);
+        // VM blobs as bare hex.
         for blob in record["data_blobs"].as_array().expect("blobs") {
             let blob = blob.as_str().expect("blob");
             assert!(
@@ -398,20 +405,7 @@ fn container_records_pass_pcocc_schema() {
     let all = records(&sb.path("user"));
     assert_eq!(all.len(), 2);
     for path in &all {
-        let text = std::fs::read_to_string(path).expect("record");
-        let record: Value = serde_json::from_str(&text).expect("record json");
-        assert_eq!(
-            errors_of(&schema_doc, &record),
-            Vec::<String>::new(),
-            "{text}"
-        );
-        let keys: Vec<&str> = record
-            .as_object()
-            .expect("object")
-            .keys()
-            .map(String::as_str)
-            .collect();
-        assert_eq!(keys, PCOCC_ORDER, "{text}");
+        let (text, record) = checked_record(&schema_doc, path, "container record");
         assert_eq!(record["kind"], "ctr");
         for blob in record["data_blobs"].as_array().expect("blobs") {
             let blob = blob.as_str().expect("blob");
