@@ -15,13 +15,13 @@ use strata_disk::qed::{QedCreateOptions, QedTarget};
 use strata_disk::vmdk::{AdapterType, Subformat, VmdkCreateOptions, VmdkTarget};
 use strata_disk::vpc::Subformat as VpcSubformat;
 use strata_disk::{
-    Compression, ConvertOptions, ConvertTarget, DiskError, DiskImage, ExtentKind, OpenOptions,
-    RawTarget, VdiCreateOptions, VdiTarget, VpcCreateOptions, VpcTarget,
+    Compression, ConvertOptions, ConvertTarget, DiskError, DiskImage, Durability, ExtentKind,
+    OpenOptions, OutputFile, RawTarget, VdiCreateOptions, VdiTarget, VpcCreateOptions, VpcTarget,
 };
 use strata_model::DiskFormat;
 
 const USAGE: &str = "\
-usage: strata-disk convert [-f FMT] [-O raw|qcow2|qed|vdi|vmdk|vpc] [-c] [-o OPTS] [--hash] [--no-sync] [--progress]
+usage: strata-disk convert [-f FMT] [-O raw|qcow2|qed|vdi|vmdk|vpc] [-c] [-o OPTS] [--no-sync] [--progress]
                            [--workers N] [--chunk-size BYTES] SRC DST
        strata-disk info FILE
        strata-disk check FILE
@@ -85,6 +85,7 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
     let mut opts: Vec<(String, String)> = Vec::new();
     let mut options = ConvertOptions::default();
     let mut show_progress = false;
+    let mut durability = Durability::Durable;
     let mut paths: Vec<PathBuf> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -120,8 +121,7 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
                     .parse()
                     .map_err(|_| "bad --chunk-size value".to_string())?
             }
-            "--hash" => options.hash = true,
-            "--no-sync" => options.sync = false,
+            "--no-sync" => durability = Durability::Volatile,
             "--progress" | "-p" => show_progress = true,
             s if s.starts_with('-') => return Err(format!("unknown option {s:?}\n{USAGE}")),
             _ => paths.push(PathBuf::from(a)),
@@ -220,14 +220,11 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
         options.compression = Some(c);
         create.compression = Some(c);
     }
+    let mut out = OutputFile::create(dst, durability).map_err(s)?;
     let target: Box<dyn ConvertTarget> = match out_format {
         DiskFormat::Raw if compress => return Err("raw output cannot be compressed".into()),
-        DiskFormat::Raw => {
-            Box::new(RawTarget::create(dst, size, options.hash, options.sync).map_err(s)?)
-        }
-        DiskFormat::Qcow2 => {
-            Box::new(Qcow2Target::create(dst, &create, options.hash, options.sync).map_err(s)?)
-        }
+        DiskFormat::Raw => Box::new(RawTarget::create(&mut out, size).map_err(s)?),
+        DiskFormat::Qcow2 => Box::new(Qcow2Target::create(&mut out, &create).map_err(s)?),
         DiskFormat::Vmdk if compress => {
             return Err("vmdk output is compressed with -o subformat=streamOptimized".into());
         }
@@ -238,21 +235,15 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
             if vmdk.subformat == Subformat::StreamOptimized {
                 options.compression = Some(Compression::Deflate { level: vmdk.level });
             }
-            Box::new(VmdkTarget::create(dst, &vmdk, options.hash, options.sync).map_err(s)?)
+            Box::new(VmdkTarget::create(&mut out, &vmdk).map_err(s)?)
         }
         DiskFormat::Vdi | DiskFormat::Vpc if compress => {
             return Err(format!("{out_format} output cannot be compressed"));
         }
-        DiskFormat::Vdi => {
-            Box::new(VdiTarget::create(dst, &vdi, options.hash, options.sync).map_err(s)?)
-        }
-        DiskFormat::Vpc => {
-            Box::new(VpcTarget::create(dst, &vpc, options.hash, options.sync).map_err(s)?)
-        }
+        DiskFormat::Vdi => Box::new(VdiTarget::create(&mut out, &vdi).map_err(s)?),
+        DiskFormat::Vpc => Box::new(VpcTarget::create(&mut out, &vpc).map_err(s)?),
         DiskFormat::Qed if compress => return Err("qed output cannot be compressed".into()),
-        DiskFormat::Qed => {
-            Box::new(QedTarget::create(dst, &qed, options.hash, options.sync).map_err(s)?)
-        }
+        DiskFormat::Qed => Box::new(QedTarget::create(&mut out, &qed).map_err(s)?),
         other => return Err(format!("writing {other} is not supported")),
     };
     let progress = |p: strata_disk::Progress| {
@@ -260,13 +251,11 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
             eprint!("\r    ({:.2}/100%)", p.done as f64 * 100.0 / p.total as f64);
         }
     };
-    let summary = strata_disk::convert(source.as_ref(), target, &options, &progress).map_err(s)?;
+    strata_disk::convert(source.as_ref(), target, &options, &progress).map_err(s)?;
     if show_progress {
         eprintln!();
     }
-    if let Some(h) = &summary.sha256 {
-        println!("sha256:{h}");
-    }
+    out.commit().map_err(s)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use crate::convert::{Layout, SourceMap};
 use crate::error::DiskError;
-use crate::output::OutputFile;
+use crate::output::Output;
 use crate::raw::is_zero;
 
 /// Two block or slot numbers: `(guest block, slot)` or `(from slot, to slot)`.
@@ -135,18 +135,10 @@ impl BlockPlan {
     }
 }
 
-/// Sets the length of `out` to `len` (the planned end, so that every planned block can be
-/// read back, holes as zeros).
-pub(crate) fn set_len(out: &OutputFile, len: u64) -> Result<(), DiskError> {
-    out.file()
-        .set_len(len)
-        .map_err(|e| DiskError::io(format!("set the length to {len}"), e).with_path(out.path()))
-}
-
 /// Copies `len` bytes at file offset `from` of `out` to `to`, writing only the granules of
 /// `granule` bytes that are not all zeros (the destination is a hole that was never written).
 pub(crate) fn move_block(
-    out: &mut OutputFile,
+    out: &mut dyn Output,
     from: u64,
     to: u64,
     len: u64,

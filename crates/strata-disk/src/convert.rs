@@ -33,7 +33,7 @@ use rayon::prelude::*;
 
 use crate::error::{DiskError, DiskErrorSource, ErrorKind};
 use crate::image::{DiskImage, ExtentKind};
-use crate::output::{Committed, write_in_blocks};
+use crate::output::write_in_blocks;
 use crate::qcow2::compress::{ClusterCompressor, CompressError};
 use crate::raw::is_zero;
 
@@ -79,11 +79,6 @@ pub const MAX_CHUNK: usize = 64 << 20;
 pub struct ConvertOptions {
     /// Compress the output (targets that cannot compress refuse).
     pub compression: Option<Compression>,
-    /// Compute the sha256 of the output file.
-    pub hash: bool,
-    /// fsync the output before renaming it into place (qemu-img's default `cache=unsafe`
-    /// does not; durable is our default).
-    pub sync: bool,
     /// Bytes read from the source at a time (rounded to the target's granularity, capped at
     /// [`MAX_CHUNK`]).
     pub chunk_size: usize,
@@ -97,8 +92,6 @@ impl Default for ConvertOptions {
     fn default() -> Self {
         ConvertOptions {
             compression: None,
-            hash: false,
-            sync: true,
             chunk_size: DEFAULT_CHUNK,
             workers: 0,
         }
@@ -123,11 +116,25 @@ pub struct ConvertSummary {
     pub bytes_written: u64,
     /// The output file's length.
     pub file_len: u64,
-    /// The sha256 of the output file, lowercase hex, when asked for.
-    pub sha256: Option<String>,
-    /// Whether the hash needed a read-back of the output (compressed qcow2 writes its metadata
-    /// last).
-    pub hash_read_back: bool,
+}
+
+/// Sets the length of a completed file in `out` and reports it: the end of every target's
+/// [`ConvertTarget::finish`].
+pub fn finish_at(out: &mut dyn crate::output::Output, len: u64) -> Result<Finished, DiskError> {
+    out.set_len(len)?;
+    Ok(Finished {
+        file_len: len,
+        bytes_written: out.bytes_written(),
+    })
+}
+
+/// What a target reports when it has completed its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finished {
+    /// The file's length.
+    pub file_len: u64,
+    /// Bytes written to the file (holes not counted).
+    pub bytes_written: u64,
 }
 
 /// A convert failure that is not an I/O or format error.
@@ -370,7 +377,7 @@ impl Layout {
 /// and in any order.
 #[derive(Debug)]
 pub struct Placement {
-    /// A handle on the output file (see [`OutputFile::handle`](crate::OutputFile::handle)).
+    /// A handle on the output file (see [`Output::handle`](crate::Output::handle)).
     pub file: File,
     /// The destination path, for errors.
     pub path: PathBuf,
@@ -483,8 +490,9 @@ pub trait ConvertTarget {
     /// `len` bytes of planned data at `offset` turned out to be zeros.
     fn write_zeroes(&mut self, offset: u64, len: u64) -> Result<(), DiskError>;
 
-    /// Completes the file (metadata, length, fsync, rename) and reports it.
-    fn finish(self: Box<Self>) -> Result<Committed, DiskError>;
+    /// Completes the file (last metadata, length) and reports it. The owner of the output
+    /// then commits it (fsync and rename): a target never does.
+    fn finish(self: Box<Self>) -> Result<Finished, DiskError>;
 }
 
 /// One granule (or run of granules) of a chunk, as the target must be told of it: guest
@@ -631,13 +639,11 @@ pub fn convert(
     });
     result?;
     progress(Progress { done: total, total });
-    let committed = target.finish()?;
+    let finished = target.finish()?;
     Ok(ConvertSummary {
         bytes_read,
-        bytes_written: committed.bytes_written,
-        file_len: committed.len,
-        sha256: committed.sha256,
-        hash_read_back: committed.hash_read_back,
+        bytes_written: finished.bytes_written,
+        file_len: finished.file_len,
     })
 }
 

@@ -7,6 +7,7 @@ use strata_model::DiskFormat;
 use crate::convert::{ConvertOptions, ConvertTarget, convert};
 use crate::image::DiskImage;
 use crate::open::{OpenOptions, open_bytes};
+use crate::output::{Durability, OutputFile};
 use crate::qcow2::{Qcow2Image, check, info};
 use crate::qed::QedImage;
 use crate::raw::RawImage;
@@ -89,16 +90,19 @@ pub fn roundtrip_vmdk(data: &[u8]) {
         let path = dir.path().join("fuzz.vmdk");
         let mut opts = VmdkCreateOptions::new(src.virtual_size());
         opts.subformat = sub;
-        let target = match VmdkTarget::create(&path, &opts, false, false) {
+        let mut out = match OutputFile::create(&path, Durability::Volatile) {
+            Ok(out) => out,
+            Err(e) => panic!("create: {e}"),
+        };
+        let target = match VmdkTarget::create(&mut out, &opts) {
             Ok(t) => Box::new(t),
             Err(e) => panic!("create: {e}"),
         };
-        let options = ConvertOptions {
-            sync: false,
-            ..ConvertOptions::default()
-        };
-        if let Err(e) = convert(&src, target, &options, &|_| {}) {
+        if let Err(e) = convert(&src, target, &ConvertOptions::default(), &|_| {}) {
             panic!("convert: {e}");
+        }
+        if let Err(e) = out.commit() {
+            panic!("commit: {e}");
         }
         let back = match std::fs::read(&path).map(VmdkImage::from_bytes) {
             Ok(Ok(b)) => b,
@@ -139,19 +143,19 @@ pub fn roundtrip_vdi_vpc(data: &[u8]) {
     };
     let source = RawImage::from_bytes(data.to_vec());
     let size = data.len() as u64;
-    let options = ConvertOptions {
-        sync: false,
-        ..ConvertOptions::default()
-    };
+    let options = ConvertOptions::default();
     for (i, name) in ["d.vdi", "s.vdi", "d.vpc", "f.vpc"].into_iter().enumerate() {
         let path = dir.path().join(name);
+        let Ok(mut out) = OutputFile::create(&path, Durability::Volatile) else {
+            return;
+        };
         let target: Box<dyn ConvertTarget> = match i {
             0 | 1 => {
                 let opts = VdiCreateOptions {
                     static_image: i == 1,
                     ..VdiCreateOptions::new(size)
                 };
-                match VdiTarget::create(&path, &opts, false, false) {
+                match VdiTarget::create(&mut out, &opts) {
                     Ok(t) => Box::new(t),
                     Err(_) => return,
                 }
@@ -165,13 +169,13 @@ pub fn roundtrip_vdi_vpc(data: &[u8]) {
                     },
                     ..VpcCreateOptions::new(size)
                 };
-                match VpcTarget::create(&path, &opts, false, false) {
+                match VpcTarget::create(&mut out, &opts) {
                     Ok(t) => Box::new(t),
                     Err(_) => return,
                 }
             }
         };
-        if convert(&source, target, &options, &|_| {}).is_err() {
+        if convert(&source, target, &options, &|_| {}).is_err() || out.commit().is_err() {
             return;
         }
         let Ok(bytes) = std::fs::read(&path) else {
@@ -242,15 +246,22 @@ pub fn roundtrip_qed(data: &[u8]) {
         table_size: 2,
         ..QedCreateOptions::new(size.max(512))
     };
-    let Ok(target) = QedTarget::create(&path, &options, false, false) else {
+    let Ok(mut out) = OutputFile::create(&path, Durability::Volatile) else {
         return;
     };
-    let convert_options = ConvertOptions {
-        sync: false,
-        ..ConvertOptions::default()
+    let Ok(target) = QedTarget::create(&mut out, &options) else {
+        return;
     };
-    if let Err(e) = convert(&source, Box::new(target), &convert_options, &|_| {}) {
+    if let Err(e) = convert(
+        &source,
+        Box::new(target),
+        &ConvertOptions::default(),
+        &|_| {},
+    ) {
         panic!("convert to qed failed: {e}");
+    }
+    if let Err(e) = out.commit() {
+        panic!("commit of the qed output failed: {e}");
     }
     let written = match std::fs::read(&path) {
         Ok(w) => w,

@@ -25,12 +25,14 @@ pub mod vhdx;
 pub mod vmdk;
 pub mod vpc;
 
-pub use convert::{Compression, ConvertOptions, ConvertSummary, ConvertTarget, Progress, convert};
+pub use convert::{
+    Compression, ConvertOptions, ConvertSummary, ConvertTarget, Finished, Progress, convert,
+};
 pub use error::{DiskError, ErrorKind};
 pub use image::{BackingFile, DiskImage, DiskImageMut, Extent, ExtentKind};
 pub use io::ReadAt;
 pub use open::{OpenError, OpenOptions, Opened, open, open_bytes};
-pub use output::{Committed, OutputFile};
+pub use output::{Committed, Durability, Output, OutputFile, Writeback};
 pub use probe::{probe, probe_bytes};
 pub use qcow2::Qcow2Image;
 pub use qed::{QedImage, QedTarget};

@@ -1,19 +1,109 @@
-//! [`OutputFile`]: a file being written under a temporary name in its destination's directory,
-//! optionally hashed (sha256) as it is written front to back, then fsynced and renamed into
-//! place. Dropped before [`OutputFile::commit`], it removes itself: the destination never
-//! holds a half-written image. Other threads may write it through a second
-//! [`handle`](OutputFile::handle), the owner [`record`](OutputFile::record)ing those writes in
-//! order so that the hash is still computed in the same pass.
+//! The writer contract every convert target writes through ([`Output`]), and [`OutputFile`], the
+//! output for a destination outside any store: a file written under a temporary name beside its
+//! destination, made durable and renamed into place by [`OutputFile::commit`]. Dropped before
+//! that, it removes itself, so the destination never holds a half-written image.
+//!
+//! Targets never open, name or rename files themselves: the owner of an output creates it, hands
+//! it to a target (`&mut dyn Output`), runs the conversion, and commits it. The store has its own
+//! output (a new blob, hashed while written and renamed under its digest); strata-disk knows
+//! nothing of it.
 
+use std::fmt;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::convert::WRITE_BLOCK;
 use crate::error::DiskError;
-use crate::io::ReadAt;
+
+/// Where a convert target writes its file.
+///
+/// Writes are positional. A target writes through [`write_at`](Output::write_at); when the
+/// engine's workers write data in parallel through a [`handle`](Output::handle), the target
+/// [`record`](Output::record)s each of those writes, in guest order, so that an output that
+/// observes its bytes (a store hashing a new blob) sees every write once.
+pub trait Output: Send + fmt::Debug {
+    /// The open file (targets may read back what they wrote).
+    fn file(&self) -> &File;
+
+    /// The path errors name: the destination, not a temporary name.
+    fn path(&self) -> &Path;
+
+    /// Accounts for `data`, written at `offset` of [`file`](Output::file) (by
+    /// [`write_at`](Output::write_at) or through a [`handle`](Output::handle)).
+    fn record(&mut self, data: &[u8], offset: u64);
+
+    /// Bytes written so far (holes not counted).
+    fn bytes_written(&self) -> u64;
+
+    /// Writes `data` at `offset`, cut at file offsets that are multiples of [`WRITE_BLOCK`], and
+    /// records it.
+    fn write_at(&mut self, data: &[u8], offset: u64) -> Result<(), DiskError> {
+        write_in_blocks(self.file(), data, offset).map_err(|(at, n, e)| {
+            DiskError::io(format!("write {n} bytes at offset {at}"), e).with_path(self.path())
+        })?;
+        self.record(data, offset);
+        Ok(())
+    }
+
+    /// A second handle on the file, for the engine's writers on other threads.
+    fn handle(&self) -> Result<File, DiskError> {
+        self.file()
+            .try_clone()
+            .map_err(|e| DiskError::io("duplicate the file handle", e).with_path(self.path()))
+    }
+
+    /// Sets the file's length (a longer file reads as zeros there: a hole).
+    fn set_len(&mut self, len: u64) -> Result<(), DiskError> {
+        self.file().set_len(len).map_err(|e| {
+            DiskError::io(format!("set the length to {len}"), e).with_path(self.path())
+        })
+    }
+}
+
+/// Whether [`OutputFile::commit`] makes the file durable before it appears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// fsync the file before the rename and the directory after it (the default: a crash
+    /// leaves the old destination or the whole new one).
+    #[default]
+    Durable,
+    /// Leave it to the kernel, as qemu-img's default `cache=unsafe` does (benchmarks, scratch
+    /// files).
+    Volatile,
+}
+
+/// Starts writeback of a file's written prefix every [`Writeback::STEP`] bytes, so that the disk
+/// writes while a conversion goes on and the final fsync only waits for the tail (for a 1.7 GB
+/// import on this project's machines, that takes the fsync from seconds to a fraction). For
+/// outputs that fsync at the end.
+#[derive(Debug, Default)]
+pub struct Writeback {
+    /// Writeback of everything before this offset has been started.
+    from: u64,
+}
+
+impl Writeback {
+    /// How much written data starts a writeback.
+    pub const STEP: u64 = 64 << 20;
+
+    /// Notes that `file` has been written up to `end`, starting writeback when a step is full.
+    pub fn advance(&mut self, file: &File, end: u64) {
+        if end < self.from.saturating_add(Self::STEP) {
+            return;
+        }
+        // POSIX_FADV_DONTNEED starts writeback of the dirty pages in the range without waiting
+        // for it (Linux), then drops the clean ones: nothing reads them again. Advice is best
+        // effort: an error here changes nothing but speed.
+        let _ = rustix::fs::fadvise(
+            file,
+            self.from,
+            std::num::NonZeroU64::new(end - self.from),
+            rustix::fs::Advice::DontNeed,
+        );
+        self.from = end;
+    }
+}
 
 /// What [`OutputFile::commit`] reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,41 +114,21 @@ pub struct Committed {
     pub len: u64,
     /// Bytes actually written (holes are not counted).
     pub bytes_written: u64,
-    /// The sha256 of the whole file (holes read as zeros), lowercase hex, when asked for.
-    pub sha256: Option<String>,
-    /// Whether the hash needed a read-back of the finished file (writes were not front to back).
-    pub hash_read_back: bool,
 }
 
-/// A destination file written under a temporary name.
+/// A destination file written under a temporary name beside it.
 #[derive(Debug)]
 pub struct OutputFile {
     tmp: tempfile::NamedTempFile,
     path: PathBuf,
-    hasher: Option<Sha256>,
-    /// Everything before this offset has been hashed.
-    hashed_to: u64,
-    /// A write went backwards: the hash must be computed by reading the file back.
-    read_back: bool,
     bytes_written: u64,
-    sync: bool,
-    /// With `sync`: writeback of everything before this offset has been started.
-    writeback_from: u64,
+    durability: Durability,
+    writeback: Writeback,
 }
 
-/// With `sync`, writeback of the written prefix is started every this many bytes, so that the
-/// disk writes while the conversion goes on and the final fsync only waits for the tail (for a
-/// 1.7 GB import on this project's machines, that takes the fsync from seconds to a fraction).
-const WRITEBACK_STEP: u64 = 64 << 20;
-
-/// Zeros fed to the hasher for holes.
-static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
-
 impl OutputFile {
-    /// Creates a temporary file beside `path` (which must not be a directory). With `hash`, the
-    /// bytes are hashed as they are written; with `sync`, [`OutputFile::commit`] fsyncs the file
-    /// before the rename and the directory after it.
-    pub fn create(path: &Path, hash: bool, sync: bool) -> Result<Self, DiskError> {
+    /// Creates a temporary file beside `path`, which must name a file.
+    pub fn create(path: &Path, durability: Durability) -> Result<Self, DiskError> {
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -77,111 +147,40 @@ impl OutputFile {
         Ok(OutputFile {
             tmp,
             path: path.to_path_buf(),
-            hasher: hash.then(Sha256::new),
-            hashed_to: 0,
-            read_back: false,
             bytes_written: 0,
-            sync,
-            writeback_from: 0,
+            durability,
+            writeback: Writeback::default(),
         })
     }
 
-    /// The destination path (not the temporary one).
-    pub fn path(&self) -> &Path {
-        &self.path
+    fn err(&self, op: &str, e: std::io::Error) -> DiskError {
+        DiskError::io(op.to_owned(), e).with_path(&self.path)
     }
 
-    /// The open file.
-    pub fn file(&self) -> &File {
-        self.tmp.as_file()
-    }
-
-    fn err(&self, op: String, e: std::io::Error) -> DiskError {
-        DiskError::io(op, e).with_path(&self.path)
-    }
-
-    /// A second handle on the temporary file, for writers on other threads (see
-    /// [`OutputFile::record`]).
-    pub fn handle(&self) -> Result<File, DiskError> {
-        self.file()
-            .try_clone()
-            .map_err(|e| self.err("duplicate the file handle".into(), e))
-    }
-
-    /// Writes `data` at `offset`. Writes at or after everything written so far keep the
-    /// in-pass hash; the gap before them is a hole and hashes as zeros.
-    pub fn write_at(&mut self, data: &[u8], offset: u64) -> Result<(), DiskError> {
-        write_in_blocks(self.file(), data, offset)
-            .map_err(|(at, n, e)| self.err(format!("write {n} bytes at offset {at}"), e))?;
-        self.record(data, offset);
-        Ok(())
-    }
-
-    /// Accounts for `data` already written at `offset` through another [`handle`](Self::handle):
-    /// counts it and, in offset order, hashes it as [`write_at`](Self::write_at) would.
-    pub fn record(&mut self, data: &[u8], offset: u64) {
-        self.bytes_written += data.len() as u64;
-        let end = offset + data.len() as u64;
-        if self.sync && end >= self.writeback_from + WRITEBACK_STEP {
-            // POSIX_FADV_DONTNEED starts writeback of the dirty pages in the range without
-            // waiting for it (Linux), then drops the clean ones: nothing reads them again.
-            // Advice is best effort: an error here changes nothing but speed.
-            let len = end - self.writeback_from;
-            let _ = rustix::fs::fadvise(
-                self.file(),
-                self.writeback_from,
-                std::num::NonZeroU64::new(len),
-                rustix::fs::Advice::DontNeed,
-            );
-            self.writeback_from = end;
-        }
-        if let Some(h) = &mut self.hasher {
-            if offset < self.hashed_to {
-                self.read_back = true;
-            } else if !self.read_back {
-                hash_zeros(h, offset - self.hashed_to);
-                h.update(data);
-                self.hashed_to = offset + data.len() as u64;
-            }
-        }
-    }
-
-    /// Sets the length, makes the file durable (if asked), renames it to the destination and
-    /// returns what was written.
-    pub fn commit(mut self, len: u64) -> Result<Committed, DiskError> {
-        let file = self.file();
-        file.set_len(len)
-            .map_err(|e| self.err(format!("set the length to {len}"), e))?;
-        let sha256 = match self.hasher.take() {
-            None => None,
-            Some(mut h) if !self.read_back && self.hashed_to <= len => {
-                hash_zeros(&mut h, len - self.hashed_to);
-                Some(hex::encode(h.finalize()))
-            }
-            Some(_) => {
-                self.read_back = true;
-                Some(self.hash_file(len)?)
-            }
-        };
-        let sync = self.sync;
-        if sync {
-            self.file()
-                .sync_all()
-                .map_err(|e| self.err("fsync".into(), e))?;
+    /// Makes the file durable (unless [`Durability::Volatile`]), renames it to the destination
+    /// (replacing what was there) and reports it.
+    pub fn commit(self) -> Result<Committed, DiskError> {
+        let durable = self.durability == Durability::Durable;
+        if durable {
+            self.file().sync_all().map_err(|e| self.err("fsync", e))?;
         }
         // Readable by others, as qemu-img creates images (tempfile creates 0600).
-        set_mode_644(self.file()).map_err(|e| self.err("set permissions".into(), e))?;
+        set_mode_644(self.file()).map_err(|e| self.err("set permissions of", e))?;
+        let len = self
+            .file()
+            .metadata()
+            .map_err(|e| self.err("read the metadata of", e))?
+            .len();
         let OutputFile {
             tmp,
             path,
             bytes_written,
-            read_back,
             ..
         } = self;
         tmp.persist(&path).map_err(|e| {
             DiskError::io("rename the temporary file into place", e.error).with_path(&path)
         })?;
-        if sync && let Some(dir) = path.parent() {
+        if durable && let Some(dir) = path.parent() {
             let dir = if dir.as_os_str().is_empty() {
                 Path::new(".")
             } else {
@@ -195,44 +194,29 @@ impl OutputFile {
             path,
             len,
             bytes_written,
-            sha256,
-            hash_read_back: read_back,
         })
     }
+}
 
-    /// Hashes the first `len` bytes of the file by reading it back (holes skipped, as zeros).
-    fn hash_file(&self, len: u64) -> Result<String, DiskError> {
-        let file = self.file();
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut pos = 0u64;
-        while pos < len {
-            let (data_start, data_end) = match file.next_data(pos) {
-                Ok(Some((s, e))) => (s.min(len), e.min(len)),
-                Ok(None) => (len, len),
-                Err(e) => return Err(self.err(format!("find data at offset {pos}"), e)),
-            };
-            hash_zeros(&mut h, data_start - pos);
-            let mut p = data_start;
-            while p < data_end {
-                let n = (data_end - p).min(buf.len() as u64) as usize;
-                FileExt::read_exact_at(file, &mut buf[..n], p)
-                    .map_err(|e| self.err(format!("read back {n} bytes at offset {p}"), e))?;
-                h.update(&buf[..n]);
-                p += n as u64;
-            }
-            if data_end <= pos {
-                // No progress (an empty data range): hash the rest as read.
-                let n = (len - pos).min(buf.len() as u64) as usize;
-                FileExt::read_exact_at(file, &mut buf[..n], pos)
-                    .map_err(|e| self.err(format!("read back {n} bytes at offset {pos}"), e))?;
-                h.update(&buf[..n]);
-                pos += n as u64;
-            } else {
-                pos = data_end;
-            }
+impl Output for OutputFile {
+    fn file(&self) -> &File {
+        self.tmp.as_file()
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn record(&mut self, data: &[u8], offset: u64) {
+        self.bytes_written += data.len() as u64;
+        if self.durability == Durability::Durable {
+            self.writeback
+                .advance(self.tmp.as_file(), offset + data.len() as u64);
         }
-        Ok(hex::encode(h.finalize()))
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.bytes_written
     }
 }
 
@@ -255,14 +239,6 @@ pub(crate) fn write_in_blocks(
         rest = tail;
     }
     Ok(())
-}
-
-fn hash_zeros(h: &mut Sha256, mut n: u64) {
-    while n > 0 {
-        let k = n.min(ZEROS.len() as u64) as usize;
-        h.update(&ZEROS[..k]);
-        n -= k as u64;
-    }
 }
 
 fn set_mode_644(file: &File) -> std::io::Result<()> {
@@ -294,5 +270,22 @@ mod tests {
         FileExt::read_exact_at(&file, &mut back, offset).unwrap();
         assert_eq!(back, data);
         assert_eq!(file.metadata().unwrap().len(), offset + data.len() as u64);
+    }
+
+    #[test]
+    fn commit_renames_and_drop_removes() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("disk.img");
+        let mut out = OutputFile::create(&dest, Durability::Durable).unwrap();
+        out.write_at(b"hello", 4096).unwrap();
+        out.set_len(8192).unwrap();
+        let committed = out.commit().unwrap();
+        assert_eq!(committed.len, 8192);
+        assert_eq!(committed.bytes_written, 5);
+        assert_eq!(std::fs::read(&dest).unwrap()[4096..4101], *b"hello");
+        let dropped = OutputFile::create(&dest, Durability::Volatile).unwrap();
+        drop(dropped);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "only the committed file is left");
     }
 }

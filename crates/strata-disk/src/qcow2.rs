@@ -35,4 +35,4 @@ pub use header::{CompressionType, Header, HeaderError};
 pub use info::{ImageInfo, info};
 pub use reader::Qcow2Image;
 pub use snapshot::Snapshot;
-pub use writer::{Compat, CreateOptions, Qcow2Target, Qcow2WriteError, create};
+pub use writer::{Compat, CreateOptions, Qcow2Target, Qcow2WriteError, create, create_file};

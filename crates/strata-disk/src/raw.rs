@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use strata_model::DiskFormat;
 
-use crate::convert::{ConvertTarget, Layout, Placement, SourceMap};
+use crate::convert::{ConvertTarget, Finished, Layout, Placement, SourceMap};
 use crate::error::DiskError;
 use crate::image::{DiskImage, DiskImageMut, Extent, ExtentKind};
 use crate::io::ReadAt;
-use crate::output::{Committed, OutputFile};
+use crate::output::Output;
 
 /// The block size at which writes look for zeros to leave as holes (the usual filesystem block).
 pub const RAW_ZERO_BLOCK: usize = 4096;
@@ -270,33 +270,23 @@ pub(crate) fn is_zero(buf: &[u8]) -> bool {
     chunks.iter().all(|c| u128::from_ne_bytes(*c) == 0) && rest.iter().all(|&b| b == 0)
 }
 
-/// A raw image written by the convert engine under a temporary name: data at its guest offset
-/// (by the engine's workers, through a [`Placement`]), zero blocks left as holes, hashed in the
-/// same pass when asked.
+/// A raw image written by the convert engine into an [`Output`]: data at its guest offset (by
+/// the engine's workers, through a [`Placement`]), zero blocks left as holes.
 #[derive(Debug)]
-pub struct RawTarget {
-    out: OutputFile,
+pub struct RawTarget<'o> {
+    out: &'o mut dyn Output,
     size: u64,
 }
 
-impl RawTarget {
-    /// Starts writing a raw image of `size` bytes to `path` (see [`OutputFile::create`] for
-    /// `hash` and `sync`).
-    pub fn create(
-        path: &std::path::Path,
-        size: u64,
-        hash: bool,
-        sync: bool,
-    ) -> Result<Self, DiskError> {
-        let out = OutputFile::create(path, hash, sync)?;
-        out.file()
-            .set_len(size)
-            .map_err(|e| DiskError::io(format!("set the length to {size}"), e).with_path(path))?;
+impl<'o> RawTarget<'o> {
+    /// Starts writing a raw image of `size` bytes into `out`.
+    pub fn create(out: &'o mut dyn Output, size: u64) -> Result<Self, DiskError> {
+        out.set_len(size)?;
         Ok(RawTarget { out, size })
     }
 }
 
-impl ConvertTarget for RawTarget {
+impl ConvertTarget for RawTarget<'_> {
     fn format_name(&self) -> &'static str {
         "raw"
     }
@@ -337,8 +327,11 @@ impl ConvertTarget for RawTarget {
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> Result<Committed, DiskError> {
-        self.out.commit(self.size)
+    fn finish(self: Box<Self>) -> Result<Finished, DiskError> {
+        Ok(Finished {
+            file_len: self.size,
+            bytes_written: self.out.bytes_written(),
+        })
     }
 }
 

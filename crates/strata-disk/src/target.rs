@@ -3,12 +3,11 @@
 //! only a format (`export -t vmdk`). Callers that need a format's own options (cluster size,
 //! subformat, compression) create that format's target directly.
 
-use std::path::Path;
-
 use strata_model::DiskFormat;
 
 use crate::convert::{ConvertError, ConvertTarget};
 use crate::error::DiskError;
+use crate::output::Output;
 use crate::qcow2::{CreateOptions, Qcow2Target};
 use crate::qed::{QedCreateOptions, QedTarget};
 use crate::raw::RawTarget;
@@ -29,49 +28,20 @@ pub fn is_writable(format: DiskFormat) -> bool {
     )
 }
 
-/// A destination at `path` (written to a temporary file beside it, renamed there by
-/// [`ConvertTarget::finish`]) of `size` virtual bytes in `format`, with qemu-img's default
-/// options; `hash` computes the file's sha256 as it is written, `sync` fsyncs it first.
+/// A destination in `out` of `size` virtual bytes in `format`, with qemu-img's default options.
 /// A format strata reads but cannot write is [`ConvertError::FormatNotWritable`].
-pub fn create_target(
+pub fn create_target<'o>(
     format: DiskFormat,
-    path: &Path,
+    out: &'o mut dyn Output,
     size: u64,
-    hash: bool,
-    sync: bool,
-) -> Result<Box<dyn ConvertTarget>, DiskError> {
+) -> Result<Box<dyn ConvertTarget + 'o>, DiskError> {
     Ok(match format {
-        DiskFormat::Raw => Box::new(RawTarget::create(path, size, hash, sync)?),
-        DiskFormat::Qcow2 => Box::new(Qcow2Target::create(
-            path,
-            &CreateOptions::new(size),
-            hash,
-            sync,
-        )?),
-        DiskFormat::Vmdk => Box::new(VmdkTarget::create(
-            path,
-            &VmdkCreateOptions::new(size),
-            hash,
-            sync,
-        )?),
-        DiskFormat::Qed => Box::new(QedTarget::create(
-            path,
-            &QedCreateOptions::new(size),
-            hash,
-            sync,
-        )?),
-        DiskFormat::Vdi => Box::new(VdiTarget::create(
-            path,
-            &VdiCreateOptions::new(size),
-            hash,
-            sync,
-        )?),
-        DiskFormat::Vpc => Box::new(VpcTarget::create(
-            path,
-            &VpcCreateOptions::new(size),
-            hash,
-            sync,
-        )?),
+        DiskFormat::Raw => Box::new(RawTarget::create(out, size)?),
+        DiskFormat::Qcow2 => Box::new(Qcow2Target::create(out, &CreateOptions::new(size))?),
+        DiskFormat::Vmdk => Box::new(VmdkTarget::create(out, &VmdkCreateOptions::new(size))?),
+        DiskFormat::Qed => Box::new(QedTarget::create(out, &QedCreateOptions::new(size))?),
+        DiskFormat::Vdi => Box::new(VdiTarget::create(out, &VdiCreateOptions::new(size))?),
+        DiskFormat::Vpc => Box::new(VpcTarget::create(out, &VpcCreateOptions::new(size))?),
         other => {
             return Err(ConvertError::FormatNotWritable {
                 format: other.name(),
@@ -84,13 +54,15 @@ pub fn create_target(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::{Durability, OutputFile};
 
     #[test]
     fn writable_formats_are_exactly_those_created() {
         let dir = tempfile::tempdir().unwrap();
         for format in &DiskFormat::ALL {
             let path = dir.path().join(format!("out.{}", format.name()));
-            let made = create_target(*format, &path, 1 << 20, false, false);
+            let mut out = OutputFile::create(&path, Durability::Volatile).unwrap();
+            let made = create_target(*format, &mut out, 1 << 20).map(|_| ());
             assert_eq!(made.is_ok(), is_writable(*format), "{format:?}");
             if let Err(e) = made {
                 assert_eq!(e.kind(), crate::ErrorKind::Unsupported);

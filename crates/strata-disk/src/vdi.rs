@@ -31,12 +31,12 @@ use std::path::{Path, PathBuf};
 
 use strata_model::DiskFormat;
 
-use crate::blockplan::{BlockPlan, move_block, random_uuid, set_len};
-use crate::convert::{ConvertTarget, Placement, SourceMap};
+use crate::blockplan::{BlockPlan, move_block, random_uuid};
+use crate::convert::{ConvertTarget, Finished, Placement, SourceMap, finish_at};
 use crate::error::{DiskError, DiskErrorSource, ErrorKind};
 use crate::image::{DiskImage, Extent, ExtentKind};
 use crate::io::{ReadAt, read_u32_table};
-use crate::output::{Committed, OutputFile};
+use crate::output::Output;
 
 /// The signature at offset 64.
 pub const SIGNATURE: u32 = 0xbeda_107f;
@@ -588,22 +588,19 @@ impl VdiCreateOptions {
 
 /// The convert engine's vdi destination; see the module documentation for the layout.
 #[derive(Debug)]
-pub struct VdiTarget {
-    out: OutputFile,
+pub struct VdiTarget<'o> {
+    out: &'o mut dyn Output,
     header: Header,
     plan: BlockPlan,
     planned: bool,
 }
 
-impl VdiTarget {
+impl<'o> VdiTarget<'o> {
     /// Starts writing a vdi image to `path` under a temporary name (see
     /// [`OutputFile::create`] for `hash` and `sync`).
-    pub fn create(
-        path: &Path,
-        options: &VdiCreateOptions,
-        hash: bool,
-        sync: bool,
-    ) -> Result<Self, DiskError> {
+    pub fn create(out: &'o mut dyn Output, options: &VdiCreateOptions) -> Result<Self, DiskError> {
+        let path = out.path().to_path_buf();
+        let path = path.as_path();
         let size = options.size.next_multiple_of(SECTOR);
         if size > MAX_DISK_SIZE {
             return Err(DiskError::from(VdiError::CreateTooLarge {
@@ -655,7 +652,6 @@ impl VdiTarget {
             uuid_link: [0; 16],
             uuid_parent: [0; 16],
         };
-        let out = OutputFile::create(path, hash, sync)?;
         Ok(VdiTarget {
             out,
             header,
@@ -711,7 +707,7 @@ impl VdiTarget {
     }
 }
 
-impl ConvertTarget for VdiTarget {
+impl ConvertTarget for VdiTarget<'_> {
     fn format_name(&self) -> &'static str {
         "vdi"
     }
@@ -735,7 +731,7 @@ impl ConvertTarget for VdiTarget {
             self.plan = plan;
             result?;
         }
-        set_len(&self.out, self.end())?;
+        self.out.set_len(self.end())?;
         self.planned = true;
         Ok(())
     }
@@ -782,7 +778,7 @@ impl ConvertTarget for VdiTarget {
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>) -> Result<Committed, DiskError> {
+    fn finish(mut self: Box<Self>) -> Result<Finished, DiskError> {
         if !self.planned {
             return Err(
                 DiskError::invalid_request("vdi target finished before planning")
@@ -794,7 +790,7 @@ impl ConvertTarget for VdiTarget {
             if finals.len() as u64 != self.plan.len() {
                 for &(from, to) in &moves {
                     let (from, to) = (self.slot_host(from, 0), self.slot_host(to, 0));
-                    move_block(&mut self.out, from, to, BLOCK_SIZE, GRANULE as usize)?;
+                    move_block(&mut *self.out, from, to, BLOCK_SIZE, GRANULE as usize)?;
                 }
                 self.header.blocks_allocated = finals.len() as u32;
                 let lookup = |b: u64| {
@@ -806,7 +802,7 @@ impl ConvertTarget for VdiTarget {
             }
         }
         let end = self.end();
-        self.out.commit(end)
+        finish_at(self.out, end)
     }
 }
 

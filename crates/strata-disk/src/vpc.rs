@@ -50,12 +50,12 @@ use std::path::{Path, PathBuf};
 
 use strata_model::DiskFormat;
 
-use crate::blockplan::{BlockPlan, move_block, random_uuid, set_len};
-use crate::convert::{ConvertTarget, Layout, Placement, SourceMap};
+use crate::blockplan::{BlockPlan, move_block, random_uuid};
+use crate::convert::{ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at};
 use crate::error::{DiskError, DiskErrorSource, ErrorKind};
 use crate::image::{DiskImage, Extent, ExtentKind};
 use crate::io::{ReadAt, read_u32_table};
-use crate::output::{Committed, OutputFile};
+use crate::output::Output;
 
 /// The footer's length.
 pub const FOOTER_LEN: usize = 512;
@@ -872,8 +872,8 @@ impl DynLayout {
 
 /// The convert engine's vpc destination; see the module documentation for the layouts.
 #[derive(Debug)]
-pub struct VpcTarget {
-    out: OutputFile,
+pub struct VpcTarget<'o> {
+    out: &'o mut dyn Output,
     footer: Footer,
     size: u64,
     dynamic: Option<DynLayout>,
@@ -881,15 +881,12 @@ pub struct VpcTarget {
     planned: bool,
 }
 
-impl VpcTarget {
+impl<'o> VpcTarget<'o> {
     /// Starts writing a vpc image to `path` under a temporary name (see
     /// [`OutputFile::create`] for `hash` and `sync`).
-    pub fn create(
-        path: &Path,
-        options: &VpcCreateOptions,
-        hash: bool,
-        sync: bool,
-    ) -> Result<Self, DiskError> {
+    pub fn create(out: &'o mut dyn Output, options: &VpcCreateOptions) -> Result<Self, DiskError> {
+        let path = out.path().to_path_buf();
+        let path = path.as_path();
         let with_path = |e: VpcError| DiskError::from(e).with_path(path);
         let size = rounded_size(options.size, options.force_size).map_err(with_path)?;
         let ((c, h, s), sectors) = rounded_geometry(size, options.force_size).map_err(with_path)?;
@@ -927,7 +924,6 @@ impl VpcTarget {
                 data_start: DynLayout::BAT_OFFSET + (entries * 4).next_multiple_of(SECTOR),
             }
         });
-        let out = OutputFile::create(path, hash, sync)?;
         Ok(VpcTarget {
             out,
             footer,
@@ -977,7 +973,7 @@ impl VpcTarget {
     }
 }
 
-impl ConvertTarget for VpcTarget {
+impl ConvertTarget for VpcTarget<'_> {
     fn format_name(&self) -> &'static str {
         "vpc"
     }
@@ -1008,7 +1004,7 @@ impl ConvertTarget for VpcTarget {
             self.plan = plan;
             result?;
             let end = self.dynamic.as_ref().map_or(0, |d| d.slot(self.plan.len()));
-            set_len(&self.out, end)?;
+            self.out.set_len(end)?;
         }
         self.planned = true;
         Ok(())
@@ -1071,7 +1067,7 @@ impl ConvertTarget for VpcTarget {
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>) -> Result<Committed, DiskError> {
+    fn finish(mut self: Box<Self>) -> Result<Finished, DiskError> {
         if !self.planned {
             return Err(
                 DiskError::invalid_request("vpc target finished before planning")
@@ -1093,7 +1089,7 @@ impl ConvertTarget for VpcTarget {
                         .collect();
                     for (from, to, slot) in hosts {
                         move_block(
-                            &mut self.out,
+                            &mut *self.out,
                             from + DynLayout::BITMAP,
                             to + DynLayout::BITMAP,
                             BLOCK_SIZE,
@@ -1114,7 +1110,7 @@ impl ConvertTarget for VpcTarget {
             }
         };
         self.out.write_at(&footer, end)?;
-        self.out.commit(end + FOOTER_LEN as u64)
+        finish_at(self.out, end + FOOTER_LEN as u64)
     }
 }
 

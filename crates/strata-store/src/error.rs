@@ -229,15 +229,6 @@ pub enum StoreError {
         /// The path.
         path: PathBuf,
     },
-    /// A file handed to [`adopt_tmp`](crate::Repository::adopt_tmp) is not directly inside the
-    /// repository's `.tmp/`.
-    #[error("{} is not inside the repository scratch directory {}", .path.display(), .tmp.display())]
-    NotInTmp {
-        /// The file.
-        path: PathBuf,
-        /// The repository's `.tmp/`.
-        tmp: PathBuf,
-    },
     /// An image name that this store cannot hold.
     #[error(transparent)]
     InvalidName(#[from] NameError),
@@ -325,6 +316,12 @@ pub enum StoreError {
         name: String,
     },
 
+    // ----- disks ---------------------------------------------------------------------------
+    /// Writing or reading a disk image the store makes (a new blob, an overlay) failed
+    /// (strata-disk's error, with its own kind).
+    #[error(transparent)]
+    Disk(Box<strata_disk::DiskError>),
+
     // ----- containers ----------------------------------------------------------------------
     /// A container image, blob or document failed (strata-oci's error, with its own kind).
     #[error(transparent)]
@@ -365,9 +362,7 @@ impl StoreError {
             | E::NoCache => ErrorKind::Config,
             E::CacheNotWritable { .. } => ErrorKind::PermissionDenied,
             E::CacheCreate { source: error, .. } | E::RepoCreate { error, .. } => io_kind(error),
-            E::RepoNotDirectory { .. } | E::NotRegularFile { .. } | E::NotInTmp { .. } => {
-                ErrorKind::InvalidInput
-            }
+            E::RepoNotDirectory { .. } | E::NotRegularFile { .. } => ErrorKind::InvalidInput,
             E::InvalidName(_) | E::InvalidInstanceId { .. } => ErrorKind::InvalidInput,
             E::RepoInvalidParent { .. } => ErrorKind::NotFound,
             E::BadRepoConfig { .. } => ErrorKind::InvalidFormat,
@@ -389,6 +384,7 @@ impl StoreError {
             E::Locked { .. } => ErrorKind::Locked,
             E::Io { source, .. } => io_kind(source),
             E::Overlay { .. } => ErrorKind::Io,
+            E::Disk(e) => disk_kind(e),
             E::Oci(e) => oci_kind(e),
         }
     }
@@ -472,6 +468,29 @@ pub(crate) fn py_os_error(error: &io::Error, path: &Path) -> String {
             )
         }
         None => error.to_string(),
+    }
+}
+
+impl From<strata_disk::DiskError> for StoreError {
+    fn from(e: strata_disk::DiskError) -> Self {
+        StoreError::Disk(Box::new(e))
+    }
+}
+
+/// The store's kind of a codec error.
+fn disk_kind(e: &strata_disk::DiskError) -> ErrorKind {
+    use strata_disk::ErrorKind as K;
+    match e.kind() {
+        K::Io => match &e.source {
+            strata_disk::error::DiskErrorSource::Io { source, .. } => io_kind(source),
+            _ => ErrorKind::Io,
+        },
+        K::InvalidFormat => ErrorKind::InvalidFormat,
+        K::Unsupported => ErrorKind::Unsupported,
+        K::Corrupt | K::Escape => ErrorKind::Corrupt,
+        K::NotFound => ErrorKind::NotFound,
+        K::IntegrityMismatch => ErrorKind::IntegrityMismatch,
+        K::InvalidRequest => ErrorKind::InvalidInput,
     }
 }
 

@@ -18,12 +18,12 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use strata_disk::{Output, Writeback};
 use strata_model::name::TransientName;
 use tempfile::NamedTempFile;
 
 use crate::error::{IoContext, Result, StoreError};
 use crate::fsutil;
-use crate::image_store::{ImageStore, StoredImage};
 use crate::lock::{FileLock, LockMode};
 
 /// The scratch and lock directory inside a backend.
@@ -73,6 +73,19 @@ impl FlatStore {
         self.root.join(name.file_name())
     }
 
+    /// The file of image `name` (`Unable to find image '{name}' in backend`, transient's
+    /// `retrieve_image` text, when it is not there).
+    pub fn get(&self, name: &TransientName) -> Result<PathBuf> {
+        let path = self.image_path(name);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(StoreError::FlatNotFound {
+                name: name.to_string(),
+            })
+        }
+    }
+
     /// Whether image `name` is in the backend.
     pub fn contains(&self, name: &TransientName) -> bool {
         self.image_path(name).is_file()
@@ -88,59 +101,27 @@ impl FlatStore {
         )
     }
 
-    /// Moves or copies the finished image `file` into the backend as `name`: `An image with
-    /// the name '{name}' already exists` if it is there. A file in `.working/` is renamed;
-    /// any other file is cloned or copied (holes kept) into `.working/` first. The image is
-    /// fsynced, made 0444, and renamed without replacing.
-    pub fn put(&self, name: &TransientName, file: &Path) -> Result<PathBuf> {
-        let target = self.image_path(name);
-        let exists = || StoreError::FlatExists {
-            name: name.to_string(),
-        };
-        if target.exists() {
-            return Err(exists());
-        }
-        let meta = fs::metadata(file).at("read the metadata of", file)?;
-        if !meta.is_file() {
-            return Err(StoreError::NotRegularFile {
-                path: file.to_owned(),
-            });
-        }
+    /// Starts image `name`: takes its per-image lock ([`FlatStore::lock_image`]) and opens a
+    /// new file in `.working/` (transient converts into `.working/<uuid4>`), an [`Output`] the
+    /// convert engine writes into; [`NewFlatImage::commit`] moves it into the backend. The lock
+    /// is held until then, so two processes never build the same name at once.
+    pub fn new_image(&self, name: &TransientName) -> Result<NewFlatImage<'_>> {
+        let lock = self.lock_image(name)?;
         let working = self.working_dir();
-        let in_working = file
-            .parent()
-            .and_then(|p| fs::canonicalize(p).ok())
-            .zip(fs::canonicalize(&working).ok())
-            .is_some_and(|(parent, working)| parent == working);
-        let staged = if in_working {
-            let handle = fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(file)
-                .at("open", file)?;
-            NamedTempFile::from_parts(
-                handle,
-                tempfile::TempPath::try_from_path(file).at("resolve", file)?,
-            )
-        } else {
-            let source = fs::File::open(file).at("open", file)?;
-            let staged = self.scratch_file()?;
-            fsutil::clone_or_copy(&source, staged.as_file()).at("copy", file)?;
-            staged
-        };
-        staged.as_file().sync_all().at("fsync", staged.path())?;
-        staged
-            .as_file()
-            .set_permissions(fs::Permissions::from_mode(IMAGE_MODE))
-            .at("chmod", staged.path())?;
-        let (_, staged) = staged.into_parts();
-        match staged.persist_noclobber(&target) {
-            Ok(()) => {}
-            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists()),
-            Err(e) => return Err(StoreError::io("rename into", &target, e.error)),
-        }
-        fsutil::fsync_dir(&self.root)?;
-        Ok(target)
+        let file = tempfile::Builder::new()
+            .prefix("partial-")
+            .rand_bytes(16)
+            .tempfile_in(&working)
+            .at("create a file in", &working)?;
+        Ok(NewFlatImage {
+            store: self,
+            name: name.clone(),
+            target: self.image_path(name),
+            file,
+            bytes_written: 0,
+            writeback: Writeback::default(),
+            _lock: lock,
+        })
     }
 
     /// Removes image `name` (`No image in backend with name '{name}'`). Whether VMs use it is
@@ -190,61 +171,82 @@ impl FlatStore {
     }
 }
 
-impl ImageStore for FlatStore {
-    fn list(&self) -> Result<Vec<StoredImage>> {
-        Ok(self
-            .images()?
-            .into_iter()
-            .map(|(name, path)| StoredImage {
-                name: name.to_string(),
-                revision: None,
-                path,
-            })
-            .collect())
-    }
+/// What an existing image of the same name means to [`NewFlatImage::commit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Refuse (transient's `commit`): `An image with the name '{name}' already exists`.
+    Refuse,
+    /// Replace it atomically (transient's `image build`, which overwrites).
+    Replace,
+}
 
-    /// `Unable to find image '{name}' in backend`.
-    fn top_path(&self, name: &str) -> Result<PathBuf> {
-        let name: TransientName = name.parse()?;
-        let path = self.image_path(&name);
-        if path.is_file() {
-            Ok(path)
-        } else {
-            Err(StoreError::FlatNotFound {
-                name: name.to_string(),
-            })
-        }
-    }
+/// A new backend image being written in `.working/` under its name's lock (see
+/// [`FlatStore::new_image`]); dropped uncommitted, the file is removed.
+#[derive(Debug)]
+pub struct NewFlatImage<'s> {
+    store: &'s FlatStore,
+    name: TransientName,
+    target: PathBuf,
+    file: NamedTempFile,
+    bytes_written: u64,
+    writeback: Writeback,
+    _lock: FileLock,
+}
 
-    /// A new file with a random name in `.working/`, where transient converts into
-    /// `.working/<uuid4>`.
-    fn scratch_file(&self) -> Result<NamedTempFile> {
-        let working = self.working_dir();
-        fs::create_dir_all(&working).at("create directory", &working)?;
-        tempfile::Builder::new()
-            .prefix("partial-")
-            .rand_bytes(16)
-            .tempfile_in(&working)
-            .at("create a file in", &working)
-    }
-
-    fn put_image(&self, name: &str, file: &Path) -> Result<StoredImage> {
-        let name: TransientName = name.parse()?;
-        let path = self.put(&name, file)?;
-        Ok(StoredImage {
+impl NewFlatImage<'_> {
+    /// Makes the image durable and moves it into the backend: fsync, mode 0444 (read-only also
+    /// blocks qemu's commit), rename (refusing or replacing an image of that name, as
+    /// `existing` says), fsync of the directory. Returns the image's path.
+    pub fn commit(self, existing: Existing) -> Result<PathBuf> {
+        let NewFlatImage {
+            store,
+            name,
+            target,
+            file,
+            ..
+        } = self;
+        let exists = || StoreError::FlatExists {
             name: name.to_string(),
-            revision: None,
-            path,
-        })
+        };
+        if existing == Existing::Refuse && target.exists() {
+            return Err(exists());
+        }
+        file.as_file().sync_all().at("fsync", file.path())?;
+        file.as_file()
+            .set_permissions(fs::Permissions::from_mode(IMAGE_MODE))
+            .at("chmod", file.path())?;
+        let (_, staged) = file.into_parts();
+        let renamed = match existing {
+            Existing::Refuse => staged.persist_noclobber(&target),
+            Existing::Replace => staged.persist(&target),
+        };
+        match renamed {
+            Ok(()) => {}
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists()),
+            Err(e) => return Err(StoreError::io("rename into", &target, e.error)),
+        }
+        fsutil::fsync_dir(&store.root)?;
+        Ok(target)
+    }
+}
+
+impl Output for NewFlatImage<'_> {
+    fn file(&self) -> &fs::File {
+        self.file.as_file()
     }
 
-    /// `No image in backend with name '{name}'`.
-    fn delete(&self, name: &str) -> Result<()> {
-        self.remove(&name.parse()?)
+    fn path(&self) -> &Path {
+        &self.target
     }
 
-    fn lock(&self, name: &str) -> Result<FileLock> {
-        self.lock_image(&name.parse()?)
+    fn record(&mut self, data: &[u8], offset: u64) {
+        self.bytes_written += data.len() as u64;
+        self.writeback
+            .advance(self.file.as_file(), offset + data.len() as u64);
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.bytes_written
     }
 }
 
@@ -252,60 +254,81 @@ impl ImageStore for FlatStore {
 mod tests {
     use super::*;
 
+    fn name(text: &str) -> TransientName {
+        text.parse().unwrap()
+    }
+
+    fn write(store: &FlatStore, text: &str, bytes: &[u8], existing: Existing) -> Result<PathBuf> {
+        let mut new = store.new_image(&name(text))?;
+        new.write_at(bytes, 0)?;
+        new.commit(existing)
+    }
+
     #[test]
-    fn put_list_get_delete() {
+    fn new_list_get_remove() {
         let dir = tempfile::tempdir().unwrap();
         let store = FlatStore::open(&dir.path().join("backend")).unwrap();
         assert!(store.working_dir().is_dir());
-        let src = dir.path().join("img.qcow2");
-        fs::write(&src, b"QFI\xfb fake").unwrap();
-        let put = store.put_image("centos/7:2004.01", &src).unwrap();
-        assert_eq!(put.path, store.path().join("centos%2F7%3A2004.01"));
+        let path = write(&store, "centos/7:2004.01", b"one", Existing::Refuse).unwrap();
+        assert_eq!(path, store.path().join("centos%2F7%3A2004.01"));
         assert_eq!(
-            fs::metadata(&put.path).unwrap().permissions().mode() & 0o777,
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o444
         );
-        assert!(
-            src.exists(),
-            "a file outside .working/ is copied, not moved"
-        );
-        // A scratch file is moved.
-        let scratch = store.scratch_file().unwrap();
-        fs::write(scratch.path(), b"x").unwrap();
-        store.put_image("my-image", scratch.path()).unwrap();
-        assert!(!scratch.path().exists());
-        // Not images: a name with '-', a directory, a non-canonical encoding.
+        write(&store, "my-image", b"two", Existing::Refuse).unwrap();
+        // Not images: a name with '-', a directory, a non-canonical encoding; and nothing is
+        // left in .working/ but the lock files.
         fs::write(store.path().join("vm-0-x"), b"").unwrap();
         fs::write(store.path().join("%2f"), b"").unwrap();
         fs::create_dir(store.path().join("dir")).unwrap();
-        let names: Vec<String> = store.list().unwrap().into_iter().map(|i| i.name).collect();
+        let names: Vec<String> = store
+            .images()
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n.to_string())
+            .collect();
         assert_eq!(names, ["centos/7:2004.01", "my-image"]);
+        let mut working: Vec<String> = fs::read_dir(store.working_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        working.sort();
+        assert_eq!(working, ["centos%2F7%3A2004.01", "my%2Dimage"]);
 
-        let e = store.put_image("my-image", &src).unwrap_err();
+        let e = write(&store, "my-image", b"three", Existing::Refuse).unwrap_err();
         assert_eq!(
             e.to_string(),
             "An image with the name 'my-image' already exists"
         );
         assert_eq!(
-            store.top_path("my-image").unwrap(),
-            store.path().join("my%2Dimage")
+            fs::read(store.get(&name("my-image")).unwrap()).unwrap(),
+            b"two"
         );
-        let e = store.top_path("nope").unwrap_err();
+        write(&store, "my-image", b"four", Existing::Replace).unwrap();
+        assert_eq!(
+            fs::read(store.get(&name("my-image")).unwrap()).unwrap(),
+            b"four"
+        );
+        let e = store.get(&name("nope")).unwrap_err();
         assert!(matches!(&e, StoreError::FlatNotFound { name } if name == "nope"));
         assert_eq!(e.to_string(), "Unable to find image 'nope' in backend");
-        store.delete("my-image").unwrap();
-        let e = store.delete("my-image").unwrap_err();
+        store.remove(&name("my-image")).unwrap();
+        let e = store.remove(&name("my-image")).unwrap_err();
         assert!(matches!(e, StoreError::FlatNoSuchImage { .. }));
         assert_eq!(e.to_string(), "No image in backend with name 'my-image'");
     }
 
     #[test]
-    fn per_image_lock_is_exclusive() {
+    fn a_new_image_holds_its_lock_and_leaves_nothing_when_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let store = FlatStore::open(dir.path()).unwrap();
-        let _held = store.lock("centos/7").unwrap();
-        let path = store.working_dir().join("centos%2F7");
-        let e = FileLock::try_acquire(&path, LockMode::Exclusive).unwrap_err();
+        let new = store.new_image(&name("centos/7")).unwrap();
+        let lock = store.working_dir().join("centos%2F7");
+        let e = FileLock::try_acquire(&lock, LockMode::Exclusive).unwrap_err();
         assert_eq!(e.kind(), crate::error::ErrorKind::Locked);
+        drop(new);
+        FileLock::try_acquire(&lock, LockMode::Exclusive).unwrap();
+        assert!(store.images().unwrap().is_empty());
+        assert_eq!(fs::read_dir(store.working_dir()).unwrap().count(), 1);
     }
 }

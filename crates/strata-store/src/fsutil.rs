@@ -58,9 +58,22 @@ pub(crate) fn mkdir_if_missing(path: &Path) -> io::Result<bool> {
     }
 }
 
+/// Seconds since the epoch, as Python's `time.time()`.
+pub(crate) fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// A sha256 that is fed incrementally.
 #[derive(Default)]
 pub(crate) struct Hasher(Sha256);
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hasher")
+    }
+}
 
 impl Hasher {
     /// Feeds bytes.

@@ -151,7 +151,7 @@ impl OverlayCreator for Qcow2Overlays {
         let backing_name = backing.to_str().ok_or("the backing path is not UTF-8")?;
         let mut options = strata_disk::qcow2::CreateOptions::new(top.image.virtual_size());
         options.backing = Some((backing_name.to_owned(), backing_format));
-        strata_disk::qcow2::create(overlay, &options)?;
+        strata_disk::qcow2::create_file(overlay, &options)?;
         Ok(())
     }
 }
@@ -203,7 +203,7 @@ impl Repository {
                 .collect(),
             overlay,
             owner: self.owner(),
-            created: crate::image_store::now(),
+            created: crate::fsutil::now(),
         };
         let dir = self.instances_dir();
         fsutil::mkdir_if_missing(&dir).at("create directory", &dir)?;

@@ -10,8 +10,12 @@
 //! reads it; with no `repos.yaml` at all, strata uses one repository named `user` under
 //! `$XDG_DATA_HOME/strata/images` (`~/.local/share/strata/images`), so it works out of the box.
 //!
-//! transient's flat backend ([`FlatStore`]) and repositories share the small [`ImageStore`]
-//! trait. VM instances ([`Instance`]) pin the image revisions their overlays stand on.
+//! transient's flat backend ([`FlatStore`]) keeps one flattened qcow2 file per image name. VM
+//! instances ([`Instance`]) pin the image revisions their overlays stand on.
+//!
+//! The store is the only code that turns bytes into a stored image: a writer of image bytes
+//! gets an [`Output`](strata_disk::Output) from it ([`Writer::new_blob`],
+//! [`FlatStore::new_image`]), which hashes (for a blob), fsyncs and renames on commit.
 //!
 //! Modules:
 //! - [`cache`] is pcocc's container cache: extracted bundles, keyed as pcocc keys them.
@@ -19,7 +23,6 @@
 //! - [`env`](mod@env) holds the user's environment that configuration depends on, injectable for tests.
 //! - [`repo`] is the content-addressed repository: blobs, records, gc, verify.
 //! - [`flat`] is transient's flat backend.
-//! - [`image_store`] is the trait both implement.
 //! - [`instances`] records VM instances and creates their overlays.
 //! - [`lock`] wraps the `flock`s.
 //! - [`fsutil`] has streaming sha256, directory fsync, `access(W_OK)`, clone-or-sparse-copy.
@@ -31,7 +34,6 @@ pub mod env;
 pub mod error;
 pub mod flat;
 pub mod fsutil;
-pub mod image_store;
 pub mod instances;
 pub mod lock;
 pub mod repo;
@@ -42,13 +44,12 @@ pub use config::{
 };
 pub use env::{Cluster, Env};
 pub use error::{ErrorKind, Result, StoreError};
-pub use flat::FlatStore;
+pub use flat::{Existing, FlatStore, NewFlatImage};
 pub use fsutil::CopyMethod;
-pub use image_store::{ImageStore, StoredImage};
 pub use instances::{Instance, InstanceId, OverlayCreator, Qcow2Overlays};
 pub use lock::{FileLock, LockMode};
 pub use repo::{
-    ChainCheck, DeleteMode, GcReport, PCOCC_REF_NAME, Problem, Qcow2Chains, Repository, StagedBlob,
-    VerifyReport, Writer, container_blobs, container_record, oci_index_for, parse_record_file_name,
-    record_file_name,
+    ChainCheck, DeleteMode, GcReport, NewBlob, PCOCC_REF_NAME, Problem, Qcow2Chains, Repository,
+    StagedBlob, StoredBlob, VerifyReport, Writer, container_blobs, container_record, oci_index_for,
+    parse_record_file_name, record_file_name,
 };

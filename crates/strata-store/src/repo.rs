@@ -7,7 +7,6 @@
 //! <repo>/.tmp/                scratch on the same filesystem: blobs and records are written
 //!                             here, then renamed into place
 //! <repo>/.lock                flock: shared by writers of blobs and records, exclusive by gc
-//! <repo>/.locks/<enc(name)>   per-image flocks (ImageStore::lock), outside pcocc's view
 //! <repo>/.instances/<id>.json VM instances that use an image (see `instances`)
 //! <repo>/data/<h[0:2]>/<h>    blobs, named by the sha256 hex of their bytes, mode 0444
 //! <repo>/meta/<enc(name)>@<r> one JSON record per image revision, pcocc's bytes
@@ -62,6 +61,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub use blob::{NewBlob, StoredBlob};
 pub use gc::GcReport;
 pub use meta::{DeleteMode, encode_name, parse_record_file_name, record_file_name};
 pub use oci::{PCOCC_REF_NAME, StagedBlob, container_blobs, container_record, oci_index_for};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use serde_json::Value;
-use strata_disk::qcow2::writer::{CreateOptions, create};
+use strata_disk::qcow2::writer::{CreateOptions, create_file};
 
 /// The length of the random part of the sandbox's directory name.
 const RANDOM_LEN: usize = 8;
@@ -159,7 +159,7 @@ impl Sandbox {
     /// An empty qcow2 disk of `size` bytes, written by strata-disk as qemu-img lays it out.
     pub(crate) fn qcow2_disk(&self, name: &str, size: u64) -> String {
         let path = self.file(name);
-        create(Path::new(&path), &CreateOptions::new(size)).expect("qcow2 disk");
+        create_file(Path::new(&path), &CreateOptions::new(size)).expect("qcow2 disk");
         path
     }
 

@@ -22,13 +22,13 @@
 //! one L2 table, one or two refcount blocks and the refcount table (8 bytes per refcount
 //! block, capped at 8 MiB).
 
-use std::path::Path;
-
 use strata_model::DiskFormat;
 
-use crate::convert::{Compression, ConvertTarget, Layout, Placement, SourceMap};
+use crate::convert::{
+    Compression, ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at,
+};
 use crate::error::{DiskError, ErrorKind};
-use crate::output::{Committed, OutputFile};
+use crate::output::{Committed, Durability, Output, OutputFile};
 use crate::qcow2::header::{
     CompressionType, Header, MAX_CLUSTER_BITS, MAX_L1_ENTRIES, MAX_REFCOUNT_TABLE_BYTES,
     MAX_VIRTUAL_SIZE, MIN_CLUSTER_BITS, V2_HEADER_LEN,
@@ -305,19 +305,29 @@ fn refcount_cover(g: Geometry, fixed: u64) -> Result<(u64, u64), Qcow2WriteError
     Ok((table, blocks))
 }
 
-/// Creates an empty qcow2 image at `path` (through a temporary file, fsynced and renamed),
-/// laid out as qemu-img lays out a new image: header, refcount table, refcount block, L1.
-pub fn create(path: &Path, options: &CreateOptions) -> Result<Committed, DiskError> {
+/// Writes an empty qcow2 image into `out`, laid out as qemu-img lays out a new image: header,
+/// refcount table, refcount block, L1. The caller commits `out`.
+pub fn create(out: &mut dyn Output, options: &CreateOptions) -> Result<Finished, DiskError> {
     // The compression type is recorded in the header; there is no data to compress.
-    let mut target = Qcow2Target::new(path, options, false, true, false)?;
+    let mut target = Qcow2Target::new(out, options, false)?;
     target.plan(&SourceMap::empty(options.size, options.cluster_size))?;
     Box::new(target).finish()
 }
 
+/// [`create`] into a new file at `path`, made durable and renamed into place.
+pub fn create_file(
+    path: &std::path::Path,
+    options: &CreateOptions,
+) -> Result<Committed, DiskError> {
+    let mut out = OutputFile::create(path, Durability::Durable)?;
+    create(&mut out, options)?;
+    out.commit()
+}
+
 /// The convert engine's qcow2 destination; see the module documentation for the layouts.
 #[derive(Debug)]
-pub struct Qcow2Target {
-    out: OutputFile,
+pub struct Qcow2Target<'o> {
+    out: &'o mut dyn Output,
     header: Header,
     g: Geometry,
     mode: Mode,
@@ -335,27 +345,20 @@ enum Mode {
     Append(Box<Append>),
 }
 
-impl Qcow2Target {
-    /// Starts writing a qcow2 image to `path` under a temporary name. With
-    /// `options.compression`, every cluster is stored compressed where that makes it smaller.
-    pub fn create(
-        path: &Path,
-        options: &CreateOptions,
-        hash: bool,
-        sync: bool,
-    ) -> Result<Self, DiskError> {
-        Self::new(path, options, hash, sync, options.compression.is_some())
+impl<'o> Qcow2Target<'o> {
+    /// Starts writing a qcow2 image into `out`. With `options.compression`, every cluster is
+    /// stored compressed where that makes it smaller.
+    pub fn create(out: &'o mut dyn Output, options: &CreateOptions) -> Result<Self, DiskError> {
+        Self::new(out, options, options.compression.is_some())
     }
 
     fn new(
-        path: &Path,
+        out: &'o mut dyn Output,
         options: &CreateOptions,
-        hash: bool,
-        sync: bool,
         compress: bool,
     ) -> Result<Self, DiskError> {
-        let (header, g) = validate(options).map_err(|e| DiskError::from(e).with_path(path))?;
-        let out = OutputFile::create(path, hash, sync)?;
+        let (header, g) =
+            validate(options).map_err(|e| DiskError::from(e).with_path(out.path()))?;
         let mode = match options.compression {
             Some(c) if compress => Mode::Append(Box::new(Append::new(g, c))),
             _ => Mode::Planned {
@@ -502,7 +505,7 @@ impl Qcow2Target {
     }
 }
 
-impl ConvertTarget for Qcow2Target {
+impl ConvertTarget for Qcow2Target<'_> {
     fn format_name(&self) -> &'static str {
         "qcow2"
     }
@@ -564,7 +567,7 @@ impl ConvertTarget for Qcow2Target {
             Mode::Append(a) => {
                 let cs = self.g.cluster_size() as usize;
                 for (i, cluster) in data.chunks(cs).enumerate() {
-                    a.write_cluster(&mut self.out, offset + (i * cs) as u64, cluster)
+                    a.write_cluster(&mut *self.out, offset + (i * cs) as u64, cluster)
                         .map_err(|e| e.with_path(self.out.path()))?;
                 }
                 Ok(())
@@ -575,7 +578,7 @@ impl ConvertTarget for Qcow2Target {
     fn write_compressed(&mut self, offset: u64, compressed: &[u8]) -> Result<(), DiskError> {
         match &mut self.mode {
             Mode::Append(a) => a
-                .write_compressed(&mut self.out, offset, compressed)
+                .write_compressed(&mut *self.out, offset, compressed)
                 .map_err(|e| e.with_path(self.out.path())),
             Mode::Planned { .. } => Err(DiskError::invalid_request(
                 "compressed write to an uncompressed qcow2",
@@ -592,9 +595,9 @@ impl ConvertTarget for Qcow2Target {
         }
     }
 
-    fn finish(self: Box<Self>) -> Result<Committed, DiskError> {
+    fn finish(self: Box<Self>) -> Result<Finished, DiskError> {
         let Qcow2Target {
-            mut out,
+            out,
             mut header,
             mode,
             ..
@@ -621,13 +624,13 @@ impl ConvertTarget for Qcow2Target {
                         DiskError::from(Qcow2WriteError::PlanMismatch { detail }).with_path(&path)
                     );
                 }
-                out.commit(end_host)
+                finish_at(out, end_host)
             }
             Mode::Append(mut a) => {
                 let len = a
-                    .finish(&mut out, &mut header)
+                    .finish(&mut *out, &mut header)
                     .map_err(|e| e.with_path(&path))?;
-                out.commit(len)
+                finish_at(out, len)
             }
         }
     }
@@ -666,7 +669,7 @@ impl Append {
     }
 
     /// Appends one cluster-aligned cluster and counts it.
-    fn append_cluster(&mut self, out: &mut OutputFile, bytes: &[u8]) -> Result<u64, DiskError> {
+    fn append_cluster(&mut self, out: &mut dyn Output, bytes: &[u8]) -> Result<u64, DiskError> {
         self.align();
         let at = self.pos;
         out.write_at(bytes, at)?;
@@ -676,7 +679,7 @@ impl Append {
     }
 
     /// Writes the refcount blocks that are complete.
-    fn flush_refs(&mut self, out: &mut OutputFile) -> Result<(), DiskError> {
+    fn flush_refs(&mut self, out: &mut dyn Output) -> Result<(), DiskError> {
         while let Some((span, block)) = self.refs.pending.pop() {
             let at = self.append_cluster(out, &block)?;
             self.refs.set_table(span, at);
@@ -685,7 +688,7 @@ impl Append {
     }
 
     /// Moves to the L2 table of guest `offset`, writing the previous one.
-    fn l2_for(&mut self, out: &mut OutputFile, offset: u64) -> Result<&mut Vec<u64>, DiskError> {
+    fn l2_for(&mut self, out: &mut dyn Output, offset: u64) -> Result<&mut Vec<u64>, DiskError> {
         let region = offset / self.g.region();
         if self.l2.as_ref().is_some_and(|(r, _)| *r != region) {
             self.flush_l2(out)?;
@@ -695,7 +698,7 @@ impl Append {
         Ok(table)
     }
 
-    fn flush_l2(&mut self, out: &mut OutputFile) -> Result<(), DiskError> {
+    fn flush_l2(&mut self, out: &mut dyn Output) -> Result<(), DiskError> {
         if let Some((region, table)) = self.l2.take() {
             let bytes: Vec<u8> = table.iter().flat_map(|e| e.to_be_bytes()).collect();
             let at = self.append_cluster(out, &bytes)?;
@@ -711,7 +714,7 @@ impl Append {
 
     fn write_cluster(
         &mut self,
-        out: &mut OutputFile,
+        out: &mut dyn Output,
         offset: u64,
         cluster: &[u8],
     ) -> Result<(), DiskError> {
@@ -726,7 +729,7 @@ impl Append {
 
     fn write_compressed(
         &mut self,
-        out: &mut OutputFile,
+        out: &mut dyn Output,
         offset: u64,
         data: &[u8],
     ) -> Result<(), DiskError> {
@@ -759,7 +762,7 @@ impl Append {
 
     /// Writes the last L2 table, the L1 table, the last refcount blocks, the refcount table
     /// and the header; returns the file length.
-    fn finish(&mut self, out: &mut OutputFile, header: &mut Header) -> Result<u64, DiskError> {
+    fn finish(&mut self, out: &mut dyn Output, header: &mut Header) -> Result<u64, DiskError> {
         let g = self.g;
         let cs = g.cluster_size();
         self.flush_l2(out)?;

@@ -13,13 +13,11 @@
 //!
 //! Memory: the L1 table and one L2 table (each at most [`MAX_TABLE_BYTES`]).
 
-use std::path::Path;
-
 use strata_model::DiskFormat;
 
-use crate::convert::{ConvertTarget, Layout, Placement, SourceMap};
+use crate::convert::{ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at};
 use crate::error::{DiskError, DiskErrorSource, ErrorKind};
-use crate::output::{Committed, OutputFile};
+use crate::output::{Committed, Durability, Output, OutputFile};
 use crate::qed::header::{
     F_BACKING_FILE, F_BACKING_FORMAT_NO_PROBE, HEADER_LEN, Header, MAX_BACKING_NAME,
     MAX_CLUSTER_SIZE, MAX_TABLE_BYTES, MAX_TABLE_SIZE, MIN_CLUSTER_SIZE, max_image_size,
@@ -159,10 +157,10 @@ fn validate(options: &QedCreateOptions) -> Result<(Header, Option<String>), QedW
     Ok((h, name))
 }
 
-/// Creates an empty qed image at `path` (through a temporary file, fsynced and renamed), laid
-/// out as qemu-img lays out a new image: header cluster, then the L1 table.
-pub fn create(path: &Path, options: &QedCreateOptions) -> Result<Committed, DiskError> {
-    let mut target = QedTarget::create(path, options, false, true)?;
+/// Writes an empty qed image into `out`, laid out as qemu-img lays out a new image: header
+/// cluster, then the L1 table. The caller commits `out`.
+pub fn create(out: &mut dyn Output, options: &QedCreateOptions) -> Result<Finished, DiskError> {
+    let mut target = QedTarget::create(out, options)?;
     target.plan(&SourceMap::empty(
         options.size,
         u64::from(options.cluster_size),
@@ -170,10 +168,20 @@ pub fn create(path: &Path, options: &QedCreateOptions) -> Result<Committed, Disk
     Box::new(target).finish()
 }
 
+/// [`create`] into a new file at `path`, made durable and renamed into place.
+pub fn create_file(
+    path: &std::path::Path,
+    options: &QedCreateOptions,
+) -> Result<Committed, DiskError> {
+    let mut out = OutputFile::create(path, Durability::Durable)?;
+    create(&mut out, options)?;
+    out.commit()
+}
+
 /// The convert engine's qed destination; see the module documentation for the layout.
 #[derive(Debug)]
-pub struct QedTarget {
-    out: OutputFile,
+pub struct QedTarget<'o> {
+    out: &'o mut dyn Output,
     header: Header,
     backing_name: Option<String>,
     /// Where the next data cluster goes, the end of the planned file, and whether planned.
@@ -182,17 +190,13 @@ pub struct QedTarget {
     planned: bool,
 }
 
-impl QedTarget {
+impl<'o> QedTarget<'o> {
     /// Starts writing a qed image to `path` under a temporary name.
-    pub fn create(
-        path: &Path,
-        options: &QedCreateOptions,
-        hash: bool,
-        sync: bool,
-    ) -> Result<Self, DiskError> {
+    pub fn create(out: &'o mut dyn Output, options: &QedCreateOptions) -> Result<Self, DiskError> {
+        let path = out.path().to_path_buf();
+        let path = path.as_path();
         let (header, backing_name) =
             validate(options).map_err(|e| DiskError::from(e).with_path(path))?;
-        let out = OutputFile::create(path, hash, sync)?;
         Ok(QedTarget {
             out,
             header,
@@ -219,7 +223,7 @@ impl QedTarget {
     }
 }
 
-impl ConvertTarget for QedTarget {
+impl ConvertTarget for QedTarget<'_> {
     fn format_name(&self) -> &'static str {
         "qed"
     }
@@ -331,7 +335,7 @@ impl ConvertTarget for QedTarget {
         self.advance(len).map(|_| ())
     }
 
-    fn finish(self: Box<Self>) -> Result<Committed, DiskError> {
+    fn finish(self: Box<Self>) -> Result<Finished, DiskError> {
         if !self.planned {
             return Err(
                 DiskError::invalid_request("qed target finished before planning")
@@ -346,6 +350,6 @@ impl ConvertTarget for QedTarget {
             return Err(self.err(QedWriteError::PlanMismatch { detail }));
         }
         let end = self.end_host;
-        self.out.commit(end)
+        finish_at(self.out, end)
     }
 }

@@ -23,11 +23,12 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::path::Path;
 
-use crate::convert::{Compression, ConvertTarget, Layout, Placement, SourceMap};
+use crate::convert::{
+    Compression, ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at,
+};
 use crate::error::{DiskError, ErrorKind};
-use crate::output::{Committed, OutputFile};
+use crate::output::Output;
 use crate::qcow2::compress::ClusterCompressor;
 use crate::vmdk::descriptor::render;
 use crate::vmdk::header::{
@@ -273,8 +274,8 @@ enum Mode {
 
 /// The convert engine's VMDK destination.
 #[derive(Debug)]
-pub struct VmdkTarget {
-    out: OutputFile,
+pub struct VmdkTarget<'o> {
+    out: &'o mut dyn Output,
     size: u64,
     g: Geometry,
     table: Option<OpenTable>,
@@ -287,16 +288,13 @@ fn random_cid() -> u32 {
     h.finish() as u32
 }
 
-impl VmdkTarget {
+impl<'o> VmdkTarget<'o> {
     /// Starts writing a VMDK image to `path` under a temporary name (see
     /// [`OutputFile::create`] for `hash` and `sync`): header, descriptor and grain directories
     /// are written at once.
-    pub fn create(
-        path: &Path,
-        options: &VmdkCreateOptions,
-        hash: bool,
-        sync: bool,
-    ) -> Result<Self, DiskError> {
+    pub fn create(out: &'o mut dyn Output, options: &VmdkCreateOptions) -> Result<Self, DiskError> {
+        let path = out.path().to_path_buf();
+        let path = path.as_path();
         let err = |e: VmdkWriteError| DiskError::from(e).with_path(path);
         let size = options.size.next_multiple_of(SECTOR);
         let g = Geometry::new(size / SECTOR);
@@ -333,7 +331,6 @@ impl VmdkTarget {
                 max: DESCRIPTOR_SECTORS * SECTOR,
             }));
         }
-        let mut out = OutputFile::create(path, hash, sync)?;
         out.write_at(&g.header(stream).to_bytes(), 0)?;
         out.write_at(desc.as_bytes(), SECTOR)?;
         // Both grain directories point at their pre-allocated grain tables.
@@ -460,7 +457,7 @@ impl VmdkTarget {
     }
 }
 
-impl ConvertTarget for VmdkTarget {
+impl ConvertTarget for VmdkTarget<'_> {
     fn format_name(&self) -> &'static str {
         "vmdk"
     }
@@ -581,7 +578,7 @@ impl ConvertTarget for VmdkTarget {
         }
     }
 
-    fn finish(mut self: Box<Self>) -> Result<Committed, DiskError> {
+    fn finish(mut self: Box<Self>) -> Result<Finished, DiskError> {
         self.flush_table()?;
         let len = match std::mem::replace(
             &mut self.mode,
@@ -607,7 +604,7 @@ impl ConvertTarget for VmdkTarget {
             // The end-of-stream marker is a zero sector: the file's tail.
             Mode::Stream { pos, .. } => pos + SECTOR,
         };
-        self.out.commit(len)
+        finish_at(self.out, len)
     }
 }
 

@@ -9,10 +9,11 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use strata_disk::{ConvertOptions, ConvertTarget, DiskImage, ExtentKind, OpenOptions};
+use strata_disk::{ConvertOptions, ConvertTarget, DiskError, DiskImage, ExtentKind, OpenOptions};
 use strata_model::DiskFormat;
 
 use crate::fixtures;
+use crate::recording::{Recording, convert_to};
 
 /// A sparse raw file of `size` bytes with `writes` of `(offset, len, byte)` (byte 0 writes
 /// explicit zeros, which are data to the file system, not a hole).
@@ -51,31 +52,16 @@ pub(crate) fn open(path: &Path) -> Box<dyn DiskImage> {
         .image
 }
 
-/// Converts `source` into `target` with default options.
-pub(crate) fn convert(source: &dyn DiskImage, target: Box<dyn ConvertTarget + '_>) {
-    strata_disk::convert(source, target, &ConvertOptions::default(), &|_| {}).unwrap();
-}
-
-/// Converts `source` into `target` asking for the output's sha256, and checks it against the
-/// file written at `path`.
-pub(crate) fn convert_hashed(
+/// Converts `source` with default options into the target `make` builds on a new output at
+/// `path`, and checks that the writes recorded to the output reproduce the file.
+pub(crate) fn convert(
     source: &dyn DiskImage,
-    target: Box<dyn ConvertTarget + '_>,
     path: &Path,
+    make: impl FnOnce(&mut Recording) -> Result<Box<dyn ConvertTarget + '_>, DiskError>,
 ) {
-    use sha2::Digest;
-    let options = ConvertOptions {
-        hash: true,
-        sync: false,
-        ..ConvertOptions::default()
-    };
-    let summary = strata_disk::convert(source, target, &options, &|_| {}).unwrap();
-    let bytes = std::fs::read(path).unwrap();
-    assert_eq!(summary.file_len, bytes.len() as u64);
-    assert_eq!(
-        summary.sha256.unwrap(),
-        hex::encode(sha2::Sha256::digest(&bytes))
-    );
+    let (summary, recorded) = convert_to(source, path, &ConvertOptions::default(), make).unwrap();
+    recorded.assert_reproduces_the_file();
+    assert_eq!(summary.file_len, recorded.committed.len);
 }
 
 /// Every file in `root` with extension `ext`, sorted.

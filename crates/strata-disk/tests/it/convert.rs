@@ -1,19 +1,20 @@
 //! The convert engine end to end: random sparse sources converted to raw and qcow2 (plain,
-//! zlib, zstd), read back with our reader and compared and checked with qemu-img; hashing;
-//! failures leave no destination; empty huge images are instant.
+//! zlib, zstd), read back with our reader and compared and checked with qemu-img; the writes
+//! recorded to the output reproduce the file; failures leave no destination; empty huge images
+//! are instant.
 
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use proptest::prelude::*;
-use sha2::Digest;
 use strata_disk::qcow2::{CreateOptions, Qcow2Target};
 use strata_disk::{
-    Compression, ConvertOptions, ConvertTarget, DiskError, DiskImage, Extent, ExtentKind,
-    OpenOptions, RawImage, RawTarget, convert,
+    Compression, ConvertOptions, ConvertSummary, ConvertTarget, DiskError, DiskImage, Extent,
+    ExtentKind, OpenOptions, Output, RawImage, RawTarget, convert,
 };
 use strata_model::DiskFormat;
 
+use crate::recording::{Recorded, Recording};
 use crate::write::{have_qemu_img, qemu_check_clean, qemu_compare};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,42 +25,53 @@ enum Out {
     Zstd,
 }
 
-fn target(
-    path: &Path,
-    out: Out,
-    size: u64,
-    hash: bool,
-) -> (Box<dyn ConvertTarget>, ConvertOptions) {
-    let mut options = ConvertOptions {
-        hash,
-        sync: false,
+/// The options of a conversion to `out` (compression for the compressed kinds).
+fn options_for(out: Out) -> ConvertOptions {
+    ConvertOptions {
         chunk_size: 1 << 20,
+        compression: match out {
+            Out::Zlib => Some(Compression::ZLIB),
+            Out::Zstd => Some(Compression::ZSTD),
+            Out::Raw | Out::Qcow2 { .. } => None,
+        },
         ..ConvertOptions::default()
-    };
-    let t: Box<dyn ConvertTarget> = match out {
-        Out::Raw => Box::new(RawTarget::create(path, size, hash, false).unwrap()),
+    }
+}
+
+/// A target of kind `out` writing into `output`.
+fn target(output: &mut dyn Output, out: Out, size: u64) -> Box<dyn ConvertTarget + '_> {
+    match out {
+        Out::Raw => Box::new(RawTarget::create(output, size).unwrap()),
         Out::Qcow2 { cluster } => {
             let c = CreateOptions {
                 cluster_size: cluster,
                 ..CreateOptions::new(size)
             };
-            Box::new(Qcow2Target::create(path, &c, hash, false).unwrap())
+            Box::new(Qcow2Target::create(output, &c).unwrap())
         }
         Out::Zlib | Out::Zstd => {
-            let comp = if out == Out::Zlib {
-                Compression::ZLIB
-            } else {
-                Compression::ZSTD
-            };
-            options.compression = Some(comp);
             let c = CreateOptions {
-                compression: Some(comp),
+                compression: options_for(out).compression,
                 ..CreateOptions::new(size)
             };
-            Box::new(Qcow2Target::create(path, &c, hash, false).unwrap())
+            Box::new(Qcow2Target::create(output, &c).unwrap())
         }
-    };
-    (t, options)
+    }
+}
+
+/// Converts `source` to `path` as `out` with `options`, reporting progress to `progress`, and
+/// commits the output.
+fn run(
+    source: &dyn DiskImage,
+    path: &Path,
+    out: Out,
+    size: u64,
+    options: &ConvertOptions,
+    progress: &dyn Fn(strata_disk::Progress),
+) -> Result<(ConvertSummary, Recorded), DiskError> {
+    let mut output = Recording::create(path);
+    let summary = convert(source, target(&mut output, out, size), options, progress)?;
+    Ok((summary, output.commit()))
 }
 
 fn read_all(img: &dyn DiskImage) -> Vec<u8> {
@@ -113,15 +125,10 @@ fn check_roundtrip(dir: &Path, size: u64, writes: &[(u64, usize, u8)], qemu: boo
         Out::Zstd,
     ] {
         let dst = dir.join(format!("out-{out:?}"));
-        let (t, options) = target(&dst, out, size, true);
-        let summary = convert(&source, t, &options, &|_| {}).unwrap();
-        let bytes = std::fs::read(&dst).unwrap();
-        assert_eq!(
-            summary.sha256.as_deref(),
-            Some(hex::encode(sha2::Sha256::digest(&bytes)).as_str()),
-            "{out:?}"
-        );
-        assert_eq!(summary.file_len, bytes.len() as u64);
+        let (summary, recorded) =
+            run(&source, &dst, out, size, &options_for(out), &|_| {}).unwrap();
+        recorded.assert_reproduces_the_file();
+        assert_eq!(summary.file_len, recorded.committed.len);
         let back = open(&dst);
         let all = read_all(back.as_ref());
         assert!(all.len() as u64 == size.next_multiple_of(512) || out == Out::Raw);
@@ -182,8 +189,8 @@ fn empty_huge_image_is_instant_and_reads_nothing() {
     let source = RawImage::from_file(std::fs::File::open(&src).unwrap()).unwrap();
     let dst = dir.path().join("empty.qcow2");
     let start = std::time::Instant::now();
-    let (t, options) = target(&dst, Out::Qcow2 { cluster: 65536 }, 100 << 30, false);
-    let s = convert(&source, t, &options, &|_| {}).unwrap();
+    let out = Out::Qcow2 { cluster: 65536 };
+    let (s, _) = run(&source, &dst, out, 100 << 30, &options_for(out), &|_| {}).unwrap();
     assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
     assert_eq!(s.bytes_read, 0);
     assert!(s.file_len <= 0x40000, "{}", s.file_len);
@@ -194,22 +201,33 @@ fn empty_huge_image_is_instant_and_reads_nothing() {
 }
 
 #[test]
-fn progress_reaches_the_end_and_hash_is_reported() {
+fn progress_reaches_the_end_and_writes_are_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src.raw");
     make_source(&src, 4 << 20, &[(1 << 20, 100_000, 1)]);
     let source = RawImage::from_file(std::fs::File::open(&src).unwrap()).unwrap();
     let dst = dir.path().join("out.qcow2");
-    let (t, options) = target(&dst, Out::Zlib, 4 << 20, true);
     let seen = std::cell::RefCell::new(Vec::new());
-    let s = convert(&source, t, &options, &|p| seen.borrow_mut().push(p)).unwrap();
+    let (s, recorded) = run(
+        &source,
+        &dst,
+        Out::Zlib,
+        4 << 20,
+        &options_for(Out::Zlib),
+        &|p| seen.borrow_mut().push(p),
+    )
+    .unwrap();
     let seen = seen.into_inner();
     assert_eq!(
         seen.last().map(|p| (p.done, p.total)),
         Some((4 << 20, 4 << 20))
     );
     assert!(seen.windows(2).all(|w| w[0].done <= w[1].done));
-    assert!(s.hash_read_back, "compressed qcow2 writes its header last");
+    recorded.assert_reproduces_the_file();
+    assert!(
+        !recorded.in_file_order(),
+        "compressed qcow2 writes its header last"
+    );
     assert_eq!(
         s.bytes_read, 102_400,
         "only the data extent is read (4 KiB-aligned by the filesystem)"
@@ -261,11 +279,13 @@ fn failure_leaves_no_destination_and_no_temporary_file() {
         (Out::Zstd, 0),
     ] {
         let dst = out_dir.join("dst");
-        let (t, mut options) = target(&dst, out, 8 << 20, true);
         // Small chunks: other workers are mid-chunk when one fails.
-        options.workers = workers;
-        options.chunk_size = 256 << 10;
-        let e = convert(&source, t, &options, &|_| {}).unwrap_err();
+        let options = ConvertOptions {
+            workers,
+            chunk_size: 256 << 10,
+            ..options_for(out)
+        };
+        let e = run(&source, &dst, out, 8 << 20, &options, &|_| {}).unwrap_err();
         assert!(e.to_string().contains("injected"), "{e}");
         assert!(!dst.exists());
         assert_eq!(
@@ -280,12 +300,16 @@ fn failure_leaves_no_destination_and_no_temporary_file() {
 fn target_too_small_and_uncompressible_targets_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let source = RawImage::from_bytes(vec![1u8; 1 << 20]);
-    let (t, options) = target(&dir.path().join("small"), Out::Raw, 4096, false);
-    let e = convert(&source, t, &options, &|_| {}).unwrap_err();
+    let options = options_for(Out::Raw);
+    let small = dir.path().join("small");
+    let e = run(&source, &small, Out::Raw, 4096, &options, &|_| {}).unwrap_err();
     assert_eq!(e.kind(), strata_disk::ErrorKind::InvalidRequest);
-    let (t, mut options) = target(&dir.path().join("raw"), Out::Raw, 1 << 20, false);
-    options.compression = Some(Compression::ZLIB);
-    assert!(convert(&source, t, &options, &|_| {}).is_err());
+    let options = ConvertOptions {
+        compression: Some(Compression::ZLIB),
+        ..options
+    };
+    let raw = dir.path().join("raw");
+    assert!(run(&source, &raw, Out::Raw, 1 << 20, &options, &|_| {}).is_err());
 }
 
 /// A fragmented source: `n` small data extents (explicit zeros among them) with holes between.
@@ -325,21 +349,25 @@ fn parallel_workers_write_the_same_file_in_any_order() {
             let dst = dir
                 .path()
                 .join(format!("out-{out:?}-{workers}-{chunk_size}"));
-            let (t, mut options) = target(&dst, out, size, true);
-            options.workers = workers;
-            options.chunk_size = chunk_size;
+            let options = ConvertOptions {
+                workers,
+                chunk_size,
+                ..options_for(out)
+            };
             let seen = std::cell::RefCell::new(Vec::new());
-            let summary = convert(&source, t, &options, &|p| seen.borrow_mut().push(p)).unwrap();
+            let (_, recorded) = run(&source, &dst, out, size, &options, &|p| {
+                seen.borrow_mut().push(p);
+            })
+            .unwrap();
             let seen = seen.into_inner();
             assert!(seen.windows(2).all(|w| w[0].done <= w[1].done));
             assert_eq!(seen.last().map(|p| p.done), Some(size));
-            let bytes = std::fs::read(&dst).unwrap();
-            assert_eq!(
-                summary.sha256.as_deref(),
-                Some(hex::encode(sha2::Sha256::digest(&bytes)).as_str()),
-                "{out:?} {workers} workers, chunk {chunk_size}"
+            recorded.assert_reproduces_the_file();
+            assert!(
+                recorded.in_file_order(),
+                "{out:?} {workers} workers, chunk {chunk_size}: writes are recorded in file order"
             );
-            assert!(!summary.hash_read_back);
+            let bytes = std::fs::read(&dst).unwrap();
             // Same layout whatever the order of the writes.
             match &first {
                 None => first = Some(bytes),
@@ -371,21 +399,18 @@ fn qcow2_source_converts_in_parallel() {
     let model = fragmented(&src, size);
     let source = RawImage::from_file(std::fs::File::open(&src).unwrap()).unwrap();
     let mid = dir.path().join("mid.qcow2");
-    let (t, options) = target(&mid, Out::Qcow2 { cluster: 4096 }, size, false);
-    convert(&source, t, &options, &|_| {}).unwrap();
+    let out = Out::Qcow2 { cluster: 4096 };
+    run(&source, &mid, out, size, &options_for(out), &|_| {}).unwrap();
     let qsource = open(&mid);
     for out in [Out::Raw, Out::Qcow2 { cluster: 65536 }, Out::Zstd] {
         let dst = dir.path().join(format!("out-{out:?}"));
-        let (t, mut options) = target(&dst, out, size, true);
-        options.workers = 4;
-        options.chunk_size = 200_000;
-        let summary = convert(qsource.as_ref(), t, &options, &|_| {}).unwrap();
-        let bytes = std::fs::read(&dst).unwrap();
-        assert_eq!(
-            summary.sha256.as_deref(),
-            Some(hex::encode(sha2::Sha256::digest(&bytes)).as_str()),
-            "{out:?}"
-        );
+        let options = ConvertOptions {
+            workers: 4,
+            chunk_size: 200_000,
+            ..options_for(out)
+        };
+        let (_, recorded) = run(qsource.as_ref(), &dst, out, size, &options, &|_| {}).unwrap();
+        recorded.assert_reproduces_the_file();
         let all = read_all(open(&dst).as_ref());
         assert!(
             all[..model.len()] == model[..],
@@ -397,9 +422,9 @@ fn qcow2_source_converts_in_parallel() {
 
 /// A raw target whose placement writes through a read-only handle: every write of the
 /// workers fails.
-struct ReadOnlyPlacement(RawTarget, std::path::PathBuf);
+struct ReadOnlyPlacement<'o>(RawTarget<'o>, std::path::PathBuf);
 
-impl ConvertTarget for ReadOnlyPlacement {
+impl ConvertTarget for ReadOnlyPlacement<'_> {
     fn format_name(&self) -> &'static str {
         self.0.format_name()
     }
@@ -426,7 +451,7 @@ impl ConvertTarget for ReadOnlyPlacement {
     fn write_zeroes(&mut self, offset: u64, len: u64) -> Result<(), DiskError> {
         self.0.write_zeroes(offset, len)
     }
-    fn finish(self: Box<Self>) -> Result<strata_disk::Committed, DiskError> {
+    fn finish(self: Box<Self>) -> Result<strata_disk::Finished, DiskError> {
         Box::new(self.0).finish()
     }
 }
@@ -440,18 +465,15 @@ fn failed_worker_write_leaves_no_destination_and_no_temporary_file() {
     std::fs::write(&other, b"").unwrap();
     let source = RawImage::from_bytes(vec![7u8; 4 << 20]);
     let dst = out_dir.join("dst.raw");
-    let t = ReadOnlyPlacement(
-        RawTarget::create(&dst, 4 << 20, true, false).unwrap(),
-        other,
-    );
+    let mut output = Recording::create(&dst);
+    let t = ReadOnlyPlacement(RawTarget::create(&mut output, 4 << 20).unwrap(), other);
     let options = ConvertOptions {
         workers: 3,
         chunk_size: 256 << 10,
-        hash: true,
-        sync: false,
         ..ConvertOptions::default()
     };
     let e = convert(&source, Box::new(t), &options, &|_| {}).unwrap_err();
+    drop(output);
     assert_eq!(e.kind(), strata_disk::ErrorKind::Io, "{e}");
     assert!(e.to_string().contains("write"), "{e}");
     assert!(!dst.exists());

@@ -13,6 +13,7 @@ mod hostile;
 mod qcow2_read;
 mod qed;
 mod raw;
+mod recording;
 mod vdi;
 mod vhdx;
 mod vmdk;

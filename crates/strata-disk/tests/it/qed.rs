@@ -13,11 +13,12 @@ use strata_disk::qed::header::{
 use strata_disk::qed::{QedCreateOptions, QedError, QedImage, QedTarget, QedWriteError};
 use strata_disk::{
     ConvertOptions, DiskError, DiskImage, ErrorKind, ExtentKind, OpenError, OpenOptions, RawImage,
-    convert, open, open_bytes,
+    open, open_bytes,
 };
 use strata_model::DiskFormat;
 
 use crate::fixtures::{self, tiny_qcow2};
+use crate::recording::{Recording, convert_to};
 use crate::write::{have_qemu_img, qemu_check_clean, qemu_compare};
 
 /// A change to an image's bytes.
@@ -154,13 +155,15 @@ fn roundtrip(dir: &Path, size: u64, writes: &[(u64, usize, u8)], opts: &QedCreat
     let model = make_source(&src, size, writes);
     let source = RawImage::from_file(std::fs::File::open(&src).unwrap()).unwrap();
     let dst = dir.join("out.qed");
-    let target = QedTarget::create(&dst, opts, true, false).unwrap();
     let options = ConvertOptions {
-        sync: false,
         chunk_size: 1 << 20,
         ..ConvertOptions::default()
     };
-    let summary = convert(&source, Box::new(target), &options, &|_| {}).unwrap();
+    let (summary, recorded) = convert_to(&source, &dst, &options, |out| {
+        Ok(Box::new(QedTarget::create(out, opts)?))
+    })
+    .unwrap();
+    recorded.assert_reproduces_the_file();
     assert_eq!(summary.file_len, std::fs::metadata(&dst).unwrap().len());
     let back = open(&dst, &OpenOptions::default()).unwrap();
     assert_eq!(back.format, DiskFormat::Qed);
@@ -224,7 +227,7 @@ fn create_with_backing_records_the_name_and_raw_flag() {
         backing: Some(("base.raw".into(), DiskFormat::Raw)),
         ..QedCreateOptions::new(2 << 20)
     };
-    strata_disk::qed::writer::create(&dst, &opts).unwrap();
+    strata_disk::qed::writer::create_file(&dst, &opts).unwrap();
     let img = QedImage::from_bytes(std::fs::read(&dst).unwrap()).unwrap();
     assert_eq!(
         img.header().features,
@@ -246,7 +249,7 @@ fn create_with_backing_records_the_name_and_raw_flag() {
         backing: Some(("top.qed".into(), DiskFormat::Qed)),
         ..QedCreateOptions::new(2 << 20)
     };
-    strata_disk::qed::writer::create(&dst2, &opts).unwrap();
+    strata_disk::qed::writer::create_file(&dst2, &opts).unwrap();
     let opened = fixtures::open(&dst2);
     assert_eq!(opened.image.backing().unwrap().format(), DiskFormat::Qed);
     assert_eq!(fixtures::read_all(&*opened.image)[0], 0x5a);
@@ -284,7 +287,7 @@ fn invalid_create_options_are_refused() {
         },
     ];
     for (i, c) in cases.iter().enumerate() {
-        let e = QedTarget::create(&dst, c, false, false).unwrap_err();
+        let e = QedTarget::create(&mut Recording::create(&dst), c).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidRequest, "case {i}: {e}");
         let DiskErrorSource::QedWrite(w) = &e.source else {
             panic!("case {i}: {e}")
@@ -310,17 +313,13 @@ fn empty_huge_image_is_instant() {
         .unwrap();
     let source = RawImage::from_file(std::fs::File::open(&src).unwrap()).unwrap();
     let dst = dir.path().join("big.qed");
-    let t = QedTarget::create(&dst, &QedCreateOptions::new(100 << 30), false, false).unwrap();
     let start = std::time::Instant::now();
-    convert(
-        &source,
-        Box::new(t),
-        &ConvertOptions {
-            sync: false,
-            ..Default::default()
-        },
-        &|_| {},
-    )
+    convert_to(&source, &dst, &ConvertOptions::default(), |out| {
+        Ok(Box::new(QedTarget::create(
+            out,
+            &QedCreateOptions::new(100 << 30),
+        )?))
+    })
     .unwrap();
     assert!(start.elapsed().as_secs() < 5);
     let img = QedImage::from_bytes(std::fs::read(&dst).unwrap()).unwrap();
@@ -689,7 +688,7 @@ fn a_qcow2_over_a_qed_over_a_qcow2_reads_through_every_layer() {
         backing: Some(("qedtop.qed".into(), DiskFormat::Qed)),
         ..strata_disk::qcow2::CreateOptions::new(1 << 20)
     };
-    strata_disk::qcow2::create(&top, &opts).unwrap();
+    strata_disk::qcow2::create_file(&top, &opts).unwrap();
     let opened = open(&top, &OpenOptions::default()).unwrap();
     let qed = opened.image.backing().unwrap();
     assert_eq!(qed.format(), DiskFormat::Qed);

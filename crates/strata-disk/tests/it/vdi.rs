@@ -13,10 +13,11 @@ use strata_disk::{
 use strata_model::DiskFormat;
 
 use crate::blockfmt::{
-    assert_fixtures_read_like_qemu, assert_reads_like_qemu, convert, convert_hashed, make_raw,
-    open, pattern_bytes, qemu_convert, qemu_virtual_size, writes,
+    assert_fixtures_read_like_qemu, assert_reads_like_qemu, convert, make_raw, open, pattern_bytes,
+    qemu_convert, qemu_virtual_size, writes,
 };
 use crate::fixtures;
+use crate::recording::Recording;
 use crate::write::{have_qemu_img, qemu_check_clean, qemu_compare};
 
 fn vdi_err(e: DiskError) -> VdiError {
@@ -63,10 +64,9 @@ fn check_write(dir: &Path, size: u64, writes: &[(u64, usize, u8)], static_image:
         static_image,
         ..VdiCreateOptions::new(size)
     };
-    convert(
-        &*source,
-        Box::new(VdiTarget::create(&dst, &opts, false, false).unwrap()),
-    );
+    convert(&*source, &dst, |out| {
+        Ok(Box::new(VdiTarget::create(out, &opts)?))
+    });
     let ours = open(&dst);
     assert_eq!(ours.format(), DiskFormat::Vdi);
     assert_eq!(ours.virtual_size(), size.next_multiple_of(512));
@@ -141,11 +141,13 @@ fn empty_huge_image_is_only_metadata() {
     let _ = src;
     let path = dir.path().join("big.vdi");
     let big = 100u64 << 30;
-    let target = VdiTarget::create(&path, &VdiCreateOptions::new(big), false, false).unwrap();
+    let mut out = Recording::create(&path);
+    let target = VdiTarget::create(&mut out, &VdiCreateOptions::new(big)).unwrap();
     let empty = strata_disk::convert::SourceMap::empty(big, 1 << 16);
     let mut t: Box<dyn strata_disk::ConvertTarget> = Box::new(target);
     t.plan(&empty).unwrap();
     t.finish().unwrap();
+    out.commit().assert_reproduces_the_file();
     let img = open(&path);
     assert_eq!(img.virtual_size(), big);
     let e = img.map(0, big).unwrap();
@@ -166,7 +168,7 @@ proptest! {
         let source = RawImage::from_bytes(pattern_bytes(size, &w));
         let path = dir.path().join("p.vdi");
         let opts = VdiCreateOptions { static_image: st, ..VdiCreateOptions::new(size) };
-        convert_hashed(&source, Box::new(VdiTarget::create(&path, &opts, true, false).unwrap()), &path);
+        convert(&source, &path, |out| Ok(Box::new(VdiTarget::create(out, &opts)?)));
         let back = open(&path);
         let mut expected = pattern_bytes(size, &w);
         expected.resize(size.next_multiple_of(512) as usize, 0);

@@ -14,6 +14,7 @@ use strata_disk::{
 use strata_model::DiskFormat;
 
 use crate::fixtures;
+use crate::recording::{Recording, convert_to};
 use crate::write::{have_qemu_img, qemu_check_clean, qemu_compare};
 
 fn vdir() -> PathBuf {
@@ -185,27 +186,17 @@ fn write_vmdk(dir: &Path, name: &str, src: &dyn DiskImage, sub: Subformat) -> Pa
     let mut opts = VmdkCreateOptions::new(src.virtual_size());
     opts.subformat = sub;
     opts.cid = Some(0x1234abcd);
-    let target = VmdkTarget::create(&path, &opts, true, false).unwrap();
     let options = ConvertOptions {
-        sync: false,
-        hash: true,
         chunk_size: 1 << 20,
         ..ConvertOptions::default()
     };
-    let summary = strata_disk::convert(src, Box::new(target), &options, &|_| {}).unwrap();
-    let bytes = std::fs::read(&path).unwrap();
-    assert_eq!(summary.file_len, bytes.len() as u64);
-    assert_eq!(
-        summary.sha256.unwrap(),
-        hex_sha(&bytes),
-        "{name}: in-pass hash"
-    );
+    let (summary, recorded) = convert_to(src, &path, &options, |out| {
+        Ok(Box::new(VmdkTarget::create(out, &opts)?))
+    })
+    .unwrap();
+    recorded.assert_reproduces_the_file();
+    assert_eq!(summary.file_len, recorded.committed.len, "{name}");
     path
-}
-
-fn hex_sha(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 fn check_roundtrip(dir: &Path, size: u64, writes: &[(u64, u64, u8)], qemu: bool) {
@@ -643,9 +634,11 @@ fn qcow2_refuses_vmdk_deflate() {
         compression: Some(strata_disk::Compression::DEFLATE),
         ..strata_disk::qcow2::CreateOptions::new(1 << 20)
     };
-    let e =
-        strata_disk::qcow2::Qcow2Target::create(&dir.path().join("x.qcow2"), &opts, false, false)
-            .unwrap_err();
+    let e = strata_disk::qcow2::Qcow2Target::create(
+        &mut Recording::create(&dir.path().join("x.qcow2")),
+        &opts,
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     assert!(e.to_string().contains("deflate"), "{e}");
 }

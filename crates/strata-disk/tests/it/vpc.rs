@@ -13,8 +13,8 @@ use strata_disk::{
 use strata_model::DiskFormat;
 
 use crate::blockfmt::{
-    assert_fixtures_read_like_qemu, assert_reads_like_qemu, convert, convert_hashed, make_raw,
-    open, pattern_bytes, qemu_convert, qemu_virtual_size, writes,
+    assert_fixtures_read_like_qemu, assert_reads_like_qemu, convert, make_raw, open, pattern_bytes,
+    qemu_convert, qemu_virtual_size, writes,
 };
 use crate::fixtures;
 use crate::write::{have_qemu_img, qemu_compare};
@@ -61,10 +61,9 @@ fn check_write(dir: &Path, size: u64, writes: &[(u64, usize, u8)], opts: &VpcCre
         size,
         ..opts.clone()
     };
-    convert(
-        &*source,
-        Box::new(VpcTarget::create(&dst, &opts, false, false).unwrap()),
-    );
+    convert(&*source, &dst, |out| {
+        Ok(Box::new(VpcTarget::create(out, &opts)?))
+    });
     let ours = open(&dst);
     let expected_size = vpc::rounded_size(size, opts.force_size).unwrap();
     assert_eq!(ours.virtual_size(), expected_size);
@@ -195,7 +194,7 @@ proptest! {
             subformat: if fixed { Subformat::Fixed } else { Subformat::Dynamic },
             ..VpcCreateOptions::new(size)
         };
-        convert_hashed(&source, Box::new(VpcTarget::create(&path, &opts, true, false).unwrap()), &path);
+        convert(&source, &path, |out| Ok(Box::new(VpcTarget::create(out, &opts)?)));
         let back = open(&path);
         let mut expected = pattern_bytes(size, &w);
         expected.resize(back.virtual_size() as usize, 0);

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use strata_disk::error::DiskErrorSource;
 use strata_disk::qcow2::edit::{resize, set_backing};
-use strata_disk::qcow2::{Compat, CreateOptions, Qcow2WriteError, create};
+use strata_disk::qcow2::{Compat, CreateOptions, Qcow2WriteError, create_file as create};
 use strata_disk::{DiskImage, ErrorKind};
 use strata_model::DiskFormat;
 

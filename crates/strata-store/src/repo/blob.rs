@@ -2,9 +2,10 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use strata_disk::{Output, Writeback};
 use strata_model::digest::Digest;
 use tempfile::NamedTempFile;
 
@@ -49,23 +50,22 @@ impl Repository {
             .put_blob_file(path, known)
             .map(|(digest, _)| digest)
     }
-
-    /// [`Writer::adopt_tmp`] in a write session of its own.
-    pub fn adopt_tmp(&self, file_in_tmp: &Path, digest: &Digest) -> Result<Digest> {
-        self.writer()?.adopt_tmp(file_in_tmp, digest)
-    }
 }
 
 impl Writer<'_> {
-    /// A new empty file in the repository's `.tmp/`, deleted when dropped unless adopted: where
-    /// the convert engine writes an image so that an import writes its bytes once (then
-    /// [`Writer::adopt_tmp_file`]). gc leaves it alone while this writer lives.
-    pub fn tmp_file(&self) -> Result<NamedTempFile> {
-        let tmp = self.repo.tmp_dir();
-        tempfile::Builder::new()
-            .prefix("import-")
-            .tempfile_in(&tmp)
-            .at("create a file in", &tmp)
+    /// Starts a new blob: an [`Output`] in `.tmp/` that the convert engine (or anyone writing
+    /// positionally) writes into, hashed as it is written; [`NewBlob::commit`] stores it. gc
+    /// leaves it alone while this writer lives; dropped uncommitted, it is removed.
+    pub fn new_blob(&self) -> Result<NewBlob<'_>> {
+        Ok(NewBlob {
+            writer: self,
+            tmp: self.new_blob_file()?,
+            hasher: Hasher::default(),
+            hashed_to: 0,
+            read_back: false,
+            bytes_written: 0,
+            writeback: Writeback::default(),
+        })
     }
 
     /// Stores the bytes `reader` yields as a blob and returns their digest.
@@ -76,10 +76,7 @@ impl Writer<'_> {
     /// and renamed into `data/<xx>/`, whose directory is then fsynced. A blob that is already
     /// there is not rewritten (deduplication).
     pub fn put_blob(&self, mut reader: impl Read, expected: Option<&Digest>) -> Result<Digest> {
-        let tmp = self.new_blob_file()?;
-        let path = tmp.path().to_owned();
-        let file = tmp.as_file();
-        let mut hasher = Hasher::default();
+        let mut blob = self.new_blob()?;
         let mut buf = vec![0u8; CHUNK];
         let mut pos = 0u64;
         loop {
@@ -87,22 +84,17 @@ impl Writer<'_> {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(StoreError::io("read the source of", &path, e)),
+                Err(e) => return Err(StoreError::io("read the source of", blob.tmp.path(), e)),
             };
-            hasher.update(&buf[..n]);
             for block in buf[..n].chunks(ZERO_BLOCK) {
                 if block.len() < ZERO_BLOCK || block.iter().any(|&b| b != 0) {
-                    file.write_all_at(block, pos).at("write", &path)?;
+                    blob.write_at(block, pos)?;
                 }
                 pos += block.len() as u64;
             }
         }
-        file.set_len(pos).at("write", &path)?;
-        file.sync_all().at("fsync", &path)?;
-        let digest = hasher.finish();
-        check_expected(expected, &digest)?;
-        self.install(tmp, &digest, true)?;
-        Ok(digest)
+        blob.set_len(pos)?;
+        Ok(blob.commit_expecting(expected)?.digest)
     }
 
     /// Stores the file at `path` as a blob and returns its digest and how it was brought in.
@@ -168,52 +160,6 @@ impl Writer<'_> {
         Ok((digest, method))
     }
 
-    /// Moves a finished file from the repository's `.tmp/` into `data/` as the blob `digest`
-    /// (no copy: an import that wrote its output there writes its bytes once).
-    ///
-    /// `digest` is trusted: it must have been computed by the caller over exactly these bytes
-    /// (the convert engine hashes what it writes). Use [`fsutil::hash_file`] first otherwise.
-    /// The file is fsynced, made 0444 and renamed; if the blob already exists, the file is
-    /// removed instead.
-    pub fn adopt_tmp(&self, file_in_tmp: &Path, digest: &Digest) -> Result<Digest> {
-        let tmp_dir = self.repo.tmp_dir();
-        let real_tmp = fs::canonicalize(&tmp_dir).at("resolve", &tmp_dir)?;
-        let real_parent = file_in_tmp
-            .parent()
-            .map(fs::canonicalize)
-            .transpose()
-            .at("resolve", file_in_tmp)?;
-        if real_parent.as_deref() != Some(real_tmp.as_path()) {
-            return Err(StoreError::NotInTmp {
-                path: file_in_tmp.to_owned(),
-                tmp: tmp_dir,
-            });
-        }
-        let meta = fs::symlink_metadata(file_in_tmp).at("read the metadata of", file_in_tmp)?;
-        if !meta.is_file() {
-            return Err(StoreError::NotRegularFile {
-                path: file_in_tmp.to_owned(),
-            });
-        }
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .open(file_in_tmp)
-            .at("open", file_in_tmp)?;
-        file.sync_all().at("fsync", file_in_tmp)?;
-        let tmp_path = tempfile::TempPath::try_from_path(file_in_tmp).at("resolve", file_in_tmp)?;
-        let tmp = NamedTempFile::from_parts(file, tmp_path);
-        self.install(tmp, digest, true)?;
-        Ok(digest.clone())
-    }
-
-    /// [`Writer::adopt_tmp`] for a file from [`Writer::tmp_file`].
-    pub fn adopt_tmp_file(&self, file: NamedTempFile, digest: &Digest) -> Result<Digest> {
-        file.as_file().sync_all().at("fsync", file.path())?;
-        self.install(file, digest, true)?;
-        Ok(digest.clone())
-    }
-
     /// A new temporary file for a blob in `.tmp/`.
     fn new_blob_file(&self) -> Result<NamedTempFile> {
         let tmp = self.repo.tmp_dir();
@@ -250,6 +196,104 @@ impl Writer<'_> {
             Err(e) => return Err(StoreError::io("rename into", &target, e.error)),
         }
         fsutil::fsync_dir(&fan_out)
+    }
+}
+
+/// A blob being written into the repository's `.tmp/` (see [`Writer::new_blob`]): writes may
+/// come in any order (the convert engine's workers write in parallel and the target records
+/// them in guest order); while they come in file order, they are hashed as they are recorded,
+/// and a write behind the hashed part (a compressed qcow2's header, written last) makes
+/// [`NewBlob::commit`] hash the file by reading it back instead.
+#[derive(Debug)]
+pub struct NewBlob<'w> {
+    writer: &'w Writer<'w>,
+    tmp: NamedTempFile,
+    hasher: Hasher,
+    /// Everything before this offset has been hashed.
+    hashed_to: u64,
+    /// A write went backwards: hash by reading the file back.
+    read_back: bool,
+    bytes_written: u64,
+    writeback: Writeback,
+}
+
+/// What [`NewBlob::commit`] stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    /// The blob's digest.
+    pub digest: Digest,
+    /// Its length in bytes.
+    pub len: u64,
+    /// Bytes written to make it (holes not counted); nothing is kept when `existed`.
+    pub bytes_written: u64,
+    /// Whether an identical blob was already in the repository (the new file was dropped).
+    pub existed: bool,
+    /// Whether the digest needed a read-back of the file (writes did not come in file order).
+    pub read_back: bool,
+}
+
+impl NewBlob<'_> {
+    /// Makes the blob durable and stores it under its digest (see the module's crash-safety
+    /// argument): fsync, mode 0444, rename into `data/<xx>/` without replacing (an identical
+    /// blob already there wins and this file is removed), fsync of the directory.
+    pub fn commit(self) -> Result<StoredBlob> {
+        self.commit_expecting(None)
+    }
+
+    /// [`NewBlob::commit`], refusing bytes that do not hash to `expected`
+    /// ([`StoreError::IntegrityMismatch`], and nothing is stored).
+    pub fn commit_expecting(mut self, expected: Option<&Digest>) -> Result<StoredBlob> {
+        let path = self.tmp.path().to_owned();
+        let file = self.tmp.as_file();
+        let len = file.metadata().at("read the metadata of", &path)?.len();
+        let (digest, read_back) = if self.read_back || self.hashed_to > len {
+            (fsutil::hash_open_file(file).at("read", &path)?.0, true)
+        } else {
+            let mut hasher = std::mem::take(&mut self.hasher);
+            hasher.update_zeros(len - self.hashed_to);
+            (hasher.finish(), false)
+        };
+        check_expected(expected, &digest)?;
+        file.sync_all().at("fsync", &path)?;
+        let existed = self.writer.repo.has_blob(&digest);
+        self.writer.install(self.tmp, &digest, true)?;
+        Ok(StoredBlob {
+            digest,
+            len,
+            bytes_written: if existed { 0 } else { self.bytes_written },
+            existed,
+            read_back,
+        })
+    }
+}
+
+impl Output for NewBlob<'_> {
+    fn file(&self) -> &File {
+        self.tmp.as_file()
+    }
+
+    fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    fn record(&mut self, data: &[u8], offset: u64) {
+        self.bytes_written += data.len() as u64;
+        let end = offset + data.len() as u64;
+        self.writeback.advance(self.tmp.as_file(), end);
+        if self.read_back {
+            return;
+        }
+        if offset < self.hashed_to {
+            self.read_back = true;
+        } else {
+            self.hasher.update_zeros(offset - self.hashed_to);
+            self.hasher.update(data);
+            self.hashed_to = end;
+        }
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.bytes_written
     }
 }
 

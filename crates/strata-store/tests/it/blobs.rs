@@ -1,10 +1,11 @@
-//! Blobs: put, dedup, digest verification, linking, adoption, sparseness.
+//! Blobs: put, new blobs written positionally, dedup, digest verification, linking,
+//! sparseness.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use strata_disk::Output;
 use strata_store::{CopyMethod, ErrorKind, Repository, StoreError};
 
 use crate::common::{entries, mode, new_repo, sha};
@@ -131,34 +132,61 @@ fn blobs_of_another_repository_are_hard_linked() {
 }
 
 #[test]
-fn adopt_tmp_moves_without_copying() {
-    let (dir, repo) = new_repo();
+fn a_new_blob_is_hashed_as_written_and_moved_without_copying() {
+    let (_dir, repo) = new_repo();
     let writer = repo.writer().unwrap();
-    let mut tmp = writer.tmp_file().unwrap();
-    tmp.write_all(b"converted image").unwrap();
-    let ino = tmp.as_file().metadata().unwrap().ino();
-    let d = sha(b"converted image");
-    writer.adopt_tmp_file(tmp, &d).unwrap();
-    let blob = repo.blob_path(&d);
-    assert_eq!(fs::metadata(&blob).unwrap().ino(), ino);
-    assert_eq!(mode(&blob), 0o444);
+    let mut blob = writer.new_blob().unwrap();
+    blob.write_at(b"converted", 0).unwrap();
+    blob.write_at(b" image", 9).unwrap();
+    let ino = blob.file().metadata().unwrap().ino();
+    let stored = blob.commit().unwrap();
+    assert_eq!(stored.digest, sha(b"converted image"));
+    assert_eq!((stored.len, stored.bytes_written), (15, 15));
+    assert!(!stored.existed && !stored.read_back);
+    let path = repo.blob_path(&stored.digest);
+    assert_eq!(
+        fs::metadata(&path).unwrap().ino(),
+        ino,
+        "renamed, not copied"
+    );
+    assert_eq!(mode(&path), 0o444);
     assert!(entries(&repo.tmp_dir()).is_empty());
 
-    // By path.
-    let path = repo.tmp_dir().join("engine-output");
-    fs::write(&path, b"second").unwrap();
-    writer.adopt_tmp(&path, &sha(b"second")).unwrap();
-    assert!(!path.exists());
-    // Already there: the file is just removed.
-    fs::write(&path, b"second").unwrap();
-    writer.adopt_tmp(&path, &sha(b"second")).unwrap();
-    assert!(!path.exists());
+    // Holes before and after the data hash as zeros; a write behind what was hashed (a header
+    // written last) is hashed by reading the file back.
+    let mut blob = writer.new_blob().unwrap();
+    blob.write_at(b"tail", 8).unwrap();
+    blob.write_at(b"head", 0).unwrap();
+    blob.set_len(16).unwrap();
+    let stored = blob.commit().unwrap();
+    assert!(stored.read_back);
+    assert_eq!(stored.digest, sha(b"head\0\0\0\0tail\0\0\0\0"));
+    let mut blob = writer.new_blob().unwrap();
+    blob.write_at(b"tail", 8).unwrap();
+    blob.set_len(16).unwrap();
+    let stored = blob.commit().unwrap();
+    assert!(!stored.read_back);
+    assert_eq!(stored.digest, sha(b"\0\0\0\0\0\0\0\0tail\0\0\0\0"));
 
-    let outside = dir.path().join("outside");
-    fs::write(&outside, b"x").unwrap();
-    let e = writer.adopt_tmp(&outside, &sha(b"x")).unwrap_err();
-    assert!(matches!(e, StoreError::NotInTmp { .. }), "{e:?}");
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    // The same bytes again: the blob is kept, the new file dropped, nothing counted.
+    let mut blob = writer.new_blob().unwrap();
+    blob.write_at(b"converted image", 0).unwrap();
+    let stored = blob.commit().unwrap();
+    assert!(stored.existed);
+    assert_eq!(stored.bytes_written, 0);
+    assert!(entries(&repo.tmp_dir()).is_empty());
+
+    // An expected digest that does not match stores nothing; a dropped blob leaves nothing.
+    let mut blob = writer.new_blob().unwrap();
+    blob.write_at(b"other", 0).unwrap();
+    let e = blob.commit_expecting(Some(&sha(b"not it"))).unwrap_err();
+    assert!(matches!(e, StoreError::IntegrityMismatch { .. }), "{e:?}");
+    assert_eq!(e.kind(), ErrorKind::IntegrityMismatch);
+    assert!(!repo.has_blob(&sha(b"other")));
+    let mut blob = writer.new_blob().unwrap();
+    blob.write_at(b"dropped", 0).unwrap();
+    drop(blob);
+    assert!(entries(&repo.tmp_dir()).is_empty());
 }
 
 #[test]
@@ -181,4 +209,61 @@ fn relative_blob_path_is_pcoccs_relative_backing_path() {
         fs::canonicalize(from_b).unwrap(),
         fs::canonicalize(repo.blob_path(&a)).unwrap()
     );
+}
+
+/// Every format the convert engine writes, into a new blob: the digest computed while the
+/// engine's workers write in parallel (or by read-back, for formats whose metadata comes last)
+/// is the sha256 of the stored bytes.
+#[test]
+fn every_writable_format_converted_into_a_blob_hashes_to_its_bytes() {
+    use strata_disk::qcow2::{CreateOptions, Qcow2Target};
+    use strata_disk::{Compression, ConvertOptions, RawImage, convert, create_target};
+    use strata_model::DiskFormat;
+
+    let size = (6 << 20) + 4608;
+    let mut bytes = vec![0u8; size];
+    for (offset, len) in [
+        (0usize, 70_000usize),
+        (2 << 20, 300_000),
+        (size - 4096, 4096),
+    ] {
+        for (i, b) in bytes[offset..offset + len].iter_mut().enumerate() {
+            *b = (i % 251) as u8 ^ 0x5a;
+        }
+    }
+    let source = RawImage::from_bytes(bytes);
+    let (_dir, repo) = new_repo();
+    let writer = repo.writer().unwrap();
+    let options = ConvertOptions {
+        workers: 4,
+        chunk_size: 300_000,
+        ..ConvertOptions::default()
+    };
+    let formats = DiskFormat::ALL
+        .into_iter()
+        .filter(|f| strata_disk::is_writable(*f));
+    for format in formats {
+        let mut blob = writer.new_blob().unwrap();
+        let target = create_target(format, &mut blob, size as u64).unwrap();
+        convert(&source, target, &options, &|_| {}).unwrap();
+        let stored = blob.commit().unwrap();
+        let on_disk = fs::read(repo.blob_path(&stored.digest)).unwrap();
+        assert_eq!(stored.digest, sha(&on_disk), "{format:?}");
+        assert_eq!(stored.len, on_disk.len() as u64, "{format:?}");
+    }
+    let mut blob = writer.new_blob().unwrap();
+    let create = CreateOptions {
+        compression: Some(Compression::ZSTD),
+        ..CreateOptions::new(size as u64)
+    };
+    let target = Qcow2Target::create(&mut blob, &create).unwrap();
+    let options = ConvertOptions {
+        compression: Some(Compression::ZSTD),
+        ..options
+    };
+    convert(&source, Box::new(target), &options, &|_| {}).unwrap();
+    let stored = blob.commit().unwrap();
+    assert!(stored.read_back, "compressed qcow2 writes its header last");
+    let on_disk = fs::read(repo.blob_path(&stored.digest)).unwrap();
+    assert_eq!(stored.digest, sha(&on_disk));
 }

@@ -137,7 +137,8 @@ fn overlays_are_created_after_the_instance_record() {
 fn qcow2_overlays_with_strata_disk() {
     let (dir, repo) = new_repo();
     let base = dir.path().join("base.qcow2");
-    strata_disk::qcow2::create(&base, &strata_disk::qcow2::CreateOptions::new(8 << 20)).unwrap();
+    strata_disk::qcow2::create_file(&base, &strata_disk::qcow2::CreateOptions::new(8 << 20))
+        .unwrap();
     let top = repo.put_blob_file(&base, None).unwrap();
     repo.commit(&vm_record("img", 0, &[&top])).unwrap();
     let overlay = dir.path().join("vm.qcow2");

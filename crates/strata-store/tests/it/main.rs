@@ -11,7 +11,6 @@ mod concurrency;
 mod config;
 mod containers;
 mod gc;
-mod image_store;
 mod instances;
 mod pcocc_fixture;
 mod readonly;

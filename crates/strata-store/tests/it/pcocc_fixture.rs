@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use strata_model::kind::Kind;
-use strata_store::{ImageStore, Repository};
+use strata_store::Repository;
 
 use crate::common::{entries, sha};
 
@@ -88,19 +88,17 @@ fn pcocc_repository_opens_and_lists() {
     assert_eq!(ctr.kind, Kind::Ctr);
     assert!(ctr.oci_index().is_some());
     // The VM's top file is its last blob.
-    let top = repo.top_path("centos7-cloud").unwrap();
-    assert_eq!(fs::read(top).unwrap(), b"qcow2 top layer");
-    let listed: Vec<_> = repo
-        .list()
-        .unwrap()
-        .into_iter()
-        .map(|i| (i.name, i.revision))
-        .collect();
+    let top = latest.top_blob().unwrap();
+    assert_eq!(
+        fs::read(repo.blob_path(top.digest())).unwrap(),
+        b"qcow2 top layer"
+    );
+    let listed: Vec<_> = repo.index().unwrap().into_iter().collect();
     assert_eq!(
         listed,
         [
-            ("centos7-cloud".to_owned(), Some(1)),
-            ("ubi8".to_owned(), Some(0))
+            ("centos7-cloud".to_owned(), vec![0, 1]),
+            ("ubi8".to_owned(), vec![0])
         ]
     );
     let report = repo.verify().unwrap();

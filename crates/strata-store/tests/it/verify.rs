@@ -3,7 +3,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use strata_disk::qcow2::{CreateOptions, create};
+use strata_disk::qcow2::{CreateOptions, create_file as create};
 use strata_model::format::DiskFormat;
 use strata_store::{Problem, Qcow2Chains, Repository};
 

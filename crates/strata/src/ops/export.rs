@@ -109,7 +109,8 @@ impl Strata {
         }
         let source = open_chain(&repo, &record)?;
         let virtual_size = source.virtual_size();
-        let target = strata_disk::create_target(format, &path, virtual_size, false, true)?;
+        let mut out = strata_disk::OutputFile::create(&path, strata_disk::Durability::Durable)?;
+        let target = strata_disk::create_target(format, &mut out, virtual_size)?;
         let phase = if format == DiskFormat::Qcow2 {
             Phase::Copying
         } else {
@@ -126,6 +127,7 @@ impl Strata {
                 &|p| progress.event(&ProgressEvent::Advanced { done: p.done }),
             )?)
         })?;
+        let committed = out.commit()?;
         Ok(ExportOutcome {
             image: ImageSummary::from_record(repo.name(), &record),
             path,
@@ -134,7 +136,7 @@ impl Strata {
             virtual_size,
             bytes_read: summary.bytes_read,
             bytes_written: summary.bytes_written,
-            file_len: summary.file_len,
+            file_len: committed.len,
             pushed: None,
         })
     }

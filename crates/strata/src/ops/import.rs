@@ -156,11 +156,9 @@ impl Strata {
             )
             .map_err(failed)?;
             let virtual_size = source.image.virtual_size();
-            let tmp = writer.tmp_file()?.into_temp_path();
-            let tmp_path: &Path = &tmp;
-            let target =
-                Qcow2Target::create(tmp_path, &CreateOptions::new(virtual_size), true, true)
-                    .map_err(failed)?;
+            let mut blob = writer.new_blob()?;
+            let target = Qcow2Target::create(&mut blob, &CreateOptions::new(virtual_size))
+                .map_err(failed)?;
             let phase = if format == DiskFormat::Qcow2 {
                 Phase::Copying
             } else {
@@ -173,18 +171,14 @@ impl Strata {
                 strata_disk::convert(
                     &*source.image,
                     Box::new(target),
-                    &ConvertOptions {
-                        hash: true,
-                        sync: true,
-                        ..ConvertOptions::default()
-                    },
+                    &ConvertOptions::default(),
                     &|p| progress.event(&ProgressEvent::Advanced { done: p.done }),
                 )
                 .map_err(failed)
             })?;
-            let digest = parse_sha256(summary.sha256.as_deref(), tmp_path)?;
-            let deduplicated = repo.has_blob(&digest);
-            writer.adopt_tmp(tmp_path, &digest)?;
+            let stored = blob.commit()?;
+            let digest = stored.digest;
+            let deduplicated = stored.existed;
             let record = RevisionRecord::new(
                 name.as_str(),
                 0,
@@ -204,11 +198,7 @@ impl Strata {
                 digest,
                 deduplicated,
                 bytes_read: summary.bytes_read,
-                bytes_written: if deduplicated {
-                    0
-                } else {
-                    summary.bytes_written
-                },
+                bytes_written: stored.bytes_written,
                 warnings: warnings.clone(),
                 blobs: Vec::new(),
             })
@@ -320,21 +310,5 @@ pub(crate) fn probe_path(path: &Path) -> Result<Probe> {
         }
         Ok(meta) if meta.is_dir() && path.join("oci-layout").is_file() => Ok(Probe::OciLayout),
         _ => Ok(Probe::Other),
-    }
-}
-
-/// The digest the convert engine computed for the file at `path`.
-pub(crate) fn parse_sha256(hex: Option<&str>, path: &Path) -> Result<Digest> {
-    match hex {
-        Some(hex) => hex.parse().map_err(|e: strata_model::DigestError| {
-            Error::io(
-                "hash",
-                path,
-                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-            )
-        }),
-        None => strata_store::fsutil::hash_file(path)
-            .map(|(digest, _)| digest)
-            .map_err(Error::from),
     }
 }

@@ -1,17 +1,14 @@
 //! [`Strata::resize`] (`image resize IMAGE NEW_SZ`): a new revision whose top layer is an
 //! empty, larger qcow2 backed by the previous top layer.
 
-use std::path::Path;
-
-use strata_disk::qcow2::writer::{CreateOptions, Qcow2Target};
-use strata_disk::{ConvertTarget, OpenOptions, convert::SourceMap};
+use strata_disk::OpenOptions;
+use strata_disk::qcow2::writer::CreateOptions;
 use strata_model::{ByteSize, DataBlob, Digest, DiskFormat, ImageRef, Kind, RevisionRecord};
 use strata_store::Repository;
 
 use crate::app::{Strata, ensure_writable, in_phase, now};
 use crate::error::{Error, Result};
 use crate::ops::export::top_path;
-use crate::ops::import::parse_sha256;
 use crate::ops::query::ImageSummary;
 use crate::progress::{Phase, Progress};
 
@@ -103,9 +100,7 @@ impl Strata {
                 .last()
                 .copied()
                 .unwrap_or(base.revision);
-            let tmp = writer.tmp_file()?.into_temp_path();
-            let digest = create_layer(&repo, &base, &tmp, new_size)?;
-            writer.adopt_tmp(&tmp, &digest)?;
+            let digest = create_layer(&repo, &writer, &base, new_size)?;
             let mut data_blobs = base.data_blobs.clone();
             data_blobs.push(DataBlob::bare(digest.clone()));
             let record = RevisionRecord {
@@ -131,12 +126,12 @@ impl Strata {
     }
 }
 
-/// Writes at `path` (in the repository's `.tmp/`) an empty qcow2 layer of `size` bytes backed
-/// by `base`'s top blob through pcocc's relative path, and returns its digest.
+/// Stores an empty qcow2 layer of `size` bytes backed by `base`'s top blob through pcocc's
+/// relative path, and returns its digest.
 fn create_layer(
     repo: &Repository,
+    writer: &strata_store::Writer<'_>,
     base: &RevisionRecord,
-    path: &Path,
     size: u64,
 ) -> Result<Digest> {
     let top = top_path(repo, base)?;
@@ -150,8 +145,7 @@ fn create_layer(
     let backing = Repository::relative_blob_path(top_blob.digest());
     let mut options = CreateOptions::new(size);
     options.backing = Some((backing.to_string_lossy().into_owned(), DiskFormat::Qcow2));
-    let mut target = Qcow2Target::create(path, &options, true, true)?;
-    target.plan(&SourceMap::empty(size, options.cluster_size))?;
-    let committed = Box::new(target).finish()?;
-    parse_sha256(committed.sha256.as_deref(), path)
+    let mut blob = writer.new_blob()?;
+    strata_disk::qcow2::create(&mut blob, &options)?;
+    Ok(blob.commit()?.digest)
 }

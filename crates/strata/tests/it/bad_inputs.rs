@@ -65,7 +65,7 @@ fn backing_file_outside_the_source_directory() {
     make_qcow2(&a.join("base.raw"), &a.join("base.qcow2"));
     let mut options = strata_disk::qcow2::writer::CreateOptions::new(4 * 1024 * 1024);
     options.backing = Some(("../a/base.qcow2".into(), DiskFormat::Qcow2));
-    strata_disk::qcow2::writer::create(&b.join("top.qcow2"), &options).unwrap();
+    strata_disk::qcow2::writer::create_file(&b.join("top.qcow2"), &options).unwrap();
 
     let err = import_err(&fx, &b.join("top.qcow2"), None, "escape");
     assert_eq!(err.kind(), ErrorKind::Escape);

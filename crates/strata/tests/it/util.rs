@@ -100,11 +100,10 @@ pub(crate) fn make_raw(path: &Path, size: u64) {
 pub(crate) fn make_qcow2(raw: &Path, path: &Path) {
     let src = strata_disk::open(raw, &strata_disk::OpenOptions::default()).unwrap();
     let size = src.image.virtual_size();
+    let mut out = strata_disk::OutputFile::create(path, strata_disk::Durability::Volatile).unwrap();
     let target = strata_disk::qcow2::writer::Qcow2Target::create(
-        path,
+        &mut out,
         &strata_disk::qcow2::writer::CreateOptions::new(size),
-        false,
-        true,
     )
     .unwrap();
     strata_disk::convert(
@@ -114,6 +113,7 @@ pub(crate) fn make_qcow2(raw: &Path, path: &Path) {
         &|_| {},
     )
     .unwrap();
+    out.commit().unwrap();
 }
 
 /// `qemu-img`, if installed.
