@@ -44,7 +44,7 @@ use strata_oci::{Platform, UnpackOptions};
 
 use crate::error::{IoContext, Result, StoreError};
 use crate::lock::{FileLock, LockMode};
-use crate::repo::Repository;
+use crate::repo::ContainerSource;
 
 /// The item of an extracted bundle (pcocc's default, `image_driver: flat`).
 pub const CACHED_BUNDLE: &str = "cached_bundle";
@@ -182,7 +182,11 @@ impl Cache {
     /// Holds the bundle of a container revision, extracting it first if the cache does not
     /// have it (pcocc's `ContainerBundleView`), and marks it used. `repo` is the repository
     /// the record was read from.
-    pub fn hold_bundle(&self, repo: &Repository, record: &RevisionRecord) -> Result<CacheHold> {
+    pub fn hold_bundle(
+        &self,
+        repo: &dyn ContainerSource,
+        record: &RevisionRecord,
+    ) -> Result<CacheHold> {
         // Anything else in a bundle's place (absent, or a stray file) is (re)built.
         self.hold_entry(repo, record, CACHED_BUNDLE, Path::is_dir, |hash| {
             self.build_bundle(repo, record, hash)
@@ -195,7 +199,11 @@ impl Cache {
     /// [`strata_oci::squashfs::write_tree`] (pcocc's `mksquashfs -all-root` with every
     /// compression off) into a `.deleted` file, synced, and renamed into place without
     /// replacing, as bundles are.
-    pub fn hold_squashfs(&self, repo: &Repository, record: &RevisionRecord) -> Result<CacheHold> {
+    pub fn hold_squashfs(
+        &self,
+        repo: &dyn ContainerSource,
+        record: &RevisionRecord,
+    ) -> Result<CacheHold> {
         self.hold_entry(repo, record, CACHED_SQUASHFS, Path::is_file, |hash| {
             let bundle = self.hold_bundle(repo, record)?;
             self.build_squashfs(repo, record, bundle.path(), hash)
@@ -207,13 +215,13 @@ impl Cache {
     /// not there, then taking the shared lock again; marks it used.
     fn hold_entry(
         &self,
-        repo: &Repository,
+        repo: &dyn ContainerSource,
         record: &RevisionRecord,
         kind: &str,
         present: fn(&Path) -> bool,
         build: impl Fn(&str) -> Result<()>,
     ) -> Result<CacheHold> {
-        let hash = Self::entry_hash(record, repo.name(), kind);
+        let hash = Self::entry_hash(record, repo.source_name(), kind);
         let path = self.entry_path(&hash);
         let lock_path = self.lock_path(&hash);
         let locks = self.root.join(".locks");
@@ -241,7 +249,7 @@ impl Cache {
     /// the name prefix of the temporary it is built in (pcocc's key of a `<what>_tmp` entry).
     fn staging(
         &self,
-        repo: &Repository,
+        repo: &dyn ContainerSource,
         record: &RevisionRecord,
         hash: &str,
         what: &str,
@@ -251,7 +259,7 @@ impl Cache {
         crate::fsutil::mkdir_if_missing(&fan_out).at("create directory", &fan_out)?;
         let tmp_key = Self::hash_key(&Self::logical_key(
             record,
-            repo.name(),
+            repo.source_name(),
             &format!("{what}_tmp"),
         ));
         Ok((target, fan_out, format!("{tmp_key}-")))
@@ -260,7 +268,7 @@ impl Cache {
     /// Builds the squashfs entry `hash` from the bundle at `bundle`.
     fn build_squashfs(
         &self,
-        repo: &Repository,
+        repo: &dyn ContainerSource,
         record: &RevisionRecord,
         bundle: &Path,
         hash: &str,
@@ -279,7 +287,12 @@ impl Cache {
     }
 
     /// Builds the bundle `hash` of a container revision (see the module's crash safety).
-    fn build_bundle(&self, repo: &Repository, record: &RevisionRecord, hash: &str) -> Result<()> {
+    fn build_bundle(
+        &self,
+        repo: &dyn ContainerSource,
+        record: &RevisionRecord,
+        hash: &str,
+    ) -> Result<()> {
         if record.kind != Kind::Ctr {
             return Err(strata_oci::OciError::InvalidRequest(format!(
                 "{} is not a container image",
@@ -287,7 +300,7 @@ impl Cache {
             ))
             .into());
         }
-        let image = repo.container_image(record, &Platform::host())?;
+        let image = repo.image_of(record, &Platform::host())?;
         let (target, fan_out, prefix) = self.staging(repo, record, hash, CACHED_BUNDLE)?;
         let building = tempfile::Builder::new()
             .prefix(&prefix)

@@ -1,4 +1,4 @@
-//! [`FlatStore`]: transient's image backend, one flattened qcow2 file per image.
+//! [`FlatBackend`]: transient's image backend, one flattened qcow2 file per image.
 //!
 //! ```text
 //! <backend>/<enc(name)>     the image, qcow2, mode 0444 (read-only also blocks qemu's commit)
@@ -34,17 +34,17 @@ const IMAGE_MODE: u32 = 0o444;
 
 /// transient's backend: a directory of flattened qcow2 images named by their encoded names.
 #[derive(Debug, Clone)]
-pub struct FlatStore {
+pub struct FlatBackend {
     root: PathBuf,
 }
 
-impl FlatStore {
+impl FlatBackend {
     /// The backend at `path`, created (with parents) if missing, as transient's
     /// `BackendImageStore.__init__` does.
-    pub fn open(path: &Path) -> Result<FlatStore> {
+    pub fn open(path: &Path) -> Result<FlatBackend> {
         let working = path.join(WORKING_DIR);
         fs::create_dir_all(&working).at("create directory", &working)?;
-        Ok(FlatStore {
+        Ok(FlatBackend {
             root: path.to_owned(),
         })
     }
@@ -101,7 +101,7 @@ impl FlatStore {
         )
     }
 
-    /// Starts image `name`: takes its per-image lock ([`FlatStore::lock_image`]) and opens a
+    /// Starts image `name`: takes its per-image lock ([`FlatBackend::lock_image`]) and opens a
     /// new file in `.working/` (transient converts into `.working/<uuid4>`), an [`Output`] the
     /// convert engine writes into; [`NewFlatImage::commit`] moves it into the backend. The lock
     /// is held until then, so two processes never build the same name at once.
@@ -181,10 +181,10 @@ pub enum Existing {
 }
 
 /// A new backend image being written in `.working/` under its name's lock (see
-/// [`FlatStore::new_image`]); dropped uncommitted, the file is removed.
+/// [`FlatBackend::new_image`]); dropped uncommitted, the file is removed.
 #[derive(Debug)]
 pub struct NewFlatImage<'s> {
-    store: &'s FlatStore,
+    store: &'s FlatBackend,
     name: TransientName,
     target: PathBuf,
     file: NamedTempFile,
@@ -258,7 +258,7 @@ mod tests {
         text.parse().unwrap()
     }
 
-    fn write(store: &FlatStore, text: &str, bytes: &[u8], existing: Existing) -> Result<PathBuf> {
+    fn write(store: &FlatBackend, text: &str, bytes: &[u8], existing: Existing) -> Result<PathBuf> {
         let mut new = store.new_image(&name(text))?;
         new.write_at(bytes, 0)?;
         new.commit(existing)
@@ -267,7 +267,7 @@ mod tests {
     #[test]
     fn new_list_get_remove() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FlatStore::open(&dir.path().join("backend")).unwrap();
+        let store = FlatBackend::open(&dir.path().join("backend")).unwrap();
         assert!(store.working_dir().is_dir());
         let path = write(&store, "centos/7:2004.01", b"one", Existing::Refuse).unwrap();
         assert_eq!(path, store.path().join("centos%2F7%3A2004.01"));
@@ -321,7 +321,7 @@ mod tests {
     #[test]
     fn a_new_image_holds_its_lock_and_leaves_nothing_when_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FlatStore::open(dir.path()).unwrap();
+        let store = FlatBackend::open(dir.path()).unwrap();
         let new = store.new_image(&name("centos/7")).unwrap();
         let lock = store.working_dir().join("centos%2F7");
         let e = FileLock::try_acquire(&lock, LockMode::Exclusive).unwrap_err();

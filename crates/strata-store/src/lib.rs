@@ -10,12 +10,12 @@
 //! reads it; with no `repos.yaml` at all, strata uses one repository named `user` under
 //! `$XDG_DATA_HOME/strata/images` (`~/.local/share/strata/images`), so it works out of the box.
 //!
-//! transient's flat backend ([`FlatStore`]) keeps one flattened qcow2 file per image name. VM
+//! transient's flat backend ([`FlatBackend`]) keeps one flattened qcow2 file per image name. VM
 //! instances ([`Instance`]) pin the image revisions their overlays stand on.
 //!
 //! The store is the only code that turns bytes into a stored image: a writer of image bytes
 //! gets an [`Output`](strata_disk::Output) from it ([`Writer::new_blob`],
-//! [`FlatStore::new_image`]), which hashes (for a blob), fsyncs and renames on commit.
+//! [`FlatBackend::new_image`]), which hashes (for a blob), fsyncs and renames on commit.
 //!
 //! Modules:
 //! - [`cache`] is pcocc's container cache: extracted bundles, keyed as pcocc keys them.
@@ -44,12 +44,12 @@ pub use config::{
 };
 pub use env::{Cluster, Env};
 pub use error::{ErrorKind, Result, StoreError};
-pub use flat::{Existing, FlatStore, NewFlatImage};
+pub use flat::{Existing, FlatBackend, NewFlatImage};
 pub use fsutil::CopyMethod;
 pub use instances::{Instance, InstanceId, OverlayCreator, Qcow2Overlays};
 pub use lock::{FileLock, LockMode};
 pub use repo::{
-    ChainCheck, DeleteMode, GcReport, NewBlob, PCOCC_REF_NAME, Problem, Qcow2Chains, Repository,
-    StagedBlob, StoredBlob, VerifyReport, Writer, container_blobs, container_record, oci_index_for,
-    parse_record_file_name, record_file_name,
+    ChainCheck, ContainerSource, DeleteMode, GcReport, NewBlob, PCOCC_REF_NAME, Problem,
+    Qcow2Chains, Repository, StagedBlob, StoredBlob, VerifyReport, Writer, container_blobs,
+    container_record, oci_index_for, parse_record_file_name, record_file_name,
 };

@@ -64,7 +64,9 @@ use std::path::{Path, PathBuf};
 pub use blob::{NewBlob, StoredBlob};
 pub use gc::GcReport;
 pub use meta::{DeleteMode, encode_name, parse_record_file_name, record_file_name};
-pub use oci::{PCOCC_REF_NAME, StagedBlob, container_blobs, container_record, oci_index_for};
+pub use oci::{
+    ContainerSource, PCOCC_REF_NAME, StagedBlob, container_blobs, container_record, oci_index_for,
+};
 pub use verify::{ChainCheck, Problem, Qcow2Chains, VerifyReport};
 
 use crate::env::Env;

@@ -192,6 +192,26 @@ impl Repository {
     }
 }
 
+/// Where the container cache reads a container revision from: a store of blobs that can
+/// rebuild a revision's image from its record. [`Repository`] is one.
+pub trait ContainerSource: BlobRead {
+    /// The name the cache keys entries with (pcocc adds the repository's name to the record).
+    fn source_name(&self) -> &str;
+
+    /// The image `record` holds (see [`Repository::container_image`]).
+    fn image_of(&self, record: &RevisionRecord, platform: &Platform) -> Result<Image>;
+}
+
+impl ContainerSource for Repository {
+    fn source_name(&self) -> &str {
+        self.name()
+    }
+
+    fn image_of(&self, record: &RevisionRecord, platform: &Platform) -> Result<Image> {
+        self.container_image(record, platform)
+    }
+}
+
 impl BlobRead for Repository {
     fn open_blob(&self, digest: &Digest, size: u64) -> strata_oci::Result<Box<dyn Read + '_>> {
         strata_oci::blob::open_blob_file(&self.blob_path(digest), digest, size, || {
