@@ -35,8 +35,6 @@ pub mod registry;
 pub mod sif;
 pub mod squashfs;
 pub mod targuard;
-#[doc(hidden)]
-pub mod testing;
 pub mod unpack;
 pub mod verify;
 
