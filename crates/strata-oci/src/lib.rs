@@ -26,6 +26,7 @@ pub mod blob;
 pub mod daemon;
 pub mod docker;
 pub mod error;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod image;
