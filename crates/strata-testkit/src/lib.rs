@@ -3,8 +3,10 @@
 //!
 //! [`peers`] decides what a test does when a reference tool is missing (skip and say so on a
 //! developer's machine, fail under `CI=true`); [`registry`] runs a real local registry;
-//! [`squashfs`] and [`sif`] make and read sample images with the reference tools.
+//! [`squashfs`] and [`sif`] make and read sample images with the reference tools; [`fuzz`]
+//! knows every fuzz target's body and saved inputs, which `tests/it/fuzz_replay.rs` replays.
 
+pub mod fuzz;
 pub mod peers;
 pub mod registry;
 pub mod sif;
