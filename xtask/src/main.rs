@@ -32,6 +32,8 @@ commands:
   ci [--skip-setup]  every check CI runs, in order, stopping at the first failure:
                      setup, fmt, tidy, clippy, test, demo, doc, deny, git
                      (see xtask/src/ci.rs)
+  tidy               check the invariants of ARCHITECTURE.md that a machine can check
+                     (see xtask/src/tidy.rs)
   setup              install what the tests, benches and demo need, only what is missing
   demo               the main job end to end: pcocc-image on the default repository
   bench disk         time strata against qemu-img on generated images; writes docs/benchmarks.md
@@ -71,6 +73,7 @@ fn run(args: Vec<String>) -> Result<()> {
             ci::run(options)
         }
         ["setup"] => setup::run(),
+        ["tidy"] => tidy::run(),
         ["demo"] => demo::run(),
         ["bench", rest @ ..] => bench::run(rest),
         ["fuzz", rest @ ..] => fuzz::run(rest),

@@ -50,6 +50,72 @@ pub fn parse(data: &[u8]) {
     );
 }
 
+/// Bytes -> a sparse guest image and qcow2 writer options -> convert to qcow2 (plain, zlib or
+/// zstd, any cluster size and refcount width) -> reopened with our reader. The first four bytes
+/// choose the cluster size (512 B to 64 KiB), refcount width, compression and virtual size; the
+/// rest are (offset, length, value) triples of guest data. Panics if what we write does not
+/// reopen, read back the same bytes or check clean.
+pub fn roundtrip_qcow2(data: &[u8]) {
+    use crate::convert::Compression;
+    use crate::qcow2::{Compat, CreateOptions, Qcow2Target};
+
+    let [a, b, c, d, rest @ ..] = data else {
+        return;
+    };
+    let cluster_bits = 9 + u32::from(*a % 8);
+    let refcount_bits = 1u32 << (b % 7);
+    let compression = match c % 3 {
+        0 => None,
+        1 => Some(Compression::ZLIB),
+        _ => Some(Compression::ZSTD),
+    };
+    let size = (u64::from(*d) + 1) * 8192 + u64::from(a / 8);
+    let mut guest = vec![0u8; usize::try_from(size).unwrap_or(0)];
+    for t in rest.chunks_exact(3) {
+        let off = (usize::from(t[0]) * 977) % guest.len();
+        let len = (usize::from(t[1]) * 131).min(guest.len() - off);
+        guest[off..off + len].fill(t[2]);
+    }
+    let source = RawImage::from_bytes(guest.clone());
+    let Ok(dir) = tempfile::tempdir() else {
+        return;
+    };
+    let path = dir.path().join("fuzz.qcow2");
+    let options = CreateOptions {
+        cluster_size: 1 << cluster_bits,
+        refcount_bits,
+        compression,
+        compat: Compat::V1_1,
+        ..CreateOptions::new(size)
+    };
+    let target = match Qcow2Target::create(&path, &options, false, false) {
+        Ok(t) => t,
+        Err(e) => panic!("create: {e}"),
+    };
+    let convert_options = ConvertOptions {
+        compression,
+        sync: false,
+        ..ConvertOptions::default()
+    };
+    if let Err(e) = convert(&source, Box::new(target), &convert_options, &|_| {}) {
+        panic!("convert to qcow2: {e}");
+    }
+    let img = match std::fs::read(&path).map(Qcow2Image::from_bytes) {
+        Ok(Ok(img)) => img,
+        Ok(Err(e)) => panic!("what we wrote does not reopen: {e}"),
+        Err(e) => panic!("read back: {e}"),
+    };
+    let mut back = vec![0u8; guest.len()];
+    if let Err(e) = img.read_at(&mut back, 0) {
+        panic!("what we wrote does not read back: {e}");
+    }
+    assert!(back == guest, "qcow2 round trip reads back differently");
+    match check(&img, "fuzz.qcow2") {
+        Ok(report) => assert!(report.is_clean(), "{report:?}"),
+        Err(e) => panic!("check: {e}"),
+    }
+}
+
 /// Bytes -> open as qcow2, map everything, read up to `MAX_READ` (8 MiB) bytes, check and info.
 /// Panics only if an extent breaks the map contract.
 pub fn exercise_qcow2(data: &[u8]) {

@@ -8,6 +8,7 @@
 mod blockplan;
 pub mod convert;
 pub mod error;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod image;

@@ -17,8 +17,6 @@ pub mod python;
 pub mod record;
 pub mod size;
 pub mod spec;
-#[doc(hidden)]
-pub mod testing;
 
 pub use digest::{Digest, DigestError};
 pub use format::{DiskFormat, FormatError};

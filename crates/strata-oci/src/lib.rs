@@ -26,6 +26,7 @@ pub mod blob;
 pub mod daemon;
 pub mod docker;
 pub mod error;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod image;
@@ -35,8 +36,6 @@ pub mod registry;
 pub mod sif;
 pub mod squashfs;
 pub mod targuard;
-#[doc(hidden)]
-pub mod testing;
 pub mod unpack;
 pub mod verify;
 

@@ -270,7 +270,7 @@ fn hostile_layouts_leave_the_repository_unchanged() {
 /// no new blob; a missing tag is refused with the repository unchanged.
 #[test]
 fn import_from_a_registry() {
-    let Some(registry) = strata_oci::testing::LocalRegistry::start(None) else {
+    let Some(registry) = strata_testkit::LocalRegistry::start(None) else {
         return;
     };
     let sb = Sandbox::new(&["user"]);

@@ -163,7 +163,7 @@ pub(crate) fn read_layout(dir: &Path, name: Option<&str>) -> Image {
         .expect("resolve")
 }
 
-/// Whether `tool --version` runs (see [`strata_model::testing::peer`]).
+/// Whether `tool --version` runs (see [`strata_testkit::peer`]).
 pub(crate) fn have(tool: &str, test: &str) -> bool {
-    strata_model::testing::have(test, &[tool])
+    strata_testkit::have(test, &[tool])
 }

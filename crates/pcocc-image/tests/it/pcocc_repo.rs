@@ -8,14 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use strata_model::testing;
 
 use crate::sandbox::Sandbox;
 use crate::snap;
 
-/// Whether the tools the fixture script needs are installed (see [`strata_model::testing::peer`]).
+/// Whether the tools the fixture script needs are installed (see [`strata_testkit::peer`]).
 fn have_qemu(test: &str) -> bool {
-    testing::have(test, &["qemu-img", "qemu-io"])
+    strata_testkit::have(test, &["qemu-img", "qemu-io"])
 }
 
 /// Runs `make-pcocc-repo.sh` into `dir`.

@@ -33,7 +33,7 @@ fn copying_lines(stdout: &[u8]) -> usize {
 /// stores the same blobs.
 #[test]
 fn export_to_a_registry() {
-    let Some(registry) = strata_oci::testing::LocalRegistry::start(None) else {
+    let Some(registry) = strata_testkit::LocalRegistry::start(None) else {
         return;
     };
     let sb = Sandbox::new(&["user"]);
@@ -80,10 +80,7 @@ fn export_to_a_registry() {
     );
 
     // A registry that does not answer: an I/O failure (74), named.
-    let dead = format!(
-        "docker://127.0.0.1:{}/x/y:z",
-        strata_oci::testing::free_port()
-    );
+    let dead = format!("docker://127.0.0.1:{}/x/y:z", strata_testkit::free_port());
     let failed = run(&["export", "alpine", &dead]);
     assert_eq!(failed.status.code(), Some(74), "{failed:?}");
     assert!(

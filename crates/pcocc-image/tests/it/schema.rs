@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{Map, Value};
-use strata_model::testing;
 
 use crate::sandbox::Sandbox;
 
@@ -218,13 +217,13 @@ fn checked_record(schema_doc: &Value, path: &Path, name: &str) -> (String, Value
     (text, record)
 }
 
-/// Whether `python3 -c CODE` runs (see [`testing::peer`]).
+/// Whether `python3 -c CODE` runs (see [`strata_testkit::peer`]).
 fn have_python(what: &str, code: &str) -> bool {
     let ok = Command::new(python3())
         .args(["-c", code])
         .output()
         .is_ok_and(|o| o.status.success());
-    testing::peer(what, &format!("python3 that runs `{code}`"), ok)
+    strata_testkit::peer(what, &format!("python3 that runs `{code}`"), ok)
 }
 
 /// What Python's `json.dump` writes for the record at `path` with its keys in pcocc's order:

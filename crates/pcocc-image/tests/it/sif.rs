@@ -8,8 +8,8 @@ use std::process::Command;
 
 use serde_json::Value;
 use strata_model::RevisionRecord;
-use strata_oci::testing::{mksquashfs, tree_listing, unsquashfs, write_sif, write_simg};
 use strata_store::Cache;
+use strata_testkit::{mksquashfs, tree_listing, unsquashfs, write_sif, write_simg};
 
 use crate::sandbox::Sandbox;
 use crate::snap;

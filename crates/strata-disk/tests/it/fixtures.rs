@@ -15,9 +15,9 @@ pub(crate) fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// Whether qemu-img and qemu-io are installed (see [`strata_model::testing::peer`]).
+/// Whether qemu-img and qemu-io are installed (see [`strata_testkit::peer`]).
 pub(crate) fn have_qemu(test: &str) -> bool {
-    strata_model::testing::have(test, &["qemu-img", "qemu-io"])
+    strata_testkit::have(test, &["qemu-img", "qemu-io"])
 }
 
 /// All fixtures (with the large ones) generated once per test run into a temporary directory.

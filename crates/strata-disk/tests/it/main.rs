@@ -8,7 +8,7 @@ mod blockfmt;
 mod chain;
 mod convert;
 mod fixtures;
-mod fuzz_regressions;
+mod fuzz_bodies;
 mod hostile;
 mod qcow2_read;
 mod qed;

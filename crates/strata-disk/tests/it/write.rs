@@ -10,9 +10,9 @@ use strata_disk::qcow2::{Compat, CreateOptions, Qcow2WriteError, create_file as 
 use strata_disk::{DiskImage, ErrorKind};
 use strata_model::DiskFormat;
 
-/// Whether qemu-img is installed (see [`strata_model::testing::peer`]).
+/// Whether qemu-img is installed (see [`strata_testkit::peer`]).
 pub(crate) fn have_qemu_img(test: &str) -> bool {
-    strata_model::testing::have(test, &["qemu-img"])
+    strata_testkit::have(test, &["qemu-img"])
 }
 
 /// `qemu-img check` must find no errors and no leaks.

@@ -10,7 +10,7 @@
 
 mod common;
 mod convert;
-mod fuzz_regressions;
+mod fuzz_bodies;
 mod hostile;
 mod registry;
 mod sif;

@@ -20,7 +20,7 @@ use strata_oci::{ErrorKind, OciDir, OciError, Registry, RegistryOptions, Registr
 
 use crate::common::*;
 
-use strata_oci::testing::LocalRegistry as TestRegistry;
+use strata_testkit::LocalRegistry as TestRegistry;
 
 /// References in the test's registry.
 trait RefIn {
@@ -730,7 +730,7 @@ fn a_registry_serving_a_wrong_blob_is_refused() {
 }
 
 fn skopeo(args: &[&str]) -> Option<String> {
-    if !strata_model::testing::have("skopeo", &["skopeo"]) {
+    if !strata_testkit::have("skopeo", &["skopeo"]) {
         return None;
     }
     let out = Command::new("skopeo")
@@ -950,7 +950,7 @@ impl TokenServer {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        if !strata_model::testing::peer("token auth", "openssl", ok) {
+        if !strata_testkit::peer("token auth", "openssl", ok) {
             return None;
         }
         let pem = std::fs::read_to_string(dir.join("token.crt")).unwrap();
@@ -1196,7 +1196,7 @@ fn https_with_and_without_certificate_verification() {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !strata_model::testing::peer("tls", "openssl", made) {
+    if !strata_testkit::peer("tls", "openssl", made) {
         return;
     }
     // The lines continue the config's `http:` section.

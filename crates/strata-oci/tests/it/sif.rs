@@ -8,8 +8,8 @@ use std::process::Command;
 
 use strata_oci::sif::header::{MAX_DESCRIPTORS, Sif};
 use strata_oci::sif::{SifError, SifImage};
-use strata_oci::testing::{mksquashfs, tree_listing, unsquashfs, write_sif, write_simg};
 use strata_oci::{OciError, UnpackOptions, unpack_image};
+use strata_testkit::{mksquashfs, tree_listing, unsquashfs, write_sif, write_simg};
 
 fn sh(script: &str, dir: &Path) {
     let st = Command::new("sh")
@@ -84,7 +84,7 @@ fn sif_package_reads(file: &Path) -> Option<serde_json::Value> {
         .args(["-c", "import sif.main"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !strata_model::testing::peer(
+    if !strata_testkit::peer(
         "the cross-read",
         "the PyPI sif package (pip install sif==0.0.11)",
         installed,

@@ -9,9 +9,9 @@ use strata_oci::{DockerArchive, OciDir, unpack_image, write_docker_archive};
 
 use crate::common::*;
 
-/// Whether `name` runs (see [`strata_model::testing::peer`]).
+/// Whether `name` runs (see [`strata_testkit::peer`]).
 fn tool(name: &str) -> bool {
-    strata_model::testing::have(name, &[name])
+    strata_testkit::have(name, &[name])
 }
 
 fn run(cmd: &mut Command) -> String {

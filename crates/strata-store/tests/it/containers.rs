@@ -228,18 +228,18 @@ fn squashfs_entries_extract_with_unsquashfs_equal_to_the_bundle() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
-    if !strata_model::testing::peer(
+    if !strata_testkit::peer(
         "the extraction check",
-        strata_oci::testing::UNSQUASHFS_BIN,
-        std::path::Path::new(strata_oci::testing::UNSQUASHFS_BIN).exists(),
+        strata_testkit::UNSQUASHFS_BIN,
+        std::path::Path::new(strata_testkit::UNSQUASHFS_BIN).exists(),
     ) {
         return;
     }
     let out = dir.path().join("extracted");
-    strata_oci::testing::unsquashfs(hold.path(), &out);
+    strata_testkit::unsquashfs(hold.path(), &out);
     let bundle = cache.entry_path(&Cache::entry_hash(&record, "test", "cached_bundle"));
-    let mut want = strata_oci::testing::tree_listing(&bundle);
-    let got = strata_oci::testing::tree_listing(&out);
+    let mut want = strata_testkit::tree_listing(&bundle);
+    let got = strata_testkit::tree_listing(&out);
     // -all-root: every owner is 0:0 in the squashfs, whatever the bundle has.
     let root_owned = regex_free_owner_reset(&mut want);
     assert!(root_owned > 0);

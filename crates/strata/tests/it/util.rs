@@ -118,7 +118,7 @@ pub(crate) fn make_qcow2(raw: &Path, path: &Path) {
 
 /// `qemu-img`, if installed.
 pub(crate) fn qemu_img() -> Option<&'static str> {
-    strata_model::testing::have("the qemu-img checks", &["qemu-img"]).then_some("qemu-img")
+    strata_testkit::have("the qemu-img checks", &["qemu-img"]).then_some("qemu-img")
 }
 
 /// Runs qemu-img with `args`; panics with its output on failure.

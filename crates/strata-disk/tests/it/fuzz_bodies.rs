@@ -1,38 +1,28 @@
-//! Replays every input saved under `fuzz/regressions/` (by `cargo xtask fuzz` when a target
-//! crashed) and every committed fixture through the fuzz targets' bodies.
+//! The fuzz targets' bodies on what we have: every committed fixture and every input saved under
+//! `fuzz/regressions/` (of any target) through every parse and exercise body, and the round-trip
+//! bodies on a few shapes. Each target's own saved inputs replay through its own body in
+//! strata-testkit's `fuzz_replay` test, which also fails when a target is left out.
 
 use std::path::{Path, PathBuf};
 
 use strata_disk::fuzzing;
+use strata_testkit::fuzz;
 
+/// The files of `dir` (dot files excepted); panics if it cannot be read.
 fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-        .collect();
-    files.sort();
-    files
+    fuzz::files_in(dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
 }
 
 #[test]
-fn saved_crashes_and_fixtures_replay_cleanly() {
+fn saved_inputs_and_fixtures_go_through_every_parser() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let regressions = root.join("../../fuzz/regressions");
-    let mut inputs = files_in(&regressions.join("qcow2_parse"));
-    for target in [
-        "qcow2_exercise",
-        "vmdk_parse",
-        "vmdk_exercise",
-        "vdi_exercise",
-        "vpc_exercise",
-        "qed_exercise",
-        "vhdx_exercise",
-    ] {
-        inputs.extend(files_in(&regressions.join(target)));
-    }
+    let replays = fuzz::replays().unwrap_or_else(|problems| {
+        panic!(
+            "the fuzz targets are not all covered:\n  {}",
+            problems.join("\n  ")
+        )
+    });
+    let mut inputs: Vec<PathBuf> = replays.into_iter().flat_map(|r| r.inputs).collect();
     let mut fixtures = files_in(&root.join("tests/fixtures"));
     fixtures.extend(files_in(&root.join("tests/fixtures/vmdk")));
     fixtures.extend(files_in(&root.join("tests/fixtures/chain")));
@@ -54,7 +44,7 @@ fn saved_crashes_and_fixtures_replay_cleanly() {
         fuzzing::exercise_qed(&data);
         fuzzing::exercise_vhdx(&data);
     }
-    // The qed round trip on a few inputs (it writes a file per input).
+    // The qed round trip on a few fixtures (it writes a file per input).
     for input in inputs
         .iter()
         .filter(|p| p.to_string_lossy().ends_with(".qed"))
@@ -62,21 +52,28 @@ fn saved_crashes_and_fixtures_replay_cleanly() {
     {
         fuzzing::roundtrip_qed(&std::fs::read(input).unwrap());
     }
-    for input in files_in(&regressions.join("qed_roundtrip")) {
-        fuzzing::roundtrip_qed(&std::fs::read(input).unwrap());
-    }
-    for input in files_in(&regressions.join("vmdk_roundtrip")) {
-        fuzzing::roundtrip_vmdk(&std::fs::read(input).unwrap());
-    }
-    for input in files_in(&regressions.join("vdi_vpc_roundtrip")) {
-        fuzzing::roundtrip_vdi_vpc(&std::fs::read(input).unwrap());
-    }
-    // The round trip on a few shapes: empty-ish, unaligned, data and zeros.
+}
+
+#[test]
+fn vmdk_roundtrip_body_on_a_few_shapes() {
+    // Empty-ish, unaligned, data and zeros.
     let mut sample = vec![0u8; 200_000];
     sample[70_000..70_100].fill(3);
     sample[199_999] = 1;
     for data in [&[1u8][..], &sample[..1000], &sample] {
         fuzzing::roundtrip_vmdk(data);
+    }
+}
+
+#[test]
+fn qcow2_roundtrip_body_on_a_few_shapes() {
+    // Too short for options; then each cluster size, refcount width and compression, with data
+    // runs that overlap, reach the end, or are empty.
+    fuzzing::roundtrip_qcow2(&[1, 2, 3]);
+    for a in 0u8..8 {
+        let options = [a + 8 * (a % 3), a, a, a * 3];
+        let runs = [0, 0, 0, 7, 200, 0xaa, 255, 255, 0x55, 31, 1, 1, 100, 3, 9];
+        fuzzing::roundtrip_qcow2(&[&options[..], &runs[..]].concat());
     }
 }
 

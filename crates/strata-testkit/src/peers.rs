@@ -1,4 +1,5 @@
-//! Test support shared by the workspace's test suites; not part of the API.
+//! Peer tools: how a test decides to skip (developer's machine) or fail (`CI=true`) when a
+//! reference tool it checks strata against is missing.
 //!
 //! Tests check strata against the real tools of the field (qemu-img, skopeo, umoci, a registry,
 //! mksquashfs...). On a developer's machine a test whose peer is missing skips that check and
