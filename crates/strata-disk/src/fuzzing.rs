@@ -88,17 +88,23 @@ pub fn roundtrip_qcow2(data: &[u8]) {
         compat: Compat::V1_1,
         ..CreateOptions::new(size)
     };
-    let target = match Qcow2Target::create(&path, &options, false, false) {
+    let mut out = match OutputFile::create(&path, Durability::Volatile) {
+        Ok(out) => out,
+        Err(e) => panic!("create: {e}"),
+    };
+    let target = match Qcow2Target::create(&mut out, &options) {
         Ok(t) => t,
         Err(e) => panic!("create: {e}"),
     };
     let convert_options = ConvertOptions {
         compression,
-        sync: false,
         ..ConvertOptions::default()
     };
     if let Err(e) = convert(&source, Box::new(target), &convert_options, &|_| {}) {
         panic!("convert to qcow2: {e}");
+    }
+    if let Err(e) = out.commit() {
+        panic!("commit: {e}");
     }
     let img = match std::fs::read(&path).map(Qcow2Image::from_bytes) {
         Ok(Ok(img)) => img,
