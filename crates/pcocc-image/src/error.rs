@@ -9,14 +9,24 @@ use strata_cli::LoggingError;
 use strata_cli::Styler;
 use strata_cli::exit::{Dialect, chain};
 
-use crate::render;
+use crate::{render, words};
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The core refused or failed the operation; its message is pcocc's where pcocc has one.
+    /// The core refused or failed the operation; [`Pcocc`] words it as pcocc does
+    /// ([`crate::words`]).
     #[error(transparent)]
     Core(#[from] strata::Error),
+    /// The core failed on a source or destination that pcocc names as the user wrote it
+    /// (`Failed to import ~/disk : …`).
+    #[error("{error}")]
+    About {
+        /// What failed (boxed: it is large, and rare).
+        error: Box<strata::Error>,
+        /// The source or destination, as pcocc prints it.
+        subject: String,
+    },
     /// An argument could not be turned into a request (a bad URI, size or format name).
     #[error("{message}")]
     Request {
@@ -56,10 +66,22 @@ impl Error {
         }
     }
 
+    /// `error`, about `subject` when there is one.
+    pub fn about(error: strata::Error, subject: Option<String>) -> Error {
+        match subject {
+            Some(subject) => Error::About {
+                error: Box::new(error),
+                subject,
+            },
+            None => Error::Core(error),
+        }
+    }
+
     /// The kind of failure, which picks the exit code (`docs/exit-codes.md`).
     pub fn kind(&self) -> Option<ErrorKind> {
         match self {
             Error::Core(err) => Some(err.kind()),
+            Error::About { error, .. } => Some(error.kind()),
             Error::Request { kind, .. } => Some(*kind),
             Error::NotSupported { .. } => Some(ErrorKind::Unsupported),
             Error::VerifyFailed { .. } => Some(ErrorKind::IntegrityMismatch),
@@ -83,6 +105,11 @@ impl Dialect for Pcocc {
     }
 
     fn report(&self, error: &Error, styler: Styler) -> String {
-        render::error(&chain(error), styler)
+        let text = match error {
+            Error::Core(e) => words::report(e, None),
+            Error::About { error, subject } => words::report(error, Some(subject)),
+            other => chain(other),
+        };
+        render::error(&text, styler)
     }
 }

@@ -1,21 +1,40 @@
-//! Lowering: raw command-line values into the core's requests, in one place (ripgrep's rule).
-//!
-//! Image URIs are parsed here with [`ImageRef`]'s strict grammar (pcocc's `parse_image_uri`
-//! plus refusals of a second `:` or `@`); sizes with qemu-img's syntax. Everything else (names,
-//! formats, repositories) is the core's to check, so that its errors keep pcocc's texts.
+//! Lowering: raw command-line values into the core's requests, in one place (ripgrep's rule),
+//! with pcocc's policy: its URI grammar (`[REPO:]IMAGE[@REVISION]`, strict), its name rules, its
+//! format guessing (`FORMAT:` prefix, `-t`, extension, content, with `oci-archive` added), `~`
+//! expanded as Python's `expanduser`, its default names for exported container images, and
+//! its order of checks, so that a command with several faults fails on the one pcocc reports.
+//! Looking at files (a format from the content, an image's kind) goes through the core.
 
 use strata::{
-    CacheDeleteRequest, CacheGcRequest, CopyRequest, DeleteRequest, ErrorKind, ExportRequest,
-    GcRequest, ImportRequest, ListRequest, ResizeRequest, ShowRequest, VerifyRequest,
+    CacheDeleteRequest, CacheGcRequest, ContainerTransport, CopyRequest, DeleteRequest,
+    Destination, ErrorKind, ExportRequest, Format, GcRequest, ImportRequest, ListRequest, Probe,
+    ResizeRequest, ShowRequest, Source, VerifyRequest,
 };
-use strata_model::{ByteSize, ImageRef};
+use strata_model::spec::{
+    ContainerFormat, Guess, ImageSpec, Origin, Resolved, SpecError, TransportError,
+};
+use strata_model::{ByteSize, ImageRef, Kind};
 
 use crate::cli::{CopyArgs, DeleteArgs, ExportArgs, ImportArgs, ListArgs, RepoArg, ResizeArgs};
 use crate::error::Error;
+use crate::settings::{DOCKER_ARCHIVE_TAG, NEW_NAME, OCI_REF_NAME, Settings, locator, new_target};
 
 /// What pcocc prints when `qemu-img create` refuses the size of `image resize` (its
 /// `VMImage.create` wrapper around qemu-img's own message).
 const QEMU_CREATE_FAILED: &str = "Unable to create image. The qemu-img command failed with: ";
+
+/// A request and what the user called its source or destination, for pcocc's error texts.
+#[derive(Debug)]
+pub struct Lowered<R> {
+    /// The request.
+    pub request: R,
+    /// The source or destination as pcocc names it in errors (`FORMAT:` prefix removed, `~`
+    /// not expanded), when that differs from the path the core reads.
+    pub subject: Option<String>,
+    /// The format was assumed raw: pcocc warns (`WARNING:root:Could not detect image format,
+    /// assuming raw VM`).
+    pub assumed_raw: bool,
+}
 
 /// An image URI, `[REPO:]IMAGE[@REVISION]`; `Bad revision: x` as in pcocc.
 pub fn image_ref(text: &str) -> Result<ImageRef, Error> {
@@ -23,73 +42,149 @@ pub fn image_ref(text: &str) -> Result<ImageRef, Error> {
         .map_err(|err| Error::request(ErrorKind::InvalidRequest, err))
 }
 
-/// `list [-R REPO] [REGEX]`: an empty regex (pcocc's default) matches everything.
-pub fn list(args: &ListArgs) -> ListRequest {
-    ListRequest {
-        repo: args.repo.clone(),
-        regex: Some(args.regex.clone()).filter(|r| !r.is_empty()),
-    }
+/// `list [-R REPO] [REGEX]`: an empty regex (pcocc's default) matches everything; a bad one is
+/// `Could not parse regular expression :{err}` before any repository is read. The syntax is the
+/// `regex` crate's, which is Python's for everything but look-around and back-references.
+pub fn list(args: &ListArgs) -> Result<ListRequest, Error> {
+    let filter = match args.regex.as_str() {
+        "" => None,
+        pattern => Some(regex::Regex::new(pattern).map_err(|e| {
+            Error::request(
+                ErrorKind::InvalidRequest,
+                format!("Could not parse regular expression :{e}"),
+            )
+        })?),
+    };
+    Ok(ListRequest {
+        store: args.repo.clone(),
+        filter,
+    })
 }
 
 /// `show IMAGE`.
 pub fn show(image: &str) -> Result<ShowRequest, Error> {
     Ok(ShowRequest {
-        image: image_ref(image)?,
+        image: locator(&image_ref(image)?),
     })
 }
 
-/// `import [-t FMT] SOURCE DEST`: the source stays text (its `FORMAT:` prefix, extension and
-/// content are the core's to read, in pcocc's order).
-pub fn import(args: &ImportArgs) -> Result<ImportRequest, Error> {
-    Ok(ImportRequest {
-        source: args.source.clone(),
-        format: args.fmt.clone(),
-        dest: image_ref(&args.dest)?,
-        arch: args.arch.clone(),
+/// `import [-t FMT] SOURCE DEST`, in pcocc's order: the destination repository, the name, then
+/// the source's format.
+pub fn import(args: &ImportArgs, settings: &Settings) -> Result<Lowered<ImportRequest>, Error> {
+    let dest = image_ref(&args.dest)?;
+    settings.strata.store(dest.repo())?;
+    dest.pcocc_name().map_err(name_error)?;
+    let resolved = resolve(settings, &args.source, args.fmt.as_deref(), None)?;
+    let source = match resolved.spec.format {
+        Format::Disk(format) => Source::Disk {
+            path: settings.expand_user(&resolved.spec.path),
+            format,
+        },
+        Format::Container(_) => Source::Container(transport(settings, &resolved.spec)?),
+    };
+    Ok(Lowered {
+        request: ImportRequest {
+            source,
+            dest: new_target(&dest),
+            policy: NEW_NAME,
+            arch: args.arch.clone(),
+        },
+        subject: Some(resolved.spec.path),
+        assumed_raw: resolved.origin == Origin::AssumedRaw,
     })
 }
 
-/// `export [-t FMT] SOURCE DEST`.
-pub fn export(args: &ExportArgs) -> Result<ExportRequest, Error> {
-    Ok(ExportRequest {
-        image: image_ref(&args.source)?,
-        dest: args.dest.clone(),
-        format: args.fmt.clone(),
+/// `export [-t FMT] SOURCE DEST`: the image is looked up first (its kind settles the default
+/// format: `raw` for a VM, `docker-archive` for a container), then the destination's format.
+pub fn export(args: &ExportArgs, settings: &Settings) -> Result<Lowered<ExportRequest>, Error> {
+    let image = locator(&image_ref(&args.source)?);
+    let (_, found) = settings.strata.find(&image)?;
+    let resolved = resolve(settings, &args.dest, args.fmt.as_deref(), Some(found.kind))?;
+    let (dest, subject) = match resolved.spec.format {
+        Format::Disk(format) => (
+            Destination::Disk {
+                path: settings.expand_user(&resolved.spec.path),
+                format,
+            },
+            None,
+        ),
+        Format::Container(format) => {
+            let transport = transport(settings, &resolved.spec)?;
+            let default_name = match format {
+                ContainerFormat::Oci | ContainerFormat::OciArchive => Some(OCI_REF_NAME),
+                ContainerFormat::DockerArchive => Some(DOCKER_ARCHIVE_TAG),
+                _ => None,
+            };
+            // Remote destinations are named in errors as the user wrote them.
+            let subject = transport
+                .local_path()
+                .is_none()
+                .then(|| resolved.spec.to_string());
+            (
+                Destination::Container {
+                    transport,
+                    default_name: default_name.map(str::to_owned),
+                },
+                subject,
+            )
+        }
+    };
+    Ok(Lowered {
+        request: ExportRequest { image, dest },
+        subject,
+        assumed_raw: false,
     })
 }
 
-/// `copy SOURCE DEST`.
-pub fn copy(args: &CopyArgs) -> Result<CopyRequest, Error> {
+/// `copy SOURCE DEST`, in pcocc's order: the source image, the destination repository, then
+/// the destination's name.
+pub fn copy(args: &CopyArgs, settings: &Settings) -> Result<CopyRequest, Error> {
+    let src = image_ref(&args.source)?;
+    let dest = image_ref(&args.dest)?;
+    let src = locator(&src);
+    settings.strata.find(&src)?;
+    settings.strata.store(dest.repo())?;
+    dest.pcocc_name().map_err(name_error)?;
     Ok(CopyRequest {
-        src: image_ref(&args.source)?,
-        dest: image_ref(&args.dest)?,
+        src,
+        dest: new_target(&dest),
+        policy: NEW_NAME,
     })
 }
 
-/// `delete IMAGE[@REV]`.
-pub fn delete(args: &DeleteArgs) -> Result<DeleteRequest, Error> {
+/// `delete IMAGE[@REV]`: **without a `REPO:` prefix, only the default (first) repository is
+/// searched**, not every repository as lookups do: an image that exists only in another
+/// repository is `Object {name} not found in repository {default}`. This is a known weakness
+/// of pcocc (`image delete foo` may leave the `foo` that `image show foo` shows), kept on
+/// purpose so that scripts behave as with pcocc.
+pub fn delete(args: &DeleteArgs, settings: &Settings) -> Result<DeleteRequest, Error> {
+    let image = image_ref(&args.image)?;
+    let store = settings.strata.store(image.repo())?.name().to_owned();
     Ok(DeleteRequest {
-        image: image_ref(&args.image)?,
+        image: locator(&image).in_store(store),
     })
 }
 
 /// `resize IMAGE NEW_SZ`: the size in qemu-img's syntax; a bad one gets pcocc's text around
 /// qemu-img's message.
 pub fn resize(args: &ResizeArgs) -> Result<ResizeRequest, Error> {
-    let image = image_ref(&args.image)?;
+    let image = locator(&image_ref(&args.image)?);
     let new_size = ByteSize::parse_qemu_img(&args.new_sz).map_err(|err| {
         Error::request(
             ErrorKind::InvalidRequest,
             format!("{QEMU_CREATE_FAILED}qemu-img: {err}"),
         )
     })?;
-    Ok(ResizeRequest { image, new_size })
+    Ok(ResizeRequest {
+        image,
+        new_size: new_size.bytes(),
+    })
 }
 
 /// `repo gc [REPO]`: without a name, the default repository (pcocc requires the name).
 pub fn gc(args: &RepoArg) -> GcRequest {
     GcRequest {
-        repo: args.repo.clone(),
+        store: args.repo.clone(),
         grace: None,
     }
 }
@@ -97,14 +192,14 @@ pub fn gc(args: &RepoArg) -> GcRequest {
 /// `cache delete IMAGE`.
 pub fn cache_delete(image: &str) -> Result<CacheDeleteRequest, Error> {
     Ok(CacheDeleteRequest {
-        image: image_ref(image)?,
+        image: locator(&image_ref(image)?),
     })
 }
 
 /// `cache gc [-b N] [-c]`: pcocc's `if force_clear`, then `if force_below` (so `-b 0` is the
 /// default dangling gc); a negative count is refused (Python would slice oddly).
 pub fn cache_gc(force_below: Option<i64>, force_clear: bool) -> Result<CacheGcRequest, Error> {
-    let force_below = match force_below {
+    let keep_at_most = match force_below {
         None => None,
         Some(n) => Some(usize::try_from(n).map_err(|_| {
             Error::request(
@@ -114,16 +209,113 @@ pub fn cache_gc(force_below: Option<i64>, force_clear: bool) -> Result<CacheGcRe
         })?),
     };
     Ok(CacheGcRequest {
-        force_below,
-        force_clear,
+        keep_at_most,
+        clear: force_clear,
     })
 }
 
 /// `repo verify [REPO]`: without a name, every repository.
 pub fn verify(args: &RepoArg) -> VerifyRequest {
     VerifyRequest {
-        repo: args.repo.clone(),
+        store: args.repo.clone(),
     }
+}
+
+/// pcocc's format guess for an import source or export destination (`kind` known on export),
+/// with `oci-archive` added, and the path's content probed when the text says to.
+fn resolve(
+    settings: &Settings,
+    text: &str,
+    type_option: Option<&str>,
+    kind: Option<Kind>,
+) -> Result<Resolved, Error> {
+    if let Some(resolved) = guess_with_oci_archive(text, type_option, kind).map_err(spec_error)? {
+        return Ok(resolved);
+    }
+    let guess = Guess::from_text(text, type_option, kind).map_err(spec_error)?;
+    let probe = if guess.needs_probe() {
+        strata::probe(&settings.expand_user(guess.path()))?
+    } else {
+        Probe::Other
+    };
+    guess.resolve(probe).map_err(spec_error)
+}
+
+/// pcocc's format guess, plus `oci-archive`, which pcocc does not know but strata reads and
+/// writes: an `oci-archive:` prefix (any case) or `-t oci-archive` settles it.
+fn guess_with_oci_archive(
+    text: &str,
+    type_option: Option<&str>,
+    kind: Option<Kind>,
+) -> Result<Option<Resolved>, SpecError> {
+    const NAME: &str = "oci-archive";
+    let typed = type_option.map(str::to_lowercase);
+    let prefixed = text
+        .split_once(':')
+        .filter(|(p, _)| p.eq_ignore_ascii_case(NAME))
+        .map(|(_, rest)| rest);
+    let (path, origin) = match (prefixed, typed.as_deref()) {
+        (Some(rest), None | Some(NAME)) => (rest, Origin::Prefix),
+        (Some(_), Some(other)) => {
+            return Err(SpecError::PrefixMismatch {
+                specified: other.to_owned(),
+                prefix: NAME.to_owned(),
+            });
+        }
+        (None, Some(NAME)) => (text, Origin::TypeOption),
+        (None, _) => return Ok(None),
+    };
+    if kind == Some(Kind::Vm) {
+        return Err(SpecError::WrongKind {
+            format: Format::Container(ContainerFormat::OciArchive),
+            kind: Kind::Vm,
+        });
+    }
+    Ok(Some(Resolved {
+        spec: ImageSpec {
+            format: Format::Container(ContainerFormat::OciArchive),
+            path: path.to_owned(),
+        },
+        origin,
+    }))
+}
+
+/// The containers-transports reference of a container spec (pcocc's `pcocc-docker-daemon`
+/// is `docker-daemon`), its local path's `~` expanded.
+fn transport(settings: &Settings, spec: &ImageSpec) -> Result<ContainerTransport, Error> {
+    let transport = spec
+        .to_transport(None)
+        .map_err(transport_error)?
+        .ok_or_else(|| {
+            Error::request(
+                ErrorKind::InvalidRequest,
+                format!("{spec} is not a container image reference"),
+            )
+        })?;
+    Ok(transport.map_local_path(|path| settings.expand_user_text(path)))
+}
+
+/// A format decision pcocc refuses: a wrong request, or input that is not what it says.
+fn spec_error(e: SpecError) -> Error {
+    let kind = match e {
+        SpecError::PrefixMismatch { .. }
+        | SpecError::InvalidFormat { .. }
+        | SpecError::WrongKind { .. } => ErrorKind::InvalidRequest,
+        SpecError::DetectedMismatch { .. } | SpecError::CouldNotDetect { .. } => {
+            ErrorKind::InvalidFormat
+        }
+    };
+    Error::request(kind, e)
+}
+
+/// A containers-transports reference that does not parse (containers/image's texts).
+fn transport_error(e: TransportError) -> Error {
+    Error::request(ErrorKind::InvalidRequest, e)
+}
+
+/// An image name pcocc refuses (`Object name contains invalid characters`).
+fn name_error(e: strata_model::NameError) -> Error {
+    Error::request(ErrorKind::InvalidRequest, e)
 }
 
 #[cfg(test)]
@@ -143,27 +335,35 @@ mod tests {
     }
 
     #[test]
-    fn uris_keep_their_parts() {
-        let r = image_ref("global:c7@3").ok();
-        assert_eq!(
-            r.as_ref().map(|r| (r.repo(), r.name(), r.revision())),
-            Some((Some("global"), "c7", Some(3)))
-        );
-    }
-
-    #[test]
-    fn empty_regex_lists_everything() {
+    fn empty_regex_lists_everything_and_a_bad_one_is_pcoccs_text() {
         let args = ListArgs {
             repo: None,
             json: false,
             regex: String::new(),
         };
-        assert_eq!(list(&args).regex, None);
+        assert!(list(&args).ok().is_some_and(|r| r.filter.is_none()));
         let args = ListArgs {
             regex: "^c".into(),
             ..args
         };
-        assert_eq!(list(&args).regex.as_deref(), Some("^c"));
+        assert_eq!(
+            list(&args)
+                .ok()
+                .and_then(|r| r.filter)
+                .map(|r| r.as_str().to_owned()),
+            Some("^c".to_owned())
+        );
+        let args = ListArgs {
+            regex: "(".into(),
+            ..args
+        };
+        let e = list(&args).err().map(|e| (e.kind(), e.to_string()));
+        assert!(
+            e.as_ref()
+                .is_some_and(|(kind, text)| *kind == Some(ErrorKind::InvalidRequest)
+                    && text.starts_with("Could not parse regular expression :")),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -172,10 +372,7 @@ mod tests {
             image: "c7".into(),
             new_sz: "20G".into(),
         };
-        assert_eq!(
-            resize(&args).ok().map(|r| r.new_size.bytes()),
-            Some(20 << 30)
-        );
+        assert_eq!(resize(&args).ok().map(|r| r.new_size), Some(20 << 30));
         let args = ResizeArgs {
             image: "c7".into(),
             new_sz: "20X".into(),
@@ -188,5 +385,29 @@ mod tests {
                     .to_owned()
             )
         );
+    }
+
+    #[test]
+    fn oci_archive_is_added_to_pcoccs_formats() {
+        let r = guess_with_oci_archive("OCI-Archive:/a.tar", None, None);
+        assert!(matches!(
+            r,
+            Ok(Some(Resolved {
+                origin: Origin::Prefix,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            guess_with_oci_archive("oci-archive:/a.tar", Some("raw"), None),
+            Err(SpecError::PrefixMismatch { .. })
+        ));
+        assert!(matches!(
+            guess_with_oci_archive("/a.tar", Some("oci-archive"), Some(Kind::Vm)),
+            Err(SpecError::WrongKind { .. })
+        ));
+        assert!(matches!(
+            guess_with_oci_archive("/a.tar", None, None),
+            Ok(None)
+        ));
     }
 }

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use strata::{
     CacheGcOutcome, CacheListOutcome, GcOutcome, ImageSummary, ListOutcome, Phase, Problem,
-    RepoImages, RepoListOutcome, ShowOutcome, VerifyOutcome, Warning,
+    ReposConfig, Scope, ShowOutcome, StoreImages, StoreListOutcome, VerifyOutcome, Warning,
 };
 use strata_cli::table::pcocc as table;
 use strata_cli::{Line, Styler, Wording};
@@ -20,6 +20,36 @@ use strata_model::ByteSize;
 
 /// The rule pcocc prints between the parts of `image show`: 30 dashes.
 const RULE: &str = "------------------------------";
+
+/// The revision of an image of a pcocc repository (every one has one).
+pub fn revision(image: &ImageSummary) -> u64 {
+    image.revision.unwrap_or(0)
+}
+
+/// The owner of an image of a pcocc repository (every record has one).
+pub fn owner(image: &ImageSummary) -> &str {
+    image.owner.as_deref().unwrap_or("")
+}
+
+/// When an image of a pcocc repository was written (every record says).
+pub fn timestamp(image: &ImageSummary) -> f64 {
+    image.timestamp.unwrap_or(0.0)
+}
+
+/// The fully qualified URI `repo:name@revision` (pcocc's `URI:` line of `show`).
+pub fn uri(image: &ImageSummary) -> String {
+    format!("{}:{}@{}", image.store, image.name, revision(image))
+}
+
+/// pcocc's warning when it imports a file of unknown content as a raw disk
+/// (`ImageMgr.guess_format`, through `logging.warning` under `logging.basicConfig`, whose format
+/// is `%(levelname)s:%(name)s:%(message)s`), on standard error.
+pub fn assumed_raw_warning() -> Line {
+    Line::stderr(format!(
+        "WARNING:root:{}",
+        strata_model::spec::ASSUMED_RAW_WARNING
+    ))
+}
 
 /// `time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ts))` in `tz`.
 ///
@@ -44,7 +74,7 @@ pub fn date(timestamp: f64, tz: &TimeZone) -> String {
 
 /// One repository's part of `image list`: the bold blue `"{Repo} images:"` title, the table
 /// (rows sorted by name, as pcocc sorts them), and an empty line (`print()`).
-pub fn list_block(repo: &RepoImages, tz: &TimeZone, styler: Styler) -> String {
+pub fn list_block(repo: &StoreImages, tz: &TimeZone, styler: Styler) -> String {
     let mut sorted: Vec<&ImageSummary> = repo.images.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
     let rows: Vec<[String; 6]> = sorted
@@ -53,14 +83,14 @@ pub fn list_block(repo: &RepoImages, tz: &TimeZone, styler: Styler) -> String {
             [
                 e.name.clone(),
                 e.kind.as_str().to_owned(),
-                e.revision.to_string(),
-                e.repo.clone(),
-                e.owner.clone(),
-                date(e.timestamp, tz),
+                revision(e).to_string(),
+                e.store.clone(),
+                owner(e).to_owned(),
+                date(timestamp(e), tz),
             ]
         })
         .collect();
-    let mut out = table::title(&repo.repo, styler);
+    let mut out = table::title(&repo.store, styler);
     out.push_str(&table::render(&table::IMAGE_LIST, &rows));
     out.push('\n');
     out
@@ -70,7 +100,7 @@ pub fn list_block(repo: &RepoImages, tz: &TimeZone, styler: Styler) -> String {
 /// outcome's order (priority order); nothing at all when no repository has one.
 pub fn list(outcome: &ListOutcome, tz: &TimeZone, styler: Styler) -> String {
     outcome
-        .repos
+        .stores
         .iter()
         .filter(|repo| !repo.images.is_empty())
         .map(|repo| list_block(repo, tz, styler))
@@ -85,17 +115,17 @@ pub fn show(outcome: &ShowOutcome, tz: &TimeZone) -> String {
     // characters as Python's `%Ns` does, and neither truncates.
     let lines = [
         RULE.to_owned(),
-        format!("{:>5} {:>24}", "Repo:", image.repo),
+        format!("{:>5} {:>24}", "Repo:", image.store),
         format!("{:>5} {:>24}", "Name:", image.name),
         // `Kind`'s Display ignores widths: pad its text.
         format!("{} {:>24}", "Type:", image.kind.as_str()),
         RULE.to_owned(),
-        format!("{:>5} {:>24}", "URI: ", image.uri()),
-        format!("{} {:>22}", "Layers:", outcome.layers),
+        format!("{:>5} {:>24}", "URI: ", uri(image)),
+        format!("{} {:>22}", "Layers:", outcome.layers.len()),
         RULE.to_owned(),
-        format!("{:>7} {:>22}", "Owner: ", image.owner),
+        format!("{:>7} {:>22}", "Owner: ", owner(image)),
         // "Date:   " is 8 characters, wider than its `%7s`.
-        format!("{:>7} {:>21}", "Date:   ", date(image.timestamp, tz)),
+        format!("{:>7} {:>21}", "Date:   ", date(timestamp(image), tz)),
         RULE.to_owned(),
         String::new(),
     ];
@@ -105,7 +135,7 @@ pub fn show(outcome: &ShowOutcome, tz: &TimeZone) -> String {
         .map(|r| {
             [
                 r.revision.to_string(),
-                ByteSize(r.size).to_pcocc_string(),
+                ByteSize(top_layer_size(r)).to_pcocc_string(),
                 date(r.timestamp, tz),
             ]
         })
@@ -116,10 +146,46 @@ pub fn show(outcome: &ShowOutcome, tz: &TimeZone) -> String {
     out
 }
 
+/// pcocc's SIZE of a revision in `image show`: the file size of **its top layer only**
+/// (`data_blobs[-1]`), not the sum of its layers.
+pub fn top_layer_size(revision: &strata::RevisionSummary) -> u64 {
+    revision.layers.last().map_or(0, |l| l.size)
+}
+
+/// One repository of `image repo list`: the core's view of the store and the file that
+/// configures it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoRow {
+    /// Its name.
+    pub name: String,
+    /// Its directory (expanded).
+    pub path: std::path::PathBuf,
+    /// Whether this process may write to it; `None` when the path does not exist (`N/A`).
+    pub writable: Option<bool>,
+    /// Which configuration file defines it.
+    pub scope: Scope,
+}
+
+impl RepoRow {
+    /// The rows of `image repo list`, in priority order.
+    pub fn rows(config: &ReposConfig, stores: &StoreListOutcome) -> Vec<RepoRow> {
+        config
+            .repos()
+            .iter()
+            .zip(&stores.stores)
+            .map(|(def, store)| RepoRow {
+                name: store.name.clone(),
+                path: store.path.clone(),
+                writable: store.writable,
+                scope: def.scope,
+            })
+            .collect()
+    }
+}
+
 /// `image repo list`: WRITABLE is Python's `str(bool)`, or `N/A` for a missing path.
-pub fn repo_list(outcome: &RepoListOutcome) -> String {
-    let rows: Vec<[String; 3]> = outcome
-        .repos
+pub fn repo_list(repos: &[RepoRow]) -> String {
+    let rows: Vec<[String; 3]> = repos
         .iter()
         .map(|r| {
             let writable = match r.writable {
@@ -163,7 +229,7 @@ pub fn error(message: &str, styler: Styler) -> String {
 /// indented line per problem.
 pub fn verify(outcome: &VerifyOutcome) -> String {
     let mut out = String::new();
-    for repo in &outcome.repos {
+    for repo in &outcome.stores {
         let report = &repo.report;
         let chains = if report.chains_checked {
             ", layer chains checked"
@@ -176,7 +242,7 @@ pub fn verify(outcome: &VerifyOutcome) -> String {
         };
         out.push_str(&format!(
             "Repository '{}': {} ({}), {} checked{chains}: {verdict}\n",
-            repo.repo,
+            repo.store,
             plural(report.blobs_checked, "blob"),
             ByteSize(report.bytes_checked).to_pcocc_string(),
             plural(report.records_checked, "record"),
@@ -248,7 +314,7 @@ pub fn cache_list(outcome: &CacheListOutcome) -> String {
         .iter()
         .map(|r| {
             [
-                r.repo.clone(),
+                r.store.clone(),
                 r.name.clone(),
                 r.revision.to_string(),
                 r.item.clone(),
@@ -285,7 +351,7 @@ pub fn gc_summary(outcome: &GcOutcome) -> String {
     let r = &outcome.report;
     format!(
         "Repository '{}': removed {} ({}), {} and {} ({}); kept {} and {}",
-        outcome.repo,
+        outcome.store,
         plural(r.blobs_removed, "unreferenced blob"),
         ByteSize(r.blob_bytes_removed).to_pcocc_string(),
         plural(r.dirs_removed, "empty directory"),
@@ -320,7 +386,7 @@ impl PcoccWording {
     fn pcocc_line(phase: &Phase) -> Option<Line> {
         match phase {
             // ImageMgr.import_image: click.secho(...), trailing space included.
-            Phase::Storing { repo, name } => Some(Line::stdout(format!(
+            Phase::Storing { store: repo, name } => Some(Line::stdout(format!(
                 "Storing image in repository '{repo}' as '{name}' ... "
             ))),
             // VMImage.convert: print("Converting image...") when the formats differ, else
@@ -358,16 +424,10 @@ impl Wording for PcoccWording {
     fn warning(&self, warning: &Warning) -> Line {
         match warning {
             // ImageMgr.check_overwrite: click.secho(..., fg="magenta"), on standard output.
-            Warning::NameExistsElsewhere { name, repo } => Line::stdout(format!(
-                "Warning: an image with name {name} already exists in another repo ({repo})"
+            Warning::NameExistsElsewhere { name, store } => Line::stdout(format!(
+                "Warning: an image with name {name} already exists in another repo ({store})"
             ))
             .styled(AnsiColor::Magenta.on_default()),
-            // ImageMgr.guess_format: logging.warning(...) under logging.basicConfig, whose
-            // format is "%(levelname)s:%(name)s:%(message)s", on standard error.
-            Warning::AssumedRaw => Line::stderr(format!(
-                "WARNING:root:{}",
-                strata_model::spec::ASSUMED_RAW_WARNING
-            )),
             // strata's own: pcocc fails the import here, after storing the image.
             Warning::CacheNotPopulated { name, message } => Line::stderr(format!(
                 "Warning: image {name} was stored but not extracted into the cache: {message}"
@@ -383,10 +443,10 @@ impl Wording for PcoccWording {
 pub mod json {
     use jiff::tz::TimeZone;
     use serde::Serialize;
-    use strata::{ImageSummary, ListOutcome, RepoListOutcome, ShowOutcome};
+    use strata::{ImageSummary, ListOutcome, ShowOutcome};
     use strata_model::Kind;
 
-    use super::date;
+    use super::{RepoRow, date, owner, revision, timestamp, top_layer_size, uri};
 
     /// One image revision.
     #[derive(Debug, Clone, Serialize)]
@@ -413,14 +473,14 @@ pub mod json {
         /// The document of `summary`.
         pub fn new(summary: &ImageSummary, tz: &TimeZone) -> Image {
             Image {
-                repo: summary.repo.clone(),
+                repo: summary.store.clone(),
                 name: summary.name.clone(),
                 kind: summary.kind,
-                revision: summary.revision,
-                uri: summary.uri(),
-                owner: summary.owner.clone(),
-                timestamp: summary.timestamp,
-                date: date(summary.timestamp, tz),
+                revision: revision(summary),
+                uri: uri(summary),
+                owner: owner(summary).to_owned(),
+                timestamp: timestamp(summary),
+                date: date(timestamp(summary), tz),
             }
         }
     }
@@ -429,7 +489,7 @@ pub mod json {
     /// names sorted within each.
     pub fn list(outcome: &ListOutcome, tz: &TimeZone) -> Vec<Image> {
         outcome
-            .repos
+            .stores
             .iter()
             .flat_map(|repo| {
                 let mut images: Vec<&ImageSummary> = repo.images.iter().collect();
@@ -468,13 +528,13 @@ pub mod json {
     pub fn show(outcome: &ShowOutcome, tz: &TimeZone) -> Show {
         Show {
             image: Image::new(&outcome.image, tz),
-            layers: outcome.layers,
+            layers: outcome.layers.len(),
             revisions: outcome
                 .revisions
                 .iter()
                 .map(|r| Revision {
                     revision: r.revision,
-                    size: r.size,
+                    size: top_layer_size(r),
                     timestamp: r.timestamp,
                     date: date(r.timestamp, tz),
                 })
@@ -496,9 +556,8 @@ pub mod json {
     }
 
     /// `repo list --json`: every repository, in priority order.
-    pub fn repo_list(outcome: &RepoListOutcome) -> Vec<Repo> {
-        outcome
-            .repos
+    pub fn repo_list(repos: &[RepoRow]) -> Vec<Repo> {
+        repos
             .iter()
             .map(|r| Repo {
                 name: r.name.clone(),
@@ -514,7 +573,7 @@ pub mod json {
 mod tests {
     use std::path::PathBuf;
 
-    use strata::{RepoInfo, Scope};
+    use strata::Scope;
     use strata_model::{DiskFormat, Kind};
 
     use super::*;
@@ -530,12 +589,12 @@ mod tests {
 
     fn summary(name: &str, kind: Kind, revision: u64, timestamp: f64) -> ImageSummary {
         ImageSummary {
-            repo: "user".into(),
+            store: "user".into(),
             name: name.into(),
             kind,
-            revision,
-            owner: "jdoe".into(),
-            timestamp,
+            revision: Some(revision),
+            owner: Some("jdoe".into()),
+            timestamp: Some(timestamp),
         }
     }
 
@@ -556,16 +615,16 @@ mod tests {
     #[test]
     fn list_sample() {
         let outcome = ListOutcome {
-            repos: vec![
-                RepoImages {
-                    repo: "user".into(),
+            stores: vec![
+                StoreImages {
+                    store: "user".into(),
                     images: vec![
                         summary("ubuntu", Kind::Ctr, 12, T_UBUNTU),
                         summary("centos7-cloud", Kind::Vm, 0, T_CENTOS),
                     ],
                 },
-                RepoImages {
-                    repo: "global".into(),
+                StoreImages {
+                    store: "global".into(),
                     images: vec![],
                 },
             ],
@@ -581,7 +640,7 @@ ubuntu           ctr     12          user    jdoe     2018-08-24 20:45:20
 
 "
         );
-        let coloured = list_block(&outcome.repos[0], &utc(), Styler::new(true));
+        let coloured = list_block(&outcome.stores[0], &utc(), Styler::new(true));
         assert!(coloured.starts_with("\x1b[34m\x1b[1mUser images:\x1b[0m\nNAME "));
         let doc = json::list(&outcome, &utc());
         assert_eq!(doc[0].name, "centos7-cloud");
@@ -591,8 +650,8 @@ ubuntu           ctr     12          user    jdoe     2018-08-24 20:45:20
     #[test]
     fn list_of_nothing_prints_nothing() {
         let outcome = ListOutcome {
-            repos: vec![RepoImages {
-                repo: "user".into(),
+            stores: vec![StoreImages {
+                store: "user".into(),
                 images: vec![],
             }],
         };
@@ -604,7 +663,11 @@ ubuntu           ctr     12          user    jdoe     2018-08-24 20:45:20
     fn show_long_values_push_the_columns() {
         let outcome = ShowOutcome {
             image: summary("a-very-long-image-name-indeed-yes", Kind::Vm, 0, T_CENTOS),
-            layers: 1,
+            layers: vec![strata::Layer {
+                digest: None,
+                path: PathBuf::from("/r/data/ab/abcd"),
+                size: 1,
+            }],
             revisions: vec![],
         };
         let out = show(&outcome, &utc());
@@ -614,8 +677,8 @@ ubuntu           ctr     12          user    jdoe     2018-08-24 20:45:20
         assert!(out.ends_with("\nREV    SIZE    DATE\n---    ----    ----\n"));
     }
 
-    fn repo(name: &str, path: &str, writable: Option<bool>) -> RepoInfo {
-        RepoInfo {
+    fn repo(name: &str, path: &str, writable: Option<bool>) -> RepoRow {
+        RepoRow {
             name: name.into(),
             path: PathBuf::from(path),
             writable,
@@ -626,12 +689,10 @@ ubuntu           ctr     12          user    jdoe     2018-08-24 20:45:20
     /// The `image repo list` sample of the reference (pcocc-transient.md §1.6), byte for byte.
     #[test]
     fn repo_list_sample() {
-        let outcome = RepoListOutcome {
-            repos: vec![
-                repo("user", "/home/jdoe/.pcocc/images", Some(true)),
-                repo("global", "/var/lib/pcocc/images", Some(false)),
-            ],
-        };
+        let outcome = vec![
+            repo("user", "/home/jdoe/.pcocc/images", Some(true)),
+            repo("global", "/var/lib/pcocc/images", Some(false)),
+        ];
         assert_eq!(
             repo_list(&outcome),
             "\
@@ -641,9 +702,7 @@ user      /home/jdoe/.pcocc/images    True
 global    /var/lib/pcocc/images       False
 "
         );
-        let missing = RepoListOutcome {
-            repos: vec![repo("x", "/nope", None)],
-        };
+        let missing = vec![repo("x", "/nope", None)];
         assert_eq!(
             repo_list(&missing),
             "NAME    PATH     WRITABLE\n----    ----     --------\nx       /nope    N/A\n"
@@ -672,7 +731,7 @@ global    /var/lib/pcocc/images       False
     fn wording_is_pcoccs() {
         let lines = PcoccWording::with_phase_lines();
         let storing = Phase::Storing {
-            repo: "user".into(),
+            store: "user".into(),
             name: "c7".into(),
         };
         assert_eq!(
@@ -701,14 +760,14 @@ global    /var/lib/pcocc/images       False
         );
         let warning = lines.warning(&Warning::NameExistsElsewhere {
             name: "c7".into(),
-            repo: "global".into(),
+            store: "global".into(),
         });
         assert_eq!(
             warning.text,
             "Warning: an image with name c7 already exists in another repo (global)"
         );
         assert_eq!(
-            lines.warning(&Warning::AssumedRaw).text,
+            assumed_raw_warning().text,
             "WARNING:root:Could not detect image format, assuming raw VM"
         );
     }

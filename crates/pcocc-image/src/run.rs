@@ -1,18 +1,19 @@
-//! Dispatch: one function per command, each lowering its arguments, calling the core and
-//! writing the rendered outcome. [`main`] is the binary; [`run_with`] is the same code with
-//! the terminal facts and the core's options injected, for tests.
+//! Dispatch: one arm per command, each lowering its arguments, calling the core and writing the
+//! rendered outcome. [`main`] is the binary; [`run_with`] is the same code with the terminal
+//! facts and the settings injected.
 
 use std::io::{self, Write};
 
 use clap::Parser;
 use jiff::tz::TimeZone;
-use strata::{Strata, StrataOptions};
+use strata::{Env, StrataOptions};
 use strata_cli::{CliProgress, ProgressMode, Stream, Styler};
 
 use crate::cli::{CacheCommand, Cli, Command, RepoCommand};
 use crate::error::Error;
 use crate::lower;
 use crate::render::{self, PcoccWording};
+use crate::settings::Settings;
 
 /// What a command needs to know about where its text goes.
 #[derive(Debug, Clone)]
@@ -38,34 +39,31 @@ impl Terminal {
 }
 
 /// The whole program: parses the command line (clap exits 2 on a usage error, 0 for
-/// `--help`), sets up logging, then runs the command on standard output.
+/// `--help`), sets up logging, resolves pcocc's configuration, then runs the command on
+/// standard output.
 pub fn main() -> Result<(), Error> {
     let cli = Cli::parse();
     strata_cli::init_logging(cli.verbose)?;
     let terminal = Terminal::detect(cli.quiet);
-    run_with(
-        cli,
-        StrataOptions::from_process(),
-        &terminal,
-        &mut io::stdout(),
-    )
+    let settings = Settings::open(Env::from_process(), None, StrataOptions::default())?;
+    run_with(cli, &settings, &terminal, &mut io::stdout())
 }
 
-/// Runs one parsed command line against a core opened with `options`, writing results to
-/// `out`. Progress lines and warnings (which pcocc prints on standard output too) go to the
-/// process's own streams, so in-process callers should pass [`ProgressMode::Quiet`].
+/// Runs one parsed command line with `settings`, writing results to `out`. Progress lines and
+/// warnings (which pcocc prints on standard output too) go to the process's own streams, so
+/// in-process callers should pass [`ProgressMode::Quiet`].
 pub fn run_with(
     cli: Cli,
-    options: StrataOptions,
+    settings: &Settings,
     terminal: &Terminal,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
-    let strata = Strata::open(options)?;
+    let strata = &settings.strata;
     let quiet_phases = || CliProgress::new(terminal.progress, PcoccWording::quiet_phases());
     let tz = &terminal.tz;
     match cli.command {
         Command::List(args) => {
-            let outcome = strata.list(lower::list(&args))?;
+            let outcome = strata.list(lower::list(&args)?)?;
             if args.json {
                 json(out, &render::json::list(&outcome, tz))
             } else {
@@ -81,29 +79,41 @@ pub fn run_with(
             }
         }
         Command::Import(args) => {
-            let request = lower::import(&args)?;
+            let lowered = lower::import(&args, settings)?;
+            if lowered.assumed_raw {
+                strata_cli::progress::print_line(&render::assumed_raw_warning());
+            }
             let progress = CliProgress::new(terminal.progress, PcoccWording::with_phase_lines());
-            strata.import(request, &progress)?;
+            strata
+                .import(lowered.request, &progress)
+                .map_err(|e| Error::about(e, lowered.subject))?;
             Ok(())
         }
         Command::Export(args) => {
-            let request = lower::export(&args)?;
+            let lowered = lower::export(&args, settings)?;
             let progress = CliProgress::new(terminal.progress, PcoccWording::with_phase_lines());
-            strata.export(request, &progress)?;
+            strata
+                .export(lowered.request, &progress)
+                .map_err(|e| Error::about(e, lowered.subject))?;
             Ok(())
         }
         Command::Copy(args) => {
             // pcocc prints this first, before it even parses the URIs.
             write(out, &render::copy_started())?;
-            let request = lower::copy(&args)?;
+            let request = lower::copy(&args, settings)?;
             strata.copy(request, &quiet_phases())?;
             write(out, &render::copy_finished(terminal.stdout))
         }
         Command::Delete(args) => {
-            let outcome = strata.delete(lower::delete(&args)?)?;
+            // pcocc removes the image's cache entries first, the image found as every lookup
+            // finds it (which may not be the one deleted, see `lower::delete`).
+            if settings.config.cache_def().is_some() {
+                strata.cache_delete(lower::cache_delete(&args.image)?)?;
+            }
+            let outcome = strata.delete(lower::delete(&args, settings)?)?;
             tracing::info!(
                 "deleted {}:{} revisions {:?}",
-                outcome.repo,
+                outcome.store,
                 outcome.name,
                 outcome.revisions
             );
@@ -113,18 +123,18 @@ pub fn run_with(
             let outcome = strata.resize(lower::resize(&args)?, &quiet_phases())?;
             tracing::info!(
                 "{} resized from {} to {} bytes",
-                outcome.image.uri(),
+                render::uri(&outcome.image),
                 outcome.old_size,
                 outcome.new_size
             );
             Ok(())
         }
         Command::Repo(RepoCommand::List(args)) => {
-            let outcome = strata.repo_list()?;
+            let repos = render::RepoRow::rows(&settings.config, &strata.store_list());
             if args.json {
-                json(out, &render::json::repo_list(&outcome))
+                json(out, &render::json::repo_list(&repos))
             } else {
-                write(out, &render::repo_list(&outcome))
+                write(out, &render::repo_list(&repos))
             }
         }
         Command::Repo(RepoCommand::Gc(args)) => {
@@ -135,7 +145,7 @@ pub fn run_with(
         Command::Repo(RepoCommand::Verify(args)) => {
             let outcome = strata.verify(lower::verify(&args), &quiet_phases())?;
             write(out, &render::verify(&outcome))?;
-            let problems: usize = outcome.repos.iter().map(|r| r.report.problems.len()).sum();
+            let problems: usize = outcome.stores.iter().map(|r| r.report.problems.len()).sum();
             let problems = u64::try_from(problems).unwrap_or(u64::MAX);
             if problems == 0 {
                 Ok(())

@@ -139,11 +139,8 @@ impl Wording for DefaultWording {
 
     fn warning(&self, warning: &Warning) -> Line {
         let text = match warning {
-            Warning::NameExistsElsewhere { name, repo } => {
-                format!("warning: an image named '{name}' also exists in repository '{repo}'")
-            }
-            Warning::AssumedRaw => {
-                "warning: could not detect the image format, assuming raw".to_owned()
+            Warning::NameExistsElsewhere { name, store } => {
+                format!("warning: an image named '{name}' also exists in store '{store}'")
             }
             other => format!("warning: {other:?}"),
         };
@@ -154,9 +151,7 @@ impl Wording for DefaultWording {
 /// [`DefaultWording`]'s text for a phase.
 fn default_label(phase: &Phase) -> String {
     match phase {
-        Phase::Storing { repo, name } => {
-            format!("Storing image '{name}' in repository '{repo}'...")
-        }
+        Phase::Storing { store, name } => format!("Storing image '{name}' in store '{store}'..."),
         Phase::Converting { from, to } => format!("Converting image from {from} to {to}..."),
         Phase::Copying => "Copying image...".to_owned(),
         Phase::Blob {
@@ -179,6 +174,12 @@ fn default_label(phase: &Phase) -> String {
 fn multi() -> &'static MultiProgress {
     static MULTI: OnceLock<MultiProgress> = OnceLock::new();
     MULTI.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+}
+
+/// Prints a front end's own line (a warning of its dialect that is not the core's) where
+/// warnings go: through the bars, whatever the mode (a warning is not progress).
+pub fn print_line(line: &Line) {
+    emit(line);
 }
 
 /// Runs `f` with every progress bar of the process hidden, then redraws them. Write anything
@@ -362,8 +363,8 @@ mod tests {
     impl Wording for Pcocc {
         fn started(&self, phase: &Phase) -> Option<Line> {
             match phase {
-                Phase::Storing { repo, name } => Some(Line::stdout(format!(
-                    "Storing image in repository '{repo}' as '{name}' ... "
+                Phase::Storing { store, name } => Some(Line::stdout(format!(
+                    "Storing image in repository '{store}' as '{name}' ... "
                 ))),
                 Phase::Converting { .. } => Some(Line::stdout("Converting image...")),
                 _ => None,
@@ -383,7 +384,7 @@ mod tests {
         };
         assert_eq!(Pcocc.label(&converting), "Converting image...");
         let storing = Phase::Storing {
-            repo: "user".into(),
+            store: "user".into(),
             name: "c7".into(),
         };
         assert_eq!(

@@ -68,35 +68,36 @@ impl FlatBackend {
         self.root.join(WORKING_DIR)
     }
 
-    /// Where image `name` lives (or would).
-    pub fn image_path(&self, name: &TransientName) -> PathBuf {
-        self.root.join(name.file_name())
+    /// Where image `name` lives (or would); a name the layout cannot hold (empty, with a NUL,
+    /// `.` or `..`) is [`StoreError::InvalidName`].
+    pub fn image_path(&self, name: &str) -> Result<PathBuf> {
+        Ok(self.root.join(encoded(name)?))
     }
 
     /// The file of image `name` (`Unable to find image '{name}' in backend`, transient's
     /// `retrieve_image` text, when it is not there).
-    pub fn get(&self, name: &TransientName) -> Result<PathBuf> {
-        let path = self.image_path(name);
+    pub fn get(&self, name: &str) -> Result<PathBuf> {
+        let path = self.image_path(name)?;
         if path.is_file() {
             Ok(path)
         } else {
             Err(StoreError::FlatNotFound {
-                name: name.to_string(),
+                name: name.to_owned(),
             })
         }
     }
 
     /// Whether image `name` is in the backend.
-    pub fn contains(&self, name: &TransientName) -> bool {
-        self.image_path(name).is_file()
+    pub fn contains(&self, name: &str) -> Result<bool> {
+        Ok(self.image_path(name)?.is_file())
     }
 
     /// Takes transient's per-image lock, `.working/<enc(name)>` (blocking flock), which
     /// serialises processes that retrieve, commit or build the same image. transient downloads
     /// into the lock file itself ([`FileLock::file`]).
-    pub fn lock_image(&self, name: &TransientName) -> Result<FileLock> {
+    pub fn lock_image(&self, name: &str) -> Result<FileLock> {
         FileLock::acquire(
-            &self.working_dir().join(name.file_name()),
+            &self.working_dir().join(encoded(name)?),
             LockMode::Exclusive,
         )
     }
@@ -105,7 +106,8 @@ impl FlatBackend {
     /// new file in `.working/` (transient converts into `.working/<uuid4>`), an [`Output`] the
     /// convert engine writes into; [`NewFlatImage::commit`] moves it into the backend. The lock
     /// is held until then, so two processes never build the same name at once.
-    pub fn new_image(&self, name: &TransientName) -> Result<NewFlatImage<'_>> {
+    pub fn new_image(&self, name: &str) -> Result<NewFlatImage<'_>> {
+        let target = self.image_path(name)?;
         let lock = self.lock_image(name)?;
         let working = self.working_dir();
         let file = tempfile::Builder::new()
@@ -115,8 +117,8 @@ impl FlatBackend {
             .at("create a file in", &working)?;
         Ok(NewFlatImage {
             store: self,
-            name: name.clone(),
-            target: self.image_path(name),
+            name: name.to_owned(),
+            target,
             file,
             bytes_written: 0,
             writeback: Writeback::default(),
@@ -126,13 +128,13 @@ impl FlatBackend {
 
     /// Removes image `name` (`No image in backend with name '{name}'`). Whether VMs use it is
     /// the caller's question (transient asks its vmstore).
-    pub fn remove(&self, name: &TransientName) -> Result<()> {
-        let path = self.image_path(name);
+    pub fn remove(&self, name: &str) -> Result<()> {
+        let path = self.image_path(name)?;
         match fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_file() => {}
             _ => {
                 return Err(StoreError::FlatNoSuchImage {
-                    name: name.to_string(),
+                    name: name.to_owned(),
                 });
             }
         }
@@ -142,7 +144,7 @@ impl FlatBackend {
 
     /// The images, sorted by name: regular files directly in the backend whose names match
     /// `^[^\-]+$` and are canonical encodings.
-    pub fn images(&self) -> Result<Vec<(TransientName, PathBuf)>> {
+    pub fn images(&self) -> Result<Vec<(String, PathBuf)>> {
         let entries = match fs::read_dir(&self.root) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -163,12 +165,17 @@ impl FlatBackend {
                 continue;
             }
             if let Ok(name) = TransientName::from_file_name(&file_name) {
-                images.push((name, path));
+                images.push((name.to_string(), path));
             }
         }
         images.sort();
         Ok(images)
     }
+}
+
+/// The file name of `name`: transient's `storage_safe_encode`.
+fn encoded(name: &str) -> Result<String> {
+    Ok(name.parse::<TransientName>()?.file_name())
 }
 
 /// What an existing image of the same name means to [`NewFlatImage::commit`].
@@ -185,7 +192,7 @@ pub enum Existing {
 #[derive(Debug)]
 pub struct NewFlatImage<'s> {
     store: &'s FlatBackend,
-    name: TransientName,
+    name: String,
     target: PathBuf,
     file: NamedTempFile,
     bytes_written: u64,
@@ -205,9 +212,7 @@ impl NewFlatImage<'_> {
             file,
             ..
         } = self;
-        let exists = || StoreError::FlatExists {
-            name: name.to_string(),
-        };
+        let exists = || StoreError::FlatExists { name: name.clone() };
         if existing == Existing::Refuse && target.exists() {
             return Err(exists());
         }
@@ -254,12 +259,8 @@ impl Output for NewFlatImage<'_> {
 mod tests {
     use super::*;
 
-    fn name(text: &str) -> TransientName {
-        text.parse().unwrap()
-    }
-
-    fn write(store: &FlatBackend, text: &str, bytes: &[u8], existing: Existing) -> Result<PathBuf> {
-        let mut new = store.new_image(&name(text))?;
+    fn write(store: &FlatBackend, name: &str, bytes: &[u8], existing: Existing) -> Result<PathBuf> {
+        let mut new = store.new_image(name)?;
         new.write_at(bytes, 0)?;
         new.commit(existing)
     }
@@ -285,7 +286,7 @@ mod tests {
             .images()
             .unwrap()
             .into_iter()
-            .map(|(n, _)| n.to_string())
+            .map(|(n, _)| n)
             .collect();
         assert_eq!(names, ["centos/7:2004.01", "my-image"]);
         let mut working: Vec<String> = fs::read_dir(store.working_dir())
@@ -300,20 +301,14 @@ mod tests {
             e.to_string(),
             "An image with the name 'my-image' already exists"
         );
-        assert_eq!(
-            fs::read(store.get(&name("my-image")).unwrap()).unwrap(),
-            b"two"
-        );
+        assert_eq!(fs::read(store.get("my-image").unwrap()).unwrap(), b"two");
         write(&store, "my-image", b"four", Existing::Replace).unwrap();
-        assert_eq!(
-            fs::read(store.get(&name("my-image")).unwrap()).unwrap(),
-            b"four"
-        );
-        let e = store.get(&name("nope")).unwrap_err();
+        assert_eq!(fs::read(store.get("my-image").unwrap()).unwrap(), b"four");
+        let e = store.get("nope").unwrap_err();
         assert!(matches!(&e, StoreError::FlatNotFound { name } if name == "nope"));
         assert_eq!(e.to_string(), "Unable to find image 'nope' in backend");
-        store.remove(&name("my-image")).unwrap();
-        let e = store.remove(&name("my-image")).unwrap_err();
+        store.remove("my-image").unwrap();
+        let e = store.remove("my-image").unwrap_err();
         assert!(matches!(e, StoreError::FlatNoSuchImage { .. }));
         assert_eq!(e.to_string(), "No image in backend with name 'my-image'");
     }
@@ -322,7 +317,11 @@ mod tests {
     fn a_new_image_holds_its_lock_and_leaves_nothing_when_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let store = FlatBackend::open(dir.path()).unwrap();
-        let new = store.new_image(&name("centos/7")).unwrap();
+        let new = store.new_image("centos/7").unwrap();
+        assert!(matches!(
+            store.new_image("..").unwrap_err(),
+            StoreError::InvalidName(_)
+        ));
         let lock = store.working_dir().join("centos%2F7");
         let e = FileLock::try_acquire(&lock, LockMode::Exclusive).unwrap_err();
         assert_eq!(e.kind(), crate::error::ErrorKind::Locked);

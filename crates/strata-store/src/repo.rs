@@ -60,6 +60,7 @@ mod verify;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use blob::{NewBlob, StoredBlob};
 pub use gc::GcReport;
@@ -127,8 +128,8 @@ impl Repository {
         })
     }
 
-    /// This repository, with `owner` as the owner of the records that
-    /// [`ImageStore::put_image`](crate::ImageStore::put_image) writes.
+    /// This repository, with `owner` as the owner of the VM instances it records
+    /// ([`Repository::create_instance`]).
     pub fn with_owner(mut self, owner: impl Into<String>) -> Repository {
         self.owner = Some(owner.into());
         self
@@ -144,7 +145,7 @@ impl Repository {
         &self.root
     }
 
-    /// The owner written into records that this handle creates by itself: the one set with
+    /// The owner of the instances this handle records: the one set with
     /// [`Repository::with_owner`], else the user of [`Env::from_process`].
     pub fn owner(&self) -> String {
         self.owner
@@ -188,7 +189,7 @@ impl Repository {
         fsutil::mkdir_if_missing(&tmp).at("create directory", &tmp)?;
         Ok(Writer {
             repo: self,
-            _lock: lock,
+            _lock: Arc::new(lock),
         })
     }
 
@@ -197,7 +198,7 @@ impl Repository {
         let lock = FileLock::try_acquire(&self.lock_path(), LockMode::Shared)?;
         Ok(Writer {
             repo: self,
-            _lock: lock,
+            _lock: Arc::new(lock),
         })
     }
 }
@@ -206,15 +207,16 @@ impl Repository {
 ///
 /// Every method that changes the repository lives here; [`Repository`] has one-shot
 /// conveniences of the same names that open a writer for a single call.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Writer<'r> {
     repo: &'r Repository,
-    _lock: FileLock,
+    /// Held until the last clone of this writer is dropped.
+    _lock: Arc<FileLock>,
 }
 
-impl Writer<'_> {
+impl<'r> Writer<'r> {
     /// The repository written to.
-    pub fn repository(&self) -> &Repository {
+    pub fn repository(&self) -> &'r Repository {
         self.repo
     }
 }

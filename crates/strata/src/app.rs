@@ -1,110 +1,194 @@
-//! [`Strata`]: the opened configuration every operation runs against, with the rules that the
-//! operations share: where an image is looked up, where new images are written, pcocc's
-//! `check_overwrite`, and the owner and time written into new records.
+//! [`Strata`]: the stores every operation runs against, in order, with the options that apply
+//! to every operation, and the rules the operations share: where an image is looked up, which
+//! store a new image goes to, what a name policy checks, the owner and time of new images.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use strata_model::{ImageRef, RevisionRecord};
-use strata_store::{Env, RepoDef, ReposConfig, Repository, StoreError};
+use strata_store::ImageDriver;
 
 use crate::error::{Error, Result};
 use crate::progress::{Progress, ProgressEvent, Warning};
+use crate::store::{ImageKey, ImageLocator, ImageSummary, NamePolicy, NewImage, OnExisting, Store};
 use crate::transport::{NativeRegistry, RegistrySource};
 
-/// How to open [`Strata`].
+/// Options of [`Strata::new`]. [`StrataOptions::default`] gives the defaults.
 #[derive(Debug, Clone)]
 pub struct StrataOptions {
-    /// The calling user's environment: home directory, user name, variables (`PCOCC_*`,
-    /// `XDG_DATA_HOME`) that locate `repos.yaml`. Tests inject their own.
-    pub env: Env,
-    /// The repositories to use instead of loading `repos.yaml` through `env`.
-    pub repos: Option<ReposConfig>,
-    /// The owner written into new records; `None` takes the user name of `env` (pcocc's
-    /// `pw_name` of the real uid).
+    /// The owner recorded for new images; `None` takes the user of the calling process.
     pub owner: Option<String>,
-    /// How young unreferenced blobs and `.tmp/` entries must be for [`Strata::gc`] to keep
-    /// them (see [`Repository::gc`]). Zero, the default, behaves as pcocc; a repository that
-    /// pcocc also writes to concurrently should use a few minutes.
+    /// How young unreferenced blobs and scratch entries must be for [`Strata::gc`] to keep them.
+    /// Zero, the default, removes everything unreferenced; a store other programs write to
+    /// concurrently should use a few minutes.
     pub gc_grace: Duration,
-    /// The registry client that `docker://` imports go through: [`NativeRegistry`] by default;
-    /// without one they are [`Error::TransportUnavailable`].
+    /// The registry client that `docker://` imports and exports go through: [`NativeRegistry`]
+    /// by default; without one they are
+    /// [`Error::TransportUnavailable`].
     pub registry: Option<Arc<dyn RegistrySource>>,
-    /// The Docker Engine API endpoint of `docker-daemon:` and `pcocc-docker-daemon:`
-    /// (`unix:///path/to/socket`); `None` takes `DOCKER_HOST` from `env`, else
-    /// [`strata_oci::daemon::DEFAULT_DOCKER_HOST`].
+    /// The Docker Engine API endpoint of `docker-daemon:` (`unix:///path/to/socket`); `None`
+    /// takes [`strata_oci::daemon::DEFAULT_DOCKER_HOST`].
     pub docker_host: Option<String>,
+    /// The container cache, if any: extracted bundles of container images, made when an image
+    /// is imported and when a launcher asks ([`Strata::cache_hold`]).
+    pub cache: Option<CacheOptions>,
 }
 
-impl StrataOptions {
-    /// Options for `env`, loading `repos.yaml` as pcocc does, with the defaults.
-    pub fn new(env: Env) -> StrataOptions {
+impl Default for StrataOptions {
+    fn default() -> Self {
         StrataOptions {
-            env,
-            repos: None,
             owner: None,
             gc_grace: Duration::ZERO,
             registry: Some(Arc::new(NativeRegistry::default())),
             docker_host: None,
+            cache: None,
         }
-    }
-
-    /// Options for the calling process ([`Env::from_process`]).
-    pub fn from_process() -> StrataOptions {
-        StrataOptions::new(Env::from_process())
     }
 }
 
-/// The application core, opened on a configuration. Cheap to keep; every operation opens the
-/// repositories it needs.
+/// Where the container cache is and what it keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheOptions {
+    /// The cache's directory (created if missing).
+    pub path: PathBuf,
+    /// What an import puts in it: the extracted bundle, and with
+    /// [`ImageDriver::Squashfs`] a squashfs image of it too.
+    pub driver: ImageDriver,
+}
+
+/// The application core, given its stores. Cheap to keep and to clone; a store is opened (and
+/// created) only when an operation needs it.
 #[derive(Debug, Clone)]
 pub struct Strata {
-    env: Env,
-    config: ReposConfig,
+    stores: Vec<Arc<dyn Store>>,
     owner: String,
     gc_grace: Duration,
     registry: Option<Arc<dyn RegistrySource>>,
-    docker_host: Option<String>,
+    docker_host: String,
+    cache: Option<CacheOptions>,
 }
 
 impl Strata {
-    /// Loads the configuration: `options.repos` if given, else `repos.yaml` as pcocc reads it
-    /// (the user file, then the system file, `PCOCC_USER_CONF_DIR` and
-    /// `PCOCC_SYSTEM_CONF_DIR` overriding their directories; with neither file, one repository
-    /// named `user` under the XDG data directory). Repositories are opened (and created, by
-    /// pcocc's rules) only when an operation needs them.
-    pub fn open(options: StrataOptions) -> Result<Strata> {
-        let config = match options.repos {
-            Some(config) => config,
-            None => ReposConfig::load(&options.env)?,
-        };
-        let owner = options
-            .owner
-            .unwrap_or_else(|| options.env.user().to_owned());
-        Ok(Strata {
-            env: options.env,
-            config,
-            owner,
+    /// The core over `stores`, in order: the first is the default store (where new images go
+    /// when a request names none), and lookups that name no store search them in this order.
+    /// Store names should be unique: a request naming a store takes the first of that name.
+    pub fn new(stores: impl IntoIterator<Item = Arc<dyn Store>>, options: StrataOptions) -> Strata {
+        Strata {
+            stores: stores.into_iter().collect(),
+            owner: options
+                .owner
+                .unwrap_or_else(|| strata_store::Env::from_process().user().to_owned()),
             gc_grace: options.gc_grace,
             registry: options.registry,
-            docker_host: options.docker_host,
+            docker_host: options
+                .docker_host
+                .unwrap_or_else(|| strata_oci::daemon::DEFAULT_DOCKER_HOST.to_owned()),
+            cache: options.cache,
+        }
+    }
+
+    /// The stores, in order.
+    pub fn stores(&self) -> &[Arc<dyn Store>] {
+        &self.stores
+    }
+
+    /// The owner recorded for new images.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The store named `name`, or the default (first) store for `None`
+    /// ([`Error::UnknownStore`], [`Error::NoStore`]).
+    pub fn store(&self, name: Option<&str>) -> Result<&dyn Store> {
+        let found = match name {
+            Some(name) => self.stores.iter().find(|s| s.name() == name),
+            None => self.stores.first(),
+        };
+        match (found, name) {
+            (Some(store), _) => Ok(&**store),
+            (None, Some(name)) => Err(Error::UnknownStore {
+                name: name.to_owned(),
+            }),
+            (None, None) => Err(Error::NoStore),
+        }
+    }
+
+    /// The stores `name` selects: that one, or every store for `None`.
+    pub(crate) fn selected(&self, name: Option<&str>) -> Result<Vec<&dyn Store>> {
+        match name {
+            Some(_) => Ok(vec![self.store(name)?]),
+            None => Ok(self.stores.iter().map(|s| &**s).collect()),
+        }
+    }
+
+    /// The image `locator` names and the store it is in: in its store only, or in the first
+    /// store (in order) that has it ([`Error::ImageNotFound`]).
+    pub fn find(&self, locator: &ImageLocator) -> Result<(&dyn Store, ImageSummary)> {
+        for store in self.selected(locator.store.as_deref())? {
+            if let Some(image) = store.find(&locator.key)? {
+                return Ok((store, image));
+            }
+        }
+        Err(Error::ImageNotFound {
+            key: locator.key.clone(),
+            store: locator.store.clone(),
         })
     }
 
-    /// The environment the configuration was loaded with.
-    pub fn env(&self) -> &Env {
-        &self.env
+    /// Applies `policy` to a new image `name` in `dest`: an image of that name there is
+    /// [`Error::ImageExists`] under [`OnExisting::Refuse`]; one in another store (the first in
+    /// order) is a [`Warning::NameExistsElsewhere`] when asked for, sent to `progress` and
+    /// returned. Then refuses a store this process may not write to, before anything is
+    /// written.
+    pub(crate) fn check_new_name(
+        &self,
+        dest: &dyn Store,
+        name: &str,
+        policy: NamePolicy,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Warning>> {
+        if name.is_empty() {
+            return Err(Error::EmptyName);
+        }
+        if policy.on_existing == OnExisting::Refuse && dest.find(&ImageKey::name(name))?.is_some() {
+            return Err(Error::ImageExists {
+                name: name.to_owned(),
+                store: dest.name().to_owned(),
+            });
+        }
+        let mut warnings = Vec::new();
+        if policy.warn_if_elsewhere {
+            for store in &self.stores {
+                if store.name() == dest.name() {
+                    continue;
+                }
+                if store.find(&ImageKey::name(name))?.is_some() {
+                    let warning = Warning::NameExistsElsewhere {
+                        name: name.to_owned(),
+                        store: store.name().to_owned(),
+                    };
+                    progress.event(&ProgressEvent::Warning(warning.clone()));
+                    warnings.push(warning);
+                    break;
+                }
+            }
+        }
+        if dest.writable() == Some(false) {
+            return Err(Error::ReadOnlyStore {
+                store: dest.name().to_owned(),
+                path: dest.path().to_owned(),
+            });
+        }
+        Ok(warnings)
     }
 
-    /// The configured repositories, highest priority first.
-    pub fn config(&self) -> &ReposConfig {
-        &self.config
-    }
-
-    /// The owner written into new records.
-    pub fn owner(&self) -> &str {
-        &self.owner
+    /// What a store writing image `name` under `policy` is told.
+    pub(crate) fn new_image(&self, name: &str, policy: NamePolicy) -> NewImage {
+        NewImage {
+            name: name.to_owned(),
+            owner: self.owner.clone(),
+            on_existing: policy.on_existing,
+        }
     }
 
     /// The registry client, if one was given.
@@ -112,18 +196,9 @@ impl Strata {
         self.registry.as_deref()
     }
 
-    /// The Docker daemon endpoint: [`StrataOptions::docker_host`], else `DOCKER_HOST`, else
-    /// the default socket.
-    pub(crate) fn docker_host(&self) -> String {
-        self.docker_host
-            .clone()
-            .or_else(|| {
-                self.env
-                    .var("DOCKER_HOST")
-                    .filter(|h| !h.is_empty())
-                    .map(str::to_owned)
-            })
-            .unwrap_or_else(|| strata_oci::daemon::DEFAULT_DOCKER_HOST.to_owned())
+    /// The Docker daemon endpoint.
+    pub(crate) fn docker_host(&self) -> &str {
+        &self.docker_host
     }
 
     /// The grace period of [`Strata::gc`].
@@ -131,136 +206,9 @@ impl Strata {
         self.gc_grace
     }
 
-    /// Opens one repository definition (creating the repository by pcocc's rules).
-    pub(crate) fn open_def(&self, def: &RepoDef) -> Result<Repository> {
-        Ok(def.open()?.with_owner(self.owner.clone()))
-    }
-
-    /// pcocc's `get_repo`: the repository named `name`, or the default (first) one for `None`
-    /// (`Unknown repository {name}`, `No repository configured`). This is the write target of
-    /// import, copy and delete.
-    pub(crate) fn repo(&self, name: Option<&str>) -> Result<Repository> {
-        let def = self.config.repo(name)?;
-        self.open_def(def)
-    }
-
-    /// pcocc's `get_meta`/`get_image`: the record `image` names and the repository it was
-    /// found in. With a `REPO:` prefix only that repository is searched; without one, every
-    /// repository in priority order, the first that has the name (and the revision, if one is
-    /// given) winning. Without `@REV`, the latest revision. Not found:
-    /// `Object {name}[ revision {r}] not found[ in repository {repo}| in configured
-    /// repositories]`.
-    pub(crate) fn find(&self, image: &ImageRef) -> Result<(Repository, RevisionRecord)> {
-        let revision = image.revision().map(u64::from);
-        if let Some(repo) = image.repo() {
-            let repo = self.repo(Some(repo))?;
-            let record = record_in(&repo, image.name(), revision)?;
-            return Ok((repo, record));
-        }
-        for def in self.config.repos() {
-            let repo = self.open_def(def)?;
-            match record_in(&repo, image.name(), revision) {
-                Ok(record) => return Ok((repo, record)),
-                Err(Error::Store(StoreError::ImageNotFound { .. })) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Err(StoreError::ImageNotFound {
-            name: image.name().to_owned(),
-            revision,
-            repo: None,
-        }
-        .into())
-    }
-
-    /// pcocc's `check_overwrite` for a new image `name` in `dest`: an image of that name in
-    /// `dest` is `Image {name} already exists in repo {repo}`; one in another repository (the
-    /// first in priority order) is a [`Warning::NameExistsElsewhere`], sent to `progress` and
-    /// returned.
-    pub(crate) fn check_overwrite(
-        &self,
-        dest: &Repository,
-        name: &str,
-        progress: &dyn Progress,
-    ) -> Result<Vec<Warning>> {
-        if has_image(dest, name)? {
-            return Err(StoreError::ImageExists {
-                name: name.to_owned(),
-                repo: dest.name().to_owned(),
-            }
-            .into());
-        }
-        for def in self.config.repos() {
-            if def.name == dest.name() {
-                continue;
-            }
-            let repo = self.open_def(def)?;
-            if has_image(&repo, name)? {
-                let warning = Warning::NameExistsElsewhere {
-                    name: name.to_owned(),
-                    repo: repo.name().to_owned(),
-                };
-                progress.event(&ProgressEvent::Warning(warning.clone()));
-                return Ok(vec![warning]);
-            }
-        }
-        Ok(Vec::new())
-    }
-
-    /// Python's `os.path.expanduser` on a user-given path, with this environment's homes:
-    /// `~` and `~/x` use the home directory, `~user/x` that user's; anything else is kept.
-    pub(crate) fn expand_user(&self, path: &str) -> PathBuf {
-        let Some(rest) = path.strip_prefix('~') else {
-            return PathBuf::from(path);
-        };
-        let (user, tail) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i + 1..]),
-            None => (rest, ""),
-        };
-        let home = if user.is_empty() {
-            Some(self.env.home())
-        } else {
-            self.env.home_of(user)
-        };
-        match home {
-            Some(home) if tail.is_empty() => home.to_owned(),
-            Some(home) => home.join(tail),
-            None => PathBuf::from(path),
-        }
-    }
-}
-
-/// The record of `name` at `revision` (latest for `None`) in `repo`.
-pub(crate) fn record_in(
-    repo: &Repository,
-    name: &str,
-    revision: Option<u64>,
-) -> Result<RevisionRecord> {
-    Ok(match revision {
-        Some(revision) => repo.record(name, revision)?,
-        None => repo.latest_record(name)?,
-    })
-}
-
-/// Whether `repo` has any revision of `name`.
-pub(crate) fn has_image(repo: &Repository, name: &str) -> Result<bool> {
-    match repo.revisions(name) {
-        Ok(revisions) => Ok(!revisions.is_empty()),
-        Err(StoreError::ImageNotFound { .. }) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Refuses to write to a repository this process may not write to (`access(W_OK)` on its
-/// directory), before anything is written.
-pub(crate) fn ensure_writable(repo: &Repository) -> Result<()> {
-    if repo.is_writable() {
-        Ok(())
-    } else {
-        Err(Error::ReadOnlyRepository {
-            repo: repo.name().to_owned(),
-            path: repo.path().to_owned(),
-        })
+    /// The container cache's options, if one is configured.
+    pub(crate) fn cache_options(&self) -> Option<&CacheOptions> {
+        self.cache.as_ref()
     }
 }
 
@@ -285,7 +233,7 @@ pub(crate) fn in_phase<T>(
     result
 }
 
-/// The size of a file in bytes (its apparent length, as `os.path.getsize`).
+/// The size of a file in bytes (its apparent length).
 pub(crate) fn file_len(path: &Path) -> Result<u64> {
     std::fs::metadata(path)
         .map(|m| m.len())
@@ -298,50 +246,48 @@ mod tests {
 
     use super::*;
     use crate::progress::Phase;
+    use crate::stores::RepositoryStore;
 
-    fn strata() -> Strata {
-        let env = Env::new("/home/jdoe", "jdoe").with_user_home("ann", "/srv/ann");
-        let mut options = StrataOptions::new(env);
-        options.repos = Some(ReposConfig::new());
-        Strata::open(options).unwrap()
+    fn strata(stores: &[(&str, &Path)]) -> Strata {
+        let stores: Vec<Arc<dyn Store>> = stores
+            .iter()
+            .map(|(name, path)| Arc::new(RepositoryStore::new(*name, *path)) as Arc<dyn Store>)
+            .collect();
+        Strata::new(stores, StrataOptions::default())
     }
 
     #[test]
-    fn expand_user_as_python() {
-        let s = strata();
-        for (text, expanded) in [
-            ("~", "/home/jdoe"),
-            ("~/", "/home/jdoe"),
-            ("~/a/b.qcow2", "/home/jdoe/a/b.qcow2"),
-            ("~ann/x", "/srv/ann/x"),
-            ("~nobody/x", "~nobody/x"),
-            ("a/~/b", "a/~/b"),
-            ("/abs", "/abs"),
-        ] {
-            assert_eq!(s.expand_user(text), Path::new(expanded), "{text}");
-        }
-    }
-
-    #[test]
-    fn owner_comes_from_the_environment_unless_given() {
-        assert_eq!(strata().owner(), "jdoe");
-        let mut options = StrataOptions::new(Env::new("/h", "u"));
-        options.repos = Some(ReposConfig::new());
-        options.owner = Some("builder".into());
-        assert_eq!(Strata::open(options).unwrap().owner(), "builder");
-    }
-
-    #[test]
-    fn no_repository_configured() {
-        let s = strata();
-        let err = s.repo(None).unwrap_err();
-        assert_eq!(err.to_string(), "No repository configured");
-        assert_eq!(err.kind(), crate::ErrorKind::Config);
-        let err = s.find(&"x".parse().unwrap()).unwrap_err();
+    fn owner_comes_from_the_process_unless_given() {
+        let options = StrataOptions {
+            owner: Some("builder".into()),
+            ..StrataOptions::default()
+        };
+        assert_eq!(Strata::new([], options).owner(), "builder");
         assert_eq!(
-            err.to_string(),
-            "Object x not found in configured repositories"
+            strata(&[]).owner(),
+            strata_store::Env::from_process().user()
         );
+    }
+
+    #[test]
+    fn stores_by_name_and_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = strata(&[]);
+        let err = s.store(None).unwrap_err();
+        assert!(matches!(err, Error::NoStore));
+        assert_eq!(err.kind(), crate::ErrorKind::Config);
+        let err = s.find(&ImageLocator::named("x")).unwrap_err();
+        assert!(
+            matches!(err, Error::ImageNotFound { store: None, .. }),
+            "{err:?}"
+        );
+        let s = strata(&[("a", &dir.path().join("a")), ("b", &dir.path().join("b"))]);
+        assert_eq!(s.store(None).unwrap().name(), "a");
+        assert_eq!(s.store(Some("b")).unwrap().name(), "b");
+        let err = s.store(Some("c")).unwrap_err();
+        assert!(matches!(&err, Error::UnknownStore { name } if name == "c"));
+        // Nothing was created: stores open when an operation needs them.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 
 use strata_disk::DiskError;
-use strata_model::spec::{SpecError, TransportError};
-use strata_model::{DiskFormat, Kind, NameError};
+use strata_model::{DiskFormat, Kind};
 use strata_oci::OciError;
 use strata_store::StoreError;
+
+use crate::store::ImageKey;
 
 /// What kind of failure an operation met.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,99 +43,120 @@ pub enum ErrorKind {
 /// The result type of every operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Why an operation failed. Texts are pcocc's where pcocc has one (most come through the
-/// wrapped [`StoreError`] and [`SpecError`]: `Object {name}[ revision {r}] not found[ in
-/// repository {repo}| in configured repositories]`, `Image {name} already exists in repo
-/// {repo}`, `Unknown repository {name}`, `Mismatch between specified format {f} and detected
-/// image type {d}` ...); [`Error::kind`] classifies every variant.
+/// Why an operation failed, with every fact as a field; [`Error::kind`] classifies every
+/// variant. The texts are plain English: a front end words the variants its users know in its
+/// own dialect and prints the others as they are.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A repository, configuration or record error (lookups, `check_overwrite`, locks, blobs).
+    /// A repository, configuration or record error (locks, blobs, records, the cache).
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A disk image that cannot be opened, read, converted or written.
     #[error(transparent)]
     Disk(#[from] DiskError),
-    /// pcocc's format decision failed (`-t`, `FORMAT:` prefix, extension, content).
-    #[error(transparent)]
-    Spec(#[from] SpecError),
-    /// An image name that pcocc would refuse (`Object name contains invalid characters`,
-    /// `Empty object name`).
-    #[error(transparent)]
-    Name(#[from] NameError),
-    /// The `list` filter is not a valid regular expression (pcocc's text, space included).
-    #[error("Could not parse regular expression :{message}")]
-    BadRegex {
-        /// The pattern given.
-        pattern: String,
-        /// The regex engine's description.
-        message: String,
-    },
-    /// Converting an import source failed (pcocc's wrapper text around qemu-img's failure);
-    /// [`Error::kind`] is the wrapped error's.
-    #[error("Failed to import {path} : {error}")]
-    ImportFailed {
-        /// The source path, as given (prefix removed).
-        path: String,
-        /// What failed (already in the text, hence not a `#[source]`).
-        error: DiskError,
-    },
-    /// The import source is not a regular file (pcocc's wrapper and `VMImage.convert` texts).
-    #[error("Failed to import {path} : not an image file")]
-    NotAnImageFile {
-        /// The source path, as given (prefix removed).
-        path: String,
-        /// Whether anything exists at that path (if not, the kind is
-        /// [`ErrorKind::NotFound`]).
-        exists: bool,
-    },
     /// A container image, blob or document that failed outside an import or export (reading a
     /// stored image back, the container cache).
     #[error(transparent)]
     Oci(Box<OciError>),
-    /// Reading a container import source failed (pcocc's wrapper text, `Failed to import {0} :
-    /// {1}`); [`Error::kind`] is the wrapped error's.
-    #[error("Failed to import {path} : {error}")]
-    ContainerImportFailed {
-        /// The source, as given (prefix removed).
-        path: String,
+    /// No store was given, and an operation needs the default one.
+    #[error("no store is configured")]
+    NoStore,
+    /// A store name that is not among the stores given.
+    #[error("no store is named {name}")]
+    UnknownStore {
+        /// The name asked for.
+        name: String,
+    },
+    /// The image is not in the store searched, or in any store.
+    #[error(
+        "image {key} not found{}",
+        match .store { Some(store) => format!(" in store {store}"), None => " in any store".to_owned() }
+    )]
+    ImageNotFound {
+        /// How the request named it.
+        key: ImageKey,
+        /// The store searched, or `None` for every store.
+        store: Option<String>,
+    },
+    /// A new image's name is taken in its store.
+    #[error("an image named {name} already exists in store {store}")]
+    ImageExists {
+        /// The name.
+        name: String,
+        /// The store.
+        store: String,
+    },
+    /// A store was asked for an image by a kind of key it does not keep (an ID in a store of
+    /// names).
+    #[error("store {store} cannot find an image by {key}: it names images by name")]
+    KeyNotSupported {
+        /// The key.
+        key: ImageKey,
+        /// The store.
+        store: String,
+    },
+    /// An empty image name.
+    #[error("an image name cannot be empty")]
+    EmptyName,
+    /// The store lacks a capability the operation needs (revisions, container images,
+    /// maintenance).
+    #[error("store {store} does not keep {what}")]
+    NotCapable {
+        /// The store.
+        store: String,
+        /// What it would need to keep, in a few words.
+        what: &'static str,
+    },
+    /// Converting an import source failed; [`Error::kind`] is the wrapped error's.
+    #[error("cannot import {}: {error}", .path.display())]
+    DiskSource {
+        /// The source file.
+        path: PathBuf,
+        /// What failed (already in the text, hence not a `#[source]`).
+        error: DiskError,
+    },
+    /// An import source that is not a regular file.
+    #[error("cannot import {}: not a regular file", .path.display())]
+    NotAFile {
+        /// The source.
+        path: PathBuf,
+        /// Whether anything exists at that path (if not, the kind is
+        /// [`ErrorKind::NotFound`]).
+        exists: bool,
+    },
+    /// Reading a container import source failed; [`Error::kind`] is the wrapped error's.
+    #[error("cannot import {from}: {error}")]
+    ContainerSource {
+        /// The source, as its transport writes it (`oci-archive:/tmp/a.tar`).
+        from: String,
         /// What failed (already in the text, hence not a `#[source]`; boxed: registry errors
         /// carry several names).
         error: Box<OciError>,
     },
     /// Writing a container export destination failed; [`Error::kind`] is the wrapped error's.
-    #[error("Failed to export to {} : {error}", .path.display())]
-    ContainerExportFailed {
-        /// The destination.
+    #[error("cannot export to {}: {error}", .path.display())]
+    ContainerDestination {
+        /// The destination (a file, or `docker://…` for a push).
         path: PathBuf,
         /// What failed (already in the text, hence not a `#[source]`; boxed: registry errors
         /// carry several names).
         error: Box<OciError>,
     },
-    /// An `--arch` that names no architecture (`ARCH` or `ARCH/VARIANT`).
+    /// An architecture that names none (`ARCH` or `ARCH/VARIANT`).
     #[error("invalid architecture {text:?}: expected ARCH or ARCH/VARIANT, as amd64 or arm64/v8")]
     BadArch {
         /// The text given.
         text: String,
     },
-    /// A containers-transports reference that does not parse (containers/image's texts).
-    #[error("{error}")]
-    BadTransport {
-        /// The reference, `FORMAT:DETAILS`.
-        text: String,
-        /// Why it does not parse.
-        error: TransportError,
-    },
     /// A container transport strata does not read or write (yet): `docker://` without a
-    /// registry client, `containers-storage:`, `dir:`, `sif:`.
+    /// registry client, `containers-storage:`, `dir:`.
     #[error("The {transport} container transport is not supported by strata yet")]
     TransportUnavailable {
         /// The transport's name.
         transport: &'static str,
     },
-    /// A container transport strata reads but cannot write (`ostree:`, and `sif:`, which
-    /// pcocc imports only too).
+    /// A container transport strata reads but cannot write (`ostree:`, `sif:`).
     #[error(
         "Exporting to the {transport} container transport is not supported: strata only imports from it"
     )]
@@ -142,8 +164,10 @@ pub enum Error {
         /// The transport's name.
         transport: &'static str,
     },
-    /// A cache entry that a running container holds (pcocc would remove it under the
-    /// container; strata refuses).
+    /// A cache operation with no container cache configured.
+    #[error("no container cache is configured")]
+    NoCache,
+    /// A cache entry that a running container holds.
     #[error("Cache entry {} of image {name} is in use by a running container", &.hash[..10.min(.hash.len())])]
     CacheEntryInUse {
         /// The image name.
@@ -160,9 +184,19 @@ pub enum Error {
         /// The format asked for.
         format: DiskFormat,
     },
-    /// `resize` of an image that is not a VM disk (pcocc has no such check).
-    #[error("Image {name} is a {kind} image: only VM images can be resized")]
+    /// An operation on VM disks asked of an image that is not one.
+    #[error("Image {name} is a {kind} image: only VM images can be {action}")]
     NotVm {
+        /// The image name.
+        name: String,
+        /// Its kind.
+        kind: Kind,
+        /// What was asked, in a few words (`resized`).
+        action: &'static str,
+    },
+    /// A container destination asked of an image that is not a container image.
+    #[error("Image {name} is a {kind} image: only container images can be written as containers")]
+    NotContainer {
         /// The image name.
         name: String,
         /// Its kind.
@@ -178,11 +212,11 @@ pub enum Error {
         /// The size asked for (rounded up to whole 512-byte sectors).
         requested: u64,
     },
-    /// The repository to write to is not writable by this process (`access(W_OK)`).
-    #[error("Repository {repo} is not writable ({})", .path.display())]
-    ReadOnlyRepository {
-        /// The repository name.
-        repo: String,
+    /// The store to write to is not writable by this process (`access(W_OK)`).
+    #[error("store {store} is not writable ({})", .path.display())]
+    ReadOnlyStore {
+        /// The store.
+        store: String,
         /// Its directory.
         path: PathBuf,
     },
@@ -210,31 +244,30 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Store(e) => store_kind(e),
-            Error::Disk(e) | Error::ImportFailed { error: e, .. } => disk_kind(e),
-            Error::Spec(e) => match e {
-                SpecError::PrefixMismatch { .. }
-                | SpecError::InvalidFormat { .. }
-                | SpecError::WrongKind { .. } => ErrorKind::InvalidRequest,
-                SpecError::DetectedMismatch { .. } | SpecError::CouldNotDetect { .. } => {
-                    ErrorKind::InvalidFormat
-                }
-            },
-            Error::Name(_)
-            | Error::BadRegex { .. }
-            | Error::NotVm { .. }
-            | Error::Shrink { .. }
-            | Error::BadDestination { .. } => ErrorKind::InvalidRequest,
-            Error::NotAnImageFile { exists: false, .. } => ErrorKind::NotFound,
-            Error::NotAnImageFile { exists: true, .. } => ErrorKind::InvalidRequest,
+            Error::Disk(e) | Error::DiskSource { error: e, .. } => disk_kind(e),
             Error::Oci(e) => oci_kind(e),
-            Error::ContainerImportFailed { error, .. }
-            | Error::ContainerExportFailed { error, .. } => oci_kind(error),
-            Error::BadTransport { .. } | Error::BadArch { .. } => ErrorKind::InvalidRequest,
+            Error::ContainerSource { error, .. } | Error::ContainerDestination { error, .. } => {
+                oci_kind(error)
+            }
+            Error::NoStore | Error::NoCache => ErrorKind::Config,
+            // A store name the configuration does not list is a configuration question (78).
+            Error::UnknownStore { .. } => ErrorKind::Config,
+            Error::ImageNotFound { .. } => ErrorKind::NotFound,
+            Error::ImageExists { .. } => ErrorKind::AlreadyExists,
+            Error::KeyNotSupported { .. } | Error::NotCapable { .. } => ErrorKind::Unsupported,
+            Error::EmptyName
+            | Error::NotVm { .. }
+            | Error::NotContainer { .. }
+            | Error::Shrink { .. }
+            | Error::BadDestination { .. }
+            | Error::BadArch { .. } => ErrorKind::InvalidRequest,
+            Error::NotAFile { exists: false, .. } => ErrorKind::NotFound,
+            Error::NotAFile { exists: true, .. } => ErrorKind::InvalidRequest,
             Error::TransportUnavailable { .. }
             | Error::ExportNotSupported { .. }
             | Error::FormatNotWritable { .. } => ErrorKind::Unsupported,
             Error::CacheEntryInUse { .. } => ErrorKind::Busy,
-            Error::ReadOnlyRepository { .. } => ErrorKind::PermissionDenied,
+            Error::ReadOnlyStore { .. } => ErrorKind::PermissionDenied,
             Error::Io { source, .. } => io_kind(source),
         }
     }
@@ -343,19 +376,37 @@ mod tests {
         });
         assert_eq!(e.kind(), ErrorKind::Busy);
         assert_eq!(e.to_string(), "Image a revision 0 is in use by i1, i2");
-        let e = Error::from(StoreError::ImageExists {
+        let e = Error::ImageExists {
             name: "a".into(),
-            repo: "user".into(),
-        });
-        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
-        assert_eq!(e.to_string(), "Image a already exists in repo user");
-        let e = Error::BadRegex {
-            pattern: "(".into(),
-            message: "unclosed group".into(),
+            store: "user".into(),
         };
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
         assert_eq!(
             e.to_string(),
-            "Could not parse regular expression :unclosed group"
+            "an image named a already exists in store user"
+        );
+        let e = Error::ImageNotFound {
+            key: ImageKey::Name {
+                name: "a".into(),
+                revision: Some(3),
+            },
+            store: None,
+        };
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert_eq!(e.to_string(), "image a@3 not found in any store");
+        let e = Error::KeyNotSupported {
+            key: ImageKey::Id(7),
+            store: "user".into(),
+        };
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert_eq!(
+            e.to_string(),
+            "store user cannot find an image by #7: it names images by name"
+        );
+        assert_eq!(Error::NoStore.kind(), ErrorKind::Config);
+        assert_eq!(
+            Error::UnknownStore { name: "x".into() }.kind(),
+            ErrorKind::Config
         );
         let e = Error::FormatNotWritable {
             format: DiskFormat::Vhdx,
@@ -367,11 +418,11 @@ mod tests {
             std::io::Error::from(std::io::ErrorKind::PermissionDenied),
         );
         assert_eq!(Error::from(denied).kind(), ErrorKind::PermissionDenied);
-        let e = Error::ImportFailed {
+        let e = Error::DiskSource {
             path: "disk".into(),
             error: DiskError::invalid_request("nope"),
         };
-        assert_eq!(e.to_string(), "Failed to import disk : nope");
+        assert_eq!(e.to_string(), "cannot import disk: nope");
         assert_eq!(e.kind(), ErrorKind::InvalidRequest);
         for (oci, kind) in [
             (
@@ -403,12 +454,12 @@ mod tests {
                 ErrorKind::NotFound,
             ),
         ] {
-            let wrapped = Error::ContainerImportFailed {
-                path: "src".into(),
+            let wrapped = Error::ContainerSource {
+                from: "oci:src".into(),
                 error: Box::new(oci),
             };
             assert_eq!(wrapped.kind(), kind, "{wrapped}");
-            assert!(wrapped.to_string().starts_with("Failed to import src : "));
+            assert!(wrapped.to_string().starts_with("cannot import oci:src: "));
         }
         let e = Error::from(StoreError::Oci(OciError::TooLarge {
             what: "x".into(),
@@ -418,6 +469,7 @@ mod tests {
         let e = Error::NotVm {
             name: "c".into(),
             kind: Kind::Ctr,
+            action: "resized",
         };
         assert_eq!(
             e.to_string(),

@@ -3,30 +3,102 @@
 //! image bytes) and returns an outcome struct; nothing here formats text for people, and nothing
 //! here prints.
 //!
-//! Start with [`Strata::open`], then call one method per operation:
+//! The core works on [`store`]s through small capability traits and holds the invariants
+//! (every digest recomputed, crash-safe writes, locks, hostile-input limits). It speaks no
+//! tool's dialect: a front end settles its users' names, formats and defaults, and passes its
+//! policy in as values ([`NamePolicy`], [`ImageLocator`], [`NewImageTarget`]).
 //!
-//! | method | pcocc command | request | outcome |
+//! # Guide
+//!
+//! Give the core its stores, in order (the first is the default), then call one method per
+//! operation. The same operation imports a disk into a content-addressed repository with
+//! revisions (pcocc's layout, so a pcocc repository opens as it is)...
+//!
+//! ```
+//! use std::sync::Arc;
+//! use strata::{DiskFormat, ImportRequest, NoProgress, RepositoryStore, Store, Strata};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let disk = dir.path().join("disk.raw");
+//! # std::fs::File::create(&disk)?.set_len(64 << 20)?;
+//! let repo = RepositoryStore::new("user", dir.path().join("images"));
+//! let strata = Strata::new([Arc::new(repo) as Arc<dyn Store>], Default::default());
+//! let request = ImportRequest::disk(&disk, DiskFormat::Raw, "centos7");
+//! let outcome = strata.import(request, &NoProgress)?;
+//! assert_eq!((outcome.image.store.as_str(), outcome.image.revision), ("user", Some(0)));
+//! assert!(outcome.digest.is_some(), "the qcow2 layer is stored under its sha256");
+//! # Ok(()) }
+//! ```
+//!
+//! ...and into a flat directory of one qcow2 file per name (transient's backend layout, names
+//! encoded as transient encodes them):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use strata::{DiskFormat, FlatStore, ImportRequest, NoProgress, Store, Strata};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let disk = dir.path().join("disk.raw");
+//! # std::fs::File::create(&disk)?.set_len(64 << 20)?;
+//! let backend = FlatStore::new("backend", dir.path().join("backend"));
+//! let strata = Strata::new([Arc::new(backend) as Arc<dyn Store>], Default::default());
+//! let request = ImportRequest::disk(&disk, DiskFormat::Raw, "centos/7:2004.01");
+//! let outcome = strata.import(request, &NoProgress)?;
+//! assert_eq!(outcome.image.revision, None, "a flat store keeps no revisions");
+//! assert!(dir.path().join("backend/centos%2F7%3A2004.01").is_file());
+//! # Ok(()) }
+//! ```
+//!
+//! The core speaks no tool's dialect: where a name goes, what an existing name means and which
+//! store a lookup searches are values the caller passes. Here a second import replaces the
+//! image (a revisioned store adds the next revision), and the image is exported as a vmdk:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use strata::{Destination, DiskFormat, ExportRequest, ImageLocator, ImportRequest};
+//! use strata::{NamePolicy, NoProgress, OnExisting, RepositoryStore, Store, Strata};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let disk = dir.path().join("disk.raw");
+//! # std::fs::File::create(&disk)?.set_len(64 << 20)?;
+//! let repo = Arc::new(RepositoryStore::new("user", dir.path().join("images")));
+//! let strata = Strata::new([repo as Arc<dyn Store>], Default::default());
+//! let replace = NamePolicy { on_existing: OnExisting::Replace, warn_if_elsewhere: false };
+//! for _ in 0..2 {
+//!     let request = ImportRequest { policy: replace, ..ImportRequest::disk(&disk, DiskFormat::Raw, "c7") };
+//!     strata.import(request, &NoProgress)?;
+//! }
+//! let dest = Destination::Disk { path: dir.path().join("c7.vmdk"), format: DiskFormat::Vmdk };
+//! let image = ImageLocator::named("c7");
+//! let outcome = strata.export(ExportRequest { image, dest }, &NoProgress)?;
+//! assert_eq!(outcome.image.revision, Some(1));
+//! # Ok(()) }
+//! ```
+//!
+//! # Operations
+//!
+//! | method | what | request | outcome |
 //! |---|---|---|---|
-//! | [`Strata::list`] | `image list [-R REPO] [REGEX]` | [`ListRequest`] | [`ListOutcome`] |
-//! | [`Strata::show`] | `image show IMAGE` | [`ShowRequest`] | [`ShowOutcome`] |
-//! | [`Strata::repo_list`] | `image repo list` | (none) | [`RepoListOutcome`] |
-//! | [`Strata::import`] | `image import [-t FMT] SRC DST` | [`ImportRequest`] | [`ImportOutcome`] |
-//! | [`Strata::export`] | `image export [-t FMT] SRC DST` | [`ExportRequest`] | [`ExportOutcome`] |
-//! | [`Strata::copy`] | `image copy SRC DST` | [`CopyRequest`] | [`CopyOutcome`] |
-//! | [`Strata::delete`] | `image delete IMAGE[@REV]` | [`DeleteRequest`] | [`DeleteOutcome`] |
-//! | [`Strata::resize`] | `image resize IMAGE SIZE` | [`ResizeRequest`] | [`ResizeOutcome`] |
-//! | [`Strata::gc`] | `image repo gc REPO` | [`GcRequest`] | [`GcOutcome`] |
-//! | [`Strata::verify`] | (strata's own) | [`VerifyRequest`] | [`VerifyOutcome`] |
-//! | [`Strata::cache_list`] | `image cache list` | (none) | [`CacheListOutcome`] |
-//! | [`Strata::cache_delete`] | `image cache delete IMAGE` | [`CacheDeleteRequest`] | [`CacheDeleteOutcome`] |
-//! | [`Strata::cache_gc`] | `image cache gc [-b N] [-c]` | [`CacheGcRequest`] | [`CacheGcOutcome`] |
-//! | [`Strata::cache_hold`] | (launchers) | [`ImageRef`] | [`strata_store::CacheHold`] |
-//!
-//! The rules are pcocc's (`lib/pcocc/Image.py`, v0.7.5) unless an operation's documentation
-//! says otherwise; every deliberate difference is listed there with its reason.
+//! | [`Strata::list`] | images of one or every store | [`ListRequest`] | [`ListOutcome`] |
+//! | [`Strata::show`] | one image, its layers and revisions | [`ShowRequest`] | [`ShowOutcome`] |
+//! | [`Strata::store_list`] | the stores | (none) | [`StoreListOutcome`] |
+//! | [`Strata::import`] | a disk file or container image becomes an image | [`ImportRequest`] | [`ImportOutcome`] |
+//! | [`Strata::export`] | an image becomes a disk file or container image | [`ExportRequest`] | [`ExportOutcome`] |
+//! | [`Strata::copy`] | an image becomes another image | [`CopyRequest`] | [`CopyOutcome`] |
+//! | [`Strata::delete`] | remove an image or a revision | [`DeleteRequest`] | [`DeleteOutcome`] |
+//! | [`Strata::resize`] | grow a VM image by a layer | [`ResizeRequest`] | [`ResizeOutcome`] |
+//! | [`Strata::gc`] | collect a store's garbage | [`GcRequest`] | [`GcOutcome`] |
+//! | [`Strata::verify`] | rehash and check stores | [`VerifyRequest`] | [`VerifyOutcome`] |
+//! | [`Strata::cache_list`] | the container cache | (none) | [`CacheListOutcome`] |
+//! | [`Strata::cache_delete`] | an image's cache entries | [`CacheDeleteRequest`] | [`CacheDeleteOutcome`] |
+//! | [`Strata::cache_gc`] | trim the cache | [`CacheGcRequest`] | [`CacheGcOutcome`] |
+//! | [`Strata::cache_hold`] | a bundle for a launcher | [`ImageLocator`] | [`strata_store::CacheHold`] |
 //!
 //! Modules:
-//! - [`app`]: [`Strata`] and [`StrataOptions`]; image lookup and pcocc's `check_overwrite`.
+//! - [`app`]: [`Strata`] and [`StrataOptions`]: the stores, lookups, name policy.
+//! - [`store`]: the capability traits ([`Store`], [`Revisions`], [`Containers`],
+//!   [`Maintenance`]) and the words requests name images with.
+//! - [`stores`]: the stores strata ships ([`RepositoryStore`], [`FlatStore`]).
 //! - [`ops`]: one module per operation, with its request and outcome types.
 //! - [`error`]: [`Error`] and its stable [`ErrorKind`].
 //! - [`progress`]: [`Progress`] events, as data.
@@ -36,31 +108,39 @@ pub mod app;
 pub mod error;
 pub mod ops;
 pub mod progress;
+pub mod store;
+pub mod stores;
 pub mod transport;
 
-pub use app::{Strata, StrataOptions};
+pub use app::{CacheOptions, Strata, StrataOptions};
 pub use error::{Error, ErrorKind, Result};
 pub use ops::cache::{
     CacheDeleteOutcome, CacheDeleteRequest, CacheGcOutcome, CacheGcRequest, CacheListOutcome,
     CacheRow,
 };
-pub use ops::copy::{BlobCopy, CopyOutcome, CopyRequest};
+pub use ops::copy::{CopyOutcome, CopyRequest};
 pub use ops::delete::{DeleteOutcome, DeleteRequest};
-pub use ops::export::{ExportOutcome, ExportRequest};
-pub use ops::import::{ImportOutcome, ImportRequest};
-pub use ops::maintain::{GcOutcome, GcRequest, RepoVerify, VerifyOutcome, VerifyRequest};
+pub use ops::export::{Destination, ExportOutcome, ExportRequest};
+pub use ops::import::{ImportOutcome, ImportRequest, Source, probe};
+pub use ops::maintain::{GcOutcome, GcRequest, StoreVerify, VerifyOutcome, VerifyRequest};
 pub use ops::query::{
-    ImageSummary, ListOutcome, ListRequest, RepoImages, RepoInfo, RepoListOutcome, RevisionSummary,
-    ShowOutcome, ShowRequest,
+    ListOutcome, ListRequest, ShowOutcome, ShowRequest, StoreImages, StoreInfo, StoreListOutcome,
 };
 pub use ops::resize::{ResizeOutcome, ResizeRequest};
 pub use progress::{NoProgress, Phase, Progress, ProgressEvent, Warning};
+pub use store::{
+    Containers, ImageKey, ImageLocator, ImageSummary, Layer, LayerCopy, Maintenance, NamePolicy,
+    NewImageTarget, OnExisting, RevisionSummary, Revisions, Store,
+};
+pub use stores::{FlatStore, RepositoryStore};
 
 /// Types of the crates below that appear in requests and outcomes, re-exported so that front
 /// ends need no direct dependency for them.
 pub use strata_model::{
-    ByteSize, Digest, DiskFormat, ImageRef, Kind,
-    spec::{Format, Origin},
+    ByteSize, Digest, DiskFormat, Kind,
+    spec::{ContainerTransport, Format, Probe},
 };
-pub use strata_store::{CopyMethod, Env, GcReport, Problem, ReposConfig, Scope, VerifyReport};
+pub use strata_store::{
+    CopyMethod, Env, GcReport, ImageDriver, Problem, ReposConfig, Scope, VerifyReport,
+};
 pub use transport::{NativeRegistry, RegistrySource, RemoteImage};

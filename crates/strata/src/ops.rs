@@ -2,7 +2,7 @@
 //! [`Strata`](crate::Strata) method.
 
 pub mod cache;
-pub mod container;
+pub(crate) mod container;
 pub mod copy;
 pub mod delete;
 pub mod export;

@@ -9,10 +9,10 @@ use strata_model::{Digest, DiskFormat};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Phase {
-    /// An image is about to be stored in a repository under a name.
+    /// An image is about to be stored in a store under a name.
     Storing {
-        /// The repository's name.
-        repo: String,
+        /// The store's name.
+        store: String,
         /// The image's name.
         name: String,
     },
@@ -61,8 +61,8 @@ pub enum ProgressEvent {
     },
     /// The current phase ended.
     Finished,
-    /// Something the user should know that is not an error (pcocc prints such warnings in
-    /// magenta, e.g. an image of the same name in another repository).
+    /// Something the user should know that is not an error (an image of the same name in
+    /// another store).
     Warning(Warning),
 }
 
@@ -70,15 +70,13 @@ pub enum ProgressEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Warning {
-    /// An image with this name already exists in another repository.
+    /// An image with this name already exists in another store.
     NameExistsElsewhere {
         /// The image's name.
         name: String,
-        /// The other repository.
-        repo: String,
+        /// The other store.
+        store: String,
     },
-    /// The format could not be detected and raw was assumed.
-    AssumedRaw,
     /// A container image was stored, but extracting it into the cache failed (it will be
     /// extracted again when a container needs it).
     CacheNotPopulated {

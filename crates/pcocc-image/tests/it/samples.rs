@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use jiff::tz::TimeZone;
 use pcocc_image::render;
+use pcocc_image::render::RepoRow;
 use strata::{
-    ImageSummary, Kind, ListOutcome, RepoImages, RepoInfo, RepoListOutcome, RevisionSummary, Scope,
-    ShowOutcome,
+    ImageSummary, Kind, Layer, ListOutcome, RevisionSummary, Scope, ShowOutcome, StoreImages,
 };
 use strata_cli::Styler;
 
@@ -17,20 +17,29 @@ const T_UBUNTU: f64 = 1_535_143_520.0;
 
 fn summary(name: &str, kind: Kind, revision: u64, timestamp: f64) -> ImageSummary {
     ImageSummary {
-        repo: "user".into(),
+        store: "user".into(),
         name: name.into(),
         kind,
-        revision,
-        owner: "jdoe".into(),
-        timestamp,
+        revision: Some(revision),
+        owner: Some("jdoe".into()),
+        timestamp: Some(timestamp),
+    }
+}
+
+/// A layer of `size` bytes.
+fn layer(size: u64) -> Layer {
+    Layer {
+        digest: None,
+        path: PathBuf::from("/r/data/ab/abcd"),
+        size,
     }
 }
 
 #[test]
 fn image_list() {
     let outcome = ListOutcome {
-        repos: vec![RepoImages {
-            repo: "user".into(),
+        stores: vec![StoreImages {
+            store: "user".into(),
             images: vec![
                 summary("centos7-cloud", Kind::Vm, 0, T_CENTOS),
                 summary("ubuntu", Kind::Ctr, 12, T_UBUNTU),
@@ -54,16 +63,16 @@ ubuntu           ctr     12          user    jdoe     2018-08-24 20:45:20
 fn image_show() {
     let outcome = ShowOutcome {
         image: summary("centos7-cloud", Kind::Vm, 1, T_CENTOS),
-        layers: 2,
+        layers: vec![layer(958 * 1024 * 1024), layer(44 * 1024 * 1024 + 5)],
         revisions: vec![
             RevisionSummary {
                 revision: 0,
-                size: 958 * 1024 * 1024,
+                layers: vec![layer(958 * 1024 * 1024)],
                 timestamp: 1_533_312_252.0,
             },
             RevisionSummary {
                 revision: 1,
-                size: 44 * 1024 * 1024 + 5,
+                layers: vec![layer(958 * 1024 * 1024), layer(44 * 1024 * 1024 + 5)],
                 timestamp: 1_533_312_594.0,
             },
         ],
@@ -93,18 +102,16 @@ REVISION    SIZE        CREATION DATE
 
 #[test]
 fn repo_list() {
-    let repo = |name: &str, path: &str, writable| RepoInfo {
+    let repo = |name: &str, path: &str, writable| RepoRow {
         name: name.into(),
         path: PathBuf::from(path),
         writable: Some(writable),
         scope: Scope::User,
     };
-    let outcome = RepoListOutcome {
-        repos: vec![
-            repo("user", "/home/jdoe/.pcocc/images", true),
-            repo("global", "/var/lib/pcocc/images", false),
-        ],
-    };
+    let outcome = vec![
+        repo("user", "/home/jdoe/.pcocc/images", true),
+        repo("global", "/var/lib/pcocc/images", false),
+    ];
     assert_eq!(
         render::repo_list(&outcome),
         "\

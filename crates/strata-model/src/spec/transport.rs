@@ -556,6 +556,32 @@ impl ContainerTransport {
     }
 }
 
+impl ContainerTransport {
+    /// The same reference with its local path ([`ContainerTransport::local_path`]) replaced by
+    /// `f` of it (a front end expanding `~`); references without one are returned as they are.
+    /// The new path is taken as it is: where the syntax forbids a `:` in the path (archives),
+    /// a path with one prints a reference that does not parse back.
+    pub fn map_local_path(self, f: impl FnOnce(&str) -> String) -> ContainerTransport {
+        match self {
+            ContainerTransport::DockerArchive(mut r) => {
+                r.path = f(&r.path);
+                ContainerTransport::DockerArchive(r)
+            }
+            ContainerTransport::Oci(mut r) => {
+                r.path = f(&r.path);
+                ContainerTransport::Oci(r)
+            }
+            ContainerTransport::OciArchive(mut r) => {
+                r.path = f(&r.path);
+                ContainerTransport::OciArchive(r)
+            }
+            ContainerTransport::Dir(p) => ContainerTransport::Dir(f(&p)),
+            ContainerTransport::Sif(p) => ContainerTransport::Sif(f(&p)),
+            other => other,
+        }
+    }
+}
+
 impl FromStr for ContainerTransport {
     type Err = TransportError;
 

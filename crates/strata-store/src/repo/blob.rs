@@ -52,13 +52,13 @@ impl Repository {
     }
 }
 
-impl Writer<'_> {
+impl<'r> Writer<'r> {
     /// Starts a new blob: an [`Output`] in `.tmp/` that the convert engine (or anyone writing
     /// positionally) writes into, hashed as it is written; [`NewBlob::commit`] stores it. gc
     /// leaves it alone while this writer lives; dropped uncommitted, it is removed.
-    pub fn new_blob(&self) -> Result<NewBlob<'_>> {
+    pub fn new_blob(&self) -> Result<NewBlob<'r>> {
         Ok(NewBlob {
-            writer: self,
+            writer: self.clone(),
             tmp: self.new_blob_file()?,
             hasher: Hasher::default(),
             hashed_to: 0,
@@ -205,8 +205,10 @@ impl Writer<'_> {
 /// and a write behind the hashed part (a compressed qcow2's header, written last) makes
 /// [`NewBlob::commit`] hash the file by reading it back instead.
 #[derive(Debug)]
-pub struct NewBlob<'w> {
-    writer: &'w Writer<'w>,
+pub struct NewBlob<'r> {
+    /// A clone of the writer that started it: the repository's write lock is held while the
+    /// blob exists.
+    writer: Writer<'r>,
     tmp: NamedTempFile,
     hasher: Hasher,
     /// Everything before this offset has been hashed.

@@ -1,105 +1,105 @@
-//! The container cache (pcocc's `image cache list|delete|gc`, `lib/pcocc/scripts/cmd.py` and
-//! `lib/pcocc/Cache.py`, v0.7.5): extracted bundles of container revisions, keyed as pcocc
-//! keys them (see [`strata_store::cache`]), and [`Strata::cache_hold`] for launchers.
+//! The container cache: extracted bundles (and squashfs images) of container images, keyed by
+//! the image's stored record and store (as pcocc keys them, so that its launchers find them;
+//! see [`strata_store::cache`]), and [`Strata::cache_hold`] for launchers.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use strata_model::{ImageRef, RevisionRecord};
+use strata_model::RevisionRecord;
 use strata_store::{Cache, CacheHold, CacheRemoval};
 
 use crate::app::Strata;
 use crate::error::{Error, Result};
+use crate::store::{ImageLocator, Store};
 
-/// One row of `cache list`: an entry that belongs to a known revision.
+/// One entry of the cache that belongs to a known image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheRow {
-    /// The repository of the revision.
-    pub repo: String,
+    /// The store of the image.
+    pub store: String,
     /// The image name.
     pub name: String,
     /// The revision.
     pub revision: u64,
     /// The item (`cached_bundle`, `cached_squashfs`).
     pub item: String,
-    /// The entry's name (sha512 hex); pcocc shows its first 10 characters.
+    /// The entry's name (sha512 hex).
     pub hash: String,
 }
 
-/// What `cache list` shows.
+/// What `cache_list` shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheListOutcome {
-    /// The entries that belong to known revisions, least recently used first.
+    /// The entries that belong to known images, least recently used first.
     pub rows: Vec<CacheRow>,
-    /// Every entry of the cache, known or not (pcocc's `len(cache)`).
+    /// Every entry of the cache, known or not.
     pub total: usize,
 }
 
-/// `cache delete IMAGE`.
+/// Remove the cache entries of one image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheDeleteRequest {
-    /// The image (and revision; the latest without one), found by pcocc's lookup rules.
-    pub image: ImageRef,
+    /// The image (and revision; the latest without one).
+    pub image: ImageLocator,
 }
 
-/// What `cache delete` removed.
+/// What `cache_delete` removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheDeleteOutcome {
     /// The entries removed.
     pub removed: Vec<String>,
 }
 
-/// `cache gc [-b N] [-c]`.
+/// Remove cache entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CacheGcRequest {
-    /// `-b N`: remove the least recently used entries until N remain. As in pcocc, 0 counts
-    /// as not given.
-    pub force_below: Option<usize>,
-    /// `-c`: remove every entry (wins over `-b`).
-    pub force_clear: bool,
+    /// Remove the least recently used entries until this many remain.
+    pub keep_at_most: Option<usize>,
+    /// Remove every entry (wins over `keep_at_most`).
+    pub clear: bool,
 }
 
-/// What `cache gc` removed.
+/// What `cache_gc` removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheGcOutcome {
-    /// Whether entries were removed because no current revision has them (pcocc prints
-    /// `Deleting dangling cache blob {h10} ...` for each only then).
+    /// Whether entries were removed because no current image has them (rather than by count).
     pub dangling: bool,
     /// The entries removed, and those kept because a running container holds them.
     pub removal: CacheRemoval,
 }
 
 impl Strata {
-    /// The configured cache (`A cache needs to be configured in the repos.yaml config file`),
-    /// created if missing (`Could not create cache dir`, `Cache should be writable in {path}`).
+    /// The configured cache ([`Error::NoCache`]), created if missing.
     pub(crate) fn cache(&self) -> Result<Cache> {
-        let def = self.config().cache()?;
-        Ok(Cache::open(&def.path)?)
+        let options = self.cache_options().ok_or(Error::NoCache)?;
+        Ok(Cache::open(&options.path)?)
     }
 
-    /// Every entry a current revision may have: entry name -> (repo, name, revision, item),
-    /// over pcocc's `load_meta` (every revision of every image, a name in a repository of
-    /// higher priority hiding the same name in the others).
+    /// Every entry a current image may have: entry name -> row, over every record of every
+    /// store with revisions, a name in a store earlier in order hiding the same name in the
+    /// later ones (as pcocc's `load_meta` does).
     fn known_entries(&self) -> Result<HashMap<String, CacheRow>> {
         let mut by_name: BTreeMap<String, (String, Vec<RevisionRecord>)> = BTreeMap::new();
-        for def in self.config().repos().iter().rev() {
-            let repo = self.open_def(def)?;
+        for store in self.stores().iter().rev() {
+            let Some(revisions) = store.revisions() else {
+                continue;
+            };
             let mut records: BTreeMap<String, Vec<RevisionRecord>> = BTreeMap::new();
-            for record in repo.records()? {
+            for record in revisions.records()? {
                 records.entry(record.name.clone()).or_default().push(record);
             }
             for (name, revisions) in records {
-                by_name.insert(name, (repo.name().to_owned(), revisions));
+                by_name.insert(name, (store.name().to_owned(), revisions));
             }
         }
         let mut known = HashMap::new();
-        for (repo, records) in by_name.into_values() {
+        for (store, records) in by_name.into_values() {
             for record in records {
                 for item in strata_store::cache::CACHEABLE_ITEMS {
-                    let hash = Cache::entry_hash(&record, &repo, item);
+                    let hash = Cache::entry_hash(&record, &store, item);
                     known.insert(
                         hash.clone(),
                         CacheRow {
-                            repo: repo.clone(),
+                            store: store.clone(),
                             name: record.name.clone(),
                             revision: record.revision,
                             item: item.to_owned(),
@@ -112,8 +112,19 @@ impl Strata {
         Ok(known)
     }
 
-    /// `image cache list`: the entries of known revisions, least recently used first, and
-    /// the number of entries.
+    /// The record of the image `locator` names, and its store.
+    fn cached_record(&self, locator: &ImageLocator) -> Result<(&dyn Store, RevisionRecord)> {
+        let (store, image) = self.find(locator)?;
+        let Some(revisions) = store.revisions() else {
+            return Err(Error::NotCapable {
+                store: store.name().to_owned(),
+                what: "records that the container cache keys its entries on",
+            });
+        };
+        Ok((store, revisions.record(&image)?))
+    }
+
+    /// The entries of known images, least recently used first, and the number of entries.
     pub fn cache_list(&self) -> Result<CacheListOutcome> {
         let cache = self.cache()?;
         let known = self.known_entries()?;
@@ -128,13 +139,12 @@ impl Strata {
         })
     }
 
-    /// `image cache delete IMAGE`: the image must exist (pcocc's `get_image`); every item of
-    /// the revision it designates is removed. An entry a running container holds is
-    /// [`Error::CacheEntryInUse`].
+    /// Removes every entry of the image the locator names (which must exist). An entry a
+    /// running container holds is [`Error::CacheEntryInUse`] and nothing is removed.
     pub fn cache_delete(&self, request: CacheDeleteRequest) -> Result<CacheDeleteOutcome> {
         let cache = self.cache()?;
-        let (repo, record) = self.find(&request.image)?;
-        let removal = cache.remove_image(&record, repo.name())?;
+        let (store, record) = self.cached_record(&request.image)?;
+        let removal = cache.remove_image(&record, store.name())?;
         if let Some(hash) = removal.held.into_iter().next() {
             return Err(Error::CacheEntryInUse {
                 name: record.name,
@@ -146,18 +156,18 @@ impl Strata {
         })
     }
 
-    /// `image cache gc`: with `-c` every entry, with `-b N` (N > 0) the least recently used
-    /// down to N, otherwise every entry that no current revision has. Entries a running
-    /// container holds are kept and reported.
+    /// With `clear`, removes every entry; with `keep_at_most` (above 0), the least recently
+    /// used down to that many; otherwise every entry that no current image has. Entries a
+    /// running container holds are kept and reported.
     pub fn cache_gc(&self, request: CacheGcRequest) -> Result<CacheGcOutcome> {
         let cache = self.cache()?;
-        if request.force_clear {
+        if request.clear {
             return Ok(CacheGcOutcome {
                 dangling: false,
                 removal: cache.clear()?,
             });
         }
-        if let Some(count) = request.force_below.filter(|n| *n > 0) {
+        if let Some(count) = request.keep_at_most.filter(|n| *n > 0) {
             return Ok(CacheGcOutcome {
                 dangling: false,
                 removal: cache.decimate(count)?,
@@ -170,11 +180,17 @@ impl Strata {
         })
     }
 
-    /// For launchers: the extracted bundle of a container revision (built into the cache if
+    /// For launchers: the extracted bundle of a container image (built into the cache if
     /// missing), held so that gc and delete leave it alone until the hold is dropped.
-    pub fn cache_hold(&self, image: &ImageRef) -> Result<CacheHold> {
+    pub fn cache_hold(&self, image: &ImageLocator) -> Result<CacheHold> {
         let cache = self.cache()?;
-        let (repo, record) = self.find(image)?;
-        Ok(cache.hold_bundle(&repo, &record)?)
+        let (store, record) = self.cached_record(image)?;
+        let Some(containers) = store.containers() else {
+            return Err(Error::NotCapable {
+                store: store.name().to_owned(),
+                what: "container images",
+            });
+        };
+        Ok(cache.hold_bundle(containers, &record)?)
     }
 }

@@ -1,94 +1,30 @@
-//! Container images through import and export: sources and destinations `oci:PATH[:NAME]`,
-//! `oci-archive:PATH[:NAME]`, `docker-archive:PATH[:NAME:TAG|:@N]`, and `docker://` through a
-//! [`RegistrySource`](crate::transport::RegistrySource), all read and written natively with
-//! strata-oci (pcocc runs `skopeo copy`); `sif:PATH` (SIF or old `.simg`) is read only, as in
-//! pcocc, converted to a one-layer image in the repository's `.tmp/` first.
+//! Container images through import and export: `oci:PATH[:NAME]`, `oci-archive:PATH[:NAME]`,
+//! `docker-archive:PATH[:NAME:TAG|:@N]`, `docker://` through a
+//! [`RegistrySource`](crate::transport::RegistrySource), `docker-daemon:`, `ostree:` and
+//! `sif:PATH` (SIF or old `.simg`, read only), all read and written natively with strata-oci.
 //!
-//! An import stages every blob the repository lacks in its `.tmp/`, each verified against its
-//! digest and size while it streams, and moves them into `data/` only when all are verified,
-//! then commits the record: a source with one bad blob leaves the repository as it was. Blobs
-//! the repository already has are neither read nor written.
+//! An import hands the image and its blob source to the destination's
+//! [`Containers::put_container`](crate::store::Containers::put_container): the blobs it lacks
+//! are staged and verified while they stream, and moved in only when all are verified, then
+//! the image is recorded, so a source with one bad blob leaves the store as it was. Blobs the
+//! store already has are neither read nor written. Temporary files an import needs (a saved
+//! daemon archive, an extracted OCI archive, a SIF's converted layer) go to the store's
+//! scratch directory, held against gc for the whole import.
 
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use strata_model::Kind;
-use strata_model::spec::{
-    ContainerFormat, ContainerTransport, Format, ImageSpec, Origin, Resolved,
-};
-use strata_oci::image::expected_of;
+use strata_model::spec::{ContainerTransport, Format};
 use strata_oci::{
-    BlobRead, DockerArchive, Expected, Image, OciArchive, OciDir, OciError, Platform, Selector,
+    BlobRead, DockerArchive, Image, OciArchive, OciDir, OciError, Platform, Selector,
 };
-use strata_store::{CopyMethod, Repository, StoreError, Writer};
 
-use crate::app::Strata;
+use crate::app::{Strata, in_phase};
 use crate::error::{Error, Result};
-use crate::ops::copy::BlobCopy;
+use crate::ops::import::ImportOutcome;
 use crate::ops::remote::ContainerWritten;
-use crate::progress::{Phase, Progress, ProgressEvent};
-
-/// pcocc's format guess, plus `oci-archive`, which pcocc does not know but strata reads and
-/// writes: an `oci-archive:` prefix (any case) or `-t oci-archive` settles it.
-pub(crate) fn guess_with_oci_archive(
-    text: &str,
-    type_option: Option<&str>,
-    kind: Option<Kind>,
-) -> Result<Option<Resolved>> {
-    const NAME: &str = "oci-archive";
-    let typed = type_option.map(str::to_lowercase);
-    let prefixed = text
-        .split_once(':')
-        .filter(|(p, _)| p.eq_ignore_ascii_case(NAME))
-        .map(|(_, rest)| rest);
-    let (path, origin) = match (prefixed, typed.as_deref()) {
-        (Some(rest), None | Some(NAME)) => (rest, Origin::Prefix),
-        (Some(_), Some(other)) => {
-            return Err(strata_model::spec::SpecError::PrefixMismatch {
-                specified: other.to_owned(),
-                prefix: NAME.to_owned(),
-            }
-            .into());
-        }
-        (None, Some(NAME)) => (text, Origin::TypeOption),
-        (None, _) => return Ok(None),
-    };
-    if kind == Some(Kind::Vm) {
-        return Err(strata_model::spec::SpecError::WrongKind {
-            format: Format::Container(ContainerFormat::OciArchive),
-            kind: Kind::Vm,
-        }
-        .into());
-    }
-    Ok(Some(Resolved {
-        spec: ImageSpec {
-            format: Format::Container(ContainerFormat::OciArchive),
-            path: path.to_owned(),
-        },
-        origin,
-    }))
-}
-
-/// The containers-transports reference of a container spec.
-pub(crate) fn transport_of(spec: &ImageSpec) -> Result<ContainerTransport> {
-    let transport = spec
-        .to_transport(None)
-        .map_err(|error| Error::BadTransport {
-            text: spec.to_string(),
-            error,
-        })?;
-    transport.ok_or(Error::TransportUnavailable {
-        transport: spec.format.name(),
-    })
-}
-
-/// What a container import stored.
-#[derive(Debug)]
-pub(crate) struct StoredContainer {
-    pub(crate) record: strata_model::RevisionRecord,
-    pub(crate) blobs: Vec<BlobCopy>,
-    pub(crate) bytes_written: u64,
-}
+use crate::progress::{Phase, Progress, ProgressEvent, Warning};
+use crate::store::{Containers, ImageSummary, NamePolicy, NewImage, Store, StoredContainer};
 
 /// The platform an import takes from a multi-platform image: this machine's, with `arch`
 /// (`ARCH` or `ARCH/VARIANT`) in place of its architecture when given.
@@ -119,45 +55,131 @@ pub(crate) fn platform_for(arch: Option<&str>) -> Result<Platform> {
     })
 }
 
+/// The containers capability of `store`.
+pub(crate) fn containers_of(store: &dyn Store) -> Result<&dyn Containers> {
+    store.containers().ok_or_else(|| Error::NotCapable {
+        store: store.name().to_owned(),
+        what: "container images",
+    })
+}
+
 impl Strata {
-    /// Reads the image `spec` names and stores it as revision 0 of `name` in `repo`, holding
-    /// `writer` (see the module documentation).
-    pub(crate) fn store_container(
+    /// The container half of [`Strata::import`]: the architecture, the name policy, the
+    /// transport, then the image stored; with a cache configured, its bundle is then extracted
+    /// into it. A failure there (a layer that would escape its root, a full disk) is
+    /// [`Warning::CacheNotPopulated`], not an error, since the image is stored.
+    pub(crate) fn import_container(
         &self,
-        repo: &Repository,
-        writer: &Writer<'_>,
+        dest: &dyn Store,
         name: &str,
-        spec: &ImageSpec,
+        transport: ContainerTransport,
+        policy: NamePolicy,
+        arch: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<ImportOutcome> {
+        let platform = platform_for(arch)?;
+        let mut warnings = self.check_new_name(dest, name, policy, progress)?;
+        let containers = containers_of(dest)?;
+        if let ContainerTransport::Docker(_) = transport
+            && self.registry().is_none()
+        {
+            return Err(Error::TransportUnavailable {
+                transport: "docker",
+            });
+        }
+        let storing = Phase::Storing {
+            store: dest.name().to_owned(),
+            name: name.to_owned(),
+        };
+        let new = self.new_image(name, policy);
+        let stored = in_phase(progress, storing, None, || {
+            self.store_container(containers, &new, &transport, &platform, progress)
+        })?;
+        if let Some(options) = self.cache_options() {
+            // The squashfs driver caches a squashfs of the bundle too.
+            let populated = self.cache().and_then(|cache| {
+                let record = match dest.revisions() {
+                    Some(revisions) => revisions.record(&stored.image)?,
+                    None => return Ok(()),
+                };
+                match options.driver {
+                    strata_store::ImageDriver::Flat => cache.hold_bundle(containers, &record),
+                    strata_store::ImageDriver::Squashfs => cache.hold_squashfs(containers, &record),
+                }?;
+                Ok(())
+            });
+            if let Err(e) = populated {
+                let warning = Warning::CacheNotPopulated {
+                    name: name.to_owned(),
+                    message: e.to_string(),
+                };
+                progress.event(&ProgressEvent::Warning(warning.clone()));
+                warnings.push(warning);
+            }
+        }
+        let size = stored.blobs.iter().map(|b| b.size).sum();
+        Ok(ImportOutcome {
+            image: stored.image,
+            source_format: Format::Container(transport.format()),
+            virtual_size: 0,
+            digest: Some(stored.manifest),
+            stored_size: size,
+            deduplicated: stored
+                .blobs
+                .iter()
+                .all(|b| b.method == strata_store::CopyMethod::Existing),
+            blobs: stored.blobs,
+            bytes_read: stored.bytes_written,
+            bytes_written: stored.bytes_written,
+            warnings,
+        })
+    }
+
+    /// Reads the image `transport` names and stores it in `containers` as `new`.
+    fn store_container(
+        &self,
+        containers: &dyn Containers,
+        new: &NewImage,
+        transport: &ContainerTransport,
         platform: &Platform,
         progress: &dyn Progress,
     ) -> Result<StoredContainer> {
-        let failed = |error: OciError| Error::ContainerImportFailed {
-            path: spec.path.clone(),
+        let failed = |error: OciError| Error::ContainerSource {
+            from: transport.to_string(),
             error: Box::new(error),
         };
-        match transport_of(spec)? {
+        let put = |src: &dyn BlobRead, image: &Image| {
+            containers
+                .put_container(new, src, image, progress)
+                .map_err(|e| match e {
+                    Error::Oci(e) => failed(*e),
+                    Error::Store(strata_store::StoreError::Oci(e)) => failed(e),
+                    other => other,
+                })
+        };
+        let scratch = containers.scratch()?;
+        match transport {
             ContainerTransport::Oci(r) => {
-                let dir = OciDir::open(self.expand_user(r.path())).map_err(failed)?;
+                let dir = OciDir::open(r.path()).map_err(failed)?;
                 let image = dir
-                    .resolve(&Selector::for_oci(&r), platform)
+                    .resolve(&Selector::for_oci(r), platform)
                     .map_err(failed)?;
-                self.put_container(repo, writer, name, &dir, &image, &spec.path, progress)
+                put(&dir, &image)
             }
             ContainerTransport::OciArchive(r) => {
-                let archive = OciArchive::open_in(self.expand_user(r.path()), &repo.tmp_dir())
-                    .map_err(failed)?;
+                let archive = OciArchive::open_in(r.path(), &scratch.path).map_err(failed)?;
                 let image = archive
-                    .resolve(&Selector::for_oci_archive(&r), platform)
+                    .resolve(&Selector::for_oci_archive(r), platform)
                     .map_err(failed)?;
-                self.put_container(repo, writer, name, &archive, &image, &spec.path, progress)
+                put(&archive, &image)
             }
             ContainerTransport::DockerArchive(r) => {
-                let archive = DockerArchive::open(self.expand_user(r.path())).map_err(failed)?;
+                let archive = DockerArchive::open(r.path()).map_err(failed)?;
                 let resolved = archive
-                    .resolve(&Selector::for_docker_archive(&r), platform)
+                    .resolve(&Selector::for_docker_archive(r), platform)
                     .map_err(failed)?;
                 let image = resolved.image.clone();
-                self.put_container(repo, writer, name, &resolved, &image, &spec.path, progress)
+                put(&resolved, &image)
             }
             ContainerTransport::Docker(r) => {
                 let Some(registry) = self.registry() else {
@@ -165,222 +187,137 @@ impl Strata {
                         transport: "docker",
                     });
                 };
-                let remote = registry.resolve(&r, platform).map_err(failed)?;
-                self.put_container(
-                    repo,
-                    writer,
-                    name,
-                    &*remote.blobs,
-                    &remote.image,
-                    &spec.path,
-                    progress,
-                )
+                let remote = registry.resolve(r, platform).map_err(failed)?;
+                put(&*remote.blobs, &remote.image)
             }
             ContainerTransport::DockerDaemon(r) => {
-                let saved = self.save_from_daemon(repo, &r).map_err(failed)?;
+                let saved = self.save_from_daemon(&scratch.path, r).map_err(failed)?;
                 let archive = DockerArchive::open(saved.path()).map_err(failed)?;
                 let resolved = archive.resolve(&Selector::Only, platform).map_err(failed)?;
                 let image = resolved.image.clone();
-                self.put_container(repo, writer, name, &resolved, &image, &spec.path, progress)
+                put(&resolved, &image)
             }
             ContainerTransport::Ostree(r) => {
-                let ostree = self.checkout_ostree(repo, &r).map_err(failed)?;
-                self.put_container(
-                    repo,
-                    writer,
-                    name,
-                    &ostree.layout,
-                    &ostree.image,
-                    &spec.path,
-                    progress,
-                )
+                let ostree = checkout_ostree(&scratch.path, r).map_err(failed)?;
+                put(&ostree.layout, &ostree.image)
             }
             ContainerTransport::Sif(path) => {
-                let sif = strata_oci::SifImage::open_in(self.expand_user(&path), &repo.tmp_dir())
-                    .map_err(failed)?;
+                let sif = strata_oci::SifImage::open_in(path, &scratch.path).map_err(failed)?;
                 let image = sif.image.clone();
-                self.put_container(repo, writer, name, &sif, &image, &spec.path, progress)
+                put(&sif, &image)
             }
-            _ => Err(Error::TransportUnavailable {
-                transport: spec.format.name(),
+            other => Err(Error::TransportUnavailable {
+                transport: other.format().name(),
             }),
         }
     }
 
-    /// Stages the blobs of `image` that `repo` lacks, from `src`, installs them, and commits
-    /// revision 0 of `name`.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one private helper of store_container, called once per transport"
-    )]
-    fn put_container(
-        &self,
-        repo: &Repository,
-        writer: &Writer<'_>,
-        name: &str,
-        src: &dyn BlobRead,
-        image: &Image,
-        source: &str,
-        progress: &dyn Progress,
-    ) -> Result<StoredContainer> {
-        let failed = |error: OciError| Error::ContainerImportFailed {
-            path: source.to_owned(),
-            error: Box::new(error),
-        };
-        let manifest = expected_of(&image.manifest_descriptor, "manifest").map_err(failed)?;
-        let mut wanted: Vec<Expected> = Vec::new();
-        for desc in std::iter::once(image.config()).chain(image.layers()) {
-            let exp = expected_of(desc, "descriptor").map_err(failed)?;
-            if !wanted.iter().any(|w| w.digest == exp.digest) {
-                wanted.push(exp);
-            }
-        }
-        if !wanted.iter().any(|w| w.digest == manifest.digest) {
-            wanted.push(manifest.clone());
-        }
-        let mut staged = Vec::new();
-        let mut blobs = Vec::new();
-        let mut bytes_written = 0u64;
-        for exp in &wanted {
-            if repo.has_blob(&exp.digest) {
-                blobs.push(BlobCopy {
-                    digest: exp.digest.clone(),
-                    size: exp.size,
-                    method: CopyMethod::Existing,
-                });
-                continue;
-            }
-            let phase = Phase::Blob {
-                digest: Some(exp.digest.clone()),
-                size: Some(exp.size),
-            };
-            progress.event(&ProgressEvent::Started {
-                phase,
-                total: Some(exp.size),
-            });
-            let result = (|| {
-                let reader: Box<dyn Read + '_> = if exp.digest == manifest.digest {
-                    // A docker-archive's manifest is made in memory: take the bytes held.
-                    Box::new(&image.manifest_bytes[..])
-                } else {
-                    src.open_blob(&exp.digest, exp.size).map_err(failed)?
-                };
-                let mut counting = Counting::new(reader, progress);
-                writer
-                    .stage_blob(&mut counting, Some(exp))
-                    .map_err(|e| match e {
-                        StoreError::Oci(e) => failed(e),
-                        other => Error::from(other),
-                    })
-            })();
-            progress.event(&ProgressEvent::Finished);
-            let blob = result?;
-            bytes_written += blob.size();
-            blobs.push(BlobCopy {
-                digest: exp.digest.clone(),
-                size: exp.size,
-                method: CopyMethod::SparseCopy,
-            });
-            staged.push(blob);
-        }
-        for blob in staged {
-            writer.install_staged(blob)?;
-        }
-        let record =
-            strata_store::container_record(name, 0, self.owner(), crate::app::now(), image)
-                .map_err(failed)?;
-        writer.commit(&record)?;
-        Ok(StoredContainer {
-            record,
-            blobs,
-            bytes_written,
-        })
-    }
-
-    /// Writes the container revision `record` of `repo` to the destination `spec`; returns the
-    /// path written (or the reference pushed to).
+    /// Writes the container image `image` of `store` to `transport` (named `default_name` when
+    /// the reference names nothing); returns the path written (or the reference pushed to).
     pub(crate) fn write_container(
         &self,
-        repo: &Repository,
-        record: &strata_model::RevisionRecord,
-        spec: &ImageSpec,
+        store: &dyn Store,
+        image: &ImageSummary,
+        transport: &ContainerTransport,
+        default_name: Option<&str>,
         progress: &dyn Progress,
     ) -> Result<ContainerWritten> {
-        let image = repo.container_image(record, &Platform::host())?;
-        let transport = transport_of(spec)?;
-        let (path, phase_path): (PathBuf, PathBuf);
-        let write = |path: &Path, body: &dyn Fn() -> std::result::Result<(), OciError>| {
-            crate::app::in_phase(
+        let containers = containers_of(store)?;
+        let oci = containers.container_image(image, &Platform::host())?;
+        let src: &dyn BlobRead = containers;
+        let write = |path: &PathBuf, body: &dyn Fn() -> std::result::Result<(), OciError>| {
+            in_phase(
                 progress,
-                Phase::Writing {
-                    path: path.to_owned(),
-                },
+                Phase::Writing { path: path.clone() },
                 None,
                 || {
-                    body().map_err(|error| Error::ContainerExportFailed {
-                        path: path.to_owned(),
+                    body().map_err(|error| Error::ContainerDestination {
+                        path: path.clone(),
                         error: Box::new(error),
                     })
                 },
             )
         };
-        match transport {
+        let path = match transport {
             ContainerTransport::Oci(r) => {
-                path = self.expand_user(r.path());
-                phase_path = path.clone();
-                let name = r.image().unwrap_or(strata_store::PCOCC_REF_NAME).to_owned();
-                write(&phase_path, &|| {
-                    OciDir::create(&path)?.write_image(repo, &image, Some(&name))
+                let path = PathBuf::from(r.path());
+                let name = r.image().or(default_name);
+                write(&path, &|| {
+                    OciDir::create(&path)?.write_image(src, &oci, name)
                 })?;
+                path
             }
             ContainerTransport::OciArchive(r) => {
-                path = self.expand_user(r.path());
-                phase_path = path.clone();
-                let name = r.image().unwrap_or(strata_store::PCOCC_REF_NAME).to_owned();
-                write(&phase_path, &|| {
-                    strata_oci::write_oci_archive(&path, repo, &image, Some(&name))
+                let path = PathBuf::from(r.path());
+                let name = r.image().or(default_name);
+                write(&path, &|| {
+                    strata_oci::write_oci_archive(&path, src, &oci, name)
                 })?;
+                path
             }
             ContainerTransport::DockerArchive(r) => {
                 if r.source_index().is_some() {
                     return Err(Error::BadDestination {
-                        path: PathBuf::from(spec.path.clone()),
+                        path: PathBuf::from(transport.to_string()),
                     });
                 }
-                path = self.expand_user(r.path());
-                phase_path = path.clone();
-                // pcocc writes `docker-archive:DST:latest`, which names the image latest:latest.
+                let path = PathBuf::from(r.path());
                 let tag = r
                     .reference()
-                    .map_or_else(|| "latest:latest".to_owned(), ToString::to_string);
-                write(&phase_path, &|| {
-                    strata_oci::write_docker_archive(&path, repo, &image, &[tag.as_str()])
+                    .map(ToString::to_string)
+                    .or(default_name.map(str::to_owned));
+                let tags: Vec<&str> = tag.as_deref().into_iter().collect();
+                write(&path, &|| {
+                    strata_oci::write_docker_archive(&path, src, &oci, &tags)
                 })?;
+                path
             }
             ContainerTransport::Docker(r) => {
-                return self.push_container(repo, &image, &r, spec, progress);
+                return self.push_container(src, &oci, r, transport, progress);
             }
             ContainerTransport::DockerDaemon(r) => {
-                return self.load_into_daemon(repo, &image, &r, spec, progress);
+                let scratch = containers.scratch()?;
+                return self.load_into_daemon(src, &oci, r, transport, &scratch.path, progress);
             }
-            // pcocc imports from sif and ostree and exports to neither; nor does strata.
             ContainerTransport::Ostree(_) | ContainerTransport::Sif(_) => {
                 return Err(Error::ExportNotSupported {
-                    transport: spec.format.name(),
+                    transport: transport.format().name(),
                 });
             }
-            _ => {
+            other => {
                 return Err(Error::TransportUnavailable {
-                    transport: spec.format.name(),
+                    transport: other.format().name(),
                 });
             }
-        }
+        };
         Ok(ContainerWritten { path, pushed: None })
     }
 }
 
+/// Checks out the commit `r` names and makes it a one-layer image, in `scratch`.
+///
+/// The OSTree ref is the image as written without its tag: `ostree:exampleos/x86_64@/repo`
+/// reads the ref `exampleos/x86_64` (the transport's syntax adds `:latest` to a bare name;
+/// OSTree refs have no tags). A tag other than `latest`, or a digest, is refused.
+fn checkout_ostree(
+    scratch: &std::path::Path,
+    r: &strata_model::spec::OstreeRef,
+) -> std::result::Result<strata_oci::ostree::OstreeImage, OciError> {
+    let reference = r.reference();
+    let branch = match (reference.tag(), reference.digest()) {
+        (Some("latest"), None) => r.image().strip_suffix(":latest").unwrap_or(r.image()),
+        _ => {
+            return Err(OciError::InvalidRequest(format!(
+                "ostree:{}: an OSTree ref has no tag or digest; name the ref alone",
+                r.image()
+            )));
+        }
+    };
+    strata_oci::ostree::import_commit(std::path::Path::new(r.repo()), branch, scratch)
+}
+
 /// A reader that reports the bytes it yields as `Advanced` events, at most every 1 MiB.
-struct Counting<'a, R> {
+pub(crate) struct Counting<'a, R> {
     inner: R,
     progress: &'a dyn Progress,
     done: u64,
@@ -388,7 +325,7 @@ struct Counting<'a, R> {
 }
 
 impl<'a, R> Counting<'a, R> {
-    fn new(inner: R, progress: &'a dyn Progress) -> Self {
+    pub(crate) fn new(inner: R, progress: &'a dyn Progress) -> Self {
         Counting {
             inner,
             progress,

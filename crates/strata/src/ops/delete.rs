@@ -1,86 +1,50 @@
-//! [`Strata::delete`] (`image delete IMAGE[@REV]`): remove revision records; blobs stay until
-//! gc.
+//! [`Strata::delete`]: remove an image (all its revisions, or one).
 
-use strata_model::ImageRef;
-use strata_store::{DeleteMode, StoreError};
+use crate::app::Strata;
+use crate::error::{Error, Result};
+use crate::store::{ImageKey, ImageLocator};
 
-use crate::app::{Strata, ensure_writable};
-use crate::error::Result;
-
-/// `image delete IMAGE[@REV]`.
+/// Delete the image `image`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteRequest {
-    /// The image; with `@REV` only that revision, else every revision.
-    pub image: ImageRef,
+    /// The image; with a revision only that one, else every revision. Without a store, the
+    /// first store (in order) that has it.
+    pub image: ImageLocator,
 }
 
 /// What `delete` removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteOutcome {
-    /// The repository the records were removed from.
-    pub repo: String,
+    /// The store the image was removed from.
+    pub store: String,
     /// The image name.
     pub name: String,
-    /// The revisions removed, ascending.
+    /// The revisions removed, ascending (empty for a store without revisions).
     pub revisions: Vec<u64>,
 }
 
 impl Strata {
-    /// `image delete`: pcocc's `delete_image`.
-    ///
-    /// - **Without a `REPO:` prefix, only the default (first) repository is searched**, not
-    ///   the repositories in priority order as every lookup does: an image that exists only in
-    ///   another repository is `Object {name} not found in repository {default}`. This is a
-    ///   known weakness of pcocc (`image delete foo` may leave the `foo` that `image show foo`
-    ///   shows), kept on purpose so that scripts behave as with pcocc.
-    /// - Without `@REV`, every revision is removed; with it, only that one (`Object {name}
-    ///   revision {r} not found in repository {repo}`).
-    /// - *Added:* revisions that VM instances use are refused ([`ErrorKind::Busy`], naming
-    ///   the instances), before any record is removed; so is a repository this process may
-    ///   not write to.
-    /// - With a cache configured, the cache entries of the image (the revision the URI
-    ///   designates, found by pcocc's lookup rules, as pcocc's `cache_key` finds it) are
-    ///   removed first, as pcocc does; *added:* an entry a running container holds is
-    ///   [`Error::CacheEntryInUse`](crate::Error::CacheEntryInUse) and nothing is removed.
-    /// - Only records are removed; blobs stay until `repo gc`.
-    ///
-    /// [`ErrorKind::Busy`]: crate::ErrorKind::Busy
+    /// Deletes an image: the revision named, or every revision. Images that VM instances use
+    /// are refused ([`ErrorKind::Busy`](crate::ErrorKind::Busy), naming the instances) before
+    /// anything is removed; so is a store this process may not write to. In a store with
+    /// shared layers only the records go; the layers stay until [`Strata::gc`]. The container
+    /// cache is left alone: its entries of deleted images are dangling, for
+    /// [`Strata::cache_gc`].
     pub fn delete(&self, request: DeleteRequest) -> Result<DeleteOutcome> {
-        if self.config().cache_def().is_some() {
-            self.cache_delete(crate::CacheDeleteRequest {
-                image: request.image.clone(),
-            })?;
-        }
-        let repo = self.repo(request.image.repo())?;
-        let name = request.image.name();
-        let revisions = match request.image.revision() {
-            Some(revision) => {
-                let revision = u64::from(revision);
-                // `Object {name} revision {r} not found in repository {repo}`.
-                repo.record(name, revision)?;
-                vec![revision]
-            }
-            None => repo.revisions(name)?,
+        let ImageKey::Name { name, revision } = &request.image.key else {
+            return Err(Error::KeyNotSupported {
+                key: request.image.key.clone(),
+                store: request.image.store.clone().unwrap_or_default(),
+            });
         };
-        ensure_writable(&repo)?;
-        let writer = repo.writer()?;
-        for &revision in &revisions {
-            let instances = repo.is_in_use(name, revision)?;
-            if !instances.is_empty() {
-                return Err(StoreError::InUse {
-                    name: name.to_owned(),
-                    revision,
-                    instances: instances.iter().map(ToString::to_string).collect(),
-                }
-                .into());
-            }
-        }
-        for &revision in &revisions {
-            writer.delete_record(name, revision, DeleteMode::RefuseInUse)?;
-        }
+        let store = match &request.image.store {
+            Some(store) => self.store(Some(store))?,
+            None => self.find(&request.image)?.0,
+        };
+        let revisions = store.remove(name, *revision)?;
         Ok(DeleteOutcome {
-            repo: repo.name().to_owned(),
-            name: name.to_owned(),
+            store: store.name().to_owned(),
+            name: name.clone(),
             revisions,
         })
     }

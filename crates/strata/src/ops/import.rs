@@ -1,151 +1,154 @@
-//! [`Strata::import`] (`image import [-t FMT] SRC DST`): a disk image file becomes revision 0
-//! of a new image, converted natively into one flattened qcow2 layer; a container image
-//! (`oci:`, `oci-archive:`, `docker-archive:`, `docker://`) becomes one with its OCI blobs
-//! (see [`container`](super::container)).
+//! [`Strata::import`]: a disk image file becomes a new VM image of a store, converted natively
+//! into the format the store keeps; a container image (an OCI layout or archive, a
+//! docker-archive, a registry, a daemon, an OSTree commit, a SIF file) becomes a new container
+//! image with its OCI blobs (see the `container` module).
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use strata_disk::qcow2::writer::{CreateOptions, Qcow2Target};
-use strata_disk::{ConvertOptions, OpenOptions};
-use strata_model::spec::{Format, Guess, Origin, Probe, Resolved};
-use strata_model::{Digest, DiskFormat, ImageRef, Kind, RevisionRecord};
+use strata_disk::{ConvertOptions, DiskImage, OpenOptions};
+use strata_model::spec::{ContainerTransport, Format, Probe};
+use strata_model::{Digest, DiskFormat};
 
-use crate::app::{Strata, ensure_writable, in_phase, now};
+use crate::app::{Strata, in_phase};
 use crate::error::{Error, Result};
-use crate::ops::query::ImageSummary;
 use crate::progress::{Phase, Progress, ProgressEvent, Warning};
+use crate::store::{
+    ImageSummary, LayerCopy, NamePolicy, NewImage, NewImageTarget, Store, StoredDisk,
+};
 
-/// `image import [-t FMT] [FORMAT:]SRC DST`.
+/// What an import reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A disk image file in `format` (a front end settles the format: by its user's word, the
+    /// file name, or [`probe`]).
+    Disk {
+        /// The file.
+        path: PathBuf,
+        /// Its format.
+        format: DiskFormat,
+    },
+    /// A container image, by its containers-transports(5) reference.
+    Container(ContainerTransport),
+}
+
+/// Import `source` as a new image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportRequest {
-    /// The source as the user wrote it: a path, maybe with a `FORMAT:` prefix (`raw:disk`);
-    /// a leading `~` is expanded as Python's `expanduser`.
-    pub source: String,
-    /// The `-t` option.
-    pub format: Option<String>,
-    /// The new image: `[REPO:]NAME` (without a repository, the default one; a revision is
-    /// ignored, as in pcocc: an import creates revision 0).
-    pub dest: ImageRef,
+    /// What to read.
+    pub source: Source,
+    /// Where the new image goes, and its name.
+    pub dest: NewImageTarget,
+    /// What an existing name means.
+    pub policy: NamePolicy,
     /// The architecture to take from a multi-platform container image, `ARCH` or
     /// `ARCH/VARIANT` (`arm64/v8`); `None`: this machine's. VM images ignore it.
     pub arch: Option<String>,
 }
 
+impl ImportRequest {
+    /// The disk image at `path`, in `format`, as `name` in the default store, refusing a name
+    /// that is taken.
+    pub fn disk(
+        path: impl Into<PathBuf>,
+        format: DiskFormat,
+        name: impl Into<String>,
+    ) -> ImportRequest {
+        ImportRequest {
+            source: Source::Disk {
+                path: path.into(),
+                format,
+            },
+            dest: NewImageTarget::named(name),
+            policy: NamePolicy::default(),
+            arch: None,
+        }
+    }
+}
+
 /// What `import` did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportOutcome {
-    /// The new image (revision 0).
+    /// The new image.
     pub image: ImageSummary,
     /// The source's format.
     pub source_format: Format,
-    /// What settled the source's format.
-    pub origin: Origin,
-    /// The source file (prefix removed, `~` expanded).
-    pub source_path: PathBuf,
     /// The source's virtual size in bytes (0 for a container image).
     pub virtual_size: u64,
-    /// The digest of the stored qcow2 layer; for a container image, of its manifest.
-    pub digest: Digest,
-    /// The stored layer's file size in bytes; for a container image, the total of its blobs.
-    pub blob_size: u64,
-    /// Whether an identical layer (every blob, for a container image) was already in the
-    /// repository (nothing new was stored).
+    /// The digest of the stored file (where the store names files by digest); for a container
+    /// image, of its manifest.
+    pub digest: Option<Digest>,
+    /// The stored file's length in bytes; for a container image, the total of its blobs.
+    pub stored_size: u64,
+    /// Whether an identical file (every blob, for a container image) was already in the store
+    /// (nothing new was kept).
     pub deduplicated: bool,
-    /// For a container image, every blob and whether it was already there
-    /// ([`CopyMethod::Existing`](strata_store::CopyMethod::Existing): neither read nor
-    /// written); empty for a VM image.
-    pub blobs: Vec<crate::BlobCopy>,
+    /// For a container image, every blob and whether it was already there; empty for a VM
+    /// image.
+    pub blobs: Vec<LayerCopy>,
     /// Bytes read from the source (holes and zeros are not read).
     pub bytes_read: u64,
-    /// Bytes written to the repository.
+    /// Bytes written to the store.
     pub bytes_written: u64,
     /// The warnings that were also sent as progress events.
     pub warnings: Vec<Warning>,
 }
 
 impl Strata {
-    /// `image import`: pcocc's rules, in pcocc's order unless noted.
+    /// Imports `request.source` as a new image, in this order:
     ///
-    /// 1. The destination repository: the one named, else the default (first) one
-    ///    (`Unknown repository {name}`); it is opened, and created by pcocc's rules if its
-    ///    directory does not exist.
-    /// 2. The name is validated as pcocc validates it (`Object name contains invalid
-    ///    characters`). *Changed:* pcocc validates it only when it writes the record, after
-    ///    the conversion; strata refuses before any work.
-    /// 3. The format: `FORMAT:` prefix, `-t`, extension, then the content (strata-disk's
-    ///    probe; a directory holding `oci-layout` is `oci`), with pcocc's mismatch errors; a
-    ///    regular file of unknown content is raw, with [`Warning::AssumedRaw`]. *Added:*
-    ///    `oci-archive:` (prefix or `-t`), which pcocc does not know.
-    /// 4. `check_overwrite`: `Image {name} already exists in repo {repo}`, or
-    ///    [`Warning::NameExistsElsewhere`].
-    /// 5. *Added:* a repository this process may not write to is refused here
-    ///    ([`Error::ReadOnlyRepository`]), before any byte is written.
-    /// 6. The source is converted into **one flattened qcow2 layer**, written once into the
-    ///    repository's `.tmp/` and hashed while written, then moved into `data/` (no copy;
-    ///    an identical blob already there is kept and the new file dropped). The source is
-    ///    read once, holes and zeros not at all. A source's backing files may lie only in the
-    ///    source's own directory (else an [`ErrorKind::Escape`](crate::ErrorKind::Escape)
-    ///    error). Failures read `Failed to import {path} : {err}` as in pcocc.
-    /// 7. Revision 0 is recorded: kind `vm`, this owner, the current time, one bare-hex blob.
+    /// 1. The destination store: the one named, else the default one
+    ///    ([`Error::UnknownStore`], [`Error::NoStore`]).
+    /// 2. The name policy: an image of that name in the destination is
+    ///    [`Error::ImageExists`] unless the policy replaces it; with `warn_if_elsewhere`, one
+    ///    in another store is a [`Warning::NameExistsElsewhere`]. A store this process may not
+    ///    write to is [`Error::ReadOnlyStore`], before any byte is written.
+    /// 3. A disk source must be a regular file ([`Error::NotAFile`]). It is converted into the
+    ///    format the store keeps, written once into the store's new file, hashed there while
+    ///    written where the store names files by digest, and committed: the source is read
+    ///    once, holes and zeros not at all. A source's backing files may lie only in its own
+    ///    directory (else an [`ErrorKind::Escape`](crate::ErrorKind::Escape) error). A failure
+    ///    reading or converting it is [`Error::DiskSource`].
     ///
-    /// The repository's write lock is held from the first byte written to the record, so gc
-    /// never removes the new blob in between. On any failure the repository holds nothing
-    /// new (a crash may leave a file in `.tmp/`, which gc removes).
+    /// The store keeps nothing of a failed import (a crash may leave a scratch file, which gc
+    /// removes). A container image is stored as the `container` module says.
     ///
-    /// A container image is stored as the [`container`](super::container) module says:
-    /// blobs the repository has are skipped, the others staged and verified, then moved in
-    /// together, then the record (kind `ctr`, every blob as `sha256:<hex>`, `oci_index`) is
-    /// committed. With a cache configured, the image's bundle is then extracted into it, as
-    /// pcocc populates its cache at import; *changed:* a failure there (a layer that would
-    /// escape its root, a full disk) is [`Warning::CacheNotPopulated`], not an error, since
-    /// the image is stored (pcocc fails the import after writing its record).
-    ///
-    /// Progress: `Started{Storing}`, then `Started{Converting}` (or `Copying` for a qcow2
-    /// source) with the virtual size as total, `Advanced`, `Finished`, `Finished`; for a
-    /// container image, one `Started{Blob}`, `Advanced`..., `Finished` per blob copied.
+    /// Progress: `Started{Storing}`, then `Started{Converting}` (or `Copying` when the source
+    /// is already in the store's format) with the virtual size as total, `Advanced`,
+    /// `Finished`, `Finished`; for a container image, one `Started{Blob}`, `Advanced`...,
+    /// `Finished` per blob copied.
     pub fn import(&self, request: ImportRequest, progress: &dyn Progress) -> Result<ImportOutcome> {
-        let repo = self.repo(request.dest.repo())?;
-        let name = request.dest.pcocc_name()?;
-        let resolved = self.resolve_spec(&request.source, request.format.as_deref(), None)?;
-        let source_text = resolved.spec.path.clone();
-        let path = self.expand_user(&source_text);
-        let format = match resolved.spec.format {
-            Format::Disk(format) => format,
-            Format::Container(_) => {
+        let dest = self.store(request.dest.store.as_deref())?;
+        let name = request.dest.name.as_str();
+        let (path, format) = match request.source {
+            Source::Disk { path, format } => (path, format),
+            Source::Container(transport) => {
                 return self.import_container(
-                    &repo,
-                    name.as_str(),
-                    resolved,
+                    dest,
+                    name,
+                    transport,
+                    request.policy,
                     request.arch.as_deref(),
                     progress,
                 );
             }
         };
-        let mut warnings = Vec::new();
-        if resolved.origin == Origin::AssumedRaw {
-            let warning = Warning::AssumedRaw;
-            progress.event(&ProgressEvent::Warning(warning.clone()));
-            warnings.push(warning);
-        }
-        warnings.extend(self.check_overwrite(&repo, name.as_str(), progress)?);
-        ensure_writable(&repo)?;
+        let warnings = self.check_new_name(dest, name, request.policy, progress)?;
         let meta = std::fs::metadata(&path);
         if !meta.as_ref().is_ok_and(std::fs::Metadata::is_file) {
-            return Err(Error::NotAnImageFile {
-                path: source_text,
+            return Err(Error::NotAFile {
                 exists: meta.is_ok(),
+                path,
             });
         }
-        let failed = |error: strata_disk::DiskError| Error::ImportFailed {
-            path: source_text.clone(),
+        let failed = |error: strata_disk::DiskError| Error::DiskSource {
+            path: path.clone(),
             error,
         };
-        let writer = repo.writer()?;
         let storing = Phase::Storing {
-            repo: repo.name().to_owned(),
-            name: name.as_str().to_owned(),
+            store: dest.name().to_owned(),
+            name: name.to_owned(),
         };
+        let new = self.new_image(name, request.policy);
         in_phase(progress, storing, None, || {
             let source = strata_disk::open(
                 &path,
@@ -155,156 +158,64 @@ impl Strata {
                 },
             )
             .map_err(failed)?;
-            let virtual_size = source.image.virtual_size();
-            let mut blob = writer.new_blob()?;
-            let target = Qcow2Target::create(&mut blob, &CreateOptions::new(virtual_size))
-                .map_err(failed)?;
-            let phase = if format == DiskFormat::Qcow2 {
-                Phase::Copying
-            } else {
-                Phase::Converting {
-                    from: format,
-                    to: DiskFormat::Qcow2,
-                }
-            };
-            let summary = in_phase(progress, phase, Some(virtual_size), || {
-                strata_disk::convert(
-                    &*source.image,
-                    Box::new(target),
-                    &ConvertOptions::default(),
-                    &|p| progress.event(&ProgressEvent::Advanced { done: p.done }),
-                )
-                .map_err(failed)
-            })?;
-            let stored = blob.commit()?;
-            let digest = stored.digest;
-            let deduplicated = stored.existed;
-            let record = RevisionRecord::new(
-                name.as_str(),
-                0,
-                Kind::Vm,
-                self.owner(),
-                now(),
-                [digest.clone()],
-            );
-            writer.commit(&record)?;
+            let image = &*source.image;
+            let (stored, summary) =
+                store_disk(dest, &new, image, progress).map_err(|e| match e {
+                    Error::Disk(e) => failed(e),
+                    other => other,
+                })?;
             Ok(ImportOutcome {
-                image: ImageSummary::from_record(repo.name(), &record),
+                image: stored.image,
                 source_format: Format::Disk(format),
-                origin: resolved.origin,
-                source_path: path.clone(),
-                virtual_size,
-                blob_size: summary.file_len,
-                digest,
-                deduplicated,
+                virtual_size: image.virtual_size(),
+                digest: stored.digest,
+                stored_size: stored.file_len,
+                deduplicated: stored.deduplicated,
+                blobs: Vec::new(),
                 bytes_read: summary.bytes_read,
                 bytes_written: stored.bytes_written,
                 warnings: warnings.clone(),
-                blobs: Vec::new(),
             })
-        })
-    }
-
-    /// pcocc's format guess for an import source or export destination (`kind` known on
-    /// export), with `oci-archive` added, and the path probed when the text says to.
-    pub(crate) fn resolve_spec(
-        &self,
-        text: &str,
-        type_option: Option<&str>,
-        kind: Option<Kind>,
-    ) -> Result<Resolved> {
-        if let Some(resolved) = super::container::guess_with_oci_archive(text, type_option, kind)? {
-            return Ok(resolved);
-        }
-        let guess = Guess::from_text(text, type_option, kind)?;
-        let probe = if guess.needs_probe() {
-            probe_path(&self.expand_user(guess.path()))?
-        } else {
-            Probe::Other
-        };
-        Ok(guess.resolve(probe)?)
-    }
-
-    /// The container half of [`Strata::import`].
-    fn import_container(
-        &self,
-        repo: &strata_store::Repository,
-        name: &str,
-        resolved: Resolved,
-        arch: Option<&str>,
-        progress: &dyn Progress,
-    ) -> Result<ImportOutcome> {
-        let platform = super::container::platform_for(arch)?;
-        let warnings = self.check_overwrite(repo, name, progress)?;
-        ensure_writable(repo)?;
-        if let strata_model::spec::ContainerTransport::Docker(_) =
-            super::container::transport_of(&resolved.spec)?
-            && self.registry().is_none()
-        {
-            return Err(Error::TransportUnavailable {
-                transport: "docker",
-            });
-        }
-        let storing = Phase::Storing {
-            repo: repo.name().to_owned(),
-            name: name.to_owned(),
-        };
-        let stored = in_phase(progress, storing, None, || {
-            let writer = repo.writer()?;
-            self.store_container(repo, &writer, name, &resolved.spec, &platform, progress)
-        })?;
-        let mut warnings = warnings;
-        if let Some(def) = self.config().cache_def() {
-            // containers.yaml runtime.image_driver: squashfs caches a squashfs of the bundle too.
-            let populated = strata_store::Cache::open(&def.path).and_then(|cache| {
-                match self.config().image_driver() {
-                    strata_store::ImageDriver::Flat => cache.hold_bundle(repo, &stored.record),
-                    strata_store::ImageDriver::Squashfs => {
-                        cache.hold_squashfs(repo, &stored.record)
-                    }
-                }
-            });
-            if let Err(e) = populated {
-                let warning = Warning::CacheNotPopulated {
-                    name: name.to_owned(),
-                    message: e.to_string(),
-                };
-                progress.event(&ProgressEvent::Warning(warning.clone()));
-                warnings.push(warning);
-            }
-        }
-        let manifest = stored
-            .record
-            .data_blobs
-            .first()
-            .map(|b| b.digest().clone())
-            .ok_or_else(|| Error::io("store", repo.path(), std::io::Error::other("no blob")))?;
-        Ok(ImportOutcome {
-            image: ImageSummary::from_record(repo.name(), &stored.record),
-            source_format: resolved.spec.format,
-            origin: resolved.origin,
-            source_path: self.expand_user(&resolved.spec.path),
-            virtual_size: 0,
-            digest: manifest,
-            blob_size: stored.blobs.iter().map(|b| b.size).sum(),
-            deduplicated: stored
-                .blobs
-                .iter()
-                .all(|b| b.method == strata_store::CopyMethod::Existing),
-            bytes_read: stored.bytes_written,
-            bytes_written: stored.bytes_written,
-            warnings,
-            blobs: stored.blobs,
         })
     }
 }
 
-/// What is at `path`, for pcocc's content detection: a regular file and the format its
-/// header shows, a directory holding `oci-layout`, or anything else.
-pub(crate) fn probe_path(path: &Path) -> Result<Probe> {
+/// Converts `source` into a new VM image `new` of `dest`, in the format the store keeps, and
+/// commits it. Progress: `Started{Converting}` (or `Copying`), `Advanced`..., `Finished`.
+pub(crate) fn store_disk(
+    dest: &dyn Store,
+    new: &NewImage,
+    source: &dyn DiskImage,
+    progress: &dyn Progress,
+) -> Result<(StoredDisk, strata_disk::ConvertSummary)> {
+    let virtual_size = source.virtual_size();
+    let mut sink = dest.create_disk(new)?;
+    let to = sink.format();
+    let target = strata_disk::create_target(to, &mut *sink, virtual_size)?;
+    let from = source.format();
+    let phase = if from == to {
+        Phase::Copying
+    } else {
+        Phase::Converting { from, to }
+    };
+    let summary = in_phase(progress, phase, Some(virtual_size), || {
+        Ok(strata_disk::convert(
+            source,
+            target,
+            &ConvertOptions::default(),
+            &|p| progress.event(&ProgressEvent::Advanced { done: p.done }),
+        )?)
+    })?;
+    Ok((sink.commit()?, summary))
+}
+
+/// What is at `path`, for a front end that settles a format from a file's content: a regular
+/// file (symbolic links followed) and the disk format its header shows (strata-disk's probe,
+/// which reads the start of the file), a directory holding `oci-layout`, or anything else.
+pub fn probe(path: &std::path::Path) -> Result<Probe> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() => {
-            let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+            let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
             let format = strata_disk::probe(&file).map_err(|e| Error::io("read", path, e))?;
             Ok(Probe::File(Some(format)))
         }

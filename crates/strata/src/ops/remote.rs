@@ -1,30 +1,23 @@
 //! Container transports that are not files, for import and export: pushing to a registry
 //! (`docker://`, through the [`RegistrySource`](crate::transport::RegistrySource) seam), and
-//! a Docker daemon (`docker-daemon:`, `pcocc-docker-daemon:`) through strata-oci's
-//! [`DockerDaemon`].
-//!
-//! `ostree:REF@/repo` imports the commit REF names as a one-layer image
-//! ([`strata_oci::ostree`]); exporting to OSTree is refused.
+//! a Docker daemon (`docker-daemon:`) through strata-oci's [`DockerDaemon`].
 //!
 //! A daemon moves docker-archives: an import streams `GET /images/{name}/get` into a temporary
-//! file in the repository's `.tmp/` (at most [`MAX_DAEMON_ARCHIVE`] bytes), then reads it as any
-//! docker-archive; an export writes the image as a docker-archive there and posts it to
-//! `/images/load`. The daemon is [`StrataOptions::docker_host`](crate::StrataOptions), else
-//! `DOCKER_HOST`, else `/var/run/docker.sock`.
+//! file in the store's scratch directory (at most [`MAX_DAEMON_ARCHIVE`] bytes), then reads it
+//! as any docker-archive; an export writes the image as a docker-archive there and posts it to
+//! `/images/load`. The daemon is [`StrataOptions::docker_host`](crate::StrataOptions).
 //!
-//! A push reads the repository's blobs as they are stored (the repository is a
-//! [`BlobRead`]); each blob the registry lacks is reported as a [`Phase::Blob`] when it is
-//! opened for upload, so a front end prints skopeo's `Copying blob` line for the blobs that
-//! move, and nothing for those the registry already has.
+//! A push reads the store's blobs as they are stored; each blob the registry lacks is reported
+//! as a [`Phase::Blob`] when it is opened for upload, so a front end can say which blobs move,
+//! and nothing for those the registry already has.
 
 use std::io::{self, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use strata_model::Digest;
-use strata_model::spec::{DockerDaemonRef, ImageSpec, OstreeRef, RegistryRef};
+use strata_model::spec::{ContainerTransport, DockerDaemonRef, RegistryRef};
 use strata_oci::registry::Pushed;
 use strata_oci::{BlobRead, DockerDaemon, Image, OciError};
-use strata_store::Repository;
 
 use crate::app::Strata;
 use crate::error::{Error, Result};
@@ -43,31 +36,32 @@ pub(crate) struct ContainerWritten {
 }
 
 impl Strata {
-    /// Pushes `image` from `repo` to the registry `reference`.
+    /// Pushes `image`, its blobs read from `src`, to the registry `reference`.
     pub(crate) fn push_container(
         &self,
-        repo: &Repository,
+        src: &dyn BlobRead,
         image: &Image,
         reference: &RegistryRef,
-        spec: &ImageSpec,
+        transport: &ContainerTransport,
         progress: &dyn Progress,
     ) -> Result<ContainerWritten> {
-        let path = PathBuf::from(format!("{}:{}", spec.format, spec.path));
+        let path = PathBuf::from(transport.to_string());
         let Some(registry) = self.registry() else {
             return Err(Error::TransportUnavailable {
                 transport: "docker",
             });
         };
         let src = Reporting {
-            inner: repo,
+            inner: src,
             progress,
         };
-        let pushed = registry.push(&src, image, reference).map_err(|error| {
-            Error::ContainerExportFailed {
-                path: path.clone(),
-                error: Box::new(error),
-            }
-        })?;
+        let pushed =
+            registry
+                .push(&src, image, reference)
+                .map_err(|error| Error::ContainerDestination {
+                    path: path.clone(),
+                    error: Box::new(error),
+                })?;
         tracing::info!(
             manifest = %pushed.manifest_digest,
             uploaded = pushed.uploaded,
@@ -81,46 +75,44 @@ impl Strata {
             pushed: Some(pushed),
         })
     }
-}
 
-impl Strata {
     /// The daemon `docker-daemon:` references go to.
     fn docker_daemon(&self) -> std::result::Result<DockerDaemon, OciError> {
-        DockerDaemon::from_host(&self.docker_host())
+        DockerDaemon::from_host(self.docker_host())
     }
 
-    /// Saves the image `r` names from the daemon into a temporary docker-archive in `repo`'s
-    /// `.tmp/` (removed when the returned file is dropped).
+    /// Saves the image `r` names from the daemon into a temporary docker-archive in `scratch`
+    /// (removed when the returned file is dropped).
     pub(crate) fn save_from_daemon(
         &self,
-        repo: &Repository,
+        scratch: &Path,
         r: &DockerDaemonRef,
     ) -> std::result::Result<tempfile::NamedTempFile, OciError> {
         let daemon = self.docker_daemon()?;
         let name = daemon_name(r);
-        let tmp_dir = repo.tmp_dir();
         let mut file = tempfile::Builder::new()
             .prefix("daemon-")
             .suffix(".tar")
-            .tempfile_in(&tmp_dir)
-            .map_err(|e| OciError::from_io(&tmp_dir, "create temporary file", e))?;
+            .tempfile_in(scratch)
+            .map_err(|e| OciError::from_io(scratch, "create temporary file", e))?;
         let bytes = daemon.save(&name, file.as_file_mut(), MAX_DAEMON_ARCHIVE)?;
         tracing::info!(bytes, socket = %daemon.socket().display(), "saved {name} from the daemon");
         Ok(file)
     }
 
-    /// Writes `image` from `repo` as a docker-archive named as `r` says and loads it into the
-    /// daemon.
+    /// Writes `image`, its blobs read from `src`, as a docker-archive named as `r` says (in
+    /// `scratch`) and loads it into the daemon.
     pub(crate) fn load_into_daemon(
         &self,
-        repo: &Repository,
+        src: &dyn BlobRead,
         image: &Image,
         r: &DockerDaemonRef,
-        spec: &ImageSpec,
+        transport: &ContainerTransport,
+        scratch: &Path,
         progress: &dyn Progress,
     ) -> Result<ContainerWritten> {
-        let path = PathBuf::from(format!("{}:{}", spec.format, spec.path));
-        let failed = |error: OciError| Error::ContainerExportFailed {
+        let path = PathBuf::from(transport.to_string());
+        let failed = |error: OciError| Error::ContainerDestination {
             path: path.clone(),
             error: Box::new(error),
         };
@@ -131,24 +123,22 @@ impl Strata {
             }
             _ => {
                 return Err(failed(OciError::InvalidRequest(format!(
-                    "docker-daemon:{}: a destination must be a name:tag",
-                    spec.path
+                    "{transport}: a destination must be a name:tag"
                 ))));
             }
         };
         let daemon = self.docker_daemon().map_err(failed)?;
-        let tmp_dir = repo.tmp_dir();
         let dir = tempfile::Builder::new()
             .prefix("daemon-")
-            .tempdir_in(&tmp_dir)
-            .map_err(|e| failed(OciError::from_io(&tmp_dir, "create temporary directory", e)))?;
+            .tempdir_in(scratch)
+            .map_err(|e| failed(OciError::from_io(scratch, "create temporary directory", e)))?;
         let archive = dir.path().join("image.tar");
         crate::app::in_phase(
             progress,
             Phase::Writing { path: path.clone() },
             None,
             || {
-                strata_oci::write_docker_archive(&archive, repo, image, &[tag.as_str()])
+                strata_oci::write_docker_archive(&archive, src, image, &[tag.as_str()])
                     .and_then(|()| daemon.load(&archive, &tag))
                     .map_err(failed)
             },
@@ -160,31 +150,6 @@ impl Strata {
                 pushed: None,
             }
         })
-    }
-}
-
-impl Strata {
-    /// Checks out the commit `r` names and makes it a one-layer image, in `repo`'s `.tmp/`.
-    ///
-    /// The OSTree ref is the image as written without its tag: `ostree:exampleos/x86_64@/repo`
-    /// reads the ref `exampleos/x86_64` (the transport's syntax adds `:latest` to a bare name;
-    /// OSTree refs have no tags). A tag other than `latest`, or a digest, is refused.
-    pub(crate) fn checkout_ostree(
-        &self,
-        repo: &Repository,
-        r: &OstreeRef,
-    ) -> std::result::Result<strata_oci::ostree::OstreeImage, OciError> {
-        let reference = r.reference();
-        let branch = match (reference.tag(), reference.digest()) {
-            (Some("latest"), None) => r.image().strip_suffix(":latest").unwrap_or(r.image()),
-            _ => {
-                return Err(OciError::InvalidRequest(format!(
-                    "ostree:{}: an OSTree ref has no tag or digest; name the ref alone",
-                    r.image()
-                )));
-            }
-        };
-        strata_oci::ostree::import_commit(&self.expand_user(r.repo()), branch, &repo.tmp_dir())
     }
 }
 

@@ -3,15 +3,11 @@
 
 use std::path::Path;
 
-use strata::DiskFormat;
-use strata::{Error, ErrorKind, ImportRequest, NoProgress};
+use strata::{DiskFormat, Error, ErrorKind, ImportRequest, NamePolicy, NoProgress, Source};
 use strata_disk::error::DiskErrorSource;
 use strata_disk::open::OpenError;
-use strata_model::NameError;
-use strata_model::spec::SpecError;
-use strata_store::StoreError;
 
-use crate::util::{Fixture, image, listing, make_qcow2, make_raw};
+use crate::util::{Fixture, image, import_request, listing, make_qcow2, make_raw, target};
 
 /// A fixture whose two repositories exist and hold one image each.
 fn populated() -> Fixture {
@@ -23,29 +19,32 @@ fn populated() -> Fixture {
     fx
 }
 
-/// Imports `source` (with `-t format`) as `dest`, expecting an error; checks that neither
+/// Imports `source` (its format probed) as `dest`, expecting an error; checks that neither
 /// repository changed.
-fn import_err(fx: &Fixture, source: &Path, format: Option<&str>, dest: &str) -> Error {
-    import_text_err(fx, source.to_str().unwrap(), format, dest)
+fn import_err(fx: &Fixture, source: &Path, dest: &str) -> Error {
+    import_request_err(fx, import_request(source, dest))
 }
 
-fn import_text_err(fx: &Fixture, source: &str, format: Option<&str>, dest: &str) -> Error {
+/// Imports `source` in `format` as `dest`, expecting an error (see [`import_err`]).
+fn import_as_err(fx: &Fixture, source: &Path, format: DiskFormat, dest: &str) -> Error {
+    let request = ImportRequest {
+        source: Source::Disk {
+            path: source.to_owned(),
+            format,
+        },
+        dest: target(dest),
+        policy: NamePolicy::default(),
+        arch: None,
+    };
+    import_request_err(fx, request)
+}
+
+fn import_request_err(fx: &Fixture, request: ImportRequest) -> Error {
     let before = (
         listing(&fx.repo_dir("user")),
         listing(&fx.repo_dir("global")),
     );
-    let err = fx
-        .strata
-        .import(
-            ImportRequest {
-                source: source.to_owned(),
-                format: format.map(str::to_owned),
-                dest: image(dest),
-                arch: None,
-            },
-            &NoProgress,
-        )
-        .unwrap_err();
+    let err = fx.strata.import(request, &NoProgress).unwrap_err();
     let after = (
         listing(&fx.repo_dir("user")),
         listing(&fx.repo_dir("global")),
@@ -67,12 +66,12 @@ fn backing_file_outside_the_source_directory() {
     options.backing = Some(("../a/base.qcow2".into(), DiskFormat::Qcow2));
     strata_disk::qcow2::writer::create_file(&b.join("top.qcow2"), &options).unwrap();
 
-    let err = import_err(&fx, &b.join("top.qcow2"), None, "escape");
+    let err = import_err(&fx, &b.join("top.qcow2"), "escape");
     assert_eq!(err.kind(), ErrorKind::Escape);
-    let Error::ImportFailed { path, error } = &err else {
+    let Error::DiskSource { path, error } = &err else {
         panic!("{err:?}");
     };
-    assert_eq!(path, b.join("top.qcow2").to_str().unwrap());
+    assert_eq!(*path, b.join("top.qcow2"));
     assert!(
         matches!(
             &error.source,
@@ -82,7 +81,7 @@ fn backing_file_outside_the_source_directory() {
     );
     assert!(
         err.to_string()
-            .starts_with(&format!("Failed to import {path} : ")),
+            .starts_with(&format!("cannot import {}: ", path.display())),
         "{err}"
     );
 }
@@ -101,8 +100,8 @@ fn truncated_image() {
         .unwrap()
         .set_len(len / 2)
         .unwrap();
-    let err = import_err(&fx, &q, None, "truncated");
-    assert!(matches!(err, Error::ImportFailed { .. }), "{err:?}");
+    let err = import_err(&fx, &q, "truncated");
+    assert!(matches!(err, Error::DiskSource { .. }), "{err:?}");
     assert!(
         matches!(err.kind(), ErrorKind::Corrupt | ErrorKind::InvalidFormat),
         "{:?}: {err}",
@@ -115,113 +114,89 @@ fn truncated_image() {
         .unwrap()
         .set_len(40)
         .unwrap();
-    let err = import_err(&fx, &q, None, "truncated");
-    assert!(matches!(err, Error::ImportFailed { .. }), "{err:?}");
+    let err = import_err(&fx, &q, "truncated");
+    assert!(matches!(err, Error::DiskSource { .. }), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::InvalidFormat, "{err}");
 }
 
 #[test]
-fn unknown_formats() {
+fn broken_sources() {
     let fx = populated();
-    let raw = fx.path("u.raw");
-    make_raw(&raw, 1024 * 1024);
-    let err = import_err(&fx, &raw, Some("foo"), "u");
-    assert!(
-        matches!(&err, Error::Spec(SpecError::InvalidFormat { format }) if format == "foo"),
-        "{err:?}"
-    );
-    assert_eq!(err.to_string(), "foo is not a valid image format");
-    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
-
     // A vmdk magic on a broken header: refused, naming the file and the problem.
     let vmdk = fx.path("u.vmdk");
     let mut bytes = b"KDMV".to_vec();
     bytes.resize(4096, 0);
     std::fs::write(&vmdk, bytes).unwrap();
-    let err = import_err(&fx, &vmdk, None, "u");
+    let err = import_as_err(&fx, &vmdk, DiskFormat::Vmdk, "u");
     assert_eq!(err.kind(), ErrorKind::InvalidFormat, "{err}");
     assert!(err.to_string().contains(&*vmdk.to_string_lossy()), "{err}");
 
-    // The extension says qcow2, the content says raw (pcocc ignores raw detections: no
-    // mismatch, and the qcow2 open fails); the prefix says raw, the content qcow2: mismatch.
-    let q = fx.path("u.qcow2");
-    make_qcow2(&raw, &q);
-    let err = import_text_err(&fx, &format!("raw:{}", q.display()), None, "u");
-    assert!(
-        matches!(err, Error::Spec(SpecError::DetectedMismatch { .. })),
-        "{err:?}"
-    );
-    assert_eq!(
-        err.to_string(),
-        "Mismatch between specified format raw and detected image type qcow2"
-    );
-    let err = import_text_err(&fx, &format!("raw:{}", q.display()), Some("qcow2"), "u");
-    assert_eq!(
-        err.to_string(),
-        "Mismatch between specified image format qcow2 and import URI prefix raw"
-    );
+    // A raw file taken for a qcow2: its open fails.
+    let raw = fx.path("u.raw");
+    make_raw(&raw, 1024 * 1024);
+    let err = import_as_err(&fx, &raw, DiskFormat::Qcow2, "u");
+    assert!(matches!(err, Error::DiskSource { .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::InvalidFormat, "{err}");
 
-    // Nothing there.
-    let err = import_err(&fx, &fx.path("missing"), None, "u");
-    assert!(
-        matches!(err, Error::Spec(SpecError::CouldNotDetect { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.to_string(), "Could not detect image format");
+    // Nothing there, or not a file.
     let missing = fx.path("missing");
-    let err = import_text_err(&fx, &format!("raw:{}", missing.display()), None, "u");
+    let err = import_as_err(&fx, &missing, DiskFormat::Raw, "u");
     assert!(
-        matches!(err, Error::NotAnImageFile { exists: false, .. }),
+        matches!(&err, Error::NotAFile { exists: false, path } if *path == missing),
         "{err:?}"
     );
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert_eq!(
-        err.to_string(),
-        format!("Failed to import {} : not an image file", missing.display())
+    let err = import_as_err(&fx, fx.dir.path(), DiskFormat::Raw, "u");
+    assert!(
+        matches!(err, Error::NotAFile { exists: true, .. }),
+        "{err:?}"
     );
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
 
     // An OCI layout is a container image: one with a bad `oci-layout` is refused.
     let oci = fx.path("layout");
     std::fs::create_dir(&oci).unwrap();
     std::fs::write(oci.join("oci-layout"), "{}").unwrap();
-    let err = import_err(&fx, &oci, None, "u");
-    assert!(
-        matches!(err, Error::ContainerImportFailed { .. }),
-        "{err:?}"
+    let transport = format!("oci:{}", oci.display()).parse().unwrap();
+    let err = import_request_err(
+        &fx,
+        ImportRequest {
+            source: Source::Container(transport),
+            ..import_request(&raw, "u")
+        },
     );
+    assert!(matches!(err, Error::ContainerSource { .. }), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::InvalidFormat);
 }
 
 #[test]
-fn invalid_name_missing_repository_and_existing_image() {
+fn missing_store_empty_name_and_existing_image() {
     let fx = populated();
     let raw = fx.path("n.raw");
     make_raw(&raw, 1024 * 1024);
-    let err = import_err(&fx, &raw, None, "bad name!");
+    let err = import_err(&fx, &raw, "nope:img");
     assert!(
-        matches!(err, Error::Name(NameError::PcoccInvalidChars { .. })),
+        matches!(&err, Error::UnknownStore { name } if name == "nope"),
         "{err:?}"
     );
-    assert_eq!(err.to_string(), "Object name contains invalid characters");
-    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
-
-    let err = import_err(&fx, &raw, None, "nope:img");
-    assert!(
-        matches!(err, Error::Store(StoreError::UnknownRepository { .. })),
-        "{err:?}"
-    );
-    assert_eq!(err.to_string(), "Unknown repository nope");
     assert_eq!(err.kind(), ErrorKind::Config);
+    let err = import_err(&fx, &raw, "");
+    assert!(matches!(err, Error::EmptyName), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+    // Any name a store can hold is a name: the core has no dialect's name rules.
+    fx.import(&raw, "a name with spaces/and:colons");
 
-    let err = import_err(&fx, &raw, None, "seed");
+    let err = import_err(&fx, &raw, "seed");
     assert!(
-        matches!(err, Error::Store(StoreError::ImageExists { .. })),
+        matches!(&err, Error::ImageExists { name, store } if name == "seed" && store == "user"),
         "{err:?}"
     );
-    assert_eq!(err.to_string(), "Image seed already exists in repo user");
     assert_eq!(err.kind(), ErrorKind::AlreadyExists);
-    let err = import_err(&fx, &raw, None, "global:seed");
-    assert_eq!(err.to_string(), "Image seed already exists in repo global");
+    let err = import_err(&fx, &raw, "global:seed");
+    assert!(
+        matches!(&err, Error::ImageExists { store, .. } if store == "global"),
+        "{err:?}"
+    );
 }
 
 /// Makes `dir` read-only for this process: permission bits for a normal user; for root (whom
@@ -282,16 +257,16 @@ fn read_only_repository() {
         eprintln!("cannot make a read-only directory here (root without mount): skipped");
         return;
     };
-    let err = import_err(&fx, &raw, None, "global:ro");
+    let err = import_err(&fx, &raw, "global:ro");
     assert!(
-        matches!(&err, Error::ReadOnlyRepository { repo, .. } if repo == "global"),
+        matches!(&err, Error::ReadOnlyStore { store, .. } if store == "global"),
         "{err:?}"
     );
     assert_eq!(err.kind(), ErrorKind::PermissionDenied);
-    // Reading still works, and repo list says it is not writable.
-    let repos = fx.strata.repo_list().unwrap();
-    assert_eq!(repos.repos[1].writable, Some(false));
-    assert_eq!(repos.repos[0].writable, Some(true));
+    // Reading still works, and the store list says it is not writable.
+    let stores = fx.strata.store_list();
+    assert_eq!(stores.stores[1].writable, Some(false));
+    assert_eq!(stores.stores[0].writable, Some(true));
     fx.strata
         .show(strata::ShowRequest {
             image: image("global:seed"),

@@ -5,15 +5,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use strata::{
-    CopyMethod, Error, ErrorKind, ImportRequest, Phase, ProgressEvent, RegistrySource, RemoteImage,
-    Strata, StrataOptions,
+    ContainerTransport, CopyMethod, Destination, Error, ErrorKind, ImportRequest, NamePolicy,
+    Phase, ProgressEvent, RegistrySource, RemoteImage, Source, Strata, StrataOptions,
 };
 use strata_model::spec::RegistryRef;
 use strata_oci::blob::BlobWrite;
 use strata_oci::verify::digest_bytes;
 use strata_oci::{BlobRead, Image, OciDir, OciError, Platform, Selector};
 
-use crate::util::{Fixture, image};
+use crate::util::{Fixture, image, target};
 
 /// A registry whose images are the named images of an OCI layout (the tag is the name).
 #[derive(Debug)]
@@ -94,20 +94,34 @@ fn make_layout(dir: &Path, name: &str) -> Image {
     image
 }
 
+/// The fixture's stores, with `registry` as the registry client.
+fn with(fx: &Fixture, registry: Option<Arc<dyn RegistrySource>>) -> Strata {
+    let options = StrataOptions {
+        registry,
+        ..StrataOptions::default()
+    };
+    Strata::new(fx.strata.stores().iter().cloned(), options)
+}
+
 fn with_registry(fx: &Fixture, layout: &Path, truncate: bool) -> Strata {
-    let mut options = StrataOptions::new(fx.strata.env().clone());
-    options.registry = Some(Arc::new(FakeRegistry {
-        layout: layout.to_owned(),
-        truncate,
-    }));
-    Strata::open(options).unwrap()
+    with(
+        fx,
+        Some(Arc::new(FakeRegistry {
+            layout: layout.to_owned(),
+            truncate,
+        })),
+    )
+}
+
+fn transport(text: &str) -> ContainerTransport {
+    text.parse().unwrap()
 }
 
 fn request(source: &str, dest: &str) -> ImportRequest {
     ImportRequest {
-        source: source.to_owned(),
-        format: None,
-        dest: image(dest),
+        source: Source::Container(transport(source)),
+        dest: target(dest),
+        policy: NamePolicy::default(),
         arch: None,
     }
 }
@@ -125,7 +139,7 @@ fn registry_seam_progress_and_dedup() {
         .unwrap();
     assert_eq!(outcome.image.kind, strata::Kind::Ctr);
     assert_eq!(
-        outcome.digest.prefixed(),
+        outcome.digest.unwrap().prefixed(),
         img.manifest_descriptor.digest().to_string()
     );
     assert_eq!(outcome.blobs.len(), 3);
@@ -187,10 +201,7 @@ fn registry_errors() {
     let layout = fx.path("layout");
     make_layout(&layout, "1");
     // No registry client (an embedder passed none): refused before anything is written.
-    let mut options = StrataOptions::new(fx.strata.env().clone());
-    options.registry = None;
-    let err = Strata::open(options)
-        .unwrap()
+    let err = with(&fx, None)
         .import(
             request("docker://registry.example/x:1", "x"),
             &strata::NoProgress,
@@ -214,10 +225,7 @@ fn registry_errors() {
             &strata::NoProgress,
         )
         .unwrap_err();
-    assert!(
-        matches!(err, Error::ContainerImportFailed { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::ContainerSource { .. }), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::IntegrityMismatch);
     let data = fx.repo_dir("user").join("data");
     assert_eq!(std::fs::read_dir(&data).map_or(0, Iterator::count), 0);
@@ -250,17 +258,19 @@ fn a_pull_only_registry_source_refuses_pushes() {
         .export(
             strata::ExportRequest {
                 image: image("x"),
-                dest: "docker://registry.example/y:1".to_owned(),
-                format: None,
+                dest: Destination::Container {
+                    transport: transport("docker://registry.example/y:1"),
+                    default_name: None,
+                },
             },
             &strata::NoProgress,
         )
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
     assert!(
-        err.to_string()
-            .starts_with("Failed to export to docker://registry.example/y:1 : "),
-        "{err}"
+        matches!(&err, Error::ContainerDestination { path, .. }
+            if path.as_os_str() == "docker://registry.example/y:1"),
+        "{err:?}"
     );
 }
 
@@ -319,10 +329,8 @@ fn arch_picks_the_image_of_a_multi_platform_layout() {
     let import = |name: &str, arch: Option<&str>| {
         fx.strata.import(
             ImportRequest {
-                source: source.clone(),
-                format: None,
-                dest: image(name),
                 arch: arch.map(str::to_owned),
+                ..request(&source, name)
             },
             &strata::NoProgress,
         )
@@ -339,4 +347,23 @@ fn arch_picks_the_image_of_a_multi_platform_layout() {
     let err = import("d", Some("ARM64!")).unwrap_err();
     assert!(matches!(err, Error::BadArch { .. }), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+}
+
+/// A flat store keeps VM images only: a container image is refused before anything is read.
+#[test]
+fn a_flat_store_refuses_container_images() {
+    let fx = Fixture::new();
+    let layout = fx.path("layout");
+    make_layout(&layout, "1");
+    let source = format!("oci:{}:1", layout.display());
+    let err = fx
+        .strata
+        .import(request(&source, "flat:x"), &strata::NoProgress)
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::NotCapable { store, .. } if store == "flat"),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
+    assert!(!fx.path("flat-store").join("x").exists());
 }

@@ -1,6 +1,7 @@
-//! delete: pcocc's rules (default repository only without a prefix), instances refuse it.
+//! delete: one revision or all, in the store named or the first that has the image; instances
+//! refuse it.
 
-use strata::{ByteSize, DeleteRequest, Error, ErrorKind, NoProgress, ResizeRequest};
+use strata::{DeleteRequest, Error, ErrorKind, ImageKey, NoProgress, ResizeRequest};
 use strata_store::StoreError;
 
 use crate::util::{Fixture, image, listing, make_raw};
@@ -18,7 +19,7 @@ fn setup() -> Fixture {
         .resize(
             ResizeRequest {
                 image: image("vm"),
-                new_size: ByteSize::new(16 * 1024 * 1024),
+                new_size: 16 * 1024 * 1024,
             },
             &NoProgress,
         )
@@ -28,21 +29,35 @@ fn setup() -> Fixture {
 }
 
 #[test]
-fn revisions_and_default_repository() {
+fn revisions_and_stores() {
     let fx = setup();
-    // Without a prefix, only the default repository (pcocc's known weakness, kept).
+    // In the store named only.
     let before = listing(&fx.repo_dir("global"));
-    let err = delete(&fx, "only-global").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "Object only-global not found in repository user"
+    let err = delete(&fx, "user:only-global").unwrap_err();
+    assert!(
+        matches!(&err, Error::ImageNotFound { store: Some(store), .. } if store == "user"),
+        "{err:?}"
     );
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert_eq!(before, listing(&fx.repo_dir("global")));
+    let err = delete(&fx, "user:vm@5").unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::ImageNotFound {
+                key: ImageKey::Name {
+                    revision: Some(5),
+                    ..
+                },
+                store: Some(_)
+            }
+        ),
+        "{err:?}"
+    );
     let err = delete(&fx, "vm@5").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "Object vm revision 5 not found in repository user"
+    assert!(
+        matches!(&err, Error::ImageNotFound { store: None, .. }),
+        "{err:?}"
     );
 
     let one = delete(&fx, "vm@1").unwrap();
@@ -50,9 +65,10 @@ fn revisions_and_default_repository() {
     assert!(fx.repo_dir("user").join("meta/vm@0").is_file());
     assert!(!fx.repo_dir("user").join("meta/vm@1").exists());
 
-    let all = delete(&fx, "global:only-global").unwrap();
+    // Without a store, the first store that has the image.
+    let all = delete(&fx, "only-global").unwrap();
     assert_eq!(
-        (all.repo.as_str(), all.revisions.as_slice()),
+        (all.store.as_str(), all.revisions.as_slice()),
         ("global", &[0u64][..])
     );
     let all = delete(&fx, "vm").unwrap();
@@ -69,7 +85,7 @@ fn revisions_and_default_repository() {
         .strata
         .gc(strata::GcRequest::default(), &NoProgress)
         .unwrap();
-    assert_eq!(gc.repo, "user");
+    assert_eq!(gc.store, "user");
     assert_eq!(gc.report.blobs_removed, 2);
 }
 
@@ -91,4 +107,19 @@ fn images_in_use_are_refused() {
     // Nothing was removed, not even the revision nobody uses.
     assert_eq!(before, listing(&fx.repo_dir("user")));
     delete(&fx, "vm@1").unwrap();
+}
+
+#[test]
+fn a_flat_store_removes_its_file() {
+    let fx = setup();
+    let raw = fx.path("disk.raw");
+    fx.import(&raw, "flat:centos/7");
+    let removed = delete(&fx, "flat:centos/7").unwrap();
+    assert_eq!(
+        (removed.store.as_str(), removed.revisions.len()),
+        ("flat", 0)
+    );
+    assert!(!fx.path("flat-store/centos%2F7").exists());
+    let err = delete(&fx, "flat:centos/7").unwrap_err();
+    assert!(matches!(err, Error::ImageNotFound { .. }), "{err:?}");
 }

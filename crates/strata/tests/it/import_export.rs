@@ -1,14 +1,15 @@
-//! Import and export round trips, deduplication, warnings, progress, and a 1 TiB empty disk.
+//! Import and export round trips, into repositories and a flat store, deduplication, the name
+//! policy, progress, and a 1 TiB empty disk.
 
 use std::time::Instant;
 
 use strata::{
-    DiskFormat, ExportRequest, ImportRequest, Kind, NoProgress, Origin, Phase, ProgressEvent,
-    Warning,
+    Destination, DiskFormat, Error, ExportRequest, Kind, NamePolicy, NoProgress, OnExisting, Phase,
+    ProgressEvent, Warning,
 };
 
 use crate::util::{
-    Fixture, Recorder, image, make_qcow2, make_raw, qemu_img, read_at, run_qemu_img,
+    Fixture, Recorder, image, import_request, make_qcow2, make_raw, qemu_img, read_at, run_qemu_img,
 };
 
 const SIZE: u64 = 24 * 1024 * 1024;
@@ -17,14 +18,16 @@ fn export(
     fx: &Fixture,
     src: &str,
     dest: &std::path::Path,
-    format: Option<&str>,
+    format: DiskFormat,
 ) -> strata::ExportOutcome {
     fx.strata
         .export(
             ExportRequest {
                 image: image(src),
-                dest: dest.to_str().unwrap().to_owned(),
-                format: format.map(str::to_owned),
+                dest: Destination::Disk {
+                    path: dest.to_owned(),
+                    format,
+                },
             },
             &NoProgress,
         )
@@ -55,23 +58,14 @@ fn raw_round_trip() {
     let recorder = Recorder::default();
     let outcome = fx
         .strata
-        .import(
-            ImportRequest {
-                source: src.to_str().unwrap().to_owned(),
-                format: None,
-                dest: image("centos"),
-                arch: None,
-            },
-            &recorder,
-        )
+        .import(import_request(&src, "centos"), &recorder)
         .unwrap();
     assert_eq!(outcome.source_format, strata::Format::Disk(DiskFormat::Raw));
-    assert_eq!(outcome.origin, Origin::Extension);
-    assert_eq!(outcome.image.repo, "user");
+    assert_eq!(outcome.image.store, "user");
     assert_eq!(outcome.image.name, "centos");
-    assert_eq!(outcome.image.revision, 0);
+    assert_eq!(outcome.image.revision, Some(0));
     assert_eq!(outcome.image.kind, Kind::Vm);
-    assert_eq!(outcome.image.owner, "tester");
+    assert_eq!(outcome.image.owner.as_deref(), Some("tester"));
     assert_eq!(outcome.virtual_size, SIZE);
     assert!(!outcome.deduplicated);
     assert!(outcome.warnings.is_empty());
@@ -83,15 +77,16 @@ fn raw_round_trip() {
         outcome.bytes_read
     );
 
+    let digest = outcome.digest.clone().unwrap();
     let blob = fx
         .repo_dir("user")
         .join("data")
-        .join(outcome.digest.fan_out())
-        .join(outcome.digest.hex());
+        .join(digest.fan_out())
+        .join(digest.hex());
     assert!(blob.is_file());
     let record = std::fs::read_to_string(fx.repo_dir("user").join("meta/centos@0")).unwrap();
     assert!(
-        record.contains(&format!("\"data_blobs\": [\"{}\"]", outcome.digest.hex())),
+        record.contains(&format!("\"data_blobs\": [\"{}\"]", digest.hex())),
         "{record}"
     );
     // Nothing left in .tmp/.
@@ -107,7 +102,7 @@ fn raw_round_trip() {
         events[0],
         ProgressEvent::Started {
             phase: Phase::Storing {
-                repo: "user".into(),
+                store: "user".into(),
                 name: "centos".into()
             },
             total: None
@@ -128,7 +123,7 @@ fn raw_round_trip() {
     assert_eq!(events[events.len() - 2], ProgressEvent::Finished);
 
     let out = fx.path("out.raw");
-    let exported = export(&fx, "centos", &out, None);
+    let exported = export(&fx, "centos", &out, DiskFormat::Raw);
     assert_eq!(exported.format, strata::Format::Disk(DiskFormat::Raw));
     assert_eq!(exported.virtual_size, SIZE);
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&src).unwrap());
@@ -157,15 +152,7 @@ fn qcow2_round_trip_and_dedup() {
     let recorder = Recorder::default();
     let first = fx
         .strata
-        .import(
-            ImportRequest {
-                source: qcow2.to_str().unwrap().to_owned(),
-                format: None,
-                dest: image("user:a"),
-                arch: None,
-            },
-            &recorder,
-        )
+        .import(import_request(&qcow2, "user:a"), &recorder)
         .unwrap();
     assert_eq!(first.source_format, strata::Format::Disk(DiskFormat::Qcow2));
     assert!(
@@ -193,14 +180,12 @@ fn qcow2_round_trip_and_dedup() {
         0
     );
 
-    // Export as qcow2 (by extension), then back to raw.
+    // Export as qcow2, then back to raw.
     let out_q = fx.path("out.qcow2");
-    let exported = export(&fx, "a", &out_q, None);
+    let exported = export(&fx, "a", &out_q, DiskFormat::Qcow2);
     assert_eq!(exported.format, strata::Format::Disk(DiskFormat::Qcow2));
-    assert_eq!(exported.origin, Origin::Extension);
     let out_raw = fx.path("out.img");
-    let exported = export(&fx, "b@0", &out_raw, Some("raw"));
-    assert_eq!(exported.origin, Origin::TypeOption);
+    export(&fx, "b@0", &out_raw, DiskFormat::Raw);
     assert_eq!(
         std::fs::read(&out_raw).unwrap(),
         std::fs::read(&raw).unwrap()
@@ -269,7 +254,7 @@ fn qemu_img_made_qcow2_imports() {
         strata::Format::Disk(DiskFormat::Qcow2)
     );
     let out = fx.path("flat.raw");
-    export(&fx, "layered", &out, None);
+    export(&fx, "layered", &out, DiskFormat::Raw);
     assert_eq!(std::fs::read(&out).unwrap(), expected);
     run_qemu_img(&[
         "compare",
@@ -281,44 +266,138 @@ fn qemu_img_made_qcow2_imports() {
 }
 
 #[test]
-fn warnings_assumed_raw_and_name_elsewhere() {
+fn name_policy_refuses_warns_and_replaces() {
     let fx = Fixture::new();
     let src = fx.path("disk.img");
     make_raw(&src, 1024 * 1024);
     fx.import(&src, "global:dup");
     let recorder = Recorder::default();
+    let warn = NamePolicy {
+        on_existing: OnExisting::Refuse,
+        warn_if_elsewhere: true,
+    };
     let outcome = fx
         .strata
         .import(
-            ImportRequest {
-                source: src.to_str().unwrap().to_owned(),
-                format: None,
-                dest: image("dup"),
-                arch: None,
+            strata::ImportRequest {
+                policy: warn,
+                ..import_request(&src, "dup")
             },
             &recorder,
         )
         .unwrap();
     let elsewhere = Warning::NameExistsElsewhere {
         name: "dup".into(),
-        repo: "global".into(),
+        store: "global".into(),
     };
-    assert_eq!(outcome.origin, Origin::AssumedRaw);
-    assert_eq!(
-        outcome.warnings,
-        vec![Warning::AssumedRaw, elsewhere.clone()]
-    );
+    assert_eq!(outcome.warnings, vec![elsewhere.clone()]);
     let events = recorder.0.lock().unwrap().clone();
-    assert!(events.contains(&ProgressEvent::Warning(Warning::AssumedRaw)));
     assert!(events.contains(&ProgressEvent::Warning(elsewhere)));
-    // The repository prefix wins over priority for lookups.
-    let outcome = fx
+    // The store named wins over the order for lookups.
+    let shown = fx
         .strata
         .show(strata::ShowRequest {
             image: image("global:dup"),
         })
         .unwrap();
-    assert_eq!(outcome.image.repo, "global");
+    assert_eq!(shown.image.store, "global");
+    // Refused in the destination store, before anything is read; no warning without asking.
+    let e = fx
+        .strata
+        .import(import_request(&src, "dup"), &recorder)
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::ImageExists { name, store } if name == "dup" && store == "user"),
+        "{e:?}"
+    );
+    // Replaced: a revisioned store adds the next revision, a flat store swaps the file.
+    let replace = NamePolicy {
+        on_existing: OnExisting::Replace,
+        warn_if_elsewhere: false,
+    };
+    for dest in ["dup", "flat:dup", "flat:dup"] {
+        let outcome = fx
+            .strata
+            .import(
+                strata::ImportRequest {
+                    policy: replace,
+                    ..import_request(&src, dest)
+                },
+                &NoProgress,
+            )
+            .unwrap();
+        assert!(outcome.warnings.is_empty());
+    }
+    let shown = fx
+        .strata
+        .show(strata::ShowRequest {
+            image: image("user:dup"),
+        })
+        .unwrap();
+    assert_eq!(shown.image.revision, Some(1));
+    assert_eq!(shown.revisions.len(), 2);
+    let e = fx
+        .strata
+        .import(import_request(&src, "flat:dup"), &NoProgress)
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::ImageExists { store, .. } if store == "flat"),
+        "{e:?}"
+    );
+}
+
+/// The same core operation imports into a repository and into a flat store; both export back to
+/// the same bytes, and a flat store's image is one qcow2 file under its encoded name.
+#[test]
+fn a_flat_store_imports_and_exports_as_a_repository_does() {
+    let fx = Fixture::new();
+    let src = fx.path("disk.raw");
+    make_raw(&src, SIZE);
+    let outcome = fx.import(&src, "flat:centos/7:2004.01");
+    assert_eq!(outcome.image.store, "flat");
+    assert_eq!(outcome.image.revision, None);
+    assert_eq!(outcome.digest, None);
+    let file = fx.path("flat-store/centos%2F7%3A2004.01");
+    assert!(file.is_file());
+    assert_eq!(
+        strata_disk::probe(&std::fs::File::open(&file).unwrap()).unwrap(),
+        DiskFormat::Qcow2
+    );
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), outcome.stored_size);
+    let listed = fx
+        .strata
+        .list(strata::ListRequest {
+            store: Some("flat".into()),
+            filter: None,
+        })
+        .unwrap();
+    assert_eq!(listed.stores[0].images[0].name, "centos/7:2004.01");
+    let out = fx.path("back.raw");
+    export(&fx, "flat:centos/7:2004.01", &out, DiskFormat::Raw);
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&src).unwrap());
+    // Without a store, lookups go through the stores in order: the flat one comes last.
+    fx.import(&src, "centos/7:2004.01");
+    let (store, _) = fx.strata.find(&image("centos/7:2004.01")).unwrap();
+    assert_eq!(store.name(), "user");
+    // A flat store keeps no revisions and no IDs.
+    assert!(matches!(
+        fx.strata
+            .find(&image("flat:centos/7:2004.01@0"))
+            .unwrap_err(),
+        Error::ImageNotFound { .. }
+    ));
+    let by_id = strata::ImageLocator {
+        store: Some("flat".into()),
+        key: strata::ImageKey::Id(1),
+    };
+    assert!(matches!(
+        fx.strata.find(&by_id).unwrap_err(),
+        Error::KeyNotSupported { .. }
+    ));
+    if qemu_img().is_some() {
+        let check = run_qemu_img(&["check", file.to_str().unwrap()]);
+        assert!(check.contains("No errors were found"), "{check}");
+    }
 }
 
 #[test]
@@ -331,20 +410,20 @@ fn one_tib_empty_disk_in_under_a_second() {
     let start = Instant::now();
     let outcome = fx.import(&src, "huge");
     let out = fx.path("huge-out.raw");
-    let exported = export(&fx, "huge", &out, None);
+    let exported = export(&fx, "huge", &out, DiskFormat::Raw);
     let elapsed = start.elapsed();
     assert_eq!(outcome.virtual_size, 1 << 40);
     assert_eq!(exported.virtual_size, 1 << 40);
     assert_eq!(std::fs::metadata(&out).unwrap().len(), 1 << 40);
-    assert!(outcome.blob_size < 1 << 20, "{}", outcome.blob_size);
+    assert!(outcome.stored_size < 1 << 20, "{}", outcome.stored_size);
     assert_eq!(read_at(&out, (1 << 40) - 512, 512), vec![0u8; 512]);
     assert!(elapsed.as_secs_f64() < 1.0, "took {elapsed:?}");
 }
 
-/// Every VM format pcocc names: exported by extension, the file is the format asked for, qemu-img
-/// reads it as the same disk (and checks it where it can), and it imports back to the same bytes.
+/// Every VM format strata writes: the file is the format asked for, qemu-img reads it as the
+/// same disk (and checks it where it can), and it imports back to the same bytes.
 #[test]
-fn every_pcocc_format_exports_and_imports_back() {
+fn every_writable_format_exports_and_imports_back() {
     let fx = Fixture::new();
     let src = fx.path("disk.raw");
     make_raw(&src, SIZE);
@@ -357,8 +436,7 @@ fn every_pcocc_format_exports_and_imports_back() {
         (DiskFormat::Vpc, "vhd"),
     ] {
         let out = fx.path(&format!("out.{ext}"));
-        let format_arg = (ext == "vhd").then_some("vpc");
-        let exported = export(&fx, "disk", &out, format_arg);
+        let exported = export(&fx, "disk", &out, format);
         assert_eq!(exported.format, strata::Format::Disk(format));
         let probed = strata_disk::probe(&std::fs::File::open(&out).unwrap()).unwrap();
         assert_eq!(probed, format, "{}", out.display());
@@ -383,7 +461,7 @@ fn every_pcocc_format_exports_and_imports_back() {
         let back_name = format!("back-{name}");
         fx.import(&out, &back_name);
         let back = fx.path(&format!("back-{name}.raw"));
-        export(&fx, &back_name, &back, None);
+        export(&fx, &back_name, &back, DiskFormat::Raw);
         let back_bytes = std::fs::read(&back).unwrap();
         let src_bytes = std::fs::read(&src).unwrap();
         assert_eq!(back_bytes[..src_bytes.len()], src_bytes[..], "{name}");

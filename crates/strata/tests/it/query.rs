@@ -1,4 +1,4 @@
-//! list, show and repo list.
+//! list, show and the store list.
 
 use strata::{Error, ErrorKind, Kind, ListRequest, ShowRequest};
 
@@ -16,19 +16,20 @@ fn list_show_and_repos() {
         .resize(
             strata::ResizeRequest {
                 image: image("alpha"),
-                new_size: strata::ByteSize::new(16 * 1024 * 1024),
+                new_size: 16 * 1024 * 1024,
             },
             &strata::NoProgress,
         )
         .unwrap();
 
     let all = fx.strata.list(ListRequest::default()).unwrap();
-    let names: Vec<(&str, Vec<(&str, u64)>)> = all
-        .repos
+    type Listed<'a> = Vec<(&'a str, Vec<(&'a str, Option<u64>)>)>;
+    let names: Listed<'_> = all
+        .stores
         .iter()
         .map(|r| {
             (
-                r.repo.as_str(),
+                r.store.as_str(),
                 r.images
                     .iter()
                     .map(|i| (i.name.as_str(), i.revision))
@@ -39,54 +40,42 @@ fn list_show_and_repos() {
     assert_eq!(
         names,
         vec![
-            ("user", vec![("alpha", 1), ("zeta", 0)]),
-            ("global", vec![("beta", 0)])
+            ("user", vec![("alpha", Some(1)), ("zeta", Some(0))]),
+            ("global", vec![("beta", Some(0))]),
+            ("flat", vec![])
         ]
     );
-    assert_eq!(all.repos[0].images[0].kind, Kind::Vm);
-    assert_eq!(all.repos[0].images[0].owner, "tester");
+    assert_eq!(all.stores[0].images[0].kind, Kind::Vm);
+    assert_eq!(all.stores[0].images[0].owner.as_deref(), Some("tester"));
 
     let filtered = fx
         .strata
         .list(ListRequest {
-            repo: None,
-            regex: Some("e.a$".into()),
+            store: None,
+            filter: Some(regex::Regex::new("e.a$").unwrap()),
         })
         .unwrap();
-    assert_eq!(filtered.repos[0].images.len(), 1);
-    assert_eq!(filtered.repos[0].images[0].name, "zeta");
-    assert_eq!(filtered.repos[1].images[0].name, "beta");
+    assert_eq!(filtered.stores[0].images.len(), 1);
+    assert_eq!(filtered.stores[0].images[0].name, "zeta");
+    assert_eq!(filtered.stores[1].images[0].name, "beta");
     let only = fx
         .strata
         .list(ListRequest {
-            repo: Some("global".into()),
-            regex: None,
+            store: Some("global".into()),
+            filter: None,
         })
         .unwrap();
-    assert_eq!(only.repos.len(), 1);
+    assert_eq!(only.stores.len(), 1);
 
     let err = fx
         .strata
         .list(ListRequest {
-            repo: None,
-            regex: Some("(".into()),
+            store: Some("nope".into()),
+            filter: None,
         })
         .unwrap_err();
-    assert!(matches!(err, Error::BadRegex { .. }), "{err:?}");
-    assert!(
-        err.to_string()
-            .starts_with("Could not parse regular expression :"),
-        "{err}"
-    );
-    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
-    let err = fx
-        .strata
-        .list(ListRequest {
-            repo: Some("nope".into()),
-            regex: None,
-        })
-        .unwrap_err();
-    assert_eq!(err.to_string(), "Unknown repository nope");
+    assert!(matches!(err, Error::UnknownStore { .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Config);
 
     let show = fx
         .strata
@@ -94,8 +83,11 @@ fn list_show_and_repos() {
             image: image("alpha"),
         })
         .unwrap();
-    assert_eq!(show.image.uri(), "user:alpha@1");
-    assert_eq!(show.layers, 2);
+    assert_eq!(
+        (show.image.store.as_str(), show.image.revision),
+        ("user", Some(1))
+    );
+    assert_eq!(show.layers.len(), 2);
     assert_eq!(show.revisions.len(), 2);
     let blob_len = |repo: &str, digest_of: usize| -> u64 {
         let record = std::fs::read_to_string(fx.repo_dir(repo).join("meta/alpha@1")).unwrap();
@@ -109,39 +101,55 @@ fn list_show_and_repos() {
             .unwrap()
             .len()
     };
-    // Each revision's size is its top blob's only.
-    assert_eq!(show.revisions[0].size, blob_len("user", 0));
-    assert_eq!(show.revisions[1].size, blob_len("user", 1));
+    // Each revision's layers, bottom first, with their sizes.
+    assert_eq!(show.revisions[0].layers.len(), 1);
+    assert_eq!(show.revisions[0].layers[0].size, blob_len("user", 0));
+    assert_eq!(show.revisions[1].layers[1].size, blob_len("user", 1));
+    assert_eq!(show.layers, show.revisions[1].layers);
     let show0 = fx
         .strata
         .show(ShowRequest {
             image: image("alpha@0"),
         })
         .unwrap();
-    assert_eq!((show0.image.revision, show0.layers), (0, 1));
+    assert_eq!((show0.image.revision, show0.layers.len()), (Some(0), 1));
     let err = fx
         .strata
         .show(ShowRequest {
             image: image("user:beta"),
         })
         .unwrap_err();
-    assert_eq!(err.to_string(), "Object beta not found in repository user");
+    assert!(
+        matches!(&err, Error::ImageNotFound { store: Some(s), .. } if s == "user"),
+        "{err:?}"
+    );
 
-    let repos = fx.strata.repo_list().unwrap();
-    let rows: Vec<_> = repos
-        .repos
+    let stores = fx.strata.store_list();
+    let rows: Vec<_> = stores
+        .stores
         .iter()
         .map(|r| (r.name.as_str(), r.writable))
         .collect();
-    assert_eq!(rows, vec![("user", Some(true)), ("global", Some(true))]);
+    assert_eq!(
+        rows,
+        vec![
+            ("user", Some(true)),
+            ("global", Some(true)),
+            ("flat", Some(true))
+        ],
+        "every store was opened (and created) by the listing"
+    );
 }
 
 #[test]
-fn repo_list_of_missing_paths_is_not_applicable() {
+fn store_list_of_missing_paths_is_not_applicable() {
     let fx = Fixture::with_repos(&[("user", "user-repo"), ("later", "missing/deeper")]);
-    let repos = fx.strata.repo_list().unwrap();
-    assert_eq!(repos.repos[0].writable, None, "nothing created yet");
-    assert_eq!(repos.repos[1].writable, None);
-    assert_eq!(repos.repos[1].path, fx.path("missing/deeper"));
-    assert!(!fx.path("user-repo").exists(), "repo list creates nothing");
+    let stores = fx.strata.store_list();
+    assert_eq!(stores.stores[0].writable, None, "nothing created yet");
+    assert_eq!(stores.stores[1].writable, None);
+    assert_eq!(stores.stores[1].path, fx.path("missing/deeper"));
+    assert!(
+        !fx.path("user-repo").exists(),
+        "the store list creates nothing"
+    );
 }

@@ -1,18 +1,27 @@
 //! resize: a new revision whose top layer is an empty, larger qcow2 backed by the old top.
 
 use strata::{
-    ByteSize, Error, ErrorKind, ExportRequest, Kind, NoProgress, ResizeRequest, VerifyRequest,
+    Destination, DiskFormat, Error, ErrorKind, ExportRequest, Kind, NoProgress, ResizeRequest,
+    VerifyRequest,
 };
 
 use crate::util::{Fixture, image, make_raw, qemu_img, run_qemu_img};
 
 const SIZE: u64 = 16 * 1024 * 1024;
 
+/// A raw file at `path`.
+fn raw_file(path: &std::path::Path) -> Destination {
+    Destination::Disk {
+        path: path.to_owned(),
+        format: DiskFormat::Raw,
+    }
+}
+
 fn resize(fx: &Fixture, img: &str, size: u64) -> Result<strata::ResizeOutcome, Error> {
     fx.strata.resize(
         ResizeRequest {
             image: image(img),
-            new_size: ByteSize::new(size),
+            new_size: size,
         },
         &NoProgress,
     )
@@ -25,15 +34,16 @@ fn grows_with_a_new_layer() {
     make_raw(&raw, SIZE);
     let imported = fx.import(&raw, "vm");
     let outcome = resize(&fx, "vm", 2 * SIZE).unwrap();
-    assert_eq!(outcome.image.revision, 1);
-    assert_eq!(outcome.base_revision, 0);
+    let imported = imported.digest.unwrap();
+    assert_eq!(outcome.image.revision, Some(1));
+    assert_eq!(outcome.base.revision, Some(0));
     assert_eq!((outcome.old_size, outcome.new_size), (SIZE, 2 * SIZE));
     assert_eq!(outcome.layers, 2);
     let record = std::fs::read_to_string(fx.repo_dir("user").join("meta/vm@1")).unwrap();
     assert!(
         record.contains(&format!(
             "\"data_blobs\": [\"{}\", \"{}\"]",
-            imported.digest.hex(),
+            imported.hex(),
             outcome.digest.hex()
         )),
         "{record}"
@@ -50,8 +60,8 @@ fn grows_with_a_new_layer() {
         assert!(
             info.contains(&format!(
                 "\"backing-filename\": \"../../data/{}/{}\"",
-                imported.digest.fan_out(),
-                imported.digest.hex()
+                imported.fan_out(),
+                imported.hex()
             )),
             "{info}"
         );
@@ -66,8 +76,7 @@ fn grows_with_a_new_layer() {
         .export(
             ExportRequest {
                 image: image("vm"),
-                dest: out.to_str().unwrap().to_owned(),
-                format: None,
+                dest: raw_file(&out),
             },
             &NoProgress,
         )
@@ -81,8 +90,7 @@ fn grows_with_a_new_layer() {
         .export(
             ExportRequest {
                 image: image("vm@0"),
-                dest: out0.to_str().unwrap().to_owned(),
-                format: None,
+                dest: raw_file(&out0),
             },
             &NoProgress,
         )
@@ -94,22 +102,24 @@ fn grows_with_a_new_layer() {
         .verify(VerifyRequest::default(), &NoProgress)
         .unwrap();
     assert!(verify.is_clean(), "{verify:?}");
-    assert!(verify.repos[0].report.chains_checked);
+    assert!(verify.stores[0].report.chains_checked);
 
     // Resizing an older revision builds on it and writes latest+1.
     let again = resize(&fx, "vm@0", 3 * SIZE).unwrap();
-    assert_eq!((again.base_revision, again.image.revision), (0, 2));
+    assert_eq!(
+        (again.base.revision, again.image.revision),
+        (Some(0), Some(2))
+    );
     assert_eq!(again.layers, 2);
     // And a third layer on top of revision 1.
     let third = resize(&fx, "vm@1", 3 * SIZE).unwrap();
-    assert_eq!((third.image.revision, third.layers), (3, 3));
+    assert_eq!((third.image.revision, third.layers), (Some(3), 3));
     let out3 = fx.path("third.raw");
     fx.strata
         .export(
             ExportRequest {
                 image: image("vm"),
-                dest: out3.to_str().unwrap().to_owned(),
-                format: None,
+                dest: raw_file(&out3),
             },
             &NoProgress,
         )
@@ -160,9 +170,11 @@ fn refuses_shrinking_and_containers() {
     );
     assert_eq!(before_ctr, crate::util::listing(&fx.repo_dir("user")));
     let err = resize(&fx, "missing", 2 * SIZE).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "Object missing not found in configured repositories"
-    );
+    assert!(matches!(err, Error::ImageNotFound { .. }), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::NotFound);
+    // A flat store keeps no revisions to add a layer to.
+    fx.import(&raw, "flat:vm2");
+    let err = resize(&fx, "flat:vm2", 2 * SIZE).unwrap_err();
+    assert!(matches!(err, Error::NotCapable { .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Unsupported);
 }

@@ -5,11 +5,15 @@ use std::fs::{self, File};
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use strata::{Env, ImageRef, ProgressEvent, Strata, StrataOptions};
+use strata::{
+    DiskFormat, FlatStore, ImageKey, ImageLocator, NamePolicy, NewImageTarget, Probe,
+    ProgressEvent, RepositoryStore, Source, Store, Strata, StrataOptions,
+};
 
-/// A temporary home with `repos.yaml` naming `user` (default) and `global`.
+/// A temporary directory with two repositories, `user` (the default) and `global`, and a flat
+/// store `flat`, in that order.
 pub(crate) struct Fixture {
     pub(crate) dir: tempfile::TempDir,
     pub(crate) strata: Strata,
@@ -20,27 +24,28 @@ impl Fixture {
         Fixture::with_repos(&[("user", "user-repo"), ("global", "global-repo")])
     }
 
-    /// A fixture whose `repos.yaml` lists `repos` (name, directory under the fixture).
+    /// A fixture with the repositories `repos` (name, directory under the fixture), then the
+    /// flat store `flat` (directory `flat-store`).
     pub(crate) fn with_repos(repos: &[(&str, &str)]) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("conf");
-        fs::create_dir(&conf).unwrap();
-        let mut yaml = String::from("repos:\n");
-        for (name, sub) in repos {
-            yaml.push_str(&format!(
-                "  - name: {name}\n    path: \"{}\"\n",
-                dir.path().join(sub).display()
-            ));
+        let mut stores: Vec<Arc<dyn Store>> = repos
+            .iter()
+            .map(|(name, sub)| {
+                Arc::new(RepositoryStore::new(*name, dir.path().join(sub))) as Arc<dyn Store>
+            })
+            .collect();
+        stores.push(Arc::new(FlatStore::new(
+            "flat",
+            dir.path().join("flat-store"),
+        )));
+        let options = StrataOptions {
+            owner: Some("tester".into()),
+            ..StrataOptions::default()
+        };
+        Fixture {
+            strata: Strata::new(stores, options),
+            dir,
         }
-        fs::write(conf.join("repos.yaml"), yaml).unwrap();
-        let env = Env::new(dir.path(), "tester")
-            .with_var("PCOCC_USER_CONF_DIR", conf.to_str().unwrap())
-            .with_var(
-                "PCOCC_SYSTEM_CONF_DIR",
-                dir.path().join("no-etc").to_str().unwrap(),
-            );
-        let strata = Strata::open(StrataOptions::new(env)).unwrap();
-        Fixture { dir, strata }
     }
 
     pub(crate) fn path(&self, sub: &str) -> PathBuf {
@@ -51,24 +56,64 @@ impl Fixture {
         self.path(&format!("{name}-repo"))
     }
 
-    /// Imports `source` as `dest` and returns the outcome.
+    /// Imports `source` (its format probed, raw when unknown) as `dest` and returns the outcome.
     pub(crate) fn import(&self, source: &Path, dest: &str) -> strata::ImportOutcome {
         self.strata
-            .import(
-                strata::ImportRequest {
-                    source: source.to_str().unwrap().to_owned(),
-                    format: None,
-                    dest: image(dest),
-                    arch: None,
-                },
-                &strata::NoProgress,
-            )
+            .import(import_request(source, dest), &strata::NoProgress)
             .unwrap()
     }
 }
 
-pub(crate) fn image(text: &str) -> ImageRef {
-    text.parse().unwrap()
+/// The request to import `source` (its format probed, raw when unknown) as `dest`
+/// (`[STORE:]NAME`), refusing a name that is taken.
+pub(crate) fn import_request(source: &Path, dest: &str) -> strata::ImportRequest {
+    let format = match strata::probe(source).unwrap() {
+        Probe::File(Some(format)) => format,
+        _ => DiskFormat::Raw,
+    };
+    strata::ImportRequest {
+        source: Source::Disk {
+            path: source.to_owned(),
+            format,
+        },
+        dest: target(dest),
+        policy: NamePolicy::default(),
+        arch: None,
+    }
+}
+
+/// `[STORE:]NAME[@REV]` as a locator; `STORE` is lowercase letters only, so names such as
+/// `centos/7:2004.01` need no store.
+pub(crate) fn image(text: &str) -> ImageLocator {
+    let (store, rest) = match text.split_once(':') {
+        Some((store, rest)) if store.bytes().all(|b| b.is_ascii_lowercase()) => {
+            (Some(store.to_owned()), rest)
+        }
+        _ => (None, text),
+    };
+    let (name, revision) = match rest.split_once('@') {
+        Some((name, rev)) => (name, Some(rev.parse().unwrap())),
+        None => (rest, None),
+    };
+    ImageLocator {
+        store,
+        key: ImageKey::Name {
+            name: name.to_owned(),
+            revision,
+        },
+    }
+}
+
+/// `[STORE:]NAME` as a new image's target.
+pub(crate) fn target(text: &str) -> NewImageTarget {
+    let locator = image(text);
+    let ImageKey::Name { name, .. } = locator.key else {
+        unreachable!("image() makes names")
+    };
+    NewImageTarget {
+        store: locator.store,
+        name,
+    }
 }
 
 /// The byte at `offset` of the test pattern.
@@ -116,7 +161,7 @@ pub(crate) fn make_qcow2(raw: &Path, path: &Path) {
     out.commit().unwrap();
 }
 
-/// `qemu-img`, if installed.
+/// `qemu-img`, if installed (under CI, it must be).
 pub(crate) fn qemu_img() -> Option<&'static str> {
     strata_testkit::have("the qemu-img checks", &["qemu-img"]).then_some("qemu-img")
 }

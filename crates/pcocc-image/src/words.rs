@@ -1,0 +1,132 @@
+//! pcocc's words for the core's errors (lib/pcocc/Image.py and lib/pcocc/Config.py, v0.7.5):
+//! the core says what happened, in plain English, with every fact as a field; this module
+//! says it as pcocc does. Errors pcocc has no text for print as the core words them.
+
+use std::error::Error as _;
+
+use strata::{Error, ImageKey};
+
+/// pcocc's text for `error`, then the texts of its causes, joined by `": "`. `subject` is the
+/// user's own text for the source or destination the error is about (`Failed to import
+/// {subject} : …`), where pcocc prints the user's text rather than the path strata read.
+pub fn report(error: &Error, subject: Option<&str>) -> String {
+    let mut text = message(error, subject);
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// pcocc's text for `error` alone.
+pub fn message(error: &Error, subject: Option<&str>) -> String {
+    let subject_or =
+        |path: &std::path::Path| subject.map_or_else(|| path.display().to_string(), str::to_owned);
+    match error {
+        // Config.get_repo.
+        Error::NoStore => "No repository configured".to_owned(),
+        Error::UnknownStore { name } => format!("Unknown repository {name}"),
+        // ObjectStore.get_meta, ImageMgr.get_image.
+        Error::ImageNotFound { key, store } => {
+            let (name, revision) = match key {
+                ImageKey::Name { name, revision } => (name.clone(), *revision),
+                ImageKey::Id(id) => (id.to_string(), None),
+            };
+            format!(
+                "Object {name}{} not found{}",
+                revision
+                    .map(|r| format!(" revision {r}"))
+                    .unwrap_or_default(),
+                match store {
+                    Some(repo) => format!(" in repository {repo}"),
+                    None => " in configured repositories".to_owned(),
+                }
+            )
+        }
+        // ImageMgr.check_overwrite.
+        Error::ImageExists { name, store } => {
+            format!("Image {name} already exists in repo {store}")
+        }
+        // Cache.__init__.
+        Error::NoCache => "A cache needs to be configured in the repos.yaml config file".to_owned(),
+        // ImageMgr.import_image's wrapper around the conversion's failure.
+        Error::DiskSource { path, error } => {
+            format!("Failed to import {} : {error}", subject_or(path))
+        }
+        Error::NotAFile { path, .. } => {
+            format!("Failed to import {} : not an image file", subject_or(path))
+        }
+        Error::ContainerSource { from, error } => {
+            format!("Failed to import {} : {error}", subject.unwrap_or(from))
+        }
+        // strata's own, in pcocc's manner.
+        Error::ContainerDestination { path, error } => {
+            format!("Failed to export to {} : {error}", subject_or(path))
+        }
+        Error::ReadOnlyStore { store, path } => {
+            format!("Repository {store} is not writable ({})", path.display())
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_in_pcoccs_words() {
+        let missing = |revision, store: Option<&str>| Error::ImageNotFound {
+            key: ImageKey::Name {
+                name: "c7".into(),
+                revision,
+            },
+            store: store.map(str::to_owned),
+        };
+        assert_eq!(
+            message(&missing(None, None), None),
+            "Object c7 not found in configured repositories"
+        );
+        assert_eq!(
+            message(&missing(Some(9), Some("user")), None),
+            "Object c7 revision 9 not found in repository user"
+        );
+        assert_eq!(message(&Error::NoStore, None), "No repository configured");
+        assert_eq!(
+            message(&Error::UnknownStore { name: "x".into() }, None),
+            "Unknown repository x"
+        );
+        let exists = Error::ImageExists {
+            name: "c7".into(),
+            store: "user".into(),
+        };
+        assert_eq!(
+            message(&exists, None),
+            "Image c7 already exists in repo user"
+        );
+    }
+
+    #[test]
+    fn sources_are_named_as_the_user_wrote_them() {
+        let e = Error::NotAFile {
+            path: "/home/jdoe/disk".into(),
+            exists: false,
+        };
+        assert_eq!(
+            message(&e, Some("~/disk")),
+            "Failed to import ~/disk : not an image file"
+        );
+        assert_eq!(
+            message(&e, None),
+            "Failed to import /home/jdoe/disk : not an image file"
+        );
+        let io = Error::Io {
+            op: "read",
+            path: "/x".into(),
+            source: std::io::Error::other("boom"),
+        };
+        assert_eq!(report(&io, None), "Cannot read /x: boom");
+    }
+}
