@@ -14,12 +14,16 @@ use toml_edit::{DocumentMut, Item, TableLike};
 type Rule = fn(&Path) -> Result<Vec<String>>;
 
 /// Every rule, with what it checks.
-pub(crate) const RULES: [(&str, Rule); 5] = [
+pub(crate) const RULES: [(&str, Rule); 6] = [
     ("every .rs file starts with a `//!` line", doc_lines),
     ("clap only in front ends and xtask", clap_outside_front_ends),
     ("strata-model does no I/O", io_in_model),
     ("dependencies point one way", dependency_direction),
     ("a binary's main.rs has fewer than 20 lines", long_mains),
+    (
+        "the core names no dialect outside its comments",
+        dialects_in_core,
+    ),
 ];
 
 /// `cargo xtask tidy`: runs every rule and fails listing every offence.
@@ -293,6 +297,32 @@ fn clap_outside_front_ends(root: &Path) -> Result<Vec<String>> {
     Ok(offences)
 }
 
+// ---- Rule: the core names no dialect ---------------------------------------------------------
+
+/// The tools whose dialects the front ends speak, lowercase.
+const DIALECTS: [&str; 4] = ["pcocc", "transient", "opennebula", "ocne"];
+
+/// Rule: no code line of `crates/strata/src` names a dialect, in any case and inside any word
+/// (`pcocc_name`, `PCOCC_REF_NAME`, a message string): the core holds invariants, the front
+/// ends hold policy (ARCHITECTURE.md). Comments may compare with the original tools.
+fn dialects_in_core(root: &Path) -> Result<Vec<String>> {
+    let mut offences = Vec::new();
+    for path in rs_files(&root.join("crates/strata/src"))? {
+        let text = read(&path)?;
+        for (number, line) in code_lines(&text) {
+            let lower = line.to_lowercase();
+            if let Some(dialect) = DIALECTS.iter().find(|d| lower.contains(*d)) {
+                offences.push(format!(
+                    "{}:{number}: `{dialect}`: the core speaks no dialect; policy and words \
+                     belong to the front end",
+                    rel(root, &path)
+                ));
+            }
+        }
+    }
+    Ok(offences)
+}
+
 // ---- Rule: strata-model does no I/O ----------------------------------------------------------
 
 /// What I/O looks like in source: std's I/O modules (also as `fs::` after `use std::{fs, ...}`),
@@ -505,6 +535,26 @@ mod tests {
     #[test]
     fn mains_are_short() {
         holds(long_mains);
+    }
+
+    #[test]
+    fn the_core_names_no_dialect() {
+        holds(dialects_in_core);
+    }
+
+    #[test]
+    fn a_dialect_in_core_code_is_found_and_a_comment_is_not() {
+        let tree = Tree::new(
+            "dialects",
+            &[(
+                "crates/strata/src/lib.rs",
+                "//! As pcocc does.\n/// pcocc's rule.\nfn f() {}\nconst X: &str = \"PCOCC_x\";\nfn transient_name() {}\n",
+            )],
+        );
+        let offences = dialects_in_core(&tree.0).unwrap();
+        assert_eq!(offences.len(), 2, "{offences:?}");
+        assert!(offences[0].starts_with("crates/strata/src/lib.rs:4: `pcocc`"));
+        assert!(offences[1].starts_with("crates/strata/src/lib.rs:5: `transient`"));
     }
 
     #[test]
