@@ -12,11 +12,12 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use strata::{
     CacheGcOutcome, CacheListOutcome, GcOutcome, ImageSummary, ListOutcome, Phase, Problem,
-    ReposConfig, Scope, ShowOutcome, StoreImages, StoreListOutcome, VerifyOutcome, Warning,
+    ShowOutcome, StoreImages, StoreListOutcome, VerifyOutcome, Warning,
 };
 use strata_cli::table::pcocc as table;
 use strata_cli::{Line, Styler, Wording};
 use strata_model::ByteSize;
+use strata_store::{ReposConfig, Scope};
 
 /// The rule pcocc prints between the parts of `image show`: 30 dashes.
 const RULE: &str = "------------------------------";
@@ -573,8 +574,8 @@ pub mod json {
 mod tests {
     use std::path::PathBuf;
 
-    use strata::Scope;
     use strata_model::{DiskFormat, Kind};
+    use strata_store::Scope;
 
     use super::*;
 

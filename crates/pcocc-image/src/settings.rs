@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use strata::{
-    CacheOptions, Env, ImageKey, ImageLocator, NamePolicy, NewImageTarget, OnExisting, ReposConfig,
-    RepositoryStore, Scope, Store, Strata, StrataOptions,
+    CacheOptions, Env, ImageKey, ImageLocator, NamePolicy, NewImageTarget, OnExisting,
+    RepositoryStore, Store, Strata, StrataOptions,
 };
 use strata_model::ImageRef;
+use strata_store::{ReposConfig, Scope};
 
 use crate::error::Error;
 

@@ -243,16 +243,6 @@ pub enum StoreError {
         instances: Vec<String>,
     },
 
-    /// An image name already present where a new image was to be created (pcocc's
-    /// `check_overwrite` text).
-    #[error("Image {name} already exists in repo {repo}")]
-    ImageExists {
-        /// The image name.
-        name: String,
-        /// The repository name.
-        repo: String,
-    },
-
     // ----- instances -------------------------------------------------------------------------
     /// No instance of this id in the repository.
     #[error("Instance {id} not found in repository {repo}")]
@@ -375,10 +365,9 @@ impl StoreError {
             E::BadMetadata { .. } | E::BadRecord { .. } | E::BadInstance { .. } => {
                 ErrorKind::Corrupt
             }
-            E::RecordExists { .. }
-            | E::ImageExists { .. }
-            | E::InstanceExists { .. }
-            | E::FlatExists { .. } => ErrorKind::AlreadyExists,
+            E::RecordExists { .. } | E::InstanceExists { .. } | E::FlatExists { .. } => {
+                ErrorKind::AlreadyExists
+            }
             E::IntegrityMismatch { .. } => ErrorKind::IntegrityMismatch,
             E::InUse { .. } => ErrorKind::InUse,
             E::Locked { .. } => ErrorKind::Locked,

@@ -140,7 +140,5 @@ pub use strata_model::{
     ByteSize, Digest, DiskFormat, Kind,
     spec::{ContainerTransport, Format, Probe},
 };
-pub use strata_store::{
-    CopyMethod, Env, GcReport, ImageDriver, Problem, ReposConfig, Scope, VerifyReport,
-};
+pub use strata_store::{CopyMethod, Env, GcReport, ImageDriver, Problem, VerifyReport};
 pub use transport::{NativeRegistry, RegistrySource, RemoteImage};

@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use jiff::tz::TimeZone;
 use pcocc_image::render;
 use pcocc_image::render::RepoRow;
-use strata::{
-    ImageSummary, Kind, Layer, ListOutcome, RevisionSummary, Scope, ShowOutcome, StoreImages,
-};
+use strata::{ImageSummary, Kind, Layer, ListOutcome, RevisionSummary, ShowOutcome, StoreImages};
 use strata_cli::Styler;
+use strata_store::Scope;
 
 /// `time.localtime` of these gives the sample's dates in UTC.
 const T_CENTOS: f64 = 1_535_143_595.12;
