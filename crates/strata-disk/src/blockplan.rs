@@ -19,7 +19,7 @@ use std::sync::Arc;
 use crate::convert::{Layout, SourceMap};
 use crate::error::DiskError;
 use crate::output::Output;
-use crate::raw::is_zero;
+use crate::zero::is_zero;
 
 /// Two block or slot numbers: `(guest block, slot)` or `(from slot, to slot)`.
 pub(crate) type Pair = (u64, u64);

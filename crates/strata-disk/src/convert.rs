@@ -35,7 +35,7 @@ use crate::error::{DiskError, DiskErrorSource, ErrorKind};
 use crate::image::{DiskImage, ExtentKind};
 use crate::output::write_in_blocks;
 use crate::qcow2::compress::{ClusterCompressor, CompressError};
-use crate::raw::is_zero;
+use crate::zero::is_zero;
 
 pub use crate::qcow2::compress::Compression;
 

@@ -25,6 +25,7 @@ pub mod vdi;
 pub mod vhdx;
 pub mod vmdk;
 pub mod vpc;
+mod zero;
 
 pub use convert::{
     Compression, ConvertOptions, ConvertSummary, ConvertTarget, Finished, Progress, convert,

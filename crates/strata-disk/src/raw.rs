@@ -13,6 +13,7 @@ use crate::error::DiskError;
 use crate::image::{DiskImage, DiskImageMut, Extent, ExtentKind};
 use crate::io::ReadAt;
 use crate::output::Output;
+use crate::zero::is_zero;
 
 /// The block size at which writes look for zeros to leave as holes (the usual filesystem block).
 pub const RAW_ZERO_BLOCK: usize = 4096;
@@ -264,12 +265,6 @@ fn block_end(offset: u64, pos: usize, len: usize) -> usize {
     block_end_at(offset, pos, len)
 }
 
-/// Whether every byte of `buf` is zero (fast: compares 16-byte words).
-pub(crate) fn is_zero(buf: &[u8]) -> bool {
-    let (chunks, rest) = buf.as_chunks::<16>();
-    chunks.iter().all(|c| u128::from_ne_bytes(*c) == 0) && rest.iter().all(|&b| b == 0)
-}
-
 /// A raw image written by the convert engine into an [`Output`]: data at its guest offset (by
 /// the engine's workers, through a [`Placement`]), zero blocks left as holes.
 #[derive(Debug)]
@@ -338,17 +333,6 @@ impl ConvertTarget for RawTarget<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn is_zero_detects() {
-        assert!(is_zero(&[0u8; 4097]));
-        let mut b = vec![0u8; 4097];
-        b[4096] = 1;
-        assert!(!is_zero(&b));
-        b[4096] = 0;
-        b[3] = 1;
-        assert!(!is_zero(&b));
-    }
 
     #[test]
     fn bytes_image_map_is_all_data() {
