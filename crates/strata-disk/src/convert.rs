@@ -31,13 +31,13 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, TryLockError, mpsc};
 
 use rayon::prelude::*;
 
+use crate::compress::{ClusterCompressor, CompressError};
 use crate::error::{DiskError, DiskErrorSource, ErrorKind};
 use crate::image::{DiskImage, ExtentKind};
 use crate::output::write_in_blocks;
-use crate::qcow2::compress::{ClusterCompressor, CompressError};
 use crate::zero::is_zero;
 
-pub use crate::qcow2::compress::Compression;
+pub use crate::compress::Compression;
 
 /// Default bytes read from the source at a time.
 pub const DEFAULT_CHUNK: usize = 8 << 20;

@@ -6,6 +6,7 @@
 //! walks a source's extents and never reads holes or known zeros.
 
 mod blockplan;
+pub mod compress;
 pub mod convert;
 pub mod error;
 #[cfg(feature = "fuzzing")]

@@ -17,7 +17,6 @@
 //! most [`reader::L2_CACHE_BYTES`]; a compressed cluster decompresses into exactly one cluster.
 
 pub mod check;
-pub mod compress;
 pub mod decompress;
 pub mod edit;
 pub mod error;
@@ -29,6 +28,9 @@ pub mod snapshot;
 pub mod table;
 pub mod writer;
 
+/// The granule compression qcow2's compressed clusters use (it lives in [`crate::compress`],
+/// shared with vmdk and the convert engine; this path is kept for existing callers).
+pub use crate::compress;
 pub use check::{CheckReport, check};
 pub use error::Qcow2Error;
 pub use header::{CompressionType, Header, HeaderError};

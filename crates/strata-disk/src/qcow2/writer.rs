@@ -24,9 +24,8 @@
 
 use strata_model::DiskFormat;
 
-use crate::convert::{
-    Compression, ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at,
-};
+use crate::compress::Compression;
+use crate::convert::{ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at};
 use crate::error::{DiskError, ErrorKind};
 use crate::output::{Committed, Durability, Output, OutputFile};
 use crate::qcow2::header::{

@@ -24,12 +24,10 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
-use crate::convert::{
-    Compression, ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at,
-};
+use crate::compress::{ClusterCompressor, Compression};
+use crate::convert::{ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at};
 use crate::error::{DiskError, ErrorKind};
 use crate::output::Output;
-use crate::qcow2::compress::ClusterCompressor;
 use crate::vmdk::descriptor::render;
 use crate::vmdk::header::{
     CHECK_BYTES, COMPRESSION_DEFLATE, DEFAULT_GRAIN_SECTORS, FLAG_COMPRESSED, FLAG_MARKERS,

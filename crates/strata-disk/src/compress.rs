@@ -1,4 +1,8 @@
-//! Compressed clusters as qemu writes and reads them: raw deflate with a 4 KiB window (window
+//! Granule compression as qemu writes it, shared by the convert engine (which compresses
+//! granules in parallel) and the codecs that store them (qcow2, streamOptimized vmdk), so that
+//! neither imports the other for it.
+//!
+//! qcow2's compressed clusters: raw deflate with a 4 KiB window (window
 //! bits 12, no zlib header) or one zstd frame per cluster. A cluster is stored compressed only
 //! when its compressed form is smaller than the cluster (at most `cluster_size - 1` bytes, as
 //! qemu asks of its compressors); otherwise it is stored as a normal cluster.
