@@ -7,6 +7,7 @@
 
 mod blockplan;
 pub mod compress;
+#[path = "convert/engine.rs"]
 pub mod convert;
 pub mod error;
 #[cfg(feature = "fuzzing")]
