@@ -7,7 +7,6 @@
 
 mod blockplan;
 pub mod compress;
-#[path = "convert/engine.rs"]
 pub mod convert;
 pub mod error;
 #[cfg(feature = "fuzzing")]
