@@ -26,24 +26,29 @@
 //!
 //! **Layout.** [`engine`] holds [`convert()`](engine::convert) and its scheduler and workers;
 //! [`target`] the contract a destination implements ([`ConvertTarget`], [`SourceMap`],
-//! [`Layout`], [`Placement`], [`Finished`], [`finish_at`]); [`error`] the engine's own errors
-//! ([`ConvertError`]).
+//! [`Layout`], [`Placement`], [`Finished`], [`finish_at`]); [`output`] the writer contract
+//! targets write through ([`Output`](output::Output), [`OutputFile`](output::OutputFile),
+//! [`WRITE_BLOCK`]); `plan` the block plan the vdi and dynamic vpc writers share; [`error`] the
+//! engine's own errors ([`ConvertError`]).
 //!
 //! **No codec here.** The codecs implement the contract and import it from this module; nothing
 //! in it imports a codec (`crate::raw`, `crate::qcow2`, `crate::qed`, `crate::vdi`,
 //! `crate::vmdk`, `crate::vpc`, `crate::vhdx`). What both sides use lives apart from both:
-//! [`is_zero`](crate::zero) in `zero`, granule compression in [`crate::compress`]. The one
-//! factory that names every writable format is [`crate::create`]. A test below reads these
+//! `is_zero` in `zero`, granule compression in [`crate::compress`]. The one factory that
+//! names every writable format is [`create_target`](crate::create_target). A test below reads these
 //! sources and fails on a codec import.
 
 pub mod engine;
 pub mod error;
+pub mod output;
+pub(crate) mod plan;
 pub mod target;
 
 pub use crate::compress::Compression;
 pub use engine::{
     ConvertOptions, ConvertSummary, DEFAULT_CHUNK, DEFAULT_MAX_WORKERS, MAX_CHUNK, MAX_WORKERS,
-    Progress, STEP, WRITE_BLOCK, convert,
+    Progress, STEP, convert,
 };
 pub use error::ConvertError;
+pub use output::WRITE_BLOCK;
 pub use target::{ConvertTarget, DataRanges, Finished, Layout, Placement, SourceMap, finish_at};

@@ -4,10 +4,10 @@
 
 use strata_model::DiskFormat;
 
+use crate::convert::output::{Durability, OutputFile};
 use crate::convert::{ConvertOptions, ConvertTarget, convert};
 use crate::image::DiskImage;
 use crate::open::{OpenOptions, open_bytes};
-use crate::output::{Durability, OutputFile};
 use crate::qcow2::{Qcow2Image, check, info};
 use crate::qed::QedImage;
 use crate::raw::RawImage;

@@ -5,7 +5,6 @@
 //! Images expose small capability traits ([`DiskImage`], [`DiskImageMut`]); the convert engine
 //! walks a source's extents and never reads holes or known zeros.
 
-mod blockplan;
 pub mod compress;
 pub mod convert;
 pub mod error;
@@ -15,7 +14,6 @@ pub mod fuzzing;
 pub mod image;
 pub mod io;
 pub mod open;
-pub mod output;
 pub mod probe;
 pub mod qcow2;
 pub mod qed;
@@ -28,6 +26,7 @@ pub mod vmdk;
 pub mod vpc;
 mod zero;
 
+pub use convert::output::{Committed, Durability, Output, OutputFile, Writeback};
 pub use convert::{
     Compression, ConvertOptions, ConvertSummary, ConvertTarget, Finished, Progress, convert,
 };
@@ -35,7 +34,6 @@ pub use error::{DiskError, ErrorKind};
 pub use image::{BackingFile, DiskImage, DiskImageMut, Extent, ExtentKind};
 pub use io::ReadAt;
 pub use open::{OpenError, OpenOptions, Opened, open, open_bytes};
-pub use output::{Committed, Durability, Output, OutputFile, Writeback};
 pub use probe::{probe, probe_bytes};
 pub use qcow2::Qcow2Image;
 pub use qed::{QedImage, QedTarget};

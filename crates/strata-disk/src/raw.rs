@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use strata_model::DiskFormat;
 
+use crate::convert::output::Output;
 use crate::convert::{ConvertTarget, Finished, Layout, Placement, SourceMap};
 use crate::error::DiskError;
 use crate::image::{DiskImage, DiskImageMut, Extent, ExtentKind};
 use crate::io::ReadAt;
-use crate::output::Output;
 use crate::zero::is_zero;
 
 /// The block size at which writes look for zeros to leave as holes (the usual filesystem block).

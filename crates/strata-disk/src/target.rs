@@ -5,9 +5,9 @@
 
 use strata_model::DiskFormat;
 
+use crate::convert::output::Output;
 use crate::convert::{ConvertError, ConvertTarget};
 use crate::error::DiskError;
-use crate::output::Output;
 use crate::qcow2::{CreateOptions, Qcow2Target};
 use crate::qed::{QedCreateOptions, QedTarget};
 use crate::raw::RawTarget;
@@ -54,7 +54,7 @@ pub fn create_target<'o>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::{Durability, OutputFile};
+    use crate::convert::output::{Durability, OutputFile};
 
     #[test]
     fn writable_formats_are_exactly_those_created() {

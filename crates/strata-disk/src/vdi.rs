@@ -31,12 +31,12 @@ use std::path::{Path, PathBuf};
 
 use strata_model::DiskFormat;
 
-use crate::blockplan::{BlockPlan, move_block, random_uuid};
+use crate::convert::output::Output;
+use crate::convert::plan::{BlockPlan, move_block, random_uuid};
 use crate::convert::{ConvertTarget, Finished, Placement, SourceMap, finish_at};
 use crate::error::{DiskError, DiskErrorSource, ErrorKind};
 use crate::image::{DiskImage, Extent, ExtentKind};
 use crate::io::{ReadAt, read_u32_table};
-use crate::output::Output;
 
 /// The signature at offset 64.
 pub const SIGNATURE: u32 = 0xbeda_107f;

@@ -50,12 +50,12 @@ use std::path::{Path, PathBuf};
 
 use strata_model::DiskFormat;
 
-use crate::blockplan::{BlockPlan, move_block, random_uuid};
+use crate::convert::output::Output;
+use crate::convert::plan::{BlockPlan, move_block, random_uuid};
 use crate::convert::{ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at};
 use crate::error::{DiskError, DiskErrorSource, ErrorKind};
 use crate::image::{DiskImage, Extent, ExtentKind};
 use crate::io::{ReadAt, read_u32_table};
-use crate::output::Output;
 
 /// The footer's length.
 pub const FOOTER_LEN: usize = 512;

@@ -7,14 +7,14 @@ use std::fs::File;
 use std::path::PathBuf;
 
 use super::error::ConvertError;
+use super::output::{Output, write_in_blocks};
 use crate::compress::Compression;
 use crate::error::DiskError;
 use crate::image::{DiskImage, ExtentKind};
-use crate::output::write_in_blocks;
 
 /// Sets the length of a completed file in `out` and reports it: the end of every target's
 /// [`ConvertTarget::finish`].
-pub fn finish_at(out: &mut dyn crate::output::Output, len: u64) -> Result<Finished, DiskError> {
+pub fn finish_at(out: &mut dyn Output, len: u64) -> Result<Finished, DiskError> {
     out.set_len(len)?;
     Ok(Finished {
         file_len: len,
@@ -213,7 +213,7 @@ impl Layout {
 /// and in any order.
 #[derive(Debug)]
 pub struct Placement {
-    /// A handle on the output file (see [`Output::handle`](crate::Output::handle)).
+    /// A handle on the output file (see [`Output::handle`]).
     pub file: File,
     /// The destination path, for errors.
     pub path: PathBuf,
@@ -261,7 +261,8 @@ impl Placement {
         }
     }
 
-    /// Writes `data` at `host`, cut at file offsets that are multiples of [`WRITE_BLOCK`].
+    /// Writes `data` at `host`, cut at file offsets that are multiples of
+    /// [`WRITE_BLOCK`](super::output::WRITE_BLOCK).
     pub(super) fn write(&self, data: &[u8], host: u64) -> Result<(), DiskError> {
         write_in_blocks(&self.file, data, host).map_err(|(at, n, e)| {
             DiskError::io(format!("write {n} bytes at offset {at}"), e).with_path(&self.path)

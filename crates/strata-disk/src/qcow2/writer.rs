@@ -25,9 +25,9 @@
 use strata_model::DiskFormat;
 
 use crate::compress::Compression;
+use crate::convert::output::{Committed, Durability, Output, OutputFile};
 use crate::convert::{ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at};
 use crate::error::{DiskError, ErrorKind};
-use crate::output::{Committed, Durability, Output, OutputFile};
 use crate::qcow2::header::{
     CompressionType, Header, MAX_CLUSTER_BITS, MAX_L1_ENTRIES, MAX_REFCOUNT_TABLE_BYTES,
     MAX_VIRTUAL_SIZE, MIN_CLUSTER_BITS, V2_HEADER_LEN,

@@ -15,9 +15,9 @@
 
 use strata_model::DiskFormat;
 
+use crate::convert::output::{Committed, Durability, Output, OutputFile};
 use crate::convert::{ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at};
 use crate::error::{DiskError, DiskErrorSource, ErrorKind};
-use crate::output::{Committed, Durability, Output, OutputFile};
 use crate::qed::header::{
     F_BACKING_FILE, F_BACKING_FORMAT_NO_PROBE, HEADER_LEN, Header, MAX_BACKING_NAME,
     MAX_CLUSTER_SIZE, MAX_TABLE_BYTES, MAX_TABLE_SIZE, MIN_CLUSTER_SIZE, max_image_size,

@@ -25,9 +25,9 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
 use crate::compress::{ClusterCompressor, Compression};
+use crate::convert::output::Output;
 use crate::convert::{ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at};
 use crate::error::{DiskError, ErrorKind};
-use crate::output::Output;
 use crate::vmdk::descriptor::render;
 use crate::vmdk::header::{
     CHECK_BYTES, COMPRESSION_DEFLATE, DEFAULT_GRAIN_SECTORS, FLAG_COMPRESSED, FLAG_MARKERS,

@@ -1,7 +1,7 @@
 //! Planning for writers of formats that allocate whole blocks in a block map (vdi, dynamic
 //! vpc): which guest blocks the source's block status says hold data, in which file slot each
 //! goes (in guest order, so the data is written in parallel through a
-//! [`Layout::Blocks`](crate::convert::Layout::Blocks) placement), which of them turned out to
+//! [`Layout::Blocks`] placement), which of them turned out to
 //! hold only zeros, and how to pack the file again without those.
 //!
 //! A planned block that receives no data (all its granules were zeros) must not stay
@@ -13,12 +13,15 @@
 //!
 //! Memory grows with the number of data blocks (16 bytes and a flag each), never with the
 //! virtual size.
+//!
+//! Also what those writers share besides the plan: [`move_block`] (the copy compaction makes)
+//! and [`random_uuid`] (their images' UUIDs).
 
 use std::sync::Arc;
 
-use crate::convert::{Layout, SourceMap};
+use super::output::Output;
+use super::target::{Layout, SourceMap};
 use crate::error::DiskError;
-use crate::output::Output;
 use crate::zero::is_zero;
 
 /// Two block or slot numbers: `(guest block, slot)` or `(from slot, to slot)`.
