@@ -596,8 +596,7 @@ pub struct VdiTarget<'o> {
 }
 
 impl<'o> VdiTarget<'o> {
-    /// Starts writing a vdi image to `path` under a temporary name (see
-    /// [`OutputFile::create`] for `hash` and `sync`).
+    /// Starts writing a vdi image into `out`.
     pub fn create(out: &'o mut dyn Output, options: &VdiCreateOptions) -> Result<Self, DiskError> {
         let path = out.path().to_path_buf();
         let path = path.as_path();

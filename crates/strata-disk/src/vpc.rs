@@ -882,8 +882,7 @@ pub struct VpcTarget<'o> {
 }
 
 impl<'o> VpcTarget<'o> {
-    /// Starts writing a vpc image to `path` under a temporary name (see
-    /// [`OutputFile::create`] for `hash` and `sync`).
+    /// Starts writing a vpc image into `out`.
     pub fn create(out: &'o mut dyn Output, options: &VpcCreateOptions) -> Result<Self, DiskError> {
         let path = out.path().to_path_buf();
         let path = path.as_path();

@@ -191,7 +191,7 @@ pub struct QedTarget<'o> {
 }
 
 impl<'o> QedTarget<'o> {
-    /// Starts writing a qed image to `path` under a temporary name.
+    /// Starts writing a qed image into `out`.
     pub fn create(out: &'o mut dyn Output, options: &QedCreateOptions) -> Result<Self, DiskError> {
         let path = out.path().to_path_buf();
         let path = path.as_path();

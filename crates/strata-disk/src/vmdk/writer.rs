@@ -287,9 +287,8 @@ fn random_cid() -> u32 {
 }
 
 impl<'o> VmdkTarget<'o> {
-    /// Starts writing a VMDK image to `path` under a temporary name (see
-    /// [`OutputFile::create`] for `hash` and `sync`): header, descriptor and grain directories
-    /// are written at once.
+    /// Starts writing a VMDK image into `out`: header, descriptor and grain directories are
+    /// written at once.
     pub fn create(out: &'o mut dyn Output, options: &VmdkCreateOptions) -> Result<Self, DiskError> {
         let path = out.path().to_path_buf();
         let path = path.as_path();
