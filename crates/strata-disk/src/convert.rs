@@ -35,7 +35,7 @@
 //! in it imports a codec (`crate::raw`, `crate::qcow2`, `crate::qed`, `crate::vdi`,
 //! `crate::vmdk`, `crate::vpc`, `crate::vhdx`). What both sides use lives apart from both:
 //! `is_zero` in `zero`, granule compression in [`crate::compress`]. The one factory that
-//! names every writable format is [`create_target`](crate::create_target). A test below reads these
+//! names every writable format is [`crate::create`], at the crate root. A test below reads these
 //! sources and fails on a codec import.
 
 pub mod engine;

@@ -7,6 +7,7 @@
 
 pub mod compress;
 pub mod convert;
+pub mod create;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -19,7 +20,6 @@ pub mod qcow2;
 pub mod qed;
 pub mod raw;
 mod table_cache;
-pub mod target;
 pub mod vdi;
 pub mod vhdx;
 pub mod vmdk;
@@ -30,6 +30,7 @@ pub use convert::output::{Committed, Durability, Output, OutputFile, Writeback};
 pub use convert::{
     Compression, ConvertOptions, ConvertSummary, ConvertTarget, Finished, Progress, convert,
 };
+pub use create::{create_target, is_writable};
 pub use error::{DiskError, ErrorKind};
 pub use image::{BackingFile, DiskImage, DiskImageMut, Extent, ExtentKind};
 pub use io::ReadAt;
@@ -38,7 +39,6 @@ pub use probe::{probe, probe_bytes};
 pub use qcow2::Qcow2Image;
 pub use qed::{QedImage, QedTarget};
 pub use raw::{RawImage, RawTarget};
-pub use target::{create_target, is_writable};
 pub use vdi::{VdiCreateOptions, VdiImage, VdiTarget};
 pub use vhdx::VhdxImage;
 pub use vmdk::{VmdkImage, VmdkTarget};

@@ -2,6 +2,10 @@
 //! `qemu-img convert -O FORMAT` uses when given none: what front ends call when the user names
 //! only a format (`export -t vmdk`). Callers that need a format's own options (cluster size,
 //! subformat, compression) create that format's target directly.
+//!
+//! This factory names every writable codec, as [`open`](crate::open()) names every readable
+//! one, so it sits beside `open` at the crate root and not in [`convert`](mod@crate::convert),
+//! which names no codec (the codecs import the convert contract, never the other way).
 
 use strata_model::DiskFormat;
 
