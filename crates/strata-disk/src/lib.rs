@@ -24,7 +24,6 @@ mod table_cache;
 pub mod vdi;
 pub mod vhdx;
 pub mod vmdk;
-#[path = "vpc/reader.rs"]
 pub mod vpc;
 mod zero;
 
