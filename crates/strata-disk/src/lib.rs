@@ -20,7 +20,6 @@ pub mod qcow2;
 pub mod qed;
 pub mod raw;
 mod table_cache;
-#[path = "vdi/reader.rs"]
 pub mod vdi;
 pub mod vhdx;
 pub mod vmdk;
