@@ -52,3 +52,127 @@ pub use engine::{
 pub use error::ConvertError;
 pub use output::WRITE_BLOCK;
 pub use target::{ConvertTarget, DataRanges, Finished, Layout, Placement, SourceMap, finish_at};
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    /// The codec modules at the crate root.
+    const CODECS: [&str; 7] = ["raw", "qcow2", "qed", "vdi", "vmdk", "vpc", "vhdx"];
+
+    /// The sources that must name no codec: this module, everything under `convert/`, and the
+    /// modules the engine and the codecs share (`crate::error` is not one: the crate-edge error
+    /// wraps every codec's own enum).
+    fn neutral_sources() -> Vec<PathBuf> {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files: Vec<PathBuf> = ["convert.rs", "compress.rs", "zero.rs", "image.rs", "io.rs"]
+            .iter()
+            .map(|f| src.join(f))
+            .collect();
+        let mut dirs = vec![src.join("convert")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        files
+    }
+
+    /// The codecs that `source` names through `crate::` or `super::` paths (`crate::vpc::X`,
+    /// `super::super::raw`, or inside a group, `crate::{error::DiskError, qcow2}`), outside
+    /// comments.
+    fn codecs_named(source: &str) -> Vec<String> {
+        let code: String = source
+            .lines()
+            .map(|l| l.find("//").map_or(l, |i| &l[..i]))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let ident = |s: &str| -> String {
+            s.trim_start()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect()
+        };
+        let mut named = Vec::new();
+        for root in ["crate::", "super::"] {
+            for (i, _) in code.match_indices(root) {
+                // One chain of `super::` counts once.
+                if code[..i].ends_with("super::") {
+                    continue;
+                }
+                let mut rest = &code[i + root.len()..];
+                while let Some(r) = rest.strip_prefix("super::") {
+                    rest = r;
+                }
+                let first: Vec<String> = match rest.strip_prefix('{') {
+                    // A group: the first segment of each of its top-level paths.
+                    Some(group) => {
+                        let (mut depth, mut items, mut start) = (0, Vec::new(), 0);
+                        for (j, c) in group.char_indices() {
+                            match c {
+                                '{' => depth += 1,
+                                '}' if depth == 0 => {
+                                    items.push(&group[start..j]);
+                                    break;
+                                }
+                                '}' => depth -= 1,
+                                ',' if depth == 0 => {
+                                    items.push(&group[start..j]);
+                                    start = j + 1;
+                                }
+                                _ => {}
+                            }
+                        }
+                        items.into_iter().map(ident).collect()
+                    }
+                    None => vec![ident(rest)],
+                };
+                named.extend(first.into_iter().filter(|n| CODECS.contains(&n.as_str())));
+            }
+        }
+        named
+    }
+
+    #[test]
+    fn the_detector_finds_codec_paths_and_ignores_comments() {
+        // Written with CRATE and SUPER so that this file itself names no codec.
+        let named = |s: &str| codecs_named(&s.replace("CRATE", "crate").replace("SUPER", "super"));
+        assert_eq!(named("use CRATE::qcow2::Qcow2Target;"), ["qcow2"]);
+        assert_eq!(named("use CRATE::{error::DiskError, vpc};"), ["vpc"]);
+        assert_eq!(
+            named("use CRATE::{\n    image::{DiskImage, Extent},\n    raw::RawTarget,\n};"),
+            ["raw"]
+        );
+        assert_eq!(
+            named("let t = SUPER::SUPER::vdi::VdiTarget::create(out)?;"),
+            ["vdi"]
+        );
+        assert_eq!(named("x(CRATE::vmdk::Subformat::Stream)"), ["vmdk"]);
+        assert!(named("use CRATE::error::DiskError; // not CRATE::qed").is_empty());
+        assert!(named("//! See [`Qcow2Target`](CRATE::qcow2::Qcow2Target).").is_empty());
+        assert!(named("use CRATE::{compress::Compression, zero::is_zero};").is_empty());
+        assert!(named("use SUPER::target::Layout;").is_empty());
+    }
+
+    /// The engine and its contract name no codec: the codecs import the contract, never the
+    /// other way (the factory that names them all is `crate::create`).
+    #[test]
+    fn convert_and_the_shared_modules_name_no_codec() {
+        let sources = neutral_sources();
+        assert!(sources.len() >= 10, "{sources:?}");
+        let mut offenders = Vec::new();
+        for path in &sources {
+            let text = std::fs::read_to_string(path).unwrap();
+            for codec in codecs_named(&text) {
+                offenders.push(format!("{} names crate::{codec}", path.display()));
+            }
+        }
+        assert!(offenders.is_empty(), "{offenders:#?}");
+    }
+}
