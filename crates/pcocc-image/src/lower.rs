@@ -238,6 +238,17 @@ fn resolve(
     } else {
         Probe::Other
     };
+    // An import source that does not exist is missing, not of an unknown format (pcocc says
+    // "Could not detect image format" when the name has no extension to go by).
+    if kind.is_none() && probe == Probe::Missing && guess.format().is_none() {
+        return Err(Error::request(
+            ErrorKind::NotFound,
+            format!(
+                "Failed to import {} : No such file or directory",
+                guess.path()
+            ),
+        ));
+    }
     guess.resolve(probe).map_err(spec_error)
 }
 

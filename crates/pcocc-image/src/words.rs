@@ -55,7 +55,16 @@ pub fn message(error: &Error, subject: Option<&str>) -> String {
         Error::DiskSource { path, error } => {
             format!("Failed to import {} : {error}", subject_or(path))
         }
-        Error::NotAFile { path, .. } => {
+        // pcocc's conversion fails with qemu-img's "No such file or directory" for a missing
+        // file; strata says it before converting anything.
+        Error::NotAFile {
+            path,
+            exists: false,
+        } => format!(
+            "Failed to import {} : No such file or directory",
+            subject_or(path)
+        ),
+        Error::NotAFile { path, exists: true } => {
             format!("Failed to import {} : not an image file", subject_or(path))
         }
         Error::ContainerSource { from, error } => {
@@ -116,11 +125,19 @@ mod tests {
         };
         assert_eq!(
             message(&e, Some("~/disk")),
-            "Failed to import ~/disk : not an image file"
+            "Failed to import ~/disk : No such file or directory"
         );
         assert_eq!(
             message(&e, None),
-            "Failed to import /home/jdoe/disk : not an image file"
+            "Failed to import /home/jdoe/disk : No such file or directory"
+        );
+        let dir = Error::NotAFile {
+            path: "/home/jdoe".into(),
+            exists: true,
+        };
+        assert_eq!(
+            message(&dir, Some("~")),
+            "Failed to import ~ : not an image file"
         );
         let io = Error::Io {
             op: "read",

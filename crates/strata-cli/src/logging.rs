@@ -60,8 +60,12 @@ pub fn init_logging(verbosity: u8) -> Result<(), LoggingError> {
     let rust_log = std::env::var("RUST_LOG").ok();
     let filter = filter_for(verbosity, rust_log.as_deref())?;
     let terminal = Stream::Stderr.is_terminal();
+    // A log line that cannot be written is dropped: tracing-subscriber would otherwise report
+    // it with `eprintln!`, which panics when standard error is a closed pipe, and an operation
+    // must never abort because nobody reads its log.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .log_internal_errors(false)
         .with_writer(SuspendingStderr)
         .with_ansi(Stream::Stderr.colors_enabled())
         .with_target(verbosity >= 2);

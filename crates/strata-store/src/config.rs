@@ -272,9 +272,10 @@ impl ReposConfig {
                 message: e.to_string(),
             })?
         };
-        let file = schema::validate(&doc).map_err(|message| StoreError::ConfigSchema {
+        let file = schema::validate(&doc).map_err(|e| StoreError::ConfigSchema {
             path: path.to_owned(),
-            message,
+            key: e.key,
+            message: e.message,
         })?;
         if let Some(template) = file.cache {
             if self.cache.is_some() {
@@ -464,6 +465,7 @@ pub fn read_image_driver(path: &Path) -> Result<Option<ImageDriver>> {
         Some("squashfs") => Ok(Some(ImageDriver::Squashfs)),
         _ => Err(StoreError::ConfigSchema {
             path: path.to_owned(),
+            key: "runtime.image_driver".to_owned(),
             message: format!("{value:?} is not one of ['flat', 'squashfs']"),
         }),
     }

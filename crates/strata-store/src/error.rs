@@ -53,21 +53,29 @@ pub enum StoreError {
         /// The operating system's error (already in the text, hence not a `#[source]`).
         error: io::Error,
     },
-    /// A `repos.yaml` file is not valid YAML.
-    #[error("{message}")]
+    /// A `repos.yaml` file is not valid YAML: the parser's message (which says where), then
+    /// the file.
+    #[error("{message} (in {})", .path.display())]
     ConfigSyntax {
         /// The file.
         path: PathBuf,
         /// The parser's description.
         message: String,
     },
-    /// A `repos.yaml` file violates pcocc's schema; the text is jsonschema's message
-    /// (`'repos' is a required property`, `Additional properties are not allowed ('x' was
-    /// unexpected)`, `3 is not of type 'string'`).
-    #[error("{message}")]
+    /// A `repos.yaml` file violates pcocc's schema: jsonschema's message as pcocc prints it
+    /// (`'path' is a required property`, `Additional properties are not allowed ('x' was
+    /// unexpected)`, `3 is not of type 'string'`), then the key and the file it is about (pcocc
+    /// prints the message alone, which leaves a user to guess which file and which entry).
+    #[error(
+        "{message} ({}in {})",
+        if .key.is_empty() { String::new() } else { format!("at {} ", .key) },
+        .path.display()
+    )]
     ConfigSchema {
         /// The file.
         path: PathBuf,
+        /// The key the message is about, as `repos[0].path`; empty for the document itself.
+        key: String,
         /// jsonschema's message.
         message: String,
     },

@@ -250,9 +250,7 @@ impl Error {
                 oci_kind(error)
             }
             Error::NoStore | Error::NoCache => ErrorKind::Config,
-            // A store name the configuration does not list is a configuration question (78).
-            Error::UnknownStore { .. } => ErrorKind::Config,
-            Error::ImageNotFound { .. } => ErrorKind::NotFound,
+            Error::UnknownStore { .. } | Error::ImageNotFound { .. } => ErrorKind::NotFound,
             Error::ImageExists { .. } => ErrorKind::AlreadyExists,
             Error::KeyNotSupported { .. } | Error::NotCapable { .. } => ErrorKind::Unsupported,
             Error::EmptyName
@@ -406,7 +404,7 @@ mod tests {
         assert_eq!(Error::NoStore.kind(), ErrorKind::Config);
         assert_eq!(
             Error::UnknownStore { name: "x".into() }.kind(),
-            ErrorKind::Config
+            ErrorKind::NotFound
         );
         let e = Error::FormatNotWritable {
             format: DiskFormat::Vhdx,

@@ -35,3 +35,29 @@ fn help() {
     snap!("import_help", sb, &["import", "--help"]);
     snap!("repo_help", sb, &["repo", "--help"]);
 }
+
+/// `-v` with standard error a pipe nobody reads (the reader gone before the first log line):
+/// the command still runs to its end and exits 0. tracing-subscriber reported a failed log
+/// write with `eprintln!`, which panics on a broken pipe: exit 101, the operation lost.
+#[test]
+fn logging_to_a_closed_pipe_never_aborts() {
+    let sb = Sandbox::new(&["user"]);
+    let raw = sb.raw_disk("disk.raw", 1 << 20);
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let output = sb
+        .process(&["-vv", "import", &raw, "c7"])
+        .stderr(writer)
+        .output()
+        .expect("pcocc-image runs");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let output = sb
+        .process(&["-v", "repo", "gc"])
+        .stderr(writer)
+        .output()
+        .expect("pcocc-image runs");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    sb.ok(&["show", "c7"]);
+}

@@ -54,7 +54,13 @@ fn import_format_errors() {
         &["import", "-t", "raw", &qcow2, "b"]
     );
     snap!("unknown_type", sb, &["import", "-t", "floppy", &raw, "c"]);
+    // A missing source is said to be missing (66), with or without an extension to go by.
     snap!("missing_source", sb, &["import", &sb.file("nope.raw"), "d"]);
+    snap!(
+        "missing_source_no_extension",
+        sb,
+        &["import", &sb.file("nope"), "d"]
+    );
     // Nothing was stored.
     snap!("nothing_stored", sb, &["list"]);
 }

@@ -28,3 +28,49 @@ fn sysexits_table() {
     table.insert("(no kind)".to_owned(), exit::sysexits(None));
     insta::assert_json_snapshot!(table);
 }
+
+/// docs/exit-codes.md says which code each kind gets: every kind is in its table, with the code
+/// `sysexits` gives it, so the documentation and the code cannot drift apart.
+#[test]
+fn the_documented_table_is_the_code() {
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/exit-codes.md"),
+    )
+    .unwrap();
+    let mut documented: BTreeMap<String, u8> = BTreeMap::new();
+    for row in docs.lines().filter(|l| l.starts_with("| ")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let (Some(code), Some(kinds)) = (cells.get(1), cells.get(3)) else {
+            continue;
+        };
+        let Ok(code) = code.parse::<u8>() else {
+            continue;
+        };
+        for kind in kinds.split(',').map(|k| k.trim().trim_matches('`')) {
+            if !kind.is_empty() && kind.chars().all(char::is_alphabetic) {
+                documented.insert(kind.to_owned(), code);
+            }
+        }
+    }
+    for kind in [
+        ErrorKind::InvalidRequest,
+        ErrorKind::NotFound,
+        ErrorKind::AlreadyExists,
+        ErrorKind::InvalidFormat,
+        ErrorKind::Unsupported,
+        ErrorKind::Corrupt,
+        ErrorKind::IntegrityMismatch,
+        ErrorKind::Escape,
+        ErrorKind::Busy,
+        ErrorKind::PermissionDenied,
+        ErrorKind::Config,
+        ErrorKind::Io,
+    ] {
+        let name = format!("{kind:?}");
+        assert_eq!(
+            documented.get(&name).copied(),
+            Some(exit::sysexits(Some(kind))),
+            "{name}: docs/exit-codes.md and strata_cli::exit::sysexits disagree"
+        );
+    }
+}

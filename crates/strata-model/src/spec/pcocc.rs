@@ -92,6 +92,9 @@ pub enum Probe {
     File(Option<DiskFormat>),
     /// A directory that contains a regular file named `oci-layout`.
     OciLayout,
+    /// Nothing at all at that path (counts as [`Probe::Other`] for the format decision; a
+    /// caller may say the path is missing rather than of an unknown format).
+    Missing,
     /// Anything else: no such path, a directory without `oci-layout`, a device, or a path that
     /// was not probed because [`Guess::needs_probe`] said so.
     Other,
@@ -259,7 +262,7 @@ impl Guess {
     ///    known, of that kind ([`SpecError::WrongKind`]).
     pub fn resolve(self, probe: Probe) -> Result<Resolved, SpecError> {
         let detected = match probe {
-            Probe::File(Some(DiskFormat::Raw) | None) | Probe::Other => None,
+            Probe::File(Some(DiskFormat::Raw) | None) | Probe::Other | Probe::Missing => None,
             Probe::File(Some(format)) => Some(Format::Disk(format)),
             Probe::OciLayout => Some(Format::Container(ContainerFormat::Oci)),
         };

@@ -20,35 +20,53 @@ pub(crate) struct ReposFile {
     pub(crate) cache: Option<String>,
 }
 
-/// Checks a parsed `repos.yaml` against pcocc's schema; the error is jsonschema's message.
-pub(crate) fn validate(doc: &Value) -> Result<ReposFile, String> {
-    let top = as_object(doc)?;
+/// Why a `repos.yaml` does not satisfy the schema: where (the key, as `repos[0].path`; empty
+/// for the document itself) and jsonschema's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SchemaError {
+    /// The offending key's path, `repos[0].path` (jsonschema's `error.path`), or empty.
+    pub(crate) key: String,
+    /// jsonschema's message.
+    pub(crate) message: String,
+}
+
+/// The message `message` at `key`.
+fn at(key: impl Into<String>) -> impl FnOnce(String) -> SchemaError {
+    let key = key.into();
+    move |message| SchemaError { key, message }
+}
+
+/// Checks a parsed `repos.yaml` against pcocc's schema; the error is jsonschema's message and
+/// the key it is about.
+pub(crate) fn validate(doc: &Value) -> Result<ReposFile, SchemaError> {
+    let top = as_object(doc).map_err(at(""))?;
     let mut repos = Vec::new();
     let mut cache = None;
     // properties: repos, then cache.
     if let Some(list) = get(&top, "repos") {
         let Value::Sequence(items) = untag(list) else {
-            return Err(not_of_type(list, "array"));
+            return Err(at("repos")(not_of_type(list, "array")));
         };
-        for item in items {
-            let fields = as_object(item)?;
-            let name = string_property(&fields, "name")?;
-            let path = string_property(&fields, "path")?;
-            required(&fields, &["name", "path"])?;
-            additional(&fields, &["name", "path"])?;
+        for (i, item) in items.iter().enumerate() {
+            let key = format!("repos[{i}]");
+            let fields = as_object(item).map_err(at(key.clone()))?;
+            let name = string_property(&fields, "name").map_err(at(format!("{key}.name")))?;
+            let path = string_property(&fields, "path").map_err(at(format!("{key}.path")))?;
+            required(&fields, &["name", "path"]).map_err(at(key.clone()))?;
+            additional(&fields, &["name", "path"]).map_err(at(key))?;
             if let (Some(name), Some(path)) = (name, path) {
                 repos.push((name, path));
             }
         }
     }
     if let Some(section) = get(&top, "cache") {
-        let fields = as_object(section)?;
-        cache = string_property(&fields, "path")?;
-        required(&fields, &["path"])?;
-        additional(&fields, &["path"])?;
+        let fields = as_object(section).map_err(at("cache"))?;
+        cache = string_property(&fields, "path").map_err(at("cache.path"))?;
+        required(&fields, &["path"]).map_err(at("cache"))?;
+        additional(&fields, &["path"]).map_err(at("cache"))?;
     }
-    required(&top, &["repos"])?;
-    additional(&top, &["repos", "cache"])?;
+    required(&top, &["repos"]).map_err(at(""))?;
+    additional(&top, &["repos", "cache"]).map_err(at(""))?;
     Ok(ReposFile { repos, cache })
 }
 
@@ -178,7 +196,24 @@ mod tests {
     use super::*;
 
     fn check(yaml: &str) -> Result<ReposFile, String> {
-        validate(&serde_yaml_ng::from_str::<Value>(yaml).unwrap())
+        validate(&serde_yaml_ng::from_str::<Value>(yaml).unwrap()).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn errors_name_their_key() {
+        let key = |yaml: &str| {
+            validate(&serde_yaml_ng::from_str::<Value>(yaml).unwrap())
+                .unwrap_err()
+                .key
+        };
+        assert_eq!(key("repos:\n  - name: x\n"), "repos[0]");
+        assert_eq!(
+            key("repos:\n  - {name: x, path: /p}\n  - {name: 3, path: /q}\n"),
+            "repos[1].name"
+        );
+        assert_eq!(key("repos: 3\n"), "repos");
+        assert_eq!(key("repos: []\ncache: {path: 4}\n"), "cache.path");
+        assert_eq!(key("repos: []\nx: 1\n"), "");
     }
 
     #[test]

@@ -189,27 +189,39 @@ fn cache_in_both_files() {
 #[test]
 fn schema_violations_from_pcocc_fixtures() {
     // pcocc's tests/test_image/repos_bad.yaml and tests/test_cache/repos_inval.yaml.
-    for (text, message) in [
+    for (text, message, key) in [
         (
             "# comment\n\nrepos:\n    name: user\n    path: \"/tmp/.pcocc_images_user\"\n",
             "{'name': 'user', 'path': '/tmp/.pcocc_images_user'} is not of type 'array'",
+            "repos",
         ),
         (
             "repos: []\n\ncache:\n  path : \"/tmp/.pcocc_cache\"\n  THIS_SHOULD_NOT_BE_HERE: 9\n",
             "Additional properties are not allowed ('THIS_SHOULD_NOT_BE_HERE' was unexpected)",
+            "cache",
         ),
-        ("", "None is not of type 'object'"),
-        ("cache: {path: /c}", "'repos' is a required property"),
+        ("", "None is not of type 'object'", ""),
+        ("cache: {path: /c}", "'repos' is a required property", ""),
         (
             "repos: []\nimages: []",
             "Additional properties are not allowed ('images' was unexpected)",
+            "",
         ),
-        ("repos: [{name: a}]", "'path' is a required property"),
+        (
+            "repos: [{name: a}]",
+            "'path' is a required property",
+            "repos[0]",
+        ),
         (
             "repos: [{name: a, path: /a, prio: 1}]",
             "Additional properties are not allowed ('prio' was unexpected)",
+            "repos[0]",
         ),
-        ("repos: [{name: 7, path: /a}]", "7 is not of type 'string'"),
+        (
+            "repos: [{name: 7, path: /a}]",
+            "7 is not of type 'string'",
+            "repos[0].name",
+        ),
     ] {
         let s = Setup::new();
         let path = s.system_file(text);
@@ -217,13 +229,27 @@ fn schema_violations_from_pcocc_fixtures() {
         match &e {
             StoreError::ConfigSchema {
                 path: p,
+                key: k,
                 message: m,
             } => {
-                assert_eq!((p, m.as_str()), (&path, message), "{text:?}");
+                assert_eq!(
+                    (p, k.as_str(), m.as_str()),
+                    (&path, key, message),
+                    "{text:?}"
+                );
             }
             other => panic!("{text:?}: {other:?}"),
         }
-        assert_eq!(e.to_string(), message);
+        // pcocc's message first, then where it is.
+        let at = if key.is_empty() {
+            String::new()
+        } else {
+            format!("at {key} ")
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("{message} ({at}in {})", path.display())
+        );
         assert_eq!(e.kind(), ErrorKind::Config);
     }
 }

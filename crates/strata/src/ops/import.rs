@@ -211,8 +211,12 @@ pub(crate) fn store_disk(
 
 /// What is at `path`, for a front end that settles a format from a file's content: a regular
 /// file (symbolic links followed) and the disk format its header shows (strata-disk's probe,
-/// which reads the start of the file), a directory holding `oci-layout`, or anything else.
+/// which reads the start of the file), a directory holding `oci-layout`, nothing at all, or
+/// anything else.
 pub fn probe(path: &std::path::Path) -> Result<Probe> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(Probe::Missing);
+    }
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() => {
             let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
