@@ -1,7 +1,9 @@
-//! `cargo xtask demo`: the main job, end to end, with the real `pcocc-image` binary on the
-//! user's default repository (with no repos.yaml anywhere, that is `user` under the XDG data
-//! directory). Each command is printed as a user would type it, then run. The demo's images are
-//! named `strata-demo-*` and are deleted at the end.
+//! `cargo xtask demo`: the main job, end to end, with the real `pcocc-image` binary on a local
+//! repository of the demo's own (`target/demo/repo`, configured by `target/demo/conf/repos.yaml`
+//! through `PCOCC_USER_CONF_DIR`, with `PCOCC_SYSTEM_CONF_DIR` pointing at an empty directory),
+//! so that the user's configured repositories and cache are never read or written. Each command
+//! is printed as a user would type it, then run. The demo's images are named `strata-demo-*` and
+//! are deleted at the end.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -22,7 +24,13 @@ pub(crate) fn run() -> Result<()> {
     let root = crate::project_root();
     let work = root.join("target/demo");
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
-    println!("strata demo: pcocc-image on your default repository\n");
+    let config = DemoConfig::write(&work)?;
+    println!(
+        "strata demo: pcocc-image on a repository of its own, {} (configured in {}; your own \
+         repositories are not touched)\n",
+        config.repo.display(),
+        config.repos_yaml().display()
+    );
     cmd::run(
         cmd::cargo()
             .args(["build", "--quiet", "-p", "pcocc-image"])
@@ -30,12 +38,12 @@ pub(crate) fn run() -> Result<()> {
     )?;
     let bin = target_dir(&root).join("debug/pcocc-image");
     let pcocc = |args: &[&str]| -> Result<()> {
-        let mut command = Command::new(&bin);
+        let mut command = config.command(&bin);
         command.args(args);
         cmd::run(&mut command)
     };
     for name in NAMES {
-        let mut show = Command::new(&bin);
+        let mut show = config.command(&bin);
         show.args(["show", name]);
         if cmd::probe(&mut show).is_some_and(|out| out.status.success()) {
             println!("(removing {name}, left over by an earlier demo)");
@@ -82,6 +90,51 @@ pub(crate) fn run() -> Result<()> {
          ends."
     );
     Ok(())
+}
+
+/// The demo's own pcocc configuration: one repository, `demo`, under the demo's directory.
+struct DemoConfig {
+    /// The directory `PCOCC_USER_CONF_DIR` names, holding `repos.yaml`.
+    user_conf: PathBuf,
+    /// An empty directory for `PCOCC_SYSTEM_CONF_DIR`, so `/etc/pcocc` is not read either.
+    system_conf: PathBuf,
+    /// The repository.
+    repo: PathBuf,
+}
+
+impl DemoConfig {
+    /// Writes `<work>/conf/repos.yaml` naming `<work>/repo`, and the empty system directory.
+    fn write(work: &Path) -> Result<DemoConfig> {
+        let config = DemoConfig {
+            user_conf: work.join("conf"),
+            system_conf: work.join("no-system-conf"),
+            repo: work.join("repo"),
+        };
+        for dir in [&config.user_conf, &config.system_conf] {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let yaml = format!(
+            "repos:\n  - name: demo\n    path: \"{}\"\n",
+            path_arg(&config.repo)?
+        );
+        std::fs::write(config.repos_yaml(), yaml)
+            .with_context(|| format!("cannot write {}", config.repos_yaml().display()))?;
+        Ok(config)
+    }
+
+    fn repos_yaml(&self) -> PathBuf {
+        self.user_conf.join("repos.yaml")
+    }
+
+    /// `bin` with the demo's configuration in its environment.
+    fn command(&self, bin: &Path) -> Command {
+        let mut command = Command::new(bin);
+        command
+            .env("PCOCC_USER_CONF_DIR", &self.user_conf)
+            .env("PCOCC_SYSTEM_CONF_DIR", &self.system_conf);
+        command
+    }
 }
 
 /// When qemu-img is installed (`cargo xtask setup` installs it), shows that it reads the
@@ -133,4 +186,43 @@ fn make_disk(path: &Path) -> Result<()> {
     }
     file.sync_all()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The demo never reads or writes the user's repositories: its commands see a
+    /// configuration of its own, whose only repository is under the demo's directory.
+    #[test]
+    fn the_demo_has_a_configuration_of_its_own() {
+        let work = std::env::temp_dir().join(format!("xtask-demo-test-{}", std::process::id()));
+        let config = DemoConfig::write(&work).unwrap();
+        let command = config.command(Path::new("pcocc-image"));
+        let envs: Vec<(String, String)> = command
+            .get_envs()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.unwrap_or_default().to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        let yaml = std::fs::read_to_string(config.repos_yaml()).unwrap();
+        std::fs::remove_dir_all(&work).unwrap();
+        for var in ["PCOCC_USER_CONF_DIR", "PCOCC_SYSTEM_CONF_DIR"] {
+            let value = envs.iter().find(|(k, _)| k == var).map(|(_, v)| v);
+            assert!(
+                value.is_some_and(|v| Path::new(v).starts_with(&work)),
+                "{var}: {envs:?}"
+            );
+        }
+        assert_eq!(
+            yaml,
+            format!(
+                "repos:\n  - name: demo\n    path: \"{}\"\n",
+                work.join("repo").display()
+            )
+        );
+    }
 }
