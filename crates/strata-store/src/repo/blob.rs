@@ -145,8 +145,8 @@ impl<'r> Writer<'r> {
                     self.install(linked, &digest, false)?;
                     return Ok((digest, CopyMethod::HardLink));
                 }
-                // Hard links can be refused (EPERM with protected_hardlinks, EMLINK): copy.
-                Err(e) if matches!(e.raw_os_error(), Some(1 | 31)) => {}
+                // A link can be refused where a copy works: copy then.
+                Err(e) if link_refused(&e) => {}
                 Err(e) => return Err(StoreError::io("link a file into", &tmp_dir, e)),
             }
         }
@@ -297,6 +297,18 @@ impl Output for NewBlob<'_> {
     fn bytes_written(&self) -> u64 {
         self.bytes_written
     }
+}
+
+/// Whether a failed `link(2)` leaves copying as the way: a source on another mount of the same
+/// filesystem (a read-only bind mount of a repository: `EXDEV`), a read-only filesystem
+/// (`EROFS`), links refused by `protected_hardlinks` or by permissions (`EPERM`, `EACCES`), or
+/// too many links to the file (`EMLINK`).
+fn link_refused(e: &io::Error) -> bool {
+    use io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::CrossesDevices | K::ReadOnlyFilesystem | K::PermissionDenied | K::TooManyLinks
+    )
 }
 
 /// Refuses `actual` if the caller expected another digest.

@@ -131,6 +131,59 @@ fn blobs_of_another_repository_are_hard_linked() {
     assert!(entries(&repo.tmp_dir()).is_empty());
 }
 
+/// A read-only bind mount of `dir` at `at`, undone when dropped.
+struct ReadOnlyView(std::path::PathBuf);
+
+impl ReadOnlyView {
+    /// Mounts it; `None` where this process may not mount (not root, no mount namespace).
+    fn mount(dir: &Path, at: &Path) -> Option<ReadOnlyView> {
+        let run = |args: &[&str]| {
+            std::process::Command::new("mount")
+                .args(args)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        fs::create_dir_all(at).unwrap();
+        let (d, a) = (dir.to_str().unwrap(), at.to_str().unwrap());
+        if !run(&["--bind", d, a]) {
+            return None;
+        }
+        let view = ReadOnlyView(at.to_owned());
+        run(&["-o", "remount,bind,ro", a]).then_some(view)
+    }
+}
+
+impl Drop for ReadOnlyView {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A repository seen through a read-only bind mount of the same filesystem: `link(2)` fails
+/// with EXDEV there, and the blob is copied instead (the copy failed with "Cannot link a file
+/// into ...").
+#[test]
+fn blobs_behind_a_read_only_bind_mount_are_copied() {
+    let (dir, repo) = new_repo();
+    let other = Repository::open("other", &dir.path().join("other")).unwrap();
+    let d = other.put_blob(&b"shared layer"[..], None).unwrap();
+    let Some(_view) = ReadOnlyView::mount(other.path(), &dir.path().join("ro-view")) else {
+        assert!(
+            !strata_testkit::in_ci() || !strata_store::fsutil::is_root(),
+            "CI runs as root and may mount: the read-only bind mount must work"
+        );
+        eprintln!("cannot mount a read-only bind mount here: skipped");
+        return;
+    };
+    let seen = Repository::open("other", &dir.path().join("ro-view")).unwrap();
+    let writer = repo.writer().unwrap();
+    let (got, method) = writer.put_blob_file(&seen.blob_path(&d), Some(&d)).unwrap();
+    assert_eq!(got, d);
+    assert_ne!(method, CopyMethod::HardLink);
+    assert_eq!(fs::read(repo.blob_path(&d)).unwrap(), b"shared layer");
+    assert!(entries(&repo.tmp_dir()).is_empty());
+}
+
 #[test]
 fn a_new_blob_is_hashed_as_written_and_moved_without_copying() {
     let (_dir, repo) = new_repo();
