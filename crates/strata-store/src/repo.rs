@@ -7,6 +7,8 @@
 //! <repo>/.tmp/                scratch on the same filesystem: blobs and records are written
 //!                             here, then renamed into place
 //! <repo>/.lock                flock: shared by writers of blobs and records, exclusive by gc
+//! <repo>/.locks/<enc(name)>   per-image flocks (Repository::lock_image): one writer of new
+//!                             revisions of a name at a time, outside pcocc's view
 //! <repo>/.instances/<id>.json VM instances that use an image (see `instances`)
 //! <repo>/data/<h[0:2]>/<h>    blobs, named by the sha256 hex of their bytes, mode 0444
 //! <repo>/meta/<enc(name)>@<r> one JSON record per image revision, pcocc's bytes
@@ -191,6 +193,16 @@ impl Repository {
             repo: self,
             _lock: Arc::new(lock),
         })
+    }
+
+    /// Waits for the exclusive lock of image `name` (`.locks/<enc(name)>`), which serialises
+    /// the processes that add revisions to one image: the second of two `resize`s of an image
+    /// waits for the first, then builds on its revision instead of racing it for the same
+    /// revision number. Dropping the lock releases it.
+    pub fn lock_image(&self, name: &str) -> Result<FileLock> {
+        let dir = self.root.join(".locks");
+        fsutil::mkdir_if_missing(&dir).at("create directory", &dir)?;
+        FileLock::acquire(&dir.join(meta::encode_name(name)), LockMode::Exclusive)
     }
 
     /// Like [`Repository::writer`], but fails with [`StoreError::Locked`] while gc runs.

@@ -314,6 +314,11 @@ pub trait Revisions: Send + Sync {
     /// The file of layer `digest` in this store.
     fn layer_path(&self, digest: &Digest) -> PathBuf;
 
+    /// Waits until no other process adds revisions to `name`, and keeps it so until the
+    /// returned hold is dropped: an operation that reads the latest revision and writes the
+    /// next one holds it across both.
+    fn hold_name(&self, name: &str) -> Result<Box<dyn Send + '_>>;
+
     /// Adds the next revision of `base`'s image whose top layer is a new, empty qcow2 of
     /// `new_size` bytes backed by `base`'s top layer (the other layers shared).
     fn add_layer(&self, base: &ImageSummary, new_size: u64, owner: &str) -> Result<AddedLayer>;

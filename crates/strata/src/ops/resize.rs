@@ -42,15 +42,18 @@ impl Strata {
     ///   shrinks ([`Error::Shrink`]; the same size is accepted, as qemu-img accepts it).
     /// - The new revision is written in the store where the image was found, as the next
     ///   revision after the latest, built on the revision found (see
-    ///   [`Revisions::add_layer`](crate::store::Revisions::add_layer)).
+    ///   [`Revisions::add_layer`](crate::store::Revisions::add_layer)). The image's name is held
+    ///   from the look-up to the record ([`Revisions::hold_name`](crate::store::Revisions::hold_name)),
+    ///   so that a concurrent resize of the same image waits, then builds on the revision the
+    ///   first one wrote.
     ///
     /// Progress: `Started{Storing}`, `Finished`.
     pub fn resize(&self, request: ResizeRequest, progress: &dyn Progress) -> Result<ResizeOutcome> {
-        let (store, base) = self.find(&request.image)?;
-        if base.kind != Kind::Vm {
+        let (store, found) = self.find(&request.image)?;
+        if found.kind != Kind::Vm {
             return Err(Error::NotVm {
-                name: base.name,
-                kind: base.kind,
+                name: found.name,
+                kind: found.kind,
                 action: "resized",
             });
         }
@@ -60,6 +63,22 @@ impl Strata {
                 what: "revisions",
             });
         };
+        // Two resizes of one image: the second waits for the first, then builds on what it
+        // wrote (the latest revision, unless the request named one).
+        let _held = revisions.hold_name(&found.name)?;
+        let base = store
+            .find(&request.image.key)?
+            .ok_or_else(|| Error::ImageNotFound {
+                key: request.image.key.clone(),
+                store: Some(store.name().to_owned()),
+            })?;
+        if base.kind != Kind::Vm {
+            return Err(Error::NotVm {
+                name: base.name,
+                kind: base.kind,
+                action: "resized",
+            });
+        }
         let old_size = store.open_disk(&base)?.virtual_size();
         let new_size = request.new_size.next_multiple_of(512);
         if new_size < old_size {

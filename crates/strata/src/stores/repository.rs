@@ -448,6 +448,10 @@ impl Revisions for RepositoryStore {
         }
     }
 
+    fn hold_name(&self, name: &str) -> Result<Box<dyn Send + '_>> {
+        Ok(Box::new(self.repository()?.lock_image(name)?))
+    }
+
     /// The new layer is an empty qcow2 whose backing file is the previous top blob by the
     /// relative path `../../data/<xx>/<h>` with format qcow2: created in the repository's
     /// `.tmp/` with that name directly (`.tmp/` and `data/<yy>/` are both one level below the

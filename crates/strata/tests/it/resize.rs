@@ -178,3 +178,46 @@ fn refuses_shrinking_and_containers() {
     assert!(matches!(err, Error::NotCapable { .. }), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::Unsupported);
 }
+
+/// Two resizes of one image at once: the second waits for the first and builds on it, instead
+/// of racing it for the same revision number ("revision already exists").
+#[test]
+fn concurrent_resizes_of_one_image_follow_each_other() {
+    let fx = Fixture::new();
+    let raw = fx.path("disk.raw");
+    make_raw(&raw, SIZE);
+    for round in 0..4 {
+        let name = format!("vm{round}");
+        fx.import(&raw, &name);
+        let barrier = std::sync::Barrier::new(2);
+        let outcomes: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = [2 * SIZE, 2 * SIZE]
+                .into_iter()
+                .map(|size| {
+                    let strata = fx.strata.clone();
+                    let (barrier, name) = (&barrier, &name);
+                    s.spawn(move || {
+                        barrier.wait();
+                        strata.resize(
+                            ResizeRequest {
+                                image: image(name),
+                                new_size: size,
+                            },
+                            &NoProgress,
+                        )
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut revisions: Vec<(Option<u64>, usize)> = outcomes
+            .into_iter()
+            .map(|o| {
+                let o = o.unwrap();
+                (o.image.revision, o.layers)
+            })
+            .collect();
+        revisions.sort();
+        assert_eq!(revisions, [(Some(1), 2), (Some(2), 3)], "round {round}");
+    }
+}
