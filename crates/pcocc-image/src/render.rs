@@ -288,6 +288,11 @@ pub fn problem_text(problem: &Problem) -> String {
         }
         Problem::StrayData { path } => format!("{}: not a blob", path.display()),
         Problem::StrayMeta { path } => format!("{}: not a revision record", path.display()),
+        Problem::InterruptedDelete {
+            name, revisions, ..
+        } => format!(
+            "{name}: the deletion of revisions {revisions:?} was interrupted: `repo gc` completes it"
+        ),
         Problem::BadRecord { path, message } => format!("{}: {message}", path.display()),
         Problem::MissingBlob {
             name,

@@ -48,6 +48,8 @@ pub struct GcReport {
     pub young_kept: u64,
     /// Blobs kept because a record or an instance names them.
     pub blobs_kept: u64,
+    /// Deletions that a crash had interrupted, completed before anything else.
+    pub deletions_completed: u64,
 }
 
 impl Repository {
@@ -68,6 +70,9 @@ impl Repository {
     }
 
     fn gc_locked(&self, grace: Duration) -> Result<GcReport> {
+        // A deletion a crash interrupted is completed first: its records, hidden from strata's
+        // readers, must not outlive the blobs gc is about to remove.
+        let completed = self.complete_pending_deletes()?;
         let mut live: HashSet<String> = HashSet::new();
         for record in self.records()? {
             live.extend(
@@ -80,7 +85,7 @@ impl Repository {
         // Files in meta/ whose names strata does not write (`x@01`, hand-made ones) are still
         // records to pcocc, which reads every non-hidden `meta/*`: keep their blobs too, and
         // stop if one does not parse, as pcocc would.
-        for stray in self.meta_entries()?.1 {
+        for stray in self.meta_entries()?.strays {
             let file_name = stray
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -105,7 +110,10 @@ impl Repository {
         }
         let now = SystemTime::now();
         let young = |meta: &fs::Metadata| age(meta, now) < grace;
-        let mut report = GcReport::default();
+        let mut report = GcReport {
+            deletions_completed: completed.len() as u64,
+            ..GcReport::default()
+        };
 
         let data = self.data_dir();
         for fan_out in list(&data)? {

@@ -69,6 +69,40 @@ pub enum DeleteMode {
     Force,
 }
 
+/// Marks a deletion in progress: `meta/.delete-<enc(name)>`, written (fsynced, renamed) before
+/// the first record of a multi-revision delete is unlinked and removed after the last, so that
+/// readers treat the revisions it lists as deleted whatever a crash leaves in between.
+pub(crate) const DELETE_MARKER_PREFIX: &str = ".delete-";
+
+/// The largest deletion marker read (it lists revision numbers).
+const MAX_MARKER_LEN: u64 = 1 << 20;
+
+/// A deletion marker's content.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct MarkerFile {
+    name: String,
+    revisions: Vec<u64>,
+}
+
+/// A deletion that did not complete: its marker and the revisions it deletes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PendingDelete {
+    pub(crate) path: PathBuf,
+    pub(crate) name: String,
+    pub(crate) revisions: Vec<u64>,
+}
+
+/// What `meta/` holds.
+#[derive(Debug, Default)]
+pub(crate) struct MetaListing {
+    /// The records, sorted by name and revision, without those a pending deletion lists.
+    pub(crate) entries: Vec<MetaEntry>,
+    /// Other entries, which are not records (nor deletion markers).
+    pub(crate) strays: Vec<PathBuf>,
+    /// Deletions that did not complete.
+    pub(crate) pending: Vec<PendingDelete>,
+}
+
 /// A record file found in `meta/`: its name, revision and path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MetaEntry {
@@ -104,7 +138,7 @@ impl Repository {
     pub fn revisions(&self, name: &str) -> Result<Vec<u64>> {
         let mut revisions: Vec<u64> = self
             .meta_entries()?
-            .0
+            .entries
             .into_iter()
             .filter(|e| e.name == name)
             .map(|e| e.revision)
@@ -124,7 +158,7 @@ impl Repository {
     /// any record (pcocc's `load_meta(shallow=True)`, with integer revisions).
     pub fn index(&self) -> Result<BTreeMap<String, Vec<u64>>> {
         let mut index: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-        for entry in self.meta_entries()?.0 {
+        for entry in self.meta_entries()?.entries {
             index.entry(entry.name).or_default().push(entry.revision);
         }
         for revisions in index.values_mut() {
@@ -137,7 +171,7 @@ impl Repository {
     /// the whole listing, as in pcocc (use [`Repository::verify`] to list every problem).
     pub fn records(&self) -> Result<Vec<RevisionRecord>> {
         let mut records = Vec::new();
-        for entry in self.meta_entries()?.0 {
+        for entry in self.meta_entries()?.entries {
             // A record deleted since the listing is simply not listed.
             if let Some(record) = read_record(&entry.path, &entry.name, entry.revision)? {
                 records.push(record);
@@ -147,35 +181,62 @@ impl Repository {
         Ok(records)
     }
 
-    /// The record files in `meta/` (sorted by name and revision), and the paths of other
-    /// entries there, which are not records.
-    pub(crate) fn meta_entries(&self) -> Result<(Vec<MetaEntry>, Vec<PathBuf>)> {
+    /// The record files in `meta/` (sorted by name and revision) except those an interrupted
+    /// deletion lists, the paths of other entries there, which are not records, and the
+    /// interrupted deletions.
+    pub(crate) fn meta_entries(&self) -> Result<MetaListing> {
         let meta = self.meta_dir();
-        let mut entries = Vec::new();
-        let mut strays = Vec::new();
+        let mut listing = MetaListing::default();
         let dir = match fs::read_dir(&meta) {
             Ok(dir) => dir,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((entries, strays)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(listing),
             Err(e) => return Err(StoreError::io("list", &meta, e)),
         };
         for item in dir {
             let item = item.at("list", &meta)?;
             let path = item.path();
-            let parsed = item.file_name().to_str().and_then(parse_record_file_name);
-            match parsed {
+            let file_name = item.file_name();
+            let file_name = file_name.to_str();
+            if file_name.is_some_and(|n| n.starts_with(DELETE_MARKER_PREFIX)) {
+                match read_marker(&path)? {
+                    Some(pending) => listing.pending.push(pending),
+                    None => listing.strays.push(path),
+                }
+                continue;
+            }
+            match file_name.and_then(parse_record_file_name) {
                 Some((name, revision)) if item.file_type().at("stat", &path)?.is_file() => {
-                    entries.push(MetaEntry {
+                    listing.entries.push(MetaEntry {
                         name,
                         revision,
                         path,
                     });
                 }
-                _ => strays.push(path),
+                _ => listing.strays.push(path),
             }
         }
-        entries.sort_by(|a, b| (&a.name, a.revision).cmp(&(&b.name, b.revision)));
-        strays.sort();
-        Ok((entries, strays))
+        let pending = &listing.pending;
+        listing.entries.retain(|e| {
+            !pending
+                .iter()
+                .any(|p| p.name == e.name && p.revisions.contains(&e.revision))
+        });
+        listing
+            .entries
+            .sort_by(|a, b| (&a.name, a.revision).cmp(&(&b.name, b.revision)));
+        listing.strays.sort();
+        listing.pending.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(listing)
+    }
+
+    /// Completes every interrupted deletion: unlinks the records it lists that are still
+    /// there, then its marker (under the exclusive lock, before gc counts references).
+    pub(crate) fn complete_pending_deletes(&self) -> Result<Vec<PendingDelete>> {
+        let pending = self.meta_entries()?.pending;
+        for deletion in &pending {
+            finish_delete(self, deletion)?;
+        }
+        Ok(pending)
     }
 
     /// [`Writer::commit`] in a write session of its own.
@@ -207,6 +268,100 @@ impl Writer<'_> {
     /// there is one (record-only changes: description, permissions, our `custom_meta.strata`).
     pub fn replace_record(&self, record: &RevisionRecord) -> Result<()> {
         self.write_record(record, true)
+    }
+
+    /// Deletes the records of `name` at each of `revisions`, all or none: every one must exist
+    /// (`Object {name} revision {r} not found in repository {repo}`) and, unless `mode` is
+    /// [`DeleteMode::Force`], none may be used by a VM instance, before anything is removed.
+    /// Several revisions go through a deletion marker (see [`DELETE_MARKER_PREFIX`]), so a
+    /// crash leaves the image whole or deleted to strata's readers, and `gc` completes it.
+    /// Blobs stay until gc.
+    pub fn delete_records(&self, name: &str, revisions: &[u64], mode: DeleteMode) -> Result<()> {
+        self.delete_records_until(name, revisions, mode, &mut || true)
+    }
+
+    /// [`Writer::delete_records`], calling `go_on` between its durable steps and stopping
+    /// where it returns `false`, as a crash would (for tests of every crash point).
+    pub(crate) fn delete_records_until(
+        &self,
+        name: &str,
+        revisions: &[u64],
+        mode: DeleteMode,
+        go_on: &mut dyn FnMut() -> bool,
+    ) -> Result<()> {
+        let repo = self.repo;
+        for &revision in revisions {
+            let path = repo.meta_dir().join(record_file_name(name, revision));
+            if !path.is_file() {
+                return Err(StoreError::ImageNotFound {
+                    name: name.to_owned(),
+                    revision: Some(revision),
+                    repo: Some(repo.name.clone()),
+                });
+            }
+            if mode == DeleteMode::RefuseInUse {
+                let users = repo.is_in_use(name, revision)?;
+                if !users.is_empty() {
+                    return Err(StoreError::InUse {
+                        name: name.to_owned(),
+                        revision,
+                        instances: users.into_iter().map(|id| id.to_string()).collect(),
+                    });
+                }
+            }
+        }
+        if let [revision] = revisions {
+            return self.delete_record(name, *revision, DeleteMode::Force);
+        }
+        let meta = repo.meta_dir();
+        let marker = MarkerFile {
+            name: name.to_owned(),
+            revisions: revisions.to_vec(),
+        };
+        let target = meta.join(format!("{DELETE_MARKER_PREFIX}{}", encode_name(name)));
+        let tmp_dir = repo.tmp_dir();
+        let mut tmp = tempfile::Builder::new()
+            .prefix("delete-")
+            .tempfile_in(&tmp_dir)
+            .at("create a file in", &tmp_dir)?;
+        let bytes = serde_json::to_vec(&marker)
+            .map_err(|e| StoreError::io("write", tmp.path(), std::io::Error::other(e)))?;
+        tmp.write_all(&bytes).at("write", tmp.path())?;
+        tmp.as_file().sync_all().at("fsync", tmp.path())?;
+        let (_, tmp_path) = tmp.into_parts();
+        // A marker left by an earlier interrupted delete of the same name is replaced: its
+        // records are still hidden by this one or already gone.
+        if let Some(earlier) = read_marker(&target)? {
+            finish_delete(repo, &earlier)?;
+        }
+        tmp_path
+            .persist(&target)
+            .map_err(|e| StoreError::io("rename into", &target, e.error))?;
+        fsutil::fsync_dir(&meta)?;
+        let pending = PendingDelete {
+            path: target,
+            name: name.to_owned(),
+            revisions: revisions.to_vec(),
+        };
+        for &revision in revisions {
+            if !go_on() {
+                return Ok(());
+            }
+            let path = meta.join(record_file_name(name, revision));
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io("remove", &path, e)),
+            }
+        }
+        if !go_on() {
+            return Ok(());
+        }
+        fsutil::fsync_dir(&meta)?;
+        if !go_on() {
+            return Ok(());
+        }
+        finish_delete(repo, &pending)
     }
 
     /// Deletes the record of `name` at `revision` (`Object {name} revision {r} not found in
@@ -302,6 +457,47 @@ impl Writer<'_> {
     }
 }
 
+/// The deletion marker at `path`: `None` when it is not there or does not parse (then it is a
+/// stray file, which verify reports).
+fn read_marker(path: &Path) -> Result<Option<PendingDelete>> {
+    let file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::io("open", path, e)),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_MARKER_LEN)
+        .read_to_end(&mut bytes)
+        .at("read", path)?;
+    Ok(serde_json::from_slice::<MarkerFile>(&bytes)
+        .ok()
+        .map(|m| PendingDelete {
+            path: path.to_owned(),
+            name: m.name,
+            revisions: m.revisions,
+        }))
+}
+
+/// Unlinks what is left of `deletion`'s records, then its marker, each step made durable.
+fn finish_delete(repo: &Repository, deletion: &PendingDelete) -> Result<()> {
+    let meta = repo.meta_dir();
+    for &revision in &deletion.revisions {
+        let path = meta.join(record_file_name(&deletion.name, revision));
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io("remove", &path, e)),
+        }
+    }
+    fsutil::fsync_dir(&meta)?;
+    match fs::remove_file(&deletion.path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::io("remove", &deletion.path, e)),
+    }
+    fsutil::fsync_dir(&meta)
+}
+
 /// Gives `file` mode `0666 & !umask`, the mode `open(path, 'w')` would have given it.
 fn set_umask_mode(file: &fs::File) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -365,6 +561,58 @@ pub(crate) fn read_record_file(path: &Path, name: &str) -> Result<Option<Revisio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A crash at every step of deleting three revisions leaves the image whole or deleted to
+    /// strata's readers (never `a@1` and `a@2` without `a@0`, as unlinking one record after the
+    /// other did), verify names an interrupted deletion, and gc completes it.
+    #[test]
+    fn deleting_several_revisions_is_all_or_nothing_at_every_crash_point() {
+        use strata_model::kind::Kind;
+        for steps in 0..8 {
+            let dir = tempfile::tempdir().unwrap();
+            let repo = Repository::open("r", &dir.path().join("r")).unwrap();
+            let writer = repo.writer().unwrap();
+            let blob = writer.put_blob(&b"layer"[..], None).unwrap();
+            for revision in 0..3 {
+                let record = RevisionRecord::new("a", revision, Kind::Vm, "u", 1.0, [blob.clone()]);
+                writer.commit(&record).unwrap();
+            }
+            let mut left = steps;
+            let mut crash = || {
+                if left == 0 {
+                    return false;
+                }
+                left -= 1;
+                true
+            };
+            writer
+                .delete_records_until("a", &[0, 1, 2], DeleteMode::RefuseInUse, &mut crash)
+                .unwrap();
+            drop(writer);
+            match repo.revisions("a") {
+                Ok(revisions) => assert_eq!(revisions, [0, 1, 2], "after {steps} steps"),
+                Err(e) => assert!(matches!(e, StoreError::ImageNotFound { .. }), "{e}"),
+            }
+            let listing = repo.meta_entries().unwrap();
+            assert!(listing.strays.is_empty(), "after {steps} steps");
+            let report = repo.verify().unwrap();
+            let interrupted = report
+                .problems
+                .iter()
+                .filter(|p| matches!(p, super::super::Problem::InterruptedDelete { .. }))
+                .count();
+            assert_eq!(interrupted, listing.pending.len(), "after {steps} steps");
+            assert_eq!(report.problems.len(), interrupted, "{report:?}");
+            let gc = repo.gc(std::time::Duration::ZERO).unwrap();
+            assert_eq!(gc.deletions_completed, listing.pending.len() as u64);
+            assert!(repo.verify().unwrap().is_clean());
+            assert!(repo.meta_entries().unwrap().pending.is_empty());
+            if repo.revisions("a").is_err() {
+                assert_eq!(fs::read_dir(repo.meta_dir()).unwrap().count(), 0);
+                assert_eq!(gc.blobs_removed, 1, "after {steps} steps");
+            }
+        }
+    }
 
     #[test]
     fn file_names() {

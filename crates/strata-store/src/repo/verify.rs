@@ -133,6 +133,17 @@ pub enum Problem {
         /// The file.
         path: PathBuf,
     },
+    /// A deletion of several revisions that a crash interrupted: strata treats the revisions
+    /// as deleted, but records of them may remain for other readers (pcocc). `repo gc`
+    /// completes it.
+    InterruptedDelete {
+        /// The deletion's marker.
+        path: PathBuf,
+        /// The image.
+        name: String,
+        /// The revisions it deletes.
+        revisions: Vec<u64>,
+    },
     /// A record that does not parse or contradicts its file name.
     BadRecord {
         /// The record file.
@@ -207,11 +218,24 @@ impl Repository {
             ..VerifyReport::default()
         };
         self.verify_blobs(&mut report)?;
-        let (entries, strays) = self.meta_entries()?;
-        report
-            .problems
-            .extend(strays.into_iter().map(|path| Problem::StrayMeta { path }));
-        for entry in entries {
+        let listing = self.meta_entries()?;
+        report.problems.extend(
+            listing
+                .strays
+                .into_iter()
+                .map(|path| Problem::StrayMeta { path }),
+        );
+        report.problems.extend(
+            listing
+                .pending
+                .into_iter()
+                .map(|p| Problem::InterruptedDelete {
+                    path: p.path,
+                    name: p.name,
+                    revisions: p.revisions,
+                }),
+        );
+        for entry in listing.entries {
             let record = match super::meta::read_record(&entry.path, &entry.name, entry.revision) {
                 Ok(Some(record)) => record,
                 Ok(None) => continue,

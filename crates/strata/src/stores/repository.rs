@@ -264,7 +264,8 @@ impl Store for RepositoryStore {
         }))
     }
 
-    /// Every revision is checked first, so that an image in use loses none.
+    /// Every revision is checked first, so that an image in use loses none; several revisions
+    /// go all at once ([`Writer::delete_records`]).
     fn remove(&self, name: &str, revision: Option<u64>) -> Result<Vec<u64>> {
         let repo = self.repository()?;
         let key = ImageKey::Name {
@@ -281,21 +282,8 @@ impl Store for RepositoryStore {
                 .revisions(name)
                 .map_err(|e| not_found(e, key.clone(), &self.name))?,
         };
-        let writer = self.writer()?;
-        for &revision in &revisions {
-            let instances = repo.is_in_use(name, revision)?;
-            if !instances.is_empty() {
-                return Err(StoreError::InUse {
-                    name: name.to_owned(),
-                    revision,
-                    instances: instances.iter().map(ToString::to_string).collect(),
-                }
-                .into());
-            }
-        }
-        for &revision in &revisions {
-            writer.delete_record(name, revision, DeleteMode::RefuseInUse)?;
-        }
+        self.writer()?
+            .delete_records(name, &revisions, DeleteMode::RefuseInUse)?;
         Ok(revisions)
     }
 

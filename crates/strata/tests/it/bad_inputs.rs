@@ -179,7 +179,7 @@ fn missing_store_empty_name_and_existing_image() {
         matches!(&err, Error::UnknownStore { name } if name == "nope"),
         "{err:?}"
     );
-    assert_eq!(err.kind(), ErrorKind::Config);
+    assert_eq!(err.kind(), ErrorKind::NotFound);
     let err = import_err(&fx, &raw, "");
     assert!(matches!(err, Error::EmptyName), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::InvalidRequest);

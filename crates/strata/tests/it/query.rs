@@ -75,7 +75,7 @@ fn list_show_and_repos() {
         })
         .unwrap_err();
     assert!(matches!(err, Error::UnknownStore { .. }), "{err:?}");
-    assert_eq!(err.kind(), ErrorKind::Config);
+    assert_eq!(err.kind(), ErrorKind::NotFound);
 
     let show = fx
         .strata
