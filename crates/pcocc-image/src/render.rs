@@ -184,6 +184,12 @@ impl RepoRow {
     }
 }
 
+/// An error as a line of standard error in pcocc's manner (red on a terminal), for errors that
+/// do not end the command.
+pub fn error_line(message: &str) -> Line {
+    Line::stderr(message).styled(AnsiColor::Red.on_default())
+}
+
 /// `image repo list`: WRITABLE is Python's `str(bool)`, or `N/A` for a missing path.
 pub fn repo_list(repos: &[RepoRow]) -> String {
     let rows: Vec<[String; 3]> = repos
@@ -634,6 +640,7 @@ mod tests {
                     images: vec![],
                 },
             ],
+            failed: vec![],
         };
         assert_eq!(
             list(&outcome, &utc(), Styler::plain()),
@@ -660,6 +667,7 @@ ubuntu           ctr     12          user    jdoe     2018-08-24 20:45:20
                 store: "user".into(),
                 images: vec![],
             }],
+            failed: vec![],
         };
         assert_eq!(list(&outcome, &utc(), Styler::plain()), "");
     }

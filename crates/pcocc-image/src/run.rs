@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::lower;
 use crate::render::{self, PcoccWording};
 use crate::settings::Settings;
+use crate::words;
 
 /// What a command needs to know about where its text goes.
 #[derive(Debug, Clone)]
@@ -63,11 +64,24 @@ pub fn run_with(
     let tz = &terminal.tz;
     match cli.command {
         Command::List(args) => {
-            let outcome = strata.list(lower::list(&args)?)?;
+            let mut outcome = strata.list(lower::list(&args)?)?;
             if args.json {
-                json(out, &render::json::list(&outcome, tz))
+                json(out, &render::json::list(&outcome, tz))?;
             } else {
-                write(out, &render::list(&outcome, tz, terminal.stdout))
+                write(out, &render::list(&outcome, tz, terminal.stdout))?;
+            }
+            // A repository that could not be listed is reported after the others, as `ls`
+            // does; the last one's code is the exit code.
+            let last = outcome.failed.pop();
+            for failure in &outcome.failed {
+                strata_cli::progress::print_line(&render::error_line(&words::report(
+                    &failure.error,
+                    None,
+                )));
+            }
+            match last {
+                Some(failure) => Err(Error::Core(failure.error)),
+                None => Ok(()),
             }
         }
         Command::Show(args) => {

@@ -124,7 +124,8 @@ pub use ops::export::{Destination, ExportOutcome, ExportRequest};
 pub use ops::import::{ImportOutcome, ImportRequest, Source, probe};
 pub use ops::maintain::{GcOutcome, GcRequest, StoreVerify, VerifyOutcome, VerifyRequest};
 pub use ops::query::{
-    ListOutcome, ListRequest, ShowOutcome, ShowRequest, StoreImages, StoreInfo, StoreListOutcome,
+    ListOutcome, ListRequest, ShowOutcome, ShowRequest, StoreFailure, StoreImages, StoreInfo,
+    StoreListOutcome,
 };
 pub use ops::resize::{ResizeOutcome, ResizeRequest};
 pub use progress::{NoProgress, Phase, Progress, ProgressEvent, Warning};

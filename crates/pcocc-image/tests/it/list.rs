@@ -34,3 +34,24 @@ fn list_of_empty_repositories_prints_nothing() {
     let sb = Sandbox::new(&["user"]);
     snap!("empty", sb, &["list"]);
 }
+
+/// A repository whose directory cannot be created (its parent is missing) does not hide the
+/// others: they are listed, then its error is printed and is the exit code (66), as `ls` does
+/// with an unreadable directory. Named with `-R`, it fails alone.
+#[test]
+fn a_broken_repository_does_not_hide_the_others() {
+    let sb = Sandbox::new(&["user", "global"]);
+    let raw = sb.raw_disk("disk.raw", 1 << 20);
+    sb.ok(&["import", &raw, "user:ubuntu"]);
+    sb.ok(&["import", &raw, "global:debian"]);
+    sb.settle();
+    let file = sb.path("conf/user/repos.yaml");
+    let mut yaml = std::fs::read_to_string(&file).expect("repos.yaml");
+    yaml.push_str(&format!(
+        "  - name: broken\n    path: \"{}\"\n",
+        sb.path("missing-parent/broken").display()
+    ));
+    std::fs::write(&file, yaml).expect("repos.yaml");
+    snap!("broken_among_others", sb, &["list"]);
+    snap!("broken_named", sb, &["list", "-R", "broken"]);
+}

@@ -44,6 +44,7 @@ fn image_list() {
                 summary("ubuntu", Kind::Ctr, 12, T_UBUNTU),
             ],
         }],
+        failed: vec![],
     };
     assert_eq!(
         render::list(&outcome, &TimeZone::UTC, Styler::plain()),

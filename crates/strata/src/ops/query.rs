@@ -16,10 +16,22 @@ pub struct ListRequest {
 }
 
 /// What `list` found.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Default)]
 pub struct ListOutcome {
-    /// One entry per store searched, in order, including stores with no match.
+    /// One entry per store listed, in order, including stores with no match.
     pub stores: Vec<StoreImages>,
+    /// The stores that could not be listed (unreadable, or not creatable), in order, when every
+    /// store was listed: one broken store does not hide the others.
+    pub failed: Vec<StoreFailure>,
+}
+
+/// A store that could not be listed, and why.
+#[derive(Debug)]
+pub struct StoreFailure {
+    /// The store.
+    pub store: String,
+    /// Why.
+    pub error: crate::Error,
 }
 
 /// The matching images of one store.
@@ -72,19 +84,27 @@ pub struct StoreInfo {
 impl Strata {
     /// Per store (the one named, else each in order), every image whose name the filter
     /// matches, sorted by name. A store that is named but not configured is
-    /// [`Error::UnknownStore`](crate::Error::UnknownStore); a stored record that does not parse
-    /// fails the listing.
+    /// [`Error::UnknownStore`](crate::Error::UnknownStore). A store that cannot be listed (its
+    /// directory cannot be created, a record of it does not parse) fails the listing when it
+    /// was named; listing every store, it is reported in [`ListOutcome::failed`] and the
+    /// others are listed.
     pub fn list(&self, request: ListRequest) -> Result<ListOutcome> {
-        let mut stores = Vec::new();
+        let mut outcome = ListOutcome::default();
         let matches = |name: &str| request.filter.as_ref().is_none_or(|r| r.is_match(name));
         for store in self.selected(request.store.as_deref())? {
-            let images = store.list(&matches)?;
-            stores.push(StoreImages {
-                store: store.name().to_owned(),
-                images,
-            });
+            match store.list(&matches) {
+                Ok(images) => outcome.stores.push(StoreImages {
+                    store: store.name().to_owned(),
+                    images,
+                }),
+                Err(error) if request.store.is_none() => outcome.failed.push(StoreFailure {
+                    store: store.name().to_owned(),
+                    error,
+                }),
+                Err(error) => return Err(error),
+            }
         }
-        Ok(ListOutcome { stores })
+        Ok(outcome)
     }
 
     /// The image the locator names, its layers, and every revision of it in the store where
