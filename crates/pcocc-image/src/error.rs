@@ -55,6 +55,9 @@ pub enum Error {
     /// Logging could not be set up (a bad `RUST_LOG`).
     #[error(transparent)]
     Logging(#[from] LoggingError),
+    /// The SIGINT and SIGTERM handlers could not be installed.
+    #[error("cannot install the signal handlers")]
+    Signals(#[source] io::Error),
 }
 
 impl Error {
@@ -87,6 +90,7 @@ impl Error {
             Error::VerifyFailed { .. } => Some(ErrorKind::IntegrityMismatch),
             Error::Output(_) => Some(ErrorKind::Io),
             Error::Logging(_) => Some(ErrorKind::Config),
+            Error::Signals(_) => None,
         }
     }
 }

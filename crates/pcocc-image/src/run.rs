@@ -46,7 +46,11 @@ pub fn main() -> Result<(), Error> {
     let cli = Cli::parse();
     strata_cli::init_logging(cli.verbose)?;
     let terminal = Terminal::detect(cli.quiet);
-    let settings = Settings::open(Env::from_process(), None, StrataOptions::default())?;
+    let options = StrataOptions {
+        cancel: Some(strata_cli::interrupt::install().map_err(Error::Signals)?),
+        ..StrataOptions::default()
+    };
+    let settings = Settings::open(Env::from_process(), None, options)?;
     run_with(cli, &settings, &terminal, &mut io::stdout())
 }
 

@@ -5,7 +5,8 @@
 //! The table, its reasons and each original tool's codes are in `docs/exit-codes.md`. In short:
 //! 64 invalid request, 65 invalid/corrupt data (and [`ErrorKind::Escape`]), 66 not found,
 //! 69 unsupported, 70 internal, 73 already exists, 74 I/O, 75 busy, 77 permission denied,
-//! 78 configuration. A broken pipe on standard output is success (ripgrep's rule).
+//! 78 configuration, 130 or 143 interrupted by SIGINT or SIGTERM. A broken pipe on standard
+//! output is success (ripgrep's rule).
 //!
 //! A front end implements [`Dialect`] once, and its `main.rs` is a few lines:
 //!
@@ -69,6 +70,9 @@ pub const TEMP_FAIL: u8 = 75;
 pub const NO_PERM: u8 = 77;
 /// `EX_CONFIG`: the configuration is wrong ([`ErrorKind::Config`]).
 pub const CONFIG: u8 = 78;
+/// 128 + SIGINT, the shells' code for a command stopped by Ctrl-C ([`ErrorKind::Interrupted`];
+/// [`run_main`] gives 143 when SIGTERM stopped it).
+pub const INTERRUPTED: u8 = 130;
 
 /// The exit code of every pcocc error (`handle_error` calls `sys.exit(-1)`), and of
 /// OpenNebula's `CLIHelper.fail` (`exit(-1)`), for a front end that wants their codes.
@@ -96,6 +100,7 @@ pub const fn sysexits(kind: Option<ErrorKind>) -> u8 {
         Some(ErrorKind::Busy) => TEMP_FAIL,
         Some(ErrorKind::PermissionDenied) => NO_PERM,
         Some(ErrorKind::Config) => CONFIG,
+        Some(ErrorKind::Interrupted) => INTERRUPTED,
         _ => SOFTWARE,
     }
 }
@@ -173,6 +178,9 @@ where
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             write_stderr(&dialect.report(&err, Stream::Stderr.styler()));
+            if dialect.kind(&err) == Some(ErrorKind::Interrupted) {
+                return ExitCode::from(crate::interrupt::exit_code());
+            }
             ExitCode::from(dialect.exit_code(&err))
         }
     }
@@ -206,6 +214,7 @@ mod tests {
             (ErrorKind::Busy, 75),
             (ErrorKind::PermissionDenied, 77),
             (ErrorKind::Config, 78),
+            (ErrorKind::Interrupted, 130),
         ];
         for (kind, code) in cases {
             assert_eq!(sysexits(Some(kind)), code, "{kind:?}");

@@ -13,9 +13,11 @@
 //! - [`logging`]: tracing set-up from `-v` and `RUST_LOG`.
 //! - [`exit`]: exit codes for [`strata::ErrorKind`] (sysexits), error reports in the dialect's
 //!   style, and [`run_main`], the body of every front end's `main`.
+//! - [`interrupt`]: SIGINT and SIGTERM stop the operation in progress cleanly.
 //! - [`output`] and [`json`]: writing to stdout, where a closed pipe is not an error.
 
 pub mod exit;
+pub mod interrupt;
 pub mod json;
 pub mod logging;
 pub mod output;

@@ -46,8 +46,8 @@ pub mod target;
 
 pub use crate::compress::Compression;
 pub use engine::{
-    ConvertOptions, ConvertSummary, DEFAULT_CHUNK, DEFAULT_MAX_WORKERS, MAX_CHUNK, MAX_WORKERS,
-    Progress, STEP, convert,
+    Cancel, ConvertOptions, ConvertSummary, DEFAULT_CHUNK, DEFAULT_MAX_WORKERS, MAX_CHUNK,
+    MAX_WORKERS, Progress, STEP, convert,
 };
 pub use error::ConvertError;
 pub use output::WRITE_BLOCK;

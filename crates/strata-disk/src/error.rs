@@ -25,6 +25,8 @@ pub enum ErrorKind {
     IntegrityMismatch,
     /// The caller asked for something impossible (offset past the virtual size, shrink).
     InvalidRequest,
+    /// The caller stopped the operation ([`Cancel`](crate::Cancel)).
+    Interrupted,
 }
 
 /// An error from a disk codec, naming the file it concerns when there is one.

@@ -49,7 +49,9 @@ pub use vhdx::VhdxImage;
 // The convert engine, the contract its targets implement and the writer contract.
 pub mod convert;
 pub use convert::output::{Committed, Durability, Output, OutputFile, Writeback};
-pub use convert::{ConvertOptions, ConvertSummary, ConvertTarget, Finished, Progress, convert};
+pub use convert::{
+    Cancel, ConvertOptions, ConvertSummary, ConvertTarget, Finished, Progress, convert,
+};
 
 // Shared: granule compression and the zero test (the engine and the codecs), the table cache
 // (the qcow2 and qed readers).

@@ -488,6 +488,7 @@ fn disk_kind(e: &strata_disk::DiskError) -> ErrorKind {
         K::NotFound => ErrorKind::NotFound,
         K::IntegrityMismatch => ErrorKind::IntegrityMismatch,
         K::InvalidRequest => ErrorKind::InvalidInput,
+        K::Interrupted => ErrorKind::Io,
     }
 }
 

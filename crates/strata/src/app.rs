@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use strata_disk::{Cancel, ConvertOptions};
 use strata_store::ImageDriver;
 
 use crate::error::{Error, Result};
@@ -32,6 +33,10 @@ pub struct StrataOptions {
     /// The container cache, if any: extracted bundles of container images, made when an image
     /// is imported and when a launcher asks ([`Strata::cache_hold`]).
     pub cache: Option<CacheOptions>,
+    /// A flag that stops the operations moving image bytes (import, export, copy) when set,
+    /// from another thread or a signal handler: they remove what they staged and fail with
+    /// [`Error::Interrupted`](crate::Error::Interrupted).
+    pub cancel: Option<Cancel>,
 }
 
 impl Default for StrataOptions {
@@ -42,6 +47,7 @@ impl Default for StrataOptions {
             registry: Some(Arc::new(NativeRegistry::default())),
             docker_host: None,
             cache: None,
+            cancel: None,
         }
     }
 }
@@ -66,6 +72,7 @@ pub struct Strata {
     registry: Option<Arc<dyn RegistrySource>>,
     docker_host: String,
     cache: Option<CacheOptions>,
+    cancel: Option<Cancel>,
 }
 
 impl Strata {
@@ -84,6 +91,7 @@ impl Strata {
                 .docker_host
                 .unwrap_or_else(|| strata_oci::daemon::DEFAULT_DOCKER_HOST.to_owned()),
             cache: options.cache,
+            cancel: options.cancel,
         }
     }
 
@@ -204,6 +212,29 @@ impl Strata {
     /// The grace period of [`Strata::gc`].
     pub(crate) fn gc_grace(&self) -> Duration {
         self.gc_grace
+    }
+
+    /// The convert engine's options: the defaults, stopped by the caller's cancel flag.
+    pub(crate) fn convert_options(&self) -> ConvertOptions {
+        ConvertOptions {
+            cancel: self.cancel.clone(),
+            ..ConvertOptions::default()
+        }
+    }
+
+    /// The caller's cancel flag, if one was given.
+    pub(crate) fn cancel(&self) -> Option<&Cancel> {
+        self.cancel.as_ref()
+    }
+
+    /// `error`, or [`Error::Interrupted`] when the caller's cancel flag is set: an operation
+    /// that was stopped fails on whatever it was doing, and says it was stopped.
+    pub(crate) fn interrupted_or(&self, error: Error) -> Error {
+        if self.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
+            Error::Interrupted
+        } else {
+            error
+        }
     }
 
     /// The container cache's options, if one is configured.

@@ -34,6 +34,9 @@ pub enum ErrorKind {
     Busy,
     /// The operating system denied access.
     PermissionDenied,
+    /// The caller stopped the operation ([`StrataOptions::cancel`](crate::StrataOptions), set
+    /// by a front end's SIGINT or SIGTERM handler); nothing it staged was kept.
+    Interrupted,
     /// The configuration (repos.yaml and friends) is invalid.
     Config,
     /// Any other I/O failure.
@@ -226,6 +229,10 @@ pub enum Error {
         /// The destination path.
         path: PathBuf,
     },
+    /// The operation was stopped ([`StrataOptions::cancel`](crate::StrataOptions)) before it
+    /// completed; what it had staged was removed.
+    #[error("interrupted")]
+    Interrupted,
     /// An operating-system error on a path, outside the store and the codecs.
     #[error("Cannot {op} {}", .path.display())]
     Io {
@@ -265,6 +272,7 @@ impl Error {
             | Error::ExportNotSupported { .. }
             | Error::FormatNotWritable { .. } => ErrorKind::Unsupported,
             Error::CacheEntryInUse { .. } => ErrorKind::Busy,
+            Error::Interrupted => ErrorKind::Interrupted,
             Error::ReadOnlyStore { .. } => ErrorKind::PermissionDenied,
             Error::Io { source, .. } => io_kind(source),
         }
@@ -346,6 +354,7 @@ fn disk_kind(e: &DiskError) -> ErrorKind {
         K::Escape => ErrorKind::Escape,
         K::IntegrityMismatch => ErrorKind::IntegrityMismatch,
         K::InvalidRequest => ErrorKind::InvalidRequest,
+        K::Interrupted => ErrorKind::Interrupted,
     }
 }
 

@@ -137,6 +137,7 @@ pub use stores::{FlatStore, RepositoryStore};
 
 /// Types of the crates below that appear in requests and outcomes, re-exported so that front
 /// ends need no direct dependency for them.
+pub use strata_disk::Cancel;
 pub use strata_model::{
     ByteSize, Digest, DiskFormat, Kind,
     spec::{ContainerTransport, Format, Probe},

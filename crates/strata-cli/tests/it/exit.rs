@@ -20,6 +20,7 @@ fn sysexits_table() {
         ErrorKind::PermissionDenied,
         ErrorKind::Config,
         ErrorKind::Io,
+        ErrorKind::Interrupted,
     ];
     let mut table: BTreeMap<String, u8> = kinds
         .iter()
@@ -65,6 +66,7 @@ fn the_documented_table_is_the_code() {
         ErrorKind::PermissionDenied,
         ErrorKind::Config,
         ErrorKind::Io,
+        ErrorKind::Interrupted,
     ] {
         let name = format!("{kind:?}");
         assert_eq!(

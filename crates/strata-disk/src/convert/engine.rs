@@ -4,7 +4,8 @@
 //! in the [module overview](super)).
 
 use std::collections::BTreeMap;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, TryLockError, mpsc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError, mpsc};
 
 use rayon::prelude::*;
 
@@ -29,6 +30,43 @@ pub const MAX_WORKERS: usize = 16;
 /// Largest chunk accepted (bounds memory whatever the caller asks).
 pub const MAX_CHUNK: usize = 64 << 20;
 
+/// A flag another thread sets to stop a conversion (a front end's SIGINT handler): the engine
+/// checks it after every chunk and fails with [`ConvertError::Cancelled`], and the output's
+/// owner drops the output, which removes it. Clones share the flag.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// A new flag, not set.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// The flag set by `flag` (a signal handler's).
+    pub fn from_flag(flag: Arc<AtomicBool>) -> Cancel {
+        Cancel(flag)
+    }
+
+    /// Sets the flag.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the flag is set.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl PartialEq for Cancel {
+    /// The same flag.
+    fn eq(&self, other: &Cancel) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Cancel {}
+
 /// How to convert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConvertOptions {
@@ -41,6 +79,8 @@ pub struct ConvertOptions {
     /// picks from the available parallelism. Compressed output always uses one (compression
     /// itself is parallel).
     pub workers: usize,
+    /// Stops the conversion when set (checked after every chunk).
+    pub cancel: Option<Cancel>,
 }
 
 impl Default for ConvertOptions {
@@ -49,6 +89,7 @@ impl Default for ConvertOptions {
             compression: None,
             chunk_size: DEFAULT_CHUNK,
             workers: 0,
+            cancel: None,
         }
     }
 }
@@ -195,7 +236,11 @@ pub fn convert(
         // Chunks finish in any order; the target hears of them in guest order.
         let mut finished: BTreeMap<u64, Chunk> = BTreeMap::new();
         let mut next = 0u64;
+        let cancelled = || options.cancel.as_ref().is_some_and(Cancel::is_cancelled);
         for received in done_rx.iter() {
+            if cancelled() {
+                return Err(ConvertError::Cancelled.into());
+            }
             let c = received?;
             finished.insert(c.job.seq, c);
             while let Some(c) = finished.remove(&next) {

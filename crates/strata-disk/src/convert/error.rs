@@ -39,6 +39,9 @@ pub enum ConvertError {
     /// A worker thread stopped unexpectedly.
     #[error("a worker thread stopped unexpectedly")]
     ReaderLost,
+    /// The caller's [`Cancel`](super::engine::Cancel) flag was set.
+    #[error("the conversion was cancelled")]
+    Cancelled,
 }
 
 impl ConvertError {
@@ -51,6 +54,7 @@ impl ConvertError {
             ConvertError::FormatNotWritable { .. } => ErrorKind::Unsupported,
             ConvertError::SourceChanged { .. } => ErrorKind::IntegrityMismatch,
             ConvertError::Compress(_) | ConvertError::ReaderLost => ErrorKind::Io,
+            ConvertError::Cancelled => ErrorKind::Interrupted,
         }
     }
 }

@@ -149,8 +149,12 @@ impl Strata {
             error: Box::new(error),
         };
         let put = |src: &dyn BlobRead, image: &Image| {
+            let src = Cancellable {
+                inner: src,
+                cancel: self.cancel(),
+            };
             containers
-                .put_container(new, src, image, progress)
+                .put_container(new, &src, image, progress)
                 .map_err(|e| match e {
                     Error::Oci(e) => failed(*e),
                     Error::Store(strata_store::StoreError::Oci(e)) => failed(e),
@@ -314,6 +318,43 @@ fn checkout_ostree(
         }
     };
     strata_oci::ostree::import_commit(std::path::Path::new(r.repo()), branch, scratch)
+}
+
+/// A blob source whose streams fail as soon as the caller's cancel flag is set (then the blob
+/// being staged, and every one staged before it, is removed, and nothing is recorded).
+struct Cancellable<'a> {
+    inner: &'a dyn BlobRead,
+    cancel: Option<&'a strata_disk::Cancel>,
+}
+
+impl BlobRead for Cancellable<'_> {
+    fn open_blob(
+        &self,
+        digest: &strata_model::Digest,
+        size: u64,
+    ) -> strata_oci::Result<Box<dyn Read + '_>> {
+        let inner = self.inner.open_blob(digest, size)?;
+        Ok(match self.cancel {
+            Some(cancel) => Box::new(CancellableRead { inner, cancel }),
+            None => inner,
+        })
+    }
+}
+
+/// A stream that fails once the flag is set.
+struct CancellableRead<'a> {
+    inner: Box<dyn Read + 'a>,
+    cancel: &'a strata_disk::Cancel,
+}
+
+impl Read for CancellableRead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.is_cancelled() {
+            // Not `ErrorKind::Interrupted`: readers retry that one (EINTR).
+            return Err(io::Error::other("cancelled"));
+        }
+        self.inner.read(buf)
+    }
 }
 
 /// A reader that reports the bytes it yields as `Advanced` events, at most every 1 MiB.

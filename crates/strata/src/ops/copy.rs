@@ -51,6 +51,12 @@ impl Strata {
     /// Progress: `Started{Copying}` with the total size of the layers, `Advanced` after each
     /// layer, `Finished`.
     pub fn copy(&self, request: CopyRequest, progress: &dyn Progress) -> Result<CopyOutcome> {
+        self.copy_unchecked(request, progress)
+            .map_err(|e| self.interrupted_or(e))
+    }
+
+    /// [`Strata::copy`], its errors not yet checked for an interruption.
+    fn copy_unchecked(&self, request: CopyRequest, progress: &dyn Progress) -> Result<CopyOutcome> {
         let (src_store, source) = self.find(&request.src)?;
         let dest = self.store(request.dest.store.as_deref())?;
         let name = request.dest.name.as_str();
@@ -79,7 +85,7 @@ impl Strata {
             });
         }
         let disk = src_store.open_disk(&source)?;
-        let (stored, _) = store_disk(dest, &new, &*disk, progress)?;
+        let (stored, _) = store_disk(dest, &new, &*disk, &self.convert_options(), progress)?;
         Ok(CopyOutcome {
             source,
             image: stored.image,

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use strata_disk::{ConvertOptions, Durability, OutputFile};
+use strata_disk::{Durability, OutputFile};
 use strata_model::spec::{ContainerTransport, Format};
 use strata_model::{DiskFormat, Kind};
 
@@ -88,6 +88,16 @@ impl Strata {
     /// Progress: `Started{Converting{store format -> format}}` (or `Copying`) with the virtual
     /// size, `Advanced`, `Finished`; for a container, `Started{Writing}`, `Finished`.
     pub fn export(&self, request: ExportRequest, progress: &dyn Progress) -> Result<ExportOutcome> {
+        self.export_unchecked(request, progress)
+            .map_err(|e| self.interrupted_or(e))
+    }
+
+    /// [`Strata::export`], its errors not yet checked for an interruption.
+    fn export_unchecked(
+        &self,
+        request: ExportRequest,
+        progress: &dyn Progress,
+    ) -> Result<ExportOutcome> {
         let (store, image) = self.find(&request.image)?;
         let (path, format) = match request.dest {
             Destination::Disk { path, format } => (path, format),
@@ -153,7 +163,7 @@ impl Strata {
             Ok(strata_disk::convert(
                 &*source,
                 target,
-                &ConvertOptions::default(),
+                &self.convert_options(),
                 &|p| progress.event(&ProgressEvent::Advanced { done: p.done }),
             )?)
         })?;

@@ -117,6 +117,16 @@ impl Strata {
     /// `Finished`, `Finished`; for a container image, one `Started{Blob}`, `Advanced`...,
     /// `Finished` per blob copied.
     pub fn import(&self, request: ImportRequest, progress: &dyn Progress) -> Result<ImportOutcome> {
+        self.import_unchecked(request, progress)
+            .map_err(|e| self.interrupted_or(e))
+    }
+
+    /// [`Strata::import`], its errors not yet checked for an interruption.
+    fn import_unchecked(
+        &self,
+        request: ImportRequest,
+        progress: &dyn Progress,
+    ) -> Result<ImportOutcome> {
         let dest = self.store(request.dest.store.as_deref())?;
         let name = request.dest.name.as_str();
         let (path, format) = match request.source {
@@ -159,8 +169,9 @@ impl Strata {
             )
             .map_err(failed)?;
             let image = &*source.image;
+            let options = self.convert_options();
             let (stored, summary) =
-                store_disk(dest, &new, image, progress).map_err(|e| match e {
+                store_disk(dest, &new, image, &options, progress).map_err(|e| match e {
                     Error::Disk(e) => failed(e),
                     other => other,
                 })?;
@@ -186,6 +197,7 @@ pub(crate) fn store_disk(
     dest: &dyn Store,
     new: &NewImage,
     source: &dyn DiskImage,
+    options: &ConvertOptions,
     progress: &dyn Progress,
 ) -> Result<(StoredDisk, strata_disk::ConvertSummary)> {
     let virtual_size = source.virtual_size();
@@ -199,12 +211,9 @@ pub(crate) fn store_disk(
         Phase::Converting { from, to }
     };
     let summary = in_phase(progress, phase, Some(virtual_size), || {
-        Ok(strata_disk::convert(
-            source,
-            target,
-            &ConvertOptions::default(),
-            &|p| progress.event(&ProgressEvent::Advanced { done: p.done }),
-        )?)
+        Ok(strata_disk::convert(source, target, options, &|p| {
+            progress.event(&ProgressEvent::Advanced { done: p.done });
+        })?)
     })?;
     Ok((sink.commit()?, summary))
 }
