@@ -1,8 +1,8 @@
 //! `cargo xtask fuzz [--time SECONDS] [TARGET...]`: runs each fuzz target of `fuzz/` (its own
 //! cargo workspace) with cargo-fuzz on the nightly toolchain for a given time, seeded with the
-//! committed test fixtures. The targets call the bodies of `strata_disk::fuzzing` and
-//! `strata_oci::fuzzing`, which `fuzz/Cargo.toml` turns on with the crates' `fuzzing` feature. A
-//! crash is copied into `fuzz/regressions/<target>/`, where strata-testkit's `fuzz_replay` test
+//! committed test fixtures. The targets call the bodies of `strata_disk::fuzzing`,
+//! `strata_oci::fuzzing` and `strata_model::fuzzing`, which `fuzz/Cargo.toml` turns on with the
+//! crates' `fuzzing` feature. A crash is copied into `fuzz/regressions/<target>/`, where strata-testkit's `fuzz_replay` test
 //! runs it through the same body, and fails the command.
 
 use std::path::{Path, PathBuf};

@@ -294,6 +294,10 @@ pub fn problem_text(problem: &Problem) -> String {
         }
         Problem::StrayData { path } => format!("{}: not a blob", path.display()),
         Problem::StrayMeta { path } => format!("{}: not a revision record", path.display()),
+        Problem::InterruptedUpgrade { path } => format!(
+            "{}: version 1 records left in meta/ by an interrupted upgrade (pcocc cannot list the repository until `repo gc` moves them to meta.old/)",
+            path.display()
+        ),
         Problem::InterruptedDelete {
             name, revisions, ..
         } => format!(
@@ -361,8 +365,16 @@ pub fn short_hash(hash: &str) -> &str {
 /// `repo gc`'s summary, logged at info level (`-v`): pcocc prints nothing.
 pub fn gc_summary(outcome: &GcOutcome) -> String {
     let r = &outcome.report;
+    let upgrade = match &r.upgrade {
+        Some(u) if u.records > 0 || u.dirs_moved > 0 => format!(
+            "upgraded to version 2 ({} converted, version 1 records kept in {}); ",
+            plural(u.records, "record"),
+            u.backup.display()
+        ),
+        _ => String::new(),
+    };
     format!(
-        "Repository '{}': removed {} ({}), {} and {} ({}); kept {} and {}",
+        "Repository '{}': {upgrade}removed {} ({}), {} and {} ({}); kept {} and {}",
         outcome.store,
         plural(r.blobs_removed, "unreferenced blob"),
         ByteSize(r.blob_bytes_removed).to_pcocc_string(),

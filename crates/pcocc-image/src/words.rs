@@ -77,6 +77,10 @@ pub fn message(error: &Error, subject: Option<&str>) -> String {
         Error::ReadOnlyStore { store, path } => {
             format!("Repository {store} is not writable ({})", path.display())
         }
+        // strata's own: pcocc writes version 1 records, strata only reads them.
+        Error::Store(strata_store::StoreError::LegacyVersion { repo, .. }) => format!(
+            "Repository {repo} is in pcocc's version 1 format, which pcocc-image reads but does not write: upgrade it with 'pcocc-image repo gc {repo}'"
+        ),
         other => other.to_string(),
     }
 }

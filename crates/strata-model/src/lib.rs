@@ -9,6 +9,8 @@
 
 pub mod digest;
 pub mod format;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod image_ref;
 pub mod kind;
 pub mod name;

@@ -162,6 +162,19 @@ impl RevisionRecord {
         })?;
         parse_record(name, value)
     }
+
+    /// Parses a record of pcocc's version 1 layout: the same fields, written by PyYAML's
+    /// `safe_dump` and read with `CSafeLoader`, then validated as [`from_pcocc_json`] does.
+    /// A YAML value JSON cannot hold (`.nan`) becomes `null`, which the schema refuses.
+    ///
+    /// [`from_pcocc_json`]: RevisionRecord::from_pcocc_json
+    pub fn from_pcocc_yaml(name: &str, text: &str) -> Result<RevisionRecord, RecordError> {
+        let value: Value = serde_yaml_ng::from_str(text).map_err(|err| RecordError::Yaml {
+            name: name.to_owned(),
+            message: err.to_string(),
+        })?;
+        parse_record(name, value)
+    }
 }
 
 /// The properties of pcocc's `metadata_schema`, in its order, with their JSON types.
@@ -344,6 +357,14 @@ pub enum RecordError {
         /// What the JSON parser said.
         message: String,
     },
+    /// The text of a version 1 record is not YAML. The rest of the message is serde_yaml_ng's.
+    #[error("Bad metadata for {name}: {message}")]
+    Yaml {
+        /// The image name the caller looked up.
+        name: String,
+        /// What the YAML parser said.
+        message: String,
+    },
     /// A value has the wrong JSON type (jsonschema's `type` message:
     /// `{repr(value)} is not of type '{type}'`).
     #[error("Bad metadata for {name}: {value} is not of type '{expected}'")]
@@ -425,6 +446,7 @@ impl RecordError {
     pub fn name(&self) -> &str {
         match self {
             RecordError::Json { name, .. }
+            | RecordError::Yaml { name, .. }
             | RecordError::WrongType { name, .. }
             | RecordError::MissingField { name, .. }
             | RecordError::UnknownFields { name, .. }

@@ -159,14 +159,17 @@ pub enum StoreError {
         /// The version found, as written.
         version: String,
     },
-    /// A pcocc version 1 repository (YAML metadata under `meta/<xx>/`): pcocc upgrades it during
-    /// `repo gc`; strata reads only version 2.
+    /// A write to a pcocc version 1 repository (YAML records under `meta/<xx>/`), which strata
+    /// reads but does not write: its gc upgrades it to version 2 first.
     #[error(
-        "Repository \"{repo}\" uses pcocc's version 1 layout: run `pcocc repo gc` on it once to upgrade it"
+        "Repository \"{repo}\" ({}) is in pcocc's version 1 layout, which is read but not written: garbage collection upgrades it to version 2",
+        .path.display()
     )]
     LegacyVersion {
         /// The repository name.
         repo: String,
+        /// The repository's directory.
+        path: PathBuf,
     },
 
     // ----- blobs and records ---------------------------------------------------------------

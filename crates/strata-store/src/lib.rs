@@ -4,7 +4,8 @@
 //! blobs under `data/`, one JSON record per image revision under `meta/`, written through
 //! `.tmp/` with fsync and rename so that a crash leaves every image at its old or its new state,
 //! and a `.lock` that lets imports run together and gc run alone. A pcocc repository opens as
-//! is, and pcocc opens the ones strata writes.
+//! is, and pcocc opens the ones strata writes. A repository in pcocc's version 1 layout is read
+//! and, by gc, upgraded.
 //!
 //! Which repositories exist comes from `repos.yaml` ([`ReposConfig`]), read exactly as pcocc
 //! reads it; with no `repos.yaml` at all, strata uses one repository named `user` under

@@ -19,6 +19,14 @@
 //! pcocc. `enc` keeps names in pcocc's alphabet `[A-Za-z0-9_.-]` as they are and
 //! percent-encodes every other byte (see [`record_file_name`]).
 //!
+//! # Version 1
+//!
+//! pcocc's first layout (`version: 1`) differs only in `meta/`: one YAML record per revision at
+//! `meta/<h[0:2]>/<h>`, `h` the sha256 hex of `"{name}\n{revision}"`. strata reads it (list,
+//! show, export, copy from it), logs pcocc's `Please upgrade your {repo} repository` on open,
+//! refuses to write to it ([`StoreError::LegacyVersion`]), and [`Repository::gc`] upgrades it
+//! to version 2 as pcocc's `repo gc` does, crash-safe (see `v1`).
+//!
 //! # Concurrency
 //!
 //! Writers ([`Writer`], which every writing method uses) hold the repository's `.lock`
@@ -57,12 +65,14 @@ mod blob;
 mod gc;
 mod meta;
 mod oci;
+mod v1;
 mod verify;
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use blob::{NewBlob, StoredBlob};
 pub use gc::GcReport;
@@ -70,6 +80,7 @@ pub use meta::{DeleteMode, encode_name, parse_record_file_name, record_file_name
 pub use oci::{
     ContainerSource, PCOCC_REF_NAME, StagedBlob, container_blobs, container_record, oci_index_for,
 };
+pub use v1::Upgrade;
 pub use verify::{ChainCheck, Problem, Qcow2Chains, VerifyReport};
 
 use crate::env::Env;
@@ -79,6 +90,9 @@ use crate::lock::{FileLock, LockMode};
 
 /// The repository format version strata writes and reads.
 pub const REPO_VERSION: u32 = 2;
+
+/// pcocc's first repository format, which strata reads and upgrades but does not write.
+pub const LEGACY_REPO_VERSION: u32 = 1;
 
 /// The bytes of a new repository's `.config`, as PyYAML's `safe_dump({'version': 2})` writes
 /// them.
@@ -93,6 +107,9 @@ pub struct Repository {
     name: String,
     root: PathBuf,
     owner: Option<String>,
+    /// The layout version `.config` said when opened ([`REPO_VERSION`] or
+    /// [`LEGACY_REPO_VERSION`]); gc's upgrade changes it for every clone of this handle.
+    version: Arc<AtomicU32>,
 }
 
 impl Repository {
@@ -100,16 +117,21 @@ impl Repository {
     /// pcocc's rules and texts (`_init_repodir`):
     ///
     /// - an existing directory must hold a valid `.config` (`Bad repository config file {path}
-    ///   : {err}`) of version 2 (`Unsupported version for repository "X"`; version 1 gives
-    ///   [`StoreError::LegacyVersion`]);
+    ///   : {err}`) of version 2 or 1 (`Unsupported version for repository "X"`); a version 1
+    ///   repository opens read-only, with pcocc's `Please upgrade your X repository` logged as
+    ///   a warning;
     /// - an existing non-directory is refused (`Repository path {p} is not a directory`);
     /// - a missing parent is refused (`Invalid repository parent directory {p}`);
     /// - otherwise the repository is created with `data/`, `meta/`, `.tmp/` and `.config`
     ///   (`Unable to create repository directory {p}: {err}: `).
     ///
     pub fn open(name: &str, path: &Path) -> Result<Repository> {
-        if path.is_dir() {
-            validate_config(name, path)?;
+        let version = if path.is_dir() {
+            let version = validate_config(name, path)?;
+            if version == LEGACY_REPO_VERSION {
+                tracing::warn!(repo = name, path = %path.display(), "Please upgrade your {name} repository");
+            }
+            version
         } else if path.exists() {
             return Err(StoreError::RepoNotDirectory {
                 path: path.to_owned(),
@@ -121,13 +143,36 @@ impl Repository {
                     parent: parent.to_owned(),
                 });
             }
-            init(name, path)?;
-        }
+            init(name, path)?
+        };
         Ok(Repository {
             name: name.to_owned(),
             root: path.to_owned(),
             owner: None,
+            version: Arc::new(AtomicU32::new(version)),
         })
+    }
+
+    /// The repository's layout version: [`REPO_VERSION`], or [`LEGACY_REPO_VERSION`] until
+    /// [`Repository::gc`] upgrades it.
+    pub fn version(&self) -> u32 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// Whether the repository is in pcocc's version 1 layout (read, not written).
+    pub fn is_legacy(&self) -> bool {
+        self.version() == LEGACY_REPO_VERSION
+    }
+
+    /// Fails with [`StoreError::LegacyVersion`] on a version 1 repository.
+    fn check_writable_layout(&self) -> Result<()> {
+        if self.is_legacy() {
+            return Err(StoreError::LegacyVersion {
+                repo: self.name.clone(),
+                path: self.root.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// This repository, with `owner` as the owner of the VM instances it records
@@ -185,7 +230,10 @@ impl Repository {
     /// Takes the repository's write lock (shared with other writers, excluding gc) and returns
     /// a [`Writer`] that holds it. Hold one writer across the blobs and the record of one
     /// import; it waits while gc runs.
+    ///
+    /// A version 1 repository is refused ([`StoreError::LegacyVersion`]): gc upgrades it.
     pub fn writer(&self) -> Result<Writer<'_>> {
+        self.check_writable_layout()?;
         let lock = FileLock::acquire(&self.lock_path(), LockMode::Shared)?;
         let tmp = self.tmp_dir();
         fsutil::mkdir_if_missing(&tmp).at("create directory", &tmp)?;
@@ -207,6 +255,7 @@ impl Repository {
 
     /// Like [`Repository::writer`], but fails with [`StoreError::Locked`] while gc runs.
     pub fn try_writer(&self) -> Result<Writer<'_>> {
+        self.check_writable_layout()?;
         let lock = FileLock::try_acquire(&self.lock_path(), LockMode::Shared)?;
         Ok(Writer {
             repo: self,
@@ -233,8 +282,10 @@ impl<'r> Writer<'r> {
     }
 }
 
-/// Checks an existing repository's `.config` (pcocc's `_validate_repo_config`).
-fn validate_config(name: &str, root: &Path) -> Result<()> {
+/// Checks an existing repository's `.config` (pcocc's `_validate_repo_config`) and returns its
+/// version: [`REPO_VERSION`] or [`LEGACY_REPO_VERSION`]. pcocc reads any version below 2 as
+/// version 1; strata refuses versions other than 1 and 2 (pcocc never wrote them).
+fn validate_config(name: &str, root: &Path) -> Result<u32> {
     use std::io::Read;
     let path = root.join(".config");
     let bad = |message: String| StoreError::BadRepoConfig {
@@ -280,10 +331,8 @@ fn validate_config(name: &str, root: &Path) -> Result<()> {
             extras.join(", ")
         )));
     }
-    if version < f64::from(REPO_VERSION) {
-        return Err(StoreError::LegacyVersion {
-            repo: name.to_owned(),
-        });
+    if version == f64::from(LEGACY_REPO_VERSION) {
+        return Ok(LEGACY_REPO_VERSION);
     }
     if version != f64::from(REPO_VERSION) {
         let written = map
@@ -295,13 +344,14 @@ fn validate_config(name: &str, root: &Path) -> Result<()> {
             version: written,
         });
     }
-    Ok(())
+    Ok(REPO_VERSION)
 }
 
 /// Creates a new repository at `root` (whose parent exists and which does not): built in a
 /// hidden sibling directory, then renamed into place, so that it appears complete or not at all.
-/// If another process creates it first, that repository is validated and used.
-fn init(name: &str, root: &Path) -> Result<()> {
+/// If another process creates it first, that repository is validated and used. Returns the
+/// version of the repository at `root`.
+fn init(name: &str, root: &Path) -> Result<u32> {
     let parent = root.parent().unwrap_or(Path::new("."));
     let parent = if parent.as_os_str().is_empty() {
         Path::new(".")
@@ -329,7 +379,8 @@ fn init(name: &str, root: &Path) -> Result<()> {
     match fs::rename(&staging.path, root) {
         Ok(()) => {
             staging.disarm();
-            fsutil::fsync_dir(parent)
+            fsutil::fsync_dir(parent)?;
+            Ok(REPO_VERSION)
         }
         Err(e) if root.is_dir() => {
             // Someone else created it meanwhile (EEXIST/ENOTEMPTY): use theirs.
@@ -483,11 +534,19 @@ mod tests {
         let e = Repository::open("r", &root).unwrap_err();
         assert!(matches!(e, StoreError::UnsupportedVersion { .. }));
         assert_eq!(e.to_string(), "Unsupported version for repository \"r\"");
-        fs::write(&config, "version: 1\n").unwrap();
+        fs::write(&config, "version: 0.5\n").unwrap();
         let e = Repository::open("r", &root).unwrap_err();
+        assert!(matches!(e, StoreError::UnsupportedVersion { .. }));
+        fs::write(&config, "version: 1\n").unwrap();
+        let repo = Repository::open("r", &root).unwrap();
+        assert!(repo.is_legacy());
+        let e = repo.writer().unwrap_err();
         assert!(matches!(e, StoreError::LegacyVersion { .. }));
         assert_eq!(e.kind(), ErrorKind::Unsupported);
         fs::write(&config, "version: 2.0\n").unwrap();
-        Repository::open("r", &root).unwrap();
+        assert_eq!(
+            Repository::open("r", &root).unwrap().version(),
+            REPO_VERSION
+        );
     }
 }

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-/// A fuzz target's body: the function of `strata_disk::fuzzing` or `strata_oci::fuzzing` that
+/// A fuzz target's body: the function of `strata_disk::fuzzing`, `strata_oci::fuzzing` or
+/// `strata_model::fuzzing` that
 /// its `fuzz_target!` calls.
 pub struct Body {
     /// The target's name, as `fuzz/Cargo.toml` names its `[[bin]]`.
@@ -45,6 +46,7 @@ pub const BODIES: &[Body] = &[
     body!("oci_json" => strata_oci::fuzzing::parse_json),
     body!("oci_unpack" => strata_oci::fuzzing::unpack),
     body!("sif_parse" => strata_oci::fuzzing::parse_sif),
+    body!("pcocc_record" => strata_model::fuzzing::parse_record),
 ];
 
 /// One target's replay: its body and its saved inputs (possibly none).

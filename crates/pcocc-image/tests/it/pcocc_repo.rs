@@ -1,6 +1,8 @@
 //! A pcocc v2 repository written as pcocc 0.7.5 writes it (`tests/fixtures/make-pcocc-repo.sh`,
 //! with qemu-img: `import`, `resize`, `copy`) opens as is: listed, shown, exported, verified,
-//! copied, deleted from and collected, and not a byte pcocc wrote changes on the way.
+//! copied, deleted from and collected, and not a byte pcocc wrote changes on the way. The same
+//! images in pcocc's version 1 layout (`--v1`) are read, and upgraded by `repo gc` to the bytes
+//! of the version 2 repository.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -19,9 +21,15 @@ fn have_qemu(test: &str) -> bool {
 
 /// Runs `make-pcocc-repo.sh` into `dir`.
 fn make_pcocc_repo(dir: &Path) {
+    run_script(&[], dir);
+}
+
+/// Runs `make-pcocc-repo.sh OPTIONS DIR`.
+fn run_script(options: &[&str], dir: &Path) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make-pcocc-repo.sh");
     let out = Command::new("bash")
         .arg(script)
+        .args(options)
         .arg(dir)
         .output()
         .expect("run make-pcocc-repo.sh");
@@ -221,4 +229,77 @@ fn pcocc_repository_opens_as_is() {
         std::fs::read(sb.path("user/.config")).expect(".config"),
         b"version: 2\n"
     );
+}
+
+/// pcocc's version 1 layout: `list`, `show` and `export` read it with pcocc's warning, a write is
+/// refused with the way out, and `repo gc` upgrades it to exactly the records pcocc writes in
+/// version 2 (the same images made directly in version 2), keeping the old records in
+/// `meta.old/` as pcocc does.
+#[test]
+fn pcocc_v1_repository_is_read_then_upgraded_by_gc() {
+    let test = "pcocc_v1_repository_is_read_then_upgraded_by_gc";
+    if !have_qemu(test) || !strata_testkit::have(test, &["python3"]) {
+        return;
+    }
+    let sb = Sandbox::new(&["user", "v2"]);
+    run_script(&["--v1"], &sb.path("user"));
+    make_pcocc_repo(&sb.path("v2"));
+    assert_eq!(
+        std::fs::read(sb.path("user/.config")).expect(".config"),
+        b"version: 1\n"
+    );
+
+    snap!("v1_list", sb, &["list", "-R", "user"]);
+    let out = sb
+        .cmd()
+        .args(["show", "--json", "user:base"])
+        .output()
+        .expect("show");
+    assert!(out.status.success(), "{out:?}");
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("show json");
+    assert_eq!(shown["uri"], "user:base@1");
+    assert_eq!(shown["revisions"].as_array().map(Vec::len), Some(2));
+    sb.ok(&["export", "user:base", &sb.file("v1.raw")]);
+    sb.ok(&["export", "v2:base", &sb.file("v2.raw")]);
+    assert!(
+        std::fs::read(sb.file("v1.raw")).expect("v1 export")
+            == std::fs::read(sb.file("v2.raw")).expect("v2 export"),
+        "the version 1 repository exports another disk"
+    );
+
+    // Writing is refused, and the message says how to upgrade; nothing changed.
+    let disk = sb.raw_disk("disk.raw", 1 << 20);
+    snap!("v1_import_refused", sb, &["import", &disk, "user:new"]);
+    assert!(!sb.path("user/meta/new@0").exists());
+    let staged = std::fs::read_dir(sb.path("user/.tmp"))
+        .expect(".tmp")
+        .count();
+    assert_eq!(staged, 0, "the refused import staged nothing");
+
+    snap!("v1_gc", sb, &["repo", "gc", "user"]);
+    assert_eq!(
+        std::fs::read(sb.path("user/.config")).expect(".config"),
+        b"version: 2\n"
+    );
+    for file in ["base@0", "base@1", "clone@0"] {
+        assert_eq!(
+            std::fs::read(sb.path(&format!("user/meta/{file}"))).expect("upgraded record"),
+            std::fs::read(sb.path(&format!("v2/meta/{file}"))).expect("pcocc's record"),
+            "{file}"
+        );
+    }
+    let meta: Vec<_> = std::fs::read_dir(sb.path("user/meta"))
+        .expect("meta")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(meta.len(), 3, "only the version 2 records: {meta:?}");
+    let backup = std::fs::read_dir(sb.path("user/meta.old")).expect("meta.old");
+    assert_eq!(backup.count(), 3, "the version 1 directories");
+    assert_eq!(blob_state(&sb, "user").len(), 2);
+    let verified = sb.run(&["repo", "verify", "user"]);
+    assert!(
+        verified.contains("exit: 0\n") && verified.contains(": OK\n"),
+        "{verified}"
+    );
+    sb.ok(&["import", &disk, "user:new"]);
 }

@@ -227,6 +227,38 @@ fn strata_fields_live_under_custom_meta_and_survive() {
 }
 
 /// Replaces the first `from` of the VM record with `to`.
+/// pcocc's version 1 records: PyYAML's `safe_dump` of the same dict, keys sorted, in the flow
+/// style of PyYAML before 5.1 and the block style of later releases, read as the same record as
+/// its version 2 JSON (the text of both is PyYAML 6.0's output).
+#[test]
+fn version_1_yaml_records_read_as_their_json() {
+    let json = RevisionRecord::from_pcocc_json("centos7-cloud", &vm_bytes()).expect("json");
+    let flow = format!(
+        "custom_meta: {{}}\ndata_blobs: ['{H1}', '{H2}']\nkind: vm\nname: centos7-cloud\nowner: jdoe\nrevision: 1\ntimestamp: 1533305394.12\n"
+    );
+    let block = format!(
+        "custom_meta: {{}}\ndata_blobs:\n- '{H1}'\n- '{H2}'\nkind: vm\nname: centos7-cloud\nowner: jdoe\nrevision: 1\ntimestamp: 1533305394.12\n"
+    );
+    for text in [flow, block] {
+        let yaml = RevisionRecord::from_pcocc_yaml("centos7-cloud", &text).expect("yaml");
+        assert_eq!(yaml, json);
+        assert_eq!(yaml.to_pcocc_json(), vm_bytes());
+    }
+    let e = RevisionRecord::from_pcocc_yaml("x", "name: [").unwrap_err();
+    assert!(matches!(e, RecordError::Yaml { .. }), "{e:?}");
+    assert!(e.to_string().starts_with("Bad metadata for x: "), "{e}");
+    // The schema is pcocc's for both: `custom_meta: null` is refused as jsonschema refuses None.
+    let e = RevisionRecord::from_pcocc_yaml(
+        "x",
+        "custom_meta: null\ndata_blobs: []\nkind: vm\nname: x\nowner: o\nrevision: 0\ntimestamp: 1.0\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "Bad metadata for x: None is not of type 'object'"
+    );
+}
+
 fn vm_with(from: &str, to: &str) -> String {
     let bytes = vm_bytes();
     assert!(bytes.contains(from), "{from}");

@@ -27,6 +27,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::Repository;
+use super::meta::RecordFormat;
 use crate::error::{IoContext, Result, StoreError};
 use crate::lock::{FileLock, LockMode};
 
@@ -50,6 +51,9 @@ pub struct GcReport {
     pub blobs_kept: u64,
     /// Deletions that a crash had interrupted, completed before anything else.
     pub deletions_completed: u64,
+    /// The upgrade of a version 1 repository to version 2 (or the completion of one a crash
+    /// interrupted), done first.
+    pub upgrade: Option<super::Upgrade>,
 }
 
 impl Repository {
@@ -70,6 +74,9 @@ impl Repository {
     }
 
     fn gc_locked(&self, grace: Duration) -> Result<GcReport> {
+        // pcocc's gc upgrades a version 1 repository (after collecting; strata before, so
+        // that what follows reads one layout).
+        let upgrade = self.upgrade_locked()?;
         // A deletion a crash interrupted is completed first: its records, hidden from strata's
         // readers, must not outlive the blobs gc is about to remove.
         let completed = self.complete_pending_deletes()?;
@@ -96,7 +103,7 @@ impl Repository {
             let name = file_name
                 .rsplit_once('@')
                 .map_or(file_name, |(name, _)| name);
-            if let Some(record) = super::meta::read_record_file(&stray, name)? {
+            if let Some(record) = super::meta::read_record_file(&stray, name, RecordFormat::Json)? {
                 live.extend(
                     record
                         .data_blobs
@@ -112,6 +119,7 @@ impl Repository {
         let young = |meta: &fs::Metadata| age(meta, now) < grace;
         let mut report = GcReport {
             deletions_completed: completed.len() as u64,
+            upgrade,
             ..GcReport::default()
         };
 

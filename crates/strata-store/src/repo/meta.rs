@@ -92,6 +92,15 @@ pub(crate) struct PendingDelete {
     pub(crate) revisions: Vec<u64>,
 }
 
+/// How a repository's records are written: pcocc's JSON (version 2) or YAML (version 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecordFormat {
+    /// `json.dump`, version 2.
+    Json,
+    /// `yaml.safe_dump`, version 1.
+    Yaml,
+}
+
 /// What `meta/` holds.
 #[derive(Debug, Default)]
 pub(crate) struct MetaListing {
@@ -101,6 +110,21 @@ pub(crate) struct MetaListing {
     pub(crate) strays: Vec<PathBuf>,
     /// Deletions that did not complete.
     pub(crate) pending: Vec<PendingDelete>,
+    /// Version 1 only, where a record's name is in its content: the record files that do not
+    /// parse, with their errors. Every listing fails on the first, as pcocc's `load_meta` does;
+    /// verify reports them all.
+    pub(crate) unreadable: Vec<(PathBuf, StoreError)>,
+}
+
+impl MetaListing {
+    /// The listing, or the error of its first unreadable record.
+    fn readable(mut self) -> Result<MetaListing> {
+        if self.unreadable.is_empty() {
+            Ok(self)
+        } else {
+            Err(self.unreadable.swap_remove(0).1)
+        }
+    }
 }
 
 /// A record file found in `meta/`: its name, revision and path.
@@ -115,8 +139,8 @@ impl Repository {
     /// The record of `name` at `revision` (`Object {name} revision {r} not found in repository
     /// {repo}`; a file that does not parse: `Bad metadata for {name}: {err}`).
     pub fn record(&self, name: &str, revision: u64) -> Result<RevisionRecord> {
-        let path = self.meta_dir().join(record_file_name(name, revision));
-        match read_record(&path, name, revision)? {
+        let path = self.record_path(name, revision);
+        match read_record(&path, name, revision, self.record_format())? {
             Some(record) => Ok(record),
             None => Err(StoreError::ImageNotFound {
                 name: name.to_owned(),
@@ -138,6 +162,7 @@ impl Repository {
     pub fn revisions(&self, name: &str) -> Result<Vec<u64>> {
         let mut revisions: Vec<u64> = self
             .meta_entries()?
+            .readable()?
             .entries
             .into_iter()
             .filter(|e| e.name == name)
@@ -158,7 +183,7 @@ impl Repository {
     /// any record (pcocc's `load_meta(shallow=True)`, with integer revisions).
     pub fn index(&self) -> Result<BTreeMap<String, Vec<u64>>> {
         let mut index: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-        for entry in self.meta_entries()?.entries {
+        for entry in self.meta_entries()?.readable()?.entries {
             index.entry(entry.name).or_default().push(entry.revision);
         }
         for revisions in index.values_mut() {
@@ -171,9 +196,10 @@ impl Repository {
     /// the whole listing, as in pcocc (use [`Repository::verify`] to list every problem).
     pub fn records(&self) -> Result<Vec<RevisionRecord>> {
         let mut records = Vec::new();
-        for entry in self.meta_entries()?.entries {
+        let format = self.record_format();
+        for entry in self.meta_entries()?.readable()?.entries {
             // A record deleted since the listing is simply not listed.
-            if let Some(record) = read_record(&entry.path, &entry.name, entry.revision)? {
+            if let Some(record) = read_record(&entry.path, &entry.name, entry.revision, format)? {
                 records.push(record);
             }
         }
@@ -183,8 +209,12 @@ impl Repository {
 
     /// The record files in `meta/` (sorted by name and revision) except those an interrupted
     /// deletion lists, the paths of other entries there, which are not records, and the
-    /// interrupted deletions.
+    /// interrupted deletions. A version 1 repository's records are read to learn their names
+    /// (see `v1`).
     pub(crate) fn meta_entries(&self) -> Result<MetaListing> {
+        if self.is_legacy() {
+            return self.legacy_meta_entries();
+        }
         let meta = self.meta_dir();
         let mut listing = MetaListing::default();
         let dir = match fs::read_dir(&meta) {
@@ -227,6 +257,24 @@ impl Repository {
         listing.strays.sort();
         listing.pending.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(listing)
+    }
+
+    /// The file of the record of `name` at `revision`, in the repository's layout.
+    pub(crate) fn record_path(&self, name: &str, revision: u64) -> PathBuf {
+        if self.is_legacy() {
+            super::v1::record_path(&self.meta_dir(), name, revision)
+        } else {
+            self.meta_dir().join(record_file_name(name, revision))
+        }
+    }
+
+    /// How this repository's records are written.
+    pub(crate) fn record_format(&self) -> RecordFormat {
+        if self.is_legacy() {
+            RecordFormat::Yaml
+        } else {
+            RecordFormat::Json
+        }
     }
 
     /// Completes every interrupted deletion: unlinks the records it lists that are still
@@ -430,30 +478,40 @@ impl Writer<'_> {
         if !replace && target.exists() {
             return Err(exists());
         }
-        let tmp_dir = repo.tmp_dir();
-        let mut tmp = tempfile::Builder::new()
-            .prefix("meta-")
-            .tempfile_in(&tmp_dir)
-            .at("create a file in", &tmp_dir)?;
-        tmp.write_all(record.to_pcocc_json().as_bytes())
-            .at("write", tmp.path())?;
-        tmp.as_file().sync_all().at("fsync", tmp.path())?;
-        // Records get the umask's mode, as pcocc's `open(target, 'w')` (tempfile makes 0600).
-        set_umask_mode(tmp.as_file()).at("chmod", tmp.path())?;
-        let (_, tmp_path) = tmp.into_parts();
-        let persisted = if replace {
-            tmp_path.persist(&target)
-        } else {
-            tmp_path.persist_noclobber(&target)
-        };
-        match persisted {
-            Ok(()) => {}
-            Err(e) if !replace && e.error.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(exists());
-            }
-            Err(e) => return Err(StoreError::io("rename into", &target, e.error)),
+        if !put_file(
+            &repo.tmp_dir(),
+            &target,
+            record.to_pcocc_json().as_bytes(),
+            replace,
+        )? {
+            return Err(exists());
         }
         fsutil::fsync_dir(&meta)
+    }
+}
+
+/// Writes `bytes` to a new file in `tmp_dir`, fsyncs it, gives it the umask's mode (as pcocc's
+/// `open(target, 'w')`; tempfile makes 0600) and renames it to `target`, replacing it if
+/// `replace`; `false` when `target` exists and `replace` is not set. The caller fsyncs
+/// `target`'s directory.
+pub(crate) fn put_file(tmp_dir: &Path, target: &Path, bytes: &[u8], replace: bool) -> Result<bool> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix("meta-")
+        .tempfile_in(tmp_dir)
+        .at("create a file in", tmp_dir)?;
+    tmp.write_all(bytes).at("write", tmp.path())?;
+    tmp.as_file().sync_all().at("fsync", tmp.path())?;
+    set_umask_mode(tmp.as_file()).at("chmod", tmp.path())?;
+    let (_, tmp_path) = tmp.into_parts();
+    let persisted = if replace {
+        tmp_path.persist(target)
+    } else {
+        tmp_path.persist_noclobber(target)
+    };
+    match persisted {
+        Ok(()) => Ok(true),
+        Err(e) if !replace && e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(StoreError::io("rename into", target, e.error)),
     }
 }
 
@@ -510,8 +568,9 @@ pub(crate) fn read_record(
     path: &Path,
     name: &str,
     revision: u64,
+    format: RecordFormat,
 ) -> Result<Option<RevisionRecord>> {
-    let Some(record) = read_record_file(path, name)? else {
+    let Some(record) = read_record_file(path, name, format)? else {
         return Ok(None);
     };
     if record.name != name || record.revision != revision {
@@ -529,7 +588,11 @@ pub(crate) fn read_record(
 
 /// Reads and parses the record file at `path` (`name` is for messages only); `None` if there
 /// is no such file.
-pub(crate) fn read_record_file(path: &Path, name: &str) -> Result<Option<RevisionRecord>> {
+pub(crate) fn read_record_file(
+    path: &Path,
+    name: &str,
+    format: RecordFormat,
+) -> Result<Option<RevisionRecord>> {
     let file = match fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -550,12 +613,14 @@ pub(crate) fn read_record_file(path: &Path, name: &str) -> Result<Option<Revisio
         )));
     }
     let text = String::from_utf8(bytes).map_err(|e| bad(format!("not UTF-8 text: {e}")))?;
-    RevisionRecord::from_pcocc_json(name, &text)
-        .map(Some)
-        .map_err(|error| StoreError::BadRecord {
-            path: path.to_owned(),
-            error,
-        })
+    let parsed = match format {
+        RecordFormat::Json => RevisionRecord::from_pcocc_json(name, &text),
+        RecordFormat::Yaml => RevisionRecord::from_pcocc_yaml(name, &text),
+    };
+    parsed.map(Some).map_err(|error| StoreError::BadRecord {
+        path: path.to_owned(),
+        error,
+    })
 }
 
 #[cfg(test)]

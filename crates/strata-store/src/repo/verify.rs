@@ -133,6 +133,13 @@ pub enum Problem {
         /// The file.
         path: PathBuf,
     },
+    /// A version 1 fan-out directory left in `meta/` of a version 2 repository by an upgrade
+    /// that a crash interrupted after its commit: strata skips it, pcocc fails on it. `repo gc`
+    /// moves it to `meta.old/`.
+    InterruptedUpgrade {
+        /// The directory.
+        path: PathBuf,
+    },
     /// A deletion of several revisions that a crash interrupted: strata treats the revisions
     /// as deleted, but records of them may remain for other readers (pcocc). `repo gc`
     /// completes it.
@@ -219,12 +226,31 @@ impl Repository {
         };
         self.verify_blobs(&mut report)?;
         let listing = self.meta_entries()?;
-        report.problems.extend(
-            listing
-                .strays
-                .into_iter()
-                .map(|path| Problem::StrayMeta { path }),
-        );
+        let fan_outs = if self.is_legacy() {
+            Vec::new()
+        } else {
+            self.legacy_fan_outs()?
+        };
+        report
+            .problems
+            .extend(listing.strays.into_iter().map(|path| {
+                if fan_outs.contains(&path) {
+                    Problem::InterruptedUpgrade { path }
+                } else {
+                    Problem::StrayMeta { path }
+                }
+            }));
+        report
+            .problems
+            .extend(
+                listing
+                    .unreadable
+                    .into_iter()
+                    .map(|(path, error)| Problem::BadRecord {
+                        path,
+                        message: error.to_string(),
+                    }),
+            );
         report.problems.extend(
             listing
                 .pending
@@ -236,7 +262,12 @@ impl Repository {
                 }),
         );
         for entry in listing.entries {
-            let record = match super::meta::read_record(&entry.path, &entry.name, entry.revision) {
+            let record = match super::meta::read_record(
+                &entry.path,
+                &entry.name,
+                entry.revision,
+                self.record_format(),
+            ) {
                 Ok(Some(record)) => record,
                 Ok(None) => continue,
                 Err(e @ (StoreError::BadRecord { .. } | StoreError::BadMetadata { .. })) => {
