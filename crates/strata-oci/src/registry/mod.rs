@@ -3,9 +3,10 @@
 //! API over blob stores ([`BlobRead`], [`BlobWrite`]).
 //!
 //! Protocol choices:
-//! - HTTP is oci-client (async, reqwest, rustls with the ring provider) driven by a
-//!   current-thread tokio runtime owned by the [`Registry`], on the caller's thread (name
-//!   resolution may use tokio's blocking pool).
+//! - HTTP/1.1 is reqwest (rustls with the ring provider; no transparent decompression)
+//!   driven by a current-thread tokio runtime owned by the [`Registry`], on the caller's
+//!   thread (name resolution may use tokio's blocking pool). The distribution API on top of it
+//!   is strata's own (`session.rs`, `transport.rs`), so that every answer is bounded.
 //! - https with certificate verification by default; with `tls_verify: false`, https is
 //!   tried without verifying certificates and plain http is used when https cannot connect,
 //!   as containers/image does for `--tls-verify=false`.
@@ -21,20 +22,29 @@
 //!   when the mount is refused; uploads are monolithic (`POST` then one `PUT`) or chunked
 //!   (`PATCH` per chunk), per [`Upload`]. The manifest goes last, by tag or digest.
 //! - Auth: anonymous, or basic credentials ([`Credentials`], looked up in auth files by
-//!   default); a registry that answers with a `Bearer` challenge gets them exchanged for a
-//!   token (oci-client's token exchange, per repository and operation).
+//!   default), learnt from the registry's first `401`: a `Basic` challenge gets them on every
+//!   request; a `Bearer` challenge gets them exchanged for a token (per repository, `pull` or
+//!   `pull,push`, renewed before it expires).
 //! - Retries: 5xx, 408, 429 and transport errors are retried with exponential backoff, at most
 //!   [`Retry::attempts`] times; authentication failures and 4xx are not.
+//! - Hostile registries: every answer read into memory is capped before it is buffered
+//!   (manifests and indexes at [`crate::image::MAX_MANIFEST_SIZE`], the config at
+//!   [`crate::image::MAX_CONFIG_SIZE`] and its descriptor's size, token answers at
+//!   [`MAX_TOKEN_RESPONSE`]; error bodies are cut at [`MAX_ERROR_BODY`]); a blob is read up
+//!   to its descriptor's size and refused when its `Content-Length` or its bytes go past it; a
+//!   request that gets no answer, or a transfer that makes no progress, for
+//!   [`RegistryOptions::stall_timeout`] fails like a dropped connection (and is retried as
+//!   one). A digest mismatch names the digest asked for as expected and the bytes' as got.
 //!
-//! Limits: manifests are read whole by oci-client before [`crate::image::MAX_MANIFEST_SIZE`] is
-//! checked; credential helpers are not run (see [`auth`]); blobs with `urls` (foreign layers)
-//! are fetched from the registry only. oci-client asks for tokens scoped to one repository, so
-//! with token auth a registry refuses a mount (it needs pull access to the source too) and the
-//! blob is uploaded. Against a registry that needs no auth, oci-client sends `GET /v2/` before
-//! each request (it caches tokens only), doubling the round trips.
+//! Limits: credential helpers are not run (see [`auth`]); blobs with `urls` (foreign layers)
+//! are fetched from the registry only. Tokens are scoped to one repository, so with token auth
+//! a registry refuses a mount (it needs pull access to the source too) and the blob is
+//! uploaded. No proxy is used (`HTTPS_PROXY` is not read).
 
 pub mod auth;
+mod challenge;
 pub mod reference;
+mod session;
 mod transport;
 
 use std::collections::{HashMap, HashSet};
@@ -42,14 +52,14 @@ use std::io::Read;
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
-use oci_client::RegistryOperation;
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::secrets::RegistryAuth;
 use oci_spec::image::{Descriptor, MediaType};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::{StatusCode, Url};
 use strata_model::Digest;
 
 pub use auth::{AuthFiles, Credentials};
 pub use reference::RegistryRef;
+pub use session::{MAX_ERROR_BODY, MAX_TOKEN_RESPONSE};
 pub use transport::Retry;
 
 use crate::blob::{BlobRead, BlobWrite, Expected};
@@ -60,7 +70,8 @@ use crate::image::{
     select_platform,
 };
 use crate::verify::{VerifyingReader, digest_bytes, read_capped};
-use transport::{BlobDownload, Failure, Session, upload, with_retry};
+use session::{Access, Session};
+use transport::{BlobDownload, Failure, upload, with_retry};
 
 /// The manifest media types a pull accepts.
 const ACCEPTED_MANIFESTS: &[&str] = &[
@@ -82,7 +93,8 @@ pub enum Upload {
     },
 }
 
-/// Default chunk size of chunked uploads: oci-client's largest chunk.
+/// Default chunk size of chunked uploads (and the largest accepted): 4 MiB, held in memory
+/// while its `PATCH` is sent.
 pub const DEFAULT_CHUNK_SIZE: usize = 4 << 20;
 
 /// How a [`Registry`] connects.
@@ -99,9 +111,18 @@ pub struct RegistryOptions {
     pub retry: Retry,
     /// Connect timeout of each request.
     pub connect_timeout: Duration,
-    /// Read timeout: how long a response may stall.
-    pub read_timeout: Duration,
+    /// Stall timeout: how long a request may wait for its answer, a body for its next bytes,
+    /// or an upload for the registry to take more, before it fails like a dropped connection
+    /// (and is retried as one, within [`RegistryOptions::retry`]). It bounds waits, not
+    /// transfers: a slow link that keeps moving is never cut. Default
+    /// [`DEFAULT_STALL_TIMEOUT`].
+    pub stall_timeout: Duration,
 }
+
+/// Default [`RegistryOptions::stall_timeout`]: a minute without a byte moving. Long enough for
+/// a registry that commits a large upload before answering, or a congested link; short enough
+/// that a registry that stopped talking is noticed within a few minutes, retries included.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Default for RegistryOptions {
     fn default() -> Self {
@@ -113,7 +134,7 @@ impl Default for RegistryOptions {
             },
             retry: Retry::default(),
             connect_timeout: Duration::from_secs(30),
-            read_timeout: Duration::from_secs(120),
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
         }
     }
 }
@@ -200,8 +221,7 @@ impl BlobRead for RegistryBlobs {
             digest: digest.clone(),
             size,
         };
-        let media_type = MediaType::Other("application/octet-stream".to_owned());
-        let download = self.registry.download(&self.reference, &exp, &media_type)?;
+        let download = self.registry.download(&self.reference, &exp)?;
         let what = format!("{}: blob {digest}", self.reference);
         Ok(Box::new(VerifyingReader::new(
             download,
@@ -216,6 +236,7 @@ impl BlobRead for RegistryBlobs {
 pub struct Registry {
     options: RegistryOptions,
     rt: tokio::runtime::Runtime,
+    http: reqwest::Client,
     /// Per registry host and repository (credentials may differ per repository).
     sessions: Mutex<HashMap<(String, String), Arc<Session>>>,
     /// Per registry host: whether it is spoken to over plain http.
@@ -247,9 +268,21 @@ impl Registry {
             .enable_all()
             .build()
             .map_err(|e| OciError::from_io("tokio runtime", "create", e))?;
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(!options.tls_verify)
+            .connect_timeout(options.connect_timeout)
+            .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| OciError::Connection {
+                registry: String::new(),
+                op: "create HTTP client".to_owned(),
+                attempts: 1,
+                source: Box::new(e),
+            })?;
         Ok(Registry {
             options,
             rt,
+            http,
             sessions: Mutex::new(HashMap::new()),
             plain_http: Mutex::new(HashMap::new()),
         })
@@ -269,23 +302,13 @@ impl Registry {
         if let Some(known) = self.lock_http()?.get(host) {
             return Ok(*known);
         }
-        let client = reqwest::Client::builder()
-            .danger_accept_invalid_certs(true)
-            .connect_timeout(self.options.connect_timeout)
-            .timeout(self.options.connect_timeout)
-            .build()
-            .map_err(|e| OciError::Connection {
-                registry: host.to_owned(),
-                op: "create HTTP client".to_owned(),
-                attempts: 1,
-                source: Box::new(e),
-            })?;
         let url = format!("https://{host}/v2/");
-        // reqwest arms its timeout when the request is built: build it inside the runtime.
-        let https_ok = self
-            .rt
-            .block_on(async { client.get(&url).send().await })
-            .is_ok();
+        // Any answer, even an error, means https works; the body is not read.
+        let https_ok = self.rt.block_on(async {
+            tokio::time::timeout(self.options.connect_timeout, self.http.get(&url).send())
+                .await
+                .is_ok_and(|r| r.is_ok())
+        });
         if !https_ok {
             tracing::info!(host, "https not reachable; using http (tls_verify is off)");
         }
@@ -314,40 +337,18 @@ impl Registry {
             .options
             .credentials
             .resolve(r.registry(), r.repository())?;
-        let config = ClientConfig {
-            protocol: if plain {
-                ClientProtocol::Http
-            } else {
-                ClientProtocol::Https
-            },
-            accept_invalid_certificates: !self.options.tls_verify,
-            use_monolithic_push: self.options.upload == Upload::Monolithic,
-            connect_timeout: Some(self.options.connect_timeout),
-            read_timeout: Some(self.options.read_timeout),
-            platform_resolver: None,
-            max_concurrent_download: 1,
-            max_concurrent_upload: 1,
-            ..ClientConfig::default()
-        };
-        let client = oci_client::Client::try_from(config).map_err(|e| OciError::Connection {
-            registry: r.registry().to_owned(),
-            op: "create HTTP client".to_owned(),
-            attempts: 1,
-            source: Box::new(e),
+        let scheme = if plain { "http" } else { "https" };
+        let base = Url::parse(&format!("{scheme}://{}/", r.api_host())).map_err(|e| {
+            OciError::InvalidRequest(format!("{r}: registry host {}: {e}", r.api_host()))
         })?;
-        let auth = match &credentials {
-            Some(found) => RegistryAuth::Basic(found.user.clone(), found.password.clone()),
-            None => RegistryAuth::Anonymous,
-        };
-        let oci_ref = r.to_oci();
-        self.rt
-            .block_on(client.store_auth_if_needed(oci_ref.resolve_registry(), &auth));
-        let session = Arc::new(Session {
-            client,
-            registry: r.registry().to_owned(),
-            repository: r.repository().to_owned(),
+        let session = Arc::new(Session::new(
+            self.http.clone(),
+            base,
+            r.registry(),
+            r.repository(),
             credentials,
-        });
+            self.options.stall_timeout,
+        ));
         sessions.insert(key, Arc::clone(&session));
         Ok(session)
     }
@@ -358,20 +359,9 @@ impl Registry {
     /// A registry that needs no credentials accepts anything.
     pub fn login(&self, r: &RegistryRef, push: bool) -> Result<()> {
         let session = self.session(r)?;
-        let auth = match &session.credentials {
-            Some(f) => RegistryAuth::Basic(f.user.clone(), f.password.clone()),
-            None => RegistryAuth::Anonymous,
-        };
-        let op = if push {
-            RegistryOperation::Push
-        } else {
-            RegistryOperation::Pull
-        };
+        let access = if push { Access::Push } else { Access::Pull };
         with_retry(&self.options.retry, "login", || {
-            self.rt
-                .block_on(session.client.auth(&r.to_oci(), &auth, op))
-                .map(|_| ())
-                .map_err(|e| session.failure("login", e))
+            self.rt.block_on(session.authenticate("login", access))
         })?;
         // Basic credentials are not checked by the exchange above: ask for something.
         self.has_blob(r, &Digest::from_bytes([0; 32])).map(|_| ())
@@ -381,23 +371,23 @@ impl Registry {
     pub fn manifest(&self, r: &RegistryRef) -> Result<RemoteManifest> {
         let session = self.session(r)?;
         let op = format!("pull manifest {}", r.tag_or_digest());
-        let auth = RegistryAuth::Anonymous; // stored per session already; this one is unused.
-        let (bytes, _) = with_retry(&self.options.retry, &op, || {
-            self.rt
-                .block_on(
-                    session
-                        .client
-                        .pull_manifest_raw(&r.to_oci(), &auth, ACCEPTED_MANIFESTS),
-                )
-                .map_err(|e| session.failure(&op, e))
-        })?;
         let what = format!("{r}: manifest");
-        if bytes.len() as u64 > MAX_MANIFEST_SIZE {
-            return Err(OciError::TooLarge {
-                what,
-                limit: MAX_MANIFEST_SIZE,
-            });
-        }
+        let url = session
+            .url(&format!("manifests/{}", r.tag_or_digest()))
+            .map_err(|f| *f.error)?;
+        let accept = ACCEPTED_MANIFESTS.join(", ");
+        let bytes = with_retry(&self.options.retry, &op, || {
+            self.rt.block_on(async {
+                let make = |c: &reqwest::Client| c.get(url.clone()).header(ACCEPT, &accept);
+                let response = session.send(&op, Access::Pull, &make).await?;
+                if response.status() != StatusCode::OK {
+                    return Err(session.status_failure(&op, response).await);
+                }
+                session
+                    .read_capped(&op, response, &what, MAX_MANIFEST_SIZE)
+                    .await
+            })
+        })?;
         let digest = digest_bytes(&bytes);
         if let Some(want) = r.digest().filter(|want| *want != digest) {
             return Err(OciError::DigestMismatch {
@@ -408,7 +398,7 @@ impl Registry {
         }
         let media_type = manifest_media_type(&bytes, &what)?;
         Ok(RemoteManifest {
-            bytes: bytes.to_vec(),
+            bytes,
             media_type,
             digest,
         })
@@ -471,8 +461,7 @@ impl Registry {
             });
         }
         // The config is read even when the sink has it: it is part of the returned image.
-        let (config_bytes, resumed) =
-            self.fetch_small(r, &config_exp, manifest.config().media_type())?;
+        let (config_bytes, resumed) = self.fetch_small(r, &config_exp)?;
         let mut image = Image::from_parts(current.bytes.clone(), config_bytes)?;
         if let Some(p) = platform_of {
             image.manifest_descriptor.set_platform(Some(p));
@@ -516,7 +505,7 @@ impl Registry {
                 skipped += 1;
                 continue;
             }
-            resumed += self.fetch_into(r, &exp, layer.media_type(), sink)?;
+            resumed += self.fetch_into(r, &exp, sink)?;
             fetched += 1;
         }
         let manifest_exp = expected_of(&image.manifest_descriptor, "manifest")?;
@@ -532,31 +521,19 @@ impl Registry {
         })
     }
 
-    fn download<'a>(
-        &'a self,
-        r: &RegistryRef,
-        exp: &Expected,
-        media_type: &MediaType,
-    ) -> Result<BlobDownload<'a>> {
+    fn download<'a>(&'a self, r: &RegistryRef, exp: &Expected) -> Result<BlobDownload<'a>> {
         Ok(BlobDownload::new(
             &self.rt,
             self.session(r)?,
             &self.options.retry,
-            r.to_oci(),
             exp,
-            media_type.as_ref(),
         ))
     }
 
     /// Downloads a small blob (a config) into memory, verified. Returns it and the number of
     /// resumptions.
-    fn fetch_small(
-        &self,
-        r: &RegistryRef,
-        exp: &Expected,
-        media_type: &MediaType,
-    ) -> Result<(Vec<u8>, u64)> {
-        let mut dl = self.download(r, exp, media_type)?;
+    fn fetch_small(&self, r: &RegistryRef, exp: &Expected) -> Result<(Vec<u8>, u64)> {
+        let mut dl = self.download(r, exp)?;
         let what = format!("{r}: blob {}", exp.digest);
         let bytes = {
             let reader = VerifyingReader::new(&mut dl, &what, exp.digest.clone(), exp.size);
@@ -566,14 +543,8 @@ impl Registry {
     }
 
     /// Streams the blob `exp` into `sink`, verified. Returns the number of resumptions.
-    fn fetch_into(
-        &self,
-        r: &RegistryRef,
-        exp: &Expected,
-        media_type: &MediaType,
-        sink: &dyn BlobWrite,
-    ) -> Result<u64> {
-        let mut dl = self.download(r, exp, media_type)?;
+    fn fetch_into(&self, r: &RegistryRef, exp: &Expected, sink: &dyn BlobWrite) -> Result<u64> {
+        let mut dl = self.download(r, exp)?;
         {
             let what = format!("{r}: blob {}", exp.digest);
             let mut reader = VerifyingReader::new(&mut dl, what, exp.digest.clone(), exp.size);
@@ -586,10 +557,20 @@ impl Registry {
     pub fn has_blob(&self, r: &RegistryRef, digest: &Digest) -> Result<bool> {
         let session = self.session(r)?;
         let op = format!("check blob {digest}");
+        let url = session
+            .url(&format!("blobs/{}", digest.prefixed()))
+            .map_err(|f| *f.error)?;
         with_retry(&self.options.retry, &op, || {
-            self.rt
-                .block_on(session.client.blob_exists(&r.to_oci(), &digest.prefixed()))
-                .map_err(|e| session.failure(&op, e))
+            self.rt.block_on(async {
+                let response = session
+                    .send(&op, Access::Pull, &|c| c.head(url.clone()))
+                    .await?;
+                match response.status() {
+                    StatusCode::OK => Ok(true),
+                    StatusCode::NOT_FOUND => Ok(false),
+                    _ => Err(session.status_failure(&op, response).await),
+                }
+            })
         })
     }
 
@@ -621,12 +602,12 @@ impl Registry {
                 continue;
             }
             if let Some(from) = mount_from
-                && self.mount(&session, dest, from, &exp.digest)?
+                && self.mount(&session, from, &exp.digest)?
             {
                 mounted += 1;
                 continue;
             }
-            self.upload_blob(&session, src, dest, &exp)?;
+            self.upload_blob(&session, src, &exp)?;
             uploaded += 1;
         }
         let manifest_digest = self.push_manifest(
@@ -642,31 +623,32 @@ impl Registry {
         })
     }
 
-    /// Mounts `digest` from `from` into `dest`'s repository; false when the registry declines
+    /// Mounts `digest` from `from` into the session's repository; false when the registry declines
     /// (it then answers 202 and opens an upload instead, or 401 for lack of access to the
     /// source repository), and the blob is to be uploaded.
-    fn mount(
-        &self,
-        session: &Session,
-        dest: &RegistryRef,
-        from: &RegistryRef,
-        digest: &Digest,
-    ) -> Result<bool> {
+    fn mount(&self, session: &Session, from: &RegistryRef, digest: &Digest) -> Result<bool> {
         let op = format!("mount blob {digest} from {}", from.repository());
+        let mut url = session.url("blobs/uploads/").map_err(|f| *f.error)?;
+        url.query_pairs_mut()
+            .append_pair("mount", &digest.prefixed())
+            .append_pair("from", from.repository());
         let result = with_retry(&self.options.retry, &op, || {
-            self.rt
-                .block_on(session.client.mount_blob(
-                    &dest.to_oci(),
-                    &from.to_oci(),
-                    &digest.prefixed(),
-                ))
-                .map_err(|e| session.failure(&op, e))
+            self.rt.block_on(async {
+                let make = |c: &reqwest::Client| c.post(url.clone()).header(CONTENT_LENGTH, 0);
+                let response = session.send(&op, Access::Push, &make).await?;
+                match response.status() {
+                    StatusCode::CREATED => Ok(true),
+                    // An upload opened instead: the registry declines the mount.
+                    StatusCode::ACCEPTED => Ok(false),
+                    _ => Err(session.status_failure(&op, response).await),
+                }
+            })
         });
         match result {
-            Ok(()) => Ok(true),
+            Ok(mounted) => Ok(mounted),
             Err(e @ OciError::Connection { .. }) => Err(e),
             // A 401 too: with token auth, mounting needs pull access to the source repository,
-            // and oci-client asks for a token scoped to the destination only.
+            // and the session's token is scoped to the destination only.
             Err(e) => {
                 tracing::debug!(error = %e, "mount declined; uploading");
                 Ok(false)
@@ -674,32 +656,18 @@ impl Registry {
         }
     }
 
-    fn upload_blob(
-        &self,
-        session: &Session,
-        src: &dyn BlobRead,
-        dest: &RegistryRef,
-        exp: &Expected,
-    ) -> Result<()> {
+    fn upload_blob(&self, session: &Session, src: &dyn BlobRead, exp: &Expected) -> Result<()> {
         let op = format!("upload blob {}", exp.digest);
         let chunk = match self.options.upload {
-            Upload::Monolithic => 1 << 16,
-            Upload::Chunked { chunk_size } => chunk_size.clamp(1, DEFAULT_CHUNK_SIZE),
+            Upload::Monolithic => None,
+            Upload::Chunked { chunk_size } => Some(chunk_size.clamp(1, DEFAULT_CHUNK_SIZE)),
         };
         with_retry(&self.options.retry, &op, || {
             // A retry starts the upload again from the first byte, from a fresh reader.
             let mut reader = src
                 .open_blob(&exp.digest, exp.size)
                 .map_err(Failure::fatal)?;
-            upload(
-                &self.rt,
-                session,
-                &dest.to_oci(),
-                exp,
-                &mut reader,
-                chunk,
-                &op,
-            )?;
+            upload(&self.rt, session, exp, &mut reader, chunk, &op)?;
             drain_verified(&mut reader).map_err(Failure::fatal)
         })
     }
@@ -724,14 +692,23 @@ impl Registry {
         let content_type = reqwest::header::HeaderValue::from_str(media_type)
             .map_err(|e| OciError::InvalidRequest(format!("media type {media_type:?}: {e}")))?;
         let body = bytes::Bytes::copy_from_slice(bytes);
+        let url = session
+            .url(&format!("manifests/{}", dest.tag_or_digest()))
+            .map_err(|f| *f.error)?;
         with_retry(&self.options.retry, &op, || {
-            self.rt
-                .block_on(session.client.push_manifest_raw(
-                    &dest.to_oci(),
-                    body.clone(),
-                    content_type.clone(),
-                ))
-                .map_err(|e| session.failure(&op, e))
+            self.rt.block_on(async {
+                let make = |c: &reqwest::Client| {
+                    c.put(url.clone())
+                        .header(CONTENT_TYPE, content_type.clone())
+                        .body(body.clone())
+                };
+                let response = session.send(&op, Access::Push, &make).await?;
+                if response.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(session.status_failure(&op, response).await)
+                }
+            })
         })?;
         Ok(digest)
     }

@@ -5,7 +5,7 @@
 //! name without a domain is on `docker.io`, a single-component docker.io path gets `library/`,
 //! and a reference without tag or digest means `:latest`. Like containers/image's docker
 //! transport, a reference with both a tag and a digest is refused, and only sha256 digests are
-//! accepted. [`RegistryRef::to_oci`] gives oci-spec's `Reference` that oci-client speaks.
+//! accepted.
 
 use std::fmt;
 use std::str::FromStr;
@@ -116,22 +116,6 @@ impl RegistryRef {
             self.tag_or_digest()
         ))
     }
-
-    /// oci-spec's reference (the type oci-client takes).
-    pub fn to_oci(&self) -> oci_spec::distribution::Reference {
-        let registry = self.registry().to_owned();
-        let repository = self.repository().to_owned();
-        match self.reference.digest() {
-            Some(d) => {
-                oci_spec::distribution::Reference::with_digest(registry, repository, d.to_owned())
-            }
-            None => oci_spec::distribution::Reference::with_tag(
-                registry,
-                repository,
-                self.tag_or_digest().to_owned(),
-            ),
-        }
-    }
 }
 
 impl FromStr for RegistryRef {
@@ -160,9 +144,6 @@ mod tests {
         assert_eq!(r.repository(), "library/busybox");
         assert_eq!(r.tag(), Some("latest"));
         assert_eq!(r.to_string(), "docker.io/library/busybox:latest");
-        let o = r.to_oci();
-        assert_eq!(o.resolve_registry(), "index.docker.io");
-        assert_eq!(o.repository(), "library/busybox");
     }
 
     #[test]
@@ -175,7 +156,7 @@ mod tests {
         let r = RegistryRef::parse(&format!("localhost/x@{d}")).expect("valid");
         assert_eq!(r.digest().map(|d| d.prefixed()), Some(d.clone()));
         assert_eq!(r.tag(), None);
-        assert_eq!(r.to_oci().digest(), Some(d.as_str()));
+        assert_eq!(r.tag_or_digest(), d);
         let moved = r.in_repository("y/z").expect("valid");
         assert_eq!(moved.to_string(), format!("localhost/y/z@{d}"));
     }

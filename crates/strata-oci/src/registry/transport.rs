@@ -1,26 +1,33 @@
-//! The plumbing under [`super::Registry`]: one oci-client `Client` per registry and repository
-//! (its credentials are per repository), the choice of https or http, retries with exponential
-//! backoff, the translation of oci-client's errors into [`OciError`], a blob download that is a
-//! sync [`Read`] resuming after a dropped connection, and a blob upload streamed from a sync
-//! reader.
+//! The plumbing under [`super::Registry`]: retries with exponential backoff, a blob download
+//! that is a sync [`Read`] resuming after a dropped connection, and a blob upload streamed
+//! from a sync reader; both fail when the transfer makes no progress for the stall timeout.
 //!
-//! oci-client is async; every call here runs on the caller's thread in the registry's
-//! current-thread tokio runtime (`block_on`). An upload joins two futures in one `block_on`:
-//! oci-client's request consuming a channel, and a feeder reading the source blob and filling
-//! it, so a layer is never held in memory whole.
+//! Every request runs on the caller's thread in the registry's current-thread tokio runtime
+//! (`block_on`). A streamed upload reads its source between `block_on` calls, never inside one
+//! (so a source that drives a runtime of its own, another registry's blobs, works), and hands
+//! the request one piece at a time through a small channel: neither side holds a layer in
+//! memory, and the request's progress is what the stall timeout watches.
 
+use std::future::Future;
 use std::io::{self, Read};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
-use oci_client::errors::OciDistributionError;
-use oci_client::manifest::OciDescriptor;
-use oci_spec::distribution::Reference;
+use bytes::Bytes;
+use futures_util::future::{Either, select};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION, RANGE};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
+use strata_model::Digest;
 
-use super::auth::Found;
+use super::session::{Access, Session};
 use crate::blob::Expected;
 use crate::error::OciError;
+
+/// Bytes handed to a streamed request at a time: small, so that the stall timeout sees the
+/// progress of a slow link.
+const PIECE: usize = 64 << 10;
 
 /// How often and how patiently a failed request is tried again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,15 +62,6 @@ impl Retry {
     }
 }
 
-/// One registry and repository as the client talks to it.
-pub(crate) struct Session {
-    pub(crate) client: oci_client::Client,
-    /// Registry domain as named (for errors and credentials).
-    pub(crate) registry: String,
-    pub(crate) repository: String,
-    pub(crate) credentials: Option<Found>,
-}
-
 /// A failed attempt: whether trying again may help, and the error to report otherwise.
 pub(crate) struct Failure {
     pub(crate) retry: bool,
@@ -87,144 +85,6 @@ impl Failure {
             error: Box::new(error),
         }
     }
-}
-
-impl Session {
-    /// The error a failed oci-client call is, and whether it is worth another attempt.
-    pub(crate) fn failure(&self, op: &str, e: OciDistributionError) -> Failure {
-        let registry =
-            |status: Option<u16>, code: Option<String>, message: String| OciError::Registry {
-                registry: self.registry.clone(),
-                repository: self.repository.clone(),
-                op: op.to_owned(),
-                status,
-                code: code.map(String::into_boxed_str),
-                message: message.into_boxed_str(),
-            };
-        match e {
-            OciDistributionError::UnauthorizedError { .. } => {
-                Failure::fatal(self.unauthorized("HTTP 401".to_owned()))
-            }
-            OciDistributionError::AuthenticationFailure(reason) => {
-                Failure::fatal(self.unauthorized(reason))
-            }
-            OciDistributionError::ServerError { code, message, .. } => match code {
-                401 | 403 => {
-                    Failure::fatal(self.unauthorized(format!("HTTP {code}: {}", message.trim())))
-                }
-                _ => Failure {
-                    retry: code >= 500 || code == 429 || code == 408,
-                    error: Box::new(registry(Some(code), None, message.trim().to_owned())),
-                },
-            },
-            OciDistributionError::RegistryError { envelope, .. } => {
-                let first = envelope.errors.first();
-                let code = first.and_then(|e| {
-                    serde_json::to_value(&e.code)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                });
-                let message = first.map(|e| e.message.clone()).unwrap_or_default();
-                match code.as_deref() {
-                    Some("UNAUTHORIZED" | "DENIED") => Failure::fatal(self.unauthorized(format!(
-                        "{}: {message}",
-                        code.as_deref().unwrap_or_default()
-                    ))),
-                    _ => Failure {
-                        retry: code.as_deref() == Some("TOOMANYREQUESTS"),
-                        error: Box::new(registry(None, code, message)),
-                    },
-                }
-            }
-            OciDistributionError::RequestError(re) => match re.status() {
-                Some(s) if s.as_u16() == 401 || s.as_u16() == 403 => {
-                    Failure::fatal(self.unauthorized(format!("HTTP {}", s.as_u16())))
-                }
-                Some(s) => Failure {
-                    retry: s.is_server_error(),
-                    error: Box::new(registry(Some(s.as_u16()), None, re.to_string())),
-                },
-                // A refused certificate will be refused again: not worth retrying.
-                None if is_tls_failure(&re) => Failure::fatal(self.connection(op, 1, Box::new(re))),
-                None => Failure::transient(self.connection(op, 1, Box::new(re))),
-            },
-            OciDistributionError::IoError(io) => self.io_failure(op, io),
-            OciDistributionError::DigestError(d) => Failure::fatal(self.digest_error(op, &d)),
-            other => Failure::fatal(registry(None, None, other.to_string())),
-        }
-    }
-
-    /// A failure of a blob stream (`io::Error` from reqwest's body, or oci-client's check).
-    pub(crate) fn io_failure(&self, op: &str, e: io::Error) -> Failure {
-        if let Some(d) = e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<oci_client::errors::DigestError>())
-        {
-            return Failure::fatal(self.digest_error(op, d));
-        }
-        match crate::error::unwrap_io(e) {
-            Ok(oci) => Failure::fatal(oci),
-            Err(e) => Failure::transient(self.connection(op, 1, Box::new(e))),
-        }
-    }
-
-    /// oci-client's own digest check failed (it hashes blob streams and manifests too).
-    fn digest_error(&self, op: &str, d: &oci_client::errors::DigestError) -> OciError {
-        let what = format!("{}/{}: {op}", self.registry, self.repository);
-        match d {
-            oci_client::errors::DigestError::VerificationError { expected, actual } => {
-                OciError::DigestMismatch {
-                    what,
-                    expected: expected.clone(),
-                    actual: actual.clone(),
-                }
-            }
-            other => OciError::invalid(what, other.to_string()),
-        }
-    }
-
-    pub(crate) fn unauthorized(&self, reason: String) -> OciError {
-        OciError::Unauthorized {
-            registry: self.registry.clone(),
-            repository: self.repository.clone(),
-            user: self.credentials.as_ref().map(|c| c.user.clone()),
-            credentials_from: self.credentials.as_ref().and_then(|c| c.file.clone()),
-            reason: reason.into_boxed_str(),
-        }
-    }
-
-    pub(crate) fn connection(
-        &self,
-        op: &str,
-        attempts: u32,
-        source: Box<dyn std::error::Error + Send + Sync>,
-    ) -> OciError {
-        OciError::Connection {
-            registry: self.registry.clone(),
-            op: op.to_owned(),
-            attempts,
-            source,
-        }
-    }
-}
-
-/// Whether a TLS error (a certificate refused, a handshake failed) is among `e`'s sources.
-/// An `io::Error`'s `source()` skips the error it wraps, so those are opened with `get_ref`.
-fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(e);
-    for _ in 0..32 {
-        let Some(err) = cur else { return false };
-        if err.is::<rustls::Error>() {
-            return true;
-        }
-        cur = match err.downcast_ref::<io::Error>() {
-            Some(io) => io
-                .get_ref()
-                .map(|inner| inner as &(dyn std::error::Error + 'static)),
-            None => err.source(),
-        };
-    }
-    false
 }
 
 /// Runs `attempt` until it succeeds, fails for good, or `retry.attempts` are spent, sleeping
@@ -265,21 +125,21 @@ pub(crate) fn with_retry<T>(
     }
 }
 
-/// A blob download as a sync reader. A dropped connection or a failed (5xx) request is
-/// resumed from the bytes already yielded with a `Range` request, or restarted (the bytes
-/// already yielded skipped) when the registry answers with the whole blob; at most
-/// `retry.attempts` connections are made in all. The bytes are not verified here: the caller
-/// reads through a verifying reader.
+/// A blob download as a sync reader. A dropped connection, a stalled body or a failed (5xx)
+/// request is resumed from the bytes already yielded with a `Range` request, or restarted (the
+/// bytes already yielded skipped) when the registry answers with the whole blob; at most
+/// `retry.attempts` connections are made in all. An answer longer than the blob's size is
+/// refused as soon as it shows (its `Content-Length`, or its bytes). The bytes are not verified
+/// here: the caller reads through a verifying reader.
 pub(crate) struct BlobDownload<'a> {
-    pub(crate) rt: &'a tokio::runtime::Runtime,
-    pub(crate) session: Arc<Session>,
-    pub(crate) retry: &'a Retry,
-    pub(crate) reference: Reference,
-    pub(crate) desc: OciDescriptor,
-    pub(crate) size: u64,
-    pub(crate) op: String,
-    stream: Option<futures_util::stream::BoxStream<'static, io::Result<bytes::Bytes>>>,
-    pending: bytes::Bytes,
+    rt: &'a tokio::runtime::Runtime,
+    session: Arc<Session>,
+    retry: &'a Retry,
+    digest: Digest,
+    size: u64,
+    op: String,
+    response: Option<Response>,
+    pending: Bytes,
     delivered: u64,
     to_skip: u64,
     connections: u32,
@@ -292,30 +152,29 @@ impl<'a> BlobDownload<'a> {
         rt: &'a tokio::runtime::Runtime,
         session: Arc<Session>,
         retry: &'a Retry,
-        reference: Reference,
         exp: &Expected,
-        media_type: &str,
     ) -> Self {
         BlobDownload {
             rt,
             session,
             retry,
-            reference,
-            desc: OciDescriptor {
-                media_type: media_type.to_owned(),
-                digest: exp.digest.prefixed(),
-                size: i64::try_from(exp.size).unwrap_or(i64::MAX),
-                ..OciDescriptor::default()
-            },
+            digest: exp.digest.clone(),
             size: exp.size,
             op: format!("pull blob {}", exp.digest),
-            stream: None,
-            pending: bytes::Bytes::new(),
+            response: None,
+            pending: Bytes::new(),
             delivered: 0,
             to_skip: 0,
             connections: 0,
             resumed: 0,
         }
+    }
+
+    fn what(&self) -> String {
+        format!(
+            "{}/{}: blob {}",
+            self.session.registry, self.session.repository, self.digest
+        )
     }
 
     /// Opens the stream at the current offset, retrying a failed request within the budget.
@@ -326,26 +185,8 @@ impl<'a> BlobDownload<'a> {
                 self.resumed += 1;
             }
             let offset = self.delivered;
-            let client = &self.session.client;
-            let result = if offset == 0 {
-                self.rt
-                    .block_on(client.pull_blob_stream(&self.reference, &self.desc))
-                    .map(|s| (s.stream, 0))
-            } else {
-                self.rt
-                    .block_on(client.pull_blob_stream_partial(
-                        &self.reference,
-                        &self.desc,
-                        offset,
-                        None,
-                    ))
-                    .map(|r| match r {
-                        oci_client::client::BlobResponse::Full(s) => (s.stream, offset),
-                        oci_client::client::BlobResponse::Partial(s) => (s.stream, 0),
-                    })
-            };
-            match result {
-                Ok((stream, skip)) => {
+            match self.rt.block_on(self.request(offset)) {
+                Ok((response, skip)) => {
                     if offset > 0 {
                         tracing::info!(
                             op = %self.op,
@@ -354,43 +195,83 @@ impl<'a> BlobDownload<'a> {
                             "download resumed"
                         );
                     }
-                    self.stream = Some(stream);
+                    self.response = Some(response);
                     self.to_skip = skip;
                     return Ok(());
                 }
-                Err(e) => {
-                    let f = self.session.failure(&self.op, e);
-                    self.give_up_or_wait(f)?;
+                Err(f) => self.give_up_or_wait(f)?,
+            }
+        }
+    }
+
+    /// `GET`s the blob from `offset` on; returns the answer and how many of its first bytes to
+    /// skip (all of `offset` when the registry ignored the range).
+    async fn request(&self, offset: u64) -> Result<(Response, u64), Failure> {
+        let session = &self.session;
+        let url = session.url(&format!("blobs/{}", self.digest.prefixed()))?;
+        let make = |c: &reqwest::Client| {
+            let r = c.get(url.clone());
+            if offset > 0 {
+                r.header(RANGE, format!("bytes={offset}-"))
+            } else {
+                r
+            }
+        };
+        let response = session.send(&self.op, Access::Pull, &make).await?;
+        let announced = response.content_length();
+        let mismatch = |expected: u64, actual: u64| {
+            Failure::fatal(OciError::SizeMismatch {
+                what: self.what(),
+                expected,
+                actual,
+            })
+        };
+        match response.status() {
+            StatusCode::OK => match announced {
+                Some(n) if n != self.size => Err(mismatch(self.size, n)),
+                _ => Ok((response, offset)),
+            },
+            StatusCode::PARTIAL_CONTENT if offset > 0 => {
+                let start = response
+                    .headers()
+                    .get(CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(range_start);
+                if start.is_some_and(|s| s != offset) {
+                    return Err(Failure::fatal(session.protocol(
+                        &self.op,
+                        format!("asked for bytes from {offset}, got {start:?}"),
+                    )));
+                }
+                match announced {
+                    Some(n) if n != self.size - offset => {
+                        Err(mismatch(self.size, offset.saturating_add(n)))
+                    }
+                    _ => Ok((response, 0)),
                 }
             }
+            _ => Err(session.status_failure(&self.op, response).await),
         }
     }
 
     /// After a failure: an error when it is final or the budget is spent, else a backoff.
     fn give_up_or_wait(&mut self, f: Failure) -> Result<(), OciError> {
+        self.response = None;
         let budget = self.retry.attempts.max(1);
         if !f.retry || self.connections >= budget {
-            return Err(match *f.error {
-                OciError::Connection {
-                    registry,
-                    op,
-                    source,
-                    ..
-                } => OciError::Connection {
-                    registry,
-                    op,
-                    attempts: self.connections,
-                    source,
-                },
-                other => other,
-            });
+            return Err(with_attempts(*f.error, self.connections));
         }
         let wait = self.retry.backoff(self.connections);
         tracing::warn!(op = %self.op, delivered = self.delivered, ?wait, error = %f.error, "blob download interrupted");
-        self.stream = None;
         std::thread::sleep(wait);
         Ok(())
     }
+}
+
+/// The first byte of a `Content-Range: bytes START-END/TOTAL` value.
+fn range_start(value: &str) -> Option<u64> {
+    let rest = value.trim().strip_prefix("bytes")?.trim_start();
+    rest.split('-').next()?.trim().parse().ok()
 }
 
 impl Read for BlobDownload<'_> {
@@ -405,12 +286,17 @@ impl Read for BlobDownload<'_> {
             if buf.is_empty() {
                 return Ok(0);
             }
-            let Some(stream) = self.stream.as_mut() else {
+            let stall = self.session.stall;
+            let Some(response) = self.response.as_mut() else {
                 self.open().map_err(OciError::into_io)?;
                 continue;
             };
-            match self.rt.block_on(stream.next()) {
-                Some(Ok(mut chunk)) => {
+            // The timer is made inside the runtime, which it needs.
+            let next = self
+                .rt
+                .block_on(async { tokio::time::timeout(stall, response.chunk()).await });
+            match next {
+                Ok(Ok(Some(mut chunk))) => {
                     if self.to_skip > 0 {
                         let skip = usize::try_from(self.to_skip)
                             .unwrap_or(usize::MAX)
@@ -418,13 +304,20 @@ impl Read for BlobDownload<'_> {
                         let _ = chunk.split_to(skip);
                         self.to_skip -= skip as u64;
                     }
+                    let end = self.delivered + chunk.len() as u64;
+                    if end > self.size {
+                        // Longer than its descriptor says: refused before it is yielded.
+                        self.response = None;
+                        return Err(OciError::SizeMismatch {
+                            what: self.what(),
+                            expected: self.size,
+                            actual: end,
+                        }
+                        .into_io());
+                    }
                     self.pending = chunk;
                 }
-                Some(Err(e)) => {
-                    let f = self.session.io_failure(&self.op, e);
-                    self.give_up_or_wait(f).map_err(OciError::into_io)?;
-                }
-                None if self.delivered < self.size && self.to_skip == 0 => {
+                Ok(Ok(None)) if self.delivered < self.size => {
                     // The body ended early without an error: as good as a dropped connection.
                     let e = io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -433,77 +326,267 @@ impl Read for BlobDownload<'_> {
                     let f = Failure::transient(self.session.connection(&self.op, 1, Box::new(e)));
                     self.give_up_or_wait(f).map_err(OciError::into_io)?;
                 }
-                None => {
-                    self.stream = None;
+                Ok(Ok(None)) => {
+                    self.response = None;
                     return Ok(0);
+                }
+                Ok(Err(e)) => {
+                    let f = self.session.request_failure(&self.op, e);
+                    self.give_up_or_wait(f).map_err(OciError::into_io)?;
+                }
+                Err(_) => {
+                    let f = self.session.stalled(&self.op);
+                    self.give_up_or_wait(f).map_err(OciError::into_io)?;
                 }
             }
         }
     }
 }
 
-/// Uploads `size` bytes from `reader` as the blob `exp` into `reference`'s repository,
-/// streaming them through a bounded channel in chunks of `chunk` bytes (each one PATCH
-/// request in a chunked upload).
+/// A connection error with the number of attempts made; any other error as it is.
+fn with_attempts(error: OciError, attempts: u32) -> OciError {
+    match error {
+        OciError::Connection {
+            registry,
+            op,
+            source,
+            ..
+        } => OciError::Connection {
+            registry,
+            op,
+            attempts,
+            source,
+        },
+        other => other,
+    }
+}
+
+/// Uploads `exp.size` bytes from `reader` as the blob `exp` into the session's repository:
+/// `POST` to open an upload, then either one `PUT` carrying the whole blob (`chunk` `None`) or
+/// one `PATCH` per `chunk` bytes and a closing `PUT`.
 pub(crate) fn upload(
     rt: &tokio::runtime::Runtime,
     session: &Session,
-    reference: &Reference,
     exp: &Expected,
     reader: &mut dyn Read,
-    chunk: usize,
+    chunk: Option<usize>,
     op: &str,
 ) -> Result<(), Failure> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<oci_client::errors::Result<bytes::Bytes>>(2);
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    let digest = exp.digest.prefixed();
-    let push = session
-        .client
-        .push_blob_stream(reference, stream, &digest, Some(exp.size));
+    let start = session.url("blobs/uploads/")?;
+    let response = rt.block_on(session.send(op, Access::Push, &|c| {
+        c.post(start.clone()).header(CONTENT_LENGTH, 0)
+    }))?;
+    if response.status() != StatusCode::ACCEPTED {
+        return Err(rt.block_on(session.status_failure(op, response)));
+    }
+    let mut location = location_of(session, &response, &start, op)?;
+    drop(response);
+    let close = |location: &Url| {
+        let mut url = location.clone();
+        url.query_pairs_mut()
+            .append_pair("digest", &exp.digest.prefixed());
+        url
+    };
+    let Some(chunk) = chunk else {
+        let put = session
+            .request(Method::PUT, close(&location))
+            .header(CONTENT_TYPE, "application/octet-stream");
+        let response = send_streamed(rt, session, op, put, (reader, exp), exp.size)?;
+        return expect(rt, session, op, response, StatusCode::CREATED);
+    };
     let chunk = chunk.max(1);
-    let mut source_error: Option<io::Error> = None;
-    let feed = async {
-        // Owned by this future, so the channel closes (ending the upload) when it finishes.
-        let tx = tx;
-        loop {
-            let mut buf = vec![0u8; chunk];
-            let mut filled = 0;
-            // Fill a whole chunk (or reach the end) so each PATCH carries `chunk` bytes.
-            while filled < chunk {
-                match reader.read(&mut buf[filled..]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        let msg = e.to_string();
-                        source_error = Some(e);
-                        let _ = tx
-                            .send(Err(OciDistributionError::GenericError(Some(msg))))
-                            .await;
-                        return;
-                    }
+    let mut offset = 0u64;
+    loop {
+        let data = read_up_to(reader, chunk).map_err(|e| source_failure(exp, e))?;
+        if data.is_empty() {
+            break;
+        }
+        let len = data.len() as u64;
+        let patch = session
+            .request(Method::PATCH, location.clone())
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_RANGE, format!("{offset}-{}", offset + len - 1));
+        let response = send_streamed(rt, session, op, patch, (&mut &data[..], exp), len)?;
+        if response.status() != StatusCode::ACCEPTED {
+            return Err(rt.block_on(session.status_failure(op, response)));
+        }
+        location = location_of(session, &response, &location, op)?;
+        offset += len;
+    }
+    let url = close(&location);
+    let response = rt.block_on(session.send(op, Access::Push, &|c| {
+        c.put(url.clone()).header(CONTENT_LENGTH, 0)
+    }))?;
+    expect(rt, session, op, response, StatusCode::CREATED)
+}
+
+/// Success when `response` has the status `want` (or another success), else its failure.
+fn expect(
+    rt: &tokio::runtime::Runtime,
+    session: &Session,
+    op: &str,
+    response: Response,
+    want: StatusCode,
+) -> Result<(), Failure> {
+    if response.status() == want || response.status().is_success() {
+        Ok(())
+    } else {
+        Err(rt.block_on(session.status_failure(op, response)))
+    }
+}
+
+/// The upload URL a `POST` or `PATCH` answer names (its `Location`, resolved against the
+/// request's URL).
+fn location_of(
+    session: &Session,
+    response: &Response,
+    base: &Url,
+    op: &str,
+) -> Result<Url, Failure> {
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            Failure::fatal(session.protocol(op, "no Location in the answer".to_owned()))
+        })?;
+    session.resolve(base, location, op)
+}
+
+/// Reads up to `limit` bytes (fewer only at the end of the stream).
+fn read_up_to(reader: &mut dyn Read, limit: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; limit];
+    let mut filled = 0;
+    while filled < limit {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
+
+/// A failure to read the blob being uploaded: final (a retry opens it again).
+fn source_failure(exp: &Expected, e: io::Error) -> Failure {
+    Failure::fatal(OciError::from_io(format!("blob {}", exp.digest), "read", e))
+}
+
+/// What a wait for a streamed request ended with.
+enum Waited<T> {
+    /// The other future finished (a piece was taken).
+    Done(T),
+    /// The answer came.
+    Answer(Result<Response, Failure>),
+    /// Nothing moved for the stall timeout.
+    Stalled,
+}
+
+/// Sends `request` with a body of `len` bytes read from `reader`: read here, between
+/// `block_on` calls, and handed to the request in pieces of [`PIECE`] bytes as it takes them.
+/// Fails when the request takes no piece and gives no answer for the stall timeout.
+fn send_streamed(
+    rt: &tokio::runtime::Runtime,
+    session: &Session,
+    op: &str,
+    request: RequestBuilder,
+    (reader, exp): (&mut dyn Read, &Expected),
+    len: u64,
+) -> Result<Response, Failure> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(2);
+    let taken = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&taken);
+    let stream = futures_util::stream::unfold(rx, move |mut rx| {
+        let counter = Arc::clone(&counter);
+        async move {
+            let piece = rx.recv().await?;
+            counter.fetch_add(1, Ordering::SeqCst);
+            Some((Ok::<Bytes, io::Error>(piece), rx))
+        }
+    });
+    let request = request
+        .header(CONTENT_LENGTH, len)
+        .body(reqwest::Body::wrap_stream(stream));
+    let mut answer: Pin<Box<dyn Future<Output = Result<Response, Failure>> + '_>> =
+        Box::pin(session.send_once(op, Access::Push, request));
+    let mut tx = Some(tx);
+    loop {
+        let piece = match &tx {
+            Some(_) => {
+                let data = read_up_to(reader, PIECE).map_err(|e| source_failure(exp, e))?;
+                if data.is_empty() {
+                    tx = None; // the body ends
+                    None
+                } else {
+                    Some(Bytes::from(data))
                 }
             }
-            if filled == 0 {
+            None => None,
+        };
+        let waited = match (&tx, piece) {
+            (Some(sender), Some(piece)) => rt.block_on(wait(
+                sender.send(piece),
+                answer.as_mut(),
+                &taken,
+                session.stall,
+            )),
+            _ => rt
+                .block_on(wait(
+                    std::future::pending::<()>(),
+                    answer.as_mut(),
+                    &taken,
+                    session.stall,
+                ))
+                .map_done(|_| Ok(())),
+        };
+        match waited {
+            Waited::Done(Ok(())) => {}
+            // The request dropped its body (it failed or was answered early): its answer says.
+            Waited::Done(Err(_)) => tx = None,
+            Waited::Answer(result) => return result,
+            Waited::Stalled => return Err(session.stalled(op)),
+        }
+    }
+}
+
+impl<T> Waited<T> {
+    fn map_done<U>(self, f: impl FnOnce(T) -> U) -> Waited<U> {
+        match self {
+            Waited::Done(v) => Waited::Done(f(v)),
+            Waited::Answer(a) => Waited::Answer(a),
+            Waited::Stalled => Waited::Stalled,
+        }
+    }
+}
+
+/// Waits for `other` or the answer, whichever comes first, or for the stall timeout to pass
+/// without the request taking a piece.
+async fn wait<T>(
+    other: impl Future<Output = T>,
+    answer: Pin<&mut (dyn Future<Output = Result<Response, Failure>> + '_)>,
+    taken: &AtomicU64,
+    stall: Duration,
+) -> Waited<T> {
+    let watchdog = async {
+        let mut seen = taken.load(Ordering::SeqCst);
+        loop {
+            tokio::time::sleep(stall).await;
+            let now = taken.load(Ordering::SeqCst);
+            if now == seen {
                 return;
             }
-            buf.truncate(filled);
-            if tx.send(Ok(bytes::Bytes::from(buf))).await.is_err() {
-                return;
-            }
+            seen = now;
         }
     };
-    let (pushed, ()) = rt.block_on(async { tokio::join!(push, feed) });
-    if let Some(e) = source_error {
-        return Err(Failure::fatal(OciError::from_io(
-            format!("blob {}", exp.digest),
-            "read",
-            e,
-        )));
+    let other = std::pin::pin!(other);
+    let watchdog = std::pin::pin!(watchdog);
+    match select(answer, select(other, watchdog)).await {
+        Either::Left((result, _)) => Waited::Answer(result),
+        Either::Right((Either::Left((v, _)), _)) => Waited::Done(v),
+        Either::Right((Either::Right(((), _)), _)) => Waited::Stalled,
     }
-    pushed.map(|_| ()).map_err(|e| session.failure(op, e))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod common;
 mod convert;
 mod fuzz_bodies;
 mod hostile;
+mod hostile_registry;
 mod registry;
 mod sif;
 mod tools;

@@ -883,7 +883,6 @@ fn unavailable_and_reset_requests_are_retried() {
         "{e:?}"
     );
     assert_eq!(e.kind(), ErrorKind::Network);
-    // (oci-client also sends `GET /v2/` before each request to a registry without auth.)
     assert_eq!(
         proxy.count_path("GET", "/manifests/"),
         4,
