@@ -35,8 +35,9 @@ use crate::image::{
     Image, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, Platform, Selector, expected_of, load_image,
     parse_index,
 };
+use crate::inflate::{Compression, ExpansionLimit, inflate};
 use crate::layout::ref_name;
-use crate::unpack::{Compression, DEFAULT_MAX_LAYER_SIZE, decompress};
+use crate::unpack::DEFAULT_MAX_LAYER_SIZE;
 use crate::verify::{HashingReader, LimitedReader, VerifyingReader, read_capped, to_oci_digest};
 
 /// Largest `manifest.json` read: containers/image's `MaxTarFileManifestSize` (1 MiB).
@@ -111,8 +112,15 @@ fn clean_name(name: &str) -> String {
 }
 
 impl DockerArchive {
-    /// Opens the archive at `path` (plain, or gzip or zstd compressed).
+    /// Opens the archive at `path` (plain, or gzip or zstd compressed, expanding at most as
+    /// far as [`ExpansionLimit::DEFAULT`] allows).
     pub fn open(path: impl AsRef<Path>) -> Result<DockerArchive> {
+        DockerArchive::open_with(path, &ExpansionLimit::DEFAULT)
+    }
+
+    /// Opens the archive at `path`; a compressed one may expand as far as `expansion` allows
+    /// of its size (and at most [`MAX_DECOMPRESSED_ARCHIVE`]).
+    pub fn open_with(path: impl AsRef<Path>, expansion: &ExpansionLimit) -> Result<DockerArchive> {
         let path = path.as_ref().to_path_buf();
         let what = path.display().to_string();
         let mut file = File::open(&path).map_err(|e| OciError::from_io(&path, "open", e))?;
@@ -133,8 +141,18 @@ impl DockerArchive {
                 .or_else(|_| tempfile::Builder::new().tempfile_in(&dir))
                 .map_err(|e| OciError::from_io(&dir, "create temporary file", e))?;
             {
+                let size = file
+                    .metadata()
+                    .map_err(|e| OciError::from_io(&path, "stat", e))?
+                    .len();
                 let mut reader = LimitedReader::new(
-                    decompress(BufReader::new(&file), compression, &what)?,
+                    inflate(
+                        BufReader::new(&file),
+                        compression,
+                        Some(size),
+                        expansion,
+                        &what,
+                    )?,
                     &what,
                     MAX_DECOMPRESSED_ARCHIVE,
                 );
@@ -474,12 +492,25 @@ impl BlobRead for DockerImage<'_> {
 
 /// Writes `image` (its blobs read from `src`) as the only image of a new docker-archive at
 /// `path`, named by `tags` (`name:tag`, written in docker's familiar form). Compressed layers
-/// are decompressed (see the module documentation). The file is replaced atomically.
+/// are decompressed (see the module documentation), each expanding at most as far as
+/// [`ExpansionLimit::DEFAULT`] allows. The file is replaced atomically.
 pub fn write_docker_archive(
     path: impl AsRef<Path>,
     src: &dyn BlobRead,
     image: &Image,
     tags: &[&str],
+) -> Result<()> {
+    write_docker_archive_with(path, src, image, tags, &ExpansionLimit::DEFAULT)
+}
+
+/// [`write_docker_archive`], each compressed layer expanding at most as far as `expansion`
+/// allows of its size.
+pub fn write_docker_archive_with(
+    path: impl AsRef<Path>,
+    src: &dyn BlobRead,
+    image: &Image,
+    tags: &[&str],
+    expansion: &ExpansionLimit,
 ) -> Result<()> {
     let path = path.as_ref();
     let mut repo_tags = Vec::new();
@@ -546,7 +577,7 @@ pub fn write_docker_archive(
                         .tempfile_in(&parent)
                         .map_err(|e| OciError::from_io(&parent, "create temporary file", e))?;
                     let mut h = HashingReader::new(LimitedReader::new(
-                        decompress(reader, c, &lwhat)?,
+                        inflate(reader, c, Some(exp.size), expansion, &lwhat)?,
                         &lwhat,
                         DEFAULT_MAX_LAYER_SIZE,
                     ));

@@ -26,7 +26,8 @@ pub enum ErrorKind {
     IntegrityMismatch,
     /// The caller asked for something impossible or ambiguous.
     InvalidRequest,
-    /// Input over a size limit (JSON documents, decompressed layers).
+    /// Input over a size limit (JSON documents, registry answers, decompressed layers,
+    /// including a layer that expands past its ratio).
     TooLarge,
     /// A registry could not be reached, dropped the connection or failed (5xx) after the
     /// retries, or answered with an error that fits no other kind.
@@ -107,6 +108,21 @@ pub enum OciError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// A compressed layer that expands past its [`crate::inflate::ExpansionLimit`]: a
+    /// decompression bomb, or a layer that needs a larger limit.
+    #[error(
+        "{what}: expands past {limit} bytes from {compressed} compressed bytes (limit: {ratio} times the compressed size, or the floor)"
+    )]
+    ExpansionTooLarge {
+        /// The layer (or archive) concerned.
+        what: String,
+        /// Its compressed size (the bytes read so far when the size was not known).
+        compressed: u64,
+        /// The decompressed bytes it was allowed.
+        limit: u64,
+        /// The ratio of the limit.
+        ratio: u64,
+    },
     /// A SIF or `.simg` file that is refused.
     #[error("{}: {error}", path.display())]
     Sif {
@@ -182,7 +198,7 @@ impl OciError {
             OciError::DigestMismatch { .. } | OciError::SizeMismatch { .. } => {
                 ErrorKind::IntegrityMismatch
             }
-            OciError::TooLarge { .. } => ErrorKind::TooLarge,
+            OciError::TooLarge { .. } | OciError::ExpansionTooLarge { .. } => ErrorKind::TooLarge,
             OciError::Sif { error, .. } if error.is_unsupported() => ErrorKind::Unsupported,
             OciError::Sif { .. } => ErrorKind::InvalidFormat,
             OciError::InvalidRequest(_) => ErrorKind::InvalidRequest,

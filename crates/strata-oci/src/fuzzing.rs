@@ -28,6 +28,7 @@ pub fn unpack(data: &[u8]) -> bool {
     let opts = UnpackOptions {
         max_layer_size: FUZZ_MAX_LAYER,
         same_owner: false,
+        ..UnpackOptions::default()
     };
     let ok = unpack_layer(data, &root, &opts, "fuzz").is_ok();
     // Everything the layer wrote must be inside root: the temporary directory holds root only.

@@ -30,6 +30,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod image;
+pub mod inflate;
 pub mod layout;
 pub mod ostree;
 pub mod registry;
@@ -42,10 +43,11 @@ pub mod verify;
 pub use archive::{OciArchive, write_oci_archive};
 pub use blob::{BlobRead, BlobWrite, Expected, put_file_atomically};
 pub use daemon::DockerDaemon;
-pub use docker::{DockerArchive, DockerImage, write_docker_archive};
+pub use docker::{DockerArchive, DockerImage, write_docker_archive, write_docker_archive_with};
 
 pub use error::{ErrorKind, OciError, Result};
 pub use image::{Image, Platform, Selector, copy_image, load_image};
+pub use inflate::ExpansionLimit;
 pub use layout::OciDir;
 pub use registry::{Registry, RegistryBlobs, RegistryOptions, RegistryRef};
 pub use sif::{SifError, SifImage};

@@ -14,11 +14,14 @@
 //! dropped otherwise); device nodes are created only as root and skipped with a warning
 //! otherwise; `SCHILY.xattr.*` records are applied where the filesystem and privileges permit,
 //! with a warning where not. Directories are created writable and get their recorded mode and
-//! mtime after the last layer. The decompressed stream of each layer is capped
-//! ([`UnpackOptions::max_layer_size`]), and so is each tar metadata entry (PAX records, GNU long
-//! names: [`crate::targuard::MAX_TAR_METADATA`]), which the tar crate reads whole into memory.
-//! A layer's digest is known to be right only at the end of
-//! its stream: after an error the root must be discarded.
+//! mtime after the last layer.
+//!
+//! Sizes: a compressed layer may expand at most [`UnpackOptions::expansion`] times its size
+//! (a decompression bomb fails early, [`OciError::ExpansionTooLarge`]); the decompressed
+//! stream of each layer is capped ([`UnpackOptions::max_layer_size`]), and so is each tar
+//! metadata entry (PAX records, GNU long names: [`crate::targuard::MAX_TAR_METADATA`]), which
+//! the tar crate reads whole into memory. A layer's digest is known to be right only at the
+//! end of its stream: after an error the root must be discarded.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::ffi::{OsStr, OsString};
@@ -34,7 +37,10 @@ use rustix::io::Errno;
 use crate::blob::BlobRead;
 use crate::error::{OciError, Result};
 use crate::image::{Image, expected_of};
+use crate::inflate::{ExpansionLimit, inflate};
 use crate::verify::LimitedReader;
+
+pub use crate::inflate::Compression;
 
 /// Default cap on one layer's decompressed tar stream: 64 GiB.
 pub const DEFAULT_MAX_LAYER_SIZE: u64 = 64 << 30;
@@ -57,6 +63,9 @@ const MAX_REMOVE_DEPTH: usize = 256;
 pub struct UnpackOptions {
     /// The most bytes one layer's decompressed tar stream may have ([`OciError::TooLarge`]).
     pub max_layer_size: u64,
+    /// How far a compressed layer may expand relative to its compressed size
+    /// ([`OciError::ExpansionTooLarge`]; default [`ExpansionLimit::DEFAULT`]).
+    pub expansion: ExpansionLimit,
     /// Apply the owners the layer records (needs root; default: whether we run as root).
     pub same_owner: bool,
 }
@@ -65,53 +74,10 @@ impl Default for UnpackOptions {
     fn default() -> Self {
         UnpackOptions {
             max_layer_size: DEFAULT_MAX_LAYER_SIZE,
+            expansion: ExpansionLimit::DEFAULT,
             same_owner: rustix::process::geteuid().is_root(),
         }
     }
-}
-
-/// The compression of a layer, from its first bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    /// A plain tar.
-    None,
-    /// gzip (`1f 8b`).
-    Gzip,
-    /// zstd (`28 b5 2f fd`).
-    Zstd,
-}
-
-impl Compression {
-    /// Detects the compression from a stream's first bytes; bzip2 and xz are refused.
-    pub fn detect(head: &[u8], what: &str) -> Result<Compression> {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Ok(Compression::Gzip)
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Ok(Compression::Zstd)
-        } else if head.starts_with(b"BZh") {
-            Err(OciError::unsupported(what, "bzip2 compression"))
-        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-            Err(OciError::unsupported(what, "xz compression"))
-        } else {
-            Ok(Compression::None)
-        }
-    }
-}
-
-/// A decompressing reader over `inner`, chosen by `compression`.
-pub(crate) fn decompress<'a, R: BufRead + 'a>(
-    inner: R,
-    compression: Compression,
-    what: &str,
-) -> Result<Box<dyn Read + 'a>> {
-    Ok(match compression {
-        Compression::None => Box::new(inner),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(inner)),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(inner)
-                .map_err(|e| OciError::from_io(what, "start zstd decoder", e))?,
-        ),
-    })
 }
 
 /// What an unpack did, for reports and tests.
@@ -138,12 +104,13 @@ pub fn unpack_image(
     for layer in image.layers() {
         let exp = expected_of(layer, "layer")?;
         let reader = store.open_blob(&exp.digest, exp.size)?;
-        unpacker.apply_layer(reader, &format!("layer {}", exp.digest))?;
+        unpacker.apply_layer(reader, Some(exp.size), &format!("layer {}", exp.digest))?;
     }
     unpacker.finish()
 }
 
-/// Unpacks one layer (a tar stream, maybe compressed) into an existing directory `root`.
+/// Unpacks one layer (a tar stream, maybe compressed, of unknown size: its expansion is
+/// limited relative to the compressed bytes read so far) into an existing directory `root`.
 pub fn unpack_layer(
     reader: impl Read,
     root: &Path,
@@ -151,7 +118,7 @@ pub fn unpack_layer(
     what: &str,
 ) -> Result<UnpackStats> {
     let mut unpacker = Unpacker::new(root, opts)?;
-    unpacker.apply_layer(reader, what)?;
+    unpacker.apply_layer(reader, None, what)?;
     unpacker.finish()
 }
 
@@ -226,15 +193,16 @@ impl Unpacker {
         })
     }
 
-    /// Applies one layer. The stream is read to its very end (so a verifying reader checks it).
-    pub fn apply_layer(&mut self, reader: impl Read, what: &str) -> Result<()> {
+    /// Applies one layer of `size` stored bytes, when known (its expansion limit is taken of
+    /// it). The stream is read to its very end (so a verifying reader checks it).
+    pub fn apply_layer(&mut self, reader: impl Read, size: Option<u64>, what: &str) -> Result<()> {
         let mut buffered = BufReader::with_capacity(1 << 16, reader);
         let head = buffered
             .fill_buf()
             .map_err(|e| OciError::from_io(what, "read", e))?;
         let compression = Compression::detect(head, what)?;
         let applied = (|| {
-            let decoder = decompress(&mut buffered, compression, what)?;
+            let decoder = inflate(&mut buffered, compression, size, &self.opts.expansion, what)?;
             let padded = PadToBlock {
                 inner: decoder,
                 count: 0,

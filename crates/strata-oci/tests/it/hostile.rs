@@ -7,7 +7,8 @@ use strata_oci::blob::{BlobWrite, Expected};
 use strata_oci::image::Selector;
 use strata_oci::verify::digest_bytes;
 use strata_oci::{
-    DockerArchive, OciArchive, OciDir, OciError, UnpackOptions, unpack_image, unpack_layer,
+    DockerArchive, ErrorKind, ExpansionLimit, OciArchive, OciDir, OciError, UnpackOptions,
+    unpack_image, unpack_layer, write_docker_archive, write_docker_archive_with,
 };
 
 use crate::common::*;
@@ -165,6 +166,98 @@ fn gzip_bomb_is_capped() {
         other => panic!("expected TooLarge, got {other:?}"),
     }
     s.check_contained();
+}
+
+/// A tar of 1 MiB of zeros, and its gzip (about a thousand times smaller).
+fn zero_bomb() -> Layer {
+    gz(tar(&[E::File("zeros", 0o644, &vec![0u8; 1 << 20])]))
+}
+
+/// An expansion limit the bomb exceeds: 20 times, at least 64 KiB.
+const SMALL: ExpansionLimit = ExpansionLimit {
+    ratio: 20,
+    floor: 64 << 10,
+};
+
+fn assert_expansion_refused(r: Result<impl std::fmt::Debug, OciError>, needle: &str) {
+    match r {
+        Err(e @ OciError::ExpansionTooLarge { .. }) => {
+            let OciError::ExpansionTooLarge {
+                what, limit, ratio, ..
+            } = &e
+            else {
+                unreachable!()
+            };
+            assert!(what.contains(needle), "{what} should name {needle}");
+            assert_eq!((*limit, *ratio), (SMALL.floor, SMALL.ratio));
+            assert_eq!(e.kind(), ErrorKind::TooLarge, "exit 65 in the core");
+            assert!(e.to_string().contains(needle), "{e}");
+        }
+        other => panic!("expected ExpansionTooLarge, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_decompression_bomb_stops_at_its_expansion_limit_naming_the_layer() {
+    let bomb = zero_bomb();
+    assert!(bomb.stored.len() < 8 << 10, "{}", bomb.stored.len());
+    let small = UnpackOptions {
+        expansion: SMALL,
+        ..opts()
+    };
+    // From a store: the limit is taken of the layer's size in its descriptor.
+    let t = tempfile::tempdir().unwrap();
+    let image = make_image(&t.path().join("src"), "v1", std::slice::from_ref(&bomb));
+    let layout = OciDir::open(t.path().join("src")).unwrap();
+    let layer = digest_bytes(&bomb.stored).prefixed();
+    let root = t.path().join("root");
+    assert_expansion_refused(unpack_image(&layout, &image, &root, &small), &layer);
+    // The file stopped near the limit, far from the megabyte the bomb holds.
+    let written = std::fs::metadata(root.join("zeros")).map_or(0, |m| m.len());
+    assert!(written <= SMALL.floor, "{written}");
+    // A stream of unknown size: the limit is taken of the compressed bytes read so far.
+    let s = Scene::new();
+    assert_expansion_refused(
+        unpack_layer(&bomb.stored[..], &s.root(), &small, "bomb layer"),
+        "bomb layer",
+    );
+    s.check_contained();
+    // zstd bombs too.
+    let s = Scene::new();
+    let zbomb = zst(bomb.tar.clone());
+    assert_expansion_refused(
+        unpack_layer(&zbomb.stored[..], &s.root(), &small, "zstd layer"),
+        "zstd layer",
+    );
+    // The default limit (1 GiB at least) lets a real layer of this size through.
+    let s = Scene::new();
+    unpack_layer(&bomb.stored[..], &s.root(), &opts(), "bomb layer").unwrap();
+}
+
+#[test]
+fn docker_archives_stop_a_decompression_bomb_at_the_expansion_limit() {
+    let t = tempfile::tempdir().unwrap();
+    let bomb = zero_bomb();
+    let image = make_image(&t.path().join("src"), "v1", std::slice::from_ref(&bomb));
+    let layout = OciDir::open(t.path().join("src")).unwrap();
+    let layer = digest_bytes(&bomb.stored).prefixed();
+    // Writing one decompresses the layer (to store it plain, checked against its diff_id).
+    let out = t.path().join("out.tar");
+    assert_expansion_refused(
+        write_docker_archive_with(&out, &layout, &image, &["x:v1"], &SMALL),
+        &layer,
+    );
+    assert!(!out.exists());
+    assert_eq!(names(t.path()), ["src"], "no temporary file left");
+    // Reading a compressed one decompresses the archive first.
+    write_docker_archive(&out, &layout, &image, &["x:v1"]).unwrap();
+    let packed = t.path().join("out.tar.gz");
+    std::fs::write(&packed, gzip(&std::fs::read(&out).unwrap())).unwrap();
+    assert_expansion_refused(
+        DockerArchive::open_with(&packed, &SMALL),
+        &packed.display().to_string(),
+    );
+    DockerArchive::open(&packed).unwrap();
 }
 
 #[test]
