@@ -10,11 +10,17 @@
 //!
 //! Choices, as umoci and containerd make them: `.wh.NAME` removes `NAME` from the layers below,
 //! `.wh..wh..opq` removes every child of its directory that this layer does not itself provide;
-//! ownership is applied only when running as root (setuid and setgid bits are then kept, and
-//! dropped otherwise); device nodes are created only as root and skipped with a warning
-//! otherwise; `SCHILY.xattr.*` records are applied where the filesystem and privileges permit,
-//! with a warning where not. Directories are created writable and get their recorded mode and
-//! mtime after the last layer.
+//! ownership is applied only when running as root; `SCHILY.xattr.*` records are applied where
+//! the filesystem and privileges permit, with a warning where not. Directories are created
+//! writable and get their recorded mode and mtime after the last layer.
+//!
+//! Layers are untrusted, and so by default ([`UnpackOptions::default`]) nothing they hold
+//! gains privileges: character and block device nodes are not created (skipped with a
+//! warning, counted in [`UnpackStats::skipped`]) and setuid and setgid bits are cleared
+//! (counted in [`UnpackStats::setid_cleared`]); FIFOs, the sticky bit and every other mode bit
+//! are kept. A caller that trusts its images asks for them ([`UnpackOptions::device_nodes`],
+//! [`UnpackOptions::setid_bits`]); device nodes still need root, and setid bits are kept only
+//! with the recorded owners ([`UnpackOptions::same_owner`]).
 //!
 //! Sizes: a compressed layer may expand at most [`UnpackOptions::expansion`] times its size
 //! (a decompression bomb fails early, [`OciError::ExpansionTooLarge`]); the decompressed
@@ -58,7 +64,8 @@ pub const MAX_ENTRIES: usize = 1 << 22;
 /// Deepest directory tree removed by a whiteout.
 const MAX_REMOVE_DEPTH: usize = 256;
 
-/// How layers are applied.
+/// How layers are applied. The default is safe with untrusted layers (see the module
+/// documentation).
 #[derive(Debug, Clone)]
 pub struct UnpackOptions {
     /// The most bytes one layer's decompressed tar stream may have ([`OciError::TooLarge`]).
@@ -68,6 +75,12 @@ pub struct UnpackOptions {
     pub expansion: ExpansionLimit,
     /// Apply the owners the layer records (needs root; default: whether we run as root).
     pub same_owner: bool,
+    /// Create the character and block device nodes the layers hold (needs root; default
+    /// false: they are skipped).
+    pub device_nodes: bool,
+    /// Keep setuid and setgid bits (only with [`UnpackOptions::same_owner`]; default false:
+    /// they are cleared).
+    pub setid_bits: bool,
 }
 
 impl Default for UnpackOptions {
@@ -76,6 +89,8 @@ impl Default for UnpackOptions {
             max_layer_size: DEFAULT_MAX_LAYER_SIZE,
             expansion: ExpansionLimit::DEFAULT,
             same_owner: rustix::process::geteuid().is_root(),
+            device_nodes: false,
+            setid_bits: false,
         }
     }
 }
@@ -87,8 +102,11 @@ pub struct UnpackStats {
     pub entries: u64,
     /// Paths removed by whiteouts.
     pub whiteouts: u64,
-    /// Entries skipped (device nodes without root, unknown types).
+    /// Entries skipped (device nodes not asked for or without root, unknown types).
     pub skipped: u64,
+    /// Files and device nodes whose setuid or setgid bit was cleared (directories lose theirs
+    /// too, uncounted: there it only means group inheritance).
+    pub setid_cleared: u64,
 }
 
 /// Unpacks every layer of `image`, read and verified from `store`, into `root` (created if
@@ -267,12 +285,27 @@ impl Unpacker {
         Ok(self.stats)
     }
 
+    /// The permission bits to set: setuid and setgid only when asked for and with owners.
     fn mode_bits(&self, mode: u32) -> u32 {
-        if self.opts.same_owner {
+        if self.opts.setid_bits && self.opts.same_owner {
             mode & 0o7777
         } else {
             mode & 0o1777
         }
+    }
+
+    /// [`Unpacker::mode_bits`] of an entry's mode, counting a cleared setuid or setgid bit.
+    fn entry_mode_bits(&mut self, mode: u32, shown: &str) -> u32 {
+        let bits = self.mode_bits(mode);
+        if mode & 0o6000 != bits & 0o6000 {
+            tracing::debug!(
+                entry = shown,
+                mode = format!("{mode:o}"),
+                "setuid/setgid bit cleared"
+            );
+            self.stats.setid_cleared += 1;
+        }
+        bits
     }
 
     fn apply_entries<R: Read>(&mut self, archive: &mut tar::Archive<R>, what: &str) -> Result<()> {
@@ -402,7 +435,8 @@ impl Unpacker {
                     rustix::fs::fchown(&file, Some(u), Some(g))
                         .map_err(|e| OciError::from_io(shown, "chown", e.into()))?;
                 }
-                rustix::fs::fchmod(&file, Mode::from_raw_mode(self.mode_bits(mode)))
+                let bits = self.entry_mode_bits(mode, shown);
+                rustix::fs::fchmod(&file, Mode::from_raw_mode(bits))
                     .map_err(|e| OciError::from_io(shown, "chmod", e.into()))?;
                 set_xattrs(&file, &xattrs, shown);
                 rustix::fs::futimens(&file, &timestamps(mtime))
@@ -468,6 +502,11 @@ impl Unpacker {
                 .map_err(|e| OciError::from_io(shown, "link", e.into()))?;
             }
             T::Char | T::Block | T::Fifo => {
+                if kind != T::Fifo && !self.opts.device_nodes {
+                    tracing::warn!(entry = shown, "device node skipped: not asked for");
+                    self.stats.skipped += 1;
+                    return Ok(());
+                }
                 if kind != T::Fifo && !self.is_root {
                     tracing::warn!(entry = shown, "device node skipped: not running as root");
                     self.stats.skipped += 1;
@@ -498,7 +537,7 @@ impl Unpacker {
                     parent,
                     name.as_os_str(),
                     ft,
-                    Mode::from_raw_mode(self.mode_bits(mode)),
+                    Mode::from_raw_mode(self.entry_mode_bits(mode, shown)),
                     rustix::fs::makedev(major, minor),
                 )
                 .map_err(|e| OciError::from_io(shown, "mknod", e.into()))?;

@@ -172,6 +172,16 @@ pub(crate) fn opts() -> UnpackOptions {
     UnpackOptions::default()
 }
 
+/// Options for trusted images: device nodes created and setuid/setgid bits kept (as root), as
+/// the reference tools (umoci, unsquashfs) extract them.
+pub(crate) fn trusted() -> UnpackOptions {
+    UnpackOptions {
+        device_nodes: true,
+        setid_bits: true,
+        ..UnpackOptions::default()
+    }
+}
+
 /// A small two-layer image: a base tree, then changes with whiteouts.
 pub(crate) fn sample_layers() -> Vec<Layer> {
     let base = tar(&[

@@ -8,8 +8,10 @@ use std::process::Command;
 
 use strata_oci::sif::header::{MAX_DESCRIPTORS, Sif};
 use strata_oci::sif::{SifError, SifImage};
-use strata_oci::{OciError, UnpackOptions, unpack_image};
+use strata_oci::{OciError, unpack_image};
 use strata_testkit::{mksquashfs, tree_listing, unsquashfs, write_sif, write_simg};
+
+use crate::common::trusted;
 
 fn sh(script: &str, dir: &Path) {
     let st = Command::new("sh")
@@ -68,8 +70,9 @@ fn convert(file: &Path) -> strata_oci::Result<SifImage> {
     SifImage::open_in(file, &parent)
 }
 
+/// Unpacked as a trusted image (device nodes, setuid bits), to compare with unsquashfs.
 fn unpacked(img: &SifImage, dest: &Path) {
-    unpack_image(img, &img.image, dest, &UnpackOptions::default()).unwrap();
+    unpack_image(img, &img.image, dest, &trusted()).unwrap();
 }
 
 fn sif_package_reads(file: &Path) -> Option<serde_json::Value> {

@@ -1,6 +1,7 @@
 //! Layer application: whiteouts, links, permissions, compression detection.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
 
 use strata_oci::image::Selector;
 use strata_oci::{OciDir, unpack_image, unpack_layer};
@@ -117,7 +118,7 @@ fn only_image_in_a_layout_resolves_without_a_name() {
 }
 
 #[test]
-fn xattrs_and_device_nodes() {
+fn xattrs_are_applied() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("root");
     std::fs::create_dir(&root).unwrap();
@@ -129,28 +130,103 @@ fn xattrs_and_device_nodes() {
     h.set_mode(0o644);
     h.set_size(1);
     b.append_data(&mut h, "x", &b"x"[..]).unwrap();
-    let mut h = tar::Header::new_ustar();
-    h.set_entry_type(tar::EntryType::Char);
-    h.set_mode(0o666);
-    h.set_size(0);
-    h.set_device_major(1).unwrap();
-    h.set_device_minor(3).unwrap();
-    b.append_data(&mut h, "null", std::io::empty()).unwrap();
     let layer = b.into_inner().unwrap();
-    let stats = unpack_layer(&layer[..], &root, &opts(), "layer").unwrap();
+    unpack_layer(&layer[..], &root, &opts(), "layer").unwrap();
     let mut value = [0u8; 16];
     match rustix::fs::getxattr(root.join("x").as_path(), "user.strata", &mut value[..]) {
         Ok(n) => assert_eq!(&value[..n], b"yes"),
         Err(e) => eprintln!("user xattrs not supported here ({e}); not checked"),
     }
-    if rustix::process::geteuid().is_root() {
-        use std::os::unix::fs::FileTypeExt;
-        let m = std::fs::symlink_metadata(root.join("null")).unwrap();
-        assert!(m.file_type().is_char_device());
-        assert_eq!(m.rdev(), rustix::fs::makedev(1, 3));
-        assert_eq!(stats.skipped, 0);
-    } else {
-        assert!(!root.join("null").exists());
-        assert_eq!(stats.skipped, 1);
+}
+
+/// A layer with a character device, a block device, a FIFO, a setuid binary, a setgid one and
+/// a sticky directory.
+fn privileged_layer() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, kind, major, minor) in [
+        ("null", tar::EntryType::Char, 1, 3),
+        ("loop0", tar::EntryType::Block, 7, 0),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(kind);
+        h.set_mode(0o666);
+        h.set_size(0);
+        h.set_device_major(major).unwrap();
+        h.set_device_minor(minor).unwrap();
+        b.append_data(&mut h, name, std::io::empty()).unwrap();
     }
+    for (name, mode) in [("su", 0o4755), ("wall", 0o2755)] {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(mode);
+        h.set_size(2);
+        b.append_data(&mut h, name, &b"#!"[..]).unwrap();
+    }
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Fifo);
+    h.set_mode(0o644);
+    h.set_size(0);
+    b.append_data(&mut h, "pipe", std::io::empty()).unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o1777);
+    h.set_size(0);
+    b.append_data(&mut h, "tmp", std::io::empty()).unwrap();
+    b.into_inner().unwrap()
+}
+
+fn mode_of(root: &Path, name: &str) -> u32 {
+    std::fs::symlink_metadata(root.join(name))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+#[test]
+fn untrusted_layers_get_no_device_nodes_and_no_setid_bits() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let stats = unpack_layer(&privileged_layer()[..], &root, &opts(), "layer").unwrap();
+    assert!(!root.join("null").exists() && !root.join("loop0").exists());
+    assert_eq!(stats.skipped, 2, "{stats:?}");
+    assert_eq!(
+        (mode_of(&root, "su"), mode_of(&root, "wall")),
+        (0o755, 0o755)
+    );
+    assert_eq!(stats.setid_cleared, 2, "{stats:?}");
+    // FIFOs and the sticky bit are harmless, and kept.
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::symlink_metadata(root.join("pipe"))
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    assert_eq!(mode_of(&root, "tmp"), 0o1777);
+}
+
+#[test]
+fn trusted_layers_get_device_nodes_and_setid_bits_as_root() {
+    let is_root = rustix::process::geteuid().is_root();
+    if !strata_testkit::peer("device nodes and setuid bits", "root privileges", is_root) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let stats = unpack_layer(&privileged_layer()[..], &root, &trusted(), "layer").unwrap();
+    use std::os::unix::fs::FileTypeExt;
+    let null = std::fs::symlink_metadata(root.join("null")).unwrap();
+    assert!(null.file_type().is_char_device());
+    assert_eq!(null.rdev(), rustix::fs::makedev(1, 3));
+    let loop0 = std::fs::symlink_metadata(root.join("loop0")).unwrap();
+    assert!(loop0.file_type().is_block_device());
+    assert_eq!(loop0.rdev(), rustix::fs::makedev(7, 0));
+    assert_eq!(
+        (mode_of(&root, "su"), mode_of(&root, "wall")),
+        (0o4755, 0o2755)
+    );
+    assert_eq!((stats.skipped, stats.setid_cleared), (0, 0), "{stats:?}");
 }
