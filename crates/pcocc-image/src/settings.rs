@@ -71,6 +71,7 @@ impl Settings {
             cache: config.cache_def().map(|def| CacheOptions {
                 path: def.path.clone(),
                 driver: config.image_driver(),
+                extract: config.extract_policy(),
             }),
             docker_host: options.docker_host.or_else(|| {
                 env.var("DOCKER_HOST")

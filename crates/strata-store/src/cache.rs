@@ -21,6 +21,15 @@
 //! after a crash an entry is whole or absent. Removal renames `H` to `H.deleted` first (pcocc's
 //! `CacheBlob.invalidate`), makes the tree writable (pcocc's `chmod -R 700`) and deletes it.
 //!
+//! # Untrusted layers
+//!
+//! Bundles are extracted with [`strata_oci::unpack_image`] under an [`ExtractPolicy`] that by
+//! default trusts no image: character and block device nodes are not created, setuid and
+//! setgid bits are cleared (pcocc runs containers unprivileged, which need neither), and a
+//! compressed layer may expand at most [`strata_oci::ExpansionLimit::DEFAULT`] times its size
+//! (a decompression bomb fails before it fills the cache's filesystem). A site that trusts its
+//! images turns them on in `containers.yaml` (see [`crate::config`]).
+//!
 //! # LRU and holds
 //!
 //! Using an entry touches its mtime; listings are sorted by mtime, oldest first, and
@@ -40,7 +49,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256, Sha512};
 use strata_model::kind::Kind;
 use strata_model::record::RevisionRecord;
-use strata_oci::{Platform, UnpackOptions};
+use strata_oci::{ExpansionLimit, Platform, UnpackOptions};
 
 use crate::error::{IoContext, Result, StoreError};
 use crate::lock::{FileLock, LockMode};
@@ -92,10 +101,47 @@ impl CacheHold {
     }
 }
 
+/// How the cache extracts images' layers (`containers.yaml` `runtime.strata_*` keys, see
+/// [`crate::config`]). The default trusts no image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtractPolicy {
+    /// Create the character and block device nodes layers hold (needs root; default false:
+    /// skipped).
+    pub device_nodes: bool,
+    /// Keep setuid and setgid bits (when running as root, which applies the recorded owners;
+    /// default false: cleared).
+    pub setid_bits: bool,
+    /// How far a compressed layer may expand ([`ExpansionLimit::DEFAULT`] by default).
+    pub expansion: ExpansionLimit,
+}
+
+impl Default for ExtractPolicy {
+    fn default() -> Self {
+        ExtractPolicy {
+            device_nodes: false,
+            setid_bits: false,
+            expansion: ExpansionLimit::DEFAULT,
+        }
+    }
+}
+
+impl ExtractPolicy {
+    /// The unpack options this policy means.
+    pub fn unpack_options(&self) -> UnpackOptions {
+        UnpackOptions {
+            device_nodes: self.device_nodes,
+            setid_bits: self.setid_bits,
+            expansion: self.expansion,
+            ..UnpackOptions::default()
+        }
+    }
+}
+
 /// pcocc's container cache directory.
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
+    policy: ExtractPolicy,
 }
 
 impl Cache {
@@ -115,7 +161,18 @@ impl Cache {
         }
         Ok(Cache {
             root: path.to_owned(),
+            policy: ExtractPolicy::default(),
         })
+    }
+
+    /// The same cache, extracting bundles under `policy`.
+    pub fn with_policy(self, policy: ExtractPolicy) -> Cache {
+        Cache { policy, ..self }
+    }
+
+    /// How bundles are extracted.
+    pub fn policy(&self) -> &ExtractPolicy {
+        &self.policy
     }
 
     /// The cache's directory.
@@ -309,7 +366,8 @@ impl Cache {
             .at("create a directory in", &fan_out)?;
         let built = (|| {
             let rootfs = building.path().join("rootfs");
-            strata_oci::unpack_image(repo, &image, &rootfs, &UnpackOptions::default())?;
+            // strata-oci warns about each entry left out (device nodes, setid bits cleared).
+            strata_oci::unpack_image(repo, &image, &rootfs, &self.policy.unpack_options())?;
             let config_json = building.path().join("config.json");
             fs::write(&config_json, runtime_config(&image.config_bytes))
                 .at("write", &config_json)?;
@@ -610,6 +668,7 @@ mod tests {
         assert_eq!(hash.len(), 128);
         let cache = Cache {
             root: PathBuf::from("/c"),
+            policy: ExtractPolicy::default(),
         };
         assert_eq!(
             cache.entry_path(&hash),

@@ -24,13 +24,25 @@
 //!   ([`RepoDef::open`]) or the cache is checked ([`CacheDef::ensure_writable`]), with the same
 //!   texts.
 //!
-//! # `containers.yaml`: the cache's image driver
+//! # `containers.yaml`: the cache's image driver, and how it extracts layers
 //!
-//! Of pcocc's `containers.yaml` (same directories) strata reads only `runtime.image_driver`:
-//! `flat` (the default) caches extracted bundles (`cached_bundle`), `squashfs` caches a squashfs
-//! image of the bundle too (`cached_squashfs`). The user's file wins over the system's when it
-//! sets the key; a missing file or key means `flat`; any other value is refused as pcocc's
-//! schema refuses it.
+//! Of pcocc's `containers.yaml` (same directories) strata reads only its `runtime` section:
+//!
+//! - `image_driver` (pcocc's): `flat` (the default) caches extracted bundles
+//!   (`cached_bundle`), `squashfs` caches a squashfs image of the bundle too
+//!   (`cached_squashfs`); any other value is refused as pcocc's schema refuses it.
+//! - strata's own keys, prefixed `strata_` so that they cannot be mistaken for pcocc's, which
+//!   say how far the cache trusts the images it extracts ([`ExtractPolicy`]; pcocc runs
+//!   containers unprivileged, which need none of this):
+//!   - `strata_device_nodes: true` creates the character and block device nodes layers hold
+//!     (as root only; default `false`: they are skipped);
+//!   - `strata_setid_bits: true` keeps setuid and setgid bits (as root only; default `false`:
+//!     they are cleared);
+//!   - `strata_layer_expansion: N` lets a compressed layer expand to N times its size
+//!     (default 100, at least 1 GiB whatever N; an integer of at least 1).
+//!
+//! For each key the user's file wins over the system's when it sets it; a missing file or key
+//! means the default.
 //!
 //! Kept from pcocc, although surprising: repository paths are expanded **twice** (pcocc's
 //! `load_repos` and `ObjectStore.__init__` both call `resolve_path`), so `%%{user}` in a
@@ -45,6 +57,7 @@ use std::path::{Path, PathBuf};
 pub(crate) use schema::py_repr;
 pub use template::resolve_path;
 
+use crate::cache::ExtractPolicy;
 use crate::env::Env;
 use crate::error::{IoContext, Result, StoreError};
 use crate::repo::Repository;
@@ -152,7 +165,7 @@ impl CacheDef {
     }
 }
 
-/// pcocc's containers configuration file, of which strata reads `runtime.image_driver`.
+/// pcocc's containers configuration file, of which strata reads the `runtime` section.
 pub const CONTAINERS_FILE: &str = "containers.yaml";
 
 /// How the container cache keeps images (`containers.yaml` `runtime.image_driver`).
@@ -171,6 +184,7 @@ pub struct ReposConfig {
     repos: Vec<RepoDef>,
     cache: Option<CacheDef>,
     image_driver: ImageDriver,
+    extract: ExtractPolicy,
 }
 
 impl ReposConfig {
@@ -191,16 +205,40 @@ impl ReposConfig {
         );
         let mut config =
             ReposConfig::load_files(&user_dir.join(REPOS_FILE), &conf_dir.join(REPOS_FILE), env)?;
+        // The system's file first, so that the user's overrides each key it sets.
         for file in [
-            user_dir.join(CONTAINERS_FILE),
             conf_dir.join(CONTAINERS_FILE),
+            user_dir.join(CONTAINERS_FILE),
         ] {
-            if let Some(driver) = read_image_driver(&file)? {
-                config.image_driver = driver;
-                break;
-            }
+            config.apply_runtime(&read_runtime(&file)?);
         }
         Ok(config)
+    }
+
+    /// Applies the keys a `containers.yaml` sets.
+    pub fn apply_runtime(&mut self, keys: &RuntimeKeys) {
+        if let Some(driver) = keys.image_driver {
+            self.image_driver = driver;
+        }
+        if let Some(v) = keys.device_nodes {
+            self.extract.device_nodes = v;
+        }
+        if let Some(v) = keys.setid_bits {
+            self.extract.setid_bits = v;
+        }
+        if let Some(ratio) = keys.layer_expansion {
+            self.extract.expansion.ratio = ratio;
+        }
+    }
+
+    /// How the cache extracts layers (see the module documentation).
+    pub fn extract_policy(&self) -> ExtractPolicy {
+        self.extract
+    }
+
+    /// Sets how the cache extracts layers.
+    pub fn set_extract_policy(&mut self, policy: ExtractPolicy) {
+        self.extract = policy;
     }
 
     /// How the cache keeps images (see the module documentation).
@@ -247,6 +285,7 @@ impl ReposConfig {
             }],
             cache: None,
             image_driver: ImageDriver::Flat,
+            extract: ExtractPolicy::default(),
         }
     }
 
@@ -439,12 +478,25 @@ mod tests {
     }
 }
 
-/// `runtime.image_driver` of the `containers.yaml` at `path`: `None` when the file or the key
-/// is absent.
-pub fn read_image_driver(path: &Path) -> Result<Option<ImageDriver>> {
+/// What strata reads of a `containers.yaml`'s `runtime` section: each key the file sets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuntimeKeys {
+    /// `image_driver`.
+    pub image_driver: Option<ImageDriver>,
+    /// `strata_device_nodes`.
+    pub device_nodes: Option<bool>,
+    /// `strata_setid_bits`.
+    pub setid_bits: Option<bool>,
+    /// `strata_layer_expansion`.
+    pub layer_expansion: Option<u64>,
+}
+
+/// The `runtime` keys strata reads from the `containers.yaml` at `path` (see the module
+/// documentation); none when the file is absent.
+pub fn read_runtime(path: &Path) -> Result<RuntimeKeys> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RuntimeKeys::default()),
         Err(error) => {
             return Err(StoreError::ConfigRead {
                 path: path.to_owned(),
@@ -457,18 +509,55 @@ pub fn read_image_driver(path: &Path) -> Result<Option<ImageDriver>> {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-    let Some(value) = doc.get("runtime").and_then(|r| r.get("image_driver")) else {
-        return Ok(None);
+    let Some(runtime) = doc.get("runtime") else {
+        return Ok(RuntimeKeys::default());
     };
-    match value.as_str() {
-        Some("flat") => Ok(Some(ImageDriver::Flat)),
-        Some("squashfs") => Ok(Some(ImageDriver::Squashfs)),
-        _ => Err(StoreError::ConfigSchema {
-            path: path.to_owned(),
-            key: "runtime.image_driver".to_owned(),
-            message: format!("{value:?} is not one of ['flat', 'squashfs']"),
-        }),
-    }
+    let schema = |key: &str, message: String| StoreError::ConfigSchema {
+        path: path.to_owned(),
+        key: format!("runtime.{key}"),
+        message,
+    };
+    let boolean = |key: &str| match runtime.get(key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_bool()
+            .map(Some)
+            .ok_or_else(|| schema(key, format!("{v:?} is not of type 'boolean'"))),
+    };
+    let image_driver = match runtime.get("image_driver") {
+        None => None,
+        Some(value) => match value.as_str() {
+            Some("flat") => Some(ImageDriver::Flat),
+            Some("squashfs") => Some(ImageDriver::Squashfs),
+            _ => {
+                return Err(schema(
+                    "image_driver",
+                    format!("{value:?} is not one of ['flat', 'squashfs']"),
+                ));
+            }
+        },
+    };
+    let layer_expansion = match runtime.get("strata_layer_expansion") {
+        None => None,
+        Some(v) => Some(v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
+            schema(
+                "strata_layer_expansion",
+                format!("{v:?} is not an integer of at least 1"),
+            )
+        })?),
+    };
+    Ok(RuntimeKeys {
+        image_driver,
+        device_nodes: boolean("strata_device_nodes")?,
+        setid_bits: boolean("strata_setid_bits")?,
+        layer_expansion,
+    })
+}
+
+/// `runtime.image_driver` of the `containers.yaml` at `path`: `None` when the file or the key
+/// is absent.
+pub fn read_image_driver(path: &Path) -> Result<Option<ImageDriver>> {
+    Ok(read_runtime(path)?.image_driver)
 }
 
 #[cfg(test)]
@@ -500,5 +589,86 @@ mod image_driver_tests {
             read_image_driver(&file),
             Err(StoreError::ConfigSyntax { .. })
         ));
+    }
+
+    #[test]
+    fn strata_keys_say_how_far_the_cache_trusts_layers() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(CONTAINERS_FILE);
+        std::fs::write(&file, "runtime:\n  image_driver: flat\n").unwrap();
+        assert_eq!(
+            read_runtime(&file).unwrap(),
+            RuntimeKeys {
+                image_driver: Some(ImageDriver::Flat),
+                ..RuntimeKeys::default()
+            }
+        );
+        std::fs::write(
+            &file,
+            "runtime:\n  strata_device_nodes: true\n  strata_setid_bits: false\n  strata_layer_expansion: 250\n",
+        )
+        .unwrap();
+        let keys = read_runtime(&file).unwrap();
+        assert_eq!(
+            keys,
+            RuntimeKeys {
+                image_driver: None,
+                device_nodes: Some(true),
+                setid_bits: Some(false),
+                layer_expansion: Some(250),
+            }
+        );
+        let mut config = ReposConfig::new();
+        assert_eq!(config.extract_policy(), ExtractPolicy::default());
+        config.apply_runtime(&keys);
+        let policy = config.extract_policy();
+        assert!(policy.device_nodes && !policy.setid_bits);
+        assert_eq!(policy.expansion.ratio, 250);
+        assert_eq!(
+            policy.expansion.floor,
+            strata_oci::ExpansionLimit::DEFAULT.floor
+        );
+        for bad in [
+            "runtime:\n  strata_device_nodes: yes please\n",
+            "runtime:\n  strata_setid_bits: 1\n",
+            "runtime:\n  strata_layer_expansion: 0\n",
+            "runtime:\n  strata_layer_expansion: -3\n",
+            "runtime:\n  strata_layer_expansion: lots\n",
+        ] {
+            std::fs::write(&file, bad).unwrap();
+            match read_runtime(&file) {
+                Err(StoreError::ConfigSchema { key, .. }) => {
+                    assert!(key.starts_with("runtime.strata_"), "{key}")
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_users_file_overrides_the_systems_key_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (user, system) = (dir.path().join("user"), dir.path().join("system"));
+        std::fs::create_dir_all(&user).unwrap();
+        std::fs::create_dir_all(&system).unwrap();
+        std::fs::write(
+            system.join(CONTAINERS_FILE),
+            "runtime:\n  image_driver: squashfs\n  strata_device_nodes: true\n  strata_setid_bits: true\n",
+        )
+        .unwrap();
+        std::fs::write(
+            user.join(CONTAINERS_FILE),
+            "runtime:\n  strata_setid_bits: false\n",
+        )
+        .unwrap();
+        let env = Env::new(dir.path(), "u")
+            .with_var(USER_CONF_DIR_VAR, user.to_str().unwrap())
+            .with_var(SYSTEM_CONF_DIR_VAR, system.to_str().unwrap())
+            .with_var("XDG_DATA_HOME", dir.path().to_str().unwrap());
+        let config = ReposConfig::load(&env).unwrap();
+        assert_eq!(config.image_driver(), ImageDriver::Squashfs);
+        let policy = config.extract_policy();
+        assert!(policy.device_nodes, "from the system's file");
+        assert!(!policy.setid_bits, "the user's file wins");
     }
 }

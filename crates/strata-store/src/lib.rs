@@ -39,9 +39,10 @@ pub mod instances;
 pub mod lock;
 pub mod repo;
 
-pub use cache::{Cache, CacheEntry, CacheHold, CacheRemoval};
+pub use cache::{Cache, CacheEntry, CacheHold, CacheRemoval, ExtractPolicy};
 pub use config::{
-    CacheDef, ImageDriver, RepoDef, ReposConfig, Scope, read_image_driver, resolve_path,
+    CacheDef, ImageDriver, RepoDef, ReposConfig, RuntimeKeys, Scope, read_image_driver,
+    read_runtime, resolve_path,
 };
 pub use env::{Cluster, Env};
 pub use error::{ErrorKind, Result, StoreError};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use strata_disk::{Cancel, ConvertOptions};
-use strata_store::ImageDriver;
+use strata_store::{ExtractPolicy, ImageDriver};
 
 use crate::error::{Error, Result};
 use crate::progress::{Progress, ProgressEvent, Warning};
@@ -60,6 +60,9 @@ pub struct CacheOptions {
     /// What an import puts in it: the extracted bundle, and with
     /// [`ImageDriver::Squashfs`] a squashfs image of it too.
     pub driver: ImageDriver,
+    /// How it extracts layers (the default trusts no image: no device nodes, no setuid or
+    /// setgid bits, bounded expansion).
+    pub extract: ExtractPolicy,
 }
 
 /// The application core, given its stores. Cheap to keep and to clone; a store is opened (and

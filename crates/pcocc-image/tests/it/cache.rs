@@ -178,3 +178,73 @@ fn cache_needs_configuration() {
     let sb = Sandbox::new(&["user"]);
     snap_cache!("not_configured", sb, &["cache", "list"]);
 }
+
+/// A layer with a character device and a setuid binary, as an untrusted image may carry.
+fn privileged_layer() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Char);
+    h.set_mode(0o666);
+    h.set_size(0);
+    h.set_device_major(1).expect("major");
+    h.set_device_minor(3).expect("minor");
+    b.append_data(&mut h, "dev/null", std::io::empty())
+        .expect("tar");
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o4755);
+    h.set_size(2);
+    b.append_data(&mut h, "bin/su", &b"#!"[..]).expect("tar");
+    b.into_inner().expect("tar")
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path)
+        .expect("entry")
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// pcocc runs containers unprivileged: the cache extracts no device node and no setuid bit,
+/// unless `containers.yaml` asks for them with strata's own `runtime.strata_*` keys.
+#[test]
+fn the_cache_keeps_device_nodes_and_setuid_bits_only_when_containers_yaml_asks() {
+    let sb = Sandbox::with_cache(&["user"]);
+    let layout = sb.path("files/layout");
+    make_layout(
+        &layout,
+        "v1",
+        &[crate::oci_fixture::plain(privileged_layer())],
+    );
+    let source = format!("oci:{}:v1", layout.display());
+    sb.ok(&["import", &source, "untrusted"]);
+    let rootfs = bundle(&sb, "untrusted").join("rootfs");
+    assert!(std::fs::symlink_metadata(rootfs.join("dev/null")).is_err());
+    assert_eq!(mode(&rootfs.join("bin/su")), 0o755);
+
+    // A value of the wrong type is a configuration error (78) naming the key.
+    let yaml = sb.path("conf/user/containers.yaml");
+    std::fs::write(&yaml, "runtime:\n  strata_device_nodes: maybe\n").expect("yaml");
+    let out = sb.run(&["import", &source, "bad"]);
+    assert!(out.contains("exit: 78"), "{out}");
+    assert!(out.contains("runtime.strata_device_nodes"), "{out}");
+
+    use std::os::unix::fs::MetadataExt;
+    let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    if !strata_testkit::peer("the trusted cache check", "root privileges", is_root) {
+        return;
+    }
+    std::fs::write(
+        &yaml,
+        "runtime:\n  strata_device_nodes: true\n  strata_setid_bits: true\n",
+    )
+    .expect("yaml");
+    sb.ok(&["import", &source, "trusted"]);
+    let rootfs = bundle(&sb, "trusted").join("rootfs");
+    use std::os::unix::fs::FileTypeExt;
+    let null = std::fs::symlink_metadata(rootfs.join("dev/null")).expect("dev/null");
+    assert!(null.file_type().is_char_device());
+    assert_eq!(mode(&rootfs.join("bin/su")), 0o4755);
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use strata_model::kind::Kind;
 use strata_oci::{BlobRead, BlobWrite, Expected, Image, OciError, Platform};
-use strata_store::{Cache, Problem, Repository, StoreError, container_record};
+use strata_store::{Cache, ExtractPolicy, Problem, Repository, StoreError, container_record};
 
 use crate::common::new_repo;
 
@@ -279,4 +279,158 @@ fn regex_free_owner_reset(listing: &mut std::collections::BTreeMap<String, Strin
         *line = parts.join(" ");
     }
     changed
+}
+
+/// A layer with a character device, a block device, a setuid and a setgid binary: what an
+/// untrusted image must not bring into a bundle.
+fn privileged_layer() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, kind, major, minor) in [
+        ("dev/null", tar::EntryType::Char, 1, 3),
+        ("dev/sda", tar::EntryType::Block, 8, 0),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(kind);
+        h.set_mode(0o666);
+        h.set_size(0);
+        h.set_device_major(major).unwrap();
+        h.set_device_minor(minor).unwrap();
+        b.append_data(&mut h, name, std::io::empty()).unwrap();
+    }
+    for (name, mode) in [("bin/su", 0o4755), ("bin/wall", 0o2755)] {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(mode);
+        h.set_size(2);
+        b.append_data(&mut h, name, &b"#!"[..]).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn the_cache_trusts_no_image_by_default() {
+    let (dir, repo) = new_repo();
+    let image = put_layer(&repo, privileged_layer());
+    let record = container_record("priv", 0, "jdoe", 1.5, &image).unwrap();
+    repo.commit(&record).unwrap();
+    let cache = Cache::open(&dir.path().join("cache")).unwrap();
+    assert_eq!(*cache.policy(), ExtractPolicy::default());
+    let hold = cache.hold_bundle(&repo, &record).unwrap();
+    let rootfs = hold.path().join("rootfs");
+    assert!(rootfs.join("dev").is_dir());
+    assert!(
+        fs::symlink_metadata(rootfs.join("dev/null")).is_err(),
+        "no device node"
+    );
+    assert!(
+        fs::symlink_metadata(rootfs.join("dev/sda")).is_err(),
+        "no device node"
+    );
+    assert_eq!(mode(&rootfs.join("bin/su")), 0o755, "setuid cleared");
+    assert_eq!(mode(&rootfs.join("bin/wall")), 0o755, "setgid cleared");
+}
+
+#[test]
+fn the_cache_keeps_device_nodes_and_setid_bits_when_asked() {
+    let is_root = rustix::process::geteuid().is_root();
+    if !strata_testkit::peer("the trusted cache check", "root privileges", is_root) {
+        return;
+    }
+    let (dir, repo) = new_repo();
+    let image = put_layer(&repo, privileged_layer());
+    let record = container_record("priv", 0, "jdoe", 1.5, &image).unwrap();
+    repo.commit(&record).unwrap();
+    let cache = Cache::open(&dir.path().join("cache"))
+        .unwrap()
+        .with_policy(ExtractPolicy {
+            device_nodes: true,
+            setid_bits: true,
+            ..ExtractPolicy::default()
+        });
+    let hold = cache.hold_bundle(&repo, &record).unwrap();
+    let rootfs = hold.path().join("rootfs");
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let null = fs::symlink_metadata(rootfs.join("dev/null")).unwrap();
+    assert!(null.file_type().is_char_device());
+    assert_eq!(null.rdev(), rustix::fs::makedev(1, 3));
+    let sda = fs::symlink_metadata(rootfs.join("dev/sda")).unwrap();
+    assert!(sda.file_type().is_block_device());
+    assert_eq!(mode(&rootfs.join("bin/su")), 0o4755);
+    assert_eq!(mode(&rootfs.join("bin/wall")), 0o2755);
+}
+
+#[test]
+fn a_decompression_bomb_stops_at_the_caches_expansion_limit() {
+    use std::io::{Read as _, Write as _};
+    let (dir, repo) = new_repo();
+    // 8 MiB of zeros in a file: about 8 KiB of gzip, a thousand times smaller.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_mode(0o644);
+    h.set_size(8 << 20);
+    b.append_data(&mut h, "zeros", std::io::repeat(0).take(8 << 20))
+        .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&b.into_inner().unwrap()).unwrap();
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 64 << 10, "{}", bomb.len());
+    let bomb_digest = strata_oci::verify::digest_bytes(&bomb);
+    let image = put_layer(&repo, bomb);
+    let record = container_record("bomb", 0, "jdoe", 1.5, &image).unwrap();
+    repo.commit(&record).unwrap();
+    let small = ExtractPolicy {
+        expansion: strata_oci::ExpansionLimit {
+            ratio: 20,
+            floor: 1 << 20,
+        },
+        ..ExtractPolicy::default()
+    };
+    let cache = Cache::open(&dir.path().join("cache"))
+        .unwrap()
+        .with_policy(small);
+    let err = cache.hold_bundle(&repo, &record).unwrap_err();
+    match &err {
+        StoreError::Oci(OciError::ExpansionTooLarge {
+            what, limit, ratio, ..
+        }) => {
+            assert!(what.contains(&bomb_digest.prefixed()), "{what}");
+            assert_eq!((*limit, *ratio), (1 << 20, 20));
+        }
+        other => panic!("expected ExpansionTooLarge, got {other:?}"),
+    }
+    assert_eq!(
+        err.kind(),
+        strata_store::ErrorKind::InvalidFormat,
+        "exit 65"
+    );
+    assert!(err.to_string().contains(&bomb_digest.prefixed()), "{err}");
+    // Nothing of it stays in the cache.
+    assert!(cache.entries().unwrap().is_empty());
+    cache.clean_empty_dirs().unwrap();
+    assert_eq!(
+        fs::read_dir(cache.path())
+            .unwrap()
+            .filter(|e| !e
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.'))
+            .count(),
+        0
+    );
+    // The default limit lets this one through (8 MiB is under its 1 GiB floor).
+    let cache = Cache::open(&dir.path().join("cache")).unwrap();
+    let hold = cache.hold_bundle(&repo, &record).unwrap();
+    assert_eq!(
+        fs::metadata(hold.path().join("rootfs/zeros"))
+            .unwrap()
+            .len(),
+        8 << 20
+    );
 }

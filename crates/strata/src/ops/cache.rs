@@ -71,7 +71,7 @@ impl Strata {
     /// The configured cache ([`Error::NoCache`]), created if missing.
     pub(crate) fn cache(&self) -> Result<Cache> {
         let options = self.cache_options().ok_or(Error::NoCache)?;
-        Ok(Cache::open(&options.path)?)
+        Ok(Cache::open(&options.path)?.with_policy(options.extract))
     }
 
     /// Every entry a current image may have: entry name -> row, over every record of every
