@@ -35,7 +35,7 @@ pub struct StrataOptions {
     pub cache: Option<CacheOptions>,
     /// A flag that stops the operations moving image bytes (import, export, copy) when set,
     /// from another thread or a signal handler: they remove what they staged and fail with
-    /// [`Error::Interrupted`](crate::Error::Interrupted).
+    /// [`Error::Interrupted`].
     pub cancel: Option<Cancel>,
 }
 

@@ -321,7 +321,7 @@ impl Writer<'_> {
     /// Deletes the records of `name` at each of `revisions`, all or none: every one must exist
     /// (`Object {name} revision {r} not found in repository {repo}`) and, unless `mode` is
     /// [`DeleteMode::Force`], none may be used by a VM instance, before anything is removed.
-    /// Several revisions go through a deletion marker (see [`DELETE_MARKER_PREFIX`]), so a
+    /// Several revisions go through a deletion marker (see `DELETE_MARKER_PREFIX`), so a
     /// crash leaves the image whole or deleted to strata's readers, and `gc` completes it.
     /// Blobs stay until gc.
     pub fn delete_records(&self, name: &str, revisions: &[u64], mode: DeleteMode) -> Result<()> {
