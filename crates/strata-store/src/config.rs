@@ -24,22 +24,25 @@
 //!   ([`RepoDef::open`]) or the cache is checked ([`CacheDef::ensure_writable`]), with the same
 //!   texts.
 //!
-//! # `containers.yaml`: the cache's image driver, and how it extracts layers
+//! # `containers.yaml` and `strata.yaml`: the cache's image driver, and how it extracts layers
 //!
-//! Of pcocc's `containers.yaml` (same directories) strata reads only its `runtime` section:
+//! Of pcocc's `containers.yaml` (same directories) strata reads only `runtime.image_driver`:
+//! `flat` (the default) caches extracted bundles (`cached_bundle`), `squashfs` caches a
+//! squashfs image of the bundle too (`cached_squashfs`); any other value is refused as pcocc's
+//! schema refuses it.
 //!
-//! - `image_driver` (pcocc's): `flat` (the default) caches extracted bundles
-//!   (`cached_bundle`), `squashfs` caches a squashfs image of the bundle too
-//!   (`cached_squashfs`); any other value is refused as pcocc's schema refuses it.
-//! - strata's own keys, prefixed `strata_` so that they cannot be mistaken for pcocc's, which
-//!   say how far the cache trusts the images it extracts ([`ExtractPolicy`]; pcocc runs
-//!   containers unprivileged, which need none of this):
-//!   - `strata_device_nodes: true` creates the character and block device nodes layers hold
-//!     (as root only; default `false`: they are skipped);
-//!   - `strata_setid_bits: true` keeps setuid and setgid bits (as root only; default `false`:
-//!     they are cleared);
-//!   - `strata_layer_expansion: N` lets a compressed layer expand to N times its size
-//!     (default 100, at least 1 GiB whatever N; an integer of at least 1).
+//! How far the cache trusts the images it extracts ([`ExtractPolicy`]; pcocc runs containers
+//! unprivileged, which need none of this) is strata's own setting, in a file of its own,
+//! `strata.yaml` (same directories), section `cache`: pcocc validates `containers.yaml` and
+//! `repos.yaml` with schemas that refuse unknown keys, so a key of strata's there would break
+//! pcocc on a site that runs both.
+//!
+//! - `device_nodes: true` creates the character and block device nodes layers hold (as root
+//!   only; default `false`: they are skipped);
+//! - `setid_bits: true` keeps setuid and setgid bits (as root only; default `false`: they are
+//!   cleared);
+//! - `layer_expansion: N` lets a compressed layer expand to N times its size (default 100, at
+//!   least 1 GiB whatever N; an integer of at least 1).
 //!
 //! For each key the user's file wins over the system's when it sets it; a missing file or key
 //! means the default.
@@ -165,8 +168,11 @@ impl CacheDef {
     }
 }
 
-/// pcocc's containers configuration file, of which strata reads the `runtime` section.
+/// pcocc's containers configuration file, of which strata reads `runtime.image_driver`.
 pub const CONTAINERS_FILE: &str = "containers.yaml";
+
+/// strata's own settings, beside pcocc's files (see the module documentation).
+pub const STRATA_FILE: &str = "strata.yaml";
 
 /// How the container cache keeps images (`containers.yaml` `runtime.image_driver`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -205,17 +211,15 @@ impl ReposConfig {
         );
         let mut config =
             ReposConfig::load_files(&user_dir.join(REPOS_FILE), &conf_dir.join(REPOS_FILE), env)?;
-        // The system's file first, so that the user's overrides each key it sets.
-        for file in [
-            conf_dir.join(CONTAINERS_FILE),
-            user_dir.join(CONTAINERS_FILE),
-        ] {
-            config.apply_runtime(&read_runtime(&file)?);
+        // The system's files first, so that the user's override each key they set.
+        for dir in [&conf_dir, &user_dir] {
+            config.apply_runtime(&read_runtime(&dir.join(CONTAINERS_FILE))?);
+            config.apply_runtime(&read_strata_cache(&dir.join(STRATA_FILE))?);
         }
         Ok(config)
     }
 
-    /// Applies the keys a `containers.yaml` sets.
+    /// Applies the keys a `containers.yaml` or a `strata.yaml` sets.
     pub fn apply_runtime(&mut self, keys: &RuntimeKeys) {
         if let Some(driver) = keys.image_driver {
             self.image_driver = driver;
@@ -478,25 +482,25 @@ mod tests {
     }
 }
 
-/// What strata reads of a `containers.yaml`'s `runtime` section: each key the file sets.
+/// What strata reads of a `containers.yaml`'s `runtime` section and a `strata.yaml`'s `cache`
+/// section: each key the file sets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RuntimeKeys {
-    /// `image_driver`.
+    /// `containers.yaml` `runtime.image_driver`.
     pub image_driver: Option<ImageDriver>,
-    /// `strata_device_nodes`.
+    /// `strata.yaml` `cache.device_nodes`.
     pub device_nodes: Option<bool>,
-    /// `strata_setid_bits`.
+    /// `strata.yaml` `cache.setid_bits`.
     pub setid_bits: Option<bool>,
-    /// `strata_layer_expansion`.
+    /// `strata.yaml` `cache.layer_expansion`.
     pub layer_expansion: Option<u64>,
 }
 
-/// The `runtime` keys strata reads from the `containers.yaml` at `path` (see the module
-/// documentation); none when the file is absent.
-pub fn read_runtime(path: &Path) -> Result<RuntimeKeys> {
+/// The section `name` of the YAML file at `path`; none when the file or the section is absent.
+fn read_section(path: &Path, name: &str) -> Result<Option<serde_yaml_ng::Value>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RuntimeKeys::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) => {
             return Err(StoreError::ConfigRead {
                 path: path.to_owned(),
@@ -509,20 +513,19 @@ pub fn read_runtime(path: &Path) -> Result<RuntimeKeys> {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-    let Some(runtime) = doc.get("runtime") else {
+    Ok(doc.get(name).cloned())
+}
+
+/// The keys strata reads from the `containers.yaml` at `path`: `runtime.image_driver` (see the
+/// module documentation); none when the file is absent.
+pub fn read_runtime(path: &Path) -> Result<RuntimeKeys> {
+    let Some(runtime) = read_section(path, "runtime")? else {
         return Ok(RuntimeKeys::default());
     };
     let schema = |key: &str, message: String| StoreError::ConfigSchema {
         path: path.to_owned(),
         key: format!("runtime.{key}"),
         message,
-    };
-    let boolean = |key: &str| match runtime.get(key) {
-        None => Ok(None),
-        Some(v) => v
-            .as_bool()
-            .map(Some)
-            .ok_or_else(|| schema(key, format!("{v:?} is not of type 'boolean'"))),
     };
     let image_driver = match runtime.get("image_driver") {
         None => None,
@@ -537,19 +540,46 @@ pub fn read_runtime(path: &Path) -> Result<RuntimeKeys> {
             }
         },
     };
-    let layer_expansion = match runtime.get("strata_layer_expansion") {
+    Ok(RuntimeKeys {
+        image_driver,
+        ..RuntimeKeys::default()
+    })
+}
+
+/// The keys strata reads from the `strata.yaml` at `path`: its `cache` section, how far the
+/// cache trusts layers (see the module documentation); none when the file is absent.
+pub fn read_strata_cache(path: &Path) -> Result<RuntimeKeys> {
+    let Some(cache) = read_section(path, "cache")? else {
+        return Ok(RuntimeKeys::default());
+    };
+    let schema = |key: &str, message: String| StoreError::ConfigSchema {
+        path: path.to_owned(),
+        key: format!("cache.{key}"),
+        message,
+    };
+    if !cache.is_mapping() {
+        return Err(schema("", format!("{cache:?} is not of type 'object'")));
+    }
+    let boolean = |key: &str| match cache.get(key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_bool()
+            .map(Some)
+            .ok_or_else(|| schema(key, format!("{v:?} is not of type 'boolean'"))),
+    };
+    let layer_expansion = match cache.get("layer_expansion") {
         None => None,
         Some(v) => Some(v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
             schema(
-                "strata_layer_expansion",
+                "layer_expansion",
                 format!("{v:?} is not an integer of at least 1"),
             )
         })?),
     };
     Ok(RuntimeKeys {
-        image_driver,
-        device_nodes: boolean("strata_device_nodes")?,
-        setid_bits: boolean("strata_setid_bits")?,
+        image_driver: None,
+        device_nodes: boolean("device_nodes")?,
+        setid_bits: boolean("setid_bits")?,
         layer_expansion,
     })
 }
@@ -594,21 +624,14 @@ mod image_driver_tests {
     #[test]
     fn strata_keys_say_how_far_the_cache_trusts_layers() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join(CONTAINERS_FILE);
-        std::fs::write(&file, "runtime:\n  image_driver: flat\n").unwrap();
-        assert_eq!(
-            read_runtime(&file).unwrap(),
-            RuntimeKeys {
-                image_driver: Some(ImageDriver::Flat),
-                ..RuntimeKeys::default()
-            }
-        );
+        let file = dir.path().join(STRATA_FILE);
+        assert_eq!(read_strata_cache(&file).unwrap(), RuntimeKeys::default());
         std::fs::write(
             &file,
-            "runtime:\n  strata_device_nodes: true\n  strata_setid_bits: false\n  strata_layer_expansion: 250\n",
+            "cache:\n  device_nodes: true\n  setid_bits: false\n  layer_expansion: 250\n",
         )
         .unwrap();
-        let keys = read_runtime(&file).unwrap();
+        let keys = read_strata_cache(&file).unwrap();
         assert_eq!(
             keys,
             RuntimeKeys {
@@ -629,16 +652,17 @@ mod image_driver_tests {
             strata_oci::ExpansionLimit::DEFAULT.floor
         );
         for bad in [
-            "runtime:\n  strata_device_nodes: yes please\n",
-            "runtime:\n  strata_setid_bits: 1\n",
-            "runtime:\n  strata_layer_expansion: 0\n",
-            "runtime:\n  strata_layer_expansion: -3\n",
-            "runtime:\n  strata_layer_expansion: lots\n",
+            "cache:\n  device_nodes: yes please\n",
+            "cache:\n  setid_bits: 1\n",
+            "cache:\n  layer_expansion: 0\n",
+            "cache:\n  layer_expansion: -3\n",
+            "cache:\n  layer_expansion: lots\n",
+            "cache: [1]\n",
         ] {
             std::fs::write(&file, bad).unwrap();
-            match read_runtime(&file) {
+            match read_strata_cache(&file) {
                 Err(StoreError::ConfigSchema { key, .. }) => {
-                    assert!(key.starts_with("runtime.strata_"), "{key}")
+                    assert!(key.starts_with("cache."), "{key}")
                 }
                 other => panic!("{bad:?}: {other:?}"),
             }
@@ -653,14 +677,15 @@ mod image_driver_tests {
         std::fs::create_dir_all(&system).unwrap();
         std::fs::write(
             system.join(CONTAINERS_FILE),
-            "runtime:\n  image_driver: squashfs\n  strata_device_nodes: true\n  strata_setid_bits: true\n",
+            "runtime:\n  image_driver: squashfs\n",
         )
         .unwrap();
         std::fs::write(
-            user.join(CONTAINERS_FILE),
-            "runtime:\n  strata_setid_bits: false\n",
+            system.join(STRATA_FILE),
+            "cache:\n  device_nodes: true\n  setid_bits: true\n",
         )
         .unwrap();
+        std::fs::write(user.join(STRATA_FILE), "cache:\n  setid_bits: false\n").unwrap();
         let env = Env::new(dir.path(), "u")
             .with_var(USER_CONF_DIR_VAR, user.to_str().unwrap())
             .with_var(SYSTEM_CONF_DIR_VAR, system.to_str().unwrap())

@@ -42,7 +42,7 @@ pub mod repo;
 pub use cache::{Cache, CacheEntry, CacheHold, CacheRemoval, ExtractPolicy};
 pub use config::{
     CacheDef, ImageDriver, RepoDef, ReposConfig, RuntimeKeys, Scope, read_image_driver,
-    read_runtime, resolve_path,
+    read_runtime, read_strata_cache, resolve_path,
 };
 pub use env::{Cluster, Env};
 pub use error::{ErrorKind, Result, StoreError};

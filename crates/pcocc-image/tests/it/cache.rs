@@ -208,9 +208,10 @@ fn mode(path: &Path) -> u32 {
 }
 
 /// pcocc runs containers unprivileged: the cache extracts no device node and no setuid bit,
-/// unless `containers.yaml` asks for them with strata's own `runtime.strata_*` keys.
+/// unless strata's own `strata.yaml` asks for them (not pcocc's `containers.yaml`, whose schema
+/// refuses unknown keys).
 #[test]
-fn the_cache_keeps_device_nodes_and_setuid_bits_only_when_containers_yaml_asks() {
+fn the_cache_keeps_device_nodes_and_setuid_bits_only_when_strata_yaml_asks() {
     let sb = Sandbox::with_cache(&["user"]);
     let layout = sb.path("files/layout");
     make_layout(
@@ -225,22 +226,19 @@ fn the_cache_keeps_device_nodes_and_setuid_bits_only_when_containers_yaml_asks()
     assert_eq!(mode(&rootfs.join("bin/su")), 0o755);
 
     // A value of the wrong type is a configuration error (78) naming the key.
-    let yaml = sb.path("conf/user/containers.yaml");
-    std::fs::write(&yaml, "runtime:\n  strata_device_nodes: maybe\n").expect("yaml");
+    let yaml = sb.path("conf/user/strata.yaml");
+    std::fs::write(&yaml, "cache:\n  device_nodes: maybe\n").expect("yaml");
     let out = sb.run(&["import", &source, "bad"]);
     assert!(out.contains("exit: 78"), "{out}");
-    assert!(out.contains("runtime.strata_device_nodes"), "{out}");
+    assert!(out.contains("cache.device_nodes"), "{out}");
+    assert!(out.contains("strata.yaml"), "{out}");
 
     use std::os::unix::fs::MetadataExt;
     let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
     if !strata_testkit::peer("the trusted cache check", "root privileges", is_root) {
         return;
     }
-    std::fs::write(
-        &yaml,
-        "runtime:\n  strata_device_nodes: true\n  strata_setid_bits: true\n",
-    )
-    .expect("yaml");
+    std::fs::write(&yaml, "cache:\n  device_nodes: true\n  setid_bits: true\n").expect("yaml");
     sb.ok(&["import", &source, "trusted"]);
     let rootfs = bundle(&sb, "trusted").join("rootfs");
     use std::os::unix::fs::FileTypeExt;

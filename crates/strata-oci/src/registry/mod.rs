@@ -6,7 +6,11 @@
 //! - HTTP/1.1 is reqwest (rustls with the ring provider; no transparent decompression)
 //!   driven by a current-thread tokio runtime owned by the [`Registry`], on the caller's
 //!   thread (name resolution may use tokio's blocking pool). The distribution API on top of it
-//!   is strata's own (`session.rs`, `transport.rs`), so that every answer is bounded.
+//!   is strata's own (`session.rs`, `transport.rs`), so that every answer is bounded: the
+//!   oci-client crate, used before, reads manifests, token answers and error bodies whole
+//!   (`Response::bytes`) with no way to cap them, and a registry sending an endless manifest
+//!   grew strata's memory at 110 MB/s; it also named the registry's `Docker-Content-Digest` as
+//!   the expected digest in a mismatch.
 //! - https with certificate verification by default; with `tls_verify: false`, https is
 //!   tried without verifying certificates and plain http is used when https cannot connect,
 //!   as containers/image does for `--tls-verify=false`.
