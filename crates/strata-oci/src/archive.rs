@@ -58,11 +58,9 @@ impl OciArchive {
         let mut seen_layout = false;
         let mut seen_index = false;
         let mut archive = tar::Archive::new(crate::targuard::TarGuard::new(reader, what));
-        let entries = archive
-            .entries()
-            .map_err(|e| OciError::from_io(what, "read tar", e))?;
+        let entries = archive.entries().map_err(|e| OciError::from_tar(what, e))?;
         for entry in entries {
-            let mut entry = entry.map_err(|e| OciError::from_io(what, "read tar", e))?;
+            let mut entry = entry.map_err(|e| OciError::from_tar(what, e))?;
             let raw = entry.path_bytes().into_owned();
             let name = String::from_utf8_lossy(&raw).into_owned();
             let shown = format!("{what}: {name}");

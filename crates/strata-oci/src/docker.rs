@@ -169,9 +169,9 @@ impl DockerArchive {
             let mut archive = tar::Archive::new(crate::targuard::TarGuard::new(&file, &what));
             let entries = archive
                 .entries_with_seek()
-                .map_err(|e| OciError::from_io(&path, "read tar", e))?;
+                .map_err(|e| OciError::from_tar(&path, e))?;
             for entry in entries {
-                let entry = entry.map_err(|e| OciError::from_io(&path, "read tar", e))?;
+                let entry = entry.map_err(|e| OciError::from_tar(&path, e))?;
                 if members.len() >= MAX_MEMBERS {
                     return Err(OciError::invalid(
                         &what,

@@ -229,6 +229,26 @@ impl OciError {
         }
     }
 
+    /// An error of the tar reader on `what`: an operating system error stays [`OciError::Io`]
+    /// (74); any other is the archive's fault (a header that does not parse, an entry cut
+    /// short) and is [`OciError::InvalidFormat`] (65), with the reader's text made printable
+    /// (it quotes raw header bytes) and cut to [`MAX_QUOTED`] characters.
+    pub(crate) fn from_tar(what: impl AsRef<std::path::Path>, e: io::Error) -> OciError {
+        let what = what.as_ref();
+        match unwrap_io(e) {
+            Ok(e) => e,
+            Err(source) if source.raw_os_error().is_some() => OciError::Io {
+                path: what.to_owned(),
+                op: "read tar",
+                source,
+            },
+            Err(e) => OciError::invalid(
+                what.display().to_string(),
+                format!("not a valid tar archive: {}", printable(&e.to_string())),
+            ),
+        }
+    }
+
     /// An invalid document.
     pub(crate) fn invalid(what: impl Into<String>, reason: impl Into<String>) -> OciError {
         OciError::InvalidFormat {
@@ -256,6 +276,27 @@ impl OciError {
     }
 }
 
+/// The most characters of untrusted text an error message quotes.
+pub(crate) const MAX_QUOTED: usize = 160;
+
+/// `text` as one printable line: control characters escaped (`\n`, `\u{1b}`), the replacement
+/// character of undecodable bytes shown as `?`, cut to [`MAX_QUOTED`] characters with `…`.
+pub(crate) fn printable(text: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX_QUOTED {
+            out.push('…');
+            break;
+        }
+        match c {
+            '\u{FFFD}' => out.push('?'),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Takes an [`OciError`] back out of an [`io::Error`] made by [`OciError::into_io`].
 pub(crate) fn unwrap_io(e: io::Error) -> Result<OciError, io::Error> {
     if e.get_ref().is_some_and(|inner| inner.is::<OciError>()) {
@@ -271,3 +312,38 @@ pub(crate) fn unwrap_io(e: io::Error) -> Result<OciError, io::Error> {
 
 /// The crate's result type.
 pub type Result<T, E = OciError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tar_errors_are_the_archives_unless_the_system_says_so() {
+        let bad = OciError::from_tar(
+            "x.tar",
+            io::Error::other("numeric field was not a number: \u{FFFD}\u{1b}[31m\nnext"),
+        );
+        assert_eq!(bad.kind(), ErrorKind::InvalidFormat);
+        assert_eq!(
+            bad.to_string(),
+            "x.tar: not a valid tar archive: numeric field was not a number: ?\\u{1b}[31m\\nnext"
+        );
+        let short = OciError::from_tar("x.tar", io::ErrorKind::UnexpectedEof.into());
+        assert_eq!(short.kind(), ErrorKind::InvalidFormat);
+        let eio = OciError::from_tar("x.tar", io::Error::from_raw_os_error(5));
+        assert!(
+            matches!(eio, OciError::Io { op: "read tar", .. }),
+            "{eio:?}"
+        );
+        let carried = OciError::from_tar("x.tar", OciError::not_found("blob").into_io());
+        assert!(matches!(carried, OciError::NotFound { .. }));
+    }
+
+    #[test]
+    fn quoted_text_is_cut() {
+        let long = "a".repeat(MAX_QUOTED + 10);
+        let shown = printable(&long);
+        assert_eq!(shown.chars().count(), MAX_QUOTED + 1);
+        assert!(shown.ends_with('…'));
+    }
+}

@@ -310,9 +310,7 @@ impl Unpacker {
 
     fn apply_entries<R: Read>(&mut self, archive: &mut tar::Archive<R>, what: &str) -> Result<()> {
         let mut this_layer = Provided::default();
-        let entries = archive
-            .entries()
-            .map_err(|e| OciError::from_io(what, "read tar", e))?;
+        let entries = archive.entries().map_err(|e| OciError::from_tar(what, e))?;
         for (count, entry) in entries.enumerate() {
             if count >= MAX_ENTRIES {
                 return Err(OciError::TooLarge {
@@ -917,5 +915,5 @@ fn display(path: &[OsString]) -> String {
 }
 
 fn tar_error(what: &str, e: io::Error) -> OciError {
-    OciError::from_io(what, "read tar", e)
+    OciError::from_tar(what, e)
 }

@@ -21,6 +21,39 @@ fn errors() {
     snap!("usage", sb, &["show"]);
 }
 
+/// A container archive that is not a tar is bad input (65, not 74), said on one printable line
+/// (the tar reader's message quotes raw header bytes).
+#[test]
+fn a_container_archive_that_is_not_a_tar() {
+    let sb = Sandbox::new(&["user"]);
+    let mut junk: Vec<u8> = (0u32..5000)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    junk[..12].copy_from_slice(b"hello\nworld\n");
+    let path = sb.path("files/junk.tar");
+    std::fs::write(&path, &junk).expect("junk");
+    for transport in ["oci-archive", "docker-archive"] {
+        let source = format!("{transport}:{}", path.display());
+        let out = sb
+            .cmd()
+            .args(["import", &source, "x"])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(65), "{transport}: {out:?}");
+        let stderr = String::from_utf8(out.stderr).expect("stderr is UTF-8");
+        let last = stderr.lines().last().unwrap_or_default();
+        assert_eq!(stderr.lines().count(), 1, "{transport}: {stderr}");
+        assert!(
+            last.contains("not a valid tar archive"),
+            "{transport}: {last}"
+        );
+        assert!(
+            last.chars().all(|c| !c.is_control() && c != '\u{FFFD}'),
+            "{transport}: {last:?}"
+        );
+    }
+}
+
 #[test]
 fn bad_config() {
     let sb = Sandbox::new(&["user"]);
