@@ -259,6 +259,14 @@ pub fn verify(outcome: &VerifyOutcome) -> String {
             out.push_str(&problem_text(problem));
             out.push('\n');
         }
+        if report.unreferenced_blobs > 0 || report.tmp_entries > 0 {
+            out.push_str(&format!(
+                "  not a problem: {} ({}) and {}, left by deletions or interrupted writes; `repo gc` removes them\n",
+                plural(report.unreferenced_blobs, "unreferenced blob"),
+                ByteSize(report.unreferenced_bytes).to_pcocc_string(),
+                plural(report.tmp_entries, "temporary entry"),
+            ));
+        }
     }
     out
 }

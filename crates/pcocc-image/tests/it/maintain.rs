@@ -60,3 +60,25 @@ fn verify() {
         insta::assert_snapshot!("damaged", out);
     });
 }
+
+/// What a crash or a deletion leaves for gc (a blob no record names, an entry in `.tmp/`) is
+/// reported by verify as garbage, not as a problem (exit 0), until gc removes it.
+#[test]
+fn verify_counts_what_gc_would_remove() {
+    let sb = Sandbox::new(&["user"]);
+    let raw = sb.raw_disk("disk.raw", 1 << 20);
+    sb.ok(&["import", &raw, "c7"]);
+    sb.ok(&["resize", "c7", "2M"]);
+    sb.ok(&["delete", "c7@1"]);
+    std::fs::write(sb.path("user/.tmp/tmpcut"), b"half an import").expect("leftover");
+    let out = sb.run(&["repo", "verify", "user"]);
+    assert!(out.contains("exit: 0\n") && out.contains(": OK\n"), "{out}");
+    assert!(
+        out.contains("not a problem: 1 unreferenced blob (")
+            && out.contains(") and 1 temporary entry,"),
+        "{out}"
+    );
+    sb.ok(&["repo", "gc", "user"]);
+    let out = sb.run(&["repo", "verify", "user"]);
+    assert!(!out.contains("not a problem"), "{out}");
+}

@@ -201,6 +201,14 @@ pub struct VerifyReport {
     pub chains_checked: bool,
     /// Every problem found, blobs first, then records.
     pub problems: Vec<Problem>,
+    /// Garbage, not a problem: blobs that no record and no instance names (an import a crash
+    /// cut between its blobs and its record, or a deleted image), which gc removes.
+    pub unreferenced_blobs: u64,
+    /// Their total size in bytes.
+    pub unreferenced_bytes: u64,
+    /// Garbage, not a problem: entries of `.tmp/` (writes in progress, or cut by a crash),
+    /// which gc removes.
+    pub tmp_entries: u64,
 }
 
 impl VerifyReport {
@@ -224,7 +232,12 @@ impl Repository {
             chains_checked: chain.is_some(),
             ..VerifyReport::default()
         };
-        self.verify_blobs(&mut report)?;
+        let present = self.verify_blobs(&mut report)?;
+        let mut referenced: std::collections::HashSet<Digest> = self
+            .instances()?
+            .into_iter()
+            .flat_map(|instance| instance.blobs)
+            .collect();
         let listing = self.meta_entries()?;
         let fan_outs = if self.is_legacy() {
             Vec::new()
@@ -280,6 +293,7 @@ impl Repository {
                 Err(e) => return Err(e),
             };
             report.records_checked += 1;
+            referenced.extend(record.data_blobs.iter().map(|b| b.digest().clone()));
             let mut complete = true;
             for blob in &record.data_blobs {
                 if !self.has_blob(blob.digest()) {
@@ -304,6 +318,18 @@ impl Repository {
                 }
             }
         }
+        for (digest, len) in &present {
+            if !referenced.contains(digest) {
+                report.unreferenced_blobs += 1;
+                report.unreferenced_bytes += len;
+            }
+        }
+        let tmp = self.tmp_dir();
+        report.tmp_entries = match fs::read_dir(&tmp) {
+            Ok(dir) => dir.count() as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(StoreError::io("list", &tmp, e)),
+        };
         Ok(report)
     }
 
@@ -340,11 +366,13 @@ impl Repository {
         }
     }
 
-    fn verify_blobs(&self, report: &mut VerifyReport) -> Result<()> {
+    /// Rehashes every blob into `report`; returns the blobs found, with their sizes.
+    fn verify_blobs(&self, report: &mut VerifyReport) -> Result<Vec<(Digest, u64)>> {
+        let mut present = Vec::new();
         let data = self.data_dir();
         let fan_outs = match fs::read_dir(&data) {
             Ok(dir) => dir,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(present),
             Err(e) => return Err(StoreError::io("list", &data, e)),
         };
         let mut fan_outs: Vec<PathBuf> = fan_outs.flatten().map(|e| e.path()).collect();
@@ -387,6 +415,7 @@ impl Repository {
                     Ok((actual, len)) => {
                         report.blobs_checked += 1;
                         report.bytes_checked += len;
+                        present.push((expected.clone(), len));
                         if actual != expected {
                             report.problems.push(Problem::BlobMismatch {
                                 path,
@@ -409,6 +438,6 @@ impl Repository {
                 }
             }
         }
-        Ok(())
+        Ok(present)
     }
 }
