@@ -43,7 +43,18 @@ pub(crate) fn pattern_bytes(size: u64, writes: &[(u64, usize, u8)]) -> Vec<u8> {
 
 /// Opens `path` (format probed, no backing).
 pub(crate) fn open(path: &Path) -> Box<dyn DiskImage> {
+    open_with(path, None)
+}
+
+/// Opens `path` in `format`, as `qemu-img -f FORMAT` does (no backing): how a fixed VHD is
+/// opened, since probing sees only the head of a file and a fixed VHD's footer is at its end.
+pub(crate) fn open_as(path: &Path, format: DiskFormat) -> Box<dyn DiskImage> {
+    open_with(path, Some(format))
+}
+
+fn open_with(path: &Path, format: Option<DiskFormat>) -> Box<dyn DiskImage> {
     let opts = OpenOptions {
+        format,
         no_backing: true,
         ..OpenOptions::default()
     };
@@ -90,9 +101,9 @@ pub(crate) fn assert_fixtures_read_like_qemu(ext: &str, format: DiskFormat, at_l
 }
 
 /// Asserts our reading of `path` equals `qemu-img convert -O raw` of it, and our map equals
-/// `qemu-img map`.
+/// `qemu-img map` (both told the format, as a fixed VHD must be).
 pub(crate) fn assert_reads_like_qemu(path: &Path, format: DiskFormat) {
-    let img = open(path);
+    let img = open_as(path, format);
     assert_eq!(img.format(), format);
     let ours = fixtures::read_all(&*img);
     let tmp = tempfile::tempdir().unwrap();

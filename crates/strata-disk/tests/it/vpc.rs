@@ -1,6 +1,7 @@
 //! vpc (VHD): reading qemu's images like qemu, writing images qemu reads with the same virtual
 //! size as its own, round trips, and hostile footers, dynamic headers and BATs.
 
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use proptest::prelude::*;
@@ -13,8 +14,8 @@ use strata_disk::{
 use strata_model::DiskFormat;
 
 use crate::blockfmt::{
-    assert_fixtures_read_like_qemu, assert_reads_like_qemu, convert, make_raw, open, pattern_bytes,
-    qemu_convert, qemu_virtual_size, writes,
+    assert_fixtures_read_like_qemu, assert_reads_like_qemu, convert, make_raw, open, open_as,
+    pattern_bytes, qemu_convert, qemu_virtual_size, writes,
 };
 use crate::fixtures;
 use crate::write::{have_qemu_img, qemu_compare};
@@ -29,6 +30,38 @@ fn vpc_err(e: DiskError) -> VpcError {
 #[test]
 fn fixtures_read_like_qemu() {
     assert_fixtures_read_like_qemu("vpc", DiskFormat::Vpc, 5);
+}
+
+/// A raw guest disk whose last sector is a fixed VHD's footer (one claiming 1 MiB) is a raw
+/// disk of its full 10 MiB: probing looks at the head of a file only, as qemu's does (qemu
+/// probes a fixed VHD as raw too). Told vpc, it is the fixed VHD its footer describes.
+#[test]
+fn a_raw_disk_ending_in_a_vhd_footer_is_raw_at_its_full_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixed = std::fs::read(fixtures::dir().join("vpc-fixed.vpc")).unwrap();
+    let footer = &fixed[fixed.len() - 512..];
+    let size = 10u64 << 20;
+    let path = dir.path().join("disk.img");
+    make_raw(&path, size, &[(0, 4096, 0x11), (5 << 20, 4096, 0x22)]);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .write_all_at(footer, size - 512)
+        .unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    assert_eq!(strata_disk::probe(&file).unwrap(), DiskFormat::Raw);
+    let img = open(&path);
+    assert_eq!(img.format(), DiskFormat::Raw);
+    assert_eq!(img.virtual_size(), size);
+    let vhd = open_as(&path, DiskFormat::Vpc);
+    assert_eq!(vhd.virtual_size(), 2108 * 512);
+    if have_qemu_img("a_raw_disk_ending_in_a_vhd_footer_is_raw_at_its_full_size") {
+        // qemu agrees: probed, it is raw.
+        let info = fixtures::qemu_json(dir.path(), &["info", "--output=json", "disk.img"]);
+        assert_eq!(info["format"], "raw");
+        assert_eq!(info["virtual-size"], size);
+    }
 }
 
 #[test]
@@ -64,7 +97,8 @@ fn check_write(dir: &Path, size: u64, writes: &[(u64, usize, u8)], opts: &VpcCre
     convert(&*source, &dst, |out| {
         Ok(Box::new(VpcTarget::create(out, &opts)?))
     });
-    let ours = open(&dst);
+    // A fixed VHD is vpc when the caller says so (probing reads only the head of a file).
+    let ours = open_as(&dst, DiskFormat::Vpc);
     let expected_size = vpc::rounded_size(size, opts.force_size).unwrap();
     assert_eq!(ours.virtual_size(), expected_size);
     assert!(expected_size >= size);
@@ -139,7 +173,7 @@ fn zero_blocks_are_not_allocated() {
         ((8 << 20) + 8192, 4096, 3),
     ];
     check_write(dir.path(), 10 << 20, &w, &VpcCreateOptions::new(0));
-    let img = open(&dir.path().join("ours.vpc"));
+    let img = open_as(&dir.path().join("ours.vpc"), DiskFormat::Vpc);
     let kinds: Vec<ExtentKind> = (0..5)
         .map(|b| img.map(b * (2 << 20), 1).unwrap().kind)
         .collect();
@@ -195,7 +229,7 @@ proptest! {
             ..VpcCreateOptions::new(size)
         };
         convert(&source, &path, |out| Ok(Box::new(VpcTarget::create(out, &opts)?)));
-        let back = open(&path);
+        let back = open_as(&path, DiskFormat::Vpc);
         let mut expected = pattern_bytes(size, &w);
         expected.resize(back.virtual_size() as usize, 0);
         prop_assert!(fixtures::read_all(&*back) == expected);
@@ -222,10 +256,13 @@ fn refresh_dyn(b: &mut [u8]) {
     put32(b, 512 + 36, sum);
 }
 
+/// The error of opening `bytes` as vpc (as `qemu-img -f vpc`: a fixed VHD is not probed).
 fn err(bytes: Vec<u8>) -> VpcError {
-    let e = open_bytes(bytes, &OpenOptions::default())
-        .map(|_| ())
-        .unwrap_err();
+    let options = OpenOptions {
+        format: Some(DiskFormat::Vpc),
+        ..OpenOptions::default()
+    };
+    let e = open_bytes(bytes, &options).map(|_| ()).unwrap_err();
     vpc_err(e)
 }
 
