@@ -183,7 +183,12 @@ impl Guess {
     /// 4. Otherwise the extension: the text after the last `.` of the path's last `/`-component
     ///    (the whole component if it has no `.`), case-sensitive, if it names a format pcocc
     ///    knows. strata also maps `simg` to `sif`: pcocc's man page promises `.simg` but its
-    ///    code knows only `sif`, and would take a `.simg` file for a raw disk.
+    ///    code knows only `sif`, and would take a `.simg` file for a raw disk. And `vhd` to
+    ///    `vpc`: pcocc maps extensions through its format names only (`vpc` is one, `vhd` is
+    ///    not), and leaves a `.vhd` file to content detection; but a fixed VHD has no header,
+    ///    only a footer in its last sector, which content detection (qemu's, and strata's)
+    ///    never reads, so a fixed VHD is vpc only when the user names it, and `.vhd` is the
+    ///    name VHD files carry.
     ///
     /// `kind` is the image's kind when known: pcocc knows it on export, never on import.
     pub fn from_text(
@@ -299,12 +304,14 @@ impl Guess {
     }
 }
 
-/// The format pcocc reads from a path's extension (see [`Guess::from_text`], step 4).
+/// The format pcocc reads from a path's extension (see [`Guess::from_text`], step 4), with
+/// strata's two additions, `simg` and `vhd`.
 fn extension_format(path: &str) -> Option<Format> {
     let base = path.rsplit('/').next().unwrap_or(path);
     let suffix = base.rsplit('.').next().unwrap_or(base);
     match suffix {
         "simg" => Some(Format::Container(ContainerFormat::Sif)),
+        "vhd" => Some(Format::Disk(DiskFormat::Vpc)),
         other => Format::from_pcocc_name(other),
     }
 }
@@ -320,7 +327,9 @@ mod tests {
             ("dir.v1/a.vmdk", Some("vmdk")),
             ("a.tar.raw", Some("raw")),
             ("a.QCOW2", None),
-            ("a.vhd", None),
+            ("a.vhd", Some("vpc")),
+            ("a.vpc", Some("vpc")),
+            ("a.VHD", None),
             ("a.img", None),
             ("x.simg", Some("sif")),
             ("x.sif", Some("sif")),

@@ -99,7 +99,12 @@ fn pcocc_decision_order() {
         // Extension: case-sensitive, last component, the whole name without a dot.
         ("disk.QCOW2", None, None, Probe::File(None), ok(disk(D::Raw), "disk.QCOW2", AssumedRaw)),
         ("dir/vmdk", None, None, Probe::File(None), ok(disk(D::Vmdk), "dir/vmdk", Extension)),
-        ("disk.vhd", None, None, Probe::File(Some(D::Vpc)), ok(disk(D::Vpc), "disk.vhd", Content)),
+        // .vhd is strata's addition: a fixed VHD shows nothing at its head (raw), a dynamic one
+        // shows vpc.
+        ("disk.vhd", None, None, Probe::File(Some(D::Vpc)), ok(disk(D::Vpc), "disk.vhd", Extension)),
+        ("disk.vhd", None, None, Probe::File(Some(D::Raw)), ok(disk(D::Vpc), "disk.vhd", Extension)),
+        ("disk.vhd", None, None, Probe::File(Some(D::Qcow2)), mismatch("vpc", disk(D::Qcow2))),
+        ("disk.VHD", None, None, Probe::File(Some(D::Raw)), ok(disk(D::Raw), "disk.VHD", AssumedRaw)),
         // Content is always checked against a given format; raw detection is ignored.
         ("qcow2:disk.raw", None, None, Probe::File(Some(D::Qcow2)), ok(disk(D::Qcow2), "disk.raw", Prefix)),
         ("disk.vmdk", Some("qcow2"), None, Probe::File(Some(D::Vmdk)), mismatch("qcow2", disk(D::Vmdk))),
