@@ -65,9 +65,12 @@ pub enum DiskErrorSource {
     /// A qcow2 image that cannot be read.
     #[error(transparent)]
     Qcow2(#[from] crate::qcow2::Qcow2Error),
-    /// A backing chain or format detection that cannot be followed.
+    /// A backing chain that cannot be followed.
     #[error(transparent)]
     Open(#[from] crate::open::OpenError),
+    /// A file whose first bytes show something strata refuses to take for a disk.
+    #[error(transparent)]
+    Probe(#[from] crate::probe::ProbeError),
     /// A qcow2 image that cannot be created, written or edited as asked.
     #[error(transparent)]
     Qcow2Write(#[from] crate::qcow2::writer::Qcow2WriteError),
@@ -108,6 +111,7 @@ impl DiskError {
             DiskErrorSource::InvalidRequest(_) => ErrorKind::InvalidRequest,
             DiskErrorSource::Qcow2(e) => e.kind(),
             DiskErrorSource::Open(e) => e.kind(),
+            DiskErrorSource::Probe(e) => e.kind(),
             DiskErrorSource::Qcow2Write(e) => e.kind(),
             DiskErrorSource::Convert(e) => e.kind(),
             DiskErrorSource::Vmdk(e) => e.kind(),

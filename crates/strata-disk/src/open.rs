@@ -168,7 +168,7 @@ fn open_layer(
 ) -> Result<(DiskFormat, Layer), DiskError> {
     let format = match format {
         Some(f) => f,
-        None => probe(&*src).map_err(|e| DiskError::io("read to probe the format", e))?,
+        None => probe(&*src)?,
     };
     let layer = match format {
         DiskFormat::Qcow2 => {
@@ -317,7 +317,7 @@ pub fn open(path: &Path, options: &OpenOptions) -> Result<Opened, DiskError> {
 pub fn open_bytes(bytes: Vec<u8>, options: &OpenOptions) -> Result<Opened, DiskError> {
     let format = match options.format {
         Some(f) => f,
-        None => probe(&bytes).map_err(|e| DiskError::io("read to probe the format", e))?,
+        None => probe(&bytes)?,
     };
     let layer = match format {
         DiskFormat::Qcow2 => Layer::Qcow2(Box::new(Qcow2Image::from_bytes(bytes)?)),

@@ -14,6 +14,7 @@ mod qcow2_read;
 mod qed;
 mod raw;
 mod recording;
+mod refused;
 mod vdi;
 mod vhdx;
 mod vmdk;
