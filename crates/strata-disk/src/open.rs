@@ -2,7 +2,10 @@
 //! backing chain, and returns the format beside the handle; [`open_bytes`] does the same for
 //! bytes in memory.
 //!
-//! Backing chains: a relative backing name resolves against the directory of the image that
+//! Backing chains: a backing name is a local file name; one that names a qemu protocol
+//! (`json:{...}`, `nbd:...`, `http://...`: its first `:` comes before any `/`) is refused
+//! as unsupported and never taken for a path (`file:NAME`, qemu's local file protocol, is
+//! `NAME`). A relative backing name resolves against the directory of the image that
 //! names it (never the working directory); the resolved file must lie inside one of the
 //! caller's allowed directories (by default the top image's directory), the chain is at most
 //! [`MAX_CHAIN_DEPTH`] backing files deep, and a file met twice (same device and inode) is a
@@ -111,6 +114,15 @@ pub enum OpenError {
         /// The name.
         name: String,
     },
+    /// A backing file named through a qemu protocol (`json:{...}`, `nbd:host:port`,
+    /// `http://...`): strata opens local files only, and never takes such a name for a path.
+    #[error("backing file {name:?} names the {protocol:?} protocol, which strata does not open")]
+    Protocol {
+        /// The name as the image records it.
+        name: String,
+        /// What precedes its first `:`.
+        protocol: String,
+    },
 }
 
 impl OpenError {
@@ -121,6 +133,7 @@ impl OpenError {
             | OpenError::TooDeep { .. }
             | OpenError::Loop { .. } => ErrorKind::Escape,
             OpenError::BackingInMemory { .. } => ErrorKind::InvalidRequest,
+            OpenError::Protocol { .. } => ErrorKind::Unsupported,
         }
     }
 }
@@ -269,7 +282,8 @@ pub fn open(path: &Path, options: &OpenOptions) -> Result<Opened, DiskError> {
         if layers.len() > max_depth {
             return Err(DiskError::from(OpenError::TooDeep { max: max_depth }).with_path(&current));
         }
-        let named = Path::new(&backing);
+        let named =
+            Path::new(local_name(&backing).map_err(|e| DiskError::from(e).with_path(&current))?);
         let joined = if named.is_absolute() {
             named.to_path_buf()
         } else {
@@ -340,6 +354,22 @@ pub fn open_bytes(bytes: Vec<u8>, options: &OpenOptions) -> Result<Opened, DiskE
         format,
         image: layer.attach(None),
     })
+}
+
+/// The local file a backing name names, as qemu reads it (`path_has_protocol`): a name whose
+/// first `:` comes before any `/` names a protocol; `file:` is qemu's local file protocol (the
+/// rest is the path), any other protocol is refused ([`OpenError::Protocol`]) rather than taken
+/// for a file name.
+fn local_name(name: &str) -> Result<&str, OpenError> {
+    match name.split_once(':') {
+        Some((protocol, _)) if protocol.contains('/') => Ok(name),
+        Some(("file", path)) => Ok(path),
+        Some((protocol, _)) => Err(OpenError::Protocol {
+            name: name.to_owned(),
+            protocol: protocol.to_owned(),
+        }),
+        None => Ok(name),
+    }
 }
 
 /// A file's identity (device, inode), to detect loops whatever the path.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use strata_disk::error::DiskErrorSource;
 use strata_disk::probe::ProbeError;
-use strata_disk::{DiskError, ErrorKind, OpenOptions};
+use strata_disk::{DiskError, ErrorKind, OpenError, OpenOptions};
 
 use crate::fixtures;
 
@@ -50,4 +50,68 @@ fn a_luks_container_is_refused_not_stored_as_raw() {
     );
     let e = open_err(&path, &OpenOptions::default());
     assert_refused(&e, "LUKS encrypted container");
+}
+
+/// Backing files named through qemu protocols are refused as unsupported, never looked for
+/// as files (before, `json:{...}` was resolved as a relative path); the image itself opens
+/// without its backing chain.
+#[test]
+fn protocol_backing_names_are_refused_never_opened_as_paths() {
+    for (name, protocol) in [("json-backing.qcow2", "json"), ("nbd-backing.qcow2", "nbd")] {
+        let Some(path) = fixture(
+            "protocol_backing_names_are_refused_never_opened_as_paths",
+            name,
+        ) else {
+            return;
+        };
+        let e = open_err(&path, &OpenOptions::default());
+        match &e.source {
+            DiskErrorSource::Open(OpenError::Protocol { protocol: p, .. }) => {
+                assert_eq!(p, protocol);
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        assert_refused(&e, &format!("names the \"{protocol}\" protocol"));
+        let top = OpenOptions {
+            no_backing: true,
+            ..OpenOptions::default()
+        };
+        assert!(strata_disk::open(&path, &top).is_ok(), "{name}");
+    }
+}
+
+/// `file:NAME` is qemu's protocol for a local file: the file `NAME`, under the usual rules.
+#[test]
+fn a_file_protocol_backing_name_is_the_file() {
+    if !fixtures::have_qemu("a_file_protocol_backing_name_is_the_file") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures::dir().join("chain/rawbase.raw"),
+        dir.path().join("base.raw"),
+    )
+    .unwrap();
+    let st = std::process::Command::new("qemu-img")
+        .current_dir(dir.path())
+        .args([
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-u",
+            "-b",
+            "file:base.raw",
+            "-F",
+            "raw",
+        ])
+        .args(["top.qcow2", "256k"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let opened = strata_disk::open(&dir.path().join("top.qcow2"), &OpenOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut buf = [0u8; 4];
+    opened.image.read_at(&mut buf, 0).unwrap();
+    assert_eq!(buf, [0xaa; 4]);
 }
