@@ -7,9 +7,31 @@ use crate::qcow2::header::{CompressionType, HeaderError};
 /// A qcow2 image that cannot be read as it stands.
 #[derive(Debug, thiserror::Error)]
 pub enum Qcow2Error {
-    /// The header or a header extension is invalid.
-    #[error("invalid qcow2 header")]
-    Header(#[from] HeaderError),
+    /// The header or a header extension is malformed, or asks for a feature strata does not
+    /// implement (the wording follows its [kind](HeaderError::kind)). Encryption and external
+    /// data files, found while the header is parsed, have variants of their own.
+    #[error("{}", header_problem(.0))]
+    Header(#[source] HeaderError),
+    /// An encrypted image (`crypt_method` 1, qemu's old AES, or 2, LUKS): strata does not
+    /// decrypt images.
+    #[error(
+        "qcow2 image encrypted with {} (crypt_method {crypt_method}): strata does not decrypt images; decrypt it with qemu-img convert first",
+        encryption_name(*.crypt_method)
+    )]
+    Encrypted {
+        /// The `crypt_method` field.
+        crypt_method: u32,
+    },
+    /// An image whose guest data lives in an external data file (incompatible feature bit 2):
+    /// strata reads only images that hold their own data.
+    #[error(
+        "qcow2 image keeps its data in an external data file{}: strata reads only images that hold their own data",
+        .name.as_ref().map(|n| format!(" ({n:?})")).unwrap_or_default()
+    )]
+    ExternalDataFile {
+        /// The data file name from the header extension, if present.
+        name: Option<String>,
+    },
     /// An L1 entry points at an L2 table that is not cluster-aligned.
     #[error("L1 entry {l1_index} points at unaligned L2 table {offset:#x}")]
     L2Unaligned {
@@ -99,12 +121,52 @@ pub enum Qcow2Error {
     },
 }
 
+/// The first words of a header error: "invalid" for malformed headers, "unsupported" for
+/// valid ones asking for a feature strata does not implement.
+fn header_problem(e: &HeaderError) -> &'static str {
+    match e.kind() {
+        ErrorKind::Unsupported => "unsupported qcow2 image",
+        _ => "invalid qcow2 header",
+    }
+}
+
+/// How `crypt_method` names the encryption.
+fn encryption_name(crypt_method: u32) -> &'static str {
+    match crypt_method {
+        1 => "AES",
+        2 => "LUKS",
+        _ => "an unknown method",
+    }
+}
+
+impl From<HeaderError> for Qcow2Error {
+    /// Header errors, but for the two refusals with variants of their own.
+    fn from(e: HeaderError) -> Self {
+        match e {
+            HeaderError::Encrypted { crypt_method } => Qcow2Error::Encrypted { crypt_method },
+            HeaderError::ExternalDataFile { name } => Qcow2Error::ExternalDataFile { name },
+            e => Qcow2Error::Header(e),
+        }
+    }
+}
+
 impl Qcow2Error {
     /// The stable category of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
             Qcow2Error::Header(h) => h.kind(),
-            _ => ErrorKind::Corrupt,
+            Qcow2Error::Encrypted { .. } | Qcow2Error::ExternalDataFile { .. } => {
+                ErrorKind::Unsupported
+            }
+            Qcow2Error::L2Unaligned { .. }
+            | Qcow2Error::L2PastEnd { .. }
+            | Qcow2Error::DataUnaligned { .. }
+            | Qcow2Error::DataPastEnd { .. }
+            | Qcow2Error::ZeroClusterInV2 { .. }
+            | Qcow2Error::InvalidSubcluster { .. }
+            | Qcow2Error::Decompress { .. }
+            | Qcow2Error::SnapshotTable { .. }
+            | Qcow2Error::RefcountBlock { .. } => ErrorKind::Corrupt,
         }
     }
 

@@ -129,7 +129,8 @@ pub enum HeaderError {
         /// The field's value.
         refcount_order: u32,
     },
-    /// The image is encrypted (AES or LUKS), which strata does not implement.
+    /// The image is encrypted (AES or LUKS), which strata does not implement (surfaces as
+    /// [`Qcow2Error::Encrypted`](crate::qcow2::Qcow2Error::Encrypted)).
     #[error("encryption (crypt_method {crypt_method}) is not supported")]
     Encrypted {
         /// The `crypt_method` field.
@@ -147,7 +148,8 @@ pub enum HeaderError {
         /// Their names, in bit order.
         names: Vec<String>,
     },
-    /// The image keeps its data in an external data file, which strata does not implement.
+    /// The image keeps its data in an external data file, which strata does not implement
+    /// (surfaces as [`Qcow2Error::ExternalDataFile`](crate::qcow2::Qcow2Error::ExternalDataFile)).
     #[error("external data file {name:?} is not supported")]
     ExternalDataFile {
         /// The data file name from the header extension, if present.

@@ -243,14 +243,29 @@ fn unknown_incompatible_bit_and_unsupported_features() {
         }
     );
     // A named one: qemu's table names bit 2 "external data file"; bit 2 is known and refused
-    // as unsupported with the data file's name.
+    // as unsupported, in its own words, with the data file's name.
     let mut b = base();
     b[79] |= 1 << 2;
-    assert_eq!(header_err(b), HeaderError::ExternalDataFile { name: None });
-    let mut b = base();
-    put32(&mut b, 32, 2);
-    let e = open_err(b);
+    let e = qcow2_err(open_err(b));
+    assert!(
+        matches!(e, Qcow2Error::ExternalDataFile { name: None }),
+        "{e:?}"
+    );
     assert_eq!(e.kind(), ErrorKind::Unsupported);
+    // Encryption, AES (1) or LUKS (2), in its own words: not "invalid qcow2 header".
+    for (method, name) in [(1, "AES"), (2, "LUKS")] {
+        let mut b = base();
+        put32(&mut b, 32, method);
+        let e = open_err(b);
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        let text = e.to_string();
+        assert!(text.contains(name) && !text.contains("invalid"), "{text}");
+        let e = qcow2_err(e);
+        assert!(
+            matches!(e, Qcow2Error::Encrypted { crypt_method } if crypt_method == method),
+            "{e:?}"
+        );
+    }
     let mut b = base();
     put32(&mut b, 4, 4);
     assert_eq!(

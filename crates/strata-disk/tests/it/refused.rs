@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use strata_disk::error::DiskErrorSource;
 use strata_disk::probe::ProbeError;
+use strata_disk::qcow2::Qcow2Error;
 use strata_disk::{DiskError, ErrorKind, OpenError, OpenOptions};
 
 use crate::fixtures;
@@ -114,4 +115,46 @@ fn a_file_protocol_backing_name_is_the_file() {
     let mut buf = [0u8; 4];
     opened.image.read_at(&mut buf, 0).unwrap();
     assert_eq!(buf, [0xaa; 4]);
+}
+
+/// qcow2 images encrypted by qemu-img (LUKS, and the old AES) are refused in their own words:
+/// not "invalid qcow2 header".
+#[test]
+fn encrypted_qcow2_is_refused_in_its_own_words() {
+    for (name, method, words) in [("luks.qcow2", 2, "LUKS"), ("aes.qcow2", 1, "AES")] {
+        let Some(path) = fixture("encrypted_qcow2_is_refused_in_its_own_words", name) else {
+            return;
+        };
+        let e = open_err(&path, &OpenOptions::default());
+        assert!(
+            matches!(
+                e.source,
+                DiskErrorSource::Qcow2(Qcow2Error::Encrypted { crypt_method }) if crypt_method == method
+            ),
+            "{name}: {e:?}"
+        );
+        assert_refused(&e, &format!("qcow2 image encrypted with {words}"));
+        assert!(!e.to_string().contains("invalid"), "{e}");
+    }
+}
+
+/// A qcow2 image whose data lives in an external data file is refused in its own words,
+/// naming the data file.
+#[test]
+fn an_external_data_file_is_refused_in_its_own_words() {
+    let Some(path) = fixture(
+        "an_external_data_file_is_refused_in_its_own_words",
+        "data-file.qcow2",
+    ) else {
+        return;
+    };
+    let e = open_err(&path, &OpenOptions::default());
+    match &e.source {
+        DiskErrorSource::Qcow2(Qcow2Error::ExternalDataFile { name }) => {
+            assert_eq!(name.as_deref(), Some("data-file.raw"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_refused(&e, "external data file (\"data-file.raw\")");
+    assert!(!e.to_string().contains("invalid"), "{e}");
 }
