@@ -117,11 +117,20 @@ impl QedError {
     /// The stable category of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            QedError::UnknownFeatures { .. } | QedError::TableTooLarge { .. } => {
-                ErrorKind::Unsupported
-            }
+            QedError::UnknownFeatures { .. } => ErrorKind::Unsupported,
             QedError::L2Offset { .. } | QedError::DataOffset { .. } => ErrorKind::Corrupt,
-            _ => ErrorKind::InvalidFormat,
+            // Tables over strata's limit are input over a limit: malformed, like the others.
+            QedError::TooShort { .. }
+            | QedError::BadMagic { .. }
+            | QedError::ClusterSize { .. }
+            | QedError::TableSize { .. }
+            | QedError::HeaderSize { .. }
+            | QedError::TableTooLarge { .. }
+            | QedError::ImageSize { .. }
+            | QedError::L1Offset { .. }
+            | QedError::BackingNameOutside { .. }
+            | QedError::BackingNameTooLong { .. }
+            | QedError::BackingNameEncoding => ErrorKind::InvalidFormat,
         }
     }
 }

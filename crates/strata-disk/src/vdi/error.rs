@@ -46,7 +46,7 @@ pub enum VdiError {
         size: u32,
     },
     /// A disk larger than qemu's limit.
-    #[error("unsupported vdi image size {size} (max {max})")]
+    #[error("vdi disk size {size} above the limit of {max}")]
     DiskTooLarge {
         /// The disk size.
         size: u64,
@@ -54,7 +54,7 @@ pub enum VdiError {
         max: u64,
     },
     /// More disk than the block map covers.
-    #[error("unsupported vdi image: disk size {size}, block map has room for {room}")]
+    #[error("vdi disk size {size} beyond the {room} bytes its blocks cover")]
     BlockMapTooSmall {
         /// The disk size.
         size: u64,
@@ -68,7 +68,7 @@ pub enum VdiError {
         which: &'static str,
     },
     /// More blocks than qemu or the memory budget allow.
-    #[error("unsupported vdi image: {blocks} blocks (max {max})")]
+    #[error("vdi image of {blocks} blocks, above the limit of {max}")]
     TooManyBlocks {
         /// Blocks in the image.
         blocks: u64,
@@ -123,11 +123,22 @@ impl VdiError {
     /// The stable category of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            VdiError::TooShort { .. } | VdiError::BadSignature { .. } => ErrorKind::InvalidFormat,
+            // Sizes over a limit are malformed input, like a header that contradicts itself.
+            VdiError::TooShort { .. }
+            | VdiError::BadSignature { .. }
+            | VdiError::DiskTooLarge { .. }
+            | VdiError::BlockMapTooSmall { .. }
+            | VdiError::TooManyBlocks { .. } => ErrorKind::InvalidFormat,
+            // Valid VirtualBox images in a layout qemu (and strata) does not read.
+            VdiError::Version { .. }
+            | VdiError::Unaligned { .. }
+            | VdiError::SectorSize { .. }
+            | VdiError::BlockSize { .. }
+            | VdiError::HasParent { .. }
+            | VdiError::ImageType { .. } => ErrorKind::Unsupported,
             VdiError::BlockMapPastEnd { .. } | VdiError::BlockPastEnd { .. } => ErrorKind::Corrupt,
             VdiError::CreateTooLarge { .. } => ErrorKind::InvalidRequest,
             VdiError::PlanMismatch { .. } => ErrorKind::IntegrityMismatch,
-            _ => ErrorKind::Unsupported,
         }
     }
 }

@@ -138,9 +138,6 @@ impl VhdxError {
             VhdxError::LogNotEmpty { .. }
             | VhdxError::UnknownRequired { .. }
             | VhdxError::Differencing => ErrorKind::Unsupported,
-            VhdxError::BatSize { max, entries, .. } if entries.saturating_mul(8) > *max => {
-                ErrorKind::Unsupported
-            }
             VhdxError::Checksum { .. } => ErrorKind::IntegrityMismatch,
             VhdxError::BlockOffset { .. } | VhdxError::BlockState { .. } => ErrorKind::Corrupt,
             _ => ErrorKind::InvalidFormat,

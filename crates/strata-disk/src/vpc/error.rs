@@ -135,11 +135,14 @@ impl VpcError {
     /// The stable category of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
+            // Sizes over a limit are malformed input.
             VpcError::TooShort { .. }
             | VpcError::NoFooter
             | VpcError::BadDynCookie
             | VpcError::BlockSize { .. }
-            | VpcError::DiskType { .. } => ErrorKind::InvalidFormat,
+            | VpcError::DiskType { .. }
+            | VpcError::TooLarge { .. }
+            | VpcError::TooManyBlocks { .. } => ErrorKind::InvalidFormat,
             VpcError::FooterChecksum { .. }
             | VpcError::DynHeaderChecksum { .. }
             | VpcError::FixedTruncated { .. }
@@ -147,9 +150,7 @@ impl VpcError {
             | VpcError::BatTooSmall { .. }
             | VpcError::BatPastEnd { .. }
             | VpcError::BlockPastEnd { .. } => ErrorKind::Corrupt,
-            VpcError::TooLarge { .. } | VpcError::Differencing | VpcError::TooManyBlocks { .. } => {
-                ErrorKind::Unsupported
-            }
+            VpcError::Differencing => ErrorKind::Unsupported,
             VpcError::CreateTooLarge { .. } => ErrorKind::InvalidRequest,
             VpcError::PlanMismatch { .. } => ErrorKind::IntegrityMismatch,
         }

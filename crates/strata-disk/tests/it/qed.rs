@@ -424,7 +424,8 @@ fn header_field_mutations_are_refused_with_the_exact_error() {
                     }
                 )
             },
-            ErrorKind::Unsupported,
+            // Input over a limit is malformed (docs/exit-codes.md).
+            ErrorKind::InvalidFormat,
         ),
         (
             "header size 0",

@@ -230,7 +230,8 @@ fn hostile_header_fields() {
     b[368..376].copy_from_slice(&u64::MAX.to_le_bytes());
     let e = err(b);
     assert!(matches!(e, VdiError::DiskTooLarge { .. }));
-    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    // Input over a limit is malformed (docs/exit-codes.md).
+    assert_eq!(e.kind(), ErrorKind::InvalidFormat);
     // A bad signature is not probed as vdi: opened as vdi, it is named.
     let mut b = base();
     put32(&mut b, 64, 0x1234_5678);

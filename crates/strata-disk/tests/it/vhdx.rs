@@ -472,7 +472,8 @@ fn metadata_mutations_are_refused_with_the_exact_error() {
             "BAT too large",
             Box::new(move |b| set64(b, size, 64 << 40)),
             |e| matches!(e, VhdxError::BatSize { .. }),
-            ErrorKind::Unsupported,
+            // Input over a limit is malformed (docs/exit-codes.md).
+            ErrorKind::InvalidFormat,
         ),
         (
             "BAT past its region",
