@@ -520,6 +520,11 @@ mod tests {
             E::PastEnd { .. } | E::CompressedSize { .. } | E::Decompress { .. } => Corrupt,
             E::ExtentOutside { .. } => Escape,
             E::DescriptorInMemory => InvalidRequest,
+            // An extent file that is missing or cannot be read: as the I/O error says.
+            E::DescriptorExtent { source, .. } => match source.kind() {
+                std::io::ErrorKind::NotFound => super::ErrorKind::NotFound,
+                _ => super::ErrorKind::Io,
+            },
         };
         let samples = vec![
             E::BadMagic { magic: [0; 4] },
@@ -563,6 +568,12 @@ mod tests {
                 resolved: None,
             },
             E::DescriptorInMemory,
+            E::DescriptorExtent {
+                descriptor: PathBuf::from("d.vmdk"),
+                create_type: "monolithicFlat".into(),
+                name: "d-flat.vmdk".into(),
+                source: std::io::ErrorKind::NotFound.into(),
+            },
             E::SizeOverflow { max: 1 },
         ];
         check(samples, expected, DiskError::from);

@@ -129,6 +129,23 @@ pub enum VmdkError {
     /// A descriptor file opened from bytes in memory: its extents have no directory.
     #[error("a VMDK descriptor file names extent files and cannot be opened from memory")]
     DescriptorInMemory,
+    /// A descriptor file (the small text file of a monolithicFlat or twoGbMaxExtent image)
+    /// whose extent file cannot be opened: the disk's data is in the extent files, which must
+    /// lie beside it (a descriptor copied or imported alone).
+    #[error(
+        "VMDK descriptor file ({create_type}): the disk's data is in its extent file {name:?}, which cannot be opened beside it"
+    )]
+    DescriptorExtent {
+        /// The descriptor file.
+        descriptor: PathBuf,
+        /// Its `createType`.
+        create_type: String,
+        /// The extent file as the descriptor names it.
+        name: String,
+        /// Why it cannot be opened.
+        #[source]
+        source: std::io::Error,
+    },
     /// Extents whose sizes add up past the largest disk.
     #[error("extents add up to more than {max} bytes")]
     SizeOverflow {
@@ -157,6 +174,10 @@ impl VmdkError {
             | VmdkError::Decompress { .. } => ErrorKind::Corrupt,
             VmdkError::ExtentOutside { .. } => ErrorKind::Escape,
             VmdkError::DescriptorInMemory => ErrorKind::InvalidRequest,
+            VmdkError::DescriptorExtent { source, .. } => match source.kind() {
+                std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+                _ => ErrorKind::Io,
+            },
         }
     }
 }

@@ -507,7 +507,7 @@ impl VmdkImage {
             let (len, body) = match e.kind {
                 ExtentType::Zero => (e.sectors.saturating_mul(SECTOR), Body::Zero),
                 ExtentType::Flat => {
-                    let (file, _) = open_extent(&canon_dir, &e.file)?;
+                    let (file, _) = open_extent(&canon_dir, &e.file, path, &create_type)?;
                     let base = e
                         .offset
                         .checked_mul(SECTOR)
@@ -516,7 +516,7 @@ impl VmdkImage {
                     (e.sectors.saturating_mul(SECTOR), Body::Flat { src, base })
                 }
                 ExtentType::Sparse => {
-                    let (file, resolved) = open_extent(&canon_dir, &e.file)?;
+                    let (file, resolved) = open_extent(&canon_dir, &e.file, path, &create_type)?;
                     let (sparse, capacity, _) =
                         Sparse::open(Arc::new(file)).map_err(|err| err.with_path(&resolved))?;
                     // As qemu: a sparse extent's size is its header's capacity.
@@ -678,20 +678,31 @@ impl VmdkImage {
     }
 }
 
-/// Opens extent file `name` inside `dir` (canonical): absolute names and names that resolve
-/// outside it (`..`, symbolic links) are refused.
-fn open_extent(dir: &Path, name: &str) -> Result<(File, PathBuf), DiskError> {
+/// Opens extent file `name` inside `dir` (canonical), named by the descriptor file
+/// `descriptor` of `create_type`: absolute names and names that resolve outside it (`..`,
+/// symbolic links) are refused; one that cannot be opened is
+/// [`VmdkError::DescriptorExtent`], which says that the file given is a descriptor.
+fn open_extent(
+    dir: &Path,
+    name: &str,
+    descriptor: &Path,
+    create_type: &str,
+) -> Result<(File, PathBuf), DiskError> {
     let outside = |resolved| VmdkError::ExtentOutside {
         name: name.to_owned(),
         resolved,
+    };
+    let missing = |source| VmdkError::DescriptorExtent {
+        descriptor: descriptor.to_path_buf(),
+        create_type: create_type.to_owned(),
+        name: name.to_owned(),
+        source,
     };
     if Path::new(name).is_absolute() {
         return Err(outside(None).into());
     }
     let joined = dir.join(name);
-    let resolved = joined
-        .canonicalize()
-        .map_err(|e| DiskError::io("open extent", e).with_path(&joined))?;
+    let resolved = joined.canonicalize().map_err(missing)?;
     if !resolved.starts_with(dir) {
         return Err(outside(Some(resolved)).into());
     }
@@ -704,8 +715,7 @@ fn open_extent(dir: &Path, name: &str) -> Result<(File, PathBuf), DiskError> {
         })
         .with_path(&resolved));
     }
-    let file =
-        File::open(&resolved).map_err(|e| DiskError::io("open extent", e).with_path(&resolved))?;
+    let file = File::open(&resolved).map_err(missing)?;
     Ok((file, resolved))
 }
 

@@ -145,6 +145,43 @@ fn single_files_open_from_memory_descriptors_do_not() {
     assert!(matches!(vmdk_err(e), VmdkError::DescriptorInMemory));
 }
 
+/// The descriptor file of a flat or split image, opened without its extent files beside it
+/// (copied or imported alone), says that it is one and which extent it needs, about the file
+/// given: not an I/O error about a file the user never named.
+#[test]
+fn a_descriptor_opened_alone_says_it_is_one() {
+    for (name, create_type, extent) in [
+        ("flat.vmdk", "monolithicFlat", "flat-flat.vmdk"),
+        ("split.vmdk", "twoGbMaxExtentSparse", "split-s001.vmdk"),
+        (
+            "splitflat.vmdk",
+            "twoGbMaxExtentFlat",
+            "splitflat-f001.vmdk",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let alone = dir.path().join(name);
+        std::fs::copy(vdir().join(name), &alone).unwrap();
+        let e = strata_disk::open(&alone, &OpenOptions::default()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        assert_eq!(e.path.as_deref(), Some(alone.as_path()), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("VMDK descriptor file ({create_type})"))
+                && text.contains(extent),
+            "{text}"
+        );
+        match vmdk_err(e) {
+            VmdkError::DescriptorExtent {
+                create_type: c,
+                name: n,
+                ..
+            } => assert_eq!((c.as_str(), n.as_str()), (create_type, extent)),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 #[test]
 fn multi_extent_read_only_and_zero_extents() {
     // RDONLY and ZERO lines (qemu skips both; we read them).
@@ -641,4 +678,30 @@ fn qcow2_refuses_vmdk_deflate() {
     .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     assert!(e.to_string().contains("deflate"), "{e}");
+}
+
+/// A descriptor that does not start with `# Disk DescriptorFile` (written by hand, or by a
+/// tool that puts other comments first) is still a VMDK descriptor, found as qemu finds it:
+/// not a raw disk of a few hundred bytes.
+#[test]
+fn a_descriptor_without_its_usual_first_line_is_probed_as_vmdk() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        vdir().join("flat-flat.vmdk"),
+        dir.path().join("flat-flat.vmdk"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(vdir().join("flat.vmdk")).unwrap();
+    for first in ["", "# written by hand\n", "  \n"] {
+        let body = text.replacen("# Disk DescriptorFile\n", first, 1);
+        let path = dir.path().join("flat.vmdk");
+        std::fs::write(&path, &body).unwrap();
+        let opened = strata_disk::open(&path, &OpenOptions::default()).unwrap();
+        assert_eq!(opened.format, DiskFormat::Vmdk, "{first:?}");
+        assert_eq!(opened.image.virtual_size(), 256 << 10, "{first:?}");
+        if have_qemu_img("a_descriptor_without_its_usual_first_line_is_probed_as_vmdk") {
+            let info = fixtures::qemu_json(dir.path(), &["info", "--output=json", "flat.vmdk"]);
+            assert_eq!(info["format"], "vmdk", "{first:?}");
+        }
+    }
 }
