@@ -14,6 +14,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::DiskError;
+use crate::zero::non_zero_runs;
 
 /// Data writes are cut at file offsets that are multiples of this, so no write is larger and
 /// full-size writes are aligned.
@@ -239,6 +240,31 @@ impl Output for OutputFile {
     fn bytes_written(&self) -> u64 {
         self.bytes_written
     }
+}
+
+/// Writes `data` at `offset` of `out`, a range of the file never written before (a hole),
+/// leaving out its blocks of zeros ([`non_zero_runs`]): they stay holes and read as zeros.
+/// Records what it writes. For the metadata a target lays out before any data (tables that
+/// are mostly zeros while the image is new); never for a rewrite, where zeros must replace
+/// what was there.
+pub(crate) fn write_new(out: &mut dyn Output, data: &[u8], offset: u64) -> Result<(), DiskError> {
+    for (start, end) in non_zero_runs(data, offset) {
+        out.write_at(&data[start..end], offset + start as u64)?;
+    }
+    Ok(())
+}
+
+/// [`write_in_blocks`] of the non-zero blocks of `data` only ([`non_zero_runs`]), for data
+/// written into a hole.
+pub(crate) fn write_new_in_blocks(
+    file: &File,
+    data: &[u8],
+    offset: u64,
+) -> Result<(), (u64, usize, std::io::Error)> {
+    for (start, end) in non_zero_runs(data, offset) {
+        write_in_blocks(file, &data[start..end], offset + start as u64)?;
+    }
+    Ok(())
 }
 
 /// Writes `data` at `offset` of `file`, one system call per piece between file offsets that are

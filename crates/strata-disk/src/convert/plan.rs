@@ -19,10 +19,9 @@
 
 use std::sync::Arc;
 
-use super::output::Output;
+use super::output::{Output, write_new};
 use super::target::{Layout, SourceMap};
 use crate::error::DiskError;
-use crate::zero::is_zero;
 
 /// Two block or slot numbers: `(guest block, slot)` or `(from slot, to slot)`.
 pub(crate) type Pair = (u64, u64);
@@ -138,27 +137,26 @@ impl BlockPlan {
     }
 }
 
-/// Copies `len` bytes at file offset `from` of `out` to `to`, writing only the granules of
-/// `granule` bytes that are not all zeros (the destination is a hole that was never written).
+/// Reads back `buf.len()` bytes at file offset `at` of what was written to `out`.
+pub(crate) fn read_back(out: &dyn Output, buf: &mut [u8], at: u64) -> Result<(), DiskError> {
+    use std::os::unix::fs::FileExt;
+    out.file()
+        .read_exact_at(buf, at)
+        .map_err(|e| DiskError::io(format!("read back {} bytes at {at}", buf.len()), e))
+        .map_err(|e| e.with_path(out.path()))
+}
+
+/// Copies `len` bytes at file offset `from` of `out` to `to`, a hole that was never
+/// written, leaving out the blocks of zeros ([`write_new`]).
 pub(crate) fn move_block(
     out: &mut dyn Output,
     from: u64,
     to: u64,
     len: u64,
-    granule: usize,
 ) -> Result<(), DiskError> {
-    use std::os::unix::fs::FileExt;
     let mut buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
-    out.file()
-        .read_exact_at(&mut buf, from)
-        .map_err(|e| DiskError::io(format!("read back {len} bytes at {from}"), e))
-        .map_err(|e| e.with_path(out.path()))?;
-    for (i, g) in buf.chunks(granule.max(1)).enumerate() {
-        if !is_zero(g) {
-            out.write_at(g, to + (i * granule) as u64)?;
-        }
-    }
-    Ok(())
+    read_back(out, &mut buf, from)?;
+    write_new(out, &buf, to)
 }
 
 /// A random (version 4) UUID in its RFC 4122 byte order, from the operating system's random

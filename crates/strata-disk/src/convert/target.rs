@@ -7,7 +7,7 @@ use std::fs::File;
 use std::path::PathBuf;
 
 use super::error::ConvertError;
-use super::output::{Output, write_in_blocks};
+use super::output::{Output, write_new_in_blocks};
 use crate::compress::Compression;
 use crate::error::DiskError;
 use crate::image::{DiskImage, ExtentKind};
@@ -210,7 +210,8 @@ impl Layout {
 
 /// Where a target's data goes when its layout is fixed before any data is read (see
 /// [`ConvertTarget::placement`]): the engine then writes the data itself, from several threads
-/// and in any order.
+/// and in any order. The places the layout gives data must be holes the target has not
+/// written: the engine leaves the blocks of zeros inside data unwritten.
 #[derive(Debug)]
 pub struct Placement {
     /// A handle on the output file (see [`Output::handle`]).
@@ -262,9 +263,11 @@ impl Placement {
     }
 
     /// Writes `data` at `host`, cut at file offsets that are multiples of
-    /// [`WRITE_BLOCK`](super::output::WRITE_BLOCK).
+    /// [`WRITE_BLOCK`](super::output::WRITE_BLOCK), leaving out its 4 KiB blocks of zeros: the
+    /// places a layout gives data are holes until the engine writes them, so those blocks stay
+    /// holes (zero data is never stored, inside a data granule either).
     pub(super) fn write(&self, data: &[u8], host: u64) -> Result<(), DiskError> {
-        write_in_blocks(&self.file, data, host).map_err(|(at, n, e)| {
+        write_new_in_blocks(&self.file, data, host).map_err(|(at, n, e)| {
             DiskError::io(format!("write {n} bytes at offset {at}"), e).with_path(&self.path)
         })
     }

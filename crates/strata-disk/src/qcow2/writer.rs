@@ -25,7 +25,7 @@
 use strata_model::DiskFormat;
 
 use crate::compress::Compression;
-use crate::convert::output::{Committed, Durability, Output, OutputFile};
+use crate::convert::output::{Committed, Durability, Output, OutputFile, write_new};
 use crate::convert::{ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at};
 use crate::error::{DiskError, ErrorKind};
 use crate::qcow2::header::{
@@ -407,15 +407,16 @@ impl<'o> Qcow2Target<'o> {
         self.header.l1_table_offset = l1_off;
         self.header.refcount_table_offset = rt_off;
         self.header.refcount_table_clusters = rt_clusters as u32;
+        // Metadata goes into a new file: its zeros are left as holes, as qemu leaves them.
         let header = header_bytes(&self.header).map_err(|e| self.err(e))?;
-        self.out.write_at(&header, 0)?;
+        write_new(&mut *self.out, &header, 0)?;
         // Refcount table and blocks: every cluster below `total` has refcount 1.
         let mut table = vec![0u8; (rt_clusters * cs) as usize];
         for b in 0..rb {
             table[b as usize * 8..b as usize * 8 + 8]
                 .copy_from_slice(&(rb_off + b * cs).to_be_bytes());
         }
-        self.out.write_at(&table, rt_off)?;
+        write_new(&mut *self.out, &table, rt_off)?;
         drop(table);
         let mut block = vec![0u8; cs as usize];
         let per = g.block_entries();
@@ -426,7 +427,7 @@ impl<'o> Qcow2Target<'o> {
             for i in 0..n as usize {
                 set_refcount(&mut block, i, g.refcount_order, 1);
             }
-            self.out.write_at(&block, rb_off + b * cs)?;
+            write_new(&mut *self.out, &block, rb_off + b * cs)?;
         }
         // L1: the L2 tables follow each other in region order.
         let mut next_l2 = l2_off;
@@ -440,7 +441,7 @@ impl<'o> Qcow2Target<'o> {
         for (i, e) in l1.iter().enumerate() {
             l1_bytes[i * 8..i * 8 + 8].copy_from_slice(&e.to_be_bytes());
         }
-        self.out.write_at(&l1_bytes, l1_off)?;
+        write_new(&mut *self.out, &l1_bytes, l1_off)?;
         drop(l1_bytes);
         // L2 tables: data clusters in guest order from `data_off`.
         let mut next_data = data_off;
@@ -463,7 +464,7 @@ impl<'o> Qcow2Target<'o> {
                     c += cs;
                 }
             }
-            self.out.write_at(&l2, l2_at)?;
+            write_new(&mut *self.out, &l2, l2_at)?;
             l2_at += cs;
         }
         if next_data != data_off + data_clusters * cs {

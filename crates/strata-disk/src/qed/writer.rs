@@ -15,7 +15,7 @@
 
 use strata_model::DiskFormat;
 
-use crate::convert::output::{Committed, Durability, Output, OutputFile};
+use crate::convert::output::{Committed, Durability, Output, OutputFile, write_new};
 use crate::convert::{ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at};
 use crate::error::{DiskError, DiskErrorSource, ErrorKind};
 use crate::qed::header::{
@@ -263,12 +263,13 @@ impl ConvertTarget for QedTarget<'_> {
             header.extend_from_slice(name.as_bytes());
         }
         header.resize(cs as usize, 0);
-        self.out.write_at(&header, 0)?;
+        // Metadata goes into a new file: its zeros are left as holes, as qemu leaves them.
+        write_new(&mut *self.out, &header, 0)?;
         for (i, (r, _)) in with_data.iter().enumerate() {
             l1[*r as usize] = l2_off + i as u64 * tb;
         }
         let l1_bytes: Vec<u8> = l1.iter().flat_map(|e| e.to_le_bytes()).collect();
-        self.out.write_at(&l1_bytes, cs)?;
+        write_new(&mut *self.out, &l1_bytes, cs)?;
         drop(l1_bytes);
         // L2 tables: data clusters in guest order from `data_off`.
         let mut next_data = data_off;
@@ -286,7 +287,7 @@ impl ConvertTarget for QedTarget<'_> {
                     c += cs;
                 }
             }
-            self.out.write_at(&l2, l2_off + i as u64 * tb)?;
+            write_new(&mut *self.out, &l2, l2_off + i as u64 * tb)?;
         }
         if next_data != end {
             let detail = format!(

@@ -237,7 +237,7 @@ impl ConvertTarget for VdiTarget<'_> {
             if finals.len() as u64 != self.plan.len() {
                 for &(from, to) in &moves {
                     let (from, to) = (self.slot_host(from, 0), self.slot_host(to, 0));
-                    move_block(&mut *self.out, from, to, BLOCK_SIZE, GRANULE as usize)?;
+                    move_block(&mut *self.out, from, to, BLOCK_SIZE)?;
                 }
                 self.header.blocks_allocated = finals.len() as u32;
                 let lookup = |b: u64| {

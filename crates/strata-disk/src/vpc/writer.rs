@@ -294,7 +294,6 @@ impl ConvertTarget for VpcTarget<'_> {
                             from + DynLayout::BITMAP,
                             to + DynLayout::BITMAP,
                             BLOCK_SIZE,
-                            GRANULE as usize,
                         )?;
                         self.write_bitmaps(&[slot])?;
                     }
