@@ -14,6 +14,14 @@
 //! Memory grows with the number of data blocks (16 bytes and a flag each), never with the
 //! virtual size.
 //!
+//! [`PackedPlan`] does the same for the writers whose data clusters are packed in guest order
+//! after their metadata ([`Layout::Packed`]: uncompressed qcow2, qed): a planned cluster that
+//! turned out to hold only zeros was never written, and [`PackedPlan::compaction`] says, slot
+//! by slot in guest order, which clusters are dropped (their table entries become
+//! unallocated, as qemu-img leaves zeros), which stay, and which move from the end of the
+//! file into a dropped one's place, so that the file ends after its last data cluster.
+//! Memory: one bit per planned cluster.
+//!
 //! Also what those writers share besides the plan: [`move_block`] (the copy compaction makes)
 //! and [`random_uuid`] (their images' UUIDs).
 
@@ -137,6 +145,130 @@ impl BlockPlan {
     }
 }
 
+/// The data clusters of a [`Layout::Packed`] layout: slot `i` is the `i`-th planned cluster
+/// in guest order, at file offset `base + i × cluster`; which of them received data.
+#[derive(Debug, Default)]
+pub(crate) struct PackedPlan {
+    base: u64,
+    cluster: u64,
+    slots: u64,
+    /// One bit per slot: set when data was written there.
+    written: Vec<u64>,
+    data: u64,
+}
+
+/// What compaction does with one planned slot (see [`PackedPlan::compaction`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// Never written (zeros): the cluster is dropped, its table entry becomes unallocated.
+    Dropped,
+    /// Written, and stays at its file offset.
+    Stays,
+    /// Written past the compacted end: moves to the file offset given (a dropped slot's).
+    MovesTo(u64),
+}
+
+impl PackedPlan {
+    /// `slots` planned clusters of `cluster` bytes from file offset `base`.
+    pub(crate) fn new(base: u64, cluster: u64, slots: u64) -> Result<Self, DiskError> {
+        let words = usize::try_from(slots.div_ceil(64))
+            .map_err(|_| DiskError::invalid_request("too many data clusters to plan"))?;
+        let mut written = Vec::new();
+        written
+            .try_reserve_exact(words)
+            .map_err(|_| DiskError::invalid_request("too many data clusters to plan"))?;
+        written.resize(words, 0);
+        Ok(PackedPlan {
+            base,
+            cluster,
+            slots,
+            written,
+            data: 0,
+        })
+    }
+
+    fn is_written(&self, slot: u64) -> bool {
+        self.written[(slot / 64) as usize] & (1 << (slot % 64)) != 0
+    }
+
+    /// Records that `len` data bytes were written at file offset `host`; `false` if they fall
+    /// outside the planned slots.
+    pub(crate) fn mark(&mut self, host: u64, len: u64) -> bool {
+        let Some(rel) = host.checked_sub(self.base) else {
+            return false;
+        };
+        if len == 0 {
+            return true;
+        }
+        let (first, last) = (rel / self.cluster, (rel + len - 1) / self.cluster);
+        if last >= self.slots {
+            return false;
+        }
+        for slot in first..=last {
+            if !self.is_written(slot) {
+                self.written[(slot / 64) as usize] |= 1 << (slot % 64);
+                self.data += 1;
+            }
+        }
+        true
+    }
+
+    /// Whether every planned slot received data (nothing to compact).
+    pub(crate) fn is_full(&self) -> bool {
+        self.data == self.slots
+    }
+
+    /// The file offset just past the last data cluster once compacted.
+    pub(crate) fn compacted_end(&self) -> u64 {
+        self.base + self.data * self.cluster
+    }
+
+    /// The slot of file offset `host`, if it is a planned slot's first byte.
+    pub(crate) fn slot_of(&self, host: u64) -> Option<u64> {
+        let rel = host.checked_sub(self.base)?;
+        (rel.is_multiple_of(self.cluster) && rel / self.cluster < self.slots)
+            .then_some(rel / self.cluster)
+    }
+
+    /// Compaction, to be asked the [`Fate`] of every slot in increasing order: the `n` data
+    /// clusters end up in slots `0..n`, the ones at or past `n` filling the dropped slots below
+    /// it in order.
+    pub(crate) fn compaction(&self) -> Compaction<'_> {
+        Compaction {
+            plan: self,
+            hole: 0,
+        }
+    }
+}
+
+/// See [`PackedPlan::compaction`].
+#[derive(Debug)]
+pub(crate) struct Compaction<'p> {
+    plan: &'p PackedPlan,
+    /// The dropped slots below this one have been handed out.
+    hole: u64,
+}
+
+impl Compaction<'_> {
+    /// What happens to `slot` (slots must be asked for in increasing order).
+    pub(crate) fn fate(&mut self, slot: u64) -> Fate {
+        let p = self.plan;
+        if !p.is_written(slot) {
+            return Fate::Dropped;
+        }
+        if slot < p.data {
+            return Fate::Stays;
+        }
+        // As many dropped slots below `data` as written ones at or past it: one is left.
+        while self.hole < p.data && p.is_written(self.hole) {
+            self.hole += 1;
+        }
+        let to = self.hole;
+        self.hole += 1;
+        Fate::MovesTo(p.base + to * p.cluster)
+    }
+}
+
 /// Reads back `buf.len()` bytes at file offset `at` of what was written to `out`.
 pub(crate) fn read_back(out: &dyn Output, buf: &mut [u8], at: u64) -> Result<(), DiskError> {
     use std::os::unix::fs::FileExt;
@@ -201,6 +333,37 @@ mod tests {
         assert_eq!(p.mark(350, 10), None);
         assert_eq!(p.slot(5), Some(2));
         assert_eq!(p.slot(3), None);
+    }
+
+    #[test]
+    fn packed_compaction_drops_zeros_and_fills_their_slots_from_the_end() {
+        // Slots 0..6 of 10 bytes from 100; slots 1 and 3 stayed zeros.
+        let mut p = PackedPlan::new(100, 10, 6).unwrap();
+        assert!(p.mark(100, 10));
+        assert!(p.mark(120, 10));
+        assert!(p.mark(140, 20));
+        assert!(!p.mark(150, 20), "past the last slot");
+        assert!(!p.mark(90, 10), "before the first slot");
+        assert!(!p.is_full());
+        assert_eq!(p.compacted_end(), 140);
+        assert_eq!(p.slot_of(150), Some(5));
+        assert_eq!(p.slot_of(155), None);
+        let mut c = p.compaction();
+        let fates: Vec<Fate> = (0..6).map(|s| c.fate(s)).collect();
+        assert_eq!(
+            fates,
+            [
+                Fate::Stays,
+                Fate::Dropped,
+                Fate::Stays,
+                Fate::Dropped,
+                Fate::MovesTo(110),
+                Fate::MovesTo(130),
+            ]
+        );
+        let mut full = PackedPlan::new(0, 10, 2).unwrap();
+        full.mark(0, 20);
+        assert!(full.is_full());
     }
 
     #[test]

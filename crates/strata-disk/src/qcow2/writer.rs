@@ -8,8 +8,14 @@
 //! hands the engine a [`Placement`] and the engine's workers write the data clusters
 //! themselves, in parallel and in any order; the target hears of them in guest order
 //! ([`ConvertTarget::record`]), checks each against the plan and hashes the output in the same
-//! pass. A planned cluster that turns out to be all zeros is not written: it stays a hole in
-//! the file, still referenced (refcount 1), and reads as zeros.
+//! pass. A planned cluster that turns out to be all zeros (written zeros in a raw disk, a data
+//! cluster of zeros in a qcow2 one) is not written, and is not kept either: zeros are never
+//! stored as data, as qemu-img leaves them unallocated. When the data is complete, `finish`
+//! drops those clusters ([`PackedPlan`]): their L2 entries become unallocated, the data
+//! clusters past the compacted end move into their places, the refcounts of the clusters left
+//! past it return to zero, and the file ends after its last data cluster. This rewrites
+//! metadata behind the data, so an output that hashes what is written reads the file back;
+//! a source whose data is all data (what block status promised) costs nothing more.
 //!
 //! **Compressed layout (appended).** Compressed sizes are unknown ahead, so the header cluster
 //! is reserved, data is appended in guest order (compressed clusters packed byte by byte,
@@ -26,14 +32,15 @@ use strata_model::DiskFormat;
 
 use crate::compress::Compression;
 use crate::convert::output::{Committed, Durability, Output, OutputFile, write_new};
+use crate::convert::plan::{Fate, PackedPlan, move_block, read_back};
 use crate::convert::{ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at};
 use crate::error::{DiskError, ErrorKind};
 use crate::qcow2::header::{
     CompressionType, Header, MAX_CLUSTER_BITS, MAX_L1_ENTRIES, MAX_REFCOUNT_TABLE_BYTES,
-    MAX_VIRTUAL_SIZE, MIN_CLUSTER_BITS, V2_HEADER_LEN,
+    MAX_VIRTUAL_SIZE, MIN_CLUSTER_BITS, OFFSET_MASK, V2_HEADER_LEN,
 };
 use crate::qcow2::refcount::{block_entries_bits, get_refcount, set_refcount};
-use crate::qcow2::table::{CompressedDescriptor, FLAG_COPIED, encode_l1};
+use crate::qcow2::table::{CompressedDescriptor, FLAG_COPIED, encode_l1, l1_l2_offset};
 
 /// The qcow2 version to write, by qemu-img's `compat` option names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -334,11 +341,15 @@ pub struct Qcow2Target<'o> {
 
 #[derive(Debug)]
 enum Mode {
-    /// Uncompressed: the layout is planned; `next_host` is where the next data cluster goes.
+    /// Uncompressed: the layout is planned; `next_host` is where the next data cluster goes,
+    /// `packed` which planned clusters received data, `refcounts` the refcount blocks the plan
+    /// wrote.
     Planned {
         next_host: u64,
         end_host: u64,
         planned: bool,
+        packed: PackedPlan,
+        refcounts: RefBlocks,
     },
     /// Compressed: everything is appended.
     Append(Box<Append>),
@@ -364,6 +375,8 @@ impl<'o> Qcow2Target<'o> {
                 next_host: 0,
                 end_host: 0,
                 planned: false,
+                packed: PackedPlan::default(),
+                refcounts: RefBlocks::default(),
             },
         };
         Ok(Qcow2Target {
@@ -476,11 +489,30 @@ impl<'o> Qcow2Target<'o> {
                 ),
             }));
         }
+        let packed = PackedPlan::new(data_off, cs, data_clusters)
+            .map_err(|e| e.with_path(self.out.path()))?;
         self.mode = Mode::Planned {
             next_host: data_off,
             end_host: total * cs,
             planned: true,
+            packed,
+            refcounts: RefBlocks {
+                offset: rb_off,
+                count: rb,
+                used: total,
+            },
         };
+        Ok(())
+    }
+
+    /// Records that `len` data bytes went to file offset `host` of the planned data.
+    fn mark(&mut self, host: u64, len: u64) -> Result<(), DiskError> {
+        if let Mode::Planned { packed, .. } = &mut self.mode
+            && !packed.mark(host, len)
+        {
+            let detail = format!("{len} data bytes at {host} outside the planned data");
+            return Err(self.err(Qcow2WriteError::PlanMismatch { detail }));
+        }
         Ok(())
     }
 
@@ -538,6 +570,7 @@ impl ConvertTarget for Qcow2Target<'_> {
                 next_host,
                 end_host,
                 planned: true,
+                ..
             } => Ok(Some(Placement {
                 file: self.out.handle()?,
                 path: self.out.path().to_path_buf(),
@@ -554,6 +587,7 @@ impl ConvertTarget for Qcow2Target<'_> {
             let detail = format!("data written at {host}, planned at {expected}");
             return Err(self.err(Qcow2WriteError::PlanMismatch { detail }));
         }
+        self.mark(host, data.len() as u64)?;
         self.out.record(data, host);
         Ok(())
     }
@@ -562,6 +596,7 @@ impl ConvertTarget for Qcow2Target<'_> {
         match &mut self.mode {
             Mode::Planned { .. } => {
                 let host = self.advance(data.len() as u64)?;
+                self.mark(host, data.len() as u64)?;
                 self.out.write_at(data, host)
             }
             Mode::Append(a) => {
@@ -588,7 +623,7 @@ impl ConvertTarget for Qcow2Target<'_> {
 
     fn write_zeroes(&mut self, _offset: u64, len: u64) -> Result<(), DiskError> {
         match self.mode {
-            // The planned cluster stays a hole: referenced, refcount 1, reads as zeros.
+            // The planned cluster is not written; `finish` drops it.
             Mode::Planned { .. } => self.advance(len).map(|_| ()),
             // Left unallocated: reads as zeros (targets of the engine have no backing file).
             Mode::Append(_) => Ok(()),
@@ -599,8 +634,8 @@ impl ConvertTarget for Qcow2Target<'_> {
         let Qcow2Target {
             out,
             mut header,
+            g,
             mode,
-            ..
         } = *self;
         let path = out.path().to_path_buf();
         match mode {
@@ -608,6 +643,8 @@ impl ConvertTarget for Qcow2Target<'_> {
                 next_host,
                 end_host,
                 planned,
+                packed,
+                refcounts,
             } => {
                 if !planned {
                     return Err(DiskError::invalid_request(
@@ -624,7 +661,14 @@ impl ConvertTarget for Qcow2Target<'_> {
                         DiskError::from(Qcow2WriteError::PlanMismatch { detail }).with_path(&path)
                     );
                 }
-                finish_at(out, end_host)
+                if packed.is_full() {
+                    return finish_at(out, end_host);
+                }
+                // The planned length first: zeros at the end of data were never written.
+                out.set_len(end_host)?;
+                let end = compact(&mut *out, &header, g, &packed, refcounts)
+                    .map_err(|e| e.with_path(&path))?;
+                finish_at(out, end)
             }
             Mode::Append(mut a) => {
                 let len = a
@@ -634,6 +678,79 @@ impl ConvertTarget for Qcow2Target<'_> {
             }
         }
     }
+}
+
+/// The refcount blocks of the planned layout: where they start, how many, and how many
+/// clusters from the start of the file they count as used.
+#[derive(Debug, Default, Clone, Copy)]
+struct RefBlocks {
+    offset: u64,
+    count: u64,
+    used: u64,
+}
+
+/// Drops the planned data clusters of `out` that received no data (see the module overview):
+/// walks the L2 tables in guest order, which is slot order, unallocates the entries of
+/// dropped clusters and moves the clusters past the compacted end into their places, then
+/// frees the clusters past that end in the refcount blocks; returns the file's new length.
+fn compact(
+    out: &mut dyn Output,
+    header: &Header,
+    g: Geometry,
+    packed: &PackedPlan,
+    refcounts: RefBlocks,
+) -> Result<u64, DiskError> {
+    let cs = g.cluster_size();
+    let mismatch = |detail: String| DiskError::from(Qcow2WriteError::PlanMismatch { detail });
+    // Bounded by the L1 limit the header was validated against.
+    let mut l1 = vec![0u8; (g.l1_size * 8) as usize];
+    read_back(out, &mut l1, header.l1_table_offset)?;
+    let mut compaction = packed.compaction();
+    let mut l2 = vec![0u8; cs as usize];
+    for l1_entry in l1.chunks_exact(8) {
+        let l2_off = l1_l2_offset(u64::from_be_bytes(l1_entry.try_into().unwrap_or_default()));
+        if l2_off == 0 {
+            continue;
+        }
+        read_back(out, &mut l2, l2_off)?;
+        let mut changed = false;
+        for entry in l2.chunks_exact_mut(8) {
+            let value = u64::from_be_bytes((&*entry).try_into().unwrap_or_default());
+            if value == 0 {
+                continue;
+            }
+            let host = value & OFFSET_MASK;
+            let slot = packed
+                .slot_of(host)
+                .ok_or_else(|| mismatch(format!("L2 entry {value:#x} names no planned cluster")))?;
+            let new = match compaction.fate(slot) {
+                Fate::Stays => continue,
+                Fate::Dropped => 0,
+                Fate::MovesTo(to) => {
+                    move_block(out, host, to, cs)?;
+                    to | FLAG_COPIED
+                }
+            };
+            entry.copy_from_slice(&new.to_be_bytes());
+            changed = true;
+        }
+        if changed {
+            out.write_at(&l2, l2_off)?;
+        }
+    }
+    // The clusters from the compacted end on are free.
+    let end = packed.compacted_end();
+    let used = end / cs;
+    let per = g.block_entries();
+    let mut block = vec![0u8; cs as usize];
+    for b in used / per..refcounts.count.min(refcounts.used.div_ceil(per)) {
+        block.fill(0);
+        for i in 0..per.min(used.saturating_sub(b * per)) {
+            set_refcount(&mut block, i as usize, g.refcount_order, 1);
+        }
+        out.write_at(&block, refcounts.offset + b * cs)?;
+    }
+    Ok(end)
 }
 
 /// State of the appending (compressed) writer.

@@ -6,16 +6,19 @@
 //! data in region order, then every data cluster packed in guest order. Every data cluster's
 //! place is thus known before any data is read, so the target hands the engine a
 //! [`Placement`] ([`Layout::Packed`]) and the engine's workers write the data in parallel.
-//! A planned cluster that turns out to be all zeros is not written: it stays a hole in the
-//! file, still referenced (so `qemu-img check` finds no leak), and reads as zeros. No zero
-//! cluster entries (1) are written: unallocated clusters read through the backing file, as
-//! qemu-img leaves them.
+//! A planned cluster that turns out to be all zeros is not written, and not kept: `finish`
+//! drops it ([`PackedPlan`]), its L2 entry becomes unallocated (reads as zeros, as qemu-img
+//! leaves zeros), the data clusters past the compacted end move into the dropped ones'
+//! places, and the file ends after its last data cluster (`qemu-img check` counts any
+//! unreferenced cluster as a leak). No zero cluster entries (1) are written: unallocated
+//! clusters read through the backing file, as qemu-img leaves them.
 //!
 //! Memory: the L1 table and one L2 table (each at most [`MAX_TABLE_BYTES`]).
 
 use strata_model::DiskFormat;
 
 use crate::convert::output::{Committed, Durability, Output, OutputFile, write_new};
+use crate::convert::plan::{Fate, PackedPlan, move_block, read_back};
 use crate::convert::{ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at};
 use crate::error::{DiskError, DiskErrorSource, ErrorKind};
 use crate::qed::header::{
@@ -188,6 +191,8 @@ pub struct QedTarget<'o> {
     next_host: u64,
     end_host: u64,
     planned: bool,
+    /// Which planned data clusters received data.
+    packed: PackedPlan,
 }
 
 impl<'o> QedTarget<'o> {
@@ -204,11 +209,68 @@ impl<'o> QedTarget<'o> {
             next_host: 0,
             end_host: 0,
             planned: false,
+            packed: PackedPlan::default(),
         })
     }
 
     fn err(&self, e: QedWriteError) -> DiskError {
         DiskError::from(e).with_path(self.out.path())
+    }
+
+    /// Records that `len` data bytes went to file offset `host` of the planned data.
+    fn mark(&mut self, host: u64, len: u64) -> Result<(), DiskError> {
+        if !self.packed.mark(host, len) {
+            let detail = format!("{len} data bytes at {host} outside the planned data");
+            return Err(self.err(QedWriteError::PlanMismatch { detail }));
+        }
+        Ok(())
+    }
+
+    /// Drops the planned data clusters that received no data (see the module overview):
+    /// walks the L2 tables in guest order, which is slot order, unallocates the entries of
+    /// dropped clusters and moves the clusters past the compacted end into their places;
+    /// returns the file's new length.
+    fn compact(&mut self) -> Result<u64, DiskError> {
+        let cs = u64::from(self.header.cluster_size);
+        let tb = self.header.table_bytes();
+        let out = &mut *self.out;
+        let mismatch = |detail: String| DiskError::from(QedWriteError::PlanMismatch { detail });
+        // Tables are at most MAX_TABLE_BYTES (validated).
+        let mut l1 = vec![0u8; tb as usize];
+        read_back(out, &mut l1, self.header.l1_table_offset)?;
+        let mut compaction = self.packed.compaction();
+        let mut l2 = vec![0u8; tb as usize];
+        for l1_entry in l1.chunks_exact(8) {
+            let l2_off = u64::from_le_bytes(l1_entry.try_into().unwrap_or_default());
+            if l2_off == 0 {
+                continue;
+            }
+            read_back(out, &mut l2, l2_off)?;
+            let mut changed = false;
+            for entry in l2.chunks_exact_mut(8) {
+                let host = u64::from_le_bytes((&*entry).try_into().unwrap_or_default());
+                if host == 0 {
+                    continue;
+                }
+                let slot = self.packed.slot_of(host).ok_or_else(|| {
+                    mismatch(format!("L2 entry {host:#x} names no planned cluster"))
+                })?;
+                let new = match compaction.fate(slot) {
+                    Fate::Stays => continue,
+                    Fate::Dropped => 0,
+                    Fate::MovesTo(to) => {
+                        move_block(out, host, to, cs)?;
+                        to
+                    }
+                };
+                entry.copy_from_slice(&new.to_le_bytes());
+                changed = true;
+            }
+            if changed {
+                out.write_at(&l2, l2_off)?;
+            }
+        }
+        Ok(self.packed.compacted_end())
     }
 
     fn advance(&mut self, len: u64) -> Result<u64, DiskError> {
@@ -298,6 +360,8 @@ impl ConvertTarget for QedTarget<'_> {
         }
         self.next_host = data_off;
         self.end_host = end;
+        self.packed = PackedPlan::new(data_off, cs, data_clusters)
+            .map_err(|e| e.with_path(self.out.path()))?;
         self.planned = true;
         Ok(())
     }
@@ -322,21 +386,23 @@ impl ConvertTarget for QedTarget<'_> {
             let detail = format!("data written at {host}, planned at {expected}");
             return Err(self.err(QedWriteError::PlanMismatch { detail }));
         }
+        self.mark(host, data.len() as u64)?;
         self.out.record(data, host);
         Ok(())
     }
 
     fn write(&mut self, _offset: u64, data: &[u8]) -> Result<(), DiskError> {
         let host = self.advance(data.len() as u64)?;
+        self.mark(host, data.len() as u64)?;
         self.out.write_at(data, host)
     }
 
     fn write_zeroes(&mut self, _offset: u64, len: u64) -> Result<(), DiskError> {
-        // The planned cluster stays a hole: referenced, reads as zeros.
+        // The planned cluster is not written; `finish` drops it.
         self.advance(len).map(|_| ())
     }
 
-    fn finish(self: Box<Self>) -> Result<Finished, DiskError> {
+    fn finish(mut self: Box<Self>) -> Result<Finished, DiskError> {
         if !self.planned {
             return Err(
                 DiskError::invalid_request("qed target finished before planning")
@@ -350,7 +416,14 @@ impl ConvertTarget for QedTarget<'_> {
             );
             return Err(self.err(QedWriteError::PlanMismatch { detail }));
         }
-        let end = self.end_host;
+        let end = if self.packed.is_full() {
+            self.end_host
+        } else {
+            // The planned length first: zeros at the end of data were never written.
+            self.out.set_len(self.end_host)?;
+            let path = self.out.path().to_path_buf();
+            self.compact().map_err(|e| e.with_path(path))?
+        };
         finish_at(self.out, end)
     }
 }
