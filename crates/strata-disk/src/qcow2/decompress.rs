@@ -10,20 +10,22 @@ use crate::qcow2::header::CompressionType;
 pub const MAX_ZSTD_WINDOW_LOG: u32 = 22;
 
 /// Decompresses `input` (the compressed bytes, possibly followed by unrelated bytes up to the
-/// sector end) into `out`, which must be filled exactly. `host_offset` is for errors.
+/// sector end) into `out`, which must be filled exactly; returns how many bytes of `input` the
+/// decompressor consumed to fill it (the output is a function of those bytes alone).
+/// `host_offset` is for errors.
 pub fn decompress_cluster(
     compression: CompressionType,
     input: &[u8],
     out: &mut [u8],
     host_offset: u64,
-) -> Result<(), Qcow2Error> {
+) -> Result<usize, Qcow2Error> {
     match compression {
         CompressionType::Zlib => inflate(input, out, host_offset),
         CompressionType::Zstd => unzstd(input, out, host_offset),
     }
 }
 
-fn inflate(input: &[u8], out: &mut [u8], host_offset: u64) -> Result<(), Qcow2Error> {
+fn inflate(input: &[u8], out: &mut [u8], host_offset: u64) -> Result<usize, Qcow2Error> {
     use flate2::{Decompress, FlushDecompress, Status};
     // Raw deflate; qemu writes window bits 12, which a 15-bit window reads.
     let mut d = Decompress::new(false);
@@ -34,7 +36,7 @@ fn inflate(input: &[u8], out: &mut [u8], host_offset: u64) -> Result<(), Qcow2Er
         Ok(Status::StreamEnd | Status::BufError | Status::Ok)
             if d.total_out() == out.len() as u64 =>
         {
-            Ok(())
+            Ok(d.total_in() as usize)
         }
         Ok(_) => Err(err(format!(
             "{} of {} bytes produced",
@@ -45,7 +47,7 @@ fn inflate(input: &[u8], out: &mut [u8], host_offset: u64) -> Result<(), Qcow2Er
     }
 }
 
-fn unzstd(input: &[u8], out: &mut [u8], host_offset: u64) -> Result<(), Qcow2Error> {
+fn unzstd(input: &[u8], out: &mut [u8], host_offset: u64) -> Result<usize, Qcow2Error> {
     use zstd::stream::raw::{DParameter, Decoder, InBuffer, Operation, OutBuffer};
     let err = |reason: String| Qcow2Error::decompress(host_offset, CompressionType::Zstd, reason);
     let mut dec = Decoder::new().map_err(|e| err(e.to_string()))?;
@@ -66,7 +68,7 @@ fn unzstd(input: &[u8], out: &mut [u8], host_offset: u64) -> Result<(), Qcow2Err
             )));
         }
     }
-    Ok(())
+    Ok(inb.pos)
 }
 
 #[cfg(test)]
@@ -82,18 +84,22 @@ mod tests {
         z.compress(&data, &mut comp, flate2::FlushCompress::Finish)
             .unwrap();
         comp.truncate(z.total_out() as usize);
+        let stream = comp.len();
         comp.extend_from_slice(&[0xaa; 300]); // sector tail garbage
         let mut out = vec![0u8; 4096];
-        decompress_cluster(CompressionType::Zlib, &comp, &mut out, 0).unwrap();
+        let consumed = decompress_cluster(CompressionType::Zlib, &comp, &mut out, 0).unwrap();
         assert_eq!(out, data);
+        assert!(consumed <= stream, "{consumed} > {stream}");
         let mut small = vec![0u8; 8192];
         assert!(decompress_cluster(CompressionType::Zlib, &comp, &mut small, 0).is_err());
 
         let mut zs = zstd::bulk::compress(&data, 3).unwrap();
+        let stream = zs.len();
         zs.extend_from_slice(&[0; 100]);
         let mut out = vec![0u8; 4096];
-        decompress_cluster(CompressionType::Zstd, &zs, &mut out, 0).unwrap();
+        let consumed = decompress_cluster(CompressionType::Zstd, &zs, &mut out, 0).unwrap();
         assert_eq!(out, data);
+        assert!(consumed <= stream, "{consumed} > {stream}");
         let mut big = vec![0u8; 8192];
         assert!(decompress_cluster(CompressionType::Zstd, &zs, &mut big, 0).is_err());
         assert!(decompress_cluster(CompressionType::Zstd, &[1, 2, 3], &mut out, 0).is_err());

@@ -2,6 +2,14 @@
 //! (a small bounded LRU of L2 tables behind a mutex), coalesce contiguous host clusters into one
 //! read, decompress compressed clusters and read through to the backing image; `map` reports
 //! data, zeros and unallocated ranges at subcluster granularity.
+//!
+//! **Compressed clusters of zeros are zeros.** qemu-img compresses every cluster it is given
+//! (`convert -c -S 0`, `qemu-io write -c`), zeros included, and a cluster of zeros compresses to a
+//! few bytes: a file of a few MiB can hold hundreds of GiB of such clusters. `map` reports a
+//! compressed cluster whose data is that small ([`zero_check_limit`]) and decompresses to zeros
+//! as [`ExtentKind::Zero`], so that a conversion plans no data for it and reads nothing: the
+//! bytes that decompressed to zeros are remembered, and a cluster whose compressed bytes start
+//! with them is known to be zeros without decompressing it again.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,12 +32,26 @@ use crate::qcow2::table::{
     subcluster_type,
 };
 use crate::table_cache::TableCache;
+use crate::zero::is_zero;
 
 /// Memory the L2 cache may hold (qemu's default L2 cache is 1 MiB, or 32 MiB on Linux;
 /// 4 MiB covers 32 GiB of guest with 64 KiB clusters).
 pub const L2_CACHE_BYTES: u64 = 4 << 20;
 /// Most L2 tables cached, whatever the cluster size (bounds the LRU scan).
 pub const L2_CACHE_MAX_TABLES: usize = 512;
+
+/// Compressed streams remembered as decompressing to a cluster of zeros (one per compression
+/// level and cluster size an image was written with, in practice one).
+const ZERO_STREAMS: usize = 4;
+
+/// The largest compressed size (a descriptor's sector-rounded length) of a cluster of
+/// `cluster_size` bytes that `map` decompresses to see whether it holds only zeros: a 64th of
+/// the cluster, plus the sector the rounding may add. A cluster of zeros compresses far below
+/// that (zlib: about a thousandth; zstd: a few bytes), clusters of real data seldom do, so the
+/// check costs little beside the read of the data itself.
+pub fn zero_check_limit(cluster_size: u64) -> u64 {
+    cluster_size / 64 + 512
+}
 
 /// How one run of guest bytes is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +82,8 @@ pub struct Qcow2Image {
     backing: Option<Box<dyn DiskImage>>,
     l2_cache: Mutex<TableCache>,
     last_compressed: Mutex<Option<(u64, Arc<Vec<u8>>)>>,
+    /// Compressed streams known to decompress to a cluster of zeros (see the module overview).
+    zero_streams: Mutex<Vec<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for Qcow2Image {
@@ -123,6 +147,7 @@ impl Qcow2Image {
             backing: None,
             l2_cache: Mutex::new(TableCache::new(capacity)),
             last_compressed: Mutex::new(None),
+            zero_streams: Mutex::new(Vec::new()),
         })
     }
 
@@ -385,6 +410,49 @@ impl Qcow2Image {
         Ok(out)
     }
 
+    /// Whether the compressed cluster `d` is small enough to check ([`zero_check_limit`]) and
+    /// decompresses to zeros. A cluster that cannot be read or decompressed is not known to be
+    /// zeros: reading it reports the error.
+    fn compressed_is_zero(&self, d: CompressedDescriptor) -> Result<bool, DiskError> {
+        let cluster = self.header.cluster_size();
+        if d.len() > zero_check_limit(cluster) || d.offset >= self.file_len {
+            return Ok(false);
+        }
+        let len = d.len().min(self.file_len - d.offset);
+        let mut input = vec![0u8; len as usize];
+        self.src
+            .read_exact_at(&mut input, d.offset)
+            .map_err(|e| self.err(read_err("compressed cluster", d.offset, e)))?;
+        let streams = || {
+            self.zero_streams
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if streams().iter().any(|s| input.starts_with(s)) {
+            return Ok(true);
+        }
+        let mut out = vec![0u8; cluster as usize];
+        let Ok(consumed) =
+            decompress_cluster(self.header.compression_type, &input, &mut out, d.offset)
+        else {
+            return Ok(false);
+        };
+        if !is_zero(&out) {
+            return Ok(false);
+        }
+        if consumed == 0 {
+            // Cannot happen (a cluster comes from some input); an empty prefix would match all.
+            return Ok(true);
+        }
+        let mut streams = streams();
+        if streams.len() == ZERO_STREAMS {
+            streams.remove(0);
+        }
+        input.truncate(consumed);
+        streams.push(input);
+        Ok(true)
+    }
+
     fn read_data(&self, buf: &mut [u8], host: u64) -> Result<(), DiskError> {
         // Bytes past the end of the file read as zeros, as in qemu's block layer.
         let avail = self.file_len.saturating_sub(host).min(buf.len() as u64) as usize;
@@ -440,6 +508,7 @@ impl DiskImage for Qcow2Image {
         coalesce(offset, len, |pos, max| {
             let (mapping, l) = self.mapping(pos, max)?;
             let kind = match mapping {
+                Mapping::Compressed(d) if self.compressed_is_zero(d)? => ExtentKind::Zero,
                 Mapping::Data { .. } | Mapping::Compressed(_) => ExtentKind::Data,
                 Mapping::Zero => ExtentKind::Zero,
                 Mapping::Unallocated => ExtentKind::Unallocated,

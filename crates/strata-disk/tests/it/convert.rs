@@ -14,6 +14,7 @@ use strata_disk::{
 };
 use strata_model::DiskFormat;
 
+use crate::fixtures;
 use crate::recording::{Recorded, Recording};
 use crate::write::{have_qemu_img, qemu_check_clean, qemu_compare};
 
@@ -517,4 +518,62 @@ fn failed_worker_write_leaves_no_destination_and_no_temporary_file() {
     assert!(e.to_string().contains("write"), "{e}");
     assert!(!dst.exists());
     assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0);
+}
+
+/// A compressed qcow2 whose clusters expand to zeros (qemu compresses every cluster it is
+/// given, zeros included: a few MiB of file can hold hundreds of GiB of them) converts at once
+/// into a small file: its map calls those clusters zeros, so the engine plans, reads and writes
+/// none of them (before, it decompressed every one and planned a file as large as they are).
+#[test]
+fn compressed_clusters_of_zeros_cost_nothing() {
+    if !fixtures::have_qemu("compressed_clusters_of_zeros_cost_nothing") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("zeros.qcow2");
+    let run_ok = |program: &str, args: &[&str]| {
+        let st = std::process::Command::new(program)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{program} {args:?}");
+    };
+    let src_arg = src.to_str().unwrap();
+    // 512 GiB, 2 MiB clusters, zstd: 512 MiB of compressed zeros, one cluster of data.
+    let opts = "cluster_size=2M,compression_type=zstd";
+    run_ok(
+        "qemu-img",
+        &["create", "-q", "-f", "qcow2", "-o", opts, src_arg, "512G"],
+    );
+    run_ok(
+        "qemu-io",
+        &[
+            "-f",
+            "qcow2",
+            "-c",
+            "write -c -P 0 0 256M",
+            "-c",
+            "write -c -P 0 100G 256M",
+            "-c",
+            "write -c -P 0x5a 200G 2M",
+            src_arg,
+        ],
+    );
+    let source = open(&src);
+    assert_eq!(source.virtual_size(), 512 << 30);
+    let zeros = source.block_status(0, 1 << 30).unwrap();
+    assert_eq!(zeros.kind, ExtentKind::Zero);
+    assert!(zeros.length >= 256 << 20, "{zeros:?}");
+    let data = source.block_status(200 << 30, 4 << 20).unwrap();
+    assert_eq!((data.kind, data.length), (ExtentKind::Data, 2 << 20));
+    let dst = dir.path().join("out.qcow2");
+    let size = source.virtual_size();
+    let out = Out::Qcow2 { cluster: 65536 };
+    let (summary, recorded) = run(&*source, &dst, out, size, &options_for(out), &|_| {}).unwrap();
+    assert_eq!(summary.bytes_read, 2 << 20, "only the data cluster is read");
+    assert!(summary.file_len < 3 << 20, "{summary:?}");
+    recorded.assert_reproduces_the_file();
+    qemu_compare(&src, "qcow2", &dst, "qcow2");
+    qemu_check_clean(&dst);
 }
