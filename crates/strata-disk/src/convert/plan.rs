@@ -30,6 +30,7 @@ use std::sync::Arc;
 use super::output::{Output, write_new};
 use super::target::{Layout, SourceMap};
 use crate::error::DiskError;
+use crate::zero::ZERO_BLOCK;
 
 /// Two block or slot numbers: `(guest block, slot)` or `(from slot, to slot)`.
 pub(crate) type Pair = (u64, u64);
@@ -276,6 +277,26 @@ pub(crate) fn read_back(out: &dyn Output, buf: &mut [u8], at: u64) -> Result<(),
         .read_exact_at(buf, at)
         .map_err(|e| DiskError::io(format!("read back {} bytes at {at}", buf.len()), e))
         .map_err(|e| e.with_path(out.path()))
+}
+
+/// Writes `new`, the new content of the table at file offset `at` of `out` whose content was
+/// `old`, one aligned 4 KiB block at a time and only the blocks that differ: blocks of zeros
+/// left as holes when the table was first written stay holes when it is rewritten.
+pub(crate) fn rewrite(
+    out: &mut dyn Output,
+    old: &[u8],
+    new: &[u8],
+    at: u64,
+) -> Result<(), DiskError> {
+    let mut start = 0;
+    while start < new.len() {
+        let end = (start + ZERO_BLOCK - (at + start as u64) as usize % ZERO_BLOCK).min(new.len());
+        if old.get(start..end) != Some(&new[start..end]) {
+            out.write_at(&new[start..end], at + start as u64)?;
+        }
+        start = end;
+    }
+    Ok(())
 }
 
 /// Copies `len` bytes at file offset `from` of `out` to `to`, a hole that was never

@@ -32,7 +32,7 @@ use strata_model::DiskFormat;
 
 use crate::compress::Compression;
 use crate::convert::output::{Committed, Durability, Output, OutputFile, write_new};
-use crate::convert::plan::{Fate, PackedPlan, move_block, read_back};
+use crate::convert::plan::{Fate, PackedPlan, move_block, read_back, rewrite};
 use crate::convert::{ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at};
 use crate::error::{DiskError, ErrorKind};
 use crate::qcow2::header::{
@@ -706,14 +706,15 @@ fn compact(
     let mut l1 = vec![0u8; (g.l1_size * 8) as usize];
     read_back(out, &mut l1, header.l1_table_offset)?;
     let mut compaction = packed.compaction();
+    let mut old = vec![0u8; cs as usize];
     let mut l2 = vec![0u8; cs as usize];
     for l1_entry in l1.chunks_exact(8) {
         let l2_off = l1_l2_offset(u64::from_be_bytes(l1_entry.try_into().unwrap_or_default()));
         if l2_off == 0 {
             continue;
         }
-        read_back(out, &mut l2, l2_off)?;
-        let mut changed = false;
+        read_back(out, &mut old, l2_off)?;
+        l2.copy_from_slice(&old);
         for entry in l2.chunks_exact_mut(8) {
             let value = u64::from_be_bytes((&*entry).try_into().unwrap_or_default());
             if value == 0 {
@@ -732,11 +733,8 @@ fn compact(
                 }
             };
             entry.copy_from_slice(&new.to_be_bytes());
-            changed = true;
         }
-        if changed {
-            out.write_at(&l2, l2_off)?;
-        }
+        rewrite(out, &old, &l2, l2_off)?;
     }
     // The clusters from the compacted end on are free.
     let end = packed.compacted_end();
@@ -744,11 +742,13 @@ fn compact(
     let per = g.block_entries();
     let mut block = vec![0u8; cs as usize];
     for b in used / per..refcounts.count.min(refcounts.used.div_ceil(per)) {
+        let at = refcounts.offset + b * cs;
+        read_back(out, &mut old, at)?;
         block.fill(0);
         for i in 0..per.min(used.saturating_sub(b * per)) {
             set_refcount(&mut block, i as usize, g.refcount_order, 1);
         }
-        out.write_at(&block, refcounts.offset + b * cs)?;
+        rewrite(out, &old, &block, at)?;
     }
     Ok(end)
 }

@@ -18,7 +18,7 @@
 use strata_model::DiskFormat;
 
 use crate::convert::output::{Committed, Durability, Output, OutputFile, write_new};
-use crate::convert::plan::{Fate, PackedPlan, move_block, read_back};
+use crate::convert::plan::{Fate, PackedPlan, move_block, read_back, rewrite};
 use crate::convert::{ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at};
 use crate::error::{DiskError, DiskErrorSource, ErrorKind};
 use crate::qed::header::{
@@ -239,14 +239,15 @@ impl<'o> QedTarget<'o> {
         let mut l1 = vec![0u8; tb as usize];
         read_back(out, &mut l1, self.header.l1_table_offset)?;
         let mut compaction = self.packed.compaction();
+        let mut old = vec![0u8; tb as usize];
         let mut l2 = vec![0u8; tb as usize];
         for l1_entry in l1.chunks_exact(8) {
             let l2_off = u64::from_le_bytes(l1_entry.try_into().unwrap_or_default());
             if l2_off == 0 {
                 continue;
             }
-            read_back(out, &mut l2, l2_off)?;
-            let mut changed = false;
+            read_back(out, &mut old, l2_off)?;
+            l2.copy_from_slice(&old);
             for entry in l2.chunks_exact_mut(8) {
                 let host = u64::from_le_bytes((&*entry).try_into().unwrap_or_default());
                 if host == 0 {
@@ -264,11 +265,8 @@ impl<'o> QedTarget<'o> {
                     }
                 };
                 entry.copy_from_slice(&new.to_le_bytes());
-                changed = true;
             }
-            if changed {
-                out.write_at(&l2, l2_off)?;
-            }
+            rewrite(out, &old, &l2, l2_off)?;
         }
         Ok(self.packed.compacted_end())
     }
