@@ -4,6 +4,7 @@
     reason = "helpers outside #[test] functions unwrap too: a failure is a test failure"
 )]
 
+mod allocation;
 mod blockfmt;
 mod chain;
 mod convert;
