@@ -81,3 +81,91 @@ fn import_name_rules() {
     snap!("revision_ignored", sb, &["import", &raw, "c9@4"]);
     snap!("quiet", sb, &["import", "-q", &raw, "c10"]);
 }
+
+/// The footer of a fixed VHD of 1 MiB (strata-disk's fixture, made by qemu-img): its
+/// geometry rounds the size to 2108 sectors.
+fn fixed_vhd_footer() -> Vec<u8> {
+    let vhd = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../strata-disk/tests/fixtures/vpc-fixed.vpc"
+    ))
+    .expect("vpc fixture");
+    vhd[vhd.len() - 512..].to_vec()
+}
+
+/// The size of image `name` of the sandbox, read back through a raw export.
+fn exported_size(sb: &Sandbox, name: &str) -> u64 {
+    let out = sb.file(&format!("{name}.out.raw"));
+    sb.ok(&["export", name, &out]);
+    std::fs::metadata(&out).expect("exported").len()
+}
+
+/// A raw guest disk whose last sector happens to hold a fixed VHD's footer (one claiming
+/// 1 MiB) is a raw disk of 10 MiB, as pcocc's qemu-img probes it (qemu looks at the head of
+/// a file only); it is the fixed VHD its footer describes when the user says so: `-t vpc`, a
+/// `vpc:` prefix, or the `.vhd` extension (strata's addition to pcocc's extension names).
+#[test]
+fn import_raw_disk_ending_in_a_vhd_footer() {
+    let sb = Sandbox::new(&["user"]);
+    let size = 10u64 << 20;
+    let disk = sb.raw_disk("disk", size);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&disk)
+        .expect("disk");
+    std::os::unix::fs::FileExt::write_all_at(&file, &fixed_vhd_footer(), size - 512)
+        .expect("footer");
+    snap!("vhd_footer_content", sb, &["import", &disk, "raw"]);
+    assert_eq!(
+        exported_size(&sb, "raw"),
+        size,
+        "the whole disk is imported"
+    );
+    snap!(
+        "vhd_footer_type_option",
+        sb,
+        &["import", "-t", "vpc", &disk, "typed"]
+    );
+    snap!(
+        "vhd_footer_prefix",
+        sb,
+        &["import", &format!("vpc:{disk}"), "prefixed"]
+    );
+    let vhd = sb.file("disk.vhd");
+    std::fs::copy(&disk, &vhd).expect("copy");
+    snap!("vhd_footer_extension", sb, &["import", &vhd, "named"]);
+    for name in ["typed", "prefixed", "named"] {
+        assert_eq!(exported_size(&sb, name), 2108 * 512, "{name}");
+    }
+}
+
+/// Encrypted disks are refused as unsupported (exit 69) in words that say so: a LUKS
+/// container (its magic, `LUKS\xba\xbe`, at the start) is not imported as a raw disk, and a
+/// qcow2 image encrypted with AES is not "an invalid header".
+#[test]
+fn import_refuses_encrypted_disks() {
+    let sb = Sandbox::new(&["user"]);
+    let luks = sb.raw_disk("secret.img", 1 << 20);
+    let mut header = b"LUKS\xba\xbe\x00\x01aes".to_vec();
+    header.resize(512, 0);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&luks)
+        .expect("disk");
+    std::os::unix::fs::FileExt::write_all_at(&file, &header, 0).expect("header");
+    snap!("luks_container", sb, &["import", &luks, "a"]);
+    snap!(
+        "luks_container_typed",
+        sb,
+        &["import", "-t", "raw", &luks, "b"]
+    );
+    let qcow2 = sb.qcow2_disk("aes.qcow2", 1 << 20);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&qcow2)
+        .expect("qcow2");
+    // crypt_method, the big-endian u32 at 32: 1 is AES.
+    std::os::unix::fs::FileExt::write_all_at(&file, &1u32.to_be_bytes(), 32).expect("field");
+    snap!("aes_qcow2", sb, &["import", &qcow2, "c"]);
+    snap!("nothing_stored_encrypted", sb, &["list"]);
+}

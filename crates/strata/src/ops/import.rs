@@ -221,8 +221,8 @@ pub(crate) fn store_disk(
 /// What is at `path`, for a front end that settles a format from a file's content: a regular
 /// file (symbolic links followed) and the disk format its header shows (strata-disk's probe,
 /// which reads the start of the file, and refuses what it recognises but will not take for a
-/// disk, such as a LUKS container), a directory holding `oci-layout`, nothing at all, or
-/// anything else.
+/// disk, such as a LUKS container: [`Error::DiskSource`]), a directory holding `oci-layout`,
+/// nothing at all, or anything else.
 pub fn probe(path: &std::path::Path) -> Result<Probe> {
     if std::fs::symlink_metadata(path).is_err() {
         return Ok(Probe::Missing);
@@ -230,7 +230,10 @@ pub fn probe(path: &std::path::Path) -> Result<Probe> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() => {
             let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
-            let format = strata_disk::probe(&file).map_err(|e| Error::Disk(e.with_path(path)))?;
+            let format = strata_disk::probe(&file).map_err(|error| Error::DiskSource {
+                path: path.to_path_buf(),
+                error,
+            })?;
             Ok(Probe::File(Some(format)))
         }
         Ok(meta) if meta.is_dir() && path.join("oci-layout").is_file() => Ok(Probe::OciLayout),
