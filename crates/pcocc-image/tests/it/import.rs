@@ -169,3 +169,57 @@ fn import_refuses_encrypted_disks() {
     snap!("aes_qcow2", sb, &["import", &qcow2, "c"]);
     snap!("nothing_stored_encrypted", sb, &["list"]);
 }
+
+/// A compressed qcow2 whose clusters expand to zeros (512 GiB with 512 MiB of compressed
+/// zeros, as qemu-io writes them) imports at once into a small blob: the zeros are neither
+/// read, nor stored, nor hashed.
+#[test]
+fn import_compressed_zeros_into_a_small_blob() {
+    if !strata_testkit::have(
+        "import_compressed_zeros_into_a_small_blob",
+        &["qemu-img", "qemu-io"],
+    ) {
+        return;
+    }
+    let sb = Sandbox::new(&["user"]);
+    let src = sb.file("zeros.qcow2");
+    let ok = |program: &str, args: &[&str]| {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .output()
+            .expect(program);
+        assert!(out.status.success(), "{program} {args:?}: {out:?}");
+    };
+    ok(
+        "qemu-img",
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-o",
+            "cluster_size=2M,compression_type=zstd",
+            &src,
+            "512G",
+        ],
+    );
+    ok(
+        "qemu-io",
+        &[
+            "-f",
+            "qcow2",
+            "-c",
+            "write -c -P 0 0 256M",
+            "-c",
+            "write -c -P 0 100G 256M",
+            "-c",
+            "write -c -P 0x5a 200G 2M",
+            &src,
+        ],
+    );
+    snap!("compressed_zeros", sb, &["import", &src, "zeros"]);
+    let blobs = sb.blobs("user");
+    assert_eq!(blobs.len(), 1, "{blobs:?}");
+    let len = std::fs::metadata(&blobs[0]).expect("blob").len();
+    assert!(len < 4 << 20, "a blob of {len} bytes");
+}
