@@ -569,8 +569,7 @@ mod tests {
             },
             E::DescriptorInMemory,
             E::DescriptorExtent {
-                descriptor: PathBuf::from("d.vmdk"),
-                create_type: "monolithicFlat".into(),
+                create_type: "monolithicFlat",
                 name: "d-flat.vmdk".into(),
                 source: std::io::ErrorKind::NotFound.into(),
             },

@@ -136,10 +136,8 @@ pub enum VmdkError {
         "VMDK descriptor file ({create_type}): the disk's data is in its extent file {name:?}, which cannot be opened beside it"
     )]
     DescriptorExtent {
-        /// The descriptor file.
-        descriptor: PathBuf,
-        /// Its `createType`.
-        create_type: String,
+        /// Its `createType` (one of those that name extent files).
+        create_type: &'static str,
         /// The extent file as the descriptor names it.
         name: String,
         /// Why it cannot be opened.

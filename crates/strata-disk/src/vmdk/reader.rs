@@ -472,15 +472,17 @@ impl VmdkImage {
         let Some(path) = path else {
             return Err(VmdkError::DescriptorInMemory.into());
         };
-        match create_type.as_str() {
-            "monolithicFlat" | "twoGbMaxExtentSparse" | "twoGbMaxExtentFlat" => {}
+        let with_extents = match create_type.as_str() {
+            "monolithicFlat" => "monolithicFlat",
+            "twoGbMaxExtentSparse" => "twoGbMaxExtentSparse",
+            "twoGbMaxExtentFlat" => "twoGbMaxExtentFlat",
             other => {
                 return Err(VmdkError::Unsupported {
                     feature: format!("createType \"{other}\" in a descriptor file"),
                 }
                 .into());
             }
-        }
+        };
         if let Some(link) = d.parent_link() {
             return Err(VmdkError::Unsupported {
                 feature: format!("parent links ({link})"),
@@ -507,7 +509,7 @@ impl VmdkImage {
             let (len, body) = match e.kind {
                 ExtentType::Zero => (e.sectors.saturating_mul(SECTOR), Body::Zero),
                 ExtentType::Flat => {
-                    let (file, _) = open_extent(&canon_dir, &e.file, path, &create_type)?;
+                    let (file, _) = open_extent(&canon_dir, &e.file, with_extents)?;
                     let base = e
                         .offset
                         .checked_mul(SECTOR)
@@ -516,7 +518,7 @@ impl VmdkImage {
                     (e.sectors.saturating_mul(SECTOR), Body::Flat { src, base })
                 }
                 ExtentType::Sparse => {
-                    let (file, resolved) = open_extent(&canon_dir, &e.file, path, &create_type)?;
+                    let (file, resolved) = open_extent(&canon_dir, &e.file, with_extents)?;
                     let (sparse, capacity, _) =
                         Sparse::open(Arc::new(file)).map_err(|err| err.with_path(&resolved))?;
                     // As qemu: a sparse extent's size is its header's capacity.
@@ -678,23 +680,21 @@ impl VmdkImage {
     }
 }
 
-/// Opens extent file `name` inside `dir` (canonical), named by the descriptor file
-/// `descriptor` of `create_type`: absolute names and names that resolve outside it (`..`,
-/// symbolic links) are refused; one that cannot be opened is
-/// [`VmdkError::DescriptorExtent`], which says that the file given is a descriptor.
+/// Opens extent file `name` inside `dir` (canonical), named by a descriptor file of
+/// `create_type`: absolute names and names that resolve outside it (`..`, symbolic links) are
+/// refused; one that cannot be opened is [`VmdkError::DescriptorExtent`], which says that the
+/// file given is a descriptor.
 fn open_extent(
     dir: &Path,
     name: &str,
-    descriptor: &Path,
-    create_type: &str,
+    create_type: &'static str,
 ) -> Result<(File, PathBuf), DiskError> {
     let outside = |resolved| VmdkError::ExtentOutside {
         name: name.to_owned(),
         resolved,
     };
     let missing = |source| VmdkError::DescriptorExtent {
-        descriptor: descriptor.to_path_buf(),
-        create_type: create_type.to_owned(),
+        create_type,
         name: name.to_owned(),
         source,
     };

@@ -176,7 +176,7 @@ fn a_descriptor_opened_alone_says_it_is_one() {
                 create_type: c,
                 name: n,
                 ..
-            } => assert_eq!((c.as_str(), n.as_str()), (create_type, extent)),
+            } => assert_eq!((c, n.as_str()), (create_type, extent)),
             other => panic!("{other:?}"),
         }
     }
