@@ -11,11 +11,12 @@
 //! pass. A planned cluster that turns out to be all zeros (written zeros in a raw disk, a data
 //! cluster of zeros in a qcow2 one) is not written, and is not kept either: zeros are never
 //! stored as data, as qemu-img leaves them unallocated. When the data is complete, `finish`
-//! drops those clusters ([`PackedPlan`]): their L2 entries become unallocated, the data
-//! clusters past the compacted end move into their places, the refcounts of the clusters left
-//! past it return to zero, and the file ends after its last data cluster. This rewrites
-//! metadata behind the data, so an output that hashes what is written reads the file back;
-//! a source whose data is all data (what block status promised) costs nothing more.
+//! drops those clusters (the packed plan of `convert::plan`): their L2 entries become
+//! unallocated, the data clusters past the compacted end move into their places, the
+//! refcounts of the clusters left past it return to zero, and the file ends after its last
+//! data cluster. This rewrites metadata behind the data, so an output that hashes what is
+//! written reads the file back; a source whose data is all data (what block status promised)
+//! costs nothing more.
 //!
 //! **Compressed layout (appended).** Compressed sizes are unknown ahead, so the header cluster
 //! is reserved, data is appended in guest order (compressed clusters packed byte by byte,

@@ -7,10 +7,10 @@
 //! place is thus known before any data is read, so the target hands the engine a
 //! [`Placement`] ([`Layout::Packed`]) and the engine's workers write the data in parallel.
 //! A planned cluster that turns out to be all zeros is not written, and not kept: `finish`
-//! drops it ([`PackedPlan`]), its L2 entry becomes unallocated (reads as zeros, as qemu-img
-//! leaves zeros), the data clusters past the compacted end move into the dropped ones'
-//! places, and the file ends after its last data cluster (`qemu-img check` counts any
-//! unreferenced cluster as a leak). No zero cluster entries (1) are written: unallocated
+//! drops it (the packed plan of `convert::plan`), its L2 entry becomes unallocated (reads as
+//! zeros, as qemu-img leaves zeros), the data clusters past the compacted end move into the
+//! dropped ones' places, and the file ends after its last data cluster (`qemu-img check`
+//! counts any unreferenced cluster as a leak). No zero cluster entries (1) are written: unallocated
 //! clusters read through the backing file, as qemu-img leaves them.
 //!
 //! Memory: the L1 table and one L2 table (each at most [`MAX_TABLE_BYTES`]).
