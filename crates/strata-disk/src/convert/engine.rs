@@ -547,8 +547,9 @@ impl Worker<'_> {
                 };
                 i += 1;
                 // A run that crosses a block boundary goes on elsewhere (Layout::Blocks);
-                // past the Identity end, the rest is dropped.
-                if len > 0 && start + len < end && !matches!(placement.layout, Layout::Identity) {
+                // past the Identity (or Shifted) end, the rest is dropped.
+                let cut = matches!(placement.layout, Layout::Identity | Layout::Shifted { .. });
+                if len > 0 && start + len < end && !cut {
                     pieces.insert(
                         i,
                         Piece::Data {

@@ -167,6 +167,13 @@ impl Iterator for DataRanges<'_> {
 pub enum Layout {
     /// Every byte at its guest offset (raw).
     Identity,
+    /// Every byte at its guest offset plus `base`, cut at the end of the file as
+    /// [`Layout::Identity`] is: a payload stored whole, in guest order, after metadata of a
+    /// fixed size (fixed vhdx; qcow2 with every cluster preallocated).
+    Shifted {
+        /// File offset of guest byte 0.
+        base: u64,
+    },
     /// The planned data packed in guest order from `base`: the n-th byte of the
     /// [`SourceMap`]'s data ranges at file offset `base + n` (uncompressed qcow2).
     Packed {
@@ -196,6 +203,7 @@ impl Layout {
     fn host(&self, offset: u64, planned: u64, len: usize) -> Option<(u64, usize)> {
         match self {
             Layout::Identity => Some((offset, len)),
+            Layout::Shifted { base } => Some((base.checked_add(offset)?, len)),
             Layout::Packed { base } => Some((base.checked_add(planned)?, len)),
             Layout::Blocks { block_size, blocks } => {
                 let b = offset / block_size;
@@ -220,8 +228,9 @@ pub struct Placement {
     pub path: PathBuf,
     /// How guest offsets map to file offsets.
     pub layout: Layout,
-    /// The file's length: [`Layout::Identity`] data is cut there (the last granule may pass the
-    /// virtual size); [`Layout::Packed`] data past it means the plan does not match the source.
+    /// The file's length: [`Layout::Identity`] and [`Layout::Shifted`] data is cut there (the
+    /// last granule may pass the virtual size); [`Layout::Packed`] data past it means the plan
+    /// does not match the source.
     pub end: u64,
 }
 
@@ -243,9 +252,15 @@ impl Placement {
             .into()
         };
         match &self.layout {
-            Layout::Identity => {
-                let n = self.end.saturating_sub(offset).min(len as u64) as usize;
-                Ok((offset, n))
+            Layout::Identity | Layout::Shifted { .. } => {
+                let host = match self.layout {
+                    Layout::Shifted { base } => base
+                        .checked_add(offset)
+                        .ok_or_else(|| unplanned("falls past the largest file offset"))?,
+                    _ => offset,
+                };
+                let n = self.end.saturating_sub(host).min(len as u64) as usize;
+                Ok((host, n))
             }
             layout => {
                 let (host, n) = layout
@@ -363,6 +378,16 @@ mod tests {
         let p = placement(Layout::Packed { base: 1000 }, 9192);
         assert_eq!(p.locate(1 << 30, 4096, 4096).unwrap(), (5096, 4096));
         assert!(p.locate(0, 8192, 4096).is_err());
+    }
+
+    #[test]
+    fn shifted_adds_the_base_and_cuts_at_the_end() {
+        let p = placement(Layout::Shifted { base: 1000 }, 9000);
+        assert_eq!(p.locate(4096, 0, 4096).unwrap(), (5096, 3904));
+        assert_eq!(p.locate(0, 0, 512).unwrap(), (1000, 512));
+        assert_eq!(p.locate(8000, 0, 4096).unwrap(), (9000, 0));
+        let p = placement(Layout::Shifted { base: u64::MAX }, u64::MAX);
+        assert!(p.locate(1, 0, 1).is_err());
     }
 
     #[test]
