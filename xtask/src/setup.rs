@@ -33,6 +33,8 @@ enum Check {
     Runs(&'static [&'static str]),
     /// `qemu-img --version` reports at least this major version.
     QemuImgMajor(u32),
+    /// This Python module imports in the peers' virtual environment (see [`peer_venv`]).
+    VenvImports(&'static str),
 }
 
 /// How to install a missing requirement.
@@ -46,6 +48,9 @@ enum Install {
     Cargo(&'static str),
     /// A PyPI package installed with `python3 -m pip install`, as `name==version`.
     Pip(&'static str),
+    /// A PyPI package installed, as `name==version`, in the peers' virtual environment
+    /// ([`peer_venv`], made with `python3 -m venv` if missing).
+    PipVenv(&'static str),
 }
 
 /// Everything `cargo xtask setup` checks and installs, in order.
@@ -91,6 +96,13 @@ const REQUIREMENTS: &[Requirement] = &[
         check: Check::Runs(&["python3", "-c", "import sif.main"]),
         install: Install::Pip("sif==0.0.11"),
         why: "an independent SIF header reader that cross-reads the SIF fixtures (sif: tests)",
+    },
+    Requirement {
+        name: "python libvhdi",
+        check: Check::VenvImports("pyvhdi"),
+        // The release with a manylinux wheel for CPython 3.11 (older ones are sources only).
+        install: Install::PipVenv("libvhdi-python==20260901"),
+        why: "libyal's vhdx reader (pyvhdi), an independent check of the vhdx images strata writes",
     },
     Requirement {
         name: "hyperfine",
@@ -169,6 +181,11 @@ impl Check {
                 cmd::probe(cmd::command(program).args(args)).is_some_and(|out| out.status.success())
             }
             Check::QemuImgMajor(min) => qemu_img_major().is_some_and(|major| major >= *min),
+            Check::VenvImports(module) => {
+                let python = peer_venv().join("bin").join("python3");
+                cmd::probe(Command::new(python).args(["-c", &format!("import {module}")]))
+                    .is_some_and(|out| out.status.success())
+            }
         }
     }
 
@@ -177,6 +194,9 @@ impl Check {
         match self {
             Check::Runs(argv) => format!("`{}` runs", argv.join(" ")),
             Check::QemuImgMajor(min) => format!("`qemu-img --version` is {min}.x or newer"),
+            Check::VenvImports(module) => {
+                format!("`import {module}` works in {}", peer_venv().display())
+            }
         }
     }
 }
@@ -191,8 +211,25 @@ impl Install {
             }
             Install::Cargo(krate) => format!("`cargo install --locked {krate}`"),
             Install::Pip(package) => format!("`python3 -m pip install {package}`"),
+            Install::PipVenv(package) => format!(
+                "`pip install {package}` in the virtual environment {}",
+                peer_venv().display()
+            ),
         }
     }
+}
+
+/// The virtual environment of the Python peers that are PyPI packages only:
+/// `$XDG_CACHE_HOME/strata/peer-venv`, else `~/.cache/strata/peer-venv`, shared by every
+/// checkout. strata-testkit's `venv::venv_dir` finds it there: change both together.
+fn peer_venv() -> std::path::PathBuf {
+    let cache = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
+        }
+    };
+    cache.join("strata").join("peer-venv")
 }
 
 /// The major version `qemu-img --version` reports (`qemu-img version 10.0.2 (Debian ...)`).
@@ -239,6 +276,7 @@ pub(crate) fn run() -> Result<()> {
     install_debian_packages(&missing)?;
     install_cargo_tools(&missing)?;
     install_pip_packages(&missing)?;
+    install_venv_packages(&missing)?;
 
     let still_missing: Vec<&str> = missing
         .iter()
@@ -272,7 +310,7 @@ fn install_debian_packages(missing: &[&Requirement]) -> Result<()> {
         match req.install {
             Install::Apt(package) => plain.push(package),
             Install::AptBackports(package) => backported.push(package),
-            Install::Cargo(_) | Install::Pip(_) => {}
+            Install::Cargo(_) | Install::Pip(_) | Install::PipVenv(_) => {}
         }
     }
     if plain.is_empty() && backported.is_empty() {
@@ -524,6 +562,28 @@ fn install_pip_packages(missing: &[&Requirement]) -> Result<()> {
                 .args(["-m", "pip", "install", "--quiet", package])
                 .env("PIP_BREAK_SYSTEM_PACKAGES", "1"),
         )?;
+    }
+    Ok(())
+}
+
+/// Installs the missing PyPI packages of [`Install::PipVenv`] in [`peer_venv`], making the
+/// virtual environment first if it has no interpreter (an existing one is kept: installing
+/// again over it is idempotent).
+fn install_venv_packages(missing: &[&Requirement]) -> Result<()> {
+    let venv = peer_venv();
+    let python = venv.join("bin").join("python3");
+    for req in missing {
+        let Install::PipVenv(package) = req.install else {
+            continue;
+        };
+        if !python.exists() {
+            if let Some(parent) = venv.parent() {
+                fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            cmd::run(cmd::command("python3").arg("-m").arg("venv").arg(&venv))?;
+        }
+        cmd::run(Command::new(&python).args(["-m", "pip", "install", "--quiet", package]))?;
     }
     Ok(())
 }

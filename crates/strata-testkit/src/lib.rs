@@ -3,7 +3,8 @@
 //!
 //! [`peers`] decides what a test does when a reference tool is missing (skip and say so on a
 //! developer's machine, fail under `CI=true`); [`registry`] runs a real local registry;
-//! [`squashfs`] and [`sif`] make and read sample images with the reference tools; [`fuzz`]
+//! [`squashfs`] and [`sif`] make and read sample images with the reference tools; [`venv`]
+//! finds the Python peers `cargo xtask setup` installs from PyPI; [`fuzz`]
 //! knows every fuzz target's body and saved inputs, which `tests/it/fuzz_replay.rs` replays.
 
 pub mod fuzz;
@@ -11,6 +12,7 @@ pub mod peers;
 pub mod registry;
 pub mod sif;
 pub mod squashfs;
+pub mod venv;
 
 pub use peers::{have, in_ci, peer, runs};
 pub use registry::{LocalRegistry, REGISTRY_BIN, free_port};
