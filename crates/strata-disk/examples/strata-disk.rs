@@ -12,16 +12,18 @@ use std::process::ExitCode;
 
 use strata_disk::qcow2::{Compat, CreateOptions, Qcow2Target};
 use strata_disk::qed::{QedCreateOptions, QedTarget};
+use strata_disk::vhdx::Subformat as VhdxSubformat;
 use strata_disk::vmdk::{AdapterType, Subformat, VmdkCreateOptions, VmdkTarget};
 use strata_disk::vpc::Subformat as VpcSubformat;
 use strata_disk::{
     Compression, ConvertOptions, ConvertTarget, DiskError, DiskImage, Durability, ExtentKind,
-    OpenOptions, OutputFile, RawTarget, VdiCreateOptions, VdiTarget, VpcCreateOptions, VpcTarget,
+    OpenOptions, OutputFile, RawTarget, VdiCreateOptions, VdiTarget, VhdxCreateOptions, VhdxTarget,
+    VpcCreateOptions, VpcTarget,
 };
 use strata_model::DiskFormat;
 
 const USAGE: &str = "\
-usage: strata-disk convert [-f FMT] [-O raw|qcow2|qed|vdi|vmdk|vpc] [-c] [-o OPTS] [--no-sync] [--progress]
+usage: strata-disk convert [-f FMT] [-O raw|qcow2|qed|vdi|vmdk|vpc|vhdx] [-c] [-o OPTS] [--no-sync] [--progress]
                            [--workers N] [--chunk-size BYTES] SRC DST
        strata-disk info FILE
        strata-disk check FILE
@@ -31,7 +33,8 @@ convert options (-o, comma-separated): compression_type=zlib|zstd, cluster_size=
 compat=0.10|1.1, refcount_bits=N, level=N (compression level); for vmdk:
 subformat=monolithicSparse|streamOptimized, adapter_type=ide|buslogic|lsilogic|legacyESX,
 hwversion=N; vdi: static=on|off;
-vpc: subformat=dynamic|fixed, force_size=on|off; qed: cluster_size=BYTES, table_size=N.
+vpc: subformat=dynamic|fixed, force_size=on|off; qed: cluster_size=BYTES, table_size=N;
+vhdx: subformat=dynamic|fixed, block_size=BYTES, log_size=BYTES, block_state_zero=on|off.
 qemu-img flags -m N and -W are accepted and have no effect (strata always overlaps reads,
 compression and writes) but print a warning. --workers: threads that read and write chunks
 (0, the default: from the available parallelism); --chunk-size: bytes read at a time.";
@@ -137,6 +140,7 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
     let mut vdi = VdiCreateOptions::new(size);
     let mut vpc = VpcCreateOptions::new(size);
     let mut qed = QedCreateOptions::new(size);
+    let mut vhdx = VhdxCreateOptions::new(size);
     let mut kind = "zlib".to_owned();
     let mut level: Option<i64> = None;
     for (k, v) in &opts {
@@ -159,12 +163,25 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
                     _ => return Err(format!("bad subformat {v:?}")),
                 }
             }
-            (DiskFormat::Vdi | DiskFormat::Vpc, _) => {
+            (DiskFormat::Vhdx, "subformat") => {
+                vhdx.subformat = match v.as_str() {
+                    "dynamic" => VhdxSubformat::Dynamic,
+                    "fixed" => VhdxSubformat::Fixed,
+                    _ => return Err(format!("bad subformat {v:?}")),
+                }
+            }
+            (DiskFormat::Vhdx, "block_size") => vhdx.block_size = Some(num()?),
+            (DiskFormat::Vhdx, "log_size") => vhdx.log_size = num()?,
+            (DiskFormat::Vhdx, "block_state_zero") => vhdx.block_state_zero = on()?,
+            (DiskFormat::Vdi | DiskFormat::Vpc | DiskFormat::Vhdx, _) => {
                 return Err(format!("unknown -o option {k:?} for {out_format}"));
             }
             _ => {}
         }
-        if matches!(out_format, DiskFormat::Vdi | DiskFormat::Vpc) {
+        if matches!(
+            out_format,
+            DiskFormat::Vdi | DiskFormat::Vpc | DiskFormat::Vhdx
+        ) {
             continue;
         }
         match k.as_str() {
@@ -237,14 +254,14 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
             }
             Box::new(VmdkTarget::create(&mut out, &vmdk).map_err(s)?)
         }
-        DiskFormat::Vdi | DiskFormat::Vpc if compress => {
+        DiskFormat::Vdi | DiskFormat::Vpc | DiskFormat::Vhdx if compress => {
             return Err(format!("{out_format} output cannot be compressed"));
         }
         DiskFormat::Vdi => Box::new(VdiTarget::create(&mut out, &vdi).map_err(s)?),
         DiskFormat::Vpc => Box::new(VpcTarget::create(&mut out, &vpc).map_err(s)?),
+        DiskFormat::Vhdx => Box::new(VhdxTarget::create(&mut out, &vhdx).map_err(s)?),
         DiskFormat::Qed if compress => return Err("qed output cannot be compressed".into()),
         DiskFormat::Qed => Box::new(QedTarget::create(&mut out, &qed).map_err(s)?),
-        other => return Err(format!("writing {other} is not supported")),
     };
     let progress = |p: strata_disk::Progress| {
         if show_progress && p.total > 0 {

@@ -9,13 +9,16 @@
 
 use strata_model::DiskFormat;
 
+#[cfg(doc)]
+use crate::convert::ConvertError;
+use crate::convert::ConvertTarget;
 use crate::convert::output::Output;
-use crate::convert::{ConvertError, ConvertTarget};
 use crate::error::DiskError;
 use crate::qcow2::{CreateOptions, Qcow2Target};
 use crate::qed::{QedCreateOptions, QedTarget};
 use crate::raw::RawTarget;
 use crate::vdi::{VdiCreateOptions, VdiTarget};
+use crate::vhdx::{VhdxCreateOptions, VhdxTarget};
 use crate::vmdk::{VmdkCreateOptions, VmdkTarget};
 use crate::vpc::{VpcCreateOptions, VpcTarget};
 
@@ -29,11 +32,13 @@ pub fn is_writable(format: DiskFormat) -> bool {
             | DiskFormat::Vdi
             | DiskFormat::Vmdk
             | DiskFormat::Vpc
+            | DiskFormat::Vhdx
     )
 }
 
 /// A destination in `out` of `size` virtual bytes in `format`, with qemu-img's default options.
-/// A format strata reads but cannot write is [`ConvertError::FormatNotWritable`].
+/// Every format strata reads is writable today; a format added to [`DiskFormat`] for reading
+/// only would be [`ConvertError::FormatNotWritable`] here, and false in [`is_writable`].
 pub fn create_target<'o>(
     format: DiskFormat,
     out: &'o mut dyn Output,
@@ -46,12 +51,7 @@ pub fn create_target<'o>(
         DiskFormat::Qed => Box::new(QedTarget::create(out, &QedCreateOptions::new(size))?),
         DiskFormat::Vdi => Box::new(VdiTarget::create(out, &VdiCreateOptions::new(size))?),
         DiskFormat::Vpc => Box::new(VpcTarget::create(out, &VpcCreateOptions::new(size))?),
-        other => {
-            return Err(ConvertError::FormatNotWritable {
-                format: other.name(),
-            }
-            .into());
-        }
+        DiskFormat::Vhdx => Box::new(VhdxTarget::create(out, &VhdxCreateOptions::new(size))?),
     })
 }
 

@@ -667,8 +667,11 @@ mod tests {
             | E::MetadataItem { .. }
             | E::Value { .. }
             | E::BatSize { .. } => InvalidFormat,
-            E::Checksum { .. } => IntegrityMismatch,
+            E::Checksum { .. } | E::PlanMismatch { .. } => IntegrityMismatch,
             E::BlockOffset { .. } | E::BlockState { .. } => Corrupt,
+            E::CreateTooLarge { .. } | E::CreateOption { .. } | E::CreateBatTooLarge { .. } => {
+                InvalidRequest
+            }
         };
         let samples = vec![
             E::TooShort { len: 1 },
@@ -726,6 +729,15 @@ mod tests {
                 file_len: 1,
             },
             E::BlockState { block: 0, state: 4 },
+            E::CreateTooLarge { size: 2, max: 1 },
+            E::CreateOption {
+                option: "block_size",
+                value: 1,
+            },
+            E::CreateBatTooLarge { entries: 2, max: 1 },
+            E::PlanMismatch {
+                detail: String::new(),
+            },
         ];
         check(samples, expected, DiskError::from);
     }

@@ -12,7 +12,7 @@ use crate::qcow2::{Qcow2Image, check, info};
 use crate::qed::QedImage;
 use crate::raw::RawImage;
 use crate::vdi::{VdiCreateOptions, VdiImage, VdiTarget};
-use crate::vhdx::VhdxImage;
+use crate::vhdx::{self, VhdxCreateOptions, VhdxImage, VhdxTarget};
 use crate::vmdk::VmdkImage;
 use crate::vpc::{Subformat, VpcCreateOptions, VpcImage, VpcTarget};
 
@@ -290,6 +290,59 @@ pub fn exercise_qed(data: &[u8]) {
 pub fn exercise_vhdx(data: &[u8]) {
     if let Ok(img) = VhdxImage::from_bytes(data.to_vec()) {
         exercise_image(&img);
+    }
+}
+
+/// Bytes -> a raw disk (at most 4 MiB of them, the first byte choosing the options) written as
+/// vhdx, dynamic and fixed, through the convert engine in a temporary directory, each reopened
+/// and read back. Panics if what we write does not reopen as vhdx or reads back other bytes.
+pub fn roundtrip_vhdx(data: &[u8]) {
+    let Some((&choice, data)) = data.split_first() else {
+        return;
+    };
+    let data = &data[..data.len().min(4 << 20)];
+    let Ok(dir) = tempfile::tempdir() else {
+        return;
+    };
+    let source = RawImage::from_bytes(data.to_vec());
+    let size = data.len() as u64;
+    for subformat in [vhdx::Subformat::Dynamic, vhdx::Subformat::Fixed] {
+        let path = dir.path().join(format!("{}.vhdx", subformat.name()));
+        let Ok(mut out) = OutputFile::create(&path, Durability::Volatile) else {
+            return;
+        };
+        let opts = VhdxCreateOptions {
+            subformat,
+            block_size: (choice & 1 != 0).then_some(1 << 20),
+            block_state_zero: choice & 2 != 0,
+            log_size: if choice & 4 != 0 { 2 << 20 } else { 1 << 20 },
+            ..VhdxCreateOptions::new(size)
+        };
+        let target = match VhdxTarget::create(&mut out, &opts) {
+            Ok(t) => Box::new(t),
+            Err(_) => return,
+        };
+        if convert(&source, target, &ConvertOptions::default(), &|_| {}).is_err()
+            || out.commit().is_err()
+        {
+            return;
+        }
+        let Ok(bytes) = std::fs::read(&path) else {
+            return;
+        };
+        let reopened = match VhdxImage::from_bytes(bytes) {
+            Ok(i) => i,
+            Err(e) => panic!("{} vhdx does not reopen: {e}", subformat.name()),
+        };
+        let mut back = vec![0u8; reopened.virtual_size() as usize];
+        if let Err(e) = reopened.read_at(&mut back, 0) {
+            panic!("{} vhdx does not read back: {e}", subformat.name());
+        }
+        assert!(
+            back[..data.len()] == *data && back[data.len()..].iter().all(|&b| b == 0),
+            "{} vhdx reads back other bytes",
+            subformat.name()
+        );
     }
 }
 

@@ -1,4 +1,4 @@
-//! Disk image codecs (raw, qcow2, qed, vdi, vmdk, vpc; vhdx read only): read, write, inspect,
+//! Disk image codecs (raw, qcow2, qed, vdi, vmdk, vpc, vhdx): read, write, inspect,
 //! check and convert virtual machine disks without qemu-img at run time, exactly as qemu reads
 //! them, and safely with hostile files.
 //!
@@ -44,7 +44,7 @@ pub use vmdk::{VmdkImage, VmdkTarget};
 pub mod vpc;
 pub use vpc::{VpcCreateOptions, VpcImage, VpcTarget};
 pub mod vhdx;
-pub use vhdx::VhdxImage;
+pub use vhdx::{VhdxCreateOptions, VhdxImage, VhdxTarget};
 
 // The convert engine, the contract its targets implement and the writer contract.
 pub mod convert;

@@ -1,4 +1,5 @@
-//! VHDX (Hyper-V's virtual hard disk v2), read only, as qemu reads it.
+//! VHDX (Hyper-V's virtual hard disk v2): read as qemu reads it, and written, dynamic or fixed,
+//! as `qemu-img convert -O vhdx` lays it out ([`writer`]).
 //!
 //! Layout (little-endian): the file identifier (`vhdxfile`) in the first 64 KiB; two 4 KiB
 //! headers at 64 KiB and 128 KiB, each CRC32C-checked, the valid one with the higher sequence
@@ -19,6 +20,8 @@ pub mod error;
 pub mod header;
 pub mod metadata;
 pub mod reader;
+pub mod writer;
 
 pub use error::VhdxError;
 pub use reader::VhdxImage;
+pub use writer::{Subformat, VhdxCreateOptions, VhdxTarget};

@@ -22,7 +22,7 @@ pub enum DiskFormat {
     Vmdk,
     /// Virtual PC / VHD (qemu calls it `vpc`).
     Vpc,
-    /// Hyper-V VHDX (read only).
+    /// Hyper-V VHDX.
     Vhdx,
 }
 
@@ -81,9 +81,18 @@ impl DiskFormat {
         }
     }
 
-    /// Whether strata can write this format (vhdx is read only).
+    /// Whether strata can write this format (every one it names, today).
     pub const fn is_writable(self) -> bool {
-        !matches!(self, DiskFormat::Vhdx)
+        matches!(
+            self,
+            DiskFormat::Raw
+                | DiskFormat::Qcow2
+                | DiskFormat::Qed
+                | DiskFormat::Vdi
+                | DiskFormat::Vmdk
+                | DiskFormat::Vpc
+                | DiskFormat::Vhdx
+        )
     }
 
     /// Whether this format can name a backing file.

@@ -43,6 +43,7 @@ pub const BODIES: &[Body] = &[
     body!("vmdk_roundtrip" => strata_disk::fuzzing::roundtrip_vmdk),
     body!("vdi_vpc_roundtrip" => strata_disk::fuzzing::roundtrip_vdi_vpc),
     body!("qed_roundtrip" => strata_disk::fuzzing::roundtrip_qed),
+    body!("vhdx_roundtrip" => strata_disk::fuzzing::roundtrip_vhdx),
     body!("oci_json" => strata_oci::fuzzing::parse_json),
     body!("oci_unpack" => strata_oci::fuzzing::unpack),
     body!("sif_parse" => strata_oci::fuzzing::parse_sif),

@@ -178,9 +178,10 @@ pub enum Error {
         /// The entry's name (sha512 hex).
         hash: String,
     },
-    /// A disk format strata reads but does not write (vhdx).
+    /// A disk format strata reads but does not write (none today: every format strata reads,
+    /// vhdx included, is written too; a format added for reading first would be refused here).
     #[error(
-        "{} images cannot be written: strata reads them, and writes raw, qcow2, qed, vdi, vmdk and vpc",
+        "{} images cannot be written: strata reads them, and writes raw, qcow2, qed, vdi, vmdk, vpc and vhdx",
         .format.name()
     )]
     FormatNotWritable {

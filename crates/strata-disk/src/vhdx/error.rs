@@ -1,9 +1,9 @@
-//! [`VhdxError`]: everything a vhdx image can get wrong, each variant with the offending values
-//! and a stable [`ErrorKind`].
+//! [`VhdxError`]: everything a vhdx image can get wrong, and every vhdx image that cannot be
+//! written as asked, each variant with the offending values and a stable [`ErrorKind`].
 
 use crate::error::{DiskError, DiskErrorSource, ErrorKind};
 
-/// A vhdx image that cannot be read as it stands.
+/// A vhdx image that cannot be read as it stands, or written as asked.
 #[derive(Debug, thiserror::Error)]
 pub enum VhdxError {
     /// The file is shorter than the fixed structures (headers and region tables).
@@ -129,6 +129,37 @@ pub enum VhdxError {
         /// Its state.
         state: u8,
     },
+    /// A virtual size above the spec's 64 TiB, asked of the writer.
+    #[error("virtual size {size} is above the largest vhdx disk ({max} bytes)")]
+    CreateTooLarge {
+        /// The size asked for.
+        size: u64,
+        /// The largest size.
+        max: u64,
+    },
+    /// A creation option out of range (`block_size`: a power of two from 1 MiB to 256 MiB;
+    /// `log_size`: a multiple of 1 MiB below 4 GiB).
+    #[error("{option} {value} is invalid")]
+    CreateOption {
+        /// The option, as qemu-img names it.
+        option: &'static str,
+        /// Its value.
+        value: u64,
+    },
+    /// A BAT larger than strata reads back (a huge disk in small blocks).
+    #[error("a BAT of {entries} entries exceeds {max} bytes: choose a larger block_size")]
+    CreateBatTooLarge {
+        /// Entries needed.
+        entries: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The engine's writes did not match the planned layout (the source changed).
+    #[error("writes did not match the planned layout: {detail}")]
+    PlanMismatch {
+        /// What differed.
+        detail: String,
+    },
 }
 
 impl VhdxError {
@@ -138,7 +169,12 @@ impl VhdxError {
             VhdxError::LogNotEmpty { .. }
             | VhdxError::UnknownRequired { .. }
             | VhdxError::Differencing => ErrorKind::Unsupported,
-            VhdxError::Checksum { .. } => ErrorKind::IntegrityMismatch,
+            VhdxError::Checksum { .. } | VhdxError::PlanMismatch { .. } => {
+                ErrorKind::IntegrityMismatch
+            }
+            VhdxError::CreateTooLarge { .. }
+            | VhdxError::CreateOption { .. }
+            | VhdxError::CreateBatTooLarge { .. } => ErrorKind::InvalidRequest,
             VhdxError::BlockOffset { .. } | VhdxError::BlockState { .. } => ErrorKind::Corrupt,
             _ => ErrorKind::InvalidFormat,
         }

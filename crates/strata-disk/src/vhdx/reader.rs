@@ -142,8 +142,11 @@ impl VhdxImage {
             let entry = bat[index as usize];
             if (entry & 7) as u8 == state::FULLY_PRESENT {
                 let offset = entry & !0xF_FFFF;
+                // The last block may be stored only up to the virtual size: qemu-img creates
+                // fixed images so, and qemu accepts them.
+                let stored = block_size.min(metadata.virtual_disk_size - b * block_size);
                 let inside = offset
-                    .checked_add(block_size)
+                    .checked_add(stored)
                     .is_some_and(|end| end <= file_len);
                 if offset < FIXED_END || !inside {
                     return Err(VhdxError::BlockOffset {

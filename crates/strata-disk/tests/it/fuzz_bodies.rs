@@ -86,3 +86,23 @@ fn roundtrip_body_accepts_odd_sources() {
         fuzzing::roundtrip_vdi_vpc(&data);
     }
 }
+
+#[test]
+fn vhdx_roundtrip_body_on_a_few_shapes() {
+    // Empty, unaligned, and data across block boundaries, with every choice of options.
+    let data: Vec<u8> = (0..(2 << 20) + 4097)
+        .map(|i| {
+            if i % 300_000 < 700 {
+                (i % 251) as u8
+            } else {
+                0
+            }
+        })
+        .collect();
+    fuzzing::roundtrip_vhdx(&[]);
+    for choice in 0u8..8 {
+        fuzzing::roundtrip_vhdx(&[choice]);
+        fuzzing::roundtrip_vhdx(&[&[choice][..], &data[..1000]].concat());
+        fuzzing::roundtrip_vhdx(&[&[choice][..], &data[..]].concat());
+    }
+}

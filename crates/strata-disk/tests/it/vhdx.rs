@@ -1,18 +1,24 @@
 //! vhdx: reading qemu-img's dynamic and fixed images of several block sizes, compared with
 //! qemu-img; a non-empty log and differencing disks refused; hostile headers, region tables,
-//! metadata and BATs.
+//! metadata and BATs; writing dynamic and fixed images, checked with `qemu-img check`,
+//! `compare` and `info`, against the layout of qemu-img's own, and read by libyal's libvhdi.
 
 use std::io::Read;
 use std::path::Path;
+use std::process::Command;
+
+use proptest::prelude::*;
 
 use strata_disk::error::DiskErrorSource;
 use strata_disk::vhdx::header::{checksum, guid_string};
 use strata_disk::vhdx::metadata::{FILE_PARAMETERS, VIRTUAL_DISK_SIZE};
-use strata_disk::vhdx::{VhdxError, VhdxImage};
-use strata_disk::{DiskError, DiskImage, ErrorKind, ExtentKind, OpenOptions, open_bytes};
+use strata_disk::vhdx::{Subformat, VhdxCreateOptions, VhdxError, VhdxImage, VhdxTarget};
+use strata_disk::{DiskError, DiskImage, ErrorKind, ExtentKind, OpenOptions, RawImage, open_bytes};
 use strata_model::DiskFormat;
 
+use crate::blockfmt::{convert, make_raw, open, pattern_bytes, qemu_convert, writes};
 use crate::fixtures;
+use crate::write::{have_qemu_img, qemu_check_clean, qemu_compare};
 
 /// A change to an image's bytes.
 type Mutation = Box<dyn Fn(&mut Vec<u8>)>;
@@ -616,4 +622,320 @@ fn truncated_and_foreign_files_are_refused() {
         guid_string(&[0; 16]),
         "00000000-0000-0000-0000-000000000000"
     );
+}
+
+// ---- writing ----
+
+/// The BAT of a vhdx file, entry by entry (`count` entries).
+fn bat_entries(b: &[u8], count: usize) -> Vec<u64> {
+    let at = bat_offset(b);
+    (0..count).map(|i| le64(b, at + 8 * i)).collect()
+}
+
+/// libyal's libvhdi (`pyvhdi`, installed by `cargo xtask setup` in the peers' virtual
+/// environment) reads `path`: returns its media size, disk type (2 fixed, 3 dynamic) and the
+/// guest bytes it reads, or `None` when the peer is missing (see [`strata_testkit::peer`]).
+fn libvhdi_read(test: &str, path: &Path) -> Option<(u64, u64, Vec<u8>)> {
+    let present = strata_testkit::venv::imports("pyvhdi");
+    if !strata_testkit::peer(test, "libvhdi (pyvhdi, `cargo xtask setup`)", present) {
+        return None;
+    }
+    let raw = path.with_extension("libvhdi.raw");
+    let script = "import pyvhdi, sys\n\
+                  f = pyvhdi.file()\n\
+                  f.open(sys.argv[1])\n\
+                  n = f.get_media_size()\n\
+                  with open(sys.argv[2], 'wb') as out:\n\
+                  \x20   left = n\n\
+                  \x20   while left:\n\
+                  \x20       chunk = f.read_buffer(min(left, 1 << 20))\n\
+                  \x20       out.write(chunk)\n\
+                  \x20       left -= len(chunk)\n\
+                  print(n, f.get_disk_type())\n";
+    let out = Command::new(strata_testkit::venv::python())
+        .args(["-c", script])
+        .arg(path)
+        .arg(&raw)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "libvhdi {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut words = text.split_whitespace().map(|w| w.parse::<u64>().unwrap());
+    let (size, kind) = (words.next().unwrap(), words.next().unwrap());
+    Some((size, kind, std::fs::read(&raw).unwrap()))
+}
+
+/// Writes `writes` over `size` bytes as vhdx with `opts`; checks our reading, qemu-img's check,
+/// compare, info and map, and libvhdi's reading; returns the file's bytes.
+fn check_write(
+    dir: &Path,
+    size: u64,
+    writes: &[(u64, usize, u8)],
+    opts: &VhdxCreateOptions,
+) -> Vec<u8> {
+    let src = dir.join("src.raw");
+    make_raw(&src, size, writes);
+    let dst = dir.join("ours.vhdx");
+    let source = open(&src);
+    let opts = VhdxCreateOptions {
+        size,
+        ..opts.clone()
+    };
+    convert(&*source, &dst, |out| {
+        Ok(Box::new(VhdxTarget::create(out, &opts)?))
+    });
+    let img = VhdxImage::from_bytes(std::fs::read(&dst).unwrap()).unwrap();
+    let expected_size = size.next_multiple_of(512);
+    assert_eq!(img.virtual_size(), expected_size);
+    let fixed = opts.subformat == Subformat::Fixed;
+    assert_eq!(img.metadata().leave_blocks_allocated, fixed);
+    let mut expected = fixtures::read_all(&*source);
+    expected.resize(expected_size as usize, 0);
+    assert!(fixtures::read_all(&img) == expected, "size {size}");
+    // Blocks without data: zero (or unallocated with block_state_zero=off) in a dynamic disk.
+    for (start, len, kind) in our_map(&img) {
+        if kind != ExtentKind::Data {
+            assert!(!fixed, "a fixed disk is all data");
+            let want = if opts.block_state_zero {
+                ExtentKind::Zero
+            } else {
+                ExtentKind::Unallocated
+            };
+            assert_eq!(kind, want);
+            assert!(
+                expected[start as usize..(start + len) as usize]
+                    .iter()
+                    .all(|&b| b == 0)
+            );
+        }
+    }
+    if have_qemu_img("vhdx check_write") {
+        qemu_check_clean(&dst);
+        qemu_compare(&src, "raw", &dst, "vhdx");
+        let info = fixtures::qemu_json(
+            dir,
+            &["info", "--output=json", "-f", "vhdx", dst.to_str().unwrap()],
+        );
+        assert_eq!(info["virtual-size"].as_u64(), Some(expected_size));
+        assert_eq!(info["format"].as_str(), Some("vhdx"));
+        assert_eq!(
+            info["cluster-size"].as_u64(),
+            Some(
+                VhdxImage::from_bytes(std::fs::read(&dst).unwrap())
+                    .unwrap()
+                    .metadata()
+                    .block_size
+                    .into()
+            )
+        );
+    }
+    if let Some((media, kind, data)) = libvhdi_read("vhdx check_write", &dst) {
+        assert_eq!(media, expected_size);
+        assert_eq!(kind, if fixed { 2 } else { 3 }, "libvhdi's disk type");
+        assert!(data == expected, "libvhdi reads other bytes");
+    }
+    std::fs::read(&dst).unwrap()
+}
+
+#[test]
+fn writes_dynamic_and_fixed_images_qemu_and_libvhdi_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mib = 1u64 << 20;
+    let w = [
+        (0, 12_288, 1),
+        (100 << 10, 3000, 2),
+        ((9 * mib) - 100, 5000, 3),
+        // Explicit zeros: data to the file system, a planned block that stays empty.
+        (17 * mib, 1 << 20, 0),
+        ((40 * mib) - 4096, 4096, 4),
+    ];
+    let cases = [
+        (40 * mib, VhdxCreateOptions::new(0)),
+        (
+            (40 * mib) - 1000,
+            VhdxCreateOptions {
+                block_state_zero: false,
+                ..VhdxCreateOptions::new(0)
+            },
+        ),
+        (
+            40 * mib,
+            VhdxCreateOptions {
+                block_size: Some(mib),
+                log_size: 4 * mib,
+                ..VhdxCreateOptions::new(0)
+            },
+        ),
+        (
+            40 * mib,
+            VhdxCreateOptions {
+                subformat: Subformat::Fixed,
+                ..VhdxCreateOptions::new(0)
+            },
+        ),
+        (
+            (40 * mib) - 1000,
+            VhdxCreateOptions {
+                subformat: Subformat::Fixed,
+                block_size: Some(32 * mib),
+                ..VhdxCreateOptions::new(0)
+            },
+        ),
+        (4096, VhdxCreateOptions::new(0)),
+        (
+            4096,
+            VhdxCreateOptions {
+                subformat: Subformat::Fixed,
+                ..VhdxCreateOptions::new(0)
+            },
+        ),
+    ];
+    for (size, opts) in cases {
+        check_write(dir.path(), size, &w, &opts);
+    }
+}
+
+#[test]
+fn the_layout_is_qemu_imgs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mib = 1u64 << 20;
+    // Data in blocks 0 and 3 of 8 MiB, explicit zeros in block 2.
+    let w = [(0, 12_288, 1), (16 * mib, 4096, 0), (24 * mib, 24_576, 3)];
+    let size = 40 * mib;
+    let ours = check_write(dir.path(), size, &w, &VhdxCreateOptions::new(size));
+    // qemu-img convert's dynamic image: data blocks appended in guest order from 8 MiB, the
+    // others ZERO; region tables byte for byte; the same file length.
+    let expected_bat = [8 * mib | 6, 2, 2, 16 * mib | 6, 2];
+    assert_eq!(bat_entries(&ours, 5), expected_bat);
+    assert_eq!(ours.len() as u64, 24 * mib);
+    assert_eq!(&ours[..8], b"vhdxfile");
+    let img = VhdxImage::from_bytes(ours.clone()).unwrap();
+    assert_eq!(img.header().log_guid, [0; 16]);
+    assert_eq!(
+        (img.header().log_offset, img.header().log_length),
+        (mib, mib as u32)
+    );
+    assert_eq!(
+        (img.regions().bat.offset, img.regions().metadata.offset),
+        (2 * mib, 3 * mib)
+    );
+    assert_eq!(ours[RT..RT + 0x10000], ours[RT + 0x10000..RT + 0x20000]);
+    // Fixed: every block fully present at 8 MiB + b × 8 MiB, the file ends at 8 MiB + size.
+    let fixed = check_write(
+        dir.path(),
+        size,
+        &w,
+        &VhdxCreateOptions {
+            subformat: Subformat::Fixed,
+            ..VhdxCreateOptions::new(size)
+        },
+    );
+    let fixed_bat: Vec<u64> = (0..5).map(|b| (8 + 8 * b) * mib | 6).collect();
+    assert_eq!(bat_entries(&fixed, 5), fixed_bat);
+    assert_eq!(fixed.len() as u64, 8 * mib + size);
+    if !have_qemu_img("vhdx the_layout_is_qemu_imgs") {
+        return;
+    }
+    let src = dir.path().join("src.raw");
+    make_raw(&src, size, &w);
+    for (name, opts, ours) in [
+        ("qemu-d.vhdx", "", &ours),
+        (
+            "qemu-f.vhdx",
+            "subformat=fixed,block_state_zero=off",
+            &fixed,
+        ),
+    ] {
+        let theirs_path = dir.path().join(name);
+        qemu_convert(&src, &theirs_path, "vhdx", opts);
+        let theirs = std::fs::read(&theirs_path).unwrap();
+        assert_eq!(theirs.len(), ours.len(), "{name}");
+        assert_eq!(bat_entries(&theirs, 5), bat_entries(ours, 5), "{name}");
+        assert_eq!(
+            theirs[RT..RT + 0x20000],
+            ours[RT..RT + 0x20000],
+            "{name}: region tables"
+        );
+        // The metadata table and items, but for the page 83 identifier (random).
+        let md = img.regions().metadata.offset as usize;
+        assert_eq!(
+            theirs[md..md + 0x10000],
+            ours[md..md + 0x10000],
+            "{name}: metadata table"
+        );
+        let items = md + 0x10000;
+        assert_eq!(
+            theirs[items..items + 16],
+            ours[items..items + 16],
+            "{name}: parameters, size"
+        );
+        assert_eq!(
+            theirs[items + 32..items + 40],
+            ours[items + 32..items + 40],
+            "{name}: sectors"
+        );
+    }
+}
+
+#[test]
+fn hostile_sizes_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.vhdx");
+    let mut out =
+        strata_disk::OutputFile::create(&path, strata_disk::Durability::Volatile).unwrap();
+    let e = VhdxTarget::create(&mut out, &VhdxCreateOptions::new(u64::MAX)).unwrap_err();
+    assert!(
+        matches!(vhdx_error(&e), VhdxError::CreateTooLarge { .. }),
+        "{e}"
+    );
+    assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+    let opts = VhdxCreateOptions {
+        block_size: Some(1000),
+        ..VhdxCreateOptions::new(1 << 20)
+    };
+    let e = VhdxTarget::create(&mut out, &opts).unwrap_err();
+    assert!(
+        matches!(
+            vhdx_error(&e),
+            VhdxError::CreateOption {
+                option: "block_size",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(strata_disk::Output::bytes_written(&out), 0);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_sparse_sources_roundtrip(
+        w in writes(),
+        tail in 0u64..70_000,
+        fixed in any::<bool>(),
+        zero in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let size = (6 << 20) + tail;
+        let source = RawImage::from_bytes(pattern_bytes(size, &w));
+        let path = dir.path().join("p.vhdx");
+        let opts = VhdxCreateOptions {
+            subformat: if fixed { Subformat::Fixed } else { Subformat::Dynamic },
+            block_size: Some(1 << 20),
+            block_state_zero: zero,
+            ..VhdxCreateOptions::new(size)
+        };
+        convert(&source, &path, |out| Ok(Box::new(VhdxTarget::create(out, &opts)?)));
+        let back = open(&path);
+        let mut expected = pattern_bytes(size, &w);
+        expected.resize(back.virtual_size() as usize, 0);
+        prop_assert!(fixtures::read_all(&*back) == expected);
+    }
 }

@@ -1,0 +1,9 @@
+//! Bytes -> a raw disk written as vhdx (dynamic, fixed; options from the first byte) through the
+//! convert engine, reopened and read back: panics if what we write does not reopen with the same
+//! contents. The body is `strata_disk::fuzzing`'s, which `cargo test` also runs on every saved
+//! regression input.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| strata_disk::fuzzing::roundtrip_vhdx(data));
