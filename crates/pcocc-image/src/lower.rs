@@ -1,6 +1,7 @@
 //! Lowering: raw command-line values into the core's requests, in one place (ripgrep's rule),
 //! with pcocc's policy: its URI grammar (`[REPO:]IMAGE[@REVISION]`, strict), its name rules, its
-//! format guessing (`FORMAT:` prefix, `-t`, extension, content, with `oci-archive` added), `~`
+//! format guessing (`FORMAT:` prefix, `-t`, extension, content, with `oci-archive` and `vhdx`
+//! added), `~`
 //! expanded as Python's `expanduser`, its default names for exported container images, and
 //! its order of checks, so that a command with several faults fails on the one pcocc reports.
 //! Looking at files (a format from the content, an image's kind) goes through the core.
@@ -13,7 +14,7 @@ use strata::{
 use strata_model::spec::{
     ContainerFormat, Guess, ImageSpec, Origin, Resolved, SpecError, TransportError,
 };
-use strata_model::{ByteSize, ImageRef, Kind};
+use strata_model::{ByteSize, DiskFormat, ImageRef, Kind};
 
 use crate::cli::{CopyArgs, DeleteArgs, ExportArgs, ImportArgs, ListArgs, RepoArg, ResizeArgs};
 use crate::error::Error;
@@ -221,8 +222,23 @@ pub fn verify(args: &RepoArg) -> VerifyRequest {
     }
 }
 
+/// The formats this front end accepts besides pcocc's own, at every step of pcocc's format
+/// guess: a `vhdx:` prefix, `-t vhdx`, the `.vhdx` extension, and vhdx content, for import
+/// and export alike. pcocc knows no vhdx (its lists stop at `vmdk`), so without this a vhdx
+/// file would be refused on import, and `export x.vhdx` would fall back to raw.
+///
+/// Why here and not in the model: `simg` sits in the model's extension rule because pcocc's
+/// own man page promises it (it is part of pcocc's dialect, misimplemented by pcocc), whereas
+/// vhdx is strata's addition to the dialect, like `oci-archive` below, and which formats a
+/// dialect adds is the front end's policy. Unlike `oci-archive` (a prefix or `-t` only: it has
+/// no extension and no content to detect, so it is matched before pcocc's guess), vhdx takes
+/// part in the extension and content steps too, so it is handed to the model's guess as a
+/// value ([`Guess::from_text_adding`]), which keeps pcocc's order and checks for it.
+const ADDED_FORMATS: &[Format] = &[Format::Disk(DiskFormat::Vhdx)];
+
 /// pcocc's format guess for an import source or export destination (`kind` known on export),
-/// with `oci-archive` added, and the path's content probed when the text says to.
+/// with `oci-archive` and [`ADDED_FORMATS`] added, and the path's content probed when the text
+/// says to.
 fn resolve(
     settings: &Settings,
     text: &str,
@@ -232,7 +248,8 @@ fn resolve(
     if let Some(resolved) = guess_with_oci_archive(text, type_option, kind).map_err(spec_error)? {
         return Ok(resolved);
     }
-    let guess = Guess::from_text(text, type_option, kind).map_err(spec_error)?;
+    let guess =
+        Guess::from_text_adding(text, type_option, kind, ADDED_FORMATS).map_err(spec_error)?;
     let probe = if guess.needs_probe() {
         strata::probe(&settings.expand_user(guess.path()))?
     } else {

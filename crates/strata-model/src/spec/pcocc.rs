@@ -168,6 +168,7 @@ pub struct Guess {
     path: String,
     requested: Option<(String, Origin)>,
     kind: Option<Kind>,
+    added: &'static [Format],
 }
 
 impl Guess {
@@ -196,12 +197,26 @@ impl Guess {
         type_option: Option<&str>,
         kind: Option<Kind>,
     ) -> Result<Guess, SpecError> {
+        Guess::from_text_adding(text, type_option, kind, &[])
+    }
+
+    /// [`Guess::from_text`] for a front end that accepts the formats `added` besides pcocc's:
+    /// each is then known at every step, as pcocc's own are (a prefix, `-t`, the extension,
+    /// and in [`Guess::resolve`] the content and the validity check). Which formats a dialect
+    /// adds is the front end's policy, handed in as a value; the order of the steps stays
+    /// pcocc's.
+    pub fn from_text_adding(
+        text: &str,
+        type_option: Option<&str>,
+        kind: Option<Kind>,
+        added: &'static [Format],
+    ) -> Result<Guess, SpecError> {
         let type_option = type_option.filter(|t| !t.is_empty()).map(str::to_lowercase);
         let mut path = text;
         let mut requested = type_option.clone().map(|t| (t, Origin::TypeOption));
         if let Some((prefix, rest)) = text.split_once(':') {
             let prefix = prefix.to_lowercase();
-            if Format::from_pcocc_name(&prefix).is_some() {
+            if known(&prefix, added).is_some() {
                 if let Some(specified) = type_option.filter(|t| *t != prefix) {
                     return Err(SpecError::PrefixMismatch { specified, prefix });
                 }
@@ -210,12 +225,14 @@ impl Guess {
             }
         }
         if requested.is_none() {
-            requested = extension_format(path).map(|f| (f.name().to_owned(), Origin::Extension));
+            requested =
+                extension_format(path, added).map(|f| (f.name().to_owned(), Origin::Extension));
         }
         Ok(Guess {
             path: path.to_owned(),
             requested,
             kind,
+            added,
         })
     }
 
@@ -237,11 +254,11 @@ impl Guess {
             .map(|(name, origin)| (name.as_str(), *origin))
     }
 
-    /// The format the text gave so far, if it is one pcocc knows.
+    /// The format the text gave so far, if it is one pcocc knows (or one added to its).
     pub fn format(&self) -> Option<Format> {
         self.requested
             .as_ref()
-            .and_then(|(name, _)| Format::from_pcocc_name(name))
+            .and_then(|(name, _)| known(name, self.added))
     }
 
     /// Whether the caller should look at the path before [`Guess::resolve`].
@@ -289,8 +306,7 @@ impl Guess {
                 (None, _) => return Err(SpecError::CouldNotDetect { path: self.path }),
             },
         };
-        let format =
-            Format::from_pcocc_name(&name).ok_or(SpecError::InvalidFormat { format: name })?;
+        let format = known(&name, self.added).ok_or(SpecError::InvalidFormat { format: name })?;
         if let Some(kind) = self.kind.filter(|k| *k != format.kind()) {
             return Err(SpecError::WrongKind { format, kind });
         }
@@ -304,15 +320,20 @@ impl Guess {
     }
 }
 
+/// The format pcocc knows by `name`, or one of the formats `added` to its.
+fn known(name: &str, added: &[Format]) -> Option<Format> {
+    Format::from_pcocc_name(name).or_else(|| added.iter().copied().find(|f| f.name() == name))
+}
+
 /// The format pcocc reads from a path's extension (see [`Guess::from_text`], step 4), with
-/// strata's two additions, `simg` and `vhd`.
-fn extension_format(path: &str) -> Option<Format> {
+/// strata's two additions, `simg` and `vhd`, or one of the formats `added` to its.
+fn extension_format(path: &str, added: &[Format]) -> Option<Format> {
     let base = path.rsplit('/').next().unwrap_or(path);
     let suffix = base.rsplit('.').next().unwrap_or(base);
     match suffix {
         "simg" => Some(Format::Container(ContainerFormat::Sif)),
         "vhd" => Some(Format::Disk(DiskFormat::Vpc)),
-        other => Format::from_pcocc_name(other),
+        other => known(other, added),
     }
 }
 
@@ -338,8 +359,20 @@ mod tests {
             ("a.qcow2/", None),
             ("a.", None),
         ] {
-            assert_eq!(extension_format(path).map(Format::name), format, "{path}");
+            assert_eq!(
+                extension_format(path, &[]).map(Format::name),
+                format,
+                "{path}"
+            );
         }
+        let vhdx = [Format::Disk(DiskFormat::Vhdx)];
+        assert_eq!(extension_format("a.vhdx", &[]), None);
+        assert_eq!(extension_format("a.vhdx", &vhdx), Some(vhdx[0]));
+        assert_eq!(extension_format("a.VHDX", &vhdx), None);
+        assert_eq!(
+            extension_format("a.qcow2", &vhdx),
+            Some(Format::Disk(DiskFormat::Qcow2))
+        );
     }
 
     #[test]

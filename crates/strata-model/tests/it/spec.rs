@@ -149,6 +149,49 @@ fn pcocc_decision_order() {
 }
 
 #[test]
+fn added_formats_take_part_in_every_step() {
+    use DiskFormat as D;
+    use Origin::*;
+    const ADDED: &[Format] = &[Format::Disk(DiskFormat::Vhdx)];
+    let guess = |text: &str, t: Option<&str>, kind: Option<Kind>, probe: Probe| {
+        Guess::from_text_adding(text, t, kind, ADDED)?.resolve(probe)
+    };
+    let vhdx = disk(D::Vhdx);
+    #[rustfmt::skip]
+    let cases: Vec<DecisionCase> = vec![
+        ("VHDX:a.img", None, None, Probe::File(Some(D::Vhdx)), ok(vhdx, "a.img", Prefix)),
+        ("vhdx:a.img", Some("vhdx"), None, Probe::File(None), ok(vhdx, "a.img", Prefix)),
+        ("a.img", Some("VHDX"), None, Probe::File(Some(D::Vhdx)), ok(vhdx, "a.img", TypeOption)),
+        ("dir/a.vhdx", None, None, Probe::File(Some(D::Vhdx)), ok(vhdx, "dir/a.vhdx", Extension)),
+        ("a", None, None, Probe::File(Some(D::Vhdx)), ok(vhdx, "a", Content)),
+        // Export: the extension names a file that does not exist yet.
+        ("out.vhdx", None, Some(Kind::Vm), Probe::Other, ok(vhdx, "out.vhdx", Extension)),
+        ("out", Some("vhdx"), Some(Kind::Vm), Probe::Other, ok(vhdx, "out", TypeOption)),
+        // pcocc's checks apply to the additions as to its own formats.
+        ("a.vhdx", None, None, Probe::File(Some(D::Qcow2)),
+            Err(SpecError::DetectedMismatch { specified: "vhdx".into(), detected: disk(D::Qcow2) })),
+        ("a.qcow2", None, None, Probe::File(Some(D::Vhdx)),
+            Err(SpecError::DetectedMismatch { specified: "qcow2".into(), detected: vhdx })),
+        ("vhdx:a", Some("raw"), None, Probe::Other,
+            Err(SpecError::PrefixMismatch { specified: "raw".into(), prefix: "vhdx".into() })),
+        ("out.vhdx", None, Some(Kind::Ctr), Probe::Other,
+            Err(SpecError::WrongKind { format: vhdx, kind: Kind::Ctr })),
+    ];
+    for (text, t, kind, probe, expected) in cases {
+        assert_eq!(
+            guess(text, t, kind, probe),
+            expected,
+            "{text:?} -t {t:?} {probe:?}"
+        );
+    }
+    // Without the addition, pcocc's own guess knows no vhdx.
+    assert_eq!(
+        Guess::from_text("vhdx:a", None, None).unwrap().path(),
+        "vhdx:a"
+    );
+}
+
+#[test]
 fn pcocc_text_step() {
     let g = Guess::from_text("QCOW2:~/a.raw", None, Some(Kind::Vm)).unwrap();
     assert_eq!(g.path(), "~/a.raw");
