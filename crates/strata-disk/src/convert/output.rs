@@ -81,6 +81,29 @@ pub trait Output: Send + fmt::Debug {
             DiskError::io(format!("set the length to {len}"), e).with_path(self.path())
         })
     }
+
+    /// Reserves disk space for `len` bytes at `offset` without changing what they read (holes
+    /// there still read as zeros, as `fallocate(2)` with no flags leaves them), growing the
+    /// file if it ends before: qcow2's `preallocation=falloc`. Nothing is written, so nothing
+    /// is [`record`](Output::record)ed.
+    fn allocate(&mut self, offset: u64, len: u64) -> Result<(), DiskError> {
+        if len == 0 {
+            return Ok(());
+        }
+        rustix::fs::fallocate(
+            self.file(),
+            rustix::fs::FallocateFlags::empty(),
+            offset,
+            len,
+        )
+        .map_err(|e| {
+            DiskError::io(
+                format!("allocate {len} bytes at offset {offset}"),
+                std::io::Error::from(e),
+            )
+            .with_path(self.path())
+        })
+    }
 }
 
 /// Whether [`OutputFile::commit`] makes the file durable before it appears.
@@ -317,6 +340,22 @@ mod tests {
         FileExt::read_exact_at(&file, &mut back, offset).unwrap();
         assert_eq!(back, data);
         assert_eq!(file.metadata().unwrap().len(), offset + data.len() as u64);
+    }
+
+    #[test]
+    fn allocate_reserves_space_and_reads_zeros() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = OutputFile::create(&dir.path().join("a"), Durability::Volatile).unwrap();
+        out.allocate(0, 0).unwrap();
+        out.allocate(4096, 1 << 20).unwrap();
+        let meta = out.file().metadata().unwrap();
+        assert_eq!(meta.len(), 4096 + (1 << 20));
+        assert!(meta.blocks() * 512 >= 1 << 20, "{} blocks", meta.blocks());
+        assert_eq!(out.bytes_written(), 0);
+        let mut back = vec![1u8; 4096];
+        FileExt::read_exact_at(out.file(), &mut back, 8192).unwrap();
+        assert!(back.iter().all(|&b| b == 0));
     }
 
     #[test]
