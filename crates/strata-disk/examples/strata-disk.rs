@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use strata_disk::qcow2::{Compat, CreateOptions, Qcow2Target};
+use strata_disk::qcow2::{Compat, CreateOptions, Preallocation, Qcow2Target};
 use strata_disk::qed::{QedCreateOptions, QedTarget};
 use strata_disk::vhdx::Subformat as VhdxSubformat;
 use strata_disk::vmdk::{AdapterType, Subformat, VmdkCreateOptions, VmdkTarget};
@@ -30,7 +30,8 @@ usage: strata-disk convert [-f FMT] [-O raw|qcow2|qed|vdi|vmdk|vpc|vhdx] [-c] [-
        strata-disk compare A B
 
 convert options (-o, comma-separated): compression_type=zlib|zstd, cluster_size=BYTES,
-compat=0.10|1.1, refcount_bits=N, level=N (compression level); for vmdk:
+compat=0.10|1.1, refcount_bits=N, extended_l2=on|off, lazy_refcounts=on|off,
+preallocation=off|metadata|falloc|full, level=N (compression level); for vmdk:
 subformat=monolithicSparse|streamOptimized, adapter_type=ide|buslogic|lsilogic|legacyESX,
 hwversion=N; vdi: static=on|off;
 vpc: subformat=dynamic|fixed, force_size=on|off; qed: cluster_size=BYTES, table_size=N;
@@ -214,6 +215,17 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
                 }
             }
             "hwversion" => vmdk.hw_version = v.clone(),
+            "extended_l2" => create.extended_l2 = on()?,
+            "lazy_refcounts" => create.lazy_refcounts = on()?,
+            "preallocation" => {
+                create.preallocation = match v.as_str() {
+                    "off" => Preallocation::Off,
+                    "metadata" => Preallocation::Metadata,
+                    "falloc" => Preallocation::Falloc,
+                    "full" => Preallocation::Full,
+                    _ => return Err(format!("bad preallocation {v:?}")),
+                }
+            }
             "compat" => {
                 create.compat = match v.as_str() {
                     "0.10" => Compat::V0_10,

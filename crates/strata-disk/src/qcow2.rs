@@ -37,4 +37,6 @@ pub use header::{CompressionType, Header, HeaderError};
 pub use info::{ImageInfo, info};
 pub use reader::Qcow2Image;
 pub use snapshot::Snapshot;
-pub use writer::{Compat, CreateOptions, Qcow2Target, Qcow2WriteError, create, create_file};
+pub use writer::{
+    Compat, CreateOptions, Preallocation, Qcow2Target, Qcow2WriteError, create, create_file,
+};

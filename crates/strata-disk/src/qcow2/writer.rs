@@ -25,6 +25,20 @@
 //! counts, and the L1 table, the last refcount blocks and the refcount table at the end; the
 //! header is written last. Asking for a hash then costs a read-back of the finished file.
 //!
+//! **Options.** `extended_l2`: 128-bit L2 entries, each cluster cut in 32 subclusters whose
+//! allocation bits say which hold data: a subcluster of zeros in a stored cluster is left
+//! unallocated (it reads as zeros), as `qemu-img convert` leaves the subclusters it does not
+//! write. Its L2 tables are then written once each region's data has been seen (one table in
+//! memory), after the data. `lazy_refcounts`: the compatible feature bit; the image is written
+//! cleanly, refcounts exact, so the dirty bit stays clear. `preallocation`: every cluster of
+//! the virtual disk is allocated, in guest order after the metadata (every L2 table written,
+//! [`Layout::Shifted`]), as `qemu-img convert -o preallocation=` does: `metadata` leaves the
+//! clusters without data holes, `falloc` also reserves their disk space
+//! ([`Output::allocate`]), `full` writes their zeros (and the blocks of zeros inside data
+//! clusters, which the engine leaves holes). Preallocated clusters are never dropped: qemu-img
+//! keeps every one allocated, zeros included. Without preallocation, dropping a cluster of
+//! zeros clears its extended L2 entry whole (descriptor and subcluster bitmap).
+//!
 //! Memory is bounded whatever the image size: the L1 table (capped by qemu's 32 MiB limit),
 //! one L2 table, one or two refcount blocks and the refcount table (8 bytes per refcount
 //! block, capped at 8 MiB).
@@ -37,11 +51,15 @@ use crate::convert::plan::{Fate, PackedPlan, move_block, read_back, rewrite};
 use crate::convert::{ConvertTarget, Finished, Layout, Placement, SourceMap, finish_at};
 use crate::error::{DiskError, ErrorKind};
 use crate::qcow2::header::{
-    CompressionType, Header, MAX_CLUSTER_BITS, MAX_L1_ENTRIES, MAX_REFCOUNT_TABLE_BYTES,
-    MAX_VIRTUAL_SIZE, MIN_CLUSTER_BITS, OFFSET_MASK, V2_HEADER_LEN,
+    COMPAT_LAZY_REFCOUNTS, CompressionType, Header, INCOMPAT_EXTL2, MAX_CLUSTER_BITS,
+    MAX_L1_ENTRIES, MAX_REFCOUNT_TABLE_BYTES, MAX_VIRTUAL_SIZE, MIN_CLUSTER_BITS,
+    MIN_EXTENDED_L2_CLUSTER_BITS, OFFSET_MASK, V2_HEADER_LEN,
 };
 use crate::qcow2::refcount::{block_entries_bits, get_refcount, set_refcount};
-use crate::qcow2::table::{CompressedDescriptor, FLAG_COPIED, encode_l1, l1_l2_offset};
+use crate::qcow2::table::{
+    CompressedDescriptor, FLAG_COPIED, SUBCLUSTERS, encode_l1, l1_l2_offset,
+};
+use crate::zero::{is_zero, non_zero_runs};
 
 /// The qcow2 version to write, by qemu-img's `compat` option names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -69,11 +87,44 @@ pub struct CreateOptions {
     pub refcount_bits: u32,
     /// Backing file name (stored as given) and its format (recorded, never guessed).
     pub backing: Option<(String, DiskFormat)>,
+    /// `extended_l2=on`: 32 subclusters per cluster (clusters of 16 KiB or more, compat 1.1).
+    pub extended_l2: bool,
+    /// `lazy_refcounts=on` (compat 1.1).
+    pub lazy_refcounts: bool,
+    /// `preallocation=off|metadata|falloc|full` (not with compression).
+    pub preallocation: Preallocation,
+}
+
+/// qemu-img's `preallocation` option for qcow2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Preallocation {
+    /// Clusters allocated as data arrives (the default).
+    #[default]
+    Off,
+    /// Every cluster allocated in the tables; those without data stay holes in the file.
+    Metadata,
+    /// As `Metadata`, with the file's space reserved (`fallocate`).
+    Falloc,
+    /// As `Metadata`, with zeros written where there is no data.
+    Full,
+}
+
+impl Preallocation {
+    /// qemu-img's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preallocation::Off => "off",
+            Preallocation::Metadata => "metadata",
+            Preallocation::Falloc => "falloc",
+            Preallocation::Full => "full",
+        }
+    }
 }
 
 impl CreateOptions {
     /// qemu-img's defaults for an image of `size` bytes: 64 KiB clusters, compat 1.1, 16-bit
-    /// refcounts, no compression, no backing file.
+    /// refcounts, no compression, no backing file, standard L2 entries, no lazy refcounts, no
+    /// preallocation.
     pub fn new(size: u64) -> Self {
         CreateOptions {
             size,
@@ -82,6 +133,9 @@ impl CreateOptions {
             compression: None,
             refcount_bits: 16,
             backing: None,
+            extended_l2: false,
+            lazy_refcounts: false,
+            preallocation: Preallocation::Off,
         }
     }
 }
@@ -106,6 +160,24 @@ pub enum Qcow2WriteError {
     /// zstd compression asked of a version 2 image.
     #[error("compression type zstd needs compat 1.1")]
     ZstdNeedsV3,
+    /// An option that needs a version 3 image asked of a version 2 one.
+    #[error("{option} needs compat 1.1")]
+    NeedsV3 {
+        /// The option, as qemu-img names it.
+        option: &'static str,
+    },
+    /// Extended L2 entries with clusters smaller than 16 KiB.
+    #[error("extended_l2 needs clusters of 16 KiB or more, not {cluster_size}")]
+    ExtendedL2ClusterSize {
+        /// The cluster size asked for.
+        cluster_size: u64,
+    },
+    /// Preallocation asked together with compression (qemu refuses it too).
+    #[error("preallocation={} and compression are not supported together", .preallocation.name())]
+    PreallocationWithCompression {
+        /// The preallocation asked for.
+        preallocation: Preallocation,
+    },
     /// A virtual size whose L1 table exceeds qemu's limit.
     #[error("virtual size {size} needs {l1_entries} L1 entries, above the limit of {max}")]
     TooLarge {
@@ -194,6 +266,8 @@ pub(crate) struct Geometry {
     pub(crate) cluster_bits: u32,
     pub(crate) refcount_order: u32,
     pub(crate) l1_size: u64,
+    /// Extended L2 entries (16 bytes each).
+    pub(crate) extended: bool,
 }
 
 impl Geometry {
@@ -202,7 +276,11 @@ impl Geometry {
     }
     /// Guest bytes mapped by one L2 table.
     pub(crate) fn region(self) -> u64 {
-        1 << (2 * self.cluster_bits - 3)
+        1 << (2 * self.cluster_bits - 3 - u32::from(self.extended))
+    }
+    /// 64-bit words per L2 entry: 1, or 2 with extended L2 entries (descriptor, bitmap).
+    pub(crate) fn entry_words(self) -> usize {
+        1 + usize::from(self.extended)
     }
     /// Refcounts in one refcount block.
     pub(crate) fn block_entries(self) -> u64 {
@@ -242,7 +320,27 @@ fn validate(options: &CreateOptions) -> Result<(Header, Geometry), Qcow2WriteErr
     {
         return Err(Qcow2WriteError::ZstdNeedsV3);
     }
-    let l1 = l1_entries(options.size.next_multiple_of(512), cluster_bits);
+    for (on, option) in [
+        (options.extended_l2, "extended_l2"),
+        (options.lazy_refcounts, "lazy_refcounts"),
+    ] {
+        if on && options.compat == Compat::V0_10 {
+            return Err(Qcow2WriteError::NeedsV3 { option });
+        }
+    }
+    if options.extended_l2 && cluster_bits < MIN_EXTENDED_L2_CLUSTER_BITS {
+        return Err(Qcow2WriteError::ExtendedL2ClusterSize { cluster_size: cs });
+    }
+    if options.preallocation != Preallocation::Off && options.compression.is_some() {
+        return Err(Qcow2WriteError::PreallocationWithCompression {
+            preallocation: options.preallocation,
+        });
+    }
+    let region_bits = 2 * cluster_bits - 3 - u32::from(options.extended_l2);
+    let l1 = options
+        .size
+        .next_multiple_of(512)
+        .div_ceil(1 << region_bits);
     if l1 > u64::from(MAX_L1_ENTRIES) || options.size > MAX_VIRTUAL_SIZE {
         return Err(Qcow2WriteError::TooLarge {
             size: options.size,
@@ -265,6 +363,13 @@ fn validate(options: &CreateOptions) -> Result<(Header, Geometry), Qcow2WriteErr
         Some(Compression::Zstd { .. }) => CompressionType::Zstd,
         _ => CompressionType::Zlib,
     };
+    if options.extended_l2 {
+        h.incompatible_features |= INCOMPAT_EXTL2;
+    }
+    if options.lazy_refcounts {
+        // Written cleanly (every refcount exact): the dirty bit stays clear.
+        h.compatible_features |= COMPAT_LAZY_REFCOUNTS;
+    }
     if let Some((name, format)) = &options.backing {
         h.backing_file = Some(name.clone());
         h.backing_format = Some(format.name().to_owned());
@@ -274,6 +379,7 @@ fn validate(options: &CreateOptions) -> Result<(Header, Geometry), Qcow2WriteErr
         cluster_bits,
         refcount_order: h.refcount_order,
         l1_size: l1,
+        extended: options.extended_l2,
     };
     Ok((h, g))
 }
@@ -338,6 +444,123 @@ pub struct Qcow2Target<'o> {
     header: Header,
     g: Geometry,
     mode: Mode,
+    preallocation: Preallocation,
+    /// Where the data clusters start (uncompressed layout, once planned).
+    data_off: u64,
+    /// With `preallocation=full`: guest bytes before this offset are written (data or zeros).
+    zero_from: u64,
+    /// With extended L2 entries (uncompressed layout): the L2 tables, written as their
+    /// regions complete.
+    ext: Option<Box<ExtTables>>,
+}
+
+/// The L2 tables of an uncompressed image with extended L2 entries: written once the data of
+/// their region has been seen, since their subcluster bitmaps depend on it. One table in
+/// memory, and the L1 table that says where each one goes.
+#[derive(Debug)]
+struct ExtTables {
+    /// The L1 entries (0: no table for that region).
+    l1: Vec<u64>,
+    /// With preallocation: where guest byte 0 is stored (every cluster allocated).
+    prealloc_base: Option<u64>,
+    /// The virtual size.
+    size: u64,
+    /// The table being filled: its region and its 64-bit words (descriptor, bitmap, ...).
+    current: Option<(u64, Vec<u64>)>,
+    /// Regions before this one are written.
+    next: u64,
+}
+
+impl ExtTables {
+    /// A table of `region` before any data: empty, or with preallocation every cluster
+    /// allocated with no subcluster holding data.
+    fn fresh(&self, g: Geometry, region: u64) -> Vec<u64> {
+        let mut words = vec![0u64; (g.cluster_size() / 8) as usize];
+        if let Some(base) = self.prealloc_base {
+            let start = region * g.region();
+            let clusters = g.clusters(g.region().min(self.size.saturating_sub(start)));
+            for i in 0..clusters {
+                words[2 * i as usize] = (base + start + i * g.cluster_size()) | FLAG_COPIED;
+            }
+        }
+        words
+    }
+
+    /// Writes the table being filled, then every table of the regions before `region` not
+    /// written yet.
+    fn flush_until(
+        &mut self,
+        out: &mut dyn Output,
+        g: Geometry,
+        region: u64,
+    ) -> Result<(), DiskError> {
+        // Each table is written once, into the hole the plan left for it: its blocks of zeros
+        // stay holes.
+        if let Some((r, words)) = self.current.take() {
+            write_new(
+                out,
+                &encode_words(&words),
+                self.l1[r as usize] & OFFSET_MASK,
+            )?;
+            self.next = r + 1;
+        }
+        while self.next < region.min(self.l1.len() as u64) {
+            let at = self.l1[self.next as usize] & OFFSET_MASK;
+            if at != 0 {
+                let words = self.fresh(g, self.next);
+                write_new(out, &encode_words(&words), at)?;
+            }
+            self.next += 1;
+        }
+        Ok(())
+    }
+
+    /// Sets the entries of the `len` bytes of clusters at guest `offset`, stored from `host`;
+    /// `data` (the bytes, when they were written) sets the allocation bit of every subcluster
+    /// that is not all zeros.
+    fn note(
+        &mut self,
+        out: &mut dyn Output,
+        g: Geometry,
+        offset: u64,
+        host: u64,
+        len: u64,
+        data: Option<&[u8]>,
+    ) -> Result<(), DiskError> {
+        let cs = g.cluster_size();
+        let sub = (cs / u64::from(SUBCLUSTERS)) as usize;
+        let mut c = offset - offset % cs;
+        while c < offset + len {
+            let region = c / g.region();
+            if self.current.as_ref().is_none_or(|(r, _)| *r != region) {
+                self.flush_until(out, g, region)?;
+                let words = self.fresh(g, region);
+                self.current = Some((region, words));
+            }
+            let mut bitmap = 0u64;
+            if let Some(data) = data {
+                let from = (c - offset) as usize;
+                let cluster = &data[from.min(data.len())..(from + cs as usize).min(data.len())];
+                for (i, piece) in cluster.chunks(sub).enumerate() {
+                    if !is_zero(piece) {
+                        bitmap |= 1 << i;
+                    }
+                }
+            }
+            if let Some((_, words)) = &mut self.current {
+                let i = 2 * ((c % g.region()) / cs) as usize;
+                words[i] = (host + (c - offset)) | FLAG_COPIED;
+                words[i + 1] = bitmap;
+            }
+            c += cs;
+        }
+        Ok(())
+    }
+}
+
+/// 64-bit words, big-endian.
+fn encode_words(words: &[u64]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_be_bytes()).collect()
 }
 
 #[derive(Debug)]
@@ -385,7 +608,72 @@ impl<'o> Qcow2Target<'o> {
             header,
             g,
             mode,
+            preallocation: options.preallocation,
+            data_off: 0,
+            zero_from: 0,
+            ext: None,
         })
+    }
+
+    /// With `preallocation=full`: writes zeros over the guest bytes from where the last data
+    /// ended up to `to` (in guest order, so the file is still written front to back).
+    fn fill_zeros(&mut self, to: u64) -> Result<(), DiskError> {
+        if self.preallocation != Preallocation::Full || to <= self.zero_from {
+            return Ok(());
+        }
+        const PIECE: u64 = 1 << 20;
+        let zeros = vec![0u8; PIECE.min(to - self.zero_from) as usize];
+        while self.zero_from < to {
+            let n = (to - self.zero_from).min(PIECE);
+            self.out
+                .write_at(&zeros[..n as usize], self.data_off + self.zero_from)?;
+            self.zero_from += n;
+        }
+        Ok(())
+    }
+
+    /// With `preallocation=full`: writes zeros over the blocks of zeros of `data`, stored at
+    /// `host`, that the engine left holes ([`Placement`] writes only the blocks that hold data).
+    fn fill_zero_blocks(&mut self, data: &[u8], host: u64) -> Result<(), DiskError> {
+        let mut from = 0;
+        for (start, end) in non_zero_runs(data, host)
+            .into_iter()
+            .chain([(data.len(), data.len())])
+        {
+            if from < start {
+                self.out.write_at(&data[from..start], host + from as u64)?;
+            }
+            from = end;
+        }
+        Ok(())
+    }
+
+    /// Accounts for `len` bytes of planned data at guest `offset`; returns their file offset.
+    fn planned_host(&mut self, offset: u64, len: u64) -> Result<u64, DiskError> {
+        if self.preallocation == Preallocation::Off {
+            self.advance(len)
+        } else {
+            Ok(self.data_off + offset)
+        }
+    }
+
+    /// After `len` bytes of planned data at guest `offset`, stored from `host` (`data` when
+    /// written): the extended L2 entries and, with `preallocation=full`, the zeros before.
+    fn after_data(
+        &mut self,
+        offset: u64,
+        host: u64,
+        len: u64,
+        data: Option<&[u8]>,
+    ) -> Result<(), DiskError> {
+        if let Some(ext) = &mut self.ext {
+            ext.note(&mut *self.out, self.g, offset, host, len, data)?;
+        }
+        if data.is_some() {
+            self.fill_zeros(offset)?;
+            self.zero_from = self.zero_from.max(offset + len);
+        }
+        Ok(())
     }
 
     fn err(&self, e: Qcow2WriteError) -> DiskError {
@@ -400,9 +688,15 @@ impl<'o> Qcow2Target<'o> {
         let mut l1 = vec![0u64; g.l1_size as usize];
         let mut data_clusters = 0u64;
         let mut l2_tables = 0u64;
+        let prealloc = self.preallocation != Preallocation::Off;
         for (r, entry) in l1.iter_mut().enumerate() {
             let start = r as u64 * g.region();
-            let n: u64 = map.count_units(start, start + g.region(), cs)?;
+            let n: u64 = if prealloc {
+                // Every cluster of the virtual disk.
+                g.clusters(g.region().min(self.header.size.saturating_sub(start)))
+            } else {
+                map.count_units(start, start + g.region(), cs)?
+            };
             if n > 0 {
                 *entry = 1;
                 l2_tables += 1;
@@ -457,6 +751,23 @@ impl<'o> Qcow2Target<'o> {
         }
         write_new(&mut *self.out, &l1_bytes, l1_off)?;
         drop(l1_bytes);
+        self.data_off = data_off;
+        let refcounts = RefBlocks {
+            offset: rb_off,
+            count: rb,
+            used: total,
+        };
+        if g.extended {
+            // Written as the data of each region is seen (their bitmaps depend on it).
+            self.ext = Some(Box::new(ExtTables {
+                l1,
+                prealloc_base: prealloc.then_some(data_off),
+                size: self.header.size,
+                current: None,
+                next: 0,
+            }));
+            return self.planned(data_off, total * cs, data_clusters, refcounts);
+        }
         // L2 tables: data clusters in guest order from `data_off`.
         let mut next_data = data_off;
         let mut l2 = vec![0u8; cs as usize];
@@ -467,7 +778,17 @@ impl<'o> Qcow2Target<'o> {
             }
             l2.fill(0);
             let start = r as u64 * g.region();
-            for range in map.ranges(start, start + g.region()) {
+            if prealloc {
+                for idx in 0..g.clusters(g.region().min(self.header.size - start)) as usize {
+                    l2[idx * 8..idx * 8 + 8]
+                        .copy_from_slice(&(next_data | FLAG_COPIED).to_be_bytes());
+                    next_data += cs;
+                }
+            }
+            for range in map
+                .ranges(start, start + g.region())
+                .take_while(|_| !prealloc)
+            {
                 let (a, b) = range?;
                 let mut c = a;
                 while c < b.min(start + g.region()) {
@@ -490,18 +811,38 @@ impl<'o> Qcow2Target<'o> {
                 ),
             }));
         }
-        let packed = PackedPlan::new(data_off, cs, data_clusters)
-            .map_err(|e| e.with_path(self.out.path()))?;
+        self.planned(data_off, total * cs, data_clusters, refcounts)
+    }
+
+    /// Completes the plan: `data_clusters` data clusters from `data_off` to `end_host`, the
+    /// refcount blocks `refcounts`.
+    fn planned(
+        &mut self,
+        data_off: u64,
+        end_host: u64,
+        data_clusters: u64,
+        refcounts: RefBlocks,
+    ) -> Result<(), DiskError> {
+        let cs = self.g.cluster_size();
+        let prealloc = self.preallocation != Preallocation::Off;
+        if self.preallocation == Preallocation::Falloc {
+            self.out.allocate(data_off, data_clusters * cs)?;
+        }
+        // Preallocated clusters all stay allocated, zeros included, as qemu-img keeps them:
+        // nothing to compact (an empty packed plan, which is full).
+        let packed = if prealloc {
+            PackedPlan::default()
+        } else {
+            PackedPlan::new(data_off, cs, data_clusters)
+                .map_err(|e| e.with_path(self.out.path()))?
+        };
         self.mode = Mode::Planned {
-            next_host: data_off,
-            end_host: total * cs,
+            // Preallocated data goes at its guest offset ([`Qcow2Target::planned_host`]).
+            next_host: if prealloc { end_host } else { data_off },
+            end_host,
             planned: true,
             packed,
-            refcounts: RefBlocks {
-                offset: rb_off,
-                count: rb,
-                used: total,
-            },
+            refcounts,
         };
         Ok(())
     }
@@ -575,20 +916,32 @@ impl ConvertTarget for Qcow2Target<'_> {
             } => Ok(Some(Placement {
                 file: self.out.handle()?,
                 path: self.out.path().to_path_buf(),
-                layout: Layout::Packed { base: next_host },
+                layout: match self.preallocation {
+                    Preallocation::Off => Layout::Packed { base: next_host },
+                    _ => Layout::Shifted {
+                        base: self.data_off,
+                    },
+                },
                 end: end_host,
             })),
             _ => Ok(None),
         }
     }
 
-    fn record(&mut self, _offset: u64, host: u64, data: &[u8]) -> Result<(), DiskError> {
-        let expected = self.advance(data.len() as u64)?;
+    fn record(&mut self, offset: u64, host: u64, data: &[u8]) -> Result<(), DiskError> {
+        let expected = self.planned_host(offset, data.len() as u64)?;
         if host != expected {
             let detail = format!("data written at {host}, planned at {expected}");
             return Err(self.err(Qcow2WriteError::PlanMismatch { detail }));
         }
-        self.mark(host, data.len() as u64)?;
+        if self.preallocation == Preallocation::Off {
+            self.mark(host, data.len() as u64)?;
+        }
+        self.after_data(offset, host, data.len() as u64, Some(data))?;
+        if self.preallocation == Preallocation::Full {
+            // The engine left the blocks of zeros inside the data holes; `full` stores them.
+            self.fill_zero_blocks(data, host)?;
+        }
         self.out.record(data, host);
         Ok(())
     }
@@ -596,8 +949,11 @@ impl ConvertTarget for Qcow2Target<'_> {
     fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), DiskError> {
         match &mut self.mode {
             Mode::Planned { .. } => {
-                let host = self.advance(data.len() as u64)?;
-                self.mark(host, data.len() as u64)?;
+                let host = self.planned_host(offset, data.len() as u64)?;
+                if self.preallocation == Preallocation::Off {
+                    self.mark(host, data.len() as u64)?;
+                }
+                self.after_data(offset, host, data.len() as u64, Some(data))?;
                 self.out.write_at(data, host)
             }
             Mode::Append(a) => {
@@ -624,19 +980,34 @@ impl ConvertTarget for Qcow2Target<'_> {
 
     fn write_zeroes(&mut self, _offset: u64, len: u64) -> Result<(), DiskError> {
         match self.mode {
-            // The planned cluster is not written; `finish` drops it.
-            Mode::Planned { .. } => self.advance(len).map(|_| ()),
+            // The planned cluster is not written; `finish` drops it (with extended L2 entries,
+            // its entry is never set).
+            Mode::Planned { .. } if self.preallocation == Preallocation::Off => {
+                self.advance(len).map(|_| ())
+            }
+            // Preallocated: the entries are there already; `full` writes the zeros later.
+            Mode::Planned { .. } => Ok(()),
             // Left unallocated: reads as zeros (targets of the engine have no backing file).
             Mode::Append(_) => Ok(()),
         }
     }
 
-    fn finish(self: Box<Self>) -> Result<Finished, DiskError> {
+    fn finish(mut self: Box<Self>) -> Result<Finished, DiskError> {
+        if let Mode::Planned { planned: true, .. } = self.mode {
+            // The zeros after the last data, then the last extended L2 tables.
+            let end = self.g.clusters(self.header.size) * self.g.cluster_size();
+            self.fill_zeros(end)?;
+            if let Some(mut ext) = self.ext.take() {
+                let regions = ext.l1.len() as u64;
+                ext.flush_until(&mut *self.out, self.g, regions)?;
+            }
+        }
         let Qcow2Target {
             out,
             mut header,
             g,
             mode,
+            ..
         } = *self;
         let path = out.path().to_path_buf();
         match mode {
@@ -716,8 +1087,10 @@ fn compact(
         }
         read_back(out, &mut old, l2_off)?;
         l2.copy_from_slice(&old);
-        for entry in l2.chunks_exact_mut(8) {
-            let value = u64::from_be_bytes((&*entry).try_into().unwrap_or_default());
+        // With extended L2 entries, each is the descriptor and the subcluster bitmap.
+        for entry in l2.chunks_exact_mut(8 * g.entry_words()) {
+            let (descriptor, bitmap) = entry.split_at_mut(8);
+            let value = u64::from_be_bytes((&*descriptor).try_into().unwrap_or_default());
             if value == 0 {
                 continue;
             }
@@ -727,13 +1100,16 @@ fn compact(
                 .ok_or_else(|| mismatch(format!("L2 entry {value:#x} names no planned cluster")))?;
             let new = match compaction.fate(slot) {
                 Fate::Stays => continue,
-                Fate::Dropped => 0,
+                Fate::Dropped => {
+                    bitmap.fill(0);
+                    0
+                }
                 Fate::MovesTo(to) => {
                     move_block(out, host, to, cs)?;
                     to | FLAG_COPIED
                 }
             };
-            entry.copy_from_slice(&new.to_be_bytes());
+            descriptor.copy_from_slice(&new.to_be_bytes());
         }
         rewrite(out, &old, &l2, l2_off)?;
     }
@@ -826,8 +1202,9 @@ impl Append {
         Ok(())
     }
 
+    /// The index of the first word of guest `offset`'s entry in its L2 table.
     fn index(&self, offset: u64) -> usize {
-        ((offset % self.g.region()) >> self.g.cluster_bits) as usize
+        ((offset % self.g.region()) >> self.g.cluster_bits) as usize * self.g.entry_words()
     }
 
     fn write_cluster(
@@ -839,8 +1216,14 @@ impl Append {
         let idx = self.index(offset);
         self.l2_for(out, offset)?;
         let at = self.append_cluster(out, cluster)?;
+        let extended = self.g.extended;
         if let Some((_, t)) = &mut self.l2 {
             t[idx] = at | FLAG_COPIED;
+            if extended {
+                // Stored whole: every subcluster allocated. (A compressed cluster's bitmap
+                // stays 0, as the spec requires.)
+                t[idx + 1] = u64::from(u32::MAX);
+            }
         }
         self.flush_refs(out)
     }

@@ -1,13 +1,18 @@
 //! qcow2 creation and edits, checked with our reader and, when installed, `qemu-img check`
-//! and `qemu-img info`.
+//! and `qemu-img info`; qemu-img's write options (`extended_l2`, `lazy_refcounts`,
+//! `preallocation`) through the convert engine, checked with `qemu-img check`, `compare`,
+//! `info` and `map` against qemu-img's own output for the same options.
 
 use std::path::Path;
 use std::process::Command;
 
+use proptest::prelude::*;
 use strata_disk::error::DiskErrorSource;
 use strata_disk::qcow2::edit::{resize, set_backing};
-use strata_disk::qcow2::{Compat, CreateOptions, Qcow2WriteError, create_file as create};
-use strata_disk::{DiskImage, ErrorKind};
+use strata_disk::qcow2::{
+    Compat, CreateOptions, Preallocation, Qcow2Target, Qcow2WriteError, create_file as create,
+};
+use strata_disk::{Compression, ConvertOptions, DiskImage, ErrorKind, RawImage};
 use strata_model::DiskFormat;
 
 /// Whether qemu-img is installed (see [`strata_testkit::peer`]).
@@ -259,5 +264,272 @@ fn resize_grows_in_place_and_by_moving_the_l1_table() {
         qemu_check_clean(&a);
         qemu_check_clean(&b);
         assert_eq!(qemu_info(&b)["virtual-size"], 64u64 << 20);
+    }
+}
+
+// ---- qemu-img's write options ----
+
+/// The guest bytes of the options' source: 4 MiB with data at 0, 100 KiB, 1 MiB and 3000 KiB.
+const OPTION_WRITES: [(u64, usize, u8); 4] = [
+    (0, 12 << 10, 1),
+    (100 << 10, 3 << 10, 2),
+    (1 << 20, 128 << 10, 3),
+    (3000 << 10, 4 << 10, 4),
+];
+
+/// `qemu-img map --output=json` of `path`.
+fn qemu_map(path: &Path) -> serde_json::Value {
+    let out = Command::new("qemu-img")
+        .args(["map", "--output=json", "-f", "qcow2"])
+        .arg(path)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The `-o` text of `opts`' write options, in qemu-img's spelling.
+fn qemu_options(opts: &CreateOptions) -> String {
+    format!(
+        "cluster_size={},extended_l2={},lazy_refcounts={},preallocation={}",
+        opts.cluster_size,
+        if opts.extended_l2 { "on" } else { "off" },
+        if opts.lazy_refcounts { "on" } else { "off" },
+        opts.preallocation.name()
+    )
+}
+
+#[test]
+fn write_options_are_qemu_imgs() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = 4u64 << 20;
+    let src = dir.path().join("src.raw");
+    crate::blockfmt::make_raw(&src, size, &OPTION_WRITES);
+    let source = crate::blockfmt::open(&src);
+    let expected = crate::fixtures::read_all(&*source);
+    let base = CreateOptions::new(size);
+    let cases = [
+        CreateOptions {
+            extended_l2: true,
+            ..base.clone()
+        },
+        CreateOptions {
+            extended_l2: true,
+            cluster_size: 16 << 10,
+            ..base.clone()
+        },
+        CreateOptions {
+            lazy_refcounts: true,
+            ..base.clone()
+        },
+        CreateOptions {
+            preallocation: Preallocation::Metadata,
+            ..base.clone()
+        },
+        CreateOptions {
+            preallocation: Preallocation::Falloc,
+            ..base.clone()
+        },
+        CreateOptions {
+            preallocation: Preallocation::Full,
+            ..base.clone()
+        },
+        CreateOptions {
+            preallocation: Preallocation::Metadata,
+            extended_l2: true,
+            lazy_refcounts: true,
+            ..base.clone()
+        },
+        CreateOptions {
+            preallocation: Preallocation::Full,
+            cluster_size: 4096,
+            ..CreateOptions::new(size - 1000)
+        },
+        CreateOptions {
+            extended_l2: true,
+            compression: Some(Compression::ZLIB),
+            ..base.clone()
+        },
+    ];
+    let qemu = have_qemu_img("write_options_are_qemu_imgs");
+    for (i, opts) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("{i}.qcow2"));
+        let options = ConvertOptions {
+            compression: opts.compression,
+            ..ConvertOptions::default()
+        };
+        let (_, recorded) = crate::recording::convert_to(&*source, &path, &options, |out| {
+            Ok(Box::new(Qcow2Target::create(out, opts)?))
+        })
+        .unwrap();
+        recorded.assert_reproduces_the_file();
+        let img = open_qcow2(&path);
+        let h = img.header();
+        assert_eq!(
+            (h.extended_l2(), h.lazy_refcounts(), h.dirty()),
+            (opts.extended_l2, opts.lazy_refcounts, false)
+        );
+        let mut back = crate::fixtures::read_all(&img);
+        back.resize(expected.len(), 0);
+        assert!(
+            back[..opts.size.min(size) as usize] == expected[..opts.size.min(size) as usize],
+            "{i}"
+        );
+        let clusters = opts.size.div_ceil(opts.cluster_size) * opts.cluster_size;
+        let blocks =
+            std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&path).unwrap()) * 512;
+        match opts.preallocation {
+            Preallocation::Falloc | Preallocation::Full => {
+                assert!(blocks >= clusters, "{i}: {blocks}")
+            }
+            _ => assert!(blocks < clusters, "{i}: {blocks} bytes allocated"),
+        }
+        if !qemu {
+            continue;
+        }
+        qemu_check_clean(&path);
+        if opts.size == size {
+            qemu_compare(&src, "raw", &path, "qcow2");
+        }
+        let info = qemu_info(&path);
+        let specific = &info["format-specific"]["data"];
+        assert_eq!(specific["extended-l2"], opts.extended_l2, "{i}");
+        assert_eq!(specific["lazy-refcounts"], opts.lazy_refcounts, "{i}");
+        assert_eq!(info["virtual-size"], opts.size.next_multiple_of(512), "{i}");
+        if opts.compression.is_some() {
+            continue;
+        }
+        // qemu-img convert with the same options lays the data out as we do: the same map,
+        // host offsets included (every cluster allocated with preallocation, the subclusters
+        // holding data allocated with extended L2 entries).
+        let theirs = dir.path().join(format!("qemu-{i}.qcow2"));
+        let st = Command::new("qemu-img")
+            .args([
+                "convert",
+                "-f",
+                "raw",
+                "-O",
+                "qcow2",
+                "-o",
+                &qemu_options(opts),
+            ])
+            .arg(&src)
+            .arg(&theirs)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        // qemu-img convert finds zeros in 4 KiB units (its default `-S 4k`), we in
+        // subclusters: below 4 KiB subclusters, we leave more of them unallocated.
+        let subcluster = opts.cluster_size / 32;
+        if opts.size == size && (!opts.extended_l2 || subcluster >= 4096) {
+            assert_eq!(
+                qemu_map(&path),
+                qemu_map(&theirs),
+                "{i}: {}",
+                qemu_options(opts)
+            );
+        }
+    }
+}
+
+#[test]
+fn write_options_are_refused_as_qemu_refuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = crate::recording::Recording::create(&dir.path().join("x.qcow2"));
+    let refused = |opts: CreateOptions, out: &mut crate::recording::Recording| {
+        let e = Qcow2Target::create(out, &opts).map(|_| ()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e}");
+        write_error(&e).to_string()
+    };
+    let base = CreateOptions::new(1 << 20);
+    assert_eq!(
+        refused(
+            CreateOptions {
+                extended_l2: true,
+                cluster_size: 4096,
+                ..base.clone()
+            },
+            &mut out
+        ),
+        "extended_l2 needs clusters of 16 KiB or more, not 4096"
+    );
+    assert_eq!(
+        refused(
+            CreateOptions {
+                lazy_refcounts: true,
+                compat: Compat::V0_10,
+                ..base.clone()
+            },
+            &mut out
+        ),
+        "lazy_refcounts needs compat 1.1"
+    );
+    assert_eq!(
+        refused(
+            CreateOptions {
+                extended_l2: true,
+                compat: Compat::V0_10,
+                ..base.clone()
+            },
+            &mut out
+        ),
+        "extended_l2 needs compat 1.1"
+    );
+    assert_eq!(
+        refused(
+            CreateOptions {
+                preallocation: Preallocation::Full,
+                compression: Some(Compression::ZLIB),
+                ..base.clone()
+            },
+            &mut out
+        ),
+        "preallocation=full and compression are not supported together"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn write_options_roundtrip(
+        w in crate::blockfmt::writes(),
+        tail in 0u64..70_000,
+        extended_l2 in any::<bool>(),
+        lazy_refcounts in any::<bool>(),
+        prealloc in 0u8..4,
+        compress in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let size = (6 << 20) + tail;
+        let source = RawImage::from_bytes(crate::blockfmt::pattern_bytes(size, &w));
+        let preallocation = [
+            Preallocation::Off,
+            Preallocation::Metadata,
+            Preallocation::Falloc,
+            Preallocation::Full,
+        ][prealloc as usize];
+        let compression = (compress && preallocation == Preallocation::Off)
+            .then_some(Compression::ZLIB);
+        let opts = CreateOptions {
+            cluster_size: 16 << 10,
+            extended_l2,
+            lazy_refcounts,
+            preallocation,
+            compression,
+            ..CreateOptions::new(size)
+        };
+        let path = dir.path().join("p.qcow2");
+        let options = ConvertOptions { compression, ..ConvertOptions::default() };
+        let (_, recorded) = crate::recording::convert_to(&source, &path, &options, |out| {
+            Ok(Box::new(Qcow2Target::create(out, &opts)?))
+        })
+        .unwrap();
+        recorded.assert_reproduces_the_file();
+        let back = crate::blockfmt::open(&path);
+        let mut expected = crate::blockfmt::pattern_bytes(size, &w);
+        expected.resize(back.virtual_size() as usize, 0);
+        prop_assert!(crate::fixtures::read_all(&*back) == expected);
+        let report = strata_disk::qcow2::check(&open_qcow2(&path), "p.qcow2").unwrap();
+        prop_assert!(report.is_clean(), "{report:?}");
     }
 }
