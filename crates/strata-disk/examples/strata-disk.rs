@@ -13,12 +13,12 @@ use std::process::ExitCode;
 use strata_disk::qcow2::{Compat, CreateOptions, Preallocation, Qcow2Target};
 use strata_disk::qed::{QedCreateOptions, QedTarget};
 use strata_disk::vhdx::Subformat as VhdxSubformat;
-use strata_disk::vmdk::{AdapterType, Subformat, VmdkCreateOptions, VmdkTarget};
+use strata_disk::vmdk::{AdapterType, Subformat, VmdkCreateOptions, VmdkSplitTarget, VmdkTarget};
 use strata_disk::vpc::Subformat as VpcSubformat;
 use strata_disk::{
     Compression, ConvertOptions, ConvertTarget, DiskError, DiskImage, Durability, ExtentKind,
-    OpenOptions, OutputFile, RawTarget, VdiCreateOptions, VdiTarget, VhdxCreateOptions, VhdxTarget,
-    VpcCreateOptions, VpcTarget,
+    OpenOptions, Output, OutputFile, RawTarget, VdiCreateOptions, VdiTarget, VhdxCreateOptions,
+    VhdxTarget, VpcCreateOptions, VpcTarget,
 };
 use strata_model::DiskFormat;
 
@@ -32,7 +32,8 @@ usage: strata-disk convert [-f FMT] [-O raw|qcow2|qed|vdi|vmdk|vpc|vhdx] [-c] [-
 convert options (-o, comma-separated): compression_type=zlib|zstd, cluster_size=BYTES,
 compat=0.10|1.1, refcount_bits=N, extended_l2=on|off, lazy_refcounts=on|off,
 preallocation=off|metadata|falloc|full, level=N (compression level); for vmdk:
-subformat=monolithicSparse|streamOptimized, adapter_type=ide|buslogic|lsilogic|legacyESX,
+subformat=monolithicSparse|streamOptimized|monolithicFlat|twoGbMaxExtentSparse|twoGbMaxExtentFlat
+(the last three: a descriptor and extent files beside it), adapter_type=ide|buslogic|lsilogic|legacyESX,
 hwversion=N; vdi: static=on|off;
 vpc: subformat=dynamic|fixed, force_size=on|off; qed: cluster_size=BYTES, table_size=N;
 vhdx: subformat=dynamic|fixed, block_size=BYTES, log_size=BYTES, block_state_zero=on|off.
@@ -202,6 +203,9 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
                 vmdk.subformat = match v.as_str() {
                     "monolithicSparse" => Subformat::MonolithicSparse,
                     "streamOptimized" => Subformat::StreamOptimized,
+                    "monolithicFlat" => Subformat::MonolithicFlat,
+                    "twoGbMaxExtentSparse" => Subformat::TwoGbMaxExtentSparse,
+                    "twoGbMaxExtentFlat" => Subformat::TwoGbMaxExtentFlat,
                     _ => return Err(format!("unsupported vmdk subformat {v:?}")),
                 }
             }
@@ -250,6 +254,8 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
         create.compression = Some(c);
     }
     let mut out = OutputFile::create(dst, durability).map_err(s)?;
+    // A multi-file vmdk's extents, beside the descriptor, committed before it.
+    let mut extents: Vec<OutputFile> = Vec::new();
     let target: Box<dyn ConvertTarget> = match out_format {
         DiskFormat::Raw if compress => return Err("raw output cannot be compressed".into()),
         DiskFormat::Raw => Box::new(RawTarget::create(&mut out, size).map_err(s)?),
@@ -264,7 +270,21 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
             if vmdk.subformat == Subformat::StreamOptimized {
                 options.compression = Some(Compression::Deflate { level: vmdk.level });
             }
-            Box::new(VmdkTarget::create(&mut out, &vmdk).map_err(s)?)
+            if vmdk.subformat.is_multi_file() {
+                let name = dst.file_name().map(|n| n.to_string_lossy().into_owned());
+                let files = vmdk
+                    .extent_files(&name.unwrap_or_default())
+                    .map_err(|e| e.to_string())?;
+                for f in &files {
+                    let path = dst.with_file_name(&f.name);
+                    extents.push(OutputFile::create(&path, durability).map_err(s)?);
+                }
+                let outs: Vec<&mut dyn Output> =
+                    extents.iter_mut().map(|o| o as &mut dyn Output).collect();
+                Box::new(VmdkSplitTarget::create(&mut out, outs, &vmdk).map_err(s)?)
+            } else {
+                Box::new(VmdkTarget::create(&mut out, &vmdk).map_err(s)?)
+            }
         }
         DiskFormat::Vdi | DiskFormat::Vpc | DiskFormat::Vhdx if compress => {
             return Err(format!("{out_format} output cannot be compressed"));
@@ -283,6 +303,9 @@ fn convert(args: &[String]) -> Result<ExitCode, String> {
     strata_disk::convert(source.as_ref(), target, &options, &progress).map_err(s)?;
     if show_progress {
         eprintln!();
+    }
+    for extent in extents {
+        extent.commit().map_err(s)?;
     }
     out.commit().map_err(s)?;
     Ok(ExitCode::SUCCESS)

@@ -13,7 +13,7 @@ use crate::qed::QedImage;
 use crate::raw::RawImage;
 use crate::vdi::{VdiCreateOptions, VdiImage, VdiTarget};
 use crate::vhdx::{self, VhdxCreateOptions, VhdxImage, VhdxTarget};
-use crate::vmdk::VmdkImage;
+use crate::vmdk::{self, VmdkImage};
 use crate::vpc::{Subformat, VpcCreateOptions, VpcImage, VpcTarget};
 
 /// Guest bytes read per input by the `exercise_*` bodies, so that a huge virtual size cannot
@@ -344,6 +344,77 @@ pub fn roundtrip_vhdx(data: &[u8]) {
             subformat.name()
         );
     }
+}
+
+/// Bytes -> a raw disk (at most 4 MiB of them, the first byte choosing the subformat) written
+/// as a multi-file VMDK (monolithicFlat, twoGbMaxExtentFlat or twoGbMaxExtentSparse: a
+/// descriptor and extent files beside it) through the convert engine in a temporary
+/// directory, reopened from the descriptor and read back. Panics if what we write does not
+/// reopen or reads back other bytes.
+pub fn roundtrip_vmdk_split(data: &[u8]) {
+    use crate::convert::output::Output;
+    let Some((&choice, data)) = data.split_first() else {
+        return;
+    };
+    let data = &data[..data.len().min(4 << 20)];
+    let Ok(dir) = tempfile::tempdir() else {
+        return;
+    };
+    let subformat = [
+        vmdk::Subformat::MonolithicFlat,
+        vmdk::Subformat::TwoGbMaxExtentFlat,
+        vmdk::Subformat::TwoGbMaxExtentSparse,
+    ][usize::from(choice % 3)];
+    let source = RawImage::from_bytes(data.to_vec());
+    let opts = vmdk::VmdkCreateOptions {
+        subformat,
+        ..vmdk::VmdkCreateOptions::new(data.len() as u64)
+    };
+    let path = dir.path().join("d.vmdk");
+    let Ok(files) = opts.extent_files("d.vmdk") else {
+        return;
+    };
+    let Ok(mut out) = OutputFile::create(&path, Durability::Volatile) else {
+        return;
+    };
+    let mut extents = Vec::new();
+    for f in &files {
+        match OutputFile::create(&dir.path().join(&f.name), Durability::Volatile) {
+            Ok(o) => extents.push(o),
+            Err(_) => return,
+        }
+    }
+    let outs: Vec<&mut dyn Output> = extents.iter_mut().map(|o| o as &mut dyn Output).collect();
+    let target = match vmdk::VmdkSplitTarget::create(&mut out, outs, &opts) {
+        Ok(t) => Box::new(t),
+        Err(_) => return,
+    };
+    if convert(&source, target, &ConvertOptions::default(), &|_| {}).is_err() {
+        return;
+    }
+    for e in extents {
+        if e.commit().is_err() {
+            return;
+        }
+    }
+    if out.commit().is_err() {
+        return;
+    }
+    let reopened = match crate::open::open(&path, &OpenOptions::default()) {
+        Ok(o) => o.image,
+        Err(e) => panic!("{} does not reopen: {e}", subformat.name()),
+    };
+    let mut back = vec![0u8; reopened.virtual_size() as usize];
+    if let Err(e) = reopened.read_at(&mut back, 0) {
+        panic!("{} does not read back: {e}", subformat.name());
+    }
+    assert!(
+        back.len() >= data.len()
+            && back[..data.len()] == *data
+            && back[data.len()..].iter().all(|&b| b == 0),
+        "{} reads back other bytes",
+        subformat.name()
+    );
 }
 
 /// Bytes -> a raw source of at most 1 MiB (the bytes, then a copy of them 512 KiB further in

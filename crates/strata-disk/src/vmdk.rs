@@ -1,6 +1,7 @@
 //! VMDK: reading monolithicSparse, streamOptimized, monolithicFlat, twoGbMaxExtentSparse and
-//! twoGbMaxExtentFlat images as qemu reads them, and writing monolithicSparse and
-//! streamOptimized as `qemu-img convert -O vmdk` writes them.
+//! twoGbMaxExtentFlat images as qemu reads them, and writing them all as `qemu-img convert -O
+//! vmdk` writes them (the single-file ones with [`VmdkTarget`], those with a descriptor file
+//! and extent files beside it with [`VmdkSplitTarget`]).
 //!
 //! A VMDK disk is a list of extents laid end to end, named by a text descriptor: either a
 //! file of its own (flat and split variants: `RW 4192256 SPARSE "disk-s001.vmdk"`) or
@@ -19,10 +20,12 @@ pub mod descriptor;
 pub mod error;
 pub mod header;
 pub mod reader;
+pub mod split;
 pub mod writer;
 
 pub use descriptor::Descriptor;
 pub use error::VmdkError;
 pub use header::SparseHeader;
 pub use reader::VmdkImage;
+pub use split::{ExtentFile, VmdkSplitTarget};
 pub use writer::{AdapterType, Subformat, VmdkCreateOptions, VmdkTarget, VmdkWriteError};

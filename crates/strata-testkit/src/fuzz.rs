@@ -44,6 +44,7 @@ pub const BODIES: &[Body] = &[
     body!("vdi_vpc_roundtrip" => strata_disk::fuzzing::roundtrip_vdi_vpc),
     body!("qed_roundtrip" => strata_disk::fuzzing::roundtrip_qed),
     body!("vhdx_roundtrip" => strata_disk::fuzzing::roundtrip_vhdx),
+    body!("vmdk_split_roundtrip" => strata_disk::fuzzing::roundtrip_vmdk_split),
     body!("oci_json" => strata_oci::fuzzing::parse_json),
     body!("oci_unpack" => strata_oci::fuzzing::unpack),
     body!("sif_parse" => strata_oci::fuzzing::parse_sif),

@@ -221,6 +221,27 @@ pub fn render(
     hw_version: &str,
     adapter_type: &str,
 ) -> String {
+    let extent = format!("RW {capacity_sectors} SPARSE \"{file_name}\"\n");
+    render_extents(
+        cid,
+        create_type,
+        capacity_sectors,
+        &extent,
+        hw_version,
+        adapter_type,
+    )
+}
+
+/// The descriptor qemu writes with the extent lines `extents` (each ending in a newline), for
+/// a disk of `capacity_sectors` in all.
+pub fn render_extents(
+    cid: u32,
+    create_type: &str,
+    capacity_sectors: u64,
+    extents: &str,
+    hw_version: &str,
+    adapter_type: &str,
+) -> String {
     let heads: u64 = if adapter_type == "ide" { 16 } else { 255 };
     let cylinders = capacity_sectors * SECTOR_BYTES / (63 * heads * SECTOR_BYTES);
     format!(
@@ -231,7 +252,7 @@ pub fn render(
          createType=\"{create_type}\"\n\
          \n\
          # Extent description\n\
-         RW {capacity_sectors} SPARSE \"{file_name}\"\n\
+         {extents}\
          \n\
          # The Disk Data Base\n\
          #DDB\n\

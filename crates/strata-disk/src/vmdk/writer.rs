@@ -1,5 +1,6 @@
 //! [`VmdkTarget`]: the convert engine's VMDK destination, writing what `qemu-img convert -O
-//! vmdk` writes: monolithicSparse (the default) or streamOptimized.
+//! vmdk` writes: monolithicSparse (the default) or streamOptimized; the sparse extents of a
+//! twoGbMaxExtentSparse disk too (the multi-file subformats are in [`split`](super::split)).
 //!
 //! **Layout (both subformats, as qemu's `vmdk_init_extent`).** Sector 0 the header, sectors
 //! 1–20 the embedded descriptor, then the redundant grain directory and its grain tables, the
@@ -49,6 +50,12 @@ pub enum Subformat {
     MonolithicSparse,
     /// One sparse file with deflated grains and markers.
     StreamOptimized,
+    /// A descriptor file and one flat extent (`NAME-flat.vmdk`) holding the guest bytes.
+    MonolithicFlat,
+    /// A descriptor file and sparse extents of 2 GiB each (`NAME-s001.vmdk`, ...).
+    TwoGbMaxExtentSparse,
+    /// A descriptor file and flat extents of 2 GiB each (`NAME-f001.vmdk`, ...).
+    TwoGbMaxExtentFlat,
 }
 
 impl Subformat {
@@ -57,7 +64,19 @@ impl Subformat {
         match self {
             Subformat::MonolithicSparse => "monolithicSparse",
             Subformat::StreamOptimized => "streamOptimized",
+            Subformat::MonolithicFlat => "monolithicFlat",
+            Subformat::TwoGbMaxExtentSparse => "twoGbMaxExtentSparse",
+            Subformat::TwoGbMaxExtentFlat => "twoGbMaxExtentFlat",
         }
+    }
+
+    /// Whether the image is a descriptor file with extent files beside it (written by
+    /// [`VmdkSplitTarget`](super::split::VmdkSplitTarget)).
+    pub fn is_multi_file(self) -> bool {
+        !matches!(
+            self,
+            Subformat::MonolithicSparse | Subformat::StreamOptimized
+        )
     }
 }
 
@@ -158,6 +177,34 @@ pub enum VmdkWriteError {
     PlanMismatch {
         /// What differed.
         detail: String,
+    },
+    /// A subformat whose extents are files of their own, asked of the single-file writer, or
+    /// extent outputs that do not match the files the subformat writes.
+    #[error("{subformat} needs {needed} extent outputs beside its descriptor, {given} given")]
+    Extents {
+        /// The subformat.
+        subformat: &'static str,
+        /// Extent files it writes.
+        needed: usize,
+        /// Outputs given.
+        given: usize,
+    },
+    /// A multi-file disk of no bytes: qemu-img writes a descriptor naming no extent, which
+    /// neither qemu nor strata opens.
+    #[error("a {subformat} disk needs at least one byte")]
+    EmptyMultiFile {
+        /// The subformat.
+        subformat: &'static str,
+    },
+    /// A disk that needs more extent files than a descriptor names (its size over 2 GiB).
+    #[error("a {subformat} disk of {size} bytes needs more than {max} extents")]
+    TooManyExtents {
+        /// The subformat.
+        subformat: &'static str,
+        /// The virtual size.
+        size: u64,
+        /// The limit.
+        max: usize,
     },
 }
 
@@ -275,12 +322,14 @@ enum Mode {
 pub struct VmdkTarget<'o> {
     out: &'o mut dyn Output,
     size: u64,
+    /// The guest offset of this file's first byte (a twoGbMaxExtentSparse extent's).
+    base: u64,
     g: Geometry,
     table: Option<OpenTable>,
     mode: Mode,
 }
 
-fn random_cid() -> u32 {
+pub(crate) fn random_cid() -> u32 {
     let mut h = RandomState::new().build_hasher();
     h.write_u64(std::process::id().into());
     h.finish() as u32
@@ -290,6 +339,36 @@ impl<'o> VmdkTarget<'o> {
     /// Starts writing a VMDK image into `out`: header, descriptor and grain directories are
     /// written at once.
     pub fn create(out: &'o mut dyn Output, options: &VmdkCreateOptions) -> Result<Self, DiskError> {
+        if options.subformat.is_multi_file() {
+            let files = options
+                .extent_files("x.vmdk")
+                .map_or(0, |files| files.len());
+            return Err(DiskError::from(VmdkWriteError::Extents {
+                subformat: options.subformat.name(),
+                needed: files,
+                given: 0,
+            })
+            .with_path(out.path()));
+        }
+        Self::new(out, options, 0, true)
+    }
+
+    /// A sparse extent of a twoGbMaxExtentSparse disk: `options.size` bytes from guest offset
+    /// `base`, laid out as monolithicSparse with the descriptor area left empty (qemu's).
+    pub(crate) fn extent(
+        out: &'o mut dyn Output,
+        options: &VmdkCreateOptions,
+        base: u64,
+    ) -> Result<Self, DiskError> {
+        Self::new(out, options, base, false)
+    }
+
+    fn new(
+        out: &'o mut dyn Output,
+        options: &VmdkCreateOptions,
+        base: u64,
+        embedded_descriptor: bool,
+    ) -> Result<Self, DiskError> {
         let path = out.path().to_path_buf();
         let path = path.as_path();
         let err = |e: VmdkWriteError| DiskError::from(e).with_path(path);
@@ -329,7 +408,9 @@ impl<'o> VmdkTarget<'o> {
             }));
         }
         out.write_at(&g.header(stream).to_bytes(), 0)?;
-        out.write_at(desc.as_bytes(), SECTOR)?;
+        if embedded_descriptor {
+            out.write_at(desc.as_bytes(), SECTOR)?;
+        }
         // Both grain directories point at their pre-allocated grain tables.
         for (dir, tables) in [(g.rgd, g.rgd + g.gd_sectors), (g.gd, g.gd + g.gd_sectors)] {
             let mut gd = vec![0u8; (g.gd_sectors * SECTOR) as usize];
@@ -356,6 +437,7 @@ impl<'o> VmdkTarget<'o> {
         Ok(VmdkTarget {
             out,
             size,
+            base,
             g,
             table: None,
             mode,
@@ -480,8 +562,12 @@ impl ConvertTarget for VmdkTarget<'_> {
         }
         let base = self.g.overhead;
         let mut n = 0u64;
-        for range in map.ranges(0, self.size) {
+        for range in map.ranges(self.base, self.base + self.size) {
             let (start, end) = range?;
+            let (start, end) = (
+                start - self.base,
+                end.min(self.base + self.size) - self.base,
+            );
             for grain in start / GRAIN..end.div_ceil(GRAIN) {
                 self.set_entry(grain * GRAIN, base + n * DEFAULT_GRAIN_SECTORS)?;
                 n += 1;
@@ -565,6 +651,7 @@ impl ConvertTarget for VmdkTarget<'_> {
     }
 
     fn write_zeroes(&mut self, offset: u64, len: u64) -> Result<(), DiskError> {
+        let offset = offset - self.base;
         match &mut self.mode {
             Mode::Sparse { zero_grains, .. } => {
                 zero_grains.extend((0..len.div_ceil(GRAIN)).map(|i| offset + i * GRAIN));

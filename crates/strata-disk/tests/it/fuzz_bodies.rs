@@ -106,3 +106,22 @@ fn vhdx_roundtrip_body_on_a_few_shapes() {
         fuzzing::roundtrip_vhdx(&[&[choice][..], &data[..]].concat());
     }
 }
+
+#[test]
+fn vmdk_split_roundtrip_body_on_a_few_shapes() {
+    let data: Vec<u8> = (0..(1 << 20) + 4097)
+        .map(|i| {
+            if i % 300_000 < 700 {
+                (i % 251) as u8
+            } else {
+                0
+            }
+        })
+        .collect();
+    fuzzing::roundtrip_vmdk_split(&[]);
+    for choice in 0u8..3 {
+        fuzzing::roundtrip_vmdk_split(&[choice]);
+        fuzzing::roundtrip_vmdk_split(&[&[choice][..], &data[..1000]].concat());
+        fuzzing::roundtrip_vmdk_split(&[&[choice][..], &data[..]].concat());
+    }
+}

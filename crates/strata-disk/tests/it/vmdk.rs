@@ -1,15 +1,18 @@
 //! VMDK: every fixture variant reads as qemu reads it, images we write pass `qemu-img check`
-//! and compare identical, random round trips, and hostile files refused with their exact
-//! error.
+//! and compare identical (the multi-file subformats too, named and laid out as qemu-img's
+//! own), random round trips, and hostile files refused with their exact error.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use proptest::prelude::*;
 use strata_disk::error::DiskErrorSource;
-use strata_disk::vmdk::{Subformat, VmdkCreateOptions, VmdkError, VmdkImage, VmdkTarget};
+use strata_disk::vmdk::{
+    Subformat, VmdkCreateOptions, VmdkError, VmdkImage, VmdkSplitTarget, VmdkTarget, VmdkWriteError,
+};
 use strata_disk::{
-    ConvertOptions, DiskError, DiskImage, ErrorKind, ExtentKind, OpenOptions, RawImage,
+    ConvertOptions, DiskError, DiskImage, Durability, ErrorKind, ExtentKind, OpenOptions, Output,
+    OutputFile, RawImage,
 };
 use strata_model::DiskFormat;
 
@@ -703,5 +706,238 @@ fn a_descriptor_without_its_usual_first_line_is_probed_as_vmdk() {
             let info = fixtures::qemu_json(dir.path(), &["info", "--output=json", "flat.vmdk"]);
             assert_eq!(info["format"], "vmdk", "{first:?}");
         }
+    }
+}
+
+// ---- the multi-file subformats ----
+
+/// Converts `source` into a multi-file VMDK at `descriptor` (extents beside it), committing the
+/// extents then the descriptor as a caller must; returns the extent files' names.
+fn write_split(source: &dyn DiskImage, descriptor: &Path, opts: &VmdkCreateOptions) -> Vec<String> {
+    let name = descriptor.file_name().unwrap().to_str().unwrap();
+    let files = opts.extent_files(name).unwrap();
+    let mut out = OutputFile::create(descriptor, Durability::Volatile).unwrap();
+    let mut extents: Vec<OutputFile> = files
+        .iter()
+        .map(|f| {
+            OutputFile::create(&descriptor.with_file_name(&f.name), Durability::Volatile).unwrap()
+        })
+        .collect();
+    let outs: Vec<&mut dyn Output> = extents.iter_mut().map(|o| o as &mut dyn Output).collect();
+    let target = VmdkSplitTarget::create(&mut out, outs, opts).unwrap();
+    strata_disk::convert(
+        source,
+        Box::new(target),
+        &ConvertOptions::default(),
+        &|_| {},
+    )
+    .unwrap();
+    for e in extents {
+        e.commit().unwrap();
+    }
+    out.commit().unwrap();
+    files.into_iter().map(|f| f.name).collect()
+}
+
+/// The names of the files in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The descriptor text, without its `CID=` line (random) and its zero padding.
+fn descriptor_text(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8(bytes[..end].to_vec())
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("CID="))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn multi_file_subformats_are_written_as_qemu_img_writes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gib = 1u64 << 30;
+    // Data at the start, across the 2 GiB split and near the end.
+    let writes: [(u64, usize, u8); 3] = [
+        (0, 12 << 10, 1),
+        ((2 * gib) - 4096, 8192, 2),
+        ((4 * gib) + 100, 5000, 3),
+    ];
+    let qemu = have_qemu_img("multi_file_subformats");
+    for (i, (subformat, size)) in [
+        (Subformat::MonolithicFlat, (3 << 20) + 512),
+        (Subformat::TwoGbMaxExtentFlat, 1 << 20),
+        (Subformat::TwoGbMaxExtentSparse, 1 << 20),
+        (Subformat::TwoGbMaxExtentFlat, (5 * gib) - 512),
+        (Subformat::TwoGbMaxExtentSparse, (5 * gib) - 512),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ours_dir = tmp.path().join(format!("ours{i}"));
+        std::fs::create_dir(&ours_dir).unwrap();
+        let src = tmp.path().join(format!("src{i}.raw"));
+        crate::blockfmt::make_raw(&src, size, &writes);
+        let source = crate::blockfmt::open(&src);
+        let opts = VmdkCreateOptions {
+            subformat,
+            ..VmdkCreateOptions::new(size)
+        };
+        let descriptor = ours_dir.join("disk.vmdk");
+        let extents = write_split(&*source, &descriptor, &opts);
+        let mut expected_names = extents.clone();
+        expected_names.push("disk.vmdk".to_owned());
+        expected_names.sort();
+        assert_eq!(names_in(&ours_dir), expected_names, "{}", subformat.name());
+        // Our reader: the descriptor, its extents, the data where it was written.
+        let opened = strata_disk::open(&descriptor, &OpenOptions::default()).unwrap();
+        assert_eq!(opened.format, DiskFormat::Vmdk);
+        assert_eq!(opened.image.virtual_size(), size);
+        for &(offset, len, _) in &writes {
+            if offset >= size {
+                continue;
+            }
+            let len = (len as u64).min(size - offset) as usize;
+            let mut ours = vec![0u8; len];
+            opened.image.read_at(&mut ours, offset).unwrap();
+            let mut theirs = vec![0u8; len];
+            source.read_at(&mut theirs, offset).unwrap();
+            assert!(ours == theirs, "{} at {offset}", subformat.name());
+        }
+        if !qemu {
+            continue;
+        }
+        qemu_check_clean(&descriptor);
+        qemu_compare(&src, "raw", &descriptor, "vmdk");
+        let info = fixtures::qemu_json(&ours_dir, &["info", "--output=json", "disk.vmdk"]);
+        assert_eq!(info["virtual-size"].as_u64(), Some(size));
+        let specific = &info["format-specific"]["data"];
+        assert_eq!(specific["create-type"].as_str(), Some(subformat.name()));
+        assert_eq!(specific["extents"].as_array().unwrap().len(), extents.len());
+        // qemu-img's own: the same files, of the same sizes, and the same descriptor but
+        // for its random CID.
+        let theirs_dir = tmp.path().join(format!("qemu{i}"));
+        std::fs::create_dir(&theirs_dir).unwrap();
+        let theirs = theirs_dir.join("disk.vmdk");
+        let st = Command::new("qemu-img")
+            .args(["convert", "-f", "raw", "-O", "vmdk", "-o"])
+            .arg(format!("subformat={}", subformat.name()))
+            .arg(&src)
+            .arg(&theirs)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        assert_eq!(
+            names_in(&theirs_dir),
+            names_in(&ours_dir),
+            "{}",
+            subformat.name()
+        );
+        for name in names_in(&ours_dir) {
+            let len = |d: &Path| std::fs::metadata(d.join(&name)).unwrap().len();
+            assert_eq!(len(&ours_dir), len(&theirs_dir), "{name}");
+        }
+        assert_eq!(descriptor_text(&descriptor), descriptor_text(&theirs));
+        // The same layout: qemu-img map's extents, host offsets included (file names but
+        // for their directory).
+        let map = |dir: &Path| {
+            let mut json = fixtures::qemu_json(dir, &["map", "--output=json", "disk.vmdk"]);
+            for e in json.as_array_mut().unwrap() {
+                if let Some(f) = e.get_mut("filename") {
+                    let name = Path::new(f.as_str().unwrap()).file_name().unwrap();
+                    *f = serde_json::Value::from(name.to_str().unwrap());
+                }
+            }
+            json
+        };
+        assert_eq!(map(&ours_dir), map(&theirs_dir), "{}", subformat.name());
+    }
+}
+
+#[test]
+fn extent_files_are_named_as_qemu_names_them() {
+    let gib = 1u64 << 30;
+    let names = |subformat, size, name: &str| -> Vec<(String, u64)> {
+        VmdkCreateOptions {
+            subformat,
+            ..VmdkCreateOptions::new(size)
+        }
+        .extent_files(name)
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.name, f.size))
+        .collect()
+    };
+    assert_eq!(names(Subformat::MonolithicSparse, gib, "a.vmdk"), vec![]);
+    assert_eq!(
+        names(Subformat::MonolithicFlat, 1000, "a.b.vmdk"),
+        vec![("a.b-flat.vmdk".to_owned(), 1024)]
+    );
+    assert_eq!(
+        names(Subformat::TwoGbMaxExtentFlat, 5 * gib, "disk"),
+        vec![
+            ("disk-f001".to_owned(), 2 * gib),
+            ("disk-f002".to_owned(), 2 * gib),
+            ("disk-f003".to_owned(), gib)
+        ]
+    );
+    assert_eq!(
+        names(Subformat::TwoGbMaxExtentSparse, 2 * gib, "x.vmdk"),
+        vec![("x-s001.vmdk".to_owned(), 2 * gib)]
+    );
+    let e = VmdkCreateOptions {
+        subformat: Subformat::TwoGbMaxExtentFlat,
+        ..VmdkCreateOptions::new(u64::MAX / 2)
+    }
+    .extent_files("x.vmdk")
+    .unwrap_err();
+    assert!(
+        matches!(e, VmdkWriteError::TooManyExtents { max: 1024, .. }),
+        "{e}"
+    );
+    // The single-file writer refuses them, naming what is missing.
+    let dir = tempfile::tempdir().unwrap();
+    let opts = VmdkCreateOptions {
+        subformat: Subformat::MonolithicFlat,
+        ..VmdkCreateOptions::new(1 << 20)
+    };
+    let e =
+        VmdkTarget::create(&mut Recording::create(&dir.path().join("x.vmdk")), &opts).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+    assert!(
+        e.to_string()
+            .contains("monolithicFlat needs 1 extent outputs"),
+        "{e}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    #[test]
+    fn multi_file_subformats_roundtrip(w in writes(), tail in 0u64..70_000, which in 0usize..3) {
+        let dir = tempfile::tempdir().unwrap();
+        let size = (3 << 20) + tail;
+        let source = RawImage::from_bytes(pattern_source(size, &w));
+        let subformat = [
+            Subformat::MonolithicFlat,
+            Subformat::TwoGbMaxExtentFlat,
+            Subformat::TwoGbMaxExtentSparse,
+        ][which];
+        let opts = VmdkCreateOptions { subformat, ..VmdkCreateOptions::new(size) };
+        let descriptor = dir.path().join("p.vmdk");
+        write_split(&source, &descriptor, &opts);
+        let back = strata_disk::open(&descriptor, &OpenOptions::default()).unwrap().image;
+        let mut expected = pattern_source(size, &w);
+        expected.resize(back.virtual_size() as usize, 0);
+        prop_assert!(fixtures::read_all(&*back) == expected);
     }
 }
