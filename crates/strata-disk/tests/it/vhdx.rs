@@ -810,7 +810,7 @@ fn the_layout_is_qemu_imgs() {
     let ours = check_write(dir.path(), size, &w, &VhdxCreateOptions::new(size));
     // qemu-img convert's dynamic image: data blocks appended in guest order from 8 MiB, the
     // others ZERO; region tables byte for byte; the same file length.
-    let expected_bat = [8 * mib | 6, 2, 2, 16 * mib | 6, 2];
+    let expected_bat = [(8 * mib) | 6, 2, 2, (16 * mib) | 6, 2];
     assert_eq!(bat_entries(&ours, 5), expected_bat);
     assert_eq!(ours.len() as u64, 24 * mib);
     assert_eq!(&ours[..8], b"vhdxfile");
@@ -835,7 +835,7 @@ fn the_layout_is_qemu_imgs() {
             ..VhdxCreateOptions::new(size)
         },
     );
-    let fixed_bat: Vec<u64> = (0..5).map(|b| (8 + 8 * b) * mib | 6).collect();
+    let fixed_bat: Vec<u64> = (0..5).map(|b| ((8 + 8 * b) * mib) | 6).collect();
     assert_eq!(bat_entries(&fixed, 5), fixed_bat);
     assert_eq!(fixed.len() as u64, 8 * mib + size);
     if !have_qemu_img("vhdx the_layout_is_qemu_imgs") {
