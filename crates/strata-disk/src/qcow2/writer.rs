@@ -33,11 +33,12 @@
 //! cleanly, refcounts exact, so the dirty bit stays clear. `preallocation`: every cluster of
 //! the virtual disk is allocated, in guest order after the metadata (every L2 table written,
 //! [`Layout::Shifted`]), as `qemu-img convert -o preallocation=` does: `metadata` leaves the
-//! clusters without data holes, `falloc` also reserves their disk space
-//! ([`Output::allocate`]), `full` writes their zeros (and the blocks of zeros inside data
-//! clusters, which the engine leaves holes). Preallocated clusters are never dropped: qemu-img
-//! keeps every one allocated, zeros included. Without preallocation, dropping a cluster of
-//! zeros clears its extended L2 entry whole (descriptor and subcluster bitmap).
+//! clusters without data holes (and, as everywhere, the 4 KiB blocks of zeros inside data
+//! clusters, which the engine leaves holes, as qemu-img's `-S 4k`), `falloc` also reserves
+//! their disk space ([`Output::allocate`]), `full` writes their zeros (those blocks
+//! included). Preallocated clusters are never dropped: qemu-img keeps every one allocated,
+//! zeros included. Without preallocation, dropping a cluster of zeros clears its extended L2
+//! entry whole (descriptor and subcluster bitmap).
 //!
 //! Memory is bounded whatever the image size: the L1 table (capped by qemu's 32 MiB limit),
 //! one L2 table, one or two refcount blocks and the refcount table (8 bytes per refcount
@@ -515,9 +516,10 @@ impl ExtTables {
         Ok(())
     }
 
-    /// Sets the entries of the `len` bytes of clusters at guest `offset`, stored from `host`;
-    /// `data` (the bytes, when they were written) sets the allocation bit of every subcluster
-    /// that is not all zeros.
+    /// Sets the entries of the clusters that the `len` bytes at guest `offset`, stored from
+    /// `host`, fall in (whole clusters, or any part of them); `data` (the bytes, when they
+    /// were written) adds the allocation bit of every subcluster of theirs that is not all
+    /// zeros.
     fn note(
         &mut self,
         out: &mut dyn Output,
@@ -528,9 +530,12 @@ impl ExtTables {
         data: Option<&[u8]>,
     ) -> Result<(), DiskError> {
         let cs = g.cluster_size();
-        let sub = (cs / u64::from(SUBCLUSTERS)) as usize;
-        let mut c = offset - offset % cs;
-        while c < offset + len {
+        let sub = cs / u64::from(SUBCLUSTERS);
+        let end = offset + len;
+        let mut pos = offset;
+        while pos < end {
+            let c = pos - pos % cs;
+            let stop = (c + cs).min(end);
             let region = c / g.region();
             if self.current.as_ref().is_none_or(|(r, _)| *r != region) {
                 self.flush_until(out, g, region)?;
@@ -539,20 +544,24 @@ impl ExtTables {
             }
             let mut bitmap = 0u64;
             if let Some(data) = data {
-                let from = (c - offset) as usize;
-                let cluster = &data[from.min(data.len())..(from + cs as usize).min(data.len())];
-                for (i, piece) in cluster.chunks(sub).enumerate() {
-                    if !is_zero(piece) {
-                        bitmap |= 1 << i;
+                let mut p = pos;
+                while p < stop {
+                    let sc = (p - c) / sub;
+                    let sc_end = (c + (sc + 1) * sub).min(stop);
+                    let bytes = &data[(p - offset) as usize..(sc_end - offset) as usize];
+                    if !is_zero(bytes) {
+                        bitmap |= 1 << sc;
                     }
+                    p = sc_end;
                 }
             }
             if let Some((_, words)) = &mut self.current {
                 let i = 2 * ((c % g.region()) / cs) as usize;
-                words[i] = (host + (c - offset)) | FLAG_COPIED;
-                words[i + 1] = bitmap;
+                // `host` stores guest `offset`: the cluster starts `offset - c` before it.
+                words[i] = ((host + c) - offset) | FLAG_COPIED;
+                words[i + 1] |= bitmap;
             }
-            c += cs;
+            pos = stop;
         }
         Ok(())
     }

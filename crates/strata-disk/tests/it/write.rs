@@ -302,10 +302,6 @@ fn qemu_options(opts: &CreateOptions) -> String {
 fn write_options_are_qemu_imgs() {
     let dir = tempfile::tempdir().unwrap();
     let size = 4u64 << 20;
-    let src = dir.path().join("src.raw");
-    crate::blockfmt::make_raw(&src, size, &OPTION_WRITES);
-    let source = crate::blockfmt::open(&src);
-    let expected = crate::fixtures::read_all(&*source);
     let base = CreateOptions::new(size);
     let cases = [
         CreateOptions {
@@ -352,6 +348,11 @@ fn write_options_are_qemu_imgs() {
     ];
     let qemu = have_qemu_img("write_options_are_qemu_imgs");
     for (i, opts) in cases.iter().enumerate() {
+        // A source of the image's size (the engine refuses a target smaller than its source).
+        let src = dir.path().join(format!("src-{i}.raw"));
+        crate::blockfmt::make_raw(&src, opts.size, &OPTION_WRITES);
+        let source = crate::blockfmt::open(&src);
+        let expected = crate::fixtures::read_all(&*source);
         let path = dir.path().join(format!("{i}.qcow2"));
         let options = ConvertOptions {
             compression: opts.compression,
@@ -368,12 +369,9 @@ fn write_options_are_qemu_imgs() {
             (h.extended_l2(), h.lazy_refcounts(), h.dirty()),
             (opts.extended_l2, opts.lazy_refcounts, false)
         );
-        let mut back = crate::fixtures::read_all(&img);
-        back.resize(expected.len(), 0);
-        assert!(
-            back[..opts.size.min(size) as usize] == expected[..opts.size.min(size) as usize],
-            "{i}"
-        );
+        let back = crate::fixtures::read_all(&img);
+        assert!(back[..expected.len()] == expected[..], "{i}");
+        assert!(back[expected.len()..].iter().all(|&b| b == 0), "{i}");
         let clusters = opts.size.div_ceil(opts.cluster_size) * opts.cluster_size;
         let blocks =
             std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&path).unwrap()) * 512;
@@ -387,9 +385,7 @@ fn write_options_are_qemu_imgs() {
             continue;
         }
         qemu_check_clean(&path);
-        if opts.size == size {
-            qemu_compare(&src, "raw", &path, "qcow2");
-        }
+        qemu_compare(&src, "raw", &path, "qcow2");
         let info = qemu_info(&path);
         let specific = &info["format-specific"]["data"];
         assert_eq!(specific["extended-l2"], opts.extended_l2, "{i}");
@@ -398,9 +394,12 @@ fn write_options_are_qemu_imgs() {
         if opts.compression.is_some() {
             continue;
         }
-        // qemu-img convert with the same options lays the data out as we do: the same map,
-        // host offsets included (every cluster allocated with preallocation, the subclusters
-        // holding data allocated with extended L2 entries).
+        // qemu-img convert with the same options allocates what we allocate: the same map
+        // (every cluster allocated with preallocation, the subclusters holding data allocated
+        // with extended L2 entries). With one L2 table the host offsets are the same too; with
+        // several, qemu puts the tables where its allocator finds room (between the regions'
+        // data with preallocation=metadata, in the first refcount table's place and after the
+        // data with falloc and full), we all of them before the data.
         let theirs = dir.path().join(format!("qemu-{i}.qcow2"));
         let st = Command::new("qemu-img")
             .args([
@@ -420,13 +419,19 @@ fn write_options_are_qemu_imgs() {
         // qemu-img convert finds zeros in 4 KiB units (its default `-S 4k`), we in
         // subclusters: below 4 KiB subclusters, we leave more of them unallocated.
         let subcluster = opts.cluster_size / 32;
-        if opts.size == size && (!opts.extended_l2 || subcluster >= 4096) {
-            assert_eq!(
-                qemu_map(&path),
-                qemu_map(&theirs),
-                "{i}: {}",
-                qemu_options(opts)
-            );
+        let one_table = opts.size
+            <= opts.cluster_size * opts.cluster_size / if opts.extended_l2 { 16 } else { 8 };
+        let map = |path: &Path| {
+            let mut map = qemu_map(path);
+            if !one_table {
+                for range in map.as_array_mut().unwrap() {
+                    range.as_object_mut().unwrap().remove("offset");
+                }
+            }
+            map
+        };
+        if !opts.extended_l2 || subcluster >= 4096 {
+            assert_eq!(map(&path), map(&theirs), "{i}: {}", qemu_options(opts));
         }
     }
 }
