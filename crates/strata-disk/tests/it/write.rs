@@ -287,6 +287,23 @@ fn qemu_map(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The guest ranges `map` (`qemu-img map --output=json`) says hold data, adjacent ones merged.
+fn data_ranges(map: &serde_json::Value) -> Vec<(u64, u64)> {
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    for range in map.as_array().unwrap() {
+        if !range["data"].as_bool().unwrap() {
+            continue;
+        }
+        let start = range["start"].as_u64().unwrap();
+        let end = start + range["length"].as_u64().unwrap();
+        match ranges.last_mut() {
+            Some((_, e)) if *e == start => *e = end,
+            _ => ranges.push((start, end)),
+        }
+    }
+    ranges
+}
+
 /// The `-o` text of `opts`' write options, in qemu-img's spelling.
 fn qemu_options(opts: &CreateOptions) -> String {
     format!(
@@ -430,7 +447,22 @@ fn write_options_are_qemu_imgs() {
             }
             map
         };
-        if !opts.extended_l2 || subcluster >= 4096 {
+        if opts.extended_l2 && subcluster < 4096 {
+            continue;
+        }
+        if opts.preallocation == Preallocation::Off {
+            // Without preallocation, qemu-img writes a data cluster whole where we leave its
+            // 4 KiB blocks of zeros holes; finding more referenced clusters than allocated
+            // space, qemu then reports those holes as zeros (its metadata preallocation
+            // guess), and dropping clusters of zeros moves others: the same guest data,
+            // compared without the zero flag and the host offsets.
+            assert_eq!(
+                data_ranges(&qemu_map(&path)),
+                data_ranges(&qemu_map(&theirs)),
+                "{i}: {}",
+                qemu_options(opts)
+            );
+        } else {
             assert_eq!(map(&path), map(&theirs), "{i}: {}", qemu_options(opts));
         }
     }
