@@ -713,7 +713,11 @@ fn a_descriptor_without_its_usual_first_line_is_probed_as_vmdk() {
 
 /// Converts `source` into a multi-file VMDK at `descriptor` (extents beside it), committing the
 /// extents then the descriptor as a caller must; returns the extent files' names.
-fn write_split(source: &dyn DiskImage, descriptor: &Path, opts: &VmdkCreateOptions) -> Vec<String> {
+pub(crate) fn write_split(
+    source: &dyn DiskImage,
+    descriptor: &Path,
+    opts: &VmdkCreateOptions,
+) -> Vec<String> {
     let name = descriptor.file_name().unwrap().to_str().unwrap();
     let files = opts.extent_files(name).unwrap();
     let mut out = OutputFile::create(descriptor, Durability::Volatile).unwrap();
