@@ -2,7 +2,7 @@
 //! (lib/pcocc/scripts/cmd.py, v0.7.5), plus strata's additions (`repo verify`, `--json`,
 //! `-q`). Raw values only: [`crate::lower`] turns them into core requests.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 /// `pcocc image`'s help text for the group (its click docstring).
 const ABOUT: &str = "List and manage images";
@@ -10,6 +10,12 @@ const ABOUT: &str = "List and manage images";
 /// pcocc's sentence about image URIs, repeated in most docstrings.
 const URI_HELP: &str = "Images in repositories are specified with URIs of the form\n\
 [REPO:]IMAGE[@REVISION].";
+
+/// The whole definition as clap holds it, for tools that render it without running the binary
+/// (man pages and shell completions: `cargo xtask dist`).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
 
 /// The whole command line: global flags and one command.
 #[derive(Debug, Clone, Parser)]
@@ -267,7 +273,6 @@ impl CacheCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn definition_is_consistent() {

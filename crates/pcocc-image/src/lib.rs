@@ -10,8 +10,9 @@
 //! Errors ([`Error`]) keep the core's [`strata::ErrorKind`] for the exit code
 //! (`docs/exit-codes.md`) and print as pcocc prints them ([`words`]), red on a terminal.
 //!
-//! The library exists so that tests drive the whole command in-process ([`run_with`]);
-//! `main.rs` only calls [`main`].
+//! The library exists so that tests drive the whole command in-process ([`run_with`]) and
+//! tools render its man pages and completions from its definition ([`command`]); `main.rs`
+//! only calls [`main`].
 
 pub mod cli;
 pub mod error;
@@ -21,5 +22,6 @@ pub mod run;
 pub mod settings;
 pub mod words;
 
+pub use cli::command;
 pub use error::{Error, Pcocc};
 pub use run::{main, run_with};

@@ -61,14 +61,6 @@ fn bad_config() {
     snap!("bad_config", sb, &["list"]);
 }
 
-#[test]
-fn help() {
-    let sb = Sandbox::new(&["user"]);
-    snap!("help", sb, &["--help"]);
-    snap!("import_help", sb, &["import", "--help"]);
-    snap!("repo_help", sb, &["repo", "--help"]);
-}
-
 /// `-v` with standard error a pipe nobody reads (the reader gone before the first log line):
 /// the command still runs to its end and exits 0. tracing-subscriber reported a failed log
 /// write with `eprintln!`, which panics on a broken pipe: exit 101, the operation lost.

@@ -10,6 +10,7 @@ mod copy;
 mod crash;
 mod errors;
 mod export;
+mod help;
 mod import;
 mod list;
 mod maintain;
