@@ -2,6 +2,9 @@
 //! (lib/pcocc/scripts/cmd.py, v0.7.5), plus strata's additions (`repo verify`, `--json`,
 //! `-q`). Raw values only: [`crate::lower`] turns them into core requests.
 
+use std::ffi::OsStr;
+
+use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 /// `pcocc image`'s help text for the group (its click docstring).
@@ -84,7 +87,7 @@ otherwise all revisions of the image are deleted."))]
     /// Resize an image in a repository
     #[command(long_about = format!("Resize an image in a repository\n\n{URI_HELP}\n\n\
 A new image revision is created with the new image size.\n\n\
-Example usage:\n       pcocc image resize myimg 20G"))]
+Example usage:\n       pcocc-image resize myimg 20G"))]
     Resize(ResizeArgs),
 
     /// List and manage image repositories
@@ -128,7 +131,7 @@ pub struct ShowArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ImportArgs {
     /// Force source image format
-    #[arg(short = 't', long = "fmt", value_name = "TEXT")]
+    #[arg(short = 't', long = "fmt", value_name = "TEXT", value_parser = FormatName)]
     pub fmt: Option<String>,
 
     /// Architecture to take from a multi-platform container image (strata's addition; default:
@@ -149,7 +152,7 @@ pub struct ImportArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ExportArgs {
     /// Force destination image format
-    #[arg(short = 't', long = "fmt", value_name = "TEXT")]
+    #[arg(short = 't', long = "fmt", value_name = "TEXT", value_parser = FormatName)]
     pub fmt: Option<String>,
 
     /// The image, `[REPO:]IMAGE[@REVISION]`
@@ -159,6 +162,33 @@ pub struct ExportArgs {
     /// The file to write, `([FORMAT]:)PATH`
     #[arg(help = "The file to write, ([FORMAT]:)PATH", value_name = "DEST")]
     pub dest: String,
+}
+
+/// `-t`'s values: any text, as pcocc takes it (a name it does not know is refused later, after
+/// content detection, in pcocc's words), with the names the front end knows
+/// ([`crate::lower::format_names`]) as possible values, which help and completions list.
+#[derive(Debug, Clone, Copy)]
+struct FormatName;
+
+impl TypedValueParser for FormatName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            crate::lower::format_names()
+                .into_iter()
+                .map(PossibleValue::new),
+        ))
+    }
 }
 
 /// `copy SOURCE DEST`.
@@ -285,6 +315,19 @@ mod tests {
         assert!(
             matches!(cli, Ok(Command::List(ListArgs { regex, repo: None, json: false })) if regex.is_empty())
         );
+    }
+
+    /// `-t` lists the formats in help but takes any text, as pcocc does: the format check,
+    /// and its error, come later.
+    #[test]
+    fn t_takes_any_text() {
+        for fmt in ["QCOW2", "oci-archive", "nonsense"] {
+            let cli = Cli::try_parse_from(["pcocc-image", "import", "-t", fmt, "a", "b"]);
+            assert!(
+                matches!(&cli, Ok(Cli { command: Command::Import(ImportArgs { fmt: Some(f), .. }), .. }) if f == fmt),
+                "{cli:?}"
+            );
+        }
     }
 
     #[test]

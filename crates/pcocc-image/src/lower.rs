@@ -236,6 +236,25 @@ pub fn verify(args: &RepoArg) -> VerifyRequest {
 /// value ([`Guess::from_text_adding`]), which keeps pcocc's order and checks for it.
 const ADDED_FORMATS: &[Format] = &[Format::Disk(DiskFormat::Vhdx)];
 
+/// Every format name `-t` and a `FORMAT:` prefix take (in any case): pcocc's VM formats in its
+/// order and [`ADDED_FORMATS`], then its container formats and `oci-archive`, which strata
+/// adds, by name. Help and completions list them; a name that is not one of them is still
+/// refused where pcocc refuses it (after content detection), in its words.
+pub fn format_names() -> Vec<&'static str> {
+    let mut containers: Vec<&'static str> = ContainerFormat::PCOCC
+        .into_iter()
+        .chain([ContainerFormat::OciArchive])
+        .map(ContainerFormat::name)
+        .collect();
+    containers.sort_unstable();
+    DiskFormat::PCOCC
+        .into_iter()
+        .map(DiskFormat::name)
+        .chain(ADDED_FORMATS.iter().map(|f| f.name()))
+        .chain(containers)
+        .collect()
+}
+
 /// pcocc's format guess for an import source or export destination (`kind` known on export),
 /// with `oci-archive` and [`ADDED_FORMATS`] added, and the path's content probed when the text
 /// says to.
@@ -276,7 +295,7 @@ fn guess_with_oci_archive(
     type_option: Option<&str>,
     kind: Option<Kind>,
 ) -> Result<Option<Resolved>, SpecError> {
-    const NAME: &str = "oci-archive";
+    const NAME: &str = ContainerFormat::OciArchive.name();
     let typed = type_option.map(str::to_lowercase);
     let prefixed = text
         .split_once(':')
@@ -413,6 +432,26 @@ mod tests {
                     .to_owned()
             )
         );
+    }
+
+    /// The names help lists are exactly those `-t` takes: every one passes the format check
+    /// (`vhdx`, which pcocc does not know, among them as strata's addition), in any case.
+    #[test]
+    fn format_names_are_the_names_t_accepts() {
+        let names = format_names();
+        let all = DiskFormat::ALL
+            .into_iter()
+            .map(DiskFormat::name)
+            .chain(ContainerFormat::ALL.into_iter().map(ContainerFormat::name));
+        for name in all {
+            let accepted = guess_with_oci_archive("/x", Some(name), None)
+                .is_ok_and(|r| r.is_some())
+                || Guess::from_text_adding("/x", Some(&name.to_uppercase()), None, ADDED_FORMATS)
+                    .is_ok_and(|g| g.format().is_some());
+            assert_eq!(names.contains(&name), accepted, "{name}");
+        }
+        assert!(names.contains(&"vhdx"));
+        assert_eq!(names.len(), 17, "{names:?}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `--help` of the binary and of every subcommand, found by walking the clap definition
 //! ([`pcocc_image::command`]) so that a new subcommand gets its snapshot: each one pinned by
-//! insta (`help__<path>`), each usage line naming the binary that runs it.
+//! insta (`help__<path>`), each usage line naming the binary that runs it, and `-t` listing
+//! the formats it takes.
 
 use crate::sandbox::Sandbox;
 
@@ -20,7 +21,9 @@ fn command_paths(cmd: &clap::Command) -> Vec<Vec<String>> {
 #[test]
 fn every_command_has_help_naming_the_binary() {
     let sb = Sandbox::new(&["user"]);
-    let paths = command_paths(&pcocc_image::command());
+    let cli = pcocc_image::command();
+    let paths = command_paths(&cli);
+    let commands: Vec<&str> = cli.get_subcommands().map(clap::Command::get_name).collect();
     assert!(
         paths.contains(&vec!["repo".to_owned(), "gc".to_owned()]),
         "the walk reaches nested subcommands: {paths:?}"
@@ -34,6 +37,19 @@ fn every_command_has_help_naming_the_binary() {
             .collect();
         let usage = format!("\nUsage: {} ", words.join(" "));
         assert!(text.contains(&usage), "{usage:?} in:\n{text}");
+        for command in &commands {
+            assert!(
+                !text.contains(&format!("pcocc image {command} ")),
+                "the help names the binary that runs {command}, not pcocc's command:\n{text}"
+            );
+        }
+        if ["import", "export"].contains(&args[0]) {
+            let listed = format!(
+                "[possible values: {}]",
+                pcocc_image::lower::format_names().join(", ")
+            );
+            assert!(text.contains(&listed), "{listed:?} in:\n{text}");
+        }
         let name = if path.is_empty() {
             "root".to_owned()
         } else {
