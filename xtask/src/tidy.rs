@@ -16,7 +16,10 @@ type Rule = fn(&Path) -> Result<Vec<String>>;
 /// Every rule, with what it checks.
 pub(crate) const RULES: [(&str, Rule); 6] = [
     ("every .rs file starts with a `//!` line", doc_lines),
-    ("clap only in front ends and xtask", clap_outside_front_ends),
+    (
+        "clap only in front ends and tooling (xtask, strata-dist)",
+        clap_outside_front_ends,
+    ),
     ("strata-model does no I/O", io_in_model),
     ("dependencies point one way", dependency_direction),
     ("a binary's main.rs has fewer than 20 lines", long_mains),
@@ -131,6 +134,11 @@ fn doc_lines(root: &Path) -> Result<Vec<String>> {
 
 // ---- Workspace crates and their manifests ---------------------------------------------------
 
+/// Project tooling: crates that may have binaries but are not front ends. They may know clap
+/// (xtask parses its own arguments; strata-dist renders the front ends' clap definitions into
+/// man pages and completions) and sit outside the layers (see [`OUTSIDE_LAYERS`]).
+const TOOLING: [&str; 2] = ["xtask", "strata-dist"];
+
 /// A crate of the workspace.
 struct Crate {
     name: String,
@@ -139,15 +147,20 @@ struct Crate {
 }
 
 impl Crate {
-    /// A front end: a binary crate (`src/main.rs`) with a `[[bin]]` entry (xtask is tooling).
+    /// A front end: a binary crate (`src/main.rs`) with a `[[bin]]` entry, not [`TOOLING`].
     fn is_front_end(&self) -> bool {
-        self.name != "xtask"
+        !self.is_tooling()
             && self.dir.join("src/main.rs").is_file()
             && self
                 .manifest
                 .get("bin")
                 .and_then(Item::as_array_of_tables)
                 .is_some_and(|bins| !bins.is_empty())
+    }
+
+    /// Whether the crate is one of [`TOOLING`].
+    fn is_tooling(&self) -> bool {
+        TOOLING.contains(&self.name.as_str())
     }
 
     /// The crate names in its `[kind]` tables (`dependencies`, `dev-dependencies`,
@@ -268,12 +281,12 @@ fn find_in_sources(root: &Path, dir: &Path, needles: &[&str], why: &str) -> Resu
 
 // ---- Rule: clap only in front ends -----------------------------------------------------------
 
-/// Rule: only front ends and xtask have clap in their manifests (any kind of dependency) or
-/// name it in their sources (ARCHITECTURE.md: only front ends know clap).
+/// Rule: only front ends and [`TOOLING`] have clap in their manifests (any kind of dependency)
+/// or name it in their sources (ARCHITECTURE.md: only front ends know clap).
 fn clap_outside_front_ends(root: &Path) -> Result<Vec<String>> {
     let mut offences = Vec::new();
     for krate in workspace_crates(root)? {
-        if krate.name == "xtask" || krate.is_front_end() {
+        if krate.is_tooling() || krate.is_front_end() {
             continue;
         }
         for kind in ["dependencies", "dev-dependencies", "build-dependencies"] {
@@ -281,7 +294,7 @@ fn clap_outside_front_ends(root: &Path) -> Result<Vec<String>> {
                 if dep == "clap" || dep.starts_with("clap_") {
                     offences.push(format!(
                         "{}: {dep} in [{kind}]; only front ends (src/main.rs and a [[bin]]) and \
-                         xtask know clap",
+                         tooling (xtask, strata-dist) know clap",
                         krate.name
                     ));
                 }
@@ -291,7 +304,7 @@ fn clap_outside_front_ends(root: &Path) -> Result<Vec<String>> {
             root,
             &krate.dir,
             &["use clap", "clap::", "extern crate clap"],
-            "only front ends and xtask know clap",
+            "only front ends and tooling (xtask, strata-dist) know clap",
         )?);
     }
     Ok(offences)
@@ -405,9 +418,9 @@ const RANKS: [(&str, u8); 7] = [
 /// The rank of every front end (see [`Crate::is_front_end`]).
 const FRONT_END_RANK: u8 = 6;
 
-/// Tooling and test support: not in the layers (their own dependencies are free), and no
-/// crate may have them as a normal dependency.
-const OUTSIDE_LAYERS: [&str; 2] = ["xtask", "strata-testkit"];
+/// Tooling and test support: not in the layers (their own dependencies are free: strata-dist
+/// depends on the front ends), and no crate may have them as a normal dependency.
+const OUTSIDE_LAYERS: [&str; 3] = ["xtask", "strata-dist", "strata-testkit"];
 
 /// Rule: every normal dependency (`[dependencies]`, target-specific ones included) between
 /// workspace crates goes to a lower rank (see [`RANKS`]); none goes to xtask or strata-testkit;
@@ -701,6 +714,17 @@ mod tests {
                     "xtask/Cargo.toml",
                     &manifest("xtask", "[dependencies]\nclap = \"4\"\n"),
                 ),
+                (
+                    "crates/strata-dist/Cargo.toml",
+                    &manifest(
+                        "strata-dist",
+                        "[dependencies]\nclap = \"4\"\nclap_mangen = \"0.3\"\n",
+                    ),
+                ),
+                (
+                    "crates/strata-dist/src/lib.rs",
+                    "//! Renders.\nfn f(_: clap::Command) {}\n",
+                ),
             ],
         );
         let offences = tree.offences(clap_outside_front_ends);
@@ -810,14 +834,28 @@ mod tests {
                     "xtask/Cargo.toml",
                     &manifest("xtask", &deps(&["strata-cli"])),
                 ),
+                (
+                    "crates/strata-dist/Cargo.toml",
+                    &manifest(
+                        "strata-dist",
+                        &format!("{FRONT_END_BIN}{}", deps(&["fe", "strata-cli"])),
+                    ),
+                ),
+                ("crates/strata-dist/src/main.rs", "//! Dist.\n"),
+                (
+                    "crates/fe2/Cargo.toml",
+                    &manifest("fe2", &format!("{FRONT_END_BIN}{}", deps(&["strata-dist"]))),
+                ),
+                ("crates/fe2/src/main.rs", "//! Fe2.\n"),
             ],
         );
         let offences = tree.offences(dependency_direction);
-        assert_eq!(offences.len(), 4, "{offences:#?}");
-        assert!(offences[0].starts_with("strata-cli (rank 5) -> fe (rank 6)"));
-        assert!(offences[1].starts_with("strata-disk (rank 1) -> strata-oci (rank 1)"));
-        assert!(offences[2].starts_with("strata-extra: not ranked"));
-        assert!(offences[3].starts_with("strata-store -> strata-testkit: strata-testkit may only"));
+        assert_eq!(offences.len(), 5, "{offences:#?}");
+        assert!(offences[0].starts_with("fe2 -> strata-dist: strata-dist may only"));
+        assert!(offences[1].starts_with("strata-cli (rank 5) -> fe (rank 6)"));
+        assert!(offences[2].starts_with("strata-disk (rank 1) -> strata-oci (rank 1)"));
+        assert!(offences[3].starts_with("strata-extra: not ranked"));
+        assert!(offences[4].starts_with("strata-store -> strata-testkit: strata-testkit may only"));
     }
 
     #[test]
