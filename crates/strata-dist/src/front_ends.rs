@@ -1,0 +1,17 @@
+//! [`FRONT_ENDS`]: every binary strata installs, with its clap definition.
+
+/// A front end: the name of its binary and its clap definition.
+#[derive(Debug, Clone, Copy)]
+pub struct FrontEnd {
+    /// The binary's name, as users type it and as `cargo build` names it.
+    pub bin: &'static str,
+    /// Its whole command line as clap holds it (the front end library's `command()`).
+    pub command: fn() -> clap::Command,
+}
+
+/// Every front end, one line each: a new one registers here, and gets its man pages,
+/// completions, and its place in `cargo xtask dist` and its install.
+pub const FRONT_ENDS: &[FrontEnd] = &[FrontEnd {
+    bin: "pcocc-image",
+    command: pcocc_image::command,
+}];

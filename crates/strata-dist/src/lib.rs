@@ -1,0 +1,41 @@
+//! strata-dist: the man pages and shell completions of every front end, rendered from their
+//! clap definitions (each front end's library exposes `command()`), so that no binary has to run
+//! and none carries a hidden flag for it. `cargo xtask dist` runs the `strata-dist` binary.
+//!
+//! [`FRONT_ENDS`] lists the front ends, one line each. [`write_all`] writes their files under
+//! a directory laid out as an install prefix, so that installing is copying the tree:
+//! [`man`] one page per command and subcommand (`share/man/man1/pcocc-image-repo-gc.1`),
+//! [`completion`] a script per shell in the directory where that shell looks for it
+//! (`share/bash-completion/completions/pcocc-image`, zsh's `site-functions`, fish's
+//! `vendor_completions.d`).
+
+pub mod completion;
+pub mod error;
+pub mod front_ends;
+pub mod man;
+pub mod run;
+
+use std::path::{Path, PathBuf};
+
+pub use error::DistError;
+pub use front_ends::{FRONT_ENDS, FrontEnd};
+pub use run::main;
+
+/// Writes the man pages (dated `date`, `YYYY-MM-DD`) and completions of every front end under
+/// `prefix` (created if needed) and returns the files written, front end by front end.
+pub fn write_all(prefix: &Path, date: &str) -> Result<Vec<PathBuf>, DistError> {
+    let mut written = Vec::new();
+    for front_end in FRONT_ENDS {
+        written.extend(man::write_pages(
+            (front_end.command)(),
+            date,
+            &prefix.join(man::DIR),
+        )?);
+        written.extend(completion::write_scripts(
+            (front_end.command)(),
+            front_end.bin,
+            prefix,
+        )?);
+    }
+    Ok(written)
+}
