@@ -1,4 +1,4 @@
-//! [`DistError`]: a file or directory that could not be written, with its path.
+//! [`DistError`]: a file or directory that could not be written or copied, with its path.
 
 use std::path::PathBuf;
 
@@ -10,6 +10,17 @@ pub enum DistError {
     CreateDir {
         /// The directory.
         path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A binary could not be copied.
+    #[error("cannot copy {from} to {to}")]
+    Copy {
+        /// The binary (in cargo's target directory).
+        from: PathBuf,
+        /// Its copy.
+        to: PathBuf,
         /// Why.
         #[source]
         source: std::io::Error,

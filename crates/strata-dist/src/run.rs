@@ -1,6 +1,7 @@
-//! The `strata-dist` binary's whole behaviour: `strata-dist --date YYYY-MM-DD PREFIX` writes
-//! every front end's man pages and completions under PREFIX ([`crate::write_all`]) and says how
-//! many.
+//! The `strata-dist` binary's whole behaviour: `strata-dist --date YYYY-MM-DD [--bin-dir DIR]
+//! PREFIX` writes every front end's man pages and completions under PREFIX
+//! ([`crate::write_all`]), copies their binaries from DIR into `PREFIX/bin`
+//! ([`crate::copy_binaries`]), and says what it wrote.
 
 #![allow(
     clippy::print_stdout,
@@ -11,37 +12,34 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: strata-dist --date YYYY-MM-DD PREFIX\n\n\
+use crate::DistError;
+
+const USAGE: &str = "usage: strata-dist --date YYYY-MM-DD [--bin-dir DIR] PREFIX\n\n\
 writes the man pages (PREFIX/share/man/man1, dated DATE) and the bash, zsh and fish \
-completions (PREFIX/share/...) of every strata front end";
+completions (PREFIX/share/...) of every strata front end, and with --bin-dir copies their \
+binaries from DIR into PREFIX/bin";
+
+/// The command line, parsed.
+struct Args {
+    date: String,
+    bin_dir: Option<PathBuf>,
+    prefix: PathBuf,
+}
 
 /// Runs the binary with the process's arguments.
 pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (date, prefix) = match args.as_slice() {
-        [flag] if flag == "-h" || flag == "--help" => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        [flag, date, prefix] if flag == "--date" && is_date(date) && !prefix.starts_with('-') => {
-            (date, PathBuf::from(prefix))
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
+    if matches!(args.as_slice(), [flag] if flag == "-h" || flag == "--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let Some(args) = parse(&args) else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
     };
-    match crate::write_all(&prefix, date) {
-        Ok(written) => {
-            let pages = written
-                .iter()
-                .filter(|path| path.extension().is_some_and(|ext| ext == "1"))
-                .count();
-            println!(
-                "strata-dist: {pages} man pages and {} completion scripts under {}",
-                written.len() - pages,
-                prefix.display()
-            );
+    match write(&args) {
+        Ok(summary) => {
+            println!("strata-dist: {summary} under {}", args.prefix.display());
             ExitCode::SUCCESS
         }
         Err(err) => {
@@ -57,6 +55,46 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Writes everything `args` asks for and says what, in words.
+fn write(args: &Args) -> Result<String, DistError> {
+    let written = crate::write_all(&args.prefix, &args.date)?;
+    let pages = written
+        .iter()
+        .filter(|path| path.extension().is_some_and(|ext| ext == "1"))
+        .count();
+    let mut summary = format!(
+        "{pages} man pages, {} completion scripts",
+        written.len() - pages
+    );
+    if let Some(bin_dir) = &args.bin_dir {
+        let binaries = crate::copy_binaries(bin_dir, &args.prefix)?;
+        summary.push_str(&format!(", {} binaries", binaries.len()));
+    }
+    Ok(summary)
+}
+
+/// `--date DATE`, `--bin-dir DIR` (in any order) and the prefix; `None` if anything is missing,
+/// repeated or unknown.
+fn parse(args: &[String]) -> Option<Args> {
+    let (mut date, mut bin_dir, mut prefix) = (None, None, None);
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--date" if date.is_none() => date = args.next().filter(|d| is_date(d)).cloned(),
+            "--bin-dir" if bin_dir.is_none() => bin_dir = Some(PathBuf::from(args.next()?)),
+            text if !text.starts_with('-') && prefix.is_none() => {
+                prefix = Some(PathBuf::from(text));
+            }
+            _ => return None,
+        }
+    }
+    Some(Args {
+        date: date?,
+        bin_dir,
+        prefix: prefix?,
+    })
+}
+
 /// Whether `text` is a `YYYY-MM-DD` date (digits and dashes in their places).
 fn is_date(text: &str) -> bool {
     text.len() == 10
@@ -67,4 +105,32 @@ fn is_date(text: &str) -> bool {
                 c.is_ascii_digit()
             }
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| (*w).to_owned()).collect()
+    }
+
+    #[test]
+    fn parses_the_date_the_bin_dir_and_the_prefix() {
+        let parsed = parse(&args(&["--bin-dir", "rel", "--date", "2026-01-02", "out"]));
+        assert!(matches!(
+            parsed,
+            Some(Args { date, bin_dir: Some(bin_dir), prefix })
+                if date == "2026-01-02" && bin_dir.as_path() == std::path::Path::new("rel") && prefix.as_path() == std::path::Path::new("out")
+        ));
+        for refused in [
+            &["out"][..],
+            &["--date", "2026-1-2", "out"],
+            &["--date", "2026-01-02"],
+            &["--date", "2026-01-02", "out", "again"],
+            &["--date", "2026-01-02", "--force", "out"],
+        ] {
+            assert!(parse(&args(refused)).is_none(), "{refused:?}");
+        }
+    }
 }

@@ -107,3 +107,30 @@ fn writes_an_install_prefix_layout() {
         assert!(file.is_file(), "{}", file.display());
     }
 }
+
+/// The binaries are copied from cargo's directory into `bin/`, still executable; a missing one
+/// is an error that names it.
+#[test]
+fn copies_every_binary_executable() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let release = tempfile::tempdir().expect("bin dir");
+    let prefix = tempfile::tempdir().expect("prefix");
+    let missing = strata_dist::copy_binaries(release.path(), prefix.path());
+    assert!(
+        matches!(&missing, Err(strata_dist::DistError::Copy { from, .. }) if from.starts_with(release.path())),
+        "{missing:?}"
+    );
+    for front_end in strata_dist::FRONT_ENDS {
+        let bin = release.path().join(front_end.bin);
+        std::fs::write(&bin, "#!/bin/sh\n").expect("binary");
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("mode");
+    }
+    let copied = strata_dist::copy_binaries(release.path(), prefix.path()).expect("copied");
+    assert_eq!(copied.len(), strata_dist::FRONT_ENDS.len());
+    for (copy, front_end) in copied.iter().zip(strata_dist::FRONT_ENDS) {
+        assert_eq!(copy, &prefix.path().join("bin").join(front_end.bin));
+        let mode = std::fs::metadata(copy).expect("copy").permissions().mode();
+        assert_eq!(mode & 0o777, 0o755, "{}", copy.display());
+    }
+}
