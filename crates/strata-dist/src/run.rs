@@ -68,7 +68,12 @@ fn write(args: &Args) -> Result<String, DistError> {
     );
     if let Some(bin_dir) = &args.bin_dir {
         let binaries = crate::copy_binaries(bin_dir, &args.prefix)?;
-        summary.push_str(&format!(", {} binaries", binaries.len()));
+        let noun = if binaries.len() == 1 {
+            "binary"
+        } else {
+            "binaries"
+        };
+        summary.push_str(&format!(", {} {noun}", binaries.len()));
     }
     Ok(summary)
 }
