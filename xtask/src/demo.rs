@@ -36,7 +36,7 @@ pub(crate) fn run() -> Result<()> {
             .args(["build", "--quiet", "-p", "pcocc-image"])
             .current_dir(&root),
     )?;
-    let bin = target_dir(&root).join("debug/pcocc-image");
+    let bin = crate::target_dir(&root).join("debug/pcocc-image");
     let pcocc = |args: &[&str]| -> Result<()> {
         let mut command = config.command(&bin);
         command.args(args);
@@ -160,11 +160,6 @@ fn check_with_qemu_img(vmdk: &Path, disk: &Path) -> Result<()> {
         path_arg(disk)?,
     ]);
     cmd::run(&mut compare)
-}
-
-/// Cargo's target directory (`CARGO_TARGET_DIR` or `<root>/target`).
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 
 fn path_arg(path: &Path) -> Result<&str> {

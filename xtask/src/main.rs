@@ -1,8 +1,9 @@
 //! `cargo xtask`: the project's automation, written in Rust (matklad's xtask pattern).
 //!
 //! `main` only dispatches; each command lives in its own module: [`ci`] (the single source of
-//! truth for CI), [`setup`] (what the tests, benches and demo need on the machine), [`demo`] and
-//! [`tidy`]. [`cmd`] runs other programs and prints them as a user would type them.
+//! truth for CI), [`setup`] (what the tests, benches and demo need on the machine), [`demo`],
+//! [`dist`] (release binaries, man pages, completions, install) and [`tidy`]. [`cmd`] runs
+//! other programs and prints them as a user would type them.
 
 #![allow(
     clippy::print_stdout,
@@ -15,6 +16,7 @@ mod bench_store;
 mod ci;
 mod cmd;
 mod demo;
+mod dist;
 mod fuzz;
 mod report;
 mod setup;
@@ -35,15 +37,17 @@ commands:
   tidy               check the invariants of ARCHITECTURE.md that a machine can check
                      (see xtask/src/tidy.rs)
   setup              install what the tests, benches and demo need, only what is missing
-  demo               the main job end to end: pcocc-image on the default repository
+  demo               the main job end to end: pcocc-image on a repository of its own
+  dist [--install [--prefix DIR]]
+                     release binaries, man pages and bash/zsh/fish completions of every
+                     front end under target/dist (laid out as a prefix: bin/, share/...);
+                     --install copies them into DIR (default ~/.local)
   bench disk         time strata against qemu-img on generated images; writes docs/benchmarks.md
   bench formats      the same for vmdk, vdi, vpc and qed output
   bench store        time pcocc-image import against pcocc's way (qemu-img, sha256sum, mv)
   fuzz [--time S] [TARGET...]
                      run the fuzz targets of fuzz/ (cargo +nightly fuzz), S seconds each
-  help               print this message
-
-not yet available: dist";
+  help               print this message";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -77,14 +81,17 @@ fn run(args: Vec<String>) -> Result<()> {
         ["demo"] => demo::run(),
         ["bench", rest @ ..] => bench::run(rest),
         ["fuzz", rest @ ..] => fuzz::run(rest),
-        [cmd @ "dist", ..] => {
-            bail!("`cargo xtask {cmd}` is not available yet\n\n{USAGE}")
-        }
+        ["dist", rest @ ..] => dist::run(rest),
         _ => bail!(
             "unknown command or arguments: {}\n\n{USAGE}",
             args.join(" ")
         ),
     }
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR` or `<root>/target`).
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 
 /// The repository root: the parent of this crate's directory.

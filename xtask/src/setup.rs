@@ -105,6 +105,12 @@ const REQUIREMENTS: &[Requirement] = &[
         why: "libyal's vhdx reader (pyvhdi), an independent check of the vhdx images strata writes",
     },
     Requirement {
+        name: "man",
+        check: Check::Runs(&["man", "--version"]),
+        install: Install::Apt("man-db"),
+        why: "loads the man pages `cargo xtask dist` writes (strata-dist's tests: `man -l`)",
+    },
+    Requirement {
         name: "hyperfine",
         check: Check::Runs(&["hyperfine", "--version"]),
         install: Install::Apt("hyperfine"),
