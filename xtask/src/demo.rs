@@ -26,16 +26,14 @@ pub(crate) fn run() -> Result<()> {
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
     let config = DemoConfig::write(&work)?;
     println!(
-        "strata demo: pcocc-image on a repository of its own, {} (configured in {}; your own \
-         repositories are not touched)\n",
+        "strata demo: building pcocc-image first (cargo's progress below; a few minutes on a \
+         fresh clone), then importing, exporting, copying and resizing a sample disk with it \
+         in a repository of its own, {} (configured in {}; your own repositories are not \
+         touched)\n",
         config.repo.display(),
         config.repos_yaml().display()
     );
-    cmd::run(
-        cmd::cargo()
-            .args(["build", "--quiet", "-p", "pcocc-image"])
-            .current_dir(&root),
-    )?;
+    cmd::run(&mut build(&root))?;
     let bin = crate::target_dir(&root).join("debug/pcocc-image");
     let pcocc = |args: &[&str]| -> Result<()> {
         let mut command = config.command(&bin);
@@ -90,6 +88,15 @@ pub(crate) fn run() -> Result<()> {
          ends."
     );
     Ok(())
+}
+
+/// The build of the demo's binary: cargo's own progress (bar on a terminal, `Compiling` lines
+/// otherwise) shows on stderr, so that a fresh clone's first build is not minutes of silence.
+/// The dev profile, as the tests build it: `cargo xtask ci` runs the demo after them.
+fn build(root: &Path) -> Command {
+    let mut build = cmd::cargo();
+    build.args(["build", "-p", "pcocc-image"]).current_dir(root);
+    build
 }
 
 /// The demo's own pcocc configuration: one repository, `demo`, under the demo's directory.
@@ -186,6 +193,15 @@ fn make_disk(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The build shows cargo's progress: no `--quiet`, no `-q`.
+    #[test]
+    fn the_build_shows_its_progress() {
+        let build = build(Path::new("/src"));
+        let args: Vec<&str> = build.get_args().map(|arg| arg.to_str().unwrap()).collect();
+        assert_eq!(args, ["build", "-p", "pcocc-image"]);
+        assert_eq!(build.get_current_dir(), Some(Path::new("/src")));
+    }
 
     /// The demo never reads or writes the user's repositories: its commands see a
     /// configuration of its own, whose only repository is under the demo's directory.
