@@ -237,7 +237,7 @@ pub fn verify(args: &RepoArg) -> VerifyRequest {
 const ADDED_FORMATS: &[Format] = &[Format::Disk(DiskFormat::Vhdx)];
 
 /// Every format name `-t` and a `FORMAT:` prefix take (in any case): pcocc's VM formats in its
-/// order and [`ADDED_FORMATS`], then its container formats and `oci-archive`, which strata
+/// order and strata's `vhdx`, then its container formats and `oci-archive`, which strata
 /// adds, by name. Help and completions list them; a name that is not one of them is still
 /// refused where pcocc refuses it (after content detection), in its words.
 pub fn format_names() -> Vec<&'static str> {
