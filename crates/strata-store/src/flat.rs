@@ -50,11 +50,12 @@ impl FlatBackend {
     }
 
     /// transient's default backend directory for `env`: `$TRANSIENT_BACKEND`, else
-    /// `<XDG data home>/transient/backend`.
+    /// `<XDG data home>/transient/backend`. An empty `$TRANSIENT_BACKEND` counts as unset
+    /// (transient would use the current directory).
     pub fn default_path(env: &crate::env::Env) -> PathBuf {
         match env.var("TRANSIENT_BACKEND") {
-            Some(dir) => PathBuf::from(dir),
-            None => env.xdg_data_home().join("transient/backend"),
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => env.xdg_data_home().join("transient/backend"),
         }
     }
 
@@ -126,10 +127,16 @@ impl FlatBackend {
         })
     }
 
-    /// Removes image `name` (`No image in backend with name '{name}'`). Whether VMs use it is
-    /// the caller's question (transient asks its vmstore).
+    /// Removes image `name` (`No image in backend with name '{name}'`), holding its
+    /// per-image lock so that a retrieval, commit or build of the same name is not under way
+    /// ([`StoreError::Locked`] if one is: removal does not wait). Whether VMs use it is the
+    /// caller's question ([`crate::VmStore::users_of`]).
     pub fn remove(&self, name: &str) -> Result<()> {
         let path = self.image_path(name)?;
+        let _lock = FileLock::try_acquire(
+            &self.working_dir().join(encoded(name)?),
+            LockMode::Exclusive,
+        )?;
         match fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_file() => {}
             _ => {
@@ -311,6 +318,31 @@ mod tests {
         let e = store.remove("my-image").unwrap_err();
         assert!(matches!(e, StoreError::FlatNoSuchImage { .. }));
         assert_eq!(e.to_string(), "No image in backend with name 'my-image'");
+    }
+
+    #[test]
+    fn removal_does_not_wait_for_a_writer_of_the_same_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FlatBackend::open(dir.path()).unwrap();
+        write(&store, "c7", b"old", Existing::Refuse).unwrap();
+        let rebuild = store.new_image("c7").unwrap();
+        let e = store.remove("c7").unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErrorKind::Locked);
+        assert!(store.contains("c7").unwrap());
+        drop(rebuild);
+        store.remove("c7").unwrap();
+        assert!(!store.contains("c7").unwrap());
+    }
+
+    #[test]
+    fn an_empty_backend_variable_counts_as_unset() {
+        let env = crate::env::Env::new("/home/u", "u");
+        let default = Path::new("/home/u/.local/share/transient/backend");
+        assert_eq!(FlatBackend::default_path(&env), default);
+        let env = env.with_var("TRANSIENT_BACKEND", "");
+        assert_eq!(FlatBackend::default_path(&env), default);
+        let env = env.with_var("TRANSIENT_BACKEND", "/srv/backend");
+        assert_eq!(FlatBackend::default_path(&env), Path::new("/srv/backend"));
     }
 
     #[test]

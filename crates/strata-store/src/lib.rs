@@ -11,8 +11,9 @@
 //! reads it; with no `repos.yaml` at all, strata uses one repository named `user` under
 //! `$XDG_DATA_HOME/strata/images` (`~/.local/share/strata/images`), so it works out of the box.
 //!
-//! transient's flat backend ([`FlatBackend`]) keeps one flattened qcow2 file per image name. VM
-//! instances ([`Instance`]) pin the image revisions their overlays stand on.
+//! transient's flat backend ([`FlatBackend`]) keeps one flattened qcow2 file per image name;
+//! its VM store ([`VmStore`]) says which VMs' overlays stand on one. VM instances ([`Instance`])
+//! pin the image revisions their overlays stand on.
 //!
 //! The store is the only code that turns bytes into a stored image: a writer of image bytes
 //! gets an [`Output`](strata_disk::Output) from it ([`Writer::new_blob`],
@@ -24,6 +25,7 @@
 //! - [`env`](mod@env) holds the user's environment that configuration depends on, injectable for tests.
 //! - [`repo`] is the content-addressed repository: blobs, records, gc, verify.
 //! - [`flat`] is transient's flat backend.
+//! - [`vmstore`] is transient's VM store, read to find the VMs that use a backend image.
 //! - [`instances`] records VM instances and creates their overlays.
 //! - [`lock`] wraps the `flock`s.
 //! - [`fsutil`] has streaming sha256, directory fsync, `access(W_OK)`, clone-or-sparse-copy.
@@ -38,6 +40,7 @@ pub mod fsutil;
 pub mod instances;
 pub mod lock;
 pub mod repo;
+pub mod vmstore;
 
 pub use cache::{Cache, CacheEntry, CacheHold, CacheRemoval, ExtractPolicy};
 pub use config::{
@@ -55,3 +58,4 @@ pub use repo::{
     Qcow2Chains, Repository, StagedBlob, StoredBlob, VerifyReport, Writer, container_blobs,
     container_record, oci_index_for, parse_record_file_name, record_file_name,
 };
+pub use vmstore::VmStore;
