@@ -161,9 +161,7 @@ pub fn copy(args: &CopyArgs, settings: &Settings) -> Result<CopyRequest, Error> 
 pub fn delete(args: &DeleteArgs, settings: &Settings) -> Result<DeleteRequest, Error> {
     let image = image_ref(&args.image)?;
     let store = settings.strata.store(image.repo())?.name().to_owned();
-    Ok(DeleteRequest {
-        image: locator(&image).in_store(store),
-    })
+    Ok(DeleteRequest::new(locator(&image).in_store(store)))
 }
 
 /// `resize IMAGE NEW_SZ`: the size in qemu-img's syntax; a bad one gets pcocc's text around

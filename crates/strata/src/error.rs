@@ -90,6 +90,17 @@ pub enum Error {
         /// The store.
         store: String,
     },
+    /// An image that VMs use, and the removal was not forced
+    /// ([`OnInUse::Refuse`](crate::OnInUse::Refuse)).
+    #[error("image {key} in store {store} is in use by {}", .users.join(", "))]
+    ImageInUse {
+        /// The image.
+        key: ImageKey,
+        /// The store.
+        store: String,
+        /// The VMs that use it, by the names the store knows them by, sorted.
+        users: Vec<String>,
+    },
     /// A store was asked for an image by a kind of key it does not keep (an ID in a store of
     /// names).
     #[error("store {store} cannot find an image by {key}: it names images by name")]
@@ -272,7 +283,7 @@ impl Error {
             Error::TransportUnavailable { .. }
             | Error::ExportNotSupported { .. }
             | Error::FormatNotWritable { .. } => ErrorKind::Unsupported,
-            Error::CacheEntryInUse { .. } => ErrorKind::Busy,
+            Error::CacheEntryInUse { .. } | Error::ImageInUse { .. } => ErrorKind::Busy,
             Error::Interrupted => ErrorKind::Interrupted,
             Error::ReadOnlyStore { .. } => ErrorKind::PermissionDenied,
             Error::Io { source, .. } => io_kind(source),
@@ -402,6 +413,16 @@ mod tests {
         };
         assert_eq!(e.kind(), ErrorKind::NotFound);
         assert_eq!(e.to_string(), "image a@3 not found in any store");
+        let e = Error::ImageInUse {
+            key: ImageKey::name("centos/7"),
+            store: "backend".into(),
+            users: vec!["vm-1".into(), "vm 2".into()],
+        };
+        assert_eq!(e.kind(), ErrorKind::Busy);
+        assert_eq!(
+            e.to_string(),
+            "image centos/7 in store backend is in use by vm-1, vm 2"
+        );
         let e = Error::KeyNotSupported {
             key: ImageKey::Id(7),
             store: "user".into(),

@@ -6,7 +6,7 @@
 //! The core works on [`store`]s through small capability traits and holds the invariants
 //! (every digest recomputed, crash-safe writes, locks, hostile-input limits). It speaks no
 //! tool's dialect: a front end settles its users' names, formats and defaults, and passes its
-//! policy in as values ([`NamePolicy`], [`ImageLocator`], [`NewImageTarget`]).
+//! policy in as values ([`NamePolicy`], [`ImageLocator`], [`NewImageTarget`], [`OnInUse`]).
 //!
 //! # Guide
 //!
@@ -81,11 +81,13 @@
 //! |---|---|---|---|
 //! | [`Strata::list`] | images of one or every store | [`ListRequest`] | [`ListOutcome`] |
 //! | [`Strata::show`] | one image, its layers and revisions | [`ShowRequest`] | [`ShowOutcome`] |
+//! | [`Strata::sizes`] | a VM image's virtual size and the space its files take | [`SizesRequest`] | [`SizesOutcome`] |
 //! | [`Strata::store_list`] | the stores | (none) | [`StoreListOutcome`] |
 //! | [`Strata::import`] | a disk file or container image becomes an image | [`ImportRequest`] | [`ImportOutcome`] |
 //! | [`Strata::export`] | an image becomes a disk file or container image | [`ExportRequest`] | [`ExportOutcome`] |
 //! | [`Strata::copy`] | an image becomes another image | [`CopyRequest`] | [`CopyOutcome`] |
 //! | [`Strata::delete`] | remove an image or a revision | [`DeleteRequest`] | [`DeleteOutcome`] |
+//! | [`Strata::delete_all`] | remove several, all checked first | [`DeleteRequest`]s | [`DeleteOutcome`]s |
 //! | [`Strata::resize`] | grow a VM image by a layer | [`ResizeRequest`] | [`ResizeOutcome`] |
 //! | [`Strata::gc`] | collect a store's garbage | [`GcRequest`] | [`GcOutcome`] |
 //! | [`Strata::verify`] | rehash and check stores | [`VerifyRequest`] | [`VerifyOutcome`] |
@@ -124,14 +126,14 @@ pub use ops::export::{Destination, ExportOutcome, ExportRequest};
 pub use ops::import::{ImportOutcome, ImportRequest, Source, probe};
 pub use ops::maintain::{GcOutcome, GcRequest, StoreVerify, VerifyOutcome, VerifyRequest};
 pub use ops::query::{
-    ListOutcome, ListRequest, ShowOutcome, ShowRequest, StoreFailure, StoreImages, StoreInfo,
-    StoreListOutcome,
+    ListOutcome, ListRequest, ShowOutcome, ShowRequest, SizesOutcome, SizesRequest, StoreFailure,
+    StoreImages, StoreInfo, StoreListOutcome,
 };
 pub use ops::resize::{ResizeOutcome, ResizeRequest};
 pub use progress::{NoProgress, Phase, Progress, ProgressEvent, Warning};
 pub use store::{
     Containers, ImageKey, ImageLocator, ImageSummary, Layer, LayerCopy, Maintenance, NamePolicy,
-    NewImageTarget, OnExisting, RevisionSummary, Revisions, Store,
+    NewImageTarget, OnExisting, OnInUse, RevisionSummary, Revisions, Store,
 };
 pub use stores::{FlatStore, RepositoryStore};
 

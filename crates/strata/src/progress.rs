@@ -77,6 +77,16 @@ pub enum Warning {
         /// The other store.
         store: String,
     },
+    /// An image that VMs use is being removed, as the request allowed
+    /// ([`OnInUse::Remove`](crate::OnInUse::Remove)).
+    RemovingInUse {
+        /// The store.
+        store: String,
+        /// The image's name.
+        name: String,
+        /// The VMs that use it, sorted.
+        users: Vec<String>,
+    },
     /// A container image was stored, but extracting it into the cache failed (it will be
     /// extracted again when a container needs it).
     CacheNotPopulated {

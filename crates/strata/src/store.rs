@@ -8,7 +8,7 @@
 //!
 //! | capability | what it adds | implemented by |
 //! |---|---|---|
-//! | [`Store`] | list, find, open a disk, store a new disk, remove | every store |
+//! | [`Store`] | list, find, open a disk, store a new disk, the VMs that use an image, remove | every store |
 //! | [`Revisions`] | revisions of a name, layers shared between revisions and stores, a layer added on top | [`RepositoryStore`](crate::stores::RepositoryStore) |
 //! | [`Containers`] | OCI images: read one back, store one from any blob source | [`RepositoryStore`](crate::stores::RepositoryStore) |
 //! | [`Maintenance`] | garbage collection and verification | [`RepositoryStore`](crate::stores::RepositoryStore) |
@@ -22,8 +22,9 @@
 //!
 //! The core holds the invariants (every digest recomputed, writes through a temporary file that
 //! is fsynced and renamed, locks); a front end passes its dialect's policy in as values: which
-//! store a name is looked up or created in ([`ImageLocator`], [`NewImageTarget`]), and what an
-//! existing name means ([`NamePolicy`]).
+//! store a name is looked up or created in ([`ImageLocator`], [`NewImageTarget`]), what an
+//! existing name means ([`NamePolicy`]), and what an image that VMs use means to its removal
+//! ([`OnInUse`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -139,6 +140,19 @@ pub enum OnExisting {
     /// The new image takes the name: a flat store replaces the file atomically; a revisioned
     /// store adds the new image as the next revision (the older ones stay).
     Replace,
+}
+
+/// What an image that VMs use means to its removal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum OnInUse {
+    /// The removal fails before anything is removed
+    /// ([`Error::ImageInUse`](crate::Error::ImageInUse), naming the VMs).
+    #[default]
+    Refuse,
+    /// The image is removed anyway. What becomes of the VMs is the store's to say: a
+    /// repository keeps the layers its instances name until they end; a flat store's overlays
+    /// are left without their backing file.
+    Remove,
 }
 
 /// A front end's rules for the name of a new image.
@@ -268,9 +282,16 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// into. Nothing is visible until [`DiskSink::commit`].
     fn create_disk(&self, image: &NewImage) -> Result<Box<dyn DiskSink + '_>>;
 
-    /// Removes `name` (the given revision, or every one), refusing images that VM instances
-    /// use; returns the revisions removed (empty for a store without revisions).
-    fn remove(&self, name: &str, revision: Option<u64>) -> Result<Vec<u64>>;
+    /// The VMs that use `name` (the given revision, or any), by the names the store knows
+    /// them by, sorted: a repository's instances, or the VMs of a directory of overlays given
+    /// to the store. A name that is not here is
+    /// [`Error::ImageNotFound`](crate::Error::ImageNotFound).
+    fn users(&self, name: &str, revision: Option<u64>) -> Result<Vec<String>>;
+
+    /// Removes `name` (the given revision, or every one); an image that VMs use is refused or
+    /// removed as `on_in_use` says. Returns the revisions removed (empty for a store without
+    /// revisions).
+    fn remove(&self, name: &str, revision: Option<u64>, on_in_use: OnInUse) -> Result<Vec<u64>>;
 
     /// Revisions and shared layers, if this store keeps them.
     fn revisions(&self) -> Option<&dyn Revisions> {

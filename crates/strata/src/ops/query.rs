@@ -1,5 +1,7 @@
-//! Read-only queries: [`Strata::list`], [`Strata::show`] and [`Strata::store_list`].
+//! Read-only queries: [`Strata::list`], [`Strata::show`], [`Strata::sizes`] and
+//! [`Strata::store_list`].
 
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use crate::app::Strata;
@@ -62,6 +64,28 @@ pub struct ShowOutcome {
     pub revisions: Vec<RevisionSummary>,
 }
 
+/// The sizes of one VM image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizesRequest {
+    /// The image, maybe with a store and a revision.
+    pub image: ImageLocator,
+}
+
+/// What `sizes` measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SizesOutcome {
+    /// The image (the latest revision when none was asked for).
+    pub image: ImageSummary,
+    /// The size of the virtual disk in bytes, as the guest sees it.
+    pub virtual_size: u64,
+    /// The space its files take on their filesystem in bytes (allocated blocks, `st_blocks`
+    /// times 512, summed over its layers): what `qemu-img info` calls the actual size of a
+    /// single file.
+    pub allocated: u64,
+    /// The lengths of its files in bytes, summed over its layers.
+    pub file_len: u64,
+}
+
 /// What `store_list` shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreListOutcome {
@@ -120,6 +144,35 @@ impl Strata {
             image,
             layers,
             revisions,
+        })
+    }
+
+    /// The virtual size of the VM image the locator names (its disk opened, so an image whose
+    /// header does not parse is an error here) and the space its files take. A container
+    /// image has no disk: [`Error::NotVm`](crate::Error::NotVm).
+    pub fn sizes(&self, request: SizesRequest) -> Result<SizesOutcome> {
+        let (store, image) = self.find(&request.image)?;
+        if image.kind != strata_model::Kind::Vm {
+            return Err(crate::Error::NotVm {
+                name: image.name.clone(),
+                kind: image.kind,
+                action: "measured",
+            });
+        }
+        let virtual_size = store.open_disk(&image)?.virtual_size();
+        let mut allocated = 0u64;
+        let mut file_len = 0u64;
+        for layer in store.layers(&image)? {
+            let meta = std::fs::metadata(&layer.path)
+                .map_err(|e| crate::Error::io("read the metadata of", &layer.path, e))?;
+            allocated = allocated.saturating_add(meta.blocks().saturating_mul(512));
+            file_len = file_len.saturating_add(meta.len());
+        }
+        Ok(SizesOutcome {
+            image,
+            virtual_size,
+            allocated,
+            file_len,
         })
     }
 

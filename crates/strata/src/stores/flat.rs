@@ -1,26 +1,29 @@
 //! [`FlatStore`]: a [`FlatBackend`] (one flattened qcow2 file per name; the layout of
-//! transient's backend) as a [`Store`] of VM images without revisions.
+//! transient's backend) as a [`Store`] of VM images without revisions, and the [`VmStore`] whose
+//! VMs' overlays stand on its files, if the caller names one.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use strata_disk::{DiskImage, OpenOptions, Output};
 use strata_model::{DiskFormat, Kind};
-use strata_store::{Existing, FlatBackend, NewFlatImage, StoreError};
+use strata_store::{Existing, FlatBackend, NewFlatImage, StoreError, VmStore};
 
 use crate::error::{Error, Result};
 use crate::store::{
-    DiskSink, ImageKey, ImageSummary, Layer, NewImage, OnExisting, Store, StoredDisk,
+    DiskSink, ImageKey, ImageSummary, Layer, NewImage, OnExisting, OnInUse, Store, StoredDisk,
 };
 
 /// A directory of flattened qcow2 images, one file per name (names are stored with a
 /// reversible percent-encoding, see [`strata_store::flat`]), created with its `.working/`
-/// directory on first use.
+/// directory on first use. The VMs that use its images are those of the VM directory given with
+/// [`FlatStore::with_vm_store`]; without one, none.
 #[derive(Debug)]
 pub struct FlatStore {
     name: String,
     path: PathBuf,
     backend: OnceLock<FlatBackend>,
+    vm_store: Option<VmStore>,
 }
 
 impl FlatStore {
@@ -30,7 +33,21 @@ impl FlatStore {
             name: name.into(),
             path: path.into(),
             backend: OnceLock::new(),
+            vm_store: None,
         }
+    }
+
+    /// This store, whose images the VMs of the directory `path` use through their qcow2
+    /// overlays (one directory per VM, see [`strata_store::vmstore`]): removing an image one of
+    /// them stands on is refused unless forced.
+    pub fn with_vm_store(mut self, path: impl Into<PathBuf>) -> FlatStore {
+        self.vm_store = Some(VmStore::new(path));
+        self
+    }
+
+    /// The directory of VMs given with [`FlatStore::with_vm_store`].
+    pub fn vm_store(&self) -> Option<&Path> {
+        self.vm_store.as_ref().map(VmStore::path)
     }
 
     /// The backend, opened (and created) on the first call.
@@ -151,8 +168,29 @@ impl Store for FlatStore {
         }))
     }
 
-    /// Whether VMs use the image is the caller's question: the store records no instances.
-    fn remove(&self, name: &str, revision: Option<u64>) -> Result<Vec<u64>> {
+    /// The VMs of the VM directory ([`FlatStore::with_vm_store`]) one of whose overlays stands
+    /// on the image's file; none without a VM directory.
+    fn users(&self, name: &str, revision: Option<u64>) -> Result<Vec<String>> {
+        if revision.is_some() {
+            return Err(Error::ImageNotFound {
+                key: ImageKey::Name {
+                    name: name.to_owned(),
+                    revision,
+                },
+                store: Some(self.name.clone()),
+            });
+        }
+        let path = self.file_of(&self.summary(name))?;
+        match &self.vm_store {
+            Some(vm_store) => Ok(vm_store.users_of(&path)?),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Under the name's lock, so that no retrieval or build of it is under way; an image that
+    /// VMs use ([`Store::users`]) is refused unless `on_in_use` says otherwise, and the VMs'
+    /// overlays are then left without their backing file.
+    fn remove(&self, name: &str, revision: Option<u64>, on_in_use: OnInUse) -> Result<Vec<u64>> {
         let key = ImageKey::Name {
             name: name.to_owned(),
             revision,
@@ -163,6 +201,16 @@ impl Store for FlatStore {
         };
         if revision.is_some() {
             return Err(not_found());
+        }
+        if on_in_use == OnInUse::Refuse {
+            let users = self.users(name, None)?;
+            if !users.is_empty() {
+                return Err(Error::ImageInUse {
+                    key: key.clone(),
+                    store: self.name.clone(),
+                    users,
+                });
+            }
         }
         match self.backend()?.remove(name) {
             Ok(()) => Ok(Vec::new()),

@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 use crate::progress::{Phase, Progress, ProgressEvent};
 use crate::store::{
     AddedLayer, Containers, CopiedRevision, DiskSink, ImageKey, ImageSummary, Layer, LayerCopy,
-    Maintenance, NewImage, OnExisting, RevisionSummary, Revisions, Scratch, Store, StoredContainer,
-    StoredDisk,
+    Maintenance, NewImage, OnExisting, OnInUse, RevisionSummary, Revisions, Scratch, Store,
+    StoredContainer, StoredDisk,
 };
 
 /// A content-addressed repository with revisions, opened (and created if its directory does
@@ -132,6 +132,28 @@ impl RepositoryStore {
                 store: self.name.clone(),
             }),
             other => Ok(other?),
+        }
+    }
+}
+
+impl RepositoryStore {
+    /// The revision of `name` given, or every one, each checked to exist
+    /// ([`Error::ImageNotFound`]).
+    fn revisions_named(&self, name: &str, revision: Option<u64>) -> Result<Vec<u64>> {
+        let repo = self.repository()?;
+        let key = ImageKey::Name {
+            name: name.to_owned(),
+            revision,
+        };
+        match revision {
+            Some(revision) => {
+                repo.record(name, revision)
+                    .map_err(|e| not_found(e, key.clone(), &self.name))?;
+                Ok(vec![revision])
+            }
+            None => repo
+                .revisions(name)
+                .map_err(|e| not_found(e, key.clone(), &self.name)),
         }
     }
 }
@@ -264,26 +286,32 @@ impl Store for RepositoryStore {
         }))
     }
 
-    /// Every revision is checked first, so that an image in use loses none; several revisions
-    /// go all at once ([`Writer::delete_records`]).
-    fn remove(&self, name: &str, revision: Option<u64>) -> Result<Vec<u64>> {
+    /// The instances recorded on `name`'s revisions (the one given, or every one).
+    fn users(&self, name: &str, revision: Option<u64>) -> Result<Vec<String>> {
         let repo = self.repository()?;
-        let key = ImageKey::Name {
-            name: name.to_owned(),
-            revision,
+        let mut users = Vec::new();
+        for revision in self.revisions_named(name, revision)? {
+            users.extend(
+                repo.is_in_use(name, revision)?
+                    .iter()
+                    .map(|id| id.as_str().to_owned()),
+            );
+        }
+        users.sort();
+        users.dedup();
+        Ok(users)
+    }
+
+    /// Every revision is checked first, so that an image in use loses none; several revisions
+    /// go all at once ([`Writer::delete_records`]). Removed in use, the revisions' layers stay
+    /// until their instances end (gc keeps what instances name).
+    fn remove(&self, name: &str, revision: Option<u64>, on_in_use: OnInUse) -> Result<Vec<u64>> {
+        let revisions = self.revisions_named(name, revision)?;
+        let mode = match on_in_use {
+            OnInUse::Refuse => DeleteMode::RefuseInUse,
+            OnInUse::Remove => DeleteMode::Force,
         };
-        let revisions = match revision {
-            Some(revision) => {
-                repo.record(name, revision)
-                    .map_err(|e| not_found(e, key.clone(), &self.name))?;
-                vec![revision]
-            }
-            None => repo
-                .revisions(name)
-                .map_err(|e| not_found(e, key.clone(), &self.name))?,
-        };
-        self.writer()?
-            .delete_records(name, &revisions, DeleteMode::RefuseInUse)?;
+        self.writer()?.delete_records(name, &revisions, mode)?;
         Ok(revisions)
     }
 

@@ -274,9 +274,7 @@ fn read_only_repository() {
         .unwrap();
     let err = fx
         .strata
-        .delete(strata::DeleteRequest {
-            image: image("global:seed"),
-        })
+        .delete(strata::DeleteRequest::new(image("global:seed")))
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PermissionDenied);
 }

@@ -153,3 +153,54 @@ fn store_list_of_missing_paths_is_not_applicable() {
         "the store list creates nothing"
     );
 }
+
+#[test]
+fn sizes_of_vm_images_in_both_kinds_of_store() {
+    use std::os::unix::fs::MetadataExt;
+
+    let fx = Fixture::new();
+    let raw = fx.path("disk.raw");
+    make_raw(&raw, 16 << 20);
+    fx.import(&raw, "flat:centos/7");
+    fx.import(&raw, "alpha");
+    fx.strata
+        .resize(
+            strata::ResizeRequest {
+                image: image("alpha"),
+                new_size: 32 << 20,
+            },
+            &strata::NoProgress,
+        )
+        .unwrap();
+    let sizes = |text: &str| fx.strata.sizes(strata::SizesRequest { image: image(text) });
+
+    let flat = sizes("centos/7").unwrap();
+    assert_eq!(
+        (flat.image.store.as_str(), flat.virtual_size),
+        ("flat", 16 << 20)
+    );
+    let meta = std::fs::metadata(fx.path("flat-store/centos%2F7")).unwrap();
+    assert_eq!(
+        (flat.allocated, flat.file_len),
+        (meta.blocks() * 512, meta.len())
+    );
+    assert!(flat.allocated > 0 && flat.allocated < 16 << 20, "{flat:?}");
+
+    // Every layer of a revision counts; the latest revision by default.
+    let alpha = sizes("alpha").unwrap();
+    assert_eq!(
+        (alpha.image.revision, alpha.virtual_size),
+        (Some(1), 32 << 20)
+    );
+    let first = sizes("alpha@0").unwrap();
+    assert_eq!(first.virtual_size, 16 << 20);
+    assert!(alpha.file_len > first.file_len && alpha.allocated > first.allocated);
+
+    let err = sizes("nope").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    // A file that is not a qcow2 image in the flat store: its header is the error.
+    std::fs::write(fx.path("flat-store/junk"), b"not an image").unwrap();
+    let err = sizes("flat:junk").unwrap_err();
+    assert!(matches!(err, Error::Disk(_)), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::InvalidFormat);
+}
