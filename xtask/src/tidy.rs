@@ -582,7 +582,7 @@ mod tests {
             .filter(|c| c.is_front_end())
             .map(|c| c.name.as_str())
             .collect();
-        assert_eq!(front_ends, ["pcocc-image"]);
+        assert_eq!(front_ends, ["pcocc-image", "transient-image"]);
     }
 
     /// A directory tree under the system's temporary directory, removed when dropped.

@@ -1,0 +1,208 @@
+//! transient's words (transient/cli.py and transient/store.py, v0.25) for the core's errors and
+//! warnings, and strata's own where transient has none. The core says what happened, in plain
+//! English with every fact as a field; this module says it as transient does.
+//!
+//! | text | when | transient's |
+//! |---|---|---|
+//! | `No image in backend with name 'NAME'` | `rm` of a name the backend lacks | yes (`image_rm_impl`) |
+//! | `Backend 'NAME' is in use by ['VM', ...]` | `rm` of an image VMs use; with `--force`, a warning | yes (`image_rm_impl`, the list is Python's `repr`) |
+//! | `Unable to read image 'NAME': REASON` | `ls` of an image whose header does not parse (a warning) | no: transient stops with qemu-img's error |
+//! | `N image(s) could not be read` | the end of such an `ls` | no |
+//!
+//! Warnings are lines of Python's `logging` as transient configures it
+//! (`%(asctime)s:%(levelname)s:%(message)s`, dates as `%Y-%m-%d %H:%M:%S` in local time).
+
+use std::error::Error as _;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use strata::{Error, ImageKey};
+
+/// `rm` of a name the backend does not have.
+pub fn no_such_image(name: &str) -> String {
+    format!("No image in backend with name '{name}'")
+}
+
+/// `rm` of an image that the VMs `users` use.
+pub fn in_use(name: &str, users: &[String]) -> String {
+    format!("Backend '{name}' is in use by {}", py_list(users))
+}
+
+/// `ls` of an image that could not be read.
+pub fn unreadable(name: &str, reason: &str) -> String {
+    format!("Unable to read image '{name}': {reason}")
+}
+
+/// The error that ends an `ls` some of whose images could not be read.
+pub fn unreadable_count(count: u64) -> String {
+    match count {
+        1 => "1 image could not be read".to_owned(),
+        n => format!("{n} images could not be read"),
+    }
+}
+
+/// transient's text for `error`, then the texts of its causes, joined by `": "`.
+pub fn report(error: &Error) -> String {
+    let mut text = message(error);
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// transient's text for `error` alone; the core's own for errors transient has no text for.
+pub fn message(error: &Error) -> String {
+    match error {
+        Error::ImageNotFound { key, .. } => no_such_image(&key_name(key)),
+        Error::ImageInUse { key, users, .. } => in_use(&key_name(key), users),
+        other => other.to_string(),
+    }
+}
+
+/// The name a key gives.
+fn key_name(key: &ImageKey) -> String {
+    match key {
+        ImageKey::Name { name, .. } => name.clone(),
+        ImageKey::Id(id) => id.to_string(),
+    }
+}
+
+/// A line of Python's `logging` as transient sets it up, at level `level` (`WARNING`), dated
+/// `now` in `tz`, newline included.
+pub fn log_line(level: &str, message: &str, now: Timestamp, tz: &TimeZone) -> String {
+    let date = now.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S");
+    format!("{date}:{level}:{message}\n")
+}
+
+/// Python's `repr` of a list of strings: `['a', "it's"]`.
+pub fn py_list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|s| py_str(s)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// Python's `repr` of a string: single quotes unless the text has a `'` and no `"`; `\\`, the
+/// quote, `\n`, `\r`, `\t` escaped; other characters Python does not print as they are
+/// (controls, separators other than the space, format characters) as `\xNN`, `\uNNNN`.
+pub fn py_str(text: &str) -> String {
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push(quote);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if !py_printable(c) => {
+                let code = u32::from(c);
+                if code < 0x100 {
+                    out.push_str(&format!("\\x{code:02x}"));
+                } else if code < 0x1_0000 {
+                    out.push_str(&format!("\\u{code:04x}"));
+                } else {
+                    out.push_str(&format!("\\U{code:08x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// Python's `str.isprintable` for one character, for the characters names hold in practice:
+/// false for controls (Cc), separators other than the space (Zs, Zl, Zp), the usual format
+/// characters (Cf) and surrogates or private use that a name might carry.
+fn py_printable(c: char) -> bool {
+    let code = u32::from(c);
+    !(c.is_control()
+        || code == 0xa0
+        || code == 0xad
+        || code == 0x1680
+        || (0x2000..=0x200f).contains(&code)
+        || (0x2028..=0x202f).contains(&code)
+        || (0x205f..=0x2064).contains(&code)
+        || code == 0x3000
+        || code == 0xfeff
+        || (0xe000..=0xf8ff).contains(&code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transients_texts() {
+        assert_eq!(
+            no_such_image("centos/7:2004.01"),
+            "No image in backend with name 'centos/7:2004.01'"
+        );
+        assert_eq!(
+            in_use("my-img", &["test-vm".to_owned()]),
+            "Backend 'my-img' is in use by ['test-vm']"
+        );
+        let err = Error::ImageInUse {
+            key: ImageKey::name("a"),
+            store: "backend".into(),
+            users: vec!["v1".into(), "v2".into()],
+        };
+        assert_eq!(report(&err), "Backend 'a' is in use by ['v1', 'v2']");
+        let err = Error::ImageNotFound {
+            key: ImageKey::name("x"),
+            store: Some("backend".into()),
+        };
+        assert_eq!(report(&err), "No image in backend with name 'x'");
+        assert_eq!(unreadable_count(1), "1 image could not be read");
+        assert_eq!(unreadable_count(3), "3 images could not be read");
+    }
+
+    #[test]
+    fn python_reprs() {
+        // Each right-hand side is what Python 3.11 prints for repr() of the left.
+        for (text, repr) in [
+            ("vm", "'vm'"),
+            ("", "''"),
+            ("it's", "\"it's\""),
+            ("say \"hi\"", "'say \"hi\"'"),
+            ("both ' and \"", "'both \\' and \"'"),
+            ("back\\slash", "'back\\\\slash'"),
+            ("tab\tnew\nline\r", "'tab\\tnew\\nline\\r'"),
+            ("bell\x07del\x7f", "'bell\\x07del\\x7f'"),
+            ("nb\u{a0}sp", "'nb\\xa0sp'"),
+            ("zero\u{200b}width", "'zero\\u200bwidth'"),
+            ("日本 é", "'日本 é'"),
+        ] {
+            assert_eq!(py_str(text), repr, "{text:?}");
+        }
+        assert_eq!(py_list(&[]), "[]");
+        assert_eq!(
+            py_list(&["a".to_owned(), "b'c".to_owned()]),
+            "['a', \"b'c\"]"
+        );
+    }
+
+    #[test]
+    fn log_lines_are_pythons_logging() {
+        let now: Timestamp = "2026-12-07T01:13:48.9Z".parse().unwrap();
+        assert_eq!(
+            log_line("WARNING", "m", now, &TimeZone::UTC),
+            "2026-12-07 01:13:48:WARNING:m\n"
+        );
+        let plus_one = TimeZone::fixed(jiff::tz::offset(1));
+        assert_eq!(
+            log_line("WARNING", "m", now, &plus_one),
+            "2026-12-07 02:13:48:WARNING:m\n"
+        );
+    }
+}
