@@ -111,6 +111,12 @@ const REQUIREMENTS: &[Requirement] = &[
         why: "loads the man pages `cargo xtask dist` writes (strata-dist's tests: `man -l`)",
     },
     Requirement {
+        name: "transient",
+        check: Check::VenvImports("transient.cli"),
+        install: Install::PipVenv("transient==0.25"),
+        why: "the original `transient image ls|rm`: transient-image's goldens and interop tests",
+    },
+    Requirement {
         name: "hyperfine",
         check: Check::Runs(&["hyperfine", "--version"]),
         install: Install::Apt("hyperfine"),

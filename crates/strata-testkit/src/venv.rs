@@ -1,6 +1,6 @@
 //! The Python virtual environment that `cargo xtask setup` makes for the Python peers that are
-//! PyPI packages only (libyal's libvhdi bindings, `pyvhdi`): where it is, and whether a module
-//! imports there.
+//! PyPI packages only (libyal's libvhdi bindings, `pyvhdi`; transient 0.25): where it is,
+//! whether a module imports there, and the programs it installs.
 //!
 //! The place is `$XDG_CACHE_HOME/strata/peer-venv`, else `~/.cache/strata/peer-venv`: outside
 //! any work tree, so that every checkout of the project shares it. xtask's setup computes the
@@ -21,6 +21,11 @@ pub fn venv_dir() -> PathBuf {
 /// The virtual environment's interpreter.
 pub fn python() -> PathBuf {
     venv_dir().join("bin").join("python3")
+}
+
+/// The program `name` that a package installed in the virtual environment (`transient`).
+pub fn program(name: &str) -> PathBuf {
+    venv_dir().join("bin").join(name)
 }
 
 /// Whether `import module` succeeds in the virtual environment.
