@@ -41,13 +41,18 @@ pub fn unreadable_count(count: u64) -> String {
     }
 }
 
-/// transient's text for `error`, then the texts of its causes, joined by `": "`.
+/// transient's text for `error`, then the texts of its causes, joined by `": "`; a cause whose
+/// text the report already ends with (an error that prints its source, then gives it as its
+/// source too) is said once.
 pub fn report(error: &Error) -> String {
     let mut text = message(error);
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text
@@ -163,6 +168,24 @@ mod tests {
             store: Some("backend".into()),
         };
         assert_eq!(report(&err), "No image in backend with name 'x'");
+        // A cause already in the text is not repeated.
+        let options = strata_disk::OpenOptions {
+            format: Some(strata::DiskFormat::Qcow2),
+            ..strata_disk::OpenOptions::default()
+        };
+        let disk = strata_disk::open_bytes(b"QFI\xfb".to_vec(), &options)
+            .map(|_| ())
+            .expect_err("four bytes are no qcow2 image");
+        assert_eq!(
+            report(&Error::Disk(disk)),
+            "invalid qcow2 header: header needs 72 bytes, only 4 present"
+        );
+        let err = Error::Io {
+            op: "read",
+            path: "/b/x".into(),
+            source: std::io::Error::other("disk on fire"),
+        };
+        assert_eq!(report(&err), format!("{err}: disk on fire"));
         assert_eq!(unreadable_count(1), "1 image could not be read");
         assert_eq!(unreadable_count(3), "3 images could not be read");
     }

@@ -1,1 +1,12 @@
-//! Integration tests of `transient-image`.
+//! Integration tests of `transient-image`: the real binary against temporary backends and VM
+//! stores, every command's standard output, standard error and exit code pinned by insta
+//! snapshots; golden files made by the real transient 0.25 (`tests/golden/make-goldens.sh`);
+//! and interop with transient itself.
+
+mod sandbox;
+
+mod golden;
+mod help;
+mod interop;
+mod ls;
+mod rm;
