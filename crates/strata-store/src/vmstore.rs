@@ -9,8 +9,8 @@
 //!
 //! An overlay's backing file is the absolute path of the backend image it stands on
 //! (`qemu-img create -f qcow2 -F qcow2 -o backing_file=<path>`). `enc` is transient's name
-//! encoding ([`TransientName::file_name`]); VM names are decoded for display, as transient's
-//! `unquote` does (a malformed escape stays as it is).
+//! encoding ([`strata_model::name::TransientName::file_name`]); VM names are decoded for
+//! display, as transient's `unquote` does (a malformed escape stays as it is).
 //!
 //! A VM uses an image when one of its overlays names a backing file that resolves to the same
 //! file as the image (after symbolic links, `.` and `..`; a relative name is resolved against

@@ -3,6 +3,11 @@
 //! snapshots; golden files made by the real transient 0.25 (`tests/golden/make-goldens.sh`);
 //! and interop with transient itself.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions panic on failure by design"
+)]
+
 mod sandbox;
 
 mod golden;
