@@ -11,7 +11,13 @@ pub struct FrontEnd {
 
 /// Every front end, one line each: a new one registers here, and gets its man pages,
 /// completions, and its place in `cargo xtask dist` and its install.
-pub const FRONT_ENDS: &[FrontEnd] = &[FrontEnd {
-    bin: "pcocc-image",
-    command: pcocc_image::command,
-}];
+pub const FRONT_ENDS: &[FrontEnd] = &[
+    FrontEnd {
+        bin: "pcocc-image",
+        command: pcocc_image::command,
+    },
+    FrontEnd {
+        bin: "transient-image",
+        command: transient_image::command,
+    },
+];

@@ -5,10 +5,16 @@
 //! `image build` is deliberately absent: it comes with the builder (strata-build), as one more
 //! [`Command`] arm.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 /// transient's help text for `image` (its argparse `help`).
 const ABOUT: &str = "Print information about images";
+
+/// The whole definition as clap holds it, for tools that render it without running the binary
+/// (man pages and shell completions: `cargo xtask dist`).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
 
 /// The whole command line: global flags and one command.
 #[derive(Debug, Clone, Parser)]
@@ -84,8 +90,6 @@ pub struct RmArgs {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     use super::*;
 
     #[test]

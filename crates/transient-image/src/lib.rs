@@ -26,5 +26,6 @@ pub mod run;
 pub mod settings;
 pub mod words;
 
+pub use cli::command;
 pub use error::{Error, Transient};
 pub use run::{main, run_with};

@@ -102,7 +102,12 @@ fn bash_completes_every_subcommand_and_listed_value() {
                 checked += 1;
             }
         }
-        assert!(checked > 10, "{} completions checked", checked);
+        // Every front end has subcommands: a loop that checked nothing tested nothing.
+        assert!(
+            checked >= cmd.get_subcommands().count() && checked > 0,
+            "{} completions checked",
+            checked
+        );
     }
 }
 
