@@ -19,6 +19,7 @@ pub mod python;
 pub mod record;
 pub mod size;
 pub mod spec;
+pub mod text;
 
 pub use digest::{Digest, DigestError};
 pub use format::{DiskFormat, FormatError};

@@ -13,6 +13,7 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use strata_model::Digest;
+use strata_model::text::printable;
 
 use crate::blob::{BlobRead, BlobWrite, Expected, write_file_atomically};
 use crate::error::{OciError, Result};
@@ -63,7 +64,7 @@ impl OciArchive {
             let mut entry = entry.map_err(|e| OciError::from_tar(what, e))?;
             let raw = entry.path_bytes().into_owned();
             let name = String::from_utf8_lossy(&raw).into_owned();
-            let shown = format!("{what}: {name}");
+            let shown = format!("{what}: {}", printable(&name));
             let parts: Vec<&str> = name
                 .split('/')
                 .filter(|p| !p.is_empty() && *p != ".")

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
 use serde::{Deserialize, Serialize};
+use strata_model::text::printable;
 use strata_model::{Digest, DockerReference};
 
 use crate::blob::BlobRead;
@@ -230,7 +231,7 @@ impl DockerArchive {
     }
 
     fn shown(&self, member: &str) -> String {
-        format!("{}: {member}", self.path.display())
+        format!("{}: {}", self.path.display(), printable(member))
     }
 
     fn locate(&self, name: &str) -> Result<(u64, u64)> {

@@ -9,6 +9,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use strata_model::text::quote;
+
 /// What went wrong, in the few categories a front end needs to choose an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
@@ -232,7 +234,8 @@ impl OciError {
     /// An error of the tar reader on `what`: an operating system error stays [`OciError::Io`]
     /// (74); any other is the archive's fault (a header that does not parse, an entry cut
     /// short) and is [`OciError::InvalidFormat`] (65), with the reader's text made printable
-    /// (it quotes raw header bytes) and cut to [`MAX_QUOTED`] characters.
+    /// (it quotes raw header bytes) and cut to
+    /// [`MAX_QUOTED`](strata_model::text::MAX_QUOTED) characters.
     pub(crate) fn from_tar(what: impl AsRef<std::path::Path>, e: io::Error) -> OciError {
         let what = what.as_ref();
         match unwrap_io(e) {
@@ -244,7 +247,7 @@ impl OciError {
             },
             Err(e) => OciError::invalid(
                 what.display().to_string(),
-                format!("not a valid tar archive: {}", printable(&e.to_string())),
+                format!("not a valid tar archive: {}", quote(&e.to_string())),
             ),
         }
     }
@@ -274,27 +277,6 @@ impl OciError {
     pub(crate) fn into_io(self) -> io::Error {
         io::Error::other(self)
     }
-}
-
-/// The most characters of untrusted text an error message quotes.
-pub(crate) const MAX_QUOTED: usize = 160;
-
-/// `text` as one printable line: control characters escaped (`\n`, `\u{1b}`), the replacement
-/// character of undecodable bytes shown as `?`, cut to [`MAX_QUOTED`] characters with `…`.
-pub(crate) fn printable(text: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i == MAX_QUOTED {
-            out.push('…');
-            break;
-        }
-        match c {
-            '\u{FFFD}' => out.push('?'),
-            c if c.is_control() => out.extend(c.escape_default()),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Takes an [`OciError`] back out of an [`io::Error`] made by [`OciError::into_io`].
@@ -337,13 +319,5 @@ mod tests {
         );
         let carried = OciError::from_tar("x.tar", OciError::not_found("blob").into_io());
         assert!(matches!(carried, OciError::NotFound { .. }));
-    }
-
-    #[test]
-    fn quoted_text_is_cut() {
-        let long = "a".repeat(MAX_QUOTED + 10);
-        let shown = printable(&long);
-        assert_eq!(shown.chars().count(), MAX_QUOTED + 1);
-        assert!(shown.ends_with('…'));
     }
 }

@@ -39,6 +39,7 @@ use std::path::Path;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 use rustix::io::Errno;
+use strata_model::text::printable;
 
 use crate::blob::BlobRead;
 use crate::error::{OciError, Result};
@@ -320,7 +321,7 @@ impl Unpacker {
             }
             let mut entry = entry.map_err(|e| tar_error(what, e))?;
             let raw = entry.path_bytes().into_owned();
-            let shown = String::from_utf8_lossy(&raw).into_owned();
+            let shown = printable(&String::from_utf8_lossy(&raw));
             let path = normalize(&raw, &shown)?;
             let Some((name, parent)) = path.split_last() else {
                 continue; // the root itself ("./")
@@ -460,7 +461,7 @@ impl Unpacker {
                         entry: shown.to_owned(),
                         reason: format!(
                             "hardlink target {}: {reason}",
-                            String::from_utf8_lossy(&raw)
+                            printable(&String::from_utf8_lossy(&raw))
                         ),
                     },
                     other => other,
@@ -909,7 +910,7 @@ fn timestamps(mtime: u64) -> Timestamps {
 
 fn display(path: &[OsString]) -> String {
     path.iter()
-        .map(|c| c.to_string_lossy().into_owned())
+        .map(|c| printable(&c.to_string_lossy()))
         .collect::<Vec<_>>()
         .join("/")
 }

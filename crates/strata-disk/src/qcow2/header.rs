@@ -11,6 +11,7 @@
 //! fills `header_length`, `backing_file_offset` and `backing_file_size`.
 
 use strata_model::DiskFormat;
+use strata_model::text::quote;
 
 use crate::error::ErrorKind;
 
@@ -713,7 +714,7 @@ impl Header {
                     ext.feature_names
                         .iter()
                         .find(|f| f.kind == FeatureKind::Incompatible && u32::from(f.bit) == bit)
-                        .map_or_else(|| format!("bit {bit}"), |f| f.name.clone())
+                        .map_or_else(|| format!("bit {bit}"), |f| quote(&f.name))
                 })
                 .collect();
             return Err(HeaderError::UnknownIncompatibleFeatures {

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use strata_model::DiskFormat;
+use strata_model::text::quote;
 
 use crate::error::DiskError;
 use crate::image::{DiskImage, Extent, ExtentKind};
@@ -418,7 +419,7 @@ impl VmdkImage {
         let d = descriptor.unwrap_or_default();
         if let Some(link) = d.parent_link() {
             return Err(VmdkError::Unsupported {
-                feature: format!("parent links ({link})"),
+                feature: format!("parent links ({})", quote(&link)),
             }
             .into());
         }
@@ -478,14 +479,14 @@ impl VmdkImage {
             "twoGbMaxExtentFlat" => "twoGbMaxExtentFlat",
             other => {
                 return Err(VmdkError::Unsupported {
-                    feature: format!("createType \"{other}\" in a descriptor file"),
+                    feature: format!("createType \"{}\" in a descriptor file", quote(other)),
                 }
                 .into());
             }
         };
         if let Some(link) = d.parent_link() {
             return Err(VmdkError::Unsupported {
-                feature: format!("parent links ({link})"),
+                feature: format!("parent links ({})", quote(&link)),
             }
             .into());
         }
