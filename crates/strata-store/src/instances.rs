@@ -212,13 +212,13 @@ impl Repository {
             message: e.to_string(),
         })?;
         let tmp_dir = self.tmp_dir();
+        let target = self.instance_path(id);
         let mut tmp = tempfile::Builder::new()
             .prefix("instance-")
             .tempfile_in(&tmp_dir)
-            .at("create a file in", &tmp_dir)?;
-        tmp.write_all(&bytes).at("write", tmp.path())?;
-        tmp.as_file().sync_all().at("fsync", tmp.path())?;
-        let target = self.instance_path(id);
+            .at("create", &target)?;
+        tmp.write_all(&bytes).at("write", &target)?;
+        tmp.as_file().sync_all().at("fsync", &target)?;
         let (_, tmp_path) = tmp.into_parts();
         match tmp_path.persist_noclobber(&target) {
             Ok(()) => {}

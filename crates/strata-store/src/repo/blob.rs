@@ -84,7 +84,13 @@ impl<'r> Writer<'r> {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(StoreError::io("read the source of", blob.tmp.path(), e)),
+                Err(e) => {
+                    return Err(StoreError::io(
+                        "read the source of a blob for",
+                        blob.path(),
+                        e,
+                    ));
+                }
             };
             for block in buf[..n].chunks(ZERO_BLOCK) {
                 if block.len() < ZERO_BLOCK || block.iter().any(|&b| b != 0) {
@@ -127,7 +133,7 @@ impl<'r> Writer<'r> {
         }
         let tmp_dir = self.repo.tmp_dir();
         let same_fs = fs::metadata(&tmp_dir)
-            .at("read the metadata of", &tmp_dir)?
+            .at("read the metadata of", self.repo.path())?
             .dev()
             == meta.dev();
         if known.is_some() && same_fs && meta.mode() & 0o222 == 0 {
@@ -147,26 +153,28 @@ impl<'r> Writer<'r> {
                 }
                 // A link can be refused where a copy works: copy then.
                 Err(e) if link_refused(&e) => {}
-                Err(e) => return Err(StoreError::io("link a file into", &tmp_dir, e)),
+                Err(e) => return Err(StoreError::io("link a new blob into", self.repo.path(), e)),
             }
         }
         let source = File::open(path).at("open", path)?;
         let tmp = self.new_blob_file()?;
         let method = fsutil::clone_or_copy(&source, tmp.as_file()).at("copy", path)?;
-        tmp.as_file().sync_all().at("fsync", tmp.path())?;
-        let (digest, _) = fsutil::hash_open_file(tmp.as_file()).at("read", tmp.path())?;
+        let shown = self.repo.path();
+        tmp.as_file().sync_all().at("fsync a new blob in", shown)?;
+        let (digest, _) =
+            fsutil::hash_open_file(tmp.as_file()).at("read back a new blob in", shown)?;
         check_expected(known, &digest)?;
         self.install(tmp, &digest, true)?;
         Ok((digest, method))
     }
 
-    /// A new temporary file for a blob in `.tmp/`.
+    /// A new temporary file for a blob in `.tmp/` (its errors, as all of a new blob's, name
+    /// the repository: the scratch file's name means nothing to a user).
     fn new_blob_file(&self) -> Result<NamedTempFile> {
-        let tmp = self.repo.tmp_dir();
         tempfile::Builder::new()
             .prefix("blob-")
-            .tempfile_in(&tmp)
-            .at("create a file in", &tmp)
+            .tempfile_in(self.repo.tmp_dir())
+            .at("create a new blob in", self.repo.path())
     }
 
     /// Renames a complete, fsynced temporary file into place as blob `digest` (see the
@@ -179,7 +187,7 @@ impl<'r> Writer<'r> {
         if chmod {
             tmp.as_file()
                 .set_permissions(fs::Permissions::from_mode(BLOB_MODE))
-                .at("chmod", tmp.path())?;
+                .at("chmod a new blob in", self.repo.path())?;
         }
         let data = self.repo.data_dir();
         fsutil::mkdir_if_missing(&data).at("create directory", &data)?;
@@ -245,18 +253,26 @@ impl NewBlob<'_> {
     /// [`NewBlob::commit`], refusing bytes that do not hash to `expected`
     /// ([`StoreError::IntegrityMismatch`], and nothing is stored).
     pub fn commit_expecting(mut self, expected: Option<&Digest>) -> Result<StoredBlob> {
-        let path = self.tmp.path().to_owned();
+        let path = self.writer.repo.path().to_owned();
         let file = self.tmp.as_file();
-        let len = file.metadata().at("read the metadata of", &path)?.len();
+        let len = file
+            .metadata()
+            .at("read the metadata of a new blob in", &path)?
+            .len();
         let (digest, read_back) = if self.read_back || self.hashed_to > len {
-            (fsutil::hash_open_file(file).at("read", &path)?.0, true)
+            (
+                fsutil::hash_open_file(file)
+                    .at("read back a new blob in", &path)?
+                    .0,
+                true,
+            )
         } else {
             let mut hasher = std::mem::take(&mut self.hasher);
             hasher.update_zeros(len - self.hashed_to);
             (hasher.finish(), false)
         };
         check_expected(expected, &digest)?;
-        file.sync_all().at("fsync", &path)?;
+        file.sync_all().at("fsync a new blob in", &path)?;
         let existed = self.writer.repo.has_blob(&digest);
         self.writer.install(self.tmp, &digest, true)?;
         Ok(StoredBlob {
@@ -274,8 +290,10 @@ impl Output for NewBlob<'_> {
         self.tmp.as_file()
     }
 
+    /// The repository: a new blob has no name of its own until it is committed, and its
+    /// scratch file's means nothing to a user.
     fn path(&self) -> &Path {
-        self.tmp.path()
+        self.writer.repo.path()
     }
 
     fn record(&mut self, data: &[u8], offset: u64) {

@@ -371,11 +371,11 @@ impl Writer<'_> {
         let mut tmp = tempfile::Builder::new()
             .prefix("delete-")
             .tempfile_in(&tmp_dir)
-            .at("create a file in", &tmp_dir)?;
+            .at("create", &target)?;
         let bytes = serde_json::to_vec(&marker)
-            .map_err(|e| StoreError::io("write", tmp.path(), std::io::Error::other(e)))?;
-        tmp.write_all(&bytes).at("write", tmp.path())?;
-        tmp.as_file().sync_all().at("fsync", tmp.path())?;
+            .map_err(|e| StoreError::io("write", &target, std::io::Error::other(e)))?;
+        tmp.write_all(&bytes).at("write", &target)?;
+        tmp.as_file().sync_all().at("fsync", &target)?;
         let (_, tmp_path) = tmp.into_parts();
         // A marker left by an earlier interrupted delete of the same name is replaced: its
         // records are still hidden by this one or already gone.
@@ -493,15 +493,15 @@ impl Writer<'_> {
 /// Writes `bytes` to a new file in `tmp_dir`, fsyncs it, gives it the umask's mode (as pcocc's
 /// `open(target, 'w')`; tempfile makes 0600) and renames it to `target`, replacing it if
 /// `replace`; `false` when `target` exists and `replace` is not set. The caller fsyncs
-/// `target`'s directory.
+/// `target`'s directory. Errors name `target`, never the scratch file.
 pub(crate) fn put_file(tmp_dir: &Path, target: &Path, bytes: &[u8], replace: bool) -> Result<bool> {
     let mut tmp = tempfile::Builder::new()
         .prefix("meta-")
         .tempfile_in(tmp_dir)
-        .at("create a file in", tmp_dir)?;
-    tmp.write_all(bytes).at("write", tmp.path())?;
-    tmp.as_file().sync_all().at("fsync", tmp.path())?;
-    set_umask_mode(tmp.as_file()).at("chmod", tmp.path())?;
+        .at("create", target)?;
+    tmp.write_all(bytes).at("write", target)?;
+    tmp.as_file().sync_all().at("fsync", target)?;
+    set_umask_mode(tmp.as_file()).at("chmod", target)?;
     let (_, tmp_path) = tmp.into_parts();
     let persisted = if replace {
         tmp_path.persist(target)

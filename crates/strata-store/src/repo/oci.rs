@@ -252,18 +252,19 @@ impl Writer<'_> {
         reader: &mut dyn Read,
         expected: Option<&Expected>,
     ) -> Result<StagedBlob> {
-        let tmp_dir = self.repo.tmp_dir();
+        // Errors name the repository: a scratch file's name means nothing to a user.
+        let shown = self.repo.path();
         let mut file = tempfile::Builder::new()
             .prefix("blob-")
-            .tempfile_in(&tmp_dir)
-            .at("create a file in", &tmp_dir)?;
+            .tempfile_in(self.repo.tmp_dir())
+            .at("create a new blob in", shown)?;
         let limit = expected.map_or(u64::MAX, |e| e.size.saturating_add(1));
         let mut hashing = HashingReader::new(reader.take(limit));
         {
             let mut out = io::BufWriter::with_capacity(1 << 16, file.as_file_mut());
             strata_oci::verify::copy(&mut hashing, &mut out)
                 .and_then(|_| out.flush())
-                .map_err(|e| OciError::from_io(tmp_dir.as_path(), "write a blob into", e))?;
+                .map_err(|e| OciError::from_io(shown, "write a blob into", e))?;
         }
         let (digest, size) = hashing.finish();
         if let Some(exp) = expected {
@@ -289,9 +290,9 @@ impl Writer<'_> {
             use std::os::unix::fs::PermissionsExt;
             file.as_file()
                 .set_permissions(fs::Permissions::from_mode(super::blob::BLOB_MODE))
-                .at("chmod", file.path())?;
+                .at("chmod a new blob in", shown)?;
         }
-        file.as_file().sync_all().at("fsync", file.path())?;
+        file.as_file().sync_all().at("fsync a new blob in", shown)?;
         Ok(StagedBlob { file, digest, size })
     }
 

@@ -242,6 +242,24 @@ fn a_new_blob_is_hashed_as_written_and_moved_without_copying() {
     assert!(entries(&repo.tmp_dir()).is_empty());
 }
 
+/// A new blob's errors (a full disk while the convert engine writes it) name the repository, not
+/// the scratch file in `.tmp/` whose name means nothing to a user.
+#[test]
+fn a_new_blobs_errors_name_the_repository() {
+    let (_dir, repo) = new_repo();
+    let writer = repo.writer().unwrap();
+    let mut blob = writer.new_blob().unwrap();
+    assert_eq!(blob.path(), repo.path());
+    let e = blob.set_len(u64::MAX).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!("{}: set the length", repo.path().display())),
+        "{text}"
+    );
+    let scratch = repo.tmp_dir().display().to_string();
+    assert!(!text.contains(&scratch), "{text}");
+}
+
 #[test]
 fn relative_blob_path_is_pcoccs_relative_backing_path() {
     let d = sha(b"x");
