@@ -8,6 +8,7 @@ use strata::ErrorKind;
 use strata_cli::LoggingError;
 use strata_cli::Styler;
 use strata_cli::exit::{Dialect, chain};
+use strata_model::text::printable_lines;
 
 use crate::{render, words};
 
@@ -114,6 +115,6 @@ impl Dialect for Pcocc {
             Error::About { error, subject } => words::report(error, Some(subject)),
             other => chain(other),
         };
-        render::error(&text, styler)
+        render::error(&printable_lines(&text), styler)
     }
 }

@@ -8,6 +8,7 @@ use clap::Parser;
 use jiff::tz::TimeZone;
 use strata::{Env, StrataOptions};
 use strata_cli::{CliProgress, ProgressMode, Stream, Styler};
+use strata_model::text::printable_lines;
 
 use crate::cli::{CacheCommand, Cli, Command, RepoCommand};
 use crate::error::Error;
@@ -78,10 +79,8 @@ pub fn run_with(
             // does; the last one's code is the exit code.
             let last = outcome.failed.pop();
             for failure in &outcome.failed {
-                strata_cli::progress::print_line(&render::error_line(&words::report(
-                    &failure.error,
-                    None,
-                )));
+                let text = words::report(&failure.error, None);
+                strata_cli::progress::print_line(&render::error_line(&printable_lines(&text)));
             }
             match last {
                 Some(failure) => Err(Error::Core(failure.error)),

@@ -5,18 +5,15 @@
 use std::error::Error as _;
 
 use strata::{Error, ImageKey};
+use strata_cli::exit::push_causes;
 
-/// pcocc's text for `error`, then the texts of its causes, joined by `": "`. `subject` is the
-/// user's own text for the source or destination the error is about (`Failed to import
-/// {subject} : …`), where pcocc prints the user's text rather than the path strata read.
+/// pcocc's text for `error`, then the texts of its causes, joined by `": "`, each said once
+/// ([`push_causes`]). `subject` is the user's own text for the source or destination the error
+/// is about (`Failed to import {subject} : …`), where pcocc prints the user's text rather than
+/// the path strata read.
 pub fn report(error: &Error, subject: Option<&str>) -> String {
     let mut text = message(error, subject);
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
+    push_causes(&mut text, error.source());
     text
 }
 

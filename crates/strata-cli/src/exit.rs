@@ -8,6 +8,9 @@
 //! 78 configuration, 130 or 143 interrupted by SIGINT or SIGTERM. A broken pipe on standard
 //! output is success (ripgrep's rule).
 //!
+//! A report never repeats a cause ([`chain`] leaves out a source whose text the message already
+//! holds) and never writes a control character to the terminal ([`strata_model::text`]).
+//!
 //! A front end implements [`Dialect`] once, and its `main.rs` is a few lines:
 //!
 //! ```no_run
@@ -46,6 +49,7 @@ use std::process::ExitCode;
 
 use anstyle::AnsiColor;
 use strata::ErrorKind;
+use strata_model::text::printable_lines;
 
 use crate::term::{Stream, Styler};
 
@@ -123,22 +127,36 @@ pub trait Dialect {
     /// when standard error shows colours. By default `error: <message>: <cause>: ...` with
     /// `error:` in bold red. pcocc's is the message alone, in red (`click.secho(str(err),
     /// fg='red', err=True)`): `styler.click(&error.to_string(), Some(AnsiColor::Red), false)`.
+    /// Either way the message is made printable first
+    /// ([`strata_model::text::printable_lines`]).
     fn report(&self, error: &Self::Error, styler: Styler) -> String {
         let prefix = styler.paint("error:", AnsiColor::Red.on_default().bold());
-        format!("{prefix} {}\n", chain(error))
+        format!("{prefix} {}\n", printable_lines(&chain(error)))
     }
 }
 
-/// The messages of `error` and of each of its sources, joined by `": "`.
+/// The messages of `error` and of each of its sources, joined by `": "`, each cause said once
+/// ([`push_causes`]).
 pub fn chain(error: &dyn Error) -> String {
     let mut text = error.to_string();
-    let mut source = error.source();
+    push_causes(&mut text, error.source());
+    text
+}
+
+/// Appends `": "` and the message of `source`, then of each of its own sources, to `text`,
+/// leaving out a cause whose message `text` already holds: an error that quotes its cause in its
+/// own message and also returns it as its source (`write at offset 4096: No space left on
+/// device`, then `No space left on device`) says it once.
+pub fn push_causes(text: &mut String, source: Option<&(dyn Error + 'static)>) {
+    let mut source = source;
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let said = cause.to_string();
+        if !said.is_empty() && !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
         source = cause.source();
     }
-    text
 }
 
 /// Whether `error` or one of its sources is an I/O error of kind `BrokenPipe`.
@@ -234,5 +252,54 @@ mod tests {
     fn chain_joins_sources() {
         let err = Outer(io::Error::other("disk on fire"));
         assert_eq!(chain(&err), "outer: disk on fire");
+    }
+
+    /// Input quoted in a message reaches the terminal escaped; the report's own colour stays.
+    #[test]
+    fn reports_are_printable_and_keep_their_colours() {
+        struct Plain;
+        impl Dialect for Plain {
+            type Error = io::Error;
+            fn kind(&self, _: &io::Error) -> Option<ErrorKind> {
+                None
+            }
+        }
+        let err = io::Error::other("bad entry \u{1b}[2J\u{FFFD}\r");
+        let text = Plain.report(&err, Styler::new(true));
+        assert!(text.starts_with("\x1b["), "{text:?}");
+        assert!(text.ends_with("bad entry \\u{1b}[2J?\\r\n"), "{text:?}");
+    }
+
+    /// strata-disk's I/O error says `<path>: <op>: <cause>` and returns the same text's parts as
+    /// its sources: the report says the cause once, as the full disk of issue 14 showed it three
+    /// times.
+    #[test]
+    fn chain_says_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("{op}: {source}")]
+        struct Op {
+            op: &'static str,
+            #[source]
+            source: io::Error,
+        }
+        #[derive(Debug, thiserror::Error)]
+        #[error("/x/out.raw: {source}")]
+        struct Top {
+            #[source]
+            source: Op,
+        }
+        let full = io::Error::from_raw_os_error(28);
+        let err = Top {
+            source: Op {
+                op: "write 4096 bytes at offset 0",
+                source: full,
+            },
+        };
+        let said = io::Error::from_raw_os_error(28).to_string();
+        assert_eq!(
+            chain(&err),
+            format!("/x/out.raw: write 4096 bytes at offset 0: {said}")
+        );
+        assert_eq!(chain(&err).matches(&said).count(), 1);
     }
 }

@@ -86,3 +86,47 @@ fn logging_to_a_closed_pipe_never_aborts() {
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     sb.ok(&["show", "c7"]);
 }
+
+/// A write the system refuses (here past a file-size limit, `EFBIG`; a full disk, `ENOSPC`,
+/// reads alike) is reported on one line that says its cause once and names the repository or
+/// the destination, never a scratch file in `.tmp/`. It said the cause three times, and the
+/// scratch file's name, before.
+#[test]
+fn a_refused_write_says_its_cause_once() {
+    let sb = Sandbox::new(&["user"]);
+    let raw = sb.path("files/disk.raw");
+    let data: Vec<u8> = (0u32..4 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&raw, &data).expect("disk");
+    let raw = raw.display().to_string();
+    let repo = sb.path("user").display().to_string();
+    let out = sb.path("files/out.raw").display().to_string();
+    sb.ok(&["import", &raw, "c7"]);
+    let limited = |args: &str| {
+        // SIGXFSZ ignored, so that the write fails with EFBIG instead of killing the process;
+        // 1024 blocks are 512 KiB or 1 MiB, depending on the shell.
+        let script = format!("trap '' XFSZ; ulimit -f 1024; exec \"$0\" {args}");
+        let sandboxed = sb.process(&[]);
+        let result = std::process::Command::new("/bin/sh")
+            .args(["-c", &script, env!("CARGO_BIN_EXE_pcocc-image")])
+            .env_clear()
+            .envs(sandboxed.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .output()
+            .expect("sh runs");
+        let stderr = String::from_utf8(result.stderr).expect("UTF-8");
+        (result.status.code(), stderr)
+    };
+    let too_large = std::io::Error::from_raw_os_error(27).to_string();
+    for (args, names) in [
+        (format!("-q import {raw} c8"), repo.as_str()),
+        (format!("-q export c7 {out}"), out.as_str()),
+    ] {
+        let (code, stderr) = limited(&args);
+        assert_eq!(code, Some(74), "{args}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args}: {stderr}");
+        assert_eq!(stderr.matches(&too_large).count(), 1, "{args}: {stderr}");
+        assert!(stderr.contains(&format!("{names}: ")), "{args}: {stderr}");
+        assert!(!stderr.contains("/.tmp/"), "{args}: {stderr}");
+    }
+}
