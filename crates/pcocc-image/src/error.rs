@@ -1,13 +1,14 @@
 //! [`Error`]: everything that can stop a `pcocc-image` command, each with the
-//! [`ErrorKind`] that picks its exit code, and [`Pcocc`], the [`Dialect`] that reports it as
-//! pcocc does.
+//! [`ErrorKind`] that picks its exit code; [`Failure`], an error as the program ends with it
+//! (and whether the command was given `--json`); and [`Pcocc`], the [`Dialect`] that reports it
+//! as pcocc does, or as a JSON object (`docs/json.md`).
 
 use std::io;
 
 use strata::ErrorKind;
 use strata_cli::LoggingError;
 use strata_cli::Styler;
-use strata_cli::exit::{Dialect, chain};
+use strata_cli::exit::{self, Dialect, chain};
 use strata_model::text::printable_lines;
 
 use crate::{render, words};
@@ -59,6 +60,13 @@ pub enum Error {
     /// The SIGINT and SIGTERM handlers could not be installed.
     #[error("cannot install the signal handlers")]
     Signals(#[source] io::Error),
+    /// The command line does not parse: clap's message, without the usage lines that follow
+    /// it. Only under `--json`; otherwise clap prints its error and exits 2 itself.
+    #[error("{message}")]
+    Usage {
+        /// clap's message (`unexpected argument '--x' found`).
+        message: String,
+    },
 }
 
 impl Error {
@@ -91,8 +99,34 @@ impl Error {
             Error::VerifyFailed { .. } => Some(ErrorKind::IntegrityMismatch),
             Error::Output(_) => Some(ErrorKind::Io),
             Error::Logging(_) => Some(ErrorKind::Config),
-            Error::Signals(_) => None,
+            Error::Signals(_) | Error::Usage { .. } => None,
         }
+    }
+
+    /// This error, reported as JSON if `json` ([`Failure`]).
+    pub fn reported(self, json: bool) -> Failure {
+        Failure {
+            error: Box::new(self),
+            json,
+        }
+    }
+}
+
+/// An error as [`crate::main`] ends with it: the error, and whether the command was given
+/// `--json`, so that it is reported as a JSON object (`docs/json.md`).
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Failure {
+    /// The error (boxed: it is large, and `main` returns it once).
+    #[source]
+    pub error: Box<Error>,
+    /// Whether it is reported as JSON.
+    pub json: bool,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        error.reported(false)
     }
 }
 
@@ -102,19 +136,52 @@ impl Error {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Pcocc;
 
-impl Dialect for Pcocc {
-    type Error = Error;
-
-    fn kind(&self, error: &Error) -> Option<ErrorKind> {
-        error.kind()
-    }
-
-    fn report(&self, error: &Error, styler: Styler) -> String {
+impl Pcocc {
+    /// pcocc's text for `error`, causes included, printable
+    /// ([`strata_model::text::printable_lines`]), unstyled.
+    pub fn text(error: &Error) -> String {
         let text = match error {
             Error::Core(e) => words::report(e, None),
             Error::About { error, subject } => words::report(error, Some(subject)),
             other => chain(other),
         };
-        render::error(&printable_lines(&text), styler)
+        printable_lines(&text)
+    }
+
+    /// The exit code of `error`: clap's 2 for a usage error, else [`exit::sysexits`] of its
+    /// kind.
+    pub fn code(error: &Error) -> u8 {
+        match error {
+            Error::Usage { .. } => exit::USAGE_ERROR,
+            other => exit::sysexits(other.kind()),
+        }
+    }
+}
+
+impl Dialect for Pcocc {
+    type Error = Failure;
+
+    fn kind(&self, failure: &Failure) -> Option<ErrorKind> {
+        failure.error.kind()
+    }
+
+    fn exit_code(&self, failure: &Failure) -> u8 {
+        Pcocc::code(&failure.error)
+    }
+
+    fn class(&self, failure: &Failure) -> u8 {
+        Pcocc::code(&failure.error)
+    }
+
+    fn message(&self, failure: &Failure) -> String {
+        Pcocc::text(&failure.error)
+    }
+
+    fn report(&self, failure: &Failure, styler: Styler) -> String {
+        render::error(&self.message(failure), styler)
+    }
+
+    fn json(&self, failure: &Failure) -> bool {
+        failure.json
     }
 }

@@ -8,7 +8,8 @@
 //! flags into core requests with pcocc's rules (URIs, names, format guessing, `~`), [`run`]
 //! calls the core ([`strata::Strata`]) and [`render`] turns outcomes into pcocc's text.
 //! Errors ([`Error`]) keep the core's [`strata::ErrorKind`] for the exit code
-//! (`docs/exit-codes.md`) and print as pcocc prints them ([`words`]), red on a terminal.
+//! (`docs/exit-codes.md`) and print as pcocc prints them ([`words`]), red on a terminal; under
+//! `--json` as one JSON line on standard error instead ([`Failure`], `docs/json.md`).
 //!
 //! The library exists so that tests drive the whole command in-process ([`run_with`]) and
 //! tools render its man pages and completions from its definition ([`command`]); `main.rs`
@@ -24,4 +25,5 @@ pub mod words;
 
 pub use cli::command;
 pub use error::{Error, Pcocc};
+pub use error::{Error, Failure, Pcocc};
 pub use run::{main, run_with};

@@ -7,15 +7,14 @@ use std::io::{self, Write};
 use clap::Parser;
 use jiff::tz::TimeZone;
 use strata::{Env, StrataOptions};
+use strata_cli::Line;
 use strata_cli::{CliProgress, ProgressMode, Stream, Styler};
-use strata_model::text::printable_lines;
 
 use crate::cli::{CacheCommand, Cli, Command, RepoCommand};
-use crate::error::Error;
+use crate::error::{Error, Failure, Pcocc};
 use crate::lower;
 use crate::render::{self, PcoccWording};
 use crate::settings::Settings;
-use crate::words;
 
 /// What a command needs to know about where its text goes.
 #[derive(Debug, Clone)]
@@ -42,9 +41,47 @@ impl Terminal {
 
 /// The whole program: parses the command line (clap exits 2 on a usage error, 0 for
 /// `--help`), sets up logging, resolves pcocc's configuration, then runs the command on
-/// standard output.
-pub fn main() -> Result<(), Error> {
-    let cli = Cli::parse();
+/// standard output. A command given `--json` ends with its error reported as JSON, a usage
+/// error included (which exits 2 all the same).
+pub fn main() -> Result<(), Failure> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if err.use_stderr() && std::env::args_os().any(|arg| arg == "--json") => {
+            return Err(Error::Usage {
+                message: usage_message(&err),
+            }
+            .reported(true));
+        }
+        Err(err) => err.exit(),
+    };
+    let json = wants_json(&cli.command);
+    run(cli).map_err(|error| error.reported(json))
+}
+
+/// clap's message for `err`, without its `error: ` prefix and the usage and hint that follow.
+fn usage_message(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    let text = text.split("\n\nUsage:").next().unwrap_or(text);
+    let text = text
+        .split("\n\nFor more information")
+        .next()
+        .unwrap_or(text);
+    text.trim_end().to_owned()
+}
+
+/// Whether `command` was given `--json` (`list`, `show`, `repo list`).
+fn wants_json(command: &Command) -> bool {
+    match command {
+        Command::List(args) => args.json,
+        Command::Show(args) => args.json,
+        Command::Repo(RepoCommand::List(args)) => args.json,
+        _ => false,
+    }
+}
+
+/// [`main`] once the command line parsed.
+fn run(cli: Cli) -> Result<(), Error> {
     strata_cli::init_logging(cli.verbose)?;
     let terminal = Terminal::detect(cli.quiet);
     let options = StrataOptions {
@@ -78,9 +115,16 @@ pub fn run_with(
             // A repository that could not be listed is reported after the others, as `ls`
             // does; the last one's code is the exit code.
             let last = outcome.failed.pop();
-            for failure in &outcome.failed {
-                let text = words::report(&failure.error, None);
-                strata_cli::progress::print_line(&render::error_line(&printable_lines(&text)));
+            for failure in outcome.failed {
+                let error = Error::Core(failure.error);
+                let text = Pcocc::text(&error);
+                let line = if args.json {
+                    let code = Pcocc::code(&error);
+                    Line::stderr(strata_cli::json::error_line(code, &text, code).trim_end())
+                } else {
+                    render::error_line(&text)
+                };
+                strata_cli::progress::print_line(&line);
             }
             match last {
                 Some(failure) => Err(Error::Core(failure.error)),

@@ -9,7 +9,11 @@
 //! output is success (ripgrep's rule).
 //!
 //! A report never repeats a cause ([`chain`] leaves out a source whose text the message already
-//! holds) and never writes a control character to the terminal ([`strata_model::text`]).
+//! holds) and never writes a control character to the terminal ([`strata_model::text`]). With
+//! `--json` ([`Dialect::json`]), the report is one line of JSON on standard error instead,
+//! `{"error":{"kind":"not-found","message":"…","exit_code":66}}` ([`crate::json::error_line`]),
+//! whose `kind` is the stable word of the exit code's class ([`word`]); `docs/json.md`
+//! documents it.
 //!
 //! A front end implements [`Dialect`] once, and its `main.rs` is a few lines:
 //!
@@ -77,12 +81,17 @@ pub const CONFIG: u8 = 78;
 /// 128 + SIGINT, the shells' code for a command stopped by Ctrl-C ([`ErrorKind::Interrupted`];
 /// [`run_main`] gives 143 when SIGTERM stopped it).
 pub const INTERRUPTED: u8 = 130;
+/// 128 + SIGTERM, the shells' code for a command stopped by SIGTERM ([`ErrorKind::Interrupted`]).
+pub const TERMINATED: u8 = 143;
 
 /// The exit code of every pcocc error (`handle_error` calls `sys.exit(-1)`), and of
 /// OpenNebula's `CLIHelper.fail` (`exit(-1)`), for a front end that wants their codes.
 pub const ALL_ERRORS_255: u8 = 255;
 /// The exit code of every transient error (`sys.exit(1)` in `main`), and of OCNE's.
 pub const ALL_ERRORS_1: u8 = 1;
+
+/// The exit code of a command line that does not parse (clap's, click's and argparse's).
+pub const USAGE_ERROR: u8 = 2;
 
 /// The default exit code for an error of `kind` (`None`: an error with no kind, an internal
 /// one). See `docs/exit-codes.md`.
@@ -109,6 +118,27 @@ pub const fn sysexits(kind: Option<ErrorKind>) -> u8 {
     }
 }
 
+/// The stable word of an exit code's class, the `kind` of a JSON error: `usage` (2),
+/// `invalid-request` (64), `invalid-data` (65), `not-found` (66), `unsupported` (69),
+/// `internal` (70, and any code without a class), `already-exists` (73), `io` (74), `busy`
+/// (75), `permission-denied` (77), `config` (78), `interrupted` (130 and 143).
+pub const fn word(code: u8) -> &'static str {
+    match code {
+        USAGE_ERROR => "usage",
+        USAGE => "invalid-request",
+        DATA_ERR => "invalid-data",
+        NO_INPUT => "not-found",
+        UNAVAILABLE => "unsupported",
+        CANT_CREATE => "already-exists",
+        IO_ERR => "io",
+        TEMP_FAIL => "busy",
+        NO_PERM => "permission-denied",
+        CONFIG => "config",
+        INTERRUPTED | TERMINATED => "interrupted",
+        _ => "internal",
+    }
+}
+
 /// How a front end reports its errors: implemented once per front end, passed to [`run_main`].
 pub trait Dialect {
     /// The front end's error type.
@@ -123,15 +153,36 @@ pub trait Dialect {
         sysexits(self.kind(error))
     }
 
+    /// The exit code's class of `error`, which picks the `kind` of a JSON error ([`word`]):
+    /// [`sysexits`] of its kind, so that the word keeps its meaning where
+    /// [`Dialect::exit_code`] gives every error one code. A front end overrides it for errors
+    /// of its own codes (a usage error's 2).
+    fn class(&self, error: &Self::Error) -> u8 {
+        sysexits(self.kind(error))
+    }
+
+    /// The message of `error` in the dialect's words, causes included, printable
+    /// ([`strata_model::text::printable_lines`]) and unstyled: the `message` of a JSON error
+    /// and, by default, the text of [`Dialect::report`]. By default [`chain`].
+    fn message(&self, error: &Self::Error) -> String {
+        printable_lines(&chain(error))
+    }
+
     /// The text written to standard error for `error`, newline included; `styler` paints only
-    /// when standard error shows colours. By default `error: <message>: <cause>: ...` with
-    /// `error:` in bold red. pcocc's is the message alone, in red (`click.secho(str(err),
-    /// fg='red', err=True)`): `styler.click(&error.to_string(), Some(AnsiColor::Red), false)`.
-    /// Either way the message is made printable first
-    /// ([`strata_model::text::printable_lines`]).
+    /// when standard error shows colours. By default `error: <message>`
+    /// ([`Dialect::message`]) with `error:` in bold red. pcocc's is the message alone, in red
+    /// (`click.secho(str(err), fg='red', err=True)`): `styler.click(&message,
+    /// Some(AnsiColor::Red), false)`.
     fn report(&self, error: &Self::Error, styler: Styler) -> String {
         let prefix = styler.paint("error:", AnsiColor::Red.on_default().bold());
-        format!("{prefix} {}\n", printable_lines(&chain(error)))
+        format!("{prefix} {}\n", self.message(error))
+    }
+
+    /// Whether `error` is reported as JSON ([`crate::json::error_line`]) rather than by
+    /// [`Dialect::report`]: when the command was given `--json`. No by default.
+    fn json(&self, error: &Self::Error) -> bool {
+        let _ = error;
+        false
     }
 }
 
@@ -176,8 +227,9 @@ pub fn is_broken_pipe(error: &(dyn Error + 'static)) -> bool {
 
 /// Runs a front end: calls `main`, flushes standard output, and turns the outcome into the exit
 /// code. Success is 0, and so is a broken pipe anywhere in the error's chain or on the final
-/// flush; any other error is reported on standard error by `dialect` and exits with
-/// `dialect.exit_code`.
+/// flush; any other error is reported on standard error, by `dialect` or as a JSON line when
+/// [`Dialect::json`] says so, and exits with `dialect.exit_code` (an interruption with 130 or
+/// 143, by the signal).
 pub fn run_main<D, F>(dialect: &D, main: F) -> ExitCode
 where
     D: Dialect,
@@ -195,11 +247,18 @@ where
         },
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            write_stderr(&dialect.report(&err, Stream::Stderr.styler()));
-            if dialect.kind(&err) == Some(ErrorKind::Interrupted) {
-                return ExitCode::from(crate::interrupt::exit_code());
-            }
-            ExitCode::from(dialect.exit_code(&err))
+            let code = if dialect.kind(&err) == Some(ErrorKind::Interrupted) {
+                crate::interrupt::exit_code()
+            } else {
+                dialect.exit_code(&err)
+            };
+            let report = if dialect.json(&err) {
+                crate::json::error_line(dialect.class(&err), &dialect.message(&err), code)
+            } else {
+                dialect.report(&err, Stream::Stderr.styler())
+            };
+            write_stderr(&report);
+            ExitCode::from(code)
         }
     }
 }
@@ -268,6 +327,37 @@ mod tests {
         let text = Plain.report(&err, Styler::new(true));
         assert!(text.starts_with("\x1b["), "{text:?}");
         assert!(text.ends_with("bad entry \\u{1b}[2J?\\r\n"), "{text:?}");
+    }
+
+    #[test]
+    fn words_of_the_classes() {
+        let words: Vec<&str> = [2, 64, 65, 66, 69, 70, 73, 74, 75, 77, 78, 130, 143, 1, 255]
+            .into_iter()
+            .map(word)
+            .collect();
+        assert_eq!(
+            words,
+            [
+                "usage",
+                "invalid-request",
+                "invalid-data",
+                "not-found",
+                "unsupported",
+                "internal",
+                "already-exists",
+                "io",
+                "busy",
+                "permission-denied",
+                "config",
+                "interrupted",
+                "interrupted",
+                "internal",
+                "internal",
+            ]
+        );
+        // Every kind's default code has a word of its own.
+        assert_eq!(word(sysexits(Some(ErrorKind::Escape))), "invalid-data");
+        assert_eq!(word(sysexits(None)), "internal");
     }
 
     /// strata-disk's I/O error says `<path>: <op>: <cause>` and returns the same text's parts as

@@ -1,5 +1,6 @@
-//! `--json` output: serde_json, pretty, with a final newline, to standard output; a closed pipe
-//! is success ([`crate::output`]).
+//! `--json` output: documents are serde_json, pretty, with a final newline, to standard output
+//! (a closed pipe is success, [`crate::output`]); an error is one compact line on standard
+//! error ([`error_line`]). `docs/json.md` documents every document and the error object.
 
 use std::io::{self, Write};
 
@@ -31,9 +32,59 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> io::Result<()> {
     ignore_broken_pipe(write_json(&mut out, value).and_then(|()| out.flush()))
 }
 
+/// The JSON line of an error, newline included: `{"error":{"kind":"…","message":"…",
+/// "exit_code":N}}`, compact so that several (one per failure) read as JSON Lines. `class`
+/// picks `kind` ([`crate::exit::word`]); `exit_code` is the code the process exits with.
+pub fn error_line(class: u8, message: &str, exit_code: u8) -> String {
+    let report = ErrorReport {
+        error: ErrorObject {
+            kind: crate::exit::word(class),
+            message,
+            exit_code,
+        },
+    };
+    match serde_json::to_string(&report) {
+        Ok(mut line) => {
+            line.push('\n');
+            line
+        }
+        // Two strings and a number always serialise; say something all the same.
+        Err(_) => format!(
+            "{{\"error\":{{\"kind\":\"internal\",\"message\":\"\",\"exit_code\":{exit_code}}}}}\n"
+        ),
+    }
+}
+
+/// The document of [`error_line`].
+#[derive(Serialize)]
+struct ErrorReport<'a> {
+    error: ErrorObject<'a>,
+}
+
+/// The `error` object of [`error_line`].
+#[derive(Serialize)]
+struct ErrorObject<'a> {
+    kind: &'static str,
+    message: &'a str,
+    exit_code: u8,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_is_one_line() {
+        let line = error_line(66, "Object \"c7\" not found\nat all", 66);
+        assert_eq!(
+            line,
+            "{\"error\":{\"kind\":\"not-found\",\"message\":\"Object \\\"c7\\\" not found\\nat all\",\"exit_code\":66}}\n"
+        );
+        assert_eq!(line.lines().count(), 1);
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        assert_eq!(value["error"]["exit_code"], 66);
+        assert_eq!(value["error"]["kind"], "not-found");
+    }
 
     #[test]
     fn pretty_with_newline() {

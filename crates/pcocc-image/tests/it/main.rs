@@ -12,6 +12,7 @@ mod errors;
 mod export;
 mod help;
 mod import;
+mod json;
 mod list;
 mod maintain;
 mod manage;
