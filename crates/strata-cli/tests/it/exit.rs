@@ -76,3 +76,47 @@ fn the_documented_table_is_the_code() {
         );
     }
 }
+
+/// docs/exit-codes.md's `kind` in JSON column is `strata_cli::exit::word` of each code, and
+/// docs/json.md's table of kinds says the same.
+#[test]
+fn the_documented_json_kinds_are_the_code() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let exit_codes = std::fs::read_to_string(root.join("docs/exit-codes.md")).unwrap();
+    let mut seen = 0;
+    for row in exit_codes.lines().filter(|l| l.starts_with("| ")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let (Some(Ok(code)), Some(word)) = (cells.get(1).map(|c| c.parse::<u8>()), cells.get(4))
+        else {
+            continue;
+        };
+        if code == 0 {
+            continue;
+        }
+        assert_eq!(
+            word.trim_matches('`'),
+            exit::word(code),
+            "exit-codes.md, {code}"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 12, "a row for 2 and for each sysexits code");
+    let json = std::fs::read_to_string(root.join("docs/json.md")).unwrap();
+    let section = json
+        .split("`kind` is one word per class")
+        .nth(1)
+        .unwrap_or_default();
+    let mut kinds = 0;
+    for row in section
+        .lines()
+        .filter(|l| l.starts_with("| `") && !l.starts_with("| `kind`"))
+    {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let word = cells[1].trim_matches('`');
+        for code in cells[2].split(',').map(|c| c.trim().parse::<u8>().unwrap()) {
+            assert_eq!(word, exit::word(code), "json.md, {code}");
+        }
+        kinds += 1;
+    }
+    assert_eq!(kinds, 12, "json.md lists every kind");
+}
