@@ -108,6 +108,7 @@
 
 pub mod app;
 pub mod error;
+mod log;
 pub mod ops;
 pub mod progress;
 pub mod store;

@@ -18,6 +18,7 @@ mod maintain;
 mod manage;
 mod oci_fixture;
 mod pcocc_repo;
+mod progress;
 mod remote;
 mod repo;
 mod samples;

@@ -3,6 +3,7 @@
 //! docker-archive, pushed to a registry or loaded into a daemon (see the `container` module).
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use strata_disk::{Durability, OutputFile};
 use strata_model::spec::{ContainerTransport, Format};
@@ -10,6 +11,7 @@ use strata_model::{DiskFormat, Kind};
 
 use crate::app::{Strata, in_phase};
 use crate::error::{Error, Result};
+use crate::log;
 use crate::progress::{Phase, Progress, ProgressEvent};
 use crate::store::{ImageLocator, ImageSummary};
 
@@ -149,8 +151,17 @@ impl Strata {
         if path.is_dir() || path.as_os_str().as_encoded_bytes().ends_with(b"/") {
             return Err(Error::BadDestination { path });
         }
+        let started = Instant::now();
         let source = store.open_disk(&image)?;
         let virtual_size = source.virtual_size();
+        let shown = match image.revision {
+            Some(revision) => format!(
+                "image {} revision {revision} of store {}",
+                image.name, image.store
+            ),
+            None => format!("image {} of store {}", image.name, image.store),
+        };
+        log::probed(&shown, source.format(), virtual_size, started);
         let mut out = OutputFile::create(&path, Durability::Durable)?;
         let target = strata_disk::create_target(format, &mut out, virtual_size)?;
         let from = source.format();
@@ -159,6 +170,7 @@ impl Strata {
         } else {
             Phase::Converting { from, to: format }
         };
+        let converting = Instant::now();
         let summary = in_phase(progress, phase, Some(virtual_size), || {
             Ok(strata_disk::convert(
                 &*source,
@@ -167,7 +179,9 @@ impl Strata {
                 &|p| progress.event(&ProgressEvent::Advanced { done: p.done }),
             )?)
         })?;
+        log::converted(from, format, virtual_size, &summary, converting);
         let committed = out.commit()?;
+        log::exported(&path, format, committed.len, started);
         Ok(ExportOutcome {
             image,
             path,

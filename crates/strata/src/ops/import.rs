@@ -4,6 +4,7 @@
 //! image with its OCI blobs (see the `container` module).
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use strata_disk::{ConvertOptions, DiskImage, OpenOptions};
 use strata_model::spec::{ContainerTransport, Format, Probe};
@@ -11,6 +12,7 @@ use strata_model::{Digest, DiskFormat};
 
 use crate::app::{Strata, in_phase};
 use crate::error::{Error, Result};
+use crate::log;
 use crate::progress::{Phase, Progress, ProgressEvent, Warning};
 use crate::store::{
     ImageSummary, LayerCopy, NamePolicy, NewImage, NewImageTarget, Store, StoredDisk,
@@ -160,6 +162,7 @@ impl Strata {
         };
         let new = self.new_image(name, request.policy);
         in_phase(progress, storing, None, || {
+            let opening = Instant::now();
             let source = strata_disk::open(
                 &path,
                 &OpenOptions {
@@ -169,6 +172,12 @@ impl Strata {
             )
             .map_err(failed)?;
             let image = &*source.image;
+            log::probed(
+                &path.display().to_string(),
+                image.format(),
+                image.virtual_size(),
+                opening,
+            );
             let options = self.convert_options();
             let (stored, summary) =
                 store_disk(dest, &new, image, &options, progress).map_err(|e| match e {
@@ -210,12 +219,17 @@ pub(crate) fn store_disk(
     } else {
         Phase::Converting { from, to }
     };
+    let converting = Instant::now();
     let summary = in_phase(progress, phase, Some(virtual_size), || {
         Ok(strata_disk::convert(source, target, options, &|p| {
             progress.event(&ProgressEvent::Advanced { done: p.done });
         })?)
     })?;
-    Ok((sink.commit()?, summary))
+    log::converted(from, to, virtual_size, &summary, converting);
+    let committing = Instant::now();
+    let stored = sink.commit()?;
+    log::stored(dest.name(), &stored, committing);
+    Ok((stored, summary))
 }
 
 /// What is at `path`, for a front end that settles a format from a file's content: a regular
