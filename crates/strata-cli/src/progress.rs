@@ -9,8 +9,12 @@
 //!   the phase ends.
 //! - **Lines** (standard error is not a terminal: logs, CI): the dialect's phase lines, and for
 //!   a long phase a heartbeat on standard error, `<label> 25%` (or `<label> 1.50 GiB` without a
-//!   total), at most every [`HEARTBEAT`] and only when the figure changed. A phase shorter than
-//!   that prints no heartbeat, so a quick command reads exactly as the original tool's.
+//!   total), at most every [`HEARTBEAT`] (or every `STRATA_PROGRESS_INTERVAL` seconds, from the
+//!   environment) and only when the figure changed, then, when the phase ends, its last figure
+//!   if that was not printed yet: `100%` for a phase that completed, where the last heartbeat
+//!   may have been far behind (a sparse disk's last data, then holes, which are never read). A
+//!   phase shorter than the interval prints no heartbeat, so a quick command reads exactly as
+//!   the original tool's.
 //! - **Quiet** (`--quiet`): no bars, no phase lines. Warnings still print: they are not
 //!   progress.
 //!
@@ -33,8 +37,22 @@ use strata::{Phase, Progress, ProgressEvent, Warning};
 
 use crate::term::Stream;
 
-/// The least time between two heartbeat lines of [`ProgressMode::Lines`].
+/// The least time between two heartbeat lines of [`ProgressMode::Lines`], by default.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// The environment variable that sets the heartbeat's interval, in seconds (a fraction allowed;
+/// a value that is not a number of seconds leaves [`HEARTBEAT`]).
+pub const INTERVAL_VAR: &str = "STRATA_PROGRESS_INTERVAL";
+
+/// The heartbeat's interval: [`INTERVAL_VAR`] when it holds a number of seconds, else
+/// [`HEARTBEAT`].
+pub fn heartbeat_interval() -> Duration {
+    std::env::var(INTERVAL_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .unwrap_or(HEARTBEAT)
+}
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -194,25 +212,91 @@ struct Open {
     phase: Phase,
     total: Option<u64>,
     bar: Option<ProgressBar>,
-    started: Instant,
-    last_beat: Option<(Instant, String)>,
+    beat: Heartbeat,
+}
+
+/// The heartbeat of one phase in [`ProgressMode::Lines`]: which figures are printed, and when.
+#[derive(Debug)]
+struct Heartbeat {
+    /// The least time between two lines.
+    interval: Duration,
+    /// When the last line was printed, or the phase started.
+    since: Instant,
+    /// The last figure printed.
+    printed: Option<String>,
+    /// The last figure reached.
+    reached: Option<String>,
+}
+
+impl Heartbeat {
+    fn new(started: Instant, interval: Duration) -> Heartbeat {
+        Heartbeat {
+            interval,
+            since: started,
+            printed: None,
+            reached: None,
+        }
+    }
+
+    /// The phase reached `figure` at `now`: the figure to print, if a line is due (an interval
+    /// since the last one, or since the start) and the figure changed.
+    fn reach(&mut self, now: Instant, figure: String) -> Option<String> {
+        let due = now.saturating_duration_since(self.since) >= self.interval;
+        let changed = self.printed.as_ref() != Some(&figure);
+        self.reached = Some(figure);
+        if due && changed {
+            self.since = now;
+            self.printed.clone_from(&self.reached);
+            self.printed.clone()
+        } else {
+            None
+        }
+    }
+
+    /// The phase ended: its last figure, if lines were printed and that one was not (so that
+    /// the lines of a completed phase end at `100%`).
+    fn finish(&mut self) -> Option<String> {
+        if self.printed.is_some() && self.reached != self.printed {
+            self.printed = self.reached.take();
+            self.printed.clone()
+        } else {
+            None
+        }
+    }
+}
+
+/// The figure of a heartbeat line: the percentage of `total`, or the bytes done without one.
+fn figure(done: u64, total: Option<u64>) -> String {
+    match total {
+        Some(total) if total > 0 => format!("{}%", done.min(total).saturating_mul(100) / total),
+        _ => HumanBytes(done).to_string(),
+    }
 }
 
 /// The [`strata::Progress`] sink of the front ends; see the [module docs](self).
 pub struct CliProgress<W> {
     mode: ProgressMode,
     wording: W,
+    interval: Duration,
     open: Mutex<Vec<Open>>,
 }
 
 impl<W: Wording> CliProgress<W> {
-    /// A sink in `mode`, worded by `wording`.
+    /// A sink in `mode`, worded by `wording`, its heartbeat every [`heartbeat_interval`].
     pub fn new(mode: ProgressMode, wording: W) -> CliProgress<W> {
         CliProgress {
             mode,
             wording,
+            interval: heartbeat_interval(),
             open: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The same sink with its heartbeat every `interval` ([`ProgressMode::Lines`]).
+    #[must_use]
+    pub fn with_interval(mut self, interval: Duration) -> CliProgress<W> {
+        self.interval = interval;
+        self
     }
 
     /// The mode.
@@ -230,8 +314,7 @@ impl<W: Wording> CliProgress<W> {
             phase: phase.clone(),
             total,
             bar: None,
-            started: Instant::now(),
-            last_beat: None,
+            beat: Heartbeat::new(Instant::now(), self.interval),
         });
     }
 
@@ -248,27 +331,10 @@ impl<W: Wording> CliProgress<W> {
                 bar.set_position(done);
             }
             ProgressMode::Lines => {
-                let now = Instant::now();
-                let since = top.last_beat.as_ref().map_or(top.started, |(at, _)| *at);
-                if now.duration_since(since) < HEARTBEAT {
-                    return;
+                if let Some(figure) = top.beat.reach(Instant::now(), figure(done, top.total)) {
+                    let label = self.wording.label(&top.phase);
+                    emit(&Line::stderr(format!("{label} {figure}")));
                 }
-                let figure = match top.total {
-                    Some(total) if total > 0 => {
-                        format!("{}%", done.saturating_mul(100) / total)
-                    }
-                    _ => HumanBytes(done).to_string(),
-                };
-                if top
-                    .last_beat
-                    .as_ref()
-                    .is_some_and(|(_, last)| *last == figure)
-                {
-                    return;
-                }
-                let label = self.wording.label(&top.phase);
-                emit(&Line::stderr(format!("{label} {figure}")));
-                top.last_beat = Some((now, figure));
             }
             ProgressMode::Quiet => {}
         }
@@ -280,9 +346,13 @@ impl<W: Wording> CliProgress<W> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
-        let Some(closed) = closed else {
+        let Some(mut closed) = closed else {
             return;
         };
+        if let Some(figure) = closed.beat.finish() {
+            let label = self.wording.label(&closed.phase);
+            emit(&Line::stderr(format!("{label} {figure}")));
+        }
         if let Some(bar) = closed.bar {
             bar.finish_and_clear();
             multi().remove(&bar);
@@ -414,6 +484,64 @@ mod tests {
         sink.event(&ProgressEvent::Finished);
         sink.event(&ProgressEvent::Finished);
         assert_eq!(sink.open.lock().map(|o| o.len()).unwrap_or(9), 0);
+    }
+
+    /// Lines come at most once an interval, only when the figure changed, and end with the
+    /// last figure reached: a sparse disk reports its last data at 40%, then 100% at once as
+    /// the holes that follow are never read, within the interval; the phase's lines end at
+    /// 100% all the same.
+    #[test]
+    fn heartbeats_are_steady_and_end_at_the_last_figure() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut beat = Heartbeat::new(start, Duration::from_secs(5));
+        let total = Some(1000);
+        assert_eq!(beat.reach(at(1_000), figure(100, total)), None, "too soon");
+        assert_eq!(
+            beat.reach(at(5_000), figure(200, total)).as_deref(),
+            Some("20%")
+        );
+        assert_eq!(beat.reach(at(6_000), figure(300, total)), None);
+        assert_eq!(
+            beat.reach(at(10_000), figure(400, total)).as_deref(),
+            Some("40%")
+        );
+        assert_eq!(
+            beat.reach(at(12_000), figure(1000, total)),
+            None,
+            "too soon"
+        );
+        assert_eq!(beat.finish().as_deref(), Some("100%"));
+        assert_eq!(beat.finish(), None);
+
+        // A figure that did not change is not said again, however long it took.
+        let mut stalled = Heartbeat::new(start, Duration::from_secs(5));
+        assert_eq!(
+            stalled.reach(at(5_000), figure(400, total)).as_deref(),
+            Some("40%")
+        );
+        assert_eq!(stalled.reach(at(60_000), figure(401, total)), None);
+        assert_eq!(stalled.finish(), None);
+
+        // A phase that printed nothing prints nothing when it ends (a quick command reads as
+        // the original tool's), nor one whose last figure was printed.
+        let mut quick = Heartbeat::new(start, Duration::from_secs(5));
+        assert_eq!(quick.reach(at(10), figure(1000, total)), None);
+        assert_eq!(quick.finish(), None);
+        let mut exact = Heartbeat::new(start, Duration::ZERO);
+        assert_eq!(
+            exact.reach(at(1), figure(1000, total)).as_deref(),
+            Some("100%")
+        );
+        assert_eq!(exact.finish(), None);
+    }
+
+    #[test]
+    fn figures() {
+        assert_eq!(figure(1, Some(3)), "33%");
+        assert_eq!(figure(5, Some(3)), "100%");
+        assert_eq!(figure(1536, None), "1.50 KiB");
+        assert_eq!(figure(0, Some(0)), "0 B");
     }
 
     #[test]
