@@ -160,6 +160,10 @@ impl Wording for DefaultWording {
             Warning::NameExistsElsewhere { name, store } => {
                 format!("warning: an image named '{name}' also exists in store '{store}'")
             }
+            Warning::CacheNotPopulated { name, message } => format!(
+                "warning: image '{name}' was stored but not extracted into the cache: {message}"
+            ),
+            // A warning newer than this wording: its fields, rather than nothing.
             other => format!("warning: {other:?}"),
         };
         Line::stderr(text).styled(AnsiColor::Yellow.on_default())

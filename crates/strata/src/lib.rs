@@ -75,6 +75,95 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Stores hold nothing in memory: a store opens what its directory holds when an operation
+//! needs it, so a repository that an earlier run (or pcocc) filled opens as it is. List what the
+//! stores hold, show one image with its revisions, and read a VM image's disk through its whole
+//! chain of layers, without exporting it:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use strata::{DiskImage, ImageLocator, ListRequest, RepositoryStore, ShowRequest, Store, Strata};
+//! # use strata::{DiskFormat, ImportRequest, NoProgress};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let images = dir.path().join("images");
+//! # let disk = dir.path().join("disk.raw");
+//! # std::fs::write(&disk, b"boot sector")?;
+//! # std::fs::File::options().write(true).open(&disk)?.set_len(64 << 20)?;
+//! # let store = Arc::new(RepositoryStore::new("user", &images));
+//! # let earlier = Strata::new([store as Arc<dyn Store>], Default::default());
+//! # for name in ["centos7", "debian12"] {
+//! #     earlier.import(ImportRequest::disk(&disk, DiskFormat::Raw, name), &NoProgress)?;
+//! # }
+//! // `images` is a repository an earlier run filled with `centos7` and `debian12`.
+//! let repo = RepositoryStore::new("user", &images);
+//! let strata = Strata::new([Arc::new(repo) as Arc<dyn Store>], Default::default());
+//!
+//! let filter = Some(regex::Regex::new("^cent")?);
+//! let listed = strata.list(ListRequest { store: None, filter })?;
+//! let images = listed.stores.iter().flat_map(|store| &store.images);
+//! let names: Vec<&str> = images.map(|image| image.name.as_str()).collect();
+//! assert_eq!(names, ["centos7"]);
+//!
+//! let shown = strata.show(ShowRequest { image: ImageLocator::named("debian12") })?;
+//! assert_eq!((shown.image.revision, shown.revisions.len()), (Some(0), 1));
+//!
+//! let (store, image) = strata.find(&ImageLocator::named("centos7"))?;
+//! let disk = store.open_disk(&image)?;
+//! let mut head = [0u8; 11];
+//! disk.read_at(&mut head, 0)?;
+//! assert_eq!((&head, disk.virtual_size()), (b"boot sector", 64 << 20));
+//! # Ok(()) }
+//! ```
+//!
+//! # Errors
+//!
+//! Every operation fails with an [`Error`]: its `Display` is a plain-English sentence holding
+//! the facts, its [`Error::kind`] a stable [`ErrorKind`] to act on, and what caused it is its
+//! `source()`. A program prints the message and its causes, not the `Debug` form, which is what
+//! `fn main() -> Result<(), E>` would print (strata's own front ends do this, and pick their exit
+//! code from the kind, in `strata_cli::run_main`):
+//!
+//! ```
+//! use std::error::Error as _;
+//! use std::process::ExitCode;
+//! use strata::{ErrorKind, ImageLocator, ShowRequest};
+//! # use std::sync::Arc;
+//! # use strata::{RepositoryStore, Store, Strata};
+//!
+//! /// What `main` does with an error: prints its message and each cause not already said in
+//! /// it, and picks an exit code by its kind.
+//! fn fail(error: &strata::Error) -> ExitCode {
+//!     let mut message = error.to_string();
+//!     let mut source = error.source();
+//!     while let Some(cause) = source {
+//!         let said = cause.to_string();
+//!         if !message.contains(&said) {
+//!             message = format!("{message}: {said}");
+//!         }
+//!         source = cause.source();
+//!     }
+//!     eprintln!("error: {message}");
+//!     match error.kind() {
+//!         ErrorKind::NotFound => ExitCode::from(66),
+//!         ErrorKind::InvalidRequest => ExitCode::from(64),
+//!         _ => ExitCode::FAILURE,
+//!     }
+//! }
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let repo = RepositoryStore::new("user", dir.path().join("images"));
+//! # let strata = Strata::new([Arc::new(repo) as Arc<dyn Store>], Default::default());
+//!
+//! let Err(error) = strata.show(ShowRequest { image: ImageLocator::named("nope") }) else {
+//!     panic!("there is no image nope");
+//! };
+//! assert_eq!(error.to_string(), "image nope not found in any store");
+//! assert_eq!(error.kind(), ErrorKind::NotFound);
+//! let _code = fail(&error);
+//! # Ok(()) }
+//! ```
+//!
 //! # Operations
 //!
 //! | method | what | request | outcome |
@@ -140,7 +229,7 @@ pub use stores::{FlatStore, RepositoryStore};
 
 /// Types of the crates below that appear in requests and outcomes, re-exported so that front
 /// ends need no direct dependency for them.
-pub use strata_disk::Cancel;
+pub use strata_disk::{Cancel, DiskImage};
 pub use strata_model::{
     ByteSize, Digest, DiskFormat, Kind,
     spec::{ContainerTransport, Format, Probe},
