@@ -50,7 +50,7 @@ pub fn message(error: &Error, subject: Option<&str>) -> String {
         Error::NoCache => "A cache needs to be configured in the repos.yaml config file".to_owned(),
         // ImageMgr.import_image's wrapper around the conversion's failure.
         Error::DiskSource { path, error } => {
-            format!("Failed to import {} : {error}", subject_or(path))
+            failed("import", &subject_or(path), &error.to_string())
         }
         // pcocc's conversion fails with qemu-img's "No such file or directory" for a missing
         // file; strata says it before converting anything.
@@ -65,11 +65,11 @@ pub fn message(error: &Error, subject: Option<&str>) -> String {
             format!("Failed to import {} : not an image file", subject_or(path))
         }
         Error::ContainerSource { from, error } => {
-            format!("Failed to import {} : {error}", subject.unwrap_or(from))
+            failed("import", subject.unwrap_or(from), &error.to_string())
         }
         // strata's own, in pcocc's manner.
         Error::ContainerDestination { path, error } => {
-            format!("Failed to export to {} : {error}", subject_or(path))
+            failed("export to", &subject_or(path), &error.to_string())
         }
         Error::ReadOnlyStore { store, path } => {
             format!("Repository {store} is not writable ({})", path.display())
@@ -80,6 +80,23 @@ pub fn message(error: &Error, subject: Option<&str>) -> String {
         ),
         other => other.to_string(),
     }
+}
+
+/// pcocc's `Failed to {action} {subject} : {cause}`, the cause without a leading `{name}: `
+/// that names what the sentence already names (`Failed to import /x/a.qcow2 : /x/a.qcow2:
+/// encrypted` said the file twice).
+fn failed(action: &str, subject: &str, cause: &str) -> String {
+    let cause = match cause.split_once(": ") {
+        Some((name, rest)) if names(subject, name) => rest,
+        _ => cause,
+    };
+    format!("Failed to {action} {subject} : {cause}")
+}
+
+/// Whether `name` (a path an error starts with) names `subject`: the same text, or the path at
+/// the end of a `TRANSPORT:PATH` subject.
+fn names(subject: &str, name: &str) -> bool {
+    name == subject || (name.starts_with('/') && subject.ends_with(&format!(":{name}")))
 }
 
 #[cfg(test)]
@@ -146,5 +163,38 @@ mod tests {
             source: std::io::Error::other("boom"),
         };
         assert_eq!(report(&io, None), "Cannot read /x: boom");
+    }
+
+    #[test]
+    fn a_failure_names_its_subject_once() {
+        assert_eq!(
+            failed("import", "/x/a.qcow2", "/x/a.qcow2: encrypted"),
+            "Failed to import /x/a.qcow2 : encrypted"
+        );
+        assert_eq!(
+            failed(
+                "import",
+                "sif:/x/a.sif",
+                "/x/a.sif: no SIF_MAGIC at offset 32"
+            ),
+            "Failed to import sif:/x/a.sif : no SIF_MAGIC at offset 32"
+        );
+        // A name that is not the subject is kept: the path `~` became, a repository, a word.
+        assert_eq!(
+            failed("import", "/x/data.raw", "data: bad"),
+            "Failed to import /x/data.raw : data: bad"
+        );
+        assert_eq!(
+            failed("import", "~/a.raw", "/home/jdoe/a.raw: bad"),
+            "Failed to import ~/a.raw : /home/jdoe/a.raw: bad"
+        );
+        assert_eq!(
+            failed(
+                "import",
+                "/x/a.raw",
+                "/images/user: write 4096 bytes at offset 0: full"
+            ),
+            "Failed to import /x/a.raw : /images/user: write 4096 bytes at offset 0: full"
+        );
     }
 }
