@@ -24,6 +24,5 @@ pub mod settings;
 pub mod words;
 
 pub use cli::command;
-pub use error::{Error, Pcocc};
 pub use error::{Error, Failure, Pcocc};
 pub use run::{main, run_with};
