@@ -1,9 +1,10 @@
 //! `cargo xtask`: the project's automation, written in Rust (matklad's xtask pattern).
 //!
 //! `main` only dispatches; each command lives in its own module: [`ci`] (the single source of
-//! truth for CI), [`setup`] (what the tests, benches and demo need on the machine), [`demo`],
-//! [`dist`] (release binaries, man pages, completions, install) and [`tidy`]. [`cmd`] runs
-//! other programs and prints them as a user would type them.
+//! truth for CI), [`setup`] (what the tests, benches and demo need on the machine, with
+//! [`build_vm`], the build VM's kernel and initramfs), [`demo`], [`dist`] (release binaries,
+//! man pages, completions, install) and [`tidy`]. [`cmd`] runs other programs and prints them
+//! as a user would type them.
 
 #![allow(
     clippy::print_stdout,
@@ -13,6 +14,7 @@
 
 mod bench;
 mod bench_store;
+mod build_vm;
 mod ci;
 mod cmd;
 mod demo;

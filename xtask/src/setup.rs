@@ -35,6 +35,9 @@ enum Check {
     QemuImgMajor(u32),
     /// This Python module imports in the peers' virtual environment (see [`peer_venv`]).
     VenvImports(&'static str),
+    /// The build VM's kernel and initramfs of the current recipe are in the cache
+    /// (see [`crate::build_vm`]).
+    BuildVm,
 }
 
 /// How to install a missing requirement.
@@ -51,6 +54,8 @@ enum Install {
     /// A PyPI package installed, as `name==version`, in the peers' virtual environment
     /// ([`peer_venv`], made with `python3 -m venv` if missing).
     PipVenv(&'static str),
+    /// Assembled from Debian packages by [`crate::build_vm::assemble`], nothing installed.
+    BuildVm,
 }
 
 /// Everything `cargo xtask setup` checks and installs, in order.
@@ -159,6 +164,18 @@ const REQUIREMENTS: &[Requirement] = &[
         why: "boots images in the demo and the VM executor's tests; same qemu 10 as qemu-img",
     },
     Requirement {
+        name: "build VM",
+        check: Check::BuildVm,
+        install: Install::BuildVm,
+        why: "kernel and initramfs of strata-build's build VM (RUN, COPY, mkfs in a guest)",
+    },
+    Requirement {
+        name: "debugfs",
+        check: Check::Runs(&["debugfs", "-V"]),
+        install: Install::Apt("e2fsprogs"),
+        why: "reads files out of ext4 images the build VM made, without trusting the guest",
+    },
+    Requirement {
         name: "cargo-deny",
         check: Check::Runs(&["cargo", "deny", "--version"]),
         // Pinned: deny.toml is written for this version's configuration format.
@@ -198,6 +215,7 @@ impl Check {
                 cmd::probe(Command::new(python).args(["-c", &format!("import {module}")]))
                     .is_some_and(|out| out.status.success())
             }
+            Check::BuildVm => crate::build_vm::present(),
         }
     }
 
@@ -209,6 +227,7 @@ impl Check {
             Check::VenvImports(module) => {
                 format!("`import {module}` works in {}", peer_venv().display())
             }
+            Check::BuildVm => crate::build_vm::describe(),
         }
     }
 }
@@ -227,6 +246,9 @@ impl Install {
                 "`pip install {package}` in the virtual environment {}",
                 peer_venv().display()
             ),
+            Install::BuildVm => {
+                "assembled from Debian packages (apt-get download, dpkg-deb -x)".to_owned()
+            }
         }
     }
 }
@@ -289,6 +311,7 @@ pub(crate) fn run() -> Result<()> {
     install_cargo_tools(&missing)?;
     install_pip_packages(&missing)?;
     install_venv_packages(&missing)?;
+    install_build_vm(&missing)?;
 
     let still_missing: Vec<&str> = missing
         .iter()
@@ -322,7 +345,7 @@ fn install_debian_packages(missing: &[&Requirement]) -> Result<()> {
         match req.install {
             Install::Apt(package) => plain.push(package),
             Install::AptBackports(package) => backported.push(package),
-            Install::Cargo(_) | Install::Pip(_) | Install::PipVenv(_) => {}
+            Install::Cargo(_) | Install::Pip(_) | Install::PipVenv(_) | Install::BuildVm => {}
         }
     }
     if plain.is_empty() && backported.is_empty() {
@@ -534,7 +557,7 @@ impl Privilege {
 }
 
 /// The effective user id, from `/proc/self/status` (Linux).
-fn effective_uid() -> Option<u32> {
+pub(crate) fn effective_uid() -> Option<u32> {
     let status = fs::read_to_string("/proc/self/status").ok()?;
     let uids = status.lines().find_map(|line| line.strip_prefix("Uid:"))?;
     uids.split_whitespace().nth(1)?.parse().ok()
@@ -598,6 +621,21 @@ fn install_venv_packages(missing: &[&Requirement]) -> Result<()> {
         cmd::run(Command::new(&python).args(["-m", "pip", "install", "--quiet", package]))?;
     }
     Ok(())
+}
+
+/// Assembles the build VM's kernel and initramfs if that row is missing (after the Debian
+/// packages, so that dpkg-deb and apt-get are there).
+fn install_build_vm(missing: &[&Requirement]) -> Result<()> {
+    if !missing
+        .iter()
+        .any(|req| matches!(req.install, Install::BuildVm))
+    {
+        return Ok(());
+    }
+    crate::build_vm::assemble(&|| {
+        let privilege = Privilege::detect().context("cannot update apt's package lists")?;
+        cmd::run(privilege.apt_get().args(["update", "-q"]))
+    })
 }
 
 /// Waits, up to [`CARGO_INSTALL_WAIT`], until no other `cargo install` process runs.
