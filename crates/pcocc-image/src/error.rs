@@ -8,7 +8,7 @@ use std::io;
 use strata::ErrorKind;
 use strata_cli::LoggingError;
 use strata_cli::Styler;
-use strata_cli::exit::{self, Dialect, chain};
+use strata_cli::exit::{self, Dialect, Reported, chain};
 use strata_model::text::printable_lines;
 
 use crate::{render, words};
@@ -105,30 +105,13 @@ impl Error {
 
     /// This error, reported as JSON if `json` ([`Failure`]).
     pub fn reported(self, json: bool) -> Failure {
-        Failure {
-            error: Box::new(self),
-            json,
-        }
+        Reported::new(self, json)
     }
 }
 
 /// An error as [`crate::main`] ends with it: the error, and whether the command was given
 /// `--json`, so that it is reported as a JSON object (`docs/json.md`).
-#[derive(Debug, thiserror::Error)]
-#[error("{error}")]
-pub struct Failure {
-    /// The error (boxed: it is large, and `main` returns it once).
-    #[source]
-    pub error: Box<Error>,
-    /// Whether it is reported as JSON.
-    pub json: bool,
-}
-
-impl From<Error> for Failure {
-    fn from(error: Error) -> Failure {
-        error.reported(false)
-    }
-}
+pub type Failure = Reported<Error>;
 
 /// pcocc's way of reporting errors: the message (and its causes) alone, red on a terminal, on
 /// standard error. Exit codes are strata's (sysexits), not pcocc's 255: see

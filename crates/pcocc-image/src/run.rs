@@ -46,9 +46,9 @@ impl Terminal {
 pub fn main() -> Result<(), Failure> {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err) if err.use_stderr() && std::env::args_os().any(|arg| arg == "--json") => {
+        Err(err) if err.use_stderr() && strata_cli::json::on_command_line() => {
             return Err(Error::Usage {
-                message: usage_message(&err),
+                message: strata_cli::exit::usage_message(&err.render().to_string()),
             }
             .reported(true));
         }
@@ -56,18 +56,6 @@ pub fn main() -> Result<(), Failure> {
     };
     let json = wants_json(&cli.command);
     run(cli).map_err(|error| error.reported(json))
-}
-
-/// clap's message for `err`, without its `error: ` prefix and the usage and hint that follow.
-fn usage_message(err: &clap::Error) -> String {
-    let text = err.render().to_string();
-    let text = text.strip_prefix("error: ").unwrap_or(&text);
-    let text = text.split("\n\nUsage:").next().unwrap_or(text);
-    let text = text
-        .split("\n\nFor more information")
-        .next()
-        .unwrap_or(text);
-    text.trim_end().to_owned()
 }
 
 /// Whether `command` was given `--json` (`list`, `show`, `repo list`).

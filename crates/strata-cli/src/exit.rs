@@ -186,6 +186,49 @@ pub trait Dialect {
     }
 }
 
+/// An error as a front end's `main` ends with it: the error, and whether the command was given
+/// `--json`, so that the front end's [`Dialect::json`] has it reported as one JSON line
+/// (`docs/json.md`). A front end names it (`pub type Failure = Reported<Error>;`) and its
+/// dialect's `Error` is that.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Reported<E: Error + 'static> {
+    /// The error (boxed: a front end's error is large, and `main` returns it once).
+    #[source]
+    pub error: Box<E>,
+    /// Whether it is reported as JSON.
+    pub json: bool,
+}
+
+impl<E: Error + 'static> Reported<E> {
+    /// `error`, reported as JSON if `json`.
+    pub fn new(error: E, json: bool) -> Reported<E> {
+        Reported {
+            error: Box::new(error),
+            json,
+        }
+    }
+}
+
+impl<E: Error + 'static> From<E> for Reported<E> {
+    fn from(error: E) -> Reported<E> {
+        Reported::new(error, false)
+    }
+}
+
+/// clap's rendered usage error without its `error: ` prefix and the usage lines and hint that
+/// follow it: the message of a usage error reported as JSON (`unexpected argument '--x'
+/// found`). `rendered` is `err.render().to_string()` (strata-cli does not depend on clap).
+pub fn usage_message(rendered: &str) -> String {
+    let text = rendered.strip_prefix("error: ").unwrap_or(rendered);
+    let text = text.split("\n\nUsage:").next().unwrap_or(text);
+    let text = text
+        .split("\n\nFor more information")
+        .next()
+        .unwrap_or(text);
+    text.trim_end().to_owned()
+}
+
 /// The messages of `error` and of each of its sources, joined by `": "`, each cause said once
 /// ([`push_causes`]).
 pub fn chain(error: &dyn Error) -> String {
@@ -305,6 +348,23 @@ mod tests {
         assert!(is_broken_pipe(&err));
         let err = Outer(io::ErrorKind::NotFound.into());
         assert!(!is_broken_pipe(&err));
+    }
+
+    #[test]
+    fn usage_messages_lose_their_prefix_usage_and_hint() {
+        let rendered = "error: unexpected argument '--x' found\n\n  tip: to pass '--x' as a value, use '-- --x'\n\nUsage: t ls [OPTIONS]\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_message(rendered),
+            "unexpected argument '--x' found\n\n  tip: to pass '--x' as a value, use '-- --x'"
+        );
+        assert_eq!(usage_message("no prefix\n"), "no prefix");
+    }
+
+    #[test]
+    fn a_reported_error_says_its_message() {
+        let failure = Reported::from(Outer(io::Error::other("disk on fire")));
+        assert!(!failure.json);
+        assert_eq!(chain(&failure), "outer: disk on fire");
     }
 
     #[test]

@@ -32,6 +32,12 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> io::Result<()> {
     ignore_broken_pipe(write_json(&mut out, value).and_then(|()| out.flush()))
 }
 
+/// Whether `--json` is on this process's command line: a command line that does not parse, but
+/// asks for JSON, has its usage error reported as JSON ([`crate::exit::usage_message`]).
+pub fn on_command_line() -> bool {
+    std::env::args_os().any(|arg| arg == "--json")
+}
+
 /// The JSON line of an error, newline included: `{"error":{"kind":"…","message":"…",
 /// "exit_code":N}}`, compact so that several (one per failure) read as JSON Lines. `class`
 /// picks `kind` ([`crate::exit::word`]); `exit_code` is the code the process exits with.

@@ -26,7 +26,7 @@ pub mod table;
 pub mod term;
 
 pub use anstyle;
-pub use exit::{Dialect, run_main};
+pub use exit::{Dialect, Reported, run_main};
 pub use json::{print_json, write_json};
 pub use logging::{LoggingError, init_logging};
 pub use output::print_stdout;
