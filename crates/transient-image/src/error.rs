@@ -1,12 +1,14 @@
 //! [`Error`]: everything that can stop a `transient-image` command, each with the
-//! [`ErrorKind`] that picks its exit code, and [`Transient`], the [`Dialect`] that reports it as
-//! transient does.
+//! [`ErrorKind`] that picks its exit code; [`Failure`], an error as the program ends with it
+//! (and whether the command was given `--json`); and [`Transient`], the [`Dialect`] that reports
+//! it as transient does, or as a JSON object (`docs/json.md`).
 
 use std::io;
 
 use strata::ErrorKind;
-use strata_cli::exit::{Dialect, chain};
+use strata_cli::exit::{self, Dialect, Reported, chain};
 use strata_cli::{LoggingError, Styler};
+use strata_model::text::printable_lines;
 
 use crate::words;
 
@@ -32,26 +34,54 @@ pub enum Error {
         /// The kind of the last failure.
         kind: ErrorKind,
     },
+    /// `ls --json` listed every image, but this one could not be read: the last of them, when
+    /// each is reported as its own JSON error line (`docs/json.md`).
+    #[error("{}", words::unreadable(.name, .reason))]
+    UnreadableImage {
+        /// The image name.
+        name: String,
+        /// Why, in words.
+        reason: String,
+        /// The kind of the failure.
+        kind: ErrorKind,
+    },
     /// Standard output or standard error could not be written.
     #[error("cannot write the output")]
     Output(#[source] io::Error),
     /// Logging could not be set up (a bad `RUST_LOG`).
     #[error(transparent)]
     Logging(#[from] LoggingError),
+    /// The command line does not parse: clap's message, without the usage lines that follow
+    /// it. Only under `--json`; otherwise clap prints its error and exits 2 itself.
+    #[error("{message}")]
+    Usage {
+        /// clap's message (`unexpected argument '--x' found`).
+        message: String,
+    },
 }
 
 impl Error {
     /// The kind of failure, which picks the exit code (`docs/exit-codes.md`).
-    pub fn kind(&self) -> ErrorKind {
+    pub fn kind(&self) -> Option<ErrorKind> {
         match self {
-            Error::Core(err) => err.kind(),
-            Error::NoSuchImage { .. } => ErrorKind::NotFound,
-            Error::Unreadable { kind, .. } => *kind,
-            Error::Output(_) => ErrorKind::Io,
-            Error::Logging(_) => ErrorKind::Config,
+            Error::Core(err) => Some(err.kind()),
+            Error::NoSuchImage { .. } => Some(ErrorKind::NotFound),
+            Error::Unreadable { kind, .. } | Error::UnreadableImage { kind, .. } => Some(*kind),
+            Error::Output(_) => Some(ErrorKind::Io),
+            Error::Logging(_) => Some(ErrorKind::Config),
+            Error::Usage { .. } => None,
         }
     }
+
+    /// This error, reported as JSON if `json` ([`Failure`]).
+    pub fn reported(self, json: bool) -> Failure {
+        Reported::new(self, json)
+    }
 }
+
+/// An error as [`crate::main`] ends with it: the error, and whether the command was given
+/// `--json`, so that it is reported as a JSON object (`docs/json.md`).
+pub type Failure = Reported<Error>;
 
 /// transient's way of reporting errors: `print(e, file=sys.stderr)`, the message alone, no
 /// colour. Exit codes are strata's (sysexits), not transient's 1 for every error: see
@@ -59,26 +89,64 @@ impl Error {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Transient;
 
-impl Dialect for Transient {
-    type Error = Error;
-
-    fn kind(&self, error: &Error) -> Option<ErrorKind> {
-        Some(error.kind())
-    }
-
-    fn report(&self, error: &Error, _styler: Styler) -> String {
+impl Transient {
+    /// transient's text for `error`, causes included, printable
+    /// ([`strata_model::text::printable_lines`]), without a newline.
+    pub fn text(error: &Error) -> String {
         let text = match error {
             Error::Core(e) => words::report(e),
             other => chain(other),
         };
-        format!("{text}\n")
+        printable_lines(&text)
+    }
+
+    /// The exit code of `error`: clap's 2 for a usage error, else [`exit::sysexits`] of its
+    /// kind.
+    pub fn code(error: &Error) -> u8 {
+        match error {
+            Error::Usage { .. } => exit::USAGE_ERROR,
+            other => exit::sysexits(other.kind()),
+        }
+    }
+
+    /// `error` as one JSON error line, newline included ([`strata_cli::json::error_line`]).
+    pub fn json_line(error: &Error) -> String {
+        let code = Transient::code(error);
+        strata_cli::json::error_line(code, &Transient::text(error), code)
+    }
+}
+
+impl Dialect for Transient {
+    type Error = Failure;
+
+    fn kind(&self, failure: &Failure) -> Option<ErrorKind> {
+        failure.error.kind()
+    }
+
+    fn exit_code(&self, failure: &Failure) -> u8 {
+        Transient::code(&failure.error)
+    }
+
+    fn class(&self, failure: &Failure) -> u8 {
+        Transient::code(&failure.error)
+    }
+
+    fn message(&self, failure: &Failure) -> String {
+        Transient::text(&failure.error)
+    }
+
+    fn report(&self, failure: &Failure, _styler: Styler) -> String {
+        format!("{}\n", self.message(failure))
+    }
+
+    fn json(&self, failure: &Failure) -> bool {
+        failure.json
     }
 }
 
 #[cfg(test)]
 mod tests {
     use strata::ImageKey;
-    use strata_cli::exit::sysexits;
 
     use super::*;
 
@@ -116,15 +184,37 @@ mod tests {
                 65,
             ),
             (
+                Error::UnreadableImage {
+                    name: "b".into(),
+                    reason: "not a qcow2 image".into(),
+                    kind: ErrorKind::InvalidFormat,
+                },
+                "Unable to read image 'b': not a qcow2 image\n",
+                65,
+            ),
+            (
+                Error::Usage {
+                    message: "unexpected argument '--x' found".into(),
+                },
+                "unexpected argument '--x' found\n",
+                2,
+            ),
+            (
                 Error::Output(io::Error::other("disk full")),
                 "cannot write the output: disk full\n",
                 74,
             ),
         ];
         for (error, text, code) in cases {
-            assert_eq!(Transient.report(&error, Styler::plain()), text);
-            assert_eq!(Transient.exit_code(&error), code, "{error:?}");
-            assert_eq!(sysexits(Some(error.kind())), code);
+            assert_eq!(Transient::code(&error), code);
+            let line: serde_json::Value =
+                serde_json::from_str(&Transient::json_line(&error)).unwrap_or_default();
+            assert_eq!(line["error"]["exit_code"], code, "{error:?}");
+            assert_eq!(line["error"]["message"], text.trim_end());
+            let failure = error.reported(false);
+            assert_eq!(Transient.report(&failure, Styler::plain()), text);
+            assert_eq!(Transient.exit_code(&failure), code, "{failure:?}");
+            assert!(!Transient.json(&failure));
         }
     }
 }

@@ -10,7 +10,8 @@
 //! [`run`] calls the core ([`strata::Strata`]) and [`render`] turns outcomes into transient's
 //! text, with [`words`] for every message. Errors ([`Error`]) keep the core's
 //! [`strata::ErrorKind`] for the exit code (`docs/exit-codes.md`) and print as transient prints
-//! them: the bare message on standard error.
+//! them: the bare message on standard error, or one JSON line for a command given `--json`
+//! ([`Failure`], `docs/json.md`).
 //!
 //! `image build` is not here yet: it will lower an Imagefile (strata-build) into the core's
 //! build operation, a new [`cli::Command`] arm beside `ls` and `rm`.
@@ -27,5 +28,5 @@ pub mod settings;
 pub mod words;
 
 pub use cli::command;
-pub use error::{Error, Transient};
+pub use error::{Error, Failure, Transient};
 pub use run::{main, run_with};

@@ -8,10 +8,10 @@ use std::sync::Mutex;
 use clap::Parser;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use strata::{Env, ProgressEvent, StrataOptions, Warning};
+use strata::{Env, ErrorKind, ProgressEvent, StrataOptions, Warning};
 
 use crate::cli::{Cli, Command};
-use crate::error::Error;
+use crate::error::{Error, Failure, Transient};
 use crate::render::{self, Row, Sizes, Unreadable};
 use crate::settings::Settings;
 use crate::{lower, words};
@@ -40,9 +40,33 @@ impl Terminal {
 
 /// The whole program: parses the command line (clap exits 2 on a usage error, 0 for
 /// `--help`), sets up logging, resolves the directories, then runs the command on standard
-/// output and standard error.
-pub fn main() -> Result<(), Error> {
-    let cli = Cli::parse();
+/// output and standard error. A command given `--json` ends with its error reported as JSON, a
+/// usage error included (which exits 2 all the same).
+pub fn main() -> Result<(), Failure> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if err.use_stderr() && strata_cli::json::on_command_line() => {
+            return Err(Error::Usage {
+                message: strata_cli::exit::usage_message(&err.render().to_string()),
+            }
+            .reported(true));
+        }
+        Err(err) => err.exit(),
+    };
+    let json = wants_json(&cli.command);
+    run(cli).map_err(|error| error.reported(json))
+}
+
+/// Whether `command` was given `--json` (`ls`).
+fn wants_json(command: &Command) -> bool {
+    match command {
+        Command::Ls(args) => args.json,
+        Command::Rm(_) => false,
+    }
+}
+
+/// [`main`] once the command line parsed.
+fn run(cli: Cli) -> Result<(), Error> {
     strata_cli::init_logging(cli.verbose)?;
     let stores = match &cli.command {
         Command::Ls(args) => &args.stores,
@@ -78,21 +102,35 @@ pub fn run_with(
             out.flush().map_err(Error::Output)?;
             // One unreadable image does not hide the others: it is listed with its mark, its
             // reason is a warning, and the command fails at the end with the last one's kind,
-            // as `ls` does with an unreadable entry.
-            let mut unreadable = None;
-            let mut count = 0u64;
-            for row in &rows {
-                if let Err(failure) = &row.sizes {
-                    let line = terminal.warning(&words::unreadable(&row.name, &failure.reason));
-                    write(err, &line)?;
-                    count += 1;
-                    unreadable = Some(failure.kind);
+            // as `ls` does with an unreadable entry. Under `--json` each is a JSON error line
+            // instead, the last one the command's error, as pcocc-image's `list --json` reports
+            // its failed repositories (`docs/json.md`).
+            let mut unreadable: Vec<(Error, ErrorKind)> = rows
+                .iter()
+                .filter_map(|row| {
+                    let failure = row.sizes.as_ref().err()?;
+                    let error = Error::UnreadableImage {
+                        name: row.name.clone(),
+                        reason: failure.reason.clone(),
+                        kind: failure.kind,
+                    };
+                    Some((error, failure.kind))
+                })
+                .collect();
+            let count = u64::try_from(unreadable.len()).unwrap_or(u64::MAX);
+            let Some((last, kind)) = unreadable.pop() else {
+                return Ok(());
+            };
+            if args.json {
+                for (error, _) in &unreadable {
+                    write(err, &Transient::json_line(error))?;
                 }
+                return Err(last);
             }
-            match unreadable {
-                None => Ok(()),
-                Some(kind) => Err(Error::Unreadable { count, kind }),
+            for error in unreadable.iter().map(|(error, _)| error).chain([&last]) {
+                write(err, &terminal.warning(&error.to_string()))?;
             }
+            Err(Error::Unreadable { count, kind })
         }
         Command::Rm(args) => {
             let requests = lower::rm(&args)?;

@@ -13,5 +13,6 @@ mod sandbox;
 mod golden;
 mod help;
 mod interop;
+mod json;
 mod ls;
 mod rm;
