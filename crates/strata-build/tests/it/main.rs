@@ -1,0 +1,3 @@
+//! Integration tests of strata-build: one binary, one module per topic.
+
+mod golden;
