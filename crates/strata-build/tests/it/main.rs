@@ -4,4 +4,6 @@
     reason = "helpers outside #[test] functions unwrap too: a failure is a test failure"
 )]
 
+mod golden;
+mod roundtrip;
 mod vm;
