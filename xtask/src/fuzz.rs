@@ -1,8 +1,9 @@
 //! `cargo xtask fuzz [--time SECONDS] [TARGET...]`: runs each fuzz target of `fuzz/` (its own
 //! cargo workspace) with cargo-fuzz on the nightly toolchain for a given time, seeded with the
-//! committed test fixtures. The targets call the bodies of `strata_disk::fuzzing`,
-//! `strata_oci::fuzzing` and `strata_model::fuzzing`, which `fuzz/Cargo.toml` turns on with the
-//! crates' `fuzzing` feature. A crash is copied into `fuzz/regressions/<target>/`, where strata-testkit's `fuzz_replay` test
+//! committed test fixtures and Imagefile cases. The targets call the bodies of
+//! `strata_disk::fuzzing`, `strata_oci::fuzzing`, `strata_model::fuzzing` and
+//! `strata_build::imagefile::fuzzing`, which `fuzz/Cargo.toml` turns on with the crates'
+//! `fuzzing` feature. A crash is copied into `fuzz/regressions/<target>/`, where strata-testkit's `fuzz_replay` test
 //! runs it through the same body, and fails the command.
 
 use std::path::{Path, PathBuf};
@@ -138,13 +139,15 @@ fn run_target(fuzz_dir: &Path, target: &str, seconds: u64) -> Result<bool> {
     Ok(false)
 }
 
-/// The committed disk fixtures (libFuzzer reads each directory without descending), read-only
-/// seeds for every target (libFuzzer only adds to the first corpus directory).
+/// The committed disk fixtures and Imagefile cases (libFuzzer reads each directory without
+/// descending), read-only seeds for every target (libFuzzer only adds to the first corpus
+/// directory).
 fn seed_dirs(fuzz_dir: &Path) -> Vec<PathBuf> {
     let fixtures = fuzz_dir.join("../crates/strata-disk/tests/fixtures");
     ["", "chain", "vmdk"]
         .iter()
         .map(|sub| fixtures.join(sub))
+        .chain([fuzz_dir.join("../crates/strata-build/tests/golden/cases")])
         .filter(|dir| dir.is_dir())
         .collect()
 }
