@@ -1,0 +1,120 @@
+//! The builder's host-side checks and guest scripts, without a VM.
+
+use std::fs;
+use std::path::Path;
+
+use super::*;
+
+fn imagefile(text: &str) -> Imagefile {
+    Imagefile::parse("Imagefile", text).expect("a valid Imagefile")
+}
+
+#[test]
+fn quote_survives_single_quotes() {
+    assert_eq!(quote("it's"), r"'it'\''s'");
+    assert_eq!(quote(" echo a"), "' echo a'");
+}
+
+#[test]
+fn sources_outside_the_build_dir_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let build = dir.path().join("build");
+    fs::create_dir(&build).expect("mkdir");
+    fs::write(build.join("ok.txt"), b"ok").expect("write");
+    fs::write(dir.path().join("secret"), b"no").expect("write");
+    std::os::unix::fs::symlink("../secret", build.join("link")).expect("symlink");
+    let root = build.canonicalize().expect("canonicalize");
+    assert_eq!(
+        check_source(&root, 3, "./ok.txt").expect("inside"),
+        root.join("ok.txt")
+    );
+    for hostile in ["../secret", "/etc/passwd", "link", "a/../../secret"] {
+        let err = check_source(&root, 3, hostile).expect_err(hostile);
+        assert!(
+            matches!(&err, BuildError::OutsideBuildDir { line: 3, path } if path == hostile),
+            "{hostile}: {err:?}"
+        );
+    }
+    fs::create_dir(build.join("sub")).expect("mkdir");
+    assert!(matches!(
+        check_source(&root, 4, "sub"),
+        Err(BuildError::NotYet { line: 4, .. })
+    ));
+    assert!(matches!(
+        check_source(&root, 5, "missing"),
+        Err(BuildError::Source { line: 5, .. })
+    ));
+}
+
+#[test]
+fn inspect_from_an_image_and_a_bad_source_are_refused_before_anything_is_made() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let working = dir.path().join("working.qcow2");
+    let mut vm = VmConfig::new(crate::vm::Assets {
+        kernel: dir.path().join("no-kernel"),
+        initramfs: dir.path().join("no-initramfs"),
+    });
+    vm.accel = crate::vm::Accel::Tcg;
+    let options = BuildOptions {
+        vm,
+        step_timeout: Duration::from_secs(1),
+    };
+    let mut events = Vec::new();
+    let mut run = |text: &str| {
+        build(&imagefile(text), dir.path(), &working, &options, &mut |e| {
+            events.push(e.line());
+        })
+        .expect_err("refused")
+    };
+    let scratch = "FROM scratch\nDISK 64 MB GPT\nPARTITION 1 FORMAT ext4 MOUNT /\n";
+    let err = run(&format!("{scratch}RUN true\nINSPECT\n"));
+    assert!(
+        matches!(err, BuildError::InspectNotInteractive { line: 5 }),
+        "{err:?}"
+    );
+    let err = run("FROM centos:8\nRUN true\n");
+    assert!(
+        matches!(
+            err,
+            BuildError::NotYet {
+                line: 1,
+                what: "FROM an image"
+            }
+        ),
+        "{err:?}"
+    );
+    let err = run(&format!("{scratch}COPY ../x /\n"));
+    assert!(
+        matches!(err, BuildError::OutsideBuildDir { line: 4, .. }),
+        "{err:?}"
+    );
+    // The VM cannot start (no kernel): the working file made is removed again.
+    let err = run(scratch);
+    assert!(matches!(err, BuildError::Vm(_)), "{err:?}");
+    assert!(!Path::new(&working).exists());
+    assert_eq!(events, Vec::<String>::new());
+}
+
+#[test]
+fn partitions_are_made_with_transient_fields_and_mounted_shallowest_first() {
+    let file = imagefile(
+        "FROM scratch\nDISK 1 GB GPT\n\
+         PARTITION 1 SIZE 100 MB FORMAT ext4 MOUNT /boot/efi FLAGS efi\n\
+         PARTITION 2 SIZE 200 MB FORMAT xfs OPTIONS \"-L data\" MOUNT /srv FLAGS boot\n\
+         PARTITION 3 FORMAT ext4 MOUNT /\n",
+    );
+    assert_eq!(
+        partition_script(&file.partitions[1]),
+        "set -e\necho 'size=390625, bootable, type=L' | sfdisk -q -a /dev/vda\nmkfs.xfs -L data /dev/vda2\n"
+    );
+    assert_eq!(
+        partition_script(&file.partitions[2]),
+        "set -e\necho 'type=L' | sfdisk -q -a /dev/vda\nmkfs.ext4  /dev/vda3\n"
+    );
+    assert_eq!(
+        mount_script(&file.partitions),
+        "set -e\nmkdir -p '/mnt'\nmount /dev/vda3 '/mnt'\n\
+         mkdir -p '/mnt/srv'\nmount /dev/vda2 '/mnt/srv'\n\
+         mkdir -p '/mnt/boot/efi'\nmount /dev/vda1 '/mnt/boot/efi'\n"
+    );
+}
