@@ -4,6 +4,7 @@
     reason = "helpers outside #[test] functions unwrap too: a failure is a test failure"
 )]
 
+mod builder;
 mod golden;
 mod roundtrip;
 mod vm;

@@ -15,10 +15,10 @@ use strata_build::vm::{
 use strata_model::DiskFormat;
 
 /// How long one request may take: generous, since TCG on a loaded CI machine is slow.
-const STEP: Duration = Duration::from_secs(120);
+pub(crate) const STEP: Duration = Duration::from_secs(120);
 
 /// The build VM's assets if every peer is there (skips, or fails under CI, otherwise).
-fn peers(test: &str) -> Option<Assets> {
+pub(crate) fn peers(test: &str) -> Option<Assets> {
     if !strata_testkit::have(test, &["qemu-system-x86_64", "qemu-img"]) {
         return None;
     }
@@ -41,7 +41,7 @@ fn peers(test: &str) -> Option<Assets> {
 }
 
 /// TCG, as the tests ask for it (the machines CI runs on have PVM's KVM, which boots nothing).
-fn tcg() -> Resolved {
+pub(crate) fn tcg() -> Resolved {
     Resolved {
         accel: Accel::Tcg,
         reason: Reason::Asked,
@@ -49,7 +49,7 @@ fn tcg() -> Resolved {
 }
 
 /// Runs a host command and returns its stdout; panics with its stderr if it fails.
-fn host(program: &str, args: &[&str]) -> Vec<u8> {
+pub(crate) fn host(program: &str, args: &[&str]) -> Vec<u8> {
     let out = Command::new(program).args(args).output().unwrap();
     assert!(
         out.status.success(),
@@ -77,7 +77,7 @@ fn processes_mentioning(needle: &str) -> Vec<u32> {
 }
 
 /// The first LBA of partition `index` of the GPT disk in `raw` (read from the host).
-fn gpt_first_lba(raw: &[u8], index: usize) -> u64 {
+pub(crate) fn gpt_first_lba(raw: &[u8], index: usize) -> u64 {
     let u64_at = |at: usize| u64::from_le_bytes(raw[at..at + 8].try_into().unwrap());
     assert_eq!(&raw[512..520], b"EFI PART", "no GPT header at LBA 1");
     let entries = usize::try_from(u64_at(512 + 72)).unwrap() * 512;
