@@ -513,9 +513,12 @@ fn add(
         };
         vm.put_file(path, ADD_TEMP, 0o600, timeout)?;
         let dst = quote(&guest_mnt(destination));
+        // The guest's sh (dash) has no `pipefail`: the archive is tested first, so that a
+        // corrupt one fails the step rather than being half extracted by a tar that saw an
+        // early end.
         vm.run_checked(
             &format!(
-                "set -e\nmkdir -p {dst}\n{decompress} -dc {ADD_TEMP} | tar -x -f - -C {dst} --numeric-owner\nrm -f {ADD_TEMP}"
+                "set -e\n{decompress} -t {ADD_TEMP}\nmkdir -p {dst}\n{decompress} -dc {ADD_TEMP} | tar -x -f - -C {dst} --numeric-owner\nrm -f {ADD_TEMP}"
             ),
             timeout,
         )?;

@@ -61,9 +61,21 @@ fn a_scratch_imagefile_is_built_into_a_qcow2_the_host_can_read() {
     fs::write(&tar_path, tar.into_inner().unwrap()).unwrap();
     host("gzip", &["-1", tar_path.to_str().unwrap()]);
     fs::write(build_dir.join("hello.txt"), b"copied by strata\n").unwrap();
+    // A tar.xz unpacked into a directory ADD makes, and a file ADD copies as it is.
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(0o640);
+    header.set_uid(1000);
+    header.set_size(3);
+    tar.append_data(&mut header, "note", &b"xz\n"[..]).unwrap();
+    let xz_path = build_dir.join("notes.tar");
+    fs::write(&xz_path, tar.into_inner().unwrap()).unwrap();
+    host("xz", &["-0", xz_path.to_str().unwrap()]);
+    fs::write(build_dir.join("plain.tar"), b"not unpacked\n").unwrap();
 
     let text = "FROM scratch\nDISK 64 MB GPT\nPARTITION 1 FORMAT ext4 MOUNT /\n\
-                ADD rootfs.tar.gz /\nCOPY hello.txt /etc/hello.txt\nRUN echo built > /etc/built\n";
+                ADD rootfs.tar.gz /\nCOPY hello.txt /etc/hello.txt\nADD notes.tar.xz plain.tar /srv/\n\
+                RUN echo built > /etc/built\n";
     let imagefile = Imagefile::parse("Imagefile", text).unwrap();
     let mut vm = VmConfig::new(assets);
     vm.accel = Accel::Tcg;
@@ -80,13 +92,14 @@ fn a_scratch_imagefile_is_built_into_a_qcow2_the_host_can_read() {
     assert_eq!(
         lines,
         [
-            "Step 1/6 : FROM scratch",
-            "Step 2/6 : DISK 64M GPT",
-            "Step 3/6 : PARTITION 1 FORMAT ext4 MOUNT /",
-            "Step 4/6 : ADD rootfs.tar.gz /",
-            "Step 5/6 : COPY hello.txt /etc/hello.txt",
+            "Step 1/7 : FROM scratch",
+            "Step 2/7 : DISK 64M GPT",
+            "Step 3/7 : PARTITION 1 FORMAT ext4 MOUNT /",
+            "Step 4/7 : ADD rootfs.tar.gz /",
+            "Step 5/7 : COPY hello.txt /etc/hello.txt",
+            "Step 6/7 : ADD notes.tar.xz plain.tar /srv/",
             // transient echoes the command as kept, its leading blank included.
-            "Step 6/6 : RUN  echo built > /etc/built",
+            "Step 7/7 : RUN  echo built > /etc/built",
         ]
     );
 
