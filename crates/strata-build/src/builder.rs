@@ -23,7 +23,12 @@
 //!
 //! **Hostile input.** COPY and ADD sources are relative to the build directory and must stay
 //! in it: absolute paths, `..` and symbolic links that resolve outside it are refused before
-//! the VM boots. Paths in the guest are quoted for its shell.
+//! the VM boots, as are COPY and ADD destinations and MOUNT paths with a `..` component
+//! ([`BuildError::OutsideImage`]). Paths in the guest are quoted for its shell; RUN commands and
+//! mkfs OPTIONS are shell text by definition, and run as root in the throwaway build VM.
+//!
+//! After each RUN that succeeds, [`BuildEvent::RunOutput`] carries what it wrote (transient
+//! shows a RUN's output as it comes; the build VM returns it when the command ends).
 //!
 //! **Not yet** ([`BuildError::NotYet`]): FROM an image spec, the step cache, directories as
 //! COPY or ADD sources. INSPECT needs an interactive build, which this builder is not
@@ -73,13 +78,26 @@ pub enum BuildEvent {
         /// transient's echo of the instruction.
         echo: String,
     },
+    /// A RUN's command has exited with status 0: what it wrote (capped by the VM's
+    /// `output_cap`), for the caller to show as transient shows it.
+    RunOutput {
+        /// The step's line.
+        line: u32,
+        /// Its stdout.
+        stdout: Vec<u8>,
+        /// Its stderr.
+        stderr: Vec<u8>,
+    },
 }
 
 impl BuildEvent {
-    /// The line transient prints for this event.
-    pub fn line(&self) -> String {
+    /// The line transient prints for a [`BuildEvent::Step`]; `None` for other events.
+    pub fn step_line(&self) -> Option<String> {
         match self {
-            BuildEvent::Step { index, total, echo } => format!("Step {index}/{total} : {echo}"),
+            BuildEvent::Step { index, total, echo } => {
+                Some(format!("Step {index}/{total} : {echo}"))
+            }
+            BuildEvent::RunOutput { .. } => None,
         }
     }
 }
@@ -125,6 +143,15 @@ pub enum BuildError {
         /// The instruction's line.
         line: u32,
         /// The source as written.
+        path: String,
+    },
+    /// A COPY or ADD destination or a MOUNT path with a `..` component, which would leave the
+    /// image's tree in the build VM.
+    #[error("line {line}: {path:?} goes outside the image (`..`)")]
+    OutsideImage {
+        /// The instruction's line.
+        line: u32,
+        /// The path as written.
         path: String,
     },
     /// A COPY or ADD source that cannot be read.
@@ -218,12 +245,25 @@ fn check_steps(imagefile: &Imagefile, build_dir: &Path) -> Result<Vec<Vec<PathBu
             path: build_dir.display().to_string(),
             source,
         })?;
+    for partition in &imagefile.partitions {
+        if let Some(mount) = &partition.mount {
+            check_destination(partition.line, mount)?;
+        }
+    }
     let mut all = Vec::new();
     for step in &imagefile.steps {
         let line = step.line;
         let mut paths = Vec::new();
         match &step.action {
-            Action::Copy { sources, .. } | Action::Add { sources, .. } => {
+            Action::Copy {
+                sources,
+                destination,
+            }
+            | Action::Add {
+                sources,
+                destination,
+            } => {
+                check_destination(line, destination)?;
                 for source in sources {
                     paths.push(check_source(&root, line, source)?);
                 }
@@ -234,6 +274,19 @@ fn check_steps(imagefile: &Imagefile, build_dir: &Path) -> Result<Vec<Vec<PathBu
         all.push(paths);
     }
     Ok(all)
+}
+
+fn check_destination(line: u32, path: &str) -> Result<(), BuildError> {
+    if Path::new(path)
+        .components()
+        .any(|c| c == Component::ParentDir)
+    {
+        return Err(BuildError::OutsideImage {
+            line,
+            path: path.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn check_source(root: &Path, line: u32, source: &str) -> Result<PathBuf, BuildError> {
@@ -335,6 +388,11 @@ fn run_in_vm(
                                 stderr: out.stderr_text().trim().to_owned(),
                             });
                         }
+                        progress(&BuildEvent::RunOutput {
+                            line,
+                            stdout: out.stdout,
+                            stderr: out.stderr,
+                        });
                     }
                     // Refused by `check_steps`.
                     Action::Inspect => return Err(BuildError::InspectNotInteractive { line }),

@@ -62,7 +62,7 @@ fn inspect_from_an_image_and_a_bad_source_are_refused_before_anything_is_made() 
     let mut events = Vec::new();
     let mut run = |text: &str| {
         build(&imagefile(text), dir.path(), &working, &options, &mut |e| {
-            events.push(e.line());
+            events.extend(e.step_line());
         })
         .expect_err("refused")
     };
@@ -81,6 +81,17 @@ fn inspect_from_an_image_and_a_bad_source_are_refused_before_anything_is_made() 
                 what: "FROM an image"
             }
         ),
+        "{err:?}"
+    );
+    let err = run(&format!("{scratch}COPY x ../../etc\n"));
+    assert!(
+        matches!(&err, BuildError::OutsideImage { line: 4, path } if path == "../../etc"),
+        "{err:?}"
+    );
+    let err =
+        run("FROM scratch\nDISK 64 MB GPT\nPARTITION 1 MOUNT /\nPARTITION 2 MOUNT /a/../..\n");
+    assert!(
+        matches!(err, BuildError::OutsideImage { line: 4, .. }),
         "{err:?}"
     );
     let err = run(&format!("{scratch}COPY ../x /\n"));

@@ -5,7 +5,7 @@
 use std::fs;
 
 use strata_build::Imagefile;
-use strata_build::builder::{BuildError, BuildOptions, build};
+use strata_build::builder::{BuildError, BuildEvent, BuildOptions, build};
 use strata_build::vm::{Accel, VmConfig};
 
 use crate::vm::{STEP, gpt_first_lba, host, peers};
@@ -75,7 +75,7 @@ fn a_scratch_imagefile_is_built_into_a_qcow2_the_host_can_read() {
 
     let text = "FROM scratch\nDISK 64 MB GPT\nPARTITION 1 FORMAT ext4 MOUNT /\n\
                 ADD rootfs.tar.gz /\nCOPY hello.txt /etc/hello.txt\nADD notes.tar.xz plain.tar /srv/\n\
-                RUN echo built > /etc/built\n";
+                RUN echo built > /etc/built; echo done; echo warn >&2\n";
     let imagefile = Imagefile::parse("Imagefile", text).unwrap();
     let mut vm = VmConfig::new(assets);
     vm.accel = Accel::Tcg;
@@ -84,11 +84,12 @@ fn a_scratch_imagefile_is_built_into_a_qcow2_the_host_can_read() {
         step_timeout: STEP,
     };
     let working = dir.path().join("working.qcow2");
-    let mut lines = Vec::new();
+    let mut events = Vec::new();
     build(&imagefile, &build_dir, &working, &options, &mut |e| {
-        lines.push(e.line())
+        events.push(e.clone());
     })
     .unwrap();
+    let lines: Vec<String> = events.iter().filter_map(BuildEvent::step_line).collect();
     assert_eq!(
         lines,
         [
@@ -99,8 +100,16 @@ fn a_scratch_imagefile_is_built_into_a_qcow2_the_host_can_read() {
             "Step 5/7 : COPY hello.txt /etc/hello.txt",
             "Step 6/7 : ADD notes.tar.xz plain.tar /srv/",
             // transient echoes the command as kept, its leading blank included.
-            "Step 7/7 : RUN  echo built > /etc/built",
+            "Step 7/7 : RUN  echo built > /etc/built; echo done; echo warn >&2",
         ]
+    );
+    assert_eq!(
+        events.last(),
+        Some(&BuildEvent::RunOutput {
+            line: 7,
+            stdout: b"done\n".to_vec(),
+            stderr: b"warn\n".to_vec(),
+        })
     );
 
     // The host reads the image: the partition from the GPT, the files with debugfs.
