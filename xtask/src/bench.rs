@@ -28,13 +28,13 @@ use anyhow::{Context, Result, bail};
 
 const SIZE_4G: u64 = 4 << 30;
 const SEED: u64 = 20240601;
-const ALPHA: &[u8; 32] = b"etaoinshrdlucmfwypvbgkjqxz .,\n-'";
+pub(crate) const ALPHA: &[u8; 32] = b"etaoinshrdlucmfwypvbgkjqxz .,\n-'";
 
-/// xoshiro256**, seeded by splitmix64.
-struct Rng([u64; 4]);
+/// xoshiro256**, seeded by splitmix64 (shared with other benches).
+pub(crate) struct Rng([u64; 4]);
 
 impl Rng {
-    fn new(mut seed: u64) -> Self {
+    pub(crate) fn new(mut seed: u64) -> Self {
         let mut s = [0u64; 4];
         for x in &mut s {
             seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -45,7 +45,7 @@ impl Rng {
         }
         Rng(s)
     }
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         let s = &mut self.0;
         let r = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
         let t = s[1] << 17;
@@ -58,13 +58,13 @@ impl Rng {
         r
     }
     /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+    pub(crate) fn range(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.next() % (hi - lo + 1)
     }
-    fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
-    fn fill(&mut self, buf: &mut [u8]) {
+    pub(crate) fn fill(&mut self, buf: &mut [u8]) {
         for c in buf.chunks_mut(8) {
             let v = self.next().to_le_bytes();
             c.copy_from_slice(&v[..c.len()]);
@@ -131,7 +131,7 @@ fn run_once(dir: &Path, args: &[String], out: &Path) -> Result<(f64, u64)> {
     let stats = dir.join("time.out");
     let _ = std::fs::remove_file(out);
     Command::new("sync").status()?;
-    quiet_gate();
+    quiet_gate(GATE_WAIT);
     let start = Instant::now();
     let status = Command::new("/usr/bin/time")
         .args(["-f", "%e %M", "-o"])
@@ -153,6 +153,9 @@ fn run_once(dir: &Path, args: &[String], out: &Path) -> Result<(f64, u64)> {
     Ok((elapsed, kib))
 }
 
+/// How long the disk bench's quiet gate waits for a quiet window.
+const GATE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// CPU time counters from `/proc/stat`: (busy, total), where iowait counts as busy (a disk
 /// still writing back the previous run's output is not a quiet machine).
 fn cpu_counters() -> Option<(u64, u64)> {
@@ -169,24 +172,26 @@ fn cpu_counters() -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
-/// Waits (at most 30 s) for a one-second window in which the machine is less than 10 % busy,
-/// as perf-anchors.md's quiet gate does, so that neither tool is timed while the kernel still
-/// flushes or discards what the previous run wrote.
-fn quiet_gate() {
-    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+/// Waits (at most `max_wait`) for a one-second window in which the machine is less than 10 %
+/// busy, as perf-anchors.md's quiet gate does, so that neither tool is timed while the kernel
+/// still flushes or discards what the previous run wrote. Whether such a window came (`true`
+/// also when `/proc/stat` cannot be read).
+pub(crate) fn quiet_gate(max_wait: std::time::Duration) -> bool {
+    let deadline = Instant::now() + max_wait;
     while Instant::now() < deadline {
         let Some((busy0, total0)) = cpu_counters() else {
-            return;
+            return true;
         };
         std::thread::sleep(std::time::Duration::from_secs(1));
         let Some((busy1, total1)) = cpu_counters() else {
-            return;
+            return true;
         };
         let (busy, total) = (busy1 - busy0, (total1 - total0).max(1));
         if busy * 10 < total {
-            return;
+            return true;
         }
     }
+    false
 }
 
 /// Runs the two commands `runs` times each, alternating (which goes first flips every run, so
@@ -218,7 +223,7 @@ fn measure_pair(
 }
 
 /// The 1-minute load average (other work on the machine skews the times).
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|s| s.split_whitespace().next().map(str::to_owned))
@@ -289,7 +294,7 @@ fn command(program: &str, args: &[&str], then_sync: bool) -> Vec<String> {
     ]
 }
 
-/// Runs `cargo xtask bench disk`.
+/// Runs `cargo xtask bench disk|formats|store`.
 pub(crate) fn run(args: &[&str]) -> Result<()> {
     match args {
         ["disk"] | [] => disk(Group::Qcow2),
