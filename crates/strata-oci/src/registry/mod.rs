@@ -23,8 +23,9 @@
 //!   read, when the registry ignores ranges). Blobs move one at a time.
 //! - Push: each blob is checked with `HEAD` and skipped when present; otherwise mounted from
 //!   [`PushOptions::mount_from`] (same registry, `POST ?mount=&from=`) when given, and uploaded
-//!   when the mount is refused; uploads are monolithic (`POST` then one `PUT`) or chunked
-//!   (`PATCH` per chunk), per [`Upload`]. The manifest goes last, by tag or digest.
+//!   when the mount is refused; uploads are streamed (`POST`, one `PATCH` with the whole blob,
+//!   `PUT`: Docker's and skopeo's way, the default), monolithic (`POST` then one `PUT`) or
+//!   chunked (`PATCH` per chunk), per [`Upload`]. The manifest goes last, by tag or digest.
 //! - Auth: anonymous, or basic credentials ([`Credentials`], looked up in auth files by
 //!   default), learnt from the registry's first `401`: a `Basic` challenge gets them on every
 //!   request; a `Bearer` challenge gets them exchanged for a token (per repository, `pull` or
@@ -88,6 +89,12 @@ const ACCEPTED_MANIFESTS: &[&str] = &[
 /// How blobs are uploaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upload {
+    /// One `PATCH` with the whole blob as its body (streamed, not held in memory, without
+    /// `Content-Range`), then a `PUT` that closes the upload: how Docker and containers/image
+    /// (skopeo, which pcocc runs) upload, so any registry they push to takes it. The default:
+    /// one request per blob, where [`Upload::Chunked`] waits for the registry's answer to each
+    /// chunk before it sends the next.
+    Streamed,
     /// One `PUT` with the whole blob as its body (streamed, not held in memory).
     Monolithic,
     /// One `PATCH` per `chunk_size` bytes, then a `PUT` that closes the upload.
@@ -133,9 +140,7 @@ impl Default for RegistryOptions {
         RegistryOptions {
             tls_verify: true,
             credentials: Credentials::default(),
-            upload: Upload::Chunked {
-                chunk_size: DEFAULT_CHUNK_SIZE,
-            },
+            upload: Upload::Streamed,
             retry: Retry::default(),
             connect_timeout: Duration::from_secs(30),
             stall_timeout: DEFAULT_STALL_TIMEOUT,
@@ -662,16 +667,19 @@ impl Registry {
 
     fn upload_blob(&self, session: &Session, src: &dyn BlobRead, exp: &Expected) -> Result<()> {
         let op = format!("upload blob {}", exp.digest);
-        let chunk = match self.options.upload {
-            Upload::Monolithic => None,
-            Upload::Chunked { chunk_size } => Some(chunk_size.clamp(1, DEFAULT_CHUNK_SIZE)),
-        };
         with_retry(&self.options.retry, &op, || {
             // A retry starts the upload again from the first byte, from a fresh reader.
             let mut reader = src
                 .open_blob(&exp.digest, exp.size)
                 .map_err(Failure::fatal)?;
-            upload(&self.rt, session, exp, &mut reader, chunk, &op)?;
+            upload(
+                &self.rt,
+                session,
+                exp,
+                &mut reader,
+                self.options.upload,
+                &op,
+            )?;
             drain_verified(&mut reader).map_err(Failure::fatal)
         })
     }

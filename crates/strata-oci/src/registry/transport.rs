@@ -22,6 +22,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use strata_model::Digest;
 
 use super::session::{Access, Session};
+use super::{DEFAULT_CHUNK_SIZE, Upload};
 use crate::blob::Expected;
 use crate::error::OciError;
 
@@ -362,14 +363,16 @@ fn with_attempts(error: OciError, attempts: u32) -> OciError {
 }
 
 /// Uploads `exp.size` bytes from `reader` as the blob `exp` into the session's repository:
-/// `POST` to open an upload, then either one `PUT` carrying the whole blob (`chunk` `None`) or
-/// one `PATCH` per `chunk` bytes and a closing `PUT`.
+/// `POST` to open an upload, then, per `how`, one `PUT` carrying the whole blob
+/// ([`Upload::Monolithic`]), or one streamed `PATCH` carrying it ([`Upload::Streamed`]) or one
+/// `PATCH` per chunk ([`Upload::Chunked`], at most [`DEFAULT_CHUNK_SIZE`] bytes each) and a
+/// closing `PUT`.
 pub(crate) fn upload(
     rt: &tokio::runtime::Runtime,
     session: &Session,
     exp: &Expected,
     reader: &mut dyn Read,
-    chunk: Option<usize>,
+    how: Upload,
     op: &str,
 ) -> Result<(), Failure> {
     let start = session.url("blobs/uploads/")?;
@@ -387,16 +390,31 @@ pub(crate) fn upload(
             .append_pair("digest", &exp.digest.prefixed());
         url
     };
-    let Some(chunk) = chunk else {
-        let put = session
-            .request(Method::PUT, close(&location))
-            .header(CONTENT_TYPE, "application/octet-stream");
-        let response = send_streamed(rt, session, op, put, (reader, exp), exp.size)?;
-        return expect(rt, session, op, response, StatusCode::CREATED);
+    let chunk = match how {
+        Upload::Monolithic => {
+            let put = session
+                .request(Method::PUT, close(&location))
+                .header(CONTENT_TYPE, "application/octet-stream");
+            let response = send_streamed(rt, session, op, put, (reader, exp), exp.size)?;
+            return expect(rt, session, op, response, StatusCode::CREATED);
+        }
+        // As Docker and containers/image send it: no `Content-Range`, the whole blob.
+        Upload::Streamed if exp.size > 0 => {
+            let patch = session
+                .request(Method::PATCH, location.clone())
+                .header(CONTENT_TYPE, "application/octet-stream");
+            let response = send_streamed(rt, session, op, patch, (reader, exp), exp.size)?;
+            if response.status() != StatusCode::ACCEPTED {
+                return Err(rt.block_on(session.status_failure(op, response)));
+            }
+            location = location_of(session, &response, &location, op)?;
+            None
+        }
+        Upload::Streamed => None,
+        Upload::Chunked { chunk_size } => Some(chunk_size.clamp(1, DEFAULT_CHUNK_SIZE)),
     };
-    let chunk = chunk.max(1);
     let mut offset = 0u64;
-    loop {
+    while let Some(chunk) = chunk {
         let data = read_up_to(reader, chunk).map_err(|e| source_failure(exp, e))?;
         if data.is_empty() {
             break;

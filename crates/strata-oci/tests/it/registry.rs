@@ -130,17 +130,18 @@ fn push_pull_roundtrip_and_repush_skips_blobs() {
 }
 
 #[test]
-fn chunked_and_monolithic_uploads_store_the_same_image() {
+fn streamed_chunked_and_monolithic_uploads_store_the_same_image() {
     let Some(reg) = TestRegistry::start(None) else {
         return;
     };
     let t = tempfile::tempdir().unwrap();
     let (src, image) = sample(&t.path().join("src"));
-    // Through a counting proxy, to see one PATCH per chunk.
+    // Through a counting proxy, to see one PATCH per chunk, or per blob.
     let proxy = Proxy::start(reg.port, Mode::Forward);
     for (repo, upload) in [
         ("chunked/img:v1", Upload::Chunked { chunk_size: 100 }),
         ("mono/img:v1", Upload::Monolithic),
+        ("streamed/img:v1", Upload::Streamed),
     ] {
         let client = Registry::new(RegistryOptions {
             upload,
@@ -169,6 +170,7 @@ fn chunked_and_monolithic_uploads_store_the_same_image() {
                 );
             }
             Upload::Monolithic => assert_eq!(patches, 0),
+            Upload::Streamed => assert_eq!(patches, 3),
         }
         // Three blob PUTs and the manifest's.
         assert_eq!(puts, 4);
