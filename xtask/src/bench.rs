@@ -30,7 +30,7 @@ const SIZE_4G: u64 = 4 << 30;
 const SEED: u64 = 20240601;
 pub(crate) const ALPHA: &[u8; 32] = b"etaoinshrdlucmfwypvbgkjqxz .,\n-'";
 
-/// xoshiro256**, seeded by splitmix64 (shared with other benches).
+/// xoshiro256**, seeded by splitmix64 (also the rootfs generator's of `bench oci`).
 pub(crate) struct Rng([u64; 4]);
 
 impl Rng {
@@ -294,13 +294,14 @@ fn command(program: &str, args: &[&str], then_sync: bool) -> Vec<String> {
     ]
 }
 
-/// Runs `cargo xtask bench disk|formats|store`.
+/// Runs `cargo xtask bench disk|formats|store|oci`.
 pub(crate) fn run(args: &[&str]) -> Result<()> {
     match args {
         ["disk"] | [] => disk(Group::Qcow2),
         ["formats"] => disk(Group::Formats),
         ["store"] => crate::bench_store::run(),
-        other => bail!("unknown bench {other:?}; available: disk, formats, store"),
+        ["oci"] => crate::bench_oci::run(),
+        other => bail!("unknown bench {other:?}; available: disk, formats, store, oci"),
     }
 }
 

@@ -13,6 +13,7 @@
 )]
 
 mod bench;
+mod bench_oci;
 mod bench_store;
 mod build_vm;
 mod ci;
@@ -47,6 +48,8 @@ commands:
   bench disk         time strata against qemu-img on generated images; writes docs/benchmarks.md
   bench formats      the same for vmdk, vdi, vpc and qed output
   bench store        time pcocc-image import against pcocc's way (qemu-img, sha256sum, mv)
+  bench oci          time pcocc-image's container imports, exports, cache, squashfs, push
+                     and pull against skopeo, umoci and mksquashfs on a generated rootfs
   fuzz [--time S] [TARGET...]
                      run the fuzz targets of fuzz/ (cargo +nightly fuzz), S seconds each
   help               print this message";
