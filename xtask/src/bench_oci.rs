@@ -425,8 +425,21 @@ struct Row<'a> {
 struct Sample {
     /// The command line, as a user would type it.
     command: String,
-    median_s: f64,
+    /// Wall seconds of each run, in run order.
+    times: Vec<f64>,
     rss_kib: u64,
+}
+
+impl Sample {
+    fn median_s(&self) -> f64 {
+        median(self.times.clone())
+    }
+
+    /// The median, then every run: `1.234 (1.30, 1.23, 1.10)`.
+    fn cell(&self) -> String {
+        let runs: Vec<String> = self.times.iter().map(|t| format!("{t:.2}")).collect();
+        format!("{:.3} ({})", self.median_s(), runs.join(", "))
+    }
 }
 
 /// The measurements of one row.
@@ -445,7 +458,7 @@ struct RowResult {
 
 impl RowResult {
     fn ratio(&self) -> f64 {
-        self.ours.median_s / self.anchor.median_s
+        self.ours.median_s() / self.anchor.median_s()
     }
 }
 
@@ -521,12 +534,12 @@ fn measure(dir: &Path, row: &Row<'_>) -> Result<RowResult> {
         goal: row.goal,
         anchor: Sample {
             command: display(&row.anchor.argv),
-            median_s: median(anchor_times),
+            times: anchor_times,
             rss_kib: rss[0],
         },
         ours: Sample {
             command: display(&row.ours.argv),
-            median_s: median(ours_times),
+            times: ours_times,
             rss_kib: rss[1],
         },
         load,
@@ -542,7 +555,7 @@ fn verdict(met: bool) -> &'static str {
 /// each row.
 fn render(rows: &[RowResult]) -> String {
     let mut out = String::from(
-        "| case | runs | anchor s | strata s | ratio | goal | anchor peak RSS MiB | strata peak RSS MiB (goal < 256) |\n\
+        "| case | runs | anchor s: median (each run) | strata s: median (each run) | ratio | goal | anchor peak RSS MiB | strata peak RSS MiB (goal < 256) |\n\
          |---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
@@ -553,11 +566,11 @@ fn render(rows: &[RowResult]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {:.3} | {:.3} | {:.2} | {goal} | {:.1} | {:.1} {} |",
+            "| {} | {} | {} | {} | {:.2} | {goal} | {:.1} | {:.1} {} |",
             r.name,
             r.runs,
-            r.anchor.median_s,
-            r.ours.median_s,
+            r.anchor.cell(),
+            r.ours.cell(),
             ratio,
             r.anchor.rss_kib as f64 / 1024.0,
             r.ours.rss_kib as f64 / 1024.0,
@@ -783,8 +796,8 @@ fn rows(work: &Path, shm: &Path, pcocc: &str, sqfs: &str) -> Result<Vec<RowResul
         )?;
         println!(
             "  anchor {:.3} s, strata {:.3} s: ratio {:.2} (load {}, quiet {}/{})",
-            r.anchor.median_s,
-            r.ours.median_s,
+            r.anchor.median_s(),
+            r.ours.median_s(),
             r.ratio(),
             r.load,
             r.quiet.0,
@@ -1027,9 +1040,9 @@ mod tests {
 
     #[test]
     fn the_table_shows_ratios_goals_and_memory() {
-        let sample = |command: &str, median_s, rss_kib| Sample {
+        let sample = |command: &str, median_s: f64, rss_kib| Sample {
             command: command.to_owned(),
-            median_s,
+            times: vec![median_s + 0.5, median_s, median_s - 0.25],
             rss_kib,
         };
         let row = |name: &str, goal, ours_s, ours_rss| RowResult {
@@ -1046,11 +1059,14 @@ mod tests {
             row("missed", Some(0.7), 1.6, 300 * 1024),
             row("reported", None, 1.0, 1024),
         ]);
-        assert!(text.contains("| met | 3 | 2.000 | 0.500 | 0.25 | ≤ 0.5 met | 50.0 | 40.0 met |"));
-        assert!(text.contains(
-            "| missed | 3 | 2.000 | 1.600 | 0.80 | ≤ 0.7 **missed** | 50.0 | 300.0 **missed** |"
-        ));
-        assert!(text.contains("| reported | 3 | 2.000 | 1.000 | 0.50 | — |"));
+        let anchor = "2.000 (2.50, 2.00, 1.75)";
+        assert!(text.contains(&format!(
+            "| met | 3 | {anchor} | 0.500 (1.00, 0.50, 0.25) | 0.25 | ≤ 0.5 met | 50.0 | 40.0 met |"
+        )));
+        assert!(text.contains(&format!(
+            "| missed | 3 | {anchor} | 1.600 (2.10, 1.60, 1.35) | 0.80 | ≤ 0.7 **missed** | 50.0 | 300.0 **missed** |"
+        )));
+        assert!(text.contains("| 0.50 | — |"));
         assert!(
             text.contains("# met\nanchor: skopeo copy a b\nstrata: pcocc-image -q import a img\n")
         );
