@@ -69,7 +69,7 @@ pub struct BuildOptions {
 /// What the builder reports as it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildEvent {
-    /// An instruction starts: [`BuildEvent::line`] gives transient's `Step i/n : <echo>`.
+    /// An instruction starts: [`BuildEvent::step_line`] gives transient's `Step i/n : <echo>`.
     Step {
         /// Its position, from 1.
         index: usize,
