@@ -251,8 +251,9 @@ fn push_repr(out: &mut String, value: &Value) {
 }
 
 /// Python's `repr()` of a string: single quotes unless the text has a `'` and no `"`;
-/// backslash, the quote, `\n`, `\r`, `\t` escaped, other control characters as `\xNN` (C0, DEL,
-/// C1). Other non-printable characters (Python escapes a few more categories) are kept as is.
+/// backslash, the quote, `\n`, `\r`, `\t` escaped; other characters Python does not print as
+/// they are (controls, separators other than the space, format characters, private use) as
+/// `\xNN`, `\uNNNN` or `\UNNNNNNNN`.
 pub fn repr_str(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
@@ -271,12 +272,38 @@ pub fn repr_str(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c if !py_printable(c) => {
+                let code = u32::from(c);
+                if code < 0x100 {
+                    out.push_str(&format!("\\x{code:02x}"));
+                } else if code < 0x1_0000 {
+                    out.push_str(&format!("\\u{code:04x}"));
+                } else {
+                    out.push_str(&format!("\\U{code:08x}"));
+                }
+            }
             c => out.push(c),
         }
     }
     out.push(quote);
     out
+}
+
+/// Python's `str.isprintable` for one character, for the characters names hold in practice:
+/// false for controls (Cc), separators other than the space (Zs, Zl, Zp), the usual format
+/// characters (Cf) and surrogates or private use that a name might carry.
+fn py_printable(c: char) -> bool {
+    let code = u32::from(c);
+    !(c.is_control()
+        || code == 0xa0
+        || code == 0xad
+        || code == 0x1680
+        || (0x2000..=0x200f).contains(&code)
+        || (0x2028..=0x202f).contains(&code)
+        || (0x205f..=0x2064).contains(&code)
+        || code == 0x3000
+        || code == 0xfeff
+        || (0xe000..=0xf8ff).contains(&code))
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ use std::error::Error as _;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use strata::{Error, ImageKey};
+/// Python's `repr` of a string (strata-model's, which pcocc's texts use too).
+pub use strata_model::python::repr_str as py_str;
 
 /// `rm` of a name the backend does not have.
 pub fn no_such_image(name: &str) -> String {
@@ -86,61 +88,6 @@ pub fn log_line(level: &str, message: &str, now: Timestamp, tz: &TimeZone) -> St
 pub fn py_list(items: &[String]) -> String {
     let items: Vec<String> = items.iter().map(|s| py_str(s)).collect();
     format!("[{}]", items.join(", "))
-}
-
-/// Python's `repr` of a string: single quotes unless the text has a `'` and no `"`; `\\`, the
-/// quote, `\n`, `\r`, `\t` escaped; other characters Python does not print as they are
-/// (controls, separators other than the space, format characters) as `\xNN`, `\uNNNN`.
-pub fn py_str(text: &str) -> String {
-    let quote = if text.contains('\'') && !text.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push(quote);
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if !py_printable(c) => {
-                let code = u32::from(c);
-                if code < 0x100 {
-                    out.push_str(&format!("\\x{code:02x}"));
-                } else if code < 0x1_0000 {
-                    out.push_str(&format!("\\u{code:04x}"));
-                } else {
-                    out.push_str(&format!("\\U{code:08x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
-/// Python's `str.isprintable` for one character, for the characters names hold in practice:
-/// false for controls (Cc), separators other than the space (Zs, Zl, Zp), the usual format
-/// characters (Cf) and surrogates or private use that a name might carry.
-fn py_printable(c: char) -> bool {
-    let code = u32::from(c);
-    !(c.is_control()
-        || code == 0xa0
-        || code == 0xad
-        || code == 0x1680
-        || (0x2000..=0x200f).contains(&code)
-        || (0x2028..=0x202f).contains(&code)
-        || (0x205f..=0x2064).contains(&code)
-        || code == 0x3000
-        || code == 0xfeff
-        || (0xe000..=0xf8ff).contains(&code))
 }
 
 #[cfg(test)]
