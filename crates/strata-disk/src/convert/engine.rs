@@ -162,7 +162,7 @@ impl Job {
 /// target of each part.
 struct Chunk {
     job: Job,
-    buf: Vec<u8>,
+    buf: PageBuf,
     pieces: Vec<Piece>,
     bytes_read: u64,
 }
@@ -288,6 +288,53 @@ fn deliver(target: &mut dyn ConvertTarget, c: &Chunk) -> Result<(), DiskError> {
     Ok(())
 }
 
+/// A chunk's buffer, starting on a page boundary. The kernel copies page-cache pages to and
+/// from it (`pread`, `pwrite`), and a copy between addresses at different offsets within a
+/// cache line runs at a fraction of the speed. The allocator's 8 MiB blocks start 16 bytes into
+/// a page; with them, `perf` put 4x qemu-img's time in `_copy_to_iter` for the same bytes read
+/// (qemu-img's buffers are page-aligned), and raw -> raw of the 4 GiB benchmark disk took 1.9 s
+/// of system time against 1.2 s with page-aligned buffers. Allocating a page more and starting
+/// at the first page boundary keeps this safe code.
+#[derive(Default)]
+struct PageBuf {
+    bytes: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl PageBuf {
+    const ALIGN: usize = 4096;
+
+    /// Makes the buffer hold at least `len` bytes (zeroed when it grows).
+    fn ensure(&mut self, len: usize) {
+        if self.len >= len {
+            return;
+        }
+        self.bytes = vec![0u8; len + Self::ALIGN];
+        // `align_offset` on a byte pointer is always within one alignment (it never fails
+        // for u8); the fallback keeps the slice in bounds if it ever did.
+        self.start = match self.bytes.as_ptr().align_offset(Self::ALIGN) {
+            off if off < Self::ALIGN => off,
+            _ => 0,
+        };
+        self.len = len;
+    }
+}
+
+impl std::ops::Deref for PageBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes[self.start..self.start + self.len]
+    }
+}
+
+impl std::ops::DerefMut for PageBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[self.start..self.start + self.len]
+    }
+}
+
 /// Hands out chunks of the walk in order, each with a buffer: a worker gets a buffer before
 /// it claims a chunk, so every claimed chunk can complete and the in-order consumer never
 /// waits for a chunk that waits for a buffer.
@@ -303,7 +350,7 @@ struct SchedState<'m> {
     chunk: usize,
     seq: u64,
     planned: u64,
-    free: Vec<Vec<u8>>,
+    free: Vec<PageBuf>,
     /// The walk is complete.
     exhausted: bool,
     /// The conversion stopped (an error somewhere, or it is over).
@@ -319,7 +366,7 @@ impl<'m> Scheduler<'m> {
                 chunk,
                 seq: 0,
                 planned: 0,
-                free: (0..buffers).map(|_| Vec::new()).collect(),
+                free: (0..buffers).map(|_| PageBuf::default()).collect(),
                 exhausted: false,
                 stopped: false,
             }),
@@ -333,7 +380,7 @@ impl<'m> Scheduler<'m> {
 
     /// The next chunk to read and a buffer for it; `None` when the walk is complete or the
     /// conversion stopped.
-    fn next(&self) -> Option<Result<(Job, Vec<u8>), DiskError>> {
+    fn next(&self) -> Option<Result<(Job, PageBuf), DiskError>> {
         let mut st = self.lock();
         let buf = loop {
             if st.stopped || st.exhausted {
@@ -364,7 +411,7 @@ impl<'m> Scheduler<'m> {
         }
     }
 
-    fn give_back(&self, buf: Vec<u8>) {
+    fn give_back(&self, buf: PageBuf) {
         self.lock().free.push(buf);
         self.buffer_freed.notify_one();
     }
@@ -457,10 +504,8 @@ impl Worker<'_> {
         }
     }
 
-    fn process(&self, job: Job, mut buf: Vec<u8>) -> Result<Chunk, DiskError> {
-        if buf.len() < self.chunk {
-            buf = vec![0u8; self.chunk];
-        }
+    fn process(&self, job: Job, mut buf: PageBuf) -> Result<Chunk, DiskError> {
+        buf.ensure(self.chunk);
         let data = &mut buf[..job.len()];
         let mut pieces = Vec::new();
         let mut bytes_read = 0;
@@ -675,5 +720,28 @@ impl Worker<'_> {
             pieces.extend(group.map_err(ConvertError::from)?);
         }
         Ok(pieces)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_buffers_start_on_a_page_and_keep_their_bytes() {
+        let mut buf = PageBuf::default();
+        assert!(buf.is_empty());
+        buf.ensure(3 * 4096 + 100);
+        assert_eq!(buf.len(), 3 * 4096 + 100);
+        assert_eq!(buf.as_ptr().align_offset(PageBuf::ALIGN), 0);
+        assert!(buf.iter().all(|&b| b == 0));
+        buf[5] = 7;
+        // A smaller chunk reuses the buffer as it is.
+        buf.ensure(4096);
+        assert_eq!(buf[5], 7);
+        assert_eq!(buf.len(), 3 * 4096 + 100);
+        buf.ensure(8 * 4096);
+        assert_eq!(buf.len(), 8 * 4096);
+        assert_eq!(buf.as_ptr().align_offset(PageBuf::ALIGN), 0);
     }
 }
