@@ -58,6 +58,12 @@ pub trait Output: Send + fmt::Debug {
     /// Bytes written so far (holes not counted).
     fn bytes_written(&self) -> u64;
 
+    /// Told by a target, before its first data, that it will write again before what it has
+    /// written (tables at the start of the file, filled in last): an output that observes its
+    /// bytes in file order (a store hashing a new blob as it is written) can stop at once
+    /// instead of finding out at the end.
+    fn expect_rewrites(&mut self) {}
+
     /// Writes `data` at `offset`, cut at file offsets that are multiples of [`WRITE_BLOCK`], and
     /// records it.
     fn write_at(&mut self, data: &[u8], offset: u64) -> Result<(), DiskError> {

@@ -909,6 +909,8 @@ impl ConvertTarget for Qcow2Target<'_> {
     }
 
     fn plan(&mut self, map: &SourceMap<'_>) -> Result<(), DiskError> {
+        // The header and tables are written last, before the data.
+        self.out.expect_rewrites();
         match self.mode {
             Mode::Planned { .. } => self.plan_uncompressed(map),
             Mode::Append(_) => Ok(()),

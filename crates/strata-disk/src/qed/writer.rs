@@ -297,6 +297,8 @@ impl ConvertTarget for QedTarget<'_> {
     }
 
     fn plan(&mut self, map: &SourceMap<'_>) -> Result<(), DiskError> {
+        // The tables are filled in last, before the data.
+        self.out.expect_rewrites();
         let h = self.header.clone();
         let cs = u64::from(h.cluster_size);
         let tb = h.table_bytes();

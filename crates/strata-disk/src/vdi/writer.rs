@@ -172,6 +172,8 @@ impl ConvertTarget for VdiTarget<'_> {
         if self.is_static() {
             self.write_metadata(|b| b as u32)?;
         } else {
+            // The block map is filled in last, before the data.
+            self.out.expect_rewrites();
             self.header.blocks_allocated = self.plan.len() as u32;
             let plan = std::mem::take(&mut self.plan);
             let result = self.write_metadata(|b| plan.slot(b).map_or(UNALLOCATED, |s| s as u32));

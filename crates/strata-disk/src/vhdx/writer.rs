@@ -465,6 +465,8 @@ impl ConvertTarget for VhdxTarget<'_> {
 
     fn plan(&mut self, map: &SourceMap<'_>) -> Result<(), DiskError> {
         if !self.fixed {
+            // The block allocation table is filled in last, before the data.
+            self.out.expect_rewrites();
             self.plan =
                 BlockPlan::new(map, self.g.block_size).map_err(|e| e.with_path(self.out.path()))?;
         }

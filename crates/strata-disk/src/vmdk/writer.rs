@@ -560,6 +560,8 @@ impl ConvertTarget for VmdkTarget<'_> {
         if !matches!(self.mode, Mode::Sparse { .. }) {
             return Ok(());
         }
+        // The grain tables are filled in last, before the data.
+        self.out.expect_rewrites();
         let base = self.g.overhead;
         let mut n = 0u64;
         for range in map.ranges(self.base, self.base + self.size) {

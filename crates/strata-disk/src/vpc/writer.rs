@@ -189,6 +189,8 @@ impl ConvertTarget for VpcTarget<'_> {
 
     fn plan(&mut self, map: &SourceMap<'_>) -> Result<(), DiskError> {
         if self.dynamic.is_some() {
+            // The block allocation table is filled in last, before the data.
+            self.out.expect_rewrites();
             self.plan =
                 BlockPlan::new(map, BLOCK_SIZE).map_err(|e| e.with_path(self.out.path()))?;
             let footer = self.footer.to_bytes();

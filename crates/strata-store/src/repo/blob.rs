@@ -210,8 +210,10 @@ impl<'r> Writer<'r> {
 /// A blob being written into the repository's `.tmp/` (see [`Writer::new_blob`]): writes may
 /// come in any order (the convert engine's workers write in parallel and the target records
 /// them in guest order); while they come in file order, they are hashed as they are recorded,
-/// and a write behind the hashed part (a compressed qcow2's header, written last) makes
-/// [`NewBlob::commit`] hash the file by reading it back instead.
+/// and a write behind the hashed part (a compressed qcow2's header, written last), or a
+/// target's word that such writes will come ([`Output::expect_rewrites`]: tables before the
+/// data), makes [`NewBlob::commit`] hash the file by reading it back instead, while the fsync
+/// runs.
 #[derive(Debug)]
 pub struct NewBlob<'r> {
     /// A clone of the writer that started it: the repository's write lock is held while the
@@ -260,19 +262,26 @@ impl NewBlob<'_> {
             .at("read the metadata of a new blob in", &path)?
             .len();
         let (digest, read_back) = if self.read_back || self.hashed_to > len {
-            (
-                fsutil::hash_open_file(file)
-                    .at("read back a new blob in", &path)?
-                    .0,
-                true,
-            )
+            // Reading the file back and waiting for its writes to reach the disk are
+            // independent: both at once (the fsync mostly waits, the hash mostly computes).
+            let (hashed, synced) = std::thread::scope(|s| {
+                let sync = s.spawn(|| file.sync_all());
+                let hashed = fsutil::hash_open_file(file);
+                let synced = sync
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("the fsync thread panicked")));
+                (hashed, synced)
+            });
+            let digest = hashed.at("read back a new blob in", &path)?.0;
+            synced.at("fsync a new blob in", &path)?;
+            (digest, true)
         } else {
             let mut hasher = std::mem::take(&mut self.hasher);
             hasher.update_zeros(len - self.hashed_to);
+            file.sync_all().at("fsync a new blob in", &path)?;
             (hasher.finish(), false)
         };
         check_expected(expected, &digest)?;
-        file.sync_all().at("fsync a new blob in", &path)?;
         let existed = self.writer.repo.has_blob(&digest);
         self.writer.install(self.tmp, &digest, true)?;
         Ok(StoredBlob {
@@ -299,10 +308,13 @@ impl Output for NewBlob<'_> {
     fn record(&mut self, data: &[u8], offset: u64) {
         self.bytes_written += data.len() as u64;
         let end = offset + data.len() as u64;
-        self.writeback.advance(self.tmp.as_file(), end);
         if self.read_back {
+            // No early writeback for a blob that will be read back: dropping its written
+            // pages would make the read-back read the disk (4 GiB benchmark import: 3.1 s with
+            // writeback, 2.0 s without; the fsync runs beside the read-back instead).
             return;
         }
+        self.writeback.advance(self.tmp.as_file(), end);
         if offset < self.hashed_to {
             self.read_back = true;
         } else {
@@ -314,6 +326,10 @@ impl Output for NewBlob<'_> {
 
     fn bytes_written(&self) -> u64 {
         self.bytes_written
+    }
+
+    fn expect_rewrites(&mut self) {
+        self.read_back = true;
     }
 }
 

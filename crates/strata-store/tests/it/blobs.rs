@@ -220,6 +220,15 @@ fn a_new_blob_is_hashed_as_written_and_moved_without_copying() {
     let stored = blob.commit().unwrap();
     assert!(!stored.read_back);
     assert_eq!(stored.digest, sha(b"\0\0\0\0\0\0\0\0tail\0\0\0\0"));
+    // A target that says it will write behind its data is read back from the start, and
+    // the digest is the same.
+    let mut blob = writer.new_blob().unwrap();
+    blob.expect_rewrites();
+    blob.write_at(b"tail", 8).unwrap();
+    blob.set_len(16).unwrap();
+    let stored = blob.commit().unwrap();
+    assert!(stored.read_back);
+    assert_eq!(stored.digest, sha(b"\0\0\0\0\0\0\0\0tail\0\0\0\0"));
 
     // The same bytes again: the blob is kept, the new file dropped, nothing counted.
     let mut blob = writer.new_blob().unwrap();
@@ -320,6 +329,10 @@ fn every_writable_format_converted_into_a_blob_hashes_to_its_bytes() {
         let stored = blob.commit().unwrap();
         let on_disk = fs::read(repo.blob_path(&stored.digest)).unwrap();
         assert_eq!(stored.digest, sha(&on_disk), "{format:?}");
+        // Formats with tables before their data say so up front: the blob is read back.
+        if matches!(format, DiskFormat::Qcow2 | DiskFormat::Qed) {
+            assert!(stored.read_back, "{format:?}");
+        }
         assert_eq!(stored.len, on_disk.len() as u64, "{format:?}");
     }
     let mut blob = writer.new_blob().unwrap();

@@ -242,6 +242,10 @@ impl Output for FlatDisk<'_> {
         self.new.record(data, offset);
     }
 
+    fn expect_rewrites(&mut self) {
+        self.new.expect_rewrites();
+    }
+
     fn bytes_written(&self) -> u64 {
         self.new.bytes_written()
     }

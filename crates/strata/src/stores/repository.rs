@@ -350,6 +350,10 @@ impl Output for RepositoryDisk<'_> {
         self.blob.record(data, offset);
     }
 
+    fn expect_rewrites(&mut self) {
+        self.blob.expect_rewrites();
+    }
+
     fn bytes_written(&self) -> u64 {
         self.blob.bytes_written()
     }
