@@ -8,7 +8,8 @@
 //! - [`qemu`]: qemu-system-x86_64's command line ([`Disk`]s in guest order).
 //! - [`protocol`]: the agent's framing, host side (`guest/agent.sh` is the guest side).
 //! - [`machine`]: [`BuildVm`], one running VM: start and wait for the agent, run scripts, put
-//!   files and tar streams, power off; never an orphan qemu.
+//!   files and tar streams, snapshot a disk into a new layer, power off; never an orphan qemu.
+//! - [`qmp`]: the QMP client behind [`BuildVm::snapshot`].
 //!
 //! Why an agent on virtio-serial rather than SSH: it needs no network stack in the guest, no
 //! keys, no port forwarding and no sshd start, and the port is connected before the guest runs;
@@ -20,6 +21,7 @@ mod error;
 pub mod machine;
 pub mod protocol;
 pub mod qemu;
+pub mod qmp;
 
 pub use accel::{ACCEL_VAR, Accel, HostKvm, KvmAccess, Reason, Resolved};
 pub use assets::Assets;
@@ -27,3 +29,4 @@ pub use error::VmError;
 pub use machine::{BuildVm, VmConfig};
 pub use protocol::{CommandOutput, ProtocolError};
 pub use qemu::{Disk, guest_disk};
+pub use qmp::QmpError;

@@ -7,11 +7,15 @@ use std::time::Duration;
 use super::accel::Accel;
 use super::protocol::ProtocolError;
 
-/// An error of the build VM: its assets, its start, a request to its agent, or its shutdown.
+/// An error of the build VM: its assets, its start, a request to its agent, a snapshot, or its
+/// shutdown.
 ///
 /// A failing command in the guest is not an error: [`super::BuildVm::run`] returns its status.
 #[derive(Debug, thiserror::Error)]
 pub enum VmError {
+    /// qemu's QMP exchange failed (a snapshot); the VM is stopped.
+    #[error(transparent)]
+    Qmp(#[from] super::qmp::QmpError),
     /// The kernel or the initramfs of the build VM is not where it should be.
     #[error("the build VM's {what} is missing at {path} (`cargo xtask setup` assembles it)")]
     AssetsMissing {

@@ -27,6 +27,7 @@ use super::assets::Assets;
 use super::error::VmError;
 use super::protocol::{self, CommandOutput, PayloadError, ProtocolError, Ready, Request};
 use super::qemu::{self, Disk};
+use super::qmp::Qmp;
 
 /// How a build VM is started.
 #[derive(Debug, Clone)]
@@ -103,6 +104,10 @@ pub struct BuildVm {
     output_cap: u64,
     /// See [`VmConfig::shutdown_timeout`].
     shutdown_timeout: Duration,
+    /// qemu's QMP socket.
+    qmp_path: PathBuf,
+    /// The QMP session, opened at the first [`BuildVm::snapshot`].
+    qmp: Option<Qmp>,
     /// Socket, console log, qemu's stderr.
     dir: TempDir,
 }
@@ -131,6 +136,7 @@ impl BuildVm {
             return Err(VmError::SocketPathTooLong { path: socket });
         }
         let console = dir.path().join("console.log");
+        let qmp = dir.path().join("qmp.sock");
         let stderr_path = dir.path().join("qemu.stderr");
         let listener = UnixListener::bind(&socket).map_err(|source| VmError::Io {
             action: "listen on",
@@ -157,6 +163,7 @@ impl BuildVm {
             disks: &config.disks,
             socket: &socket,
             console: &console,
+            qmp: &qmp,
         })?;
         let started = Instant::now();
         let child = Command::new(&config.qemu)
@@ -220,6 +227,8 @@ impl BuildVm {
             stopped: false,
             output_cap: config.output_cap,
             shutdown_timeout: config.shutdown_timeout,
+            qmp_path: qmp,
+            qmp: None,
             dir,
         })
     }
@@ -344,6 +353,36 @@ impl BuildVm {
     ) -> Result<(), VmError> {
         let (mut file, len) = open_sized(host_tar)?;
         self.untar(&mut file, len, dir, timeout)
+    }
+
+    /// Makes a new qcow2 file at `overlay` (absolute; it must not exist) the active layer of
+    /// disk `index` (its place in [`VmConfig::disks`]), over the layer that was active, while
+    /// the guest runs (QMP `blockdev-snapshot-sync`): what the guest writes from now on goes
+    /// to `overlay`, and the former layer is complete. The guest should have synced its file
+    /// systems first. A failure stops the VM.
+    pub fn snapshot(
+        &mut self,
+        index: usize,
+        overlay: &Path,
+        timeout: Duration,
+    ) -> Result<(), VmError> {
+        if self.stopped {
+            return Err(VmError::Stopped);
+        }
+        let result = match &mut self.qmp {
+            Some(qmp) => qmp.snapshot(&qemu::drive_id(index), overlay),
+            None => Qmp::connect(&self.qmp_path, timeout).and_then(|mut qmp| {
+                let r = qmp.snapshot(&qemu::drive_id(index), overlay);
+                self.qmp = Some(qmp);
+                r
+            }),
+        };
+        if let Err(e) = result {
+            self.stopped = true;
+            self.qemu.kill();
+            return Err(VmError::Qmp(e));
+        }
+        Ok(())
     }
 
     /// Stops the VM cleanly: every process in the guest is killed, the file systems on the

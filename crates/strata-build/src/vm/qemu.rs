@@ -88,6 +88,8 @@ pub(crate) struct Plan<'a> {
     pub(crate) socket: &'a Path,
     /// Where the serial console goes.
     pub(crate) console: &'a Path,
+    /// qemu's QMP socket (qemu listens on it).
+    pub(crate) qmp: &'a Path,
 }
 
 /// The arguments of qemu-system-x86_64 (without the program) for `plan`.
@@ -126,6 +128,14 @@ pub(crate) fn args(plan: &Plan<'_>) -> Result<Vec<OsString>, VmError> {
     args.extend(["-serial", "chardev:console"].map(OsString::from));
 
     args.push("-chardev".into());
+    args.push(option(
+        "socket,id=qmp,path=",
+        plan.qmp.as_os_str(),
+        ",server=on,wait=off",
+    ));
+    args.extend(["-mon", "chardev=qmp,mode=control"].map(OsString::from));
+
+    args.push("-chardev".into());
     args.push(option("socket,id=agent,path=", plan.socket.as_os_str(), ""));
     args.push("-device".into());
     args.push(format!("virtio-serial-pci,id=vser,addr={SERIAL_SLOT:#x}").into());
@@ -135,9 +145,10 @@ pub(crate) fn args(plan: &Plan<'_>) -> Result<Vec<OsString>, VmError> {
     for (index, disk) in plan.disks.iter().enumerate() {
         let readonly = if disk.read_only { ",readonly=on" } else { "" };
         let tail = format!(
-            ",format={},if=none,id=disk{index},cache=writeback,discard=unmap,\
+            ",format={},if=none,id={},cache=writeback,discard=unmap,\
              detect-zeroes=unmap{readonly}",
-            disk.format.name()
+            disk.format.name(),
+            drive_id(index)
         );
         args.push("-drive".into());
         args.push(option("file=", disk.path.as_os_str(), &tail));
@@ -151,6 +162,11 @@ pub(crate) fn args(plan: &Plan<'_>) -> Result<Vec<OsString>, VmError> {
         );
     }
     Ok(args)
+}
+
+/// qemu's id of the drive of disk `index` (QMP commands name it).
+pub(crate) fn drive_id(index: usize) -> String {
+    format!("disk{index}")
 }
 
 /// `head`, then `value` with its commas doubled (qemu's option syntax), then `tail`.
@@ -180,6 +196,7 @@ mod tests {
             disks,
             socket: Path::new("/tmp/x/agent.sock"),
             console: Path::new("/tmp/x/console.log"),
+            qmp: Path::new("/tmp/x/qmp.sock"),
         };
         args(&plan)
             .unwrap()
@@ -218,9 +235,15 @@ mod tests {
     fn the_agent_port_is_a_named_virtio_serial_port_on_the_hosts_socket() {
         let args = plan_args(Accel::Tcg, &[]);
         assert_eq!(
-            value(&args, "-chardev", "socket"),
+            value(&args, "-chardev", "socket,id=agent"),
             ["socket,id=agent,path=/tmp/x/agent.sock"]
         );
+        // QMP, for the builder's snapshots: qemu listens, nobody need connect.
+        assert_eq!(
+            value(&args, "-chardev", "socket,id=qmp"),
+            ["socket,id=qmp,path=/tmp/x/qmp.sock,server=on,wait=off"]
+        );
+        assert_eq!(value(&args, "-mon", ""), ["chardev=qmp,mode=control"]);
         assert_eq!(
             value(&args, "-device", "virtserialport"),
             ["virtserialport,bus=vser.0,chardev=agent,name=org.strata.agent"]
@@ -271,6 +294,7 @@ mod tests {
             disks: &disks,
             socket: Path::new("/s"),
             console: Path::new("/c"),
+            qmp: Path::new("/q"),
         };
         assert!(matches!(
             args(&plan),
