@@ -1,9 +1,17 @@
-//! The builder: runs a `FROM scratch` [`Imagefile`] in the build VM into a working qcow2, as
-//! transient's `ImageBuilder.build` does (the pcocc/transient reference, section 2.8).
+//! The builder: runs an [`Imagefile`] in the build VM as a chain of qcow2 layers, one per
+//! step, as transient's `ImageBuilder.build` runs it (the pcocc/transient reference, section
+//! 2.8), with a step cache transient does not have.
 //!
-//! [`build`] creates the working qcow2 of DISK's size (written by strata-disk, never by
-//! qemu-img), boots a [`BuildVm`] with it as `/dev/vda`, and then, printing `Step i/n : ...`
-//! through the progress callback before each instruction:
+//! [`build`] takes a [`BuildPlan`]: the Imagefile, its build directory, its FROM resolved by the
+//! front end ([`Base::Scratch`], or [`Base::Image`]: a backend image's file, which becomes the
+//! backing file of the first layer, never copied and never written) and the step cache
+//! ([`LayerDir`]; see [`crate::layers`] for keys and layers). It reuses the longest run of
+//! cached steps from the start; if every step is cached it returns at once, with no VM.
+//! Otherwise it boots one [`BuildVm`] on a new layer over the last cached one (a fresh qcow2
+//! of DISK's size, written by strata-disk, for a scratch build with nothing cached), mounts what
+//! the cached steps made (the Imagefile's partitions for scratch; for an image, the partition
+//! holding `/etc/fstab`, then its `mount -a`, as transient does), and runs the rest, printing
+//! `Step i/n : ...` through the progress callback before each instruction:
 //! - DISK writes an empty partition table (`label: gpt` or `label: dos` into `sfdisk`);
 //! - each PARTITION appends a partition (`sfdisk -a`, transient's `size=`, `bootable` and
 //!   `type=` fields) and makes its file system (`mkfs.<fs> <options>`); once they are all made,
@@ -15,11 +23,15 @@
 //!   chroot; a status other than 0 fails the build with the step's line and the command's
 //!   stderr.
 //!
-//! Then everything is unmounted, synced, and the VM powers off.
+//! After each step from the last PARTITION on (from FROM, for an image), the guest syncs and
+//! the disk moves to the next step's layer while the guest runs (QMP `blockdev-snapshot-sync`);
+//! the finished layer is fsynced and made complete. After the last step everything under
+//! `/mnt` is unmounted and synced, the VM powers off, and the last layer is made complete. The
+//! caller flattens [`Built::image`] where the image belongs.
 //!
-//! **The working file belongs to the builder.** [`build`] refuses a working path that exists,
-//! and on any error after creating it, removes it (the VM is stopped first): a failed build
-//! leaves nothing behind. On success the caller moves it where it belongs.
+//! **Nothing half made is left.** On any error the layer being written is removed (the VM is
+//! stopped first); the complete layers of the steps that succeeded stay in the cache, so that
+//! the next build resumes after them.
 //!
 //! **Hostile input.** COPY and ADD sources are relative to the build directory and must stay
 //! in it: absolute paths, `..` and symbolic links that resolve outside it are refused before
@@ -30,13 +42,15 @@
 //! After each RUN that succeeds, [`BuildEvent::RunOutput`] carries what it wrote (transient
 //! shows a RUN's output as it comes; the build VM returns it when the command ends).
 //!
-//! **Not yet** ([`BuildError::NotYet`]): FROM an image spec, the step cache, directories as
-//! COPY or ADD sources. INSPECT needs an interactive build, which this builder is not
-//! ([`BuildError::InspectNotInteractive`]); both are refused before the VM boots.
+//! **Not yet** ([`BuildError::NotYet`]): directories as COPY or ADD sources. INSPECT needs an
+//! interactive build, which this builder is not ([`BuildError::InspectNotInteractive`]); both
+//! are refused before the VM boots.
 //!
 //! **Known debts.** A compressed ADD source is put whole into the guest's RAM-backed `/tmp` and
 //! decompressed there by busybox (transient streams it into bsdtar): large tarballs need the
-//! VM's memory. RUN is not in a new PID namespace (transient uses `unshare --fork --pid`).
+//! VM's memory. RUN is not in a new PID namespace (transient uses `unshare --fork --pid`). Each
+//! step adds a layer to the chain, which strata-disk follows up to
+//! `strata_disk::open::MAX_KNOWN_CHAIN_DEPTH` (512) deep.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -49,6 +63,7 @@ use strata_model::DiskFormat;
 use crate::imagefile::{
     Action, BaseImage, Filesystem, Imagefile, Instruction, Partition, PartitionFlag, PartitionTable,
 };
+use crate::layers::{Base, LayerDir};
 use crate::vm::{BuildVm, Disk, VmConfig, VmError};
 
 /// The guest's view of the working disk.
@@ -78,6 +93,11 @@ pub enum BuildEvent {
         /// transient's echo of the instruction.
         echo: String,
     },
+    /// The instruction just announced by [`BuildEvent::Step`] is taken from the step cache.
+    Cached {
+        /// Its position, from 1.
+        index: usize,
+    },
     /// A RUN's command has exited with status 0: what it wrote (capped by the VM's
     /// `output_cap`), for the caller to show as transient shows it.
     RunOutput {
@@ -97,7 +117,7 @@ impl BuildEvent {
             BuildEvent::Step { index, total, echo } => {
                 Some(format!("Step {index}/{total} : {echo}"))
             }
-            BuildEvent::RunOutput { .. } => None,
+            BuildEvent::Cached { .. } | BuildEvent::RunOutput { .. } => None,
         }
     }
 }
@@ -122,6 +142,20 @@ pub enum BuildError {
     /// A scratch Imagefile without DISK (the parser never gives one).
     #[error("a FROM scratch build needs a DISK instruction")]
     NoDisk,
+    /// The resolved base does not match the Imagefile's FROM (scratch for an image or the
+    /// other way round): a caller's mistake.
+    #[error("the base given to the builder does not match the Imagefile's FROM")]
+    BaseMismatch,
+    /// The step cache could not be used.
+    #[error("cannot {action} {path} in the build cache: {source}")]
+    Cache {
+        /// What was being done.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The working path already exists.
     #[error("the working image {path} already exists")]
     WorkingExists {
@@ -189,50 +223,177 @@ pub enum BuildError {
     Vm(#[from] VmError),
 }
 
-/// Builds `imagefile` (whose COPY and ADD sources are relative to `build_dir`) into a new qcow2
-/// at `working`, calling `progress` before each instruction. On error nothing is left at
-/// `working`.
+/// What a build starts from and where its layers go.
+#[derive(Debug, Clone)]
+pub struct BuildPlan<'a> {
+    /// The Imagefile.
+    pub imagefile: &'a Imagefile,
+    /// The directory COPY and ADD sources are relative to.
+    pub build_dir: &'a Path,
+    /// Its FROM, resolved by the front end (a backend image's file, or scratch).
+    pub base: Base,
+    /// The step cache ([`LayerDir`]).
+    pub layers: &'a LayerDir,
+}
+
+/// What a build made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    /// The last step's layer: a complete qcow2 in the cache whose backing chain runs through
+    /// the earlier layers to the base image. The caller flattens it where the image belongs.
+    pub image: PathBuf,
+    /// How many instructions (FROM included) were taken from the cache.
+    pub cached: usize,
+    /// Whether a VM was booted (not when every step was cached).
+    pub booted: bool,
+}
+
+/// Builds `plan.imagefile` as a chain of layers in `plan.layers`, reusing the longest run of
+/// cached steps from the start (see [`crate::layers`]), and calling `progress` before each
+/// instruction ([`BuildEvent::Step`], then [`BuildEvent::Cached`] for a reused one).
+///
+/// One VM runs every step that is not cached; after each one the guest syncs and the disk
+/// moves to a new layer (QMP `blockdev-snapshot-sync`), and the finished layer is made
+/// complete. On error the layer being written is removed: the cache keeps only complete
+/// layers, and nothing else is left.
 ///
 /// # Errors
-/// [`BuildError::NotYet`] and [`BuildError::InspectNotInteractive`] for what this builder does
-/// not run, [`BuildError::OutsideBuildDir`] and [`BuildError::Source`] for bad sources (all
-/// before the VM boots); [`BuildError::WorkingExists`], [`BuildError::Create`], then
+/// [`BuildError::InspectNotInteractive`], [`BuildError::OutsideBuildDir`],
+/// [`BuildError::OutsideImage`] and [`BuildError::Source`] before anything is made;
+/// [`BuildError::Cache`] and [`BuildError::Create`] for the layers; then
 /// [`BuildError::RunFailed`], [`BuildError::Step`] and [`BuildError::Vm`] as the build goes.
 pub fn build(
-    imagefile: &Imagefile,
-    build_dir: &Path,
-    working: &Path,
+    plan: &BuildPlan<'_>,
     options: &BuildOptions,
     progress: &mut dyn FnMut(&BuildEvent),
-) -> Result<(), BuildError> {
-    let disk = match imagefile.from.image() {
-        BaseImage::Scratch => imagefile.disk.ok_or(BuildError::NoDisk)?,
-        BaseImage::Spec(_) => {
-            return Err(BuildError::NotYet {
-                line: imagefile.from.line(),
-                what: "FROM an image",
-            });
-        }
+) -> Result<Built, BuildError> {
+    let imagefile = plan.imagefile;
+    let disk_size = match (&plan.base, imagefile.from.image()) {
+        (Base::Scratch, BaseImage::Scratch) => Some(imagefile.disk.ok_or(BuildError::NoDisk)?.size),
+        (Base::Image(_), BaseImage::Spec(_)) => None,
+        _ => return Err(BuildError::BaseMismatch),
     };
-    let sources = check_steps(imagefile, build_dir)?;
-    if working.symlink_metadata().is_ok() {
-        return Err(BuildError::WorkingExists {
-            path: working.to_path_buf(),
-        });
-    }
-    create_file(working, &CreateOptions::new(disk.size.disk_size().0)).map_err(|source| {
-        BuildError::Create {
-            path: working.to_path_buf(),
+    let sources = check_steps(imagefile, plan.build_dir)?;
+    let layers = plan.layers;
+    let cache = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BuildError::Cache {
+            action,
+            path,
             source,
         }
-    })?;
-    let result = run_in_vm(imagefile, &sources, working, options, progress);
-    if result.is_err() {
-        // The VM is stopped (shut down or dropped) by now; a failed removal leaves nothing
-        // more to report than the build's own error.
-        let _ = fs::remove_file(working);
+    };
+    let keys = crate::layers::keys(imagefile, &plan.base, &sources)
+        .map_err(cache("read the base and sources of", plan.build_dir))?;
+    let _lock = layers.lock().map_err(cache("lock", layers.path()))?;
+    let total = keys.len();
+    // The first instruction after which the disk can be a layer: FROM for an image, the last
+    // PARTITION for scratch (DISK and PARTITION make the disk together, and the partitions
+    // are mounted after them).
+    let first_point = 1 + usize::from(imagefile.disk.is_some()) + imagefile.partitions.len() - 1;
+    let layer_of = |i: usize| -> Option<PathBuf> {
+        match (&plan.base, i == first_point) {
+            (Base::Image(path), true) => Some(path.clone()),
+            _ => layers.is_complete(&keys[i]).then(|| layers.layer(&keys[i])),
+        }
+    };
+    let cached = (first_point..total).rev().find(|&i| layer_of(i).is_some());
+    let resume = cached.map_or(0, |i| i + 1);
+    for (i, instruction) in imagefile.instructions().enumerate().take(resume) {
+        progress(&BuildEvent::Step {
+            index: i + 1,
+            total,
+            echo: instruction.echo(),
+        });
+        progress(&BuildEvent::Cached { index: i + 1 });
     }
-    result
+    if resume == total {
+        return Ok(Built {
+            image: layers.layer(&keys[total - 1]),
+            cached: total,
+            booted: false,
+        });
+    }
+    // The first layer written: fresh (scratch, nothing cached) or over the last cached one.
+    let first = if resume == 0 { first_point } else { resume };
+    layers
+        .clear_partial(&keys[first])
+        .map_err(cache("clear", &layers.layer(&keys[first])))?;
+    let active = layers.layer(&keys[first]);
+    let mut create = CreateOptions::new(0);
+    match (cached.and_then(layer_of), disk_size) {
+        (Some(parent), _) => {
+            let format = parent_format(&parent)?;
+            let size = strata_disk::open(
+                &parent,
+                &strata_disk::OpenOptions {
+                    format: Some(format),
+                    allowed_dirs: allowed_dirs(&plan.base, layers),
+                    max_depth: strata_disk::open::MAX_KNOWN_CHAIN_DEPTH,
+                    ..strata_disk::OpenOptions::default()
+                },
+            )
+            .map_err(|source| BuildError::Create {
+                path: parent.clone(),
+                source,
+            })?
+            .image
+            .virtual_size();
+            create.size = size;
+            create.backing = Some((parent.display().to_string(), format));
+        }
+        (None, Some(size)) => create.size = size.disk_size().0,
+        (None, None) => return Err(BuildError::NoDisk),
+    }
+    create_file(&active, &create).map_err(|source| BuildError::Create {
+        path: active.clone(),
+        source,
+    })?;
+    let mut run = Run {
+        plan,
+        sources: &sources,
+        keys: &keys,
+        options,
+        first_point,
+        active: Some(first),
+    };
+    let result = run.run_in_vm(&active, resume, progress);
+    if result.is_err()
+        && let Some(i) = run.active
+    {
+        // The VM is stopped by now; a failed removal leaves nothing more to report than the
+        // build's own error.
+        let _ = layers.clear_partial(&keys[i]);
+    }
+    result?;
+    Ok(Built {
+        image: layers.layer(&keys[total - 1]),
+        cached: resume,
+        booted: true,
+    })
+}
+
+/// The format of a layer's parent: qcow2 for a layer, what its header says for a base image.
+fn parent_format(path: &Path) -> Result<DiskFormat, BuildError> {
+    let file = fs::File::open(path).map_err(|e| BuildError::Create {
+        path: path.to_path_buf(),
+        source: strata_disk::DiskError::io("open", e).with_path(path),
+    })?;
+    strata_disk::probe(&file).map_err(|source| BuildError::Create {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Where a build's chain may have its files: the cache, and the base image's directory.
+pub fn allowed_dirs(base: &Base, layers: &LayerDir) -> Vec<PathBuf> {
+    let mut dirs = vec![layers.path().to_path_buf()];
+    if let Base::Image(image) = base
+        && let Some(parent) = image.parent()
+    {
+        dirs.push(parent.to_path_buf());
+    }
+    dirs
 }
 
 /// The host path of each COPY and ADD source, by step, checked to stay in `build_dir` and to
@@ -321,103 +482,178 @@ fn check_source(root: &Path, line: u32, source: &str) -> Result<PathBuf, BuildEr
     Ok(resolved)
 }
 
-fn run_in_vm(
-    imagefile: &Imagefile,
-    sources: &[Vec<PathBuf>],
-    working: &Path,
-    options: &BuildOptions,
-    progress: &mut dyn FnMut(&BuildEvent),
-) -> Result<(), BuildError> {
-    let mut config = options.vm.clone();
-    config.disks = vec![Disk::new(working, DiskFormat::Qcow2)];
-    let mut vm = BuildVm::start(&config)?;
-    let timeout = options.step_timeout;
-    let total = imagefile.instruction_count();
-    let mut chroot_ready = false;
-    let partitions_end = 1 + usize::from(imagefile.disk.is_some()) + imagefile.partitions.len();
-    for (i, instruction) in imagefile.instructions().enumerate() {
-        progress(&BuildEvent::Step {
-            index: i + 1,
-            total,
-            echo: instruction.echo(),
-        });
-        let line = instruction.line();
-        let at = |source| BuildError::Step { line, source };
-        match instruction {
-            Instruction::From(_) => {}
-            Instruction::Disk(disk) => {
-                let label = match disk.table {
-                    PartitionTable::Gpt => "gpt",
-                    PartitionTable::Mbr => "dos",
-                };
-                vm.run_checked(
-                    &format!("echo 'label: {label}' | sfdisk -q {DEVICE}"),
-                    timeout,
-                )
-                .map_err(at)?;
-            }
-            Instruction::Partition(partition) => {
-                vm.run_checked(&partition_script(partition), timeout)
+/// A build's run in the VM, and the layer it is writing.
+struct Run<'p, 'a> {
+    plan: &'p BuildPlan<'a>,
+    sources: &'p [Vec<PathBuf>],
+    keys: &'p [String],
+    options: &'p BuildOptions,
+    first_point: usize,
+    /// The instruction whose layer is being written (removed if the build fails).
+    active: Option<usize>,
+}
+
+impl Run<'_, '_> {
+    /// Boots the VM on `disk` and runs instructions `resume..`: from the start (DISK and
+    /// PARTITION included) when `resume` is 0, else after mounting what the cached layers made.
+    fn run_in_vm(
+        &mut self,
+        disk: &Path,
+        resume: usize,
+        progress: &mut dyn FnMut(&BuildEvent),
+    ) -> Result<(), BuildError> {
+        let imagefile = self.plan.imagefile;
+        let layers = self.plan.layers;
+        let mut config = self.options.vm.clone();
+        config.disks = vec![Disk::new(disk, DiskFormat::Qcow2)];
+        let mut vm = BuildVm::start(&config)?;
+        let timeout = self.options.step_timeout;
+        let total = self.keys.len();
+        let mut chroot_ready = false;
+        let steps_start = 1 + usize::from(imagefile.disk.is_some()) + imagefile.partitions.len();
+        if resume > 0 {
+            let line = imagefile.from.line();
+            let script = match self.plan.base {
+                Base::Scratch => mount_script(&imagefile.partitions),
+                Base::Image(_) => MOUNT_GUEST.to_owned(),
+            };
+            vm.run_checked(&script, timeout)
+                .map_err(|source| BuildError::Step { line, source })?;
+        }
+        for (i, instruction) in imagefile.instructions().enumerate().skip(resume) {
+            progress(&BuildEvent::Step {
+                index: i + 1,
+                total,
+                echo: instruction.echo(),
+            });
+            let line = instruction.line();
+            let at = |source| BuildError::Step { line, source };
+            match instruction {
+                Instruction::From(_) => {}
+                Instruction::Disk(disk) => {
+                    let label = match disk.table {
+                        PartitionTable::Gpt => "gpt",
+                        PartitionTable::Mbr => "dos",
+                    };
+                    vm.run_checked(
+                        &format!("echo 'label: {label}' | sfdisk -q {DEVICE}"),
+                        timeout,
+                    )
                     .map_err(at)?;
-            }
-            Instruction::Step(step) => {
-                let paths = sources
-                    .get(i - partitions_end)
-                    .map_or(&[][..], Vec::as_slice);
-                match &step.action {
-                    Action::Copy {
-                        sources,
-                        destination,
-                    } => copy(&mut vm, sources, paths, destination, timeout).map_err(at)?,
-                    Action::Add {
-                        sources,
-                        destination,
-                    } => add(&mut vm, sources, paths, destination, timeout).map_err(at)?,
-                    Action::Run { command } => {
-                        if !chroot_ready {
-                            vm.run_checked(CHROOT_MOUNTS, timeout).map_err(at)?;
-                            chroot_ready = true;
-                        }
-                        let script = format!("chroot /mnt /bin/sh -c {}", quote(command));
-                        let out = vm.run(&script, timeout).map_err(at)?;
-                        if !out.success() {
-                            return Err(BuildError::RunFailed {
+                }
+                Instruction::Partition(partition) => {
+                    vm.run_checked(&partition_script(partition), timeout)
+                        .map_err(at)?;
+                }
+                Instruction::Step(step) => {
+                    let paths = self
+                        .sources
+                        .get(i - steps_start)
+                        .map_or(&[][..], Vec::as_slice);
+                    match &step.action {
+                        Action::Copy {
+                            sources,
+                            destination,
+                        } => copy(&mut vm, sources, paths, destination, timeout).map_err(at)?,
+                        Action::Add {
+                            sources,
+                            destination,
+                        } => add(&mut vm, sources, paths, destination, timeout).map_err(at)?,
+                        Action::Run { command } => {
+                            if !chroot_ready {
+                                vm.run_checked(CHROOT_MOUNTS, timeout).map_err(at)?;
+                                chroot_ready = true;
+                            }
+                            let script = format!("chroot /mnt /bin/sh -c {}", quote(command));
+                            let out = vm.run(&script, timeout).map_err(at)?;
+                            if !out.success() {
+                                return Err(BuildError::RunFailed {
+                                    line,
+                                    command: command.clone(),
+                                    status: out.status,
+                                    stderr: out.stderr_text().trim().to_owned(),
+                                });
+                            }
+                            progress(&BuildEvent::RunOutput {
                                 line,
-                                command: command.clone(),
-                                status: out.status,
-                                stderr: out.stderr_text().trim().to_owned(),
+                                stdout: out.stdout,
+                                stderr: out.stderr,
                             });
                         }
-                        progress(&BuildEvent::RunOutput {
-                            line,
-                            stdout: out.stdout,
-                            stderr: out.stderr,
-                        });
+                        // Refused by `check_steps`.
+                        Action::Inspect => return Err(BuildError::InspectNotInteractive { line }),
                     }
-                    // Refused by `check_steps`.
-                    Action::Inspect => return Err(BuildError::InspectNotInteractive { line }),
                 }
             }
+            if i + 1 == steps_start && resume == 0 {
+                vm.run_checked(&mount_script(&imagefile.partitions), timeout)
+                    .map_err(at)?;
+            }
+            // Past the first layer point, every instruction but the last ends a layer: the
+            // guest syncs, the disk moves to the next layer, and this one is complete.
+            if i >= self.first_point && i + 1 < total {
+                let next = i + 1;
+                layers
+                    .clear_partial(&self.keys[next])
+                    .map_err(|source| BuildError::Cache {
+                        action: "clear",
+                        path: layers.layer(&self.keys[next]),
+                        source,
+                    })?;
+                vm.run_checked("sync", timeout).map_err(at)?;
+                vm.snapshot(0, &layers.layer(&self.keys[next]), timeout)
+                    .map_err(at)?;
+                self.active = Some(next);
+                layers
+                    .complete(&self.keys[i])
+                    .map_err(|source| BuildError::Cache {
+                        action: "complete",
+                        path: layers.layer(&self.keys[i]),
+                        source,
+                    })?;
+            }
         }
-        if i + 1 == partitions_end {
-            vm.run_checked(&mount_script(&imagefile.partitions), timeout)
-                .map_err(at)?;
-        }
+        vm.run_checked(UNMOUNT_ALL, timeout)?;
+        vm.shutdown()?;
+        let last = total - 1;
+        layers
+            .complete(&self.keys[last])
+            .map_err(|source| BuildError::Cache {
+                action: "complete",
+                path: layers.layer(&self.keys[last]),
+                source,
+            })?;
+        self.active = None;
+        Ok(())
     }
-    let mut unmount = String::from("set -e\n");
-    if chroot_ready {
-        unmount.push_str("umount /mnt/sys /mnt/proc /mnt/dev\n");
-    }
-    for partition in mounted_by_depth(&imagefile.partitions).iter().rev() {
-        if let Some(mount) = &partition.mount {
-            unmount.push_str(&format!("umount {}\n", quote(&guest_mnt(mount))));
-        }
-    }
-    unmount.push_str("sync\n");
-    vm.run_checked(&unmount, timeout)?;
-    vm.shutdown()?;
-    Ok(())
 }
+
+/// Mounts an existing image's root at `/mnt` as transient finds it: the first partition (or
+/// the whole disk) whose file system holds `/etc/fstab`; then the chroot's special file systems
+/// and the image's own `mount -a` (which may fail for entries the build VM cannot mount, as
+/// the root it finds already mounted: transient ignores its status too).
+const MOUNT_GUEST: &str = "set -e
+found=
+for dev in /dev/vda[0-9]* /dev/vda; do
+  [ -b \"$dev\" ] || continue
+  mount \"$dev\" /mnt 2>/dev/null || continue
+  if [ -f /mnt/etc/fstab ]; then found=$dev; break; fi
+  umount /mnt
+done
+if [ -z \"$found\" ]; then echo 'Unable to locate /etc/fstab' >&2; exit 1; fi
+mkdir -p /mnt/dev /mnt/proc /mnt/sys
+mount -t devtmpfs devtmpfs /mnt/dev
+mount -t proc proc /mnt/proc
+mount -t sysfs -o ro sysfs /mnt/sys
+chroot /mnt mount -a 2>/dev/null || true
+umount /mnt/sys /mnt/proc /mnt/dev";
+
+/// Unmounts everything under `/mnt`, deepest first, and syncs.
+const UNMOUNT_ALL: &str = "set -e
+for m in $(awk '$2 == \"/mnt\" || $2 ~ /^\\/mnt\\// {print $2}' /proc/mounts | sort -r); do
+  umount \"$m\"
+done
+sync";
 
 /// The chroot's special file systems, mounted before the first RUN.
 const CHROOT_MOUNTS: &str = "set -e

@@ -1,7 +1,6 @@
 //! The builder's host-side checks and guest scripts, without a VM.
 
 use std::fs;
-use std::path::Path;
 
 use super::*;
 
@@ -47,9 +46,9 @@ fn sources_outside_the_build_dir_are_refused() {
 }
 
 #[test]
-fn inspect_from_an_image_and_a_bad_source_are_refused_before_anything_is_made() {
+fn inspect_a_base_mismatch_and_a_bad_source_are_refused_before_anything_is_made() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let working = dir.path().join("working.qcow2");
+    let layers = LayerDir::open(&dir.path().join("steps")).expect("cache");
     let mut vm = VmConfig::new(crate::vm::Assets {
         kernel: dir.path().join("no-kernel"),
         initramfs: dir.path().join("no-initramfs"),
@@ -60,49 +59,54 @@ fn inspect_from_an_image_and_a_bad_source_are_refused_before_anything_is_made() 
         step_timeout: Duration::from_secs(1),
     };
     let mut events = Vec::new();
-    let mut run = |text: &str| {
-        build(&imagefile(text), dir.path(), &working, &options, &mut |e| {
+    let mut run = |text: &str, base: Base| {
+        let imagefile = imagefile(text);
+        let plan = BuildPlan {
+            imagefile: &imagefile,
+            build_dir: dir.path(),
+            base,
+            layers: &layers,
+        };
+        build(&plan, &options, &mut |e| {
             events.extend(e.step_line());
         })
         .expect_err("refused")
     };
     let scratch = "FROM scratch\nDISK 64 MB GPT\nPARTITION 1 FORMAT ext4 MOUNT /\n";
-    let err = run(&format!("{scratch}RUN true\nINSPECT\n"));
+    let err = run(&format!("{scratch}RUN true\nINSPECT\n"), Base::Scratch);
     assert!(
         matches!(err, BuildError::InspectNotInteractive { line: 5 }),
         "{err:?}"
     );
-    let err = run("FROM centos:8\nRUN true\n");
-    assert!(
-        matches!(
-            err,
-            BuildError::NotYet {
-                line: 1,
-                what: "FROM an image"
-            }
-        ),
-        "{err:?}"
-    );
-    let err = run(&format!("{scratch}COPY x ../../etc\n"));
+    let err = run("FROM centos:8\nRUN true\n", Base::Scratch);
+    assert!(matches!(err, BuildError::BaseMismatch), "{err:?}");
+    let err = run(&format!("{scratch}COPY x ../../etc\n"), Base::Scratch);
     assert!(
         matches!(&err, BuildError::OutsideImage { line: 4, path } if path == "../../etc"),
         "{err:?}"
     );
-    let err =
-        run("FROM scratch\nDISK 64 MB GPT\nPARTITION 1 MOUNT /\nPARTITION 2 MOUNT /a/../..\n");
+    let err = run(
+        "FROM scratch\nDISK 64 MB GPT\nPARTITION 1 MOUNT /\nPARTITION 2 MOUNT /a/../..\n",
+        Base::Scratch,
+    );
     assert!(
         matches!(err, BuildError::OutsideImage { line: 4, .. }),
         "{err:?}"
     );
-    let err = run(&format!("{scratch}COPY ../x /\n"));
+    let err = run(&format!("{scratch}COPY ../x /\n"), Base::Scratch);
     assert!(
         matches!(err, BuildError::OutsideBuildDir { line: 4, .. }),
         "{err:?}"
     );
-    // The VM cannot start (no kernel): the working file made is removed again.
-    let err = run(scratch);
+    // The VM cannot start (no kernel): the layer made is removed again, and only the lock
+    // file is left in the cache.
+    let err = run(scratch, Base::Scratch);
     assert!(matches!(err, BuildError::Vm(_)), "{err:?}");
-    assert!(!Path::new(&working).exists());
+    let left: Vec<_> = fs::read_dir(layers.path())
+        .expect("cache")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, [std::ffi::OsString::from(".lock")]);
     assert_eq!(events, Vec::<String>::new());
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 /// The longest QMP line read (qemu's replies to these commands are a few hundred bytes).
-const MAX_LINE: u64 = 1 << 20;
+pub const MAX_LINE: u64 = 1 << 20;
 
 /// A failure of a QMP exchange.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,240 @@
+//! The step cache: each build step's result is a qcow2 layer over the one before, named by a
+//! key that says everything the step's result depends on, so that a rebuild reuses every
+//! unchanged step and a rebuild with no change boots no VM.
+//!
+//! **Keys.** The base's key is the hash of what the base is: `scratch`, or the base image
+//! file's canonical path with its device, inode, length and modification time (backend images
+//! are replaced by rename and never written in place, so a new image is a new inode; hashing a
+//! multi-gigabyte base at every build would cost more than the build). Each instruction's key
+//! is the hash of the previous key, the instruction's canonical text (its `Display`, so
+//! comments, case and line numbers do not count) and, for COPY and ADD, the sha256 and mode of
+//! every source file.
+//!
+//! **Layers.** `<dir>/<key>.qcow2` is the disk after that step, a qcow2 whose backing file is
+//! the previous layer (or the base image), by absolute path. A layer is complete when its mode
+//! is 0444: the builder fsyncs its data, then makes it read-only, then fsyncs the directory;
+//! any other mode is a layer a build was writing when it stopped, and is replaced. One build at
+//! a time uses a cache directory ([`LayerDir::lock`]).
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::imagefile::{Action, Imagefile, Instruction};
+
+/// The format version of keys: a change to what a key covers changes it, so that old layers
+/// are never taken for new ones.
+const KEY_VERSION: &str = "strata-build layer v1";
+
+/// Mode of a complete layer.
+const COMPLETE: u32 = 0o444;
+
+/// The base of a build, resolved by the front end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Base {
+    /// `FROM scratch`: an empty disk of DISK's size.
+    Scratch,
+    /// `FROM <image>`: this image file (qcow2 or raw), as the backing file of the first layer;
+    /// it is never written.
+    Image(PathBuf),
+}
+
+/// The key of every instruction of an Imagefile, in order (FROM first).
+pub(crate) fn keys(
+    imagefile: &Imagefile,
+    base: &Base,
+    sources: &[Vec<PathBuf>],
+) -> io::Result<Vec<String>> {
+    let mut hasher = Sha256::new();
+    hasher.update(KEY_VERSION.as_bytes());
+    match base {
+        Base::Scratch => hasher.update(b"\nscratch"),
+        Base::Image(path) => {
+            let canonical = path.canonicalize()?;
+            let meta = fs::metadata(&canonical)?;
+            hasher.update(b"\nimage\n");
+            hasher.update(canonical.as_os_str().as_encoded_bytes());
+            hasher.update(
+                format!(
+                    "\n{}:{}:{}:{}.{}",
+                    meta.dev(),
+                    meta.ino(),
+                    meta.len(),
+                    meta.mtime(),
+                    meta.mtime_nsec()
+                )
+                .as_bytes(),
+            );
+        }
+    }
+    let mut keys = vec![hex::encode(hasher.finalize())];
+    let first_step = imagefile.instruction_count() - imagefile.steps.len();
+    for (i, instruction) in imagefile.instructions().enumerate().skip(1) {
+        let mut hasher = Sha256::new();
+        hasher.update(keys[i - 1].as_bytes());
+        hasher.update(b"\n");
+        hasher.update(instruction.to_string().as_bytes());
+        if let Instruction::Step(step) = instruction
+            && matches!(step.action, Action::Copy { .. } | Action::Add { .. })
+            && let Some(paths) = i.checked_sub(first_step).and_then(|s| sources.get(s))
+        {
+            for path in paths {
+                let (digest, mode) = file_digest(path)?;
+                hasher.update(format!("\n{digest} {mode:o}").as_bytes());
+            }
+        }
+        keys.push(hex::encode(hasher.finalize()));
+    }
+    Ok(keys)
+}
+
+/// The sha256 of a file's bytes, and its permission bits.
+fn file_digest(path: &Path) -> io::Result<(String, u32)> {
+    let mut file = File::open(path)?;
+    let mode = file.metadata()?.permissions().mode() & 0o7777;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+    }
+    Ok((hex::encode(hasher.finalize()), mode))
+}
+
+/// A step cache directory.
+#[derive(Debug, Clone)]
+pub struct LayerDir {
+    dir: PathBuf,
+}
+
+impl LayerDir {
+    /// The cache in `dir` (made, with its parents, when missing), by its absolute path: layers
+    /// name their backing files by absolute path.
+    pub fn open(dir: &Path) -> io::Result<LayerDir> {
+        fs::create_dir_all(dir)?;
+        Ok(LayerDir {
+            dir: dir.canonicalize()?,
+        })
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Takes the cache's lock (`.lock` in it), waiting for another build that holds it; the
+    /// lock lasts as long as the returned file.
+    pub fn lock(&self) -> io::Result<File> {
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join(".lock"))?;
+        file.lock()?;
+        Ok(file)
+    }
+
+    /// The layer file of `key`.
+    pub fn layer(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.qcow2"))
+    }
+
+    /// Whether the layer of `key` is complete.
+    pub fn is_complete(&self, key: &str) -> bool {
+        fs::symlink_metadata(self.layer(key))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o777 == COMPLETE)
+    }
+
+    /// Removes what a stopped build left at the layer of `key` (never a complete layer).
+    pub fn clear_partial(&self, key: &str) -> io::Result<()> {
+        if self.is_complete(key) {
+            return Ok(());
+        }
+        match fs::remove_file(self.layer(key)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Marks the layer of `key` complete: its bytes reach the disk, then it becomes read-only,
+    /// then the directory entry is synced.
+    pub fn complete(&self, key: &str) -> io::Result<()> {
+        let path = self.layer(key);
+        let file = File::open(&path)?;
+        file.sync_all()?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(COMPLETE))?;
+        file.sync_all()?;
+        File::open(&self.dir)?.sync_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imagefile::Imagefile;
+
+    fn parse(text: &str) -> Imagefile {
+        Imagefile::parse("Imagefile", text).unwrap()
+    }
+
+    #[test]
+    fn keys_follow_the_instructions_and_the_sources_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.txt");
+        fs::write(&file, b"one").unwrap();
+        let base = Base::Scratch;
+        let text = "FROM scratch\nDISK 64MB GPT\nPARTITION 1 FORMAT ext4 MOUNT /\nCOPY a.txt /a\nRUN true\n";
+        let f = parse(text);
+        let sources = vec![vec![file.clone()], vec![]];
+        let k1 = keys(&f, &base, &sources).unwrap();
+        assert_eq!(k1.len(), 5);
+        // Comments, blank lines and case change nothing.
+        let f2 = parse(&format!("# a comment\n\n{}", text.replace("RUN", "run")));
+        assert_eq!(keys(&f2, &base, &sources).unwrap(), k1);
+        // A changed source changes its step and every later one, not the earlier ones.
+        fs::write(&file, b"two").unwrap();
+        let k2 = keys(&f, &base, &sources).unwrap();
+        assert_eq!(k2[..3], k1[..3]);
+        assert_ne!(k2[3], k1[3]);
+        assert_ne!(k2[4], k1[4]);
+        // So does its mode.
+        fs::write(&file, b"one").unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_ne!(keys(&f, &base, &sources).unwrap()[3], k1[3]);
+        // Another base changes everything.
+        let image = dir.path().join("base.qcow2");
+        fs::write(&image, b"x").unwrap();
+        let k3 = keys(&f, &Base::Image(image.clone()), &sources).unwrap();
+        assert!(k3.iter().zip(&k1).all(|(a, b)| a != b));
+        // A base replaced by another file (a new inode) is another base.
+        let other = dir.path().join("new.qcow2");
+        fs::write(&other, b"x").unwrap();
+        fs::rename(&other, &image).unwrap();
+        assert_ne!(keys(&f, &Base::Image(image), &sources).unwrap()[0], k3[0]);
+    }
+
+    #[test]
+    fn only_read_only_layers_are_complete_and_partial_ones_are_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let layers = LayerDir::open(&dir.path().join("steps")).unwrap();
+        let _lock = layers.lock().unwrap();
+        assert!(!layers.is_complete("k"));
+        fs::write(layers.layer("k"), b"partial").unwrap();
+        assert!(!layers.is_complete("k"));
+        layers.clear_partial("k").unwrap();
+        assert!(!layers.layer("k").exists());
+        fs::write(layers.layer("k"), b"whole").unwrap();
+        layers.complete("k").unwrap();
+        assert!(layers.is_complete("k"));
+        layers.clear_partial("k").unwrap();
+        assert!(layers.layer("k").exists(), "a complete layer stays");
+    }
+}
