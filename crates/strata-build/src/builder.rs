@@ -373,6 +373,44 @@ pub fn build(
     })
 }
 
+/// Writes the image `top` (a layer chain whose files lie in `allowed_dirs`) flattened into a
+/// new qcow2 at `dest`: a temporary file beside it, fsynced and renamed over it, then made
+/// read-only as transient leaves its images (`--local` builds).
+///
+/// # Errors
+/// [`BuildError::Create`] for any failure; nothing is left at `dest` but what was there.
+pub fn flatten(top: &Path, allowed_dirs: &[PathBuf], dest: &Path) -> Result<(), BuildError> {
+    let failed = |source| BuildError::Create {
+        path: dest.to_path_buf(),
+        source,
+    };
+    let source = strata_disk::open(
+        top,
+        &strata_disk::OpenOptions {
+            format: Some(DiskFormat::Qcow2),
+            allowed_dirs: allowed_dirs.to_vec(),
+            max_depth: strata_disk::open::MAX_KNOWN_CHAIN_DEPTH,
+            ..strata_disk::OpenOptions::default()
+        },
+    )
+    .map_err(failed)?;
+    let image = &*source.image;
+    let mut out =
+        strata_disk::OutputFile::create(dest, strata_disk::Durability::Durable).map_err(failed)?;
+    let target = strata_disk::create_target(DiskFormat::Qcow2, &mut out, image.virtual_size())
+        .map_err(failed)?;
+    strata_disk::convert(
+        image,
+        target,
+        &strata_disk::ConvertOptions::default(),
+        &|_| {},
+    )
+    .map_err(failed)?;
+    out.commit().map_err(failed)?;
+    fs::set_permissions(dest, fs::Permissions::from_mode(0o444))
+        .map_err(|e| failed(strata_disk::DiskError::io("make read-only", e).with_path(dest)))
+}
+
 /// The format of a layer's parent: qcow2 for a layer, what its header says for a base image.
 fn parent_format(path: &Path) -> Result<DiskFormat, BuildError> {
     let file = fs::File::open(path).map_err(|e| BuildError::Create {

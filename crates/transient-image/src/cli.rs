@@ -1,9 +1,7 @@
-//! The command line as clap sees it: transient's `image ls` and `image rm`, their flags and help
-//! texts (transient/args.py, v0.25), plus strata's `ls --json`. Raw values only:
-//! [`crate::settings`] and [`crate::lower`] resolve them.
-//!
-//! `image build` is deliberately absent: it comes with the builder (strata-build), as one more
-//! [`Command`] arm.
+//! The command line as clap sees it: transient's `image ls`, `image rm` and `image build`, their
+//! flags and help texts (transient/args.py, v0.25), plus strata's `ls --json` and `build
+//! --force`/`--accel`/`--step-timeout`. Raw values only: [`crate::settings`], [`crate::lower`]
+//! and [`crate::build`] resolve them.
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
@@ -44,6 +42,9 @@ pub enum Command {
 
     /// Remove an image from the backend
     Rm(RmArgs),
+
+    /// Build a new image from an Imagefile
+    Build(BuildArgs),
 }
 
 /// The directories every transient command takes (its `common_parser`).
@@ -86,6 +87,53 @@ pub struct RmArgs {
     /// Image name
     #[arg(value_name = "NAME", required = true, num_args = 1..)]
     pub name: Vec<String>,
+}
+
+/// `build [-f IMAGEFILE] [--name NAME] [--local] [--ssh-timeout S] [--qmp-timeout S]
+/// [--vmstore VMSTORE] [--image-backend IMAGE_BACKEND] BUILD_DIR`, plus strata's flags.
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
+    /// The directories.
+    #[command(flatten)]
+    pub stores: Stores,
+
+    /// Use the specified IMAGEFILE instead of the default build-dir/Imagefile
+    #[arg(short, long, value_name = "FILE")]
+    pub file: Option<String>,
+
+    /// Associate the new image with the provided NAME
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Store the built image in the build-dir (as NAME.qcow2) instead of the IMAGE_BACKEND
+    #[arg(long)]
+    pub local: bool,
+
+    /// Wait SSH_TIMEOUT seconds for the build VM to be ready before failing (strata's VM has an
+    /// agent, not SSH)
+    #[arg(long, value_name = "SSH_TIMEOUT", default_value_t = 90)]
+    pub ssh_timeout: u64,
+
+    /// Wait QMP_TIMEOUT seconds for the QEMU QMP endpoint before failing
+    #[arg(long, value_name = "QMP_TIMEOUT", default_value_t = 10)]
+    pub qmp_timeout: u64,
+
+    /// Replace an image of the same name (strata addition; transient replaces it silently)
+    #[arg(long)]
+    pub force: bool,
+
+    /// The build VM's accelerator: auto, kvm or tcg [default: $STRATA_BUILD_ACCEL, else auto]
+    /// (strata addition)
+    #[arg(long, value_name = "ACCEL")]
+    pub accel: Option<String>,
+
+    /// Longest time one step may take, in seconds (strata addition)
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub step_timeout: u64,
+
+    /// The root directory of relative paths in the Imagefile
+    #[arg(value_name = "build-dir")]
+    pub build_dir: String,
 }
 
 #[cfg(test)]
@@ -131,8 +179,29 @@ mod tests {
 
         let e = Cli::try_parse_from(["transient-image", "rm"]).expect_err("rm needs a name");
         assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
-        let e = Cli::try_parse_from(["transient-image", "build", "dir"])
-            .expect_err("build is not here yet");
-        assert_eq!(e.kind(), clap::error::ErrorKind::InvalidSubcommand);
+        let cli = Cli::try_parse_from([
+            "transient-image",
+            "build",
+            "-f",
+            "Imagefile.alpine",
+            "--name",
+            "alpine",
+            "--local",
+            "--ssh-timeout",
+            "30",
+            "dir",
+        ])
+        .expect("transient's build command line");
+        let Command::Build(build) = cli.command else {
+            panic!("build")
+        };
+        assert_eq!(
+            (build.file.as_deref(), build.name.as_deref(), build.local),
+            (Some("Imagefile.alpine"), Some("alpine"), true)
+        );
+        assert_eq!((build.ssh_timeout, build.qmp_timeout), (30, 10));
+        assert_eq!(build.build_dir, "dir");
+        let e = Cli::try_parse_from(["transient-image", "build"]).expect_err("a directory");
+        assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
     }
 }

@@ -25,6 +25,41 @@ pub enum Error {
         /// The name, as given.
         name: String,
     },
+    /// `build`'s Imagefile could not be read.
+    #[error("cannot read the Imagefile {}: {source}", .path.display())]
+    ReadImagefile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// `build`'s Imagefile does not parse or breaks an ordering rule (its file and line are
+    /// in the message).
+    #[error(transparent)]
+    Imagefile(#[from] strata_build::ImagefileError),
+    /// `build` without `--name` (transient crashes on it).
+    #[error("the new image needs a name: give --name NAME")]
+    BuildWithoutName,
+    /// `build` of a name that is taken, without `--force`.
+    #[error("An image with the name '{name}' already exists (--force replaces it)")]
+    ImageExists {
+        /// The name.
+        name: String,
+    },
+    /// The build's step cache could not be made.
+    #[error("cannot use the build cache {}: {source}", .path.display())]
+    BuildCache {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The build VM cannot be set up (its kernel, its accelerator).
+    #[error(transparent)]
+    BuildVm(strata_build::vm::VmError),
+    /// The build failed (its line is in the message); the backend is as it was.
+    #[error(transparent)]
+    Build(#[from] strata_build::builder::BuildError),
     /// `ls` listed every image, but some could not be read (each was reported on standard
     /// error); the exit code is the last one's.
     #[error("{}", words::unreadable_count(*.count))]
@@ -66,6 +101,15 @@ impl Error {
         match self {
             Error::Core(err) => Some(err.kind()),
             Error::NoSuchImage { .. } => Some(ErrorKind::NotFound),
+            Error::ReadImagefile { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                Some(ErrorKind::NotFound)
+            }
+            Error::ReadImagefile { .. } | Error::BuildCache { .. } => Some(ErrorKind::Io),
+            Error::Imagefile(_) => Some(ErrorKind::InvalidFormat),
+            Error::BuildWithoutName => Some(ErrorKind::InvalidRequest),
+            Error::ImageExists { .. } => Some(ErrorKind::AlreadyExists),
+            Error::BuildVm(e) => Some(vm_kind(e)),
+            Error::Build(e) => Some(build_kind(e)),
             Error::Unreadable { kind, .. } | Error::UnreadableImage { kind, .. } => Some(*kind),
             Error::Output(_) => Some(ErrorKind::Io),
             Error::Logging(_) => Some(ErrorKind::Config),
@@ -76,6 +120,32 @@ impl Error {
     /// This error, reported as JSON if `json` ([`Failure`]).
     pub fn reported(self, json: bool) -> Failure {
         Reported::new(self, json)
+    }
+}
+
+/// The kind of a build VM error: a missing kernel or a bad accelerator is the set-up's, KVM
+/// asked for where it cannot run is unsupported, the rest is I/O with the VM.
+fn vm_kind(error: &strata_build::vm::VmError) -> ErrorKind {
+    use strata_build::vm::VmError as V;
+    match error {
+        V::AssetsMissing { .. } | V::NoCacheDir | V::BadAccel { .. } => ErrorKind::Config,
+        V::KvmUnavailable { .. } => ErrorKind::Unsupported,
+        _ => ErrorKind::Io,
+    }
+}
+
+/// The kind of a build error: what the Imagefile asks that cannot be done is bad data (a failing
+/// RUN included), what the builder does not do is unsupported.
+fn build_kind(error: &strata_build::builder::BuildError) -> ErrorKind {
+    use strata_build::builder::BuildError as B;
+    match error {
+        B::RunFailed { .. } => ErrorKind::InvalidFormat,
+        B::OutsideBuildDir { .. } | B::OutsideImage { .. } => ErrorKind::Escape,
+        B::Source { .. } => ErrorKind::NotFound,
+        B::NotYet { .. } | B::InspectNotInteractive { .. } => ErrorKind::Unsupported,
+        B::NoDisk | B::BaseMismatch => ErrorKind::InvalidRequest,
+        B::Step { source, .. } | B::Vm(source) => vm_kind(source),
+        _ => ErrorKind::Io,
     }
 }
 

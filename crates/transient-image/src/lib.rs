@@ -1,4 +1,4 @@
-//! `transient-image`: a drop-in for transient's `image` commands (`ls`, `rm`) on transient's own
+//! `transient-image`: a drop-in for transient's `image` commands (`ls`, `rm`, `build`) on transient's own
 //! backend and VM store, on the strata core.
 //!
 //! It speaks transient 0.25's dialect: the same directories (`--image-backend`,
@@ -13,12 +13,13 @@
 //! them: the bare message on standard error, or one JSON line for a command given `--json`
 //! ([`Failure`], `docs/json.md`).
 //!
-//! `image build` is not here yet: it will lower an Imagefile (strata-build) into the core's
-//! build operation, a new [`cli::Command`] arm beside `ls` and `rm`.
+//! `build` ([`build`]) runs an Imagefile with strata-build, its steps cached as layers, and
+//! stores the result through the core.
 //!
 //! The library exists so that tests drive the whole command in-process ([`run_with`]);
 //! `main.rs` only calls [`main`].
 
+pub mod build;
 pub mod cli;
 pub mod error;
 pub mod lower;

@@ -61,7 +61,7 @@ pub fn main() -> Result<(), Failure> {
 fn wants_json(command: &Command) -> bool {
     match command {
         Command::Ls(args) => args.json,
-        Command::Rm(_) => false,
+        Command::Rm(_) | Command::Build(_) => false,
     }
 }
 
@@ -71,6 +71,7 @@ fn run(cli: Cli) -> Result<(), Error> {
     let stores = match &cli.command {
         Command::Ls(args) => &args.stores,
         Command::Rm(args) => &args.stores,
+        Command::Build(args) => &args.stores,
     };
     let settings = Settings::open(&Env::from_process(), stores, StrataOptions::default());
     run_with(
@@ -158,6 +159,7 @@ pub fn run_with(
             }
             written.map_err(Error::Output)
         }
+        Command::Build(args) => crate::build::run(&args, settings, out),
     }
 }
 

@@ -29,6 +29,15 @@ pub enum Source {
         /// Its format.
         format: DiskFormat,
     },
+    /// A qcow2 layer chain a builder made: the top layer, whose backing files may lie in
+    /// `allowed_dirs` (a build cache and the base image's directory) and go as deep as
+    /// `strata_disk::open::MAX_KNOWN_CHAIN_DEPTH` (one layer per build step). Stored flattened.
+    Layers {
+        /// The top layer.
+        path: PathBuf,
+        /// Where its backing files may be.
+        allowed_dirs: Vec<PathBuf>,
+    },
     /// A container image, by its containers-transports(5) reference.
     Container(ContainerTransport),
 }
@@ -131,8 +140,16 @@ impl Strata {
     ) -> Result<ImportOutcome> {
         let dest = self.store(request.dest.store.as_deref())?;
         let name = request.dest.name.as_str();
-        let (path, format) = match request.source {
-            Source::Disk { path, format } => (path, format),
+        let (path, format, allowed_dirs, max_depth) = match request.source {
+            Source::Disk { path, format } => {
+                (path, format, Vec::new(), strata_disk::open::MAX_CHAIN_DEPTH)
+            }
+            Source::Layers { path, allowed_dirs } => (
+                path,
+                DiskFormat::Qcow2,
+                allowed_dirs,
+                strata_disk::open::MAX_KNOWN_CHAIN_DEPTH,
+            ),
             Source::Container(transport) => {
                 return self.import_container(
                     dest,
@@ -167,6 +184,8 @@ impl Strata {
                 &path,
                 &OpenOptions {
                     format: Some(format),
+                    allowed_dirs,
+                    max_depth,
                     ..OpenOptions::default()
                 },
             )

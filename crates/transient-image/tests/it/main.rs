@@ -10,6 +10,7 @@
 
 mod sandbox;
 
+mod build;
 mod golden;
 mod help;
 mod interop;

@@ -1,0 +1,162 @@
+//! `build`: an Imagefile built by strata-build into the backend (or, with `--local`, into
+//! `<build-dir>/<NAME>.qcow2`), as transient's `image build` does, with strata's step cache.
+//!
+//! The order: the Imagefile is read and checked (every error with its file and line); the name
+//! is checked (required; an image of that name is refused unless `--force`, where transient
+//! replaces it silently); the FROM is resolved to a backend image ([`resolve_base`]); the build
+//! runs with its layers in `<backend>/.working/strata-steps/`, each instruction announced by
+//! transient's `Step i/n : ...` line (and `Using cache` for one taken from the cache); the last
+//! layer is stored flattened, through the core into the backend (a temporary file in
+//! `.working/`, fsynced, renamed, 0444) or into the local file (the same way). A failure leaves
+//! the backend as it was.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use strata::{ImportRequest, NamePolicy, NewImageTarget, OnExisting, Source};
+use strata_build::Imagefile;
+use strata_build::builder::{self, BuildEvent, BuildOptions, BuildPlan, allowed_dirs};
+use strata_build::imagefile::BaseImage;
+use strata_build::layers::{Base, LayerDir};
+use strata_build::vm::{Accel, Assets, VmConfig};
+use strata_store::FlatBackend;
+
+use crate::cli::BuildArgs;
+use crate::error::Error;
+use crate::settings::Settings;
+
+/// The step cache's directory under the backend's `.working/` (transient keeps its lock files
+/// and partial downloads there; this directory is strata's).
+pub const STEP_CACHE: &str = "strata-steps";
+
+/// Runs `build` with `settings`, writing the step lines and RUN output to `out`.
+pub fn run(args: &BuildArgs, settings: &Settings, out: &mut dyn Write) -> Result<(), Error> {
+    let build_dir = PathBuf::from(&args.build_dir);
+    let file = args
+        .file
+        .as_ref()
+        .map_or_else(|| build_dir.join("Imagefile"), PathBuf::from);
+    let text = std::fs::read_to_string(&file).map_err(|source| Error::ReadImagefile {
+        path: file.clone(),
+        source,
+    })?;
+    let imagefile = Imagefile::parse(&file.display().to_string(), &text)?;
+    let name = args
+        .name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .ok_or(Error::BuildWithoutName)?;
+    let backend = FlatBackend::open(&settings.backend).map_err(strata::Error::from)?;
+    let local = args.local.then(|| build_dir.join(format!("{name}.qcow2")));
+    let exists = match &local {
+        Some(path) => path.symlink_metadata().is_ok(),
+        None => backend.contains(name).map_err(strata::Error::from)?,
+    };
+    if exists && !args.force {
+        return Err(Error::ImageExists {
+            name: name.to_owned(),
+        });
+    }
+    let base = resolve_base(&imagefile, &backend)?;
+    let layers = LayerDir::open(&backend.working_dir().join(STEP_CACHE)).map_err(|source| {
+        Error::BuildCache {
+            path: backend.working_dir().join(STEP_CACHE),
+            source,
+        }
+    })?;
+    let options = build_options(args)?;
+    let plan = BuildPlan {
+        imagefile: &imagefile,
+        build_dir: &build_dir,
+        base: base.clone(),
+        layers: &layers,
+    };
+    let mut written = Ok(());
+    let built = builder::build(&plan, &options, &mut |event| {
+        if written.is_ok() {
+            written = show(out, event);
+        }
+    })?;
+    written.map_err(Error::Output)?;
+    tracing::info!(
+        "built {} ({} of its steps from the cache, {})",
+        built.image.display(),
+        built.cached,
+        if built.booted { "one VM boot" } else { "no VM" }
+    );
+    let dirs = allowed_dirs(&base, &layers);
+    match local {
+        Some(path) => builder::flatten(&built.image, &dirs, &path)?,
+        None => {
+            let request = ImportRequest {
+                source: Source::Layers {
+                    path: built.image,
+                    allowed_dirs: dirs,
+                },
+                dest: NewImageTarget::named(name),
+                policy: NamePolicy {
+                    on_existing: if args.force {
+                        OnExisting::Replace
+                    } else {
+                        OnExisting::Refuse
+                    },
+                    warn_if_elsewhere: false,
+                },
+                arch: None,
+            };
+            settings.strata.import(request, &strata::NoProgress)?;
+        }
+    }
+    Ok(())
+}
+
+/// The build's base: scratch, or the backend image a FROM names.
+pub fn resolve_base(imagefile: &Imagefile, backend: &FlatBackend) -> Result<Base, Error> {
+    match imagefile.from.image() {
+        BaseImage::Scratch => Ok(Base::Scratch),
+        BaseImage::Spec(spec) => {
+            let path = backend.get(spec.name()).map_err(strata::Error::from)?;
+            Ok(Base::Image(path))
+        }
+    }
+}
+
+/// The build VM and step deadline the flags ask for.
+fn build_options(args: &BuildArgs) -> Result<BuildOptions, Error> {
+    let accel = args
+        .accel
+        .as_deref()
+        .map(str::parse::<Accel>)
+        .transpose()
+        .map_err(Error::BuildVm)?;
+    // Where the kernel should be; whether it is there is checked when a VM boots, so that a
+    // build whose every step is cached needs none.
+    let mut vm = VmConfig::new(Assets::in_dir(
+        &Assets::default_dir().map_err(Error::BuildVm)?,
+    ));
+    vm.accel = Accel::choose(accel).map_err(Error::BuildVm)?;
+    vm.ready_timeout = Duration::from_secs(args.ssh_timeout);
+    Ok(BuildOptions {
+        vm,
+        step_timeout: Duration::from_secs(args.step_timeout.max(args.qmp_timeout)),
+    })
+}
+
+/// Writes what transient prints for `event`: the step line, a RUN's output, and, for a step
+/// taken from the cache, `Using cache` (strata's; transient has no cache).
+fn show(out: &mut dyn Write, event: &BuildEvent) -> std::io::Result<()> {
+    match event {
+        BuildEvent::Step { .. } => {
+            if let Some(line) = event.step_line() {
+                writeln!(out, "{line}")?;
+            }
+        }
+        BuildEvent::Cached { .. } => writeln!(out, " ---> Using cache")?,
+        BuildEvent::RunOutput { stdout, stderr, .. } => {
+            out.write_all(stdout)?;
+            out.write_all(stderr)?;
+        }
+    }
+    out.flush()
+}
