@@ -7,8 +7,8 @@
 //! runs with its layers in `<backend>/.working/strata-steps/`, each instruction announced by
 //! transient's `Step i/n : ...` line (and `Using cache` for one taken from the cache); the last
 //! layer is stored flattened, through the core into the backend (a temporary file in
-//! `.working/`, fsynced, renamed, 0444) or into the local file (the same way). A failure leaves
-//! the backend as it was.
+//! `.working/`, fsynced, renamed, 0444; a progress bar `Copying image...` on a terminal) or
+//! into the local file (the same way). A failure leaves the backend as it was.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -105,10 +105,31 @@ pub fn run(args: &BuildArgs, settings: &Settings, out: &mut dyn Write) -> Result
                 },
                 arch: None,
             };
-            settings.strata.import(request, &strata::NoProgress)?;
+            let progress =
+                strata_cli::CliProgress::new(strata_cli::ProgressMode::detect(false), StoreWording);
+            settings.strata.import(request, &progress)?;
         }
     }
     Ok(())
+}
+
+/// The words of the last stage, the built image flattened into the backend: a bar (or, off a
+/// terminal, progress lines) labelled as transient labels its base copy.
+struct StoreWording;
+
+impl strata_cli::Wording for StoreWording {
+    fn started(&self, phase: &strata::Phase) -> Option<strata_cli::Line> {
+        match phase {
+            strata::Phase::Converting { .. } | strata::Phase::Copying => {
+                Some(strata_cli::Line::stderr("Copying image..."))
+            }
+            _ => None,
+        }
+    }
+
+    fn warning(&self, warning: &strata::Warning) -> strata_cli::Line {
+        strata_cli::DefaultWording.warning(warning)
+    }
 }
 
 /// The build's base: scratch, or the backend image a FROM names.
