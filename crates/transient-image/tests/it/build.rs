@@ -166,6 +166,36 @@ fn a_build_into_the_backend_then_a_rebuild_from_the_cache() {
     let ls = sb.cmd().args(["ls", "--json"]).output().unwrap();
     let ls: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
     assert_eq!(ls[0]["name"], "scratch/img:1");
+    // transient itself lists what strata built, with its sizes.
+    let transient = strata_testkit::venv::program("transient");
+    let present = Process::new(&transient)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if strata_testkit::peer(test, "transient 0.25 (cargo xtask setup)", present) {
+        let out = Process::new(&transient)
+            .args([
+                "image",
+                "ls",
+                "--image-backend",
+                sb.backend().to_str().unwrap(),
+            ])
+            .env("HOME", sb.path("home"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let table = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            table
+                .lines()
+                .any(|l| l.trim_start().starts_with("scratch/img:1 ") && l.contains("16.00 MiB")),
+            "{table}"
+        );
+    }
 
     // The name is taken now.
     let out = run(&["build", "--name", "scratch/img:1", d]);
