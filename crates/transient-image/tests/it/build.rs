@@ -217,4 +217,26 @@ fn a_build_into_the_backend_then_a_rebuild_from_the_cache() {
     );
     assert!(took.as_secs_f64() < 1.0, "{took:?}");
     assert!(image.is_file());
+    // --local: the same image, from the cache, as build-dir/NAME.qcow2 (the name as given).
+    let out = run(&["build", "--local", "--name", "local", d]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let local = dir.join("local.qcow2");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&local).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o444);
+    let compare = Process::new("qemu-img")
+        .args(["compare", local.to_str().unwrap(), image.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(compare.success());
+    assert_eq!(
+        run(&["build", "--local", "--name", "local", d])
+            .status
+            .code(),
+        Some(73)
+    );
 }
