@@ -239,4 +239,20 @@ fn a_build_into_the_backend_then_a_rebuild_from_the_cache() {
             .code(),
         Some(73)
     );
+
+    // A failing step (no /bin/sh in this image for RUN's chroot): exit 65 with the step's line,
+    // the backend as it was, and only complete layers in the cache.
+    let mut before = walk(&sb.backend());
+    fs::write(dir.join("Imagefile"), format!("{SCRATCH}RUN true\n")).unwrap();
+    let out = run(&["build", "--name", "bad", d]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "{stderr}");
+    assert!(
+        stderr.starts_with("line 5: RUN true exited with status"),
+        "{stderr}"
+    );
+    let mut after = walk(&sb.backend());
+    before.sort();
+    after.sort();
+    assert_eq!(after, before);
 }
