@@ -4,12 +4,14 @@
 //! it as transient does, or as a JSON object (`docs/json.md`).
 
 use std::io;
+use std::path::PathBuf;
 
 use strata::ErrorKind;
 use strata_cli::exit::{self, Dialect, Reported, chain};
 use strata_cli::{LoggingError, Styler};
 use strata_model::text::printable_lines;
 
+use crate::retrieve::Compression;
 use crate::words;
 
 /// Why a command failed.
@@ -93,6 +95,72 @@ pub enum Error {
         /// clap's message (`unexpected argument '--x' found`).
         message: String,
     },
+    /// A vagrant image (no protocol, or `vagrant=`) the backend lacks, whose box has no
+    /// `:VERSION`: transient's words ([`crate::retrieve`]).
+    #[error("{}", words::no_version(.location))]
+    NoVersion {
+        /// The box: the spec's source (its name when it has no protocol).
+        location: String,
+    },
+    /// Any other vagrant image the backend lacks: strata does not download Vagrant Cloud boxes.
+    #[error("{}", words::vagrant_unsupported(.spec))]
+    VagrantUnsupported {
+        /// The whole image spec.
+        spec: String,
+    },
+    /// The file of a `file=` image could not be opened or read.
+    #[error("Unable to read '{}'", .path.display())]
+    SourceRead {
+        /// The file, as the spec gives it.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// An `http=` image could not be downloaded: a bad URL, no connection, TLS, a stalled or
+    /// dropped transfer.
+    #[error("Unable to download '{url}'")]
+    Download {
+        /// The URL.
+        url: String,
+        /// What failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The server answered an `http=` image's request with a status other than 2xx.
+    #[error("Unable to download '{url}': HTTP {status}{}", .reason.map(|r| format!(" {r}")).unwrap_or_default())]
+    HttpStatus {
+        /// The URL.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// Its canonical reason phrase, if it has one (`Not Found`).
+        reason: Option<&'static str>,
+    },
+    /// A gzip, bzip2 or xz image (detected by its magic bytes) whose stream is corrupt or
+    /// truncated.
+    #[error("Unable to decompress '{location}' ({compression})")]
+    Decompress {
+        /// The file or URL.
+        location: String,
+        /// The compression its magic bytes show.
+        compression: Compression,
+        /// The decoder's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The retrieved image (decompressed) could not be imported into the backend: not a disk
+    /// image the core accepts, or the backend could not be written.
+    #[error("Unable to import '{location}' as backend image '{name}'")]
+    Import {
+        /// The file or URL.
+        location: String,
+        /// The image name.
+        name: String,
+        /// The core's error, which names the file it read.
+        #[source]
+        source: strata::Error,
+    },
 }
 
 impl Error {
@@ -114,6 +182,17 @@ impl Error {
             Error::Output(_) => Some(ErrorKind::Io),
             Error::Logging(_) => Some(ErrorKind::Config),
             Error::Usage { .. } => None,
+            Error::NoVersion { .. } => Some(ErrorKind::NotFound),
+            Error::VagrantUnsupported { .. } => Some(ErrorKind::Unsupported),
+            Error::SourceRead { source, .. } => Some(io_kind(source)),
+            Error::Download { .. } => Some(ErrorKind::Io),
+            Error::HttpStatus { status, .. } => Some(match status {
+                404 | 410 => ErrorKind::NotFound,
+                401 | 403 => ErrorKind::PermissionDenied,
+                _ => ErrorKind::Io,
+            }),
+            Error::Decompress { .. } => Some(ErrorKind::InvalidFormat),
+            Error::Import { source, .. } => Some(source.kind()),
         }
     }
 
@@ -145,6 +224,15 @@ fn build_kind(error: &strata_build::builder::BuildError) -> ErrorKind {
         B::NotYet { .. } | B::InspectNotInteractive { .. } => ErrorKind::Unsupported,
         B::NoDisk | B::BaseMismatch => ErrorKind::InvalidRequest,
         B::Step { source, .. } | B::Vm(source) => vm_kind(source),
+        _ => ErrorKind::Io,
+    }
+}
+
+/// The kind of an operating-system error on an input file (the core's rule).
+fn io_kind(error: &io::Error) -> ErrorKind {
+    match error.kind() {
+        io::ErrorKind::NotFound => ErrorKind::NotFound,
+        io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
         _ => ErrorKind::Io,
     }
 }
@@ -273,6 +361,79 @@ mod tests {
                 Error::Output(io::Error::other("disk full")),
                 "cannot write the output: disk full\n",
                 74,
+            ),
+            (
+                Error::NoVersion {
+                    location: "alpine".into(),
+                },
+                "No image named alpine found in the backend, and no version provided, so it \
+                 cannot be downloaded.\n",
+                66,
+            ),
+            (
+                Error::VagrantUnsupported {
+                    spec: "centos/7:2004.01".into(),
+                },
+                "Unable to retrieve 'centos/7:2004.01': strata does not download Vagrant Cloud \
+                 boxes; give the image's source with ',file=PATH' or ',http=URL', or name an \
+                 image already in the backend\n",
+                69,
+            ),
+            (
+                Error::SourceRead {
+                    path: "/nope.img".into(),
+                    source: io::Error::from(io::ErrorKind::NotFound),
+                },
+                "Unable to read '/nope.img': entity not found\n",
+                66,
+            ),
+            (
+                Error::Download {
+                    url: "http://h/x".into(),
+                    source: "connection refused".into(),
+                },
+                "Unable to download 'http://h/x': connection refused\n",
+                74,
+            ),
+            (
+                Error::HttpStatus {
+                    url: "http://h/x".into(),
+                    status: 404,
+                    reason: Some("Not Found"),
+                },
+                "Unable to download 'http://h/x': HTTP 404 Not Found\n",
+                66,
+            ),
+            (
+                Error::HttpStatus {
+                    url: "http://h/x".into(),
+                    status: 599,
+                    reason: None,
+                },
+                "Unable to download 'http://h/x': HTTP 599\n",
+                74,
+            ),
+            (
+                Error::Decompress {
+                    location: "/a.img.gz".into(),
+                    compression: Compression::Gzip,
+                    source: io::Error::other("corrupt deflate stream"),
+                },
+                "Unable to decompress '/a.img.gz' (gzip): corrupt deflate stream\n",
+                65,
+            ),
+            (
+                Error::Import {
+                    location: "/a.img".into(),
+                    name: "base".into(),
+                    source: strata::Error::NotAFile {
+                        path: "/a.img".into(),
+                        exists: false,
+                    },
+                },
+                "Unable to import '/a.img' as backend image 'base': cannot import /a.img: not a \
+                 regular file\n",
+                66,
             ),
         ];
         for (error, text, code) in cases {

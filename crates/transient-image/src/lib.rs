@@ -14,7 +14,9 @@
 //! ([`Failure`], `docs/json.md`).
 //!
 //! `build` ([`build`]) runs an Imagefile with strata-build, its steps cached as layers, and
-//! stores the result through the core.
+//! stores the result through the core. Its FROM image is fetched into the backend by
+//! [`retrieve`] (a `file=` or `http=` source, gzip, bzip2 or xz decompressed), as transient's
+//! `retrieve_image` does.
 //!
 //! The library exists so that tests drive the whole command in-process ([`run_with`]);
 //! `main.rs` only calls [`main`].
@@ -24,10 +26,12 @@ pub mod cli;
 pub mod error;
 pub mod lower;
 pub mod render;
+pub mod retrieve;
 pub mod run;
 pub mod settings;
 pub mod words;
 
 pub use cli::command;
 pub use error::{Error, Failure, Transient};
+pub use retrieve::retrieve;
 pub use run::{main, run_with};

@@ -8,6 +8,11 @@
 //! | `Backend 'NAME' is in use by ['VM', ...]` | `rm` of an image VMs use; with `--force`, a warning | yes (`image_rm_impl`, the list is Python's `repr`) |
 //! | `Unable to read image 'NAME': REASON` | `ls` of an image whose header does not parse (a warning) | no: transient stops with qemu-img's error |
 //! | `N image(s) could not be read` | the end of such an `ls` | no |
+//! | `Unable to find image 'NAME' in backend` | a FROM image the backend lacks, before it is fetched | yes (`BackendImageStore.retrieve_image`, on standard output) |
+//! | `Copying 'PATH' as new backend 'NAME'` | fetching a `file=` image | yes (`FileImageProtocol`, on standard output) |
+//! | `Downloading image from 'URL'` | fetching an `http=` image | yes (`HttpImageProtocol`, on standard output) |
+//! | `No image named SOURCE found in the backend, and no version provided, so it cannot be downloaded.` | a vagrant image without `:VERSION` that the backend lacks | yes (`VagrantImageProtocol`) |
+//! | `Unable to retrieve 'SPEC': strata does not download Vagrant Cloud boxes; ...` | any other vagrant image the backend lacks | no: transient downloads the box |
 //!
 //! Warnings are lines of Python's `logging` as transient configures it
 //! (`%(asctime)s:%(levelname)s:%(message)s`, dates as `%Y-%m-%d %H:%M:%S` in local time).
@@ -41,6 +46,37 @@ pub fn unreadable_count(count: u64) -> String {
         1 => "1 image could not be read".to_owned(),
         n => format!("{n} images could not be read"),
     }
+}
+
+/// A FROM image that the backend does not have, said before it is fetched.
+pub fn not_in_backend(name: &str) -> String {
+    format!("Unable to find image '{name}' in backend")
+}
+
+/// A `file=` image being copied into the backend as `name`.
+pub fn copying(path: &str, name: &str) -> String {
+    format!("Copying '{path}' as new backend '{name}'")
+}
+
+/// An `http=` image being downloaded.
+pub fn downloading(url: &str) -> String {
+    format!("Downloading image from '{url}'")
+}
+
+/// A vagrant image (`source` is the box, `NAME` without a protocol) that has no `:VERSION`.
+pub fn no_version(source: &str) -> String {
+    format!(
+        "No image named {source} found in the backend, and no version provided, so it cannot \
+         be downloaded."
+    )
+}
+
+/// A vagrant image the backend does not have: transient would download it from Vagrant Cloud.
+pub fn vagrant_unsupported(spec: &str) -> String {
+    format!(
+        "Unable to retrieve '{spec}': strata does not download Vagrant Cloud boxes; give the \
+         image's source with ',file=PATH' or ',http=URL', or name an image already in the backend"
+    )
 }
 
 /// transient's text for `error`, then the texts of its causes, joined by `": "`; a cause whose
@@ -135,6 +171,34 @@ mod tests {
         assert_eq!(report(&err), format!("{err}: disk on fire"));
         assert_eq!(unreadable_count(1), "1 image could not be read");
         assert_eq!(unreadable_count(3), "3 images could not be read");
+    }
+
+    #[test]
+    fn retrieval_texts() {
+        // transient/store.py, v0.25, character for character.
+        assert_eq!(
+            not_in_backend("centos/7:2004.01"),
+            "Unable to find image 'centos/7:2004.01' in backend"
+        );
+        assert_eq!(
+            copying("/tmp/a.img.xz", "base"),
+            "Copying '/tmp/a.img.xz' as new backend 'base'"
+        );
+        assert_eq!(
+            downloading("http://h/a.img"),
+            "Downloading image from 'http://h/a.img'"
+        );
+        assert_eq!(
+            no_version("alpine"),
+            "No image named alpine found in the backend, and no version provided, so it cannot \
+             be downloaded."
+        );
+        assert_eq!(
+            vagrant_unsupported("generic/alpine38:v3.0.2"),
+            "Unable to retrieve 'generic/alpine38:v3.0.2': strata does not download Vagrant \
+             Cloud boxes; give the image's source with ',file=PATH' or ',http=URL', or name an \
+             image already in the backend"
+        );
     }
 
     #[test]
