@@ -16,4 +16,5 @@ mod help;
 mod interop;
 mod json;
 mod ls;
+mod retrieve;
 mod rm;
