@@ -96,7 +96,7 @@ pub enum Error {
         message: String,
     },
     /// A vagrant image (no protocol, or `vagrant=`) the backend lacks, whose box has no
-    /// `:VERSION`: transient's words ([`crate::retrieve`]).
+    /// `:VERSION`: transient's words ([`crate::retrieve()`]).
     #[error("{}", words::no_version(.location))]
     NoVersion {
         /// The box: the spec's source (its name when it has no protocol).
@@ -157,9 +157,9 @@ pub enum Error {
         location: String,
         /// The image name.
         name: String,
-        /// The core's error, which names the file it read.
+        /// The core's error, which names the file it read (boxed: it is large).
         #[source]
-        source: strata::Error,
+        source: Box<strata::Error>,
     },
 }
 
@@ -426,10 +426,10 @@ mod tests {
                 Error::Import {
                     location: "/a.img".into(),
                     name: "base".into(),
-                    source: strata::Error::NotAFile {
+                    source: Box::new(strata::Error::NotAFile {
                         path: "/a.img".into(),
                         exists: false,
-                    },
+                    }),
                 },
                 "Unable to import '/a.img' as backend image 'base': cannot import /a.img: not a \
                  regular file\n",

@@ -15,7 +15,7 @@
 //!
 //! `build` ([`build`]) runs an Imagefile with strata-build, its steps cached as layers, and
 //! stores the result through the core. Its FROM image is fetched into the backend by
-//! [`retrieve`] (a `file=` or `http=` source, gzip, bzip2 or xz decompressed), as transient's
+//! [`retrieve()`] (a `file=` or `http=` source, gzip, bzip2 or xz decompressed), as transient's
 //! `retrieve_image` does.
 //!
 //! The library exists so that tests drive the whole command in-process ([`run_with`]);

@@ -433,7 +433,7 @@ fn import(
     let failed = |source: strata::Error| Error::Import {
         location: location.to_owned(),
         name: name.to_owned(),
-        source,
+        source: Box::new(source),
     };
     // Anything but a regular file is refused by the import itself, which says so.
     let format = match strata::probe(path).map_err(failed)? {
