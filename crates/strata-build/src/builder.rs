@@ -307,9 +307,12 @@ pub fn build(
         });
         progress(&BuildEvent::Cached { index: i + 1 });
     }
-    if resume == total {
+    if resume == total
+        && let Some(image) = cached.and_then(layer_of)
+    {
+        // Every step cached (or an image with FROM alone: the base itself).
         return Ok(Built {
-            image: layers.layer(&keys[total - 1]),
+            image,
             cached: total,
             booted: false,
         });

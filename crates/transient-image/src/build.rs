@@ -3,7 +3,8 @@
 //!
 //! The order: the Imagefile is read and checked (every error with its file and line); the name
 //! is checked (required; an image of that name is refused unless `--force`, where transient
-//! replaces it silently); the FROM is resolved to a backend image ([`resolve_base`]); the build
+//! replaces it silently); the FROM is resolved to a backend image, fetched first if a
+//! `,file=` or `,http=` spec names one the backend lacks ([`resolve_base`]); the build
 //! runs with its layers in `<backend>/.working/strata-steps/`, each instruction announced by
 //! transient's `Step i/n : ...` line (and `Using cache` for one taken from the cache); the last
 //! layer is stored flattened, through the core into the backend (a temporary file in
@@ -58,7 +59,7 @@ pub fn run(args: &BuildArgs, settings: &Settings, out: &mut dyn Write) -> Result
             name: name.to_owned(),
         });
     }
-    let base = resolve_base(&imagefile, &backend)?;
+    let base = resolve_base(&imagefile, settings, out)?;
     let layers = LayerDir::open(&backend.working_dir().join(STEP_CACHE)).map_err(|source| {
         Error::BuildCache {
             path: backend.working_dir().join(STEP_CACHE),
@@ -132,14 +133,16 @@ impl strata_cli::Wording for StoreWording {
     }
 }
 
-/// The build's base: scratch, or the backend image a FROM names.
-pub fn resolve_base(imagefile: &Imagefile, backend: &FlatBackend) -> Result<Base, Error> {
+/// The build's base: scratch, or the backend image a FROM names, fetched into the backend
+/// first if it is not there ([`crate::retrieve()`], which prints transient's lines on `out`).
+pub fn resolve_base(
+    imagefile: &Imagefile,
+    settings: &Settings,
+    out: &mut dyn Write,
+) -> Result<Base, Error> {
     match imagefile.from.image() {
         BaseImage::Scratch => Ok(Base::Scratch),
-        BaseImage::Spec(spec) => {
-            let path = backend.get(spec.name()).map_err(strata::Error::from)?;
-            Ok(Base::Image(path))
-        }
+        BaseImage::Spec(spec) => Ok(Base::Image(crate::retrieve(settings, spec, out)?)),
     }
 }
 

@@ -64,8 +64,17 @@ fn refusals_before_any_vm() {
     fs::write(dir.join("Imagefile"), "FROM base\nCOPY ../secret /\n").unwrap();
     snap!("outside", sb, &["build", "--name", "x", d]);
     snap!("taken", sb, &["build", "--name", "base", d]);
-    // Nothing was made: the backend holds its one image.
-    assert_eq!(walk(&sb.backend()), [enc("base")]);
+    // Nothing was made: the backend holds its one image (and transient's empty lock file of
+    // the name looked for).
+    let mut left = walk(&sb.backend());
+    left.sort();
+    assert_eq!(left, [format!(".working/{}", enc("base")), enc("base")]);
+    assert_eq!(
+        fs::metadata(sb.backend().join(".working/base"))
+            .unwrap()
+            .len(),
+        0
+    );
 }
 
 /// Every file under `dir`, relative.
@@ -83,6 +92,43 @@ fn walk(dir: &Path) -> Vec<String> {
         }
     }
     files
+}
+
+#[test]
+fn from_a_file_spec_alone_fetches_the_base_and_stores_it_without_a_vm() {
+    let test = "from_a_file_spec_alone_fetches_the_base_and_stores_it_without_a_vm";
+    if !strata_testkit::have(test, &["qemu-img"]) {
+        return;
+    }
+    let sb = Sandbox::new();
+    let source = sb.path("disk.raw");
+    let mut bytes = vec![0u8; 1 << 20];
+    bytes[4096..4100].copy_from_slice(b"data");
+    fs::write(&source, &bytes).unwrap();
+    let text = format!("FROM base,file={}\n", source.display());
+    let dir = build_dir(&sb, &text);
+    let out = sb.run(&["build", "--name", "copy", dir.to_str().unwrap()]);
+    assert!(out.contains("exit: 0\n"), "{out}");
+    assert!(
+        out.contains("Unable to find image 'base' in backend"),
+        "{out}"
+    );
+    assert!(out.contains("Step 1/1 : FROM base,file="), "{out}");
+    // The base was fetched into the backend, and the new image is a copy of it.
+    for name in ["base", "copy"] {
+        let image = sb.backend().join(enc(name));
+        let compare = Process::new("qemu-img")
+            .args([
+                "compare",
+                "-f",
+                "raw",
+                source.to_str().unwrap(),
+                image.to_str().unwrap(),
+            ])
+            .status()
+            .unwrap();
+        assert!(compare.success(), "{name}");
+    }
 }
 
 #[test]
