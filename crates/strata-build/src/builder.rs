@@ -42,9 +42,10 @@
 //! After each RUN that succeeds, [`BuildEvent::RunOutput`] carries what it wrote (transient
 //! shows a RUN's output as it comes; the build VM returns it when the command ends).
 //!
-//! **Not yet** ([`BuildError::NotYet`]): directories as COPY or ADD sources. INSPECT needs an
-//! interactive build, which this builder is not ([`BuildError::InspectNotInteractive`]); both
-//! are refused before the VM boots.
+//! A directory as a COPY or ADD source is copied as `scp -r -p` copies it (into the
+//! destination if that is a directory, else as it), owned by root, its symbolic links kept as
+//! links rather than followed. INSPECT needs an interactive build, which this builder is not
+//! ([`BuildError::InspectNotInteractive`]); it is refused before the VM boots.
 //!
 //! **Known debts.** A compressed ADD source is put whole into the guest's RAM-backed `/tmp` and
 //! decompressed there by busybox (transient streams it into bsdtar): large tarballs need the
@@ -53,6 +54,7 @@
 //! `strata_disk::open::MAX_KNOWN_CHAIN_DEPTH` (512) deep.
 
 use std::fs;
+use std::io::Seek as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -514,10 +516,10 @@ fn check_source(root: &Path, line: u32, source: &str) -> Result<PathBuf, BuildEr
     if !resolved.starts_with(root) {
         return Err(outside());
     }
-    if !resolved.is_file() {
+    if !resolved.is_file() && !resolved.is_dir() {
         return Err(BuildError::NotYet {
             line,
-            what: "a COPY or ADD source that is not a regular file",
+            what: "a COPY or ADD source that is neither a regular file nor a directory",
         });
     }
     Ok(resolved)
@@ -809,6 +811,10 @@ fn copy(
 ) -> Result<(), VmError> {
     for (source, path) in sources.iter().zip(paths) {
         let target = copy_target(vm, source, destination, timeout)?;
+        if path.is_dir() {
+            copy_dir(vm, path, &target, timeout)?;
+            continue;
+        }
         let mode = fs::metadata(path)
             .map_err(|source| VmError::Io {
                 action: "read the COPY source",
@@ -821,6 +827,60 @@ fn copy(
         vm.put_file(path, &target, mode, timeout)?;
     }
     Ok(())
+}
+
+/// Copies the directory `dir` of the host to `target` in the guest (made if missing), as
+/// `scp -r -p` copies it: its tree with modes and modification times, owned by root. Symbolic
+/// links are copied as links, never followed (scp follows them, which would let a link in the
+/// build directory copy a host file from outside it).
+fn copy_dir(vm: &mut BuildVm, dir: &Path, target: &str, timeout: Duration) -> Result<(), VmError> {
+    let io = |action, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| VmError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    let tar = tempfile::tempfile().map_err(io("create a temporary file for", dir))?;
+    let mut builder = tar::Builder::new(tar);
+    builder.follow_symlinks(false);
+    let mut stack = vec![PathBuf::new()];
+    while let Some(relative) = stack.pop() {
+        let mut entries: Vec<_> = fs::read_dir(dir.join(&relative))
+            .map_err(io("read the directory", &dir.join(&relative)))?
+            .collect::<Result<_, _>>()
+            .map_err(io("read the directory", &dir.join(&relative)))?;
+        entries.sort_by_key(fs::DirEntry::file_name);
+        for entry in entries {
+            let path = entry.path();
+            let name = relative.join(entry.file_name());
+            let meta = fs::symlink_metadata(&path).map_err(io("read", &path))?;
+            let mut header = tar::Header::new_gnu();
+            header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+            header.set_uid(0);
+            header.set_gid(0);
+            let appended = if meta.is_dir() {
+                stack.push(name.clone());
+                builder.append_data(&mut header, &name, std::io::empty())
+            } else if meta.file_type().is_symlink() {
+                let link = fs::read_link(&path).map_err(io("read the link", &path))?;
+                builder.append_link(&mut header, &name, &link)
+            } else if meta.is_file() {
+                let file = fs::File::open(&path).map_err(io("open", &path))?;
+                builder.append_data(&mut header, &name, file)
+            } else {
+                // Sockets, fifos and devices are not copied (scp skips them too).
+                continue;
+            };
+            appended.map_err(io("archive", &path))?;
+        }
+    }
+    let mut tar = builder.into_inner().map_err(io("archive", dir))?;
+    let len = tar.stream_position().map_err(io("archive", dir))?;
+    tar.rewind().map_err(io("archive", dir))?;
+    vm.run_checked(&format!("mkdir -p {}", quote(target)), timeout)?;
+    vm.untar(&mut tar, len, target, timeout)
 }
 
 fn add(

@@ -82,8 +82,12 @@ pub(crate) fn keys(
             && let Some(paths) = i.checked_sub(first_step).and_then(|s| sources.get(s))
         {
             for path in paths {
-                let (digest, mode) = file_digest(path)?;
-                hasher.update(format!("\n{digest} {mode:o}").as_bytes());
+                if path.is_dir() {
+                    hasher.update(format!("\ndir {}", dir_digest(path)?).as_bytes());
+                } else {
+                    let (digest, mode) = file_digest(path)?;
+                    hasher.update(format!("\n{digest} {mode:o}").as_bytes());
+                }
             }
         }
         keys.push(hex::encode(hasher.finalize()));
@@ -107,6 +111,44 @@ fn file_digest(path: &Path) -> io::Result<(String, u32)> {
         hasher.update(&buf[..n]);
     }
     Ok((hex::encode(hasher.finalize()), mode))
+}
+
+/// The sha256 of a directory tree as a COPY of it puts it in the image: each entry's path,
+/// kind, mode and modification time (scp -p keeps them), and a file's bytes or a link's
+/// target, in name order.
+fn dir_digest(dir: &Path) -> io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(relative) = stack.pop() {
+        let mut entries: Vec<_> = fs::read_dir(dir.join(&relative))?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(fs::DirEntry::file_name);
+        for entry in entries {
+            let path = entry.path();
+            let name = relative.join(entry.file_name());
+            let meta = fs::symlink_metadata(&path)?;
+            hasher.update(name.as_os_str().as_encoded_bytes());
+            hasher.update(
+                format!(
+                    "\0{:o} {}.{}\0",
+                    meta.permissions().mode() & 0o7777,
+                    meta.mtime(),
+                    meta.mtime_nsec()
+                )
+                .as_bytes(),
+            );
+            if meta.is_dir() {
+                hasher.update(b"dir\n");
+                stack.push(name);
+            } else if meta.file_type().is_symlink() {
+                hasher.update(b"link ");
+                hasher.update(fs::read_link(&path)?.as_os_str().as_encoded_bytes());
+                hasher.update(b"\n");
+            } else if meta.is_file() {
+                hasher.update(format!("file {}\n", file_digest(&path)?.0).as_bytes());
+            }
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// A step cache directory.
@@ -209,6 +251,14 @@ mod tests {
         fs::write(&file, b"one").unwrap();
         fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).unwrap();
         assert_ne!(keys(&f, &base, &sources).unwrap()[3], k1[3]);
+        // A directory source: its tree counts, file by file.
+        let tree = dir.path().join("tree");
+        fs::create_dir(&tree).unwrap();
+        fs::write(tree.join("f"), b"1").unwrap();
+        let dir_sources = vec![vec![tree.clone()], vec![]];
+        let d1 = keys(&f, &base, &dir_sources).unwrap();
+        fs::write(tree.join("f"), b"2").unwrap();
+        assert_ne!(keys(&f, &base, &dir_sources).unwrap()[3], d1[3]);
         // Another base changes everything.
         let image = dir.path().join("base.qcow2");
         fs::write(&image, b"x").unwrap();

@@ -216,7 +216,15 @@ fn scratch_then_from_builds_with_their_steps_cached_read_back_by_debugfs() {
     );
     let base_bytes = fs::read(&base).unwrap();
     fs::write(build_dir.join("motd"), b"first\n").unwrap();
-    let from = "FROM base\nRUN echo from > /etc/from\nCOPY motd /etc/motd\n";
+    // A directory source: its tree, a link kept as a link (not followed out of the build
+    // directory).
+    let conf = build_dir.join("conf");
+    fs::create_dir_all(conf.join("sub")).unwrap();
+    fs::write(conf.join("a"), b"a\n").unwrap();
+    fs::write(conf.join("sub/b"), b"b\n").unwrap();
+    fs::set_permissions(conf.join("sub/b"), fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", conf.join("link")).unwrap();
+    let from = "FROM base\nRUN echo from > /etc/from\nCOPY motd /etc/motd\nCOPY conf /etc/\n";
     let (built, events) = run(
         from,
         &build_dir,
@@ -239,6 +247,21 @@ fn scratch_then_from_builds_with_their_steps_cached_read_back_by_debugfs() {
         host("debugfs", &["-R", "cat /etc/built", &fs_at]),
         b"built\n"
     );
+    assert_eq!(host("debugfs", &["-R", "cat /etc/conf/a", &fs_at]), b"a\n");
+    assert_eq!(
+        host("debugfs", &["-R", "cat /etc/conf/sub/b", &fs_at]),
+        b"b\n"
+    );
+    let stat = String::from_utf8(host("debugfs", &["-R", "stat /etc/conf/sub/b", &fs_at])).unwrap();
+    assert!(
+        stat.contains("Mode:  0600") && stat.contains("User:     0"),
+        "{stat}"
+    );
+    let link = String::from_utf8(host("debugfs", &["-R", "stat /etc/conf/link", &fs_at])).unwrap();
+    assert!(
+        link.contains("Type: symlink") && link.contains("/etc/shadow"),
+        "{link}"
+    );
     host("e2fsck", &["-fn", &fs_at]);
     assert_eq!(
         fs::read(&base).unwrap(),
@@ -259,14 +282,14 @@ fn scratch_then_from_builds_with_their_steps_cached_read_back_by_debugfs() {
     assert!(!again.booted);
     assert_eq!(
         (again.cached, again.image.clone()),
-        (3, built.image.clone())
+        (4, built.image.clone())
     );
     assert_eq!(
         events
             .iter()
             .filter(|e| matches!(e, BuildEvent::Cached { .. }))
             .count(),
-        3
+        4
     );
     assert!(
         started.elapsed().as_secs_f64() < 1.0,
@@ -277,7 +300,7 @@ fn scratch_then_from_builds_with_their_steps_cached_read_back_by_debugfs() {
     assert!(!again.unwrap().booted);
 
     // 4. A changed COPY source and a failing RUN after it: the RUN before is reused, the
-    // COPY's layer is kept complete, the failing step's layer is removed.
+    // COPY layers are kept complete, the failing step's layer is removed.
     fs::write(build_dir.join("motd"), b"second\n").unwrap();
     let failing = format!("{from}RUN echo oops >&2; exit 3\n");
     let before = cache_files(&layers).len();
@@ -290,7 +313,7 @@ fn scratch_then_from_builds_with_their_steps_cached_read_back_by_debugfs() {
     );
     let err = err.unwrap_err();
     assert!(
-        matches!(&err, BuildError::RunFailed { line: 4, status: 3, stderr, .. } if stderr == "oops"),
+        matches!(&err, BuildError::RunFailed { line: 5, status: 3, stderr, .. } if stderr == "oops"),
         "{err:?}"
     );
     assert_eq!(
@@ -301,7 +324,8 @@ fn scratch_then_from_builds_with_their_steps_cached_read_back_by_debugfs() {
         2
     );
     let files = cache_files(&layers);
-    assert_eq!(files.len(), before + 1, "{files:?}");
+    // The changed COPY's layer and the directory COPY's after it.
+    assert_eq!(files.len(), before + 2, "{files:?}");
     assert!(files.iter().all(|(_, complete)| *complete), "{files:?}");
     // The COPY's new layer is what a build of the fixed file reuses, with no VM.
     let (fixed, _) = run(from, &build_dir, Base::Image(base), &layers, &options);
