@@ -236,6 +236,24 @@ pub struct BuildPlan<'a> {
     pub base: Base,
     /// The step cache ([`LayerDir`]).
     pub layers: &'a LayerDir,
+    /// Where else the base image's backing chain may lie (a repository's data directory);
+    /// the base's own directory always may.
+    pub base_dirs: Vec<PathBuf>,
+}
+
+impl BuildPlan<'_> {
+    /// Where the build's chain may have its files: the cache, the base image's directory and
+    /// [`BuildPlan::base_dirs`].
+    pub fn allowed_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.layers.path().to_path_buf()];
+        if let Base::Image(image) = &self.base
+            && let Some(parent) = image.parent()
+        {
+            dirs.push(parent.to_path_buf());
+        }
+        dirs.extend(self.base_dirs.iter().cloned());
+        dirs
+    }
 }
 
 /// What a build made.
@@ -333,7 +351,7 @@ pub fn build(
                 &parent,
                 &strata_disk::OpenOptions {
                     format: Some(format),
-                    allowed_dirs: allowed_dirs(&plan.base, layers),
+                    allowed_dirs: plan.allowed_dirs(),
                     max_depth: strata_disk::open::MAX_KNOWN_CHAIN_DEPTH,
                     ..strata_disk::OpenOptions::default()
                 },
@@ -426,17 +444,6 @@ fn parent_format(path: &Path) -> Result<DiskFormat, BuildError> {
         path: path.to_path_buf(),
         source,
     })
-}
-
-/// Where a build's chain may have its files: the cache, and the base image's directory.
-pub fn allowed_dirs(base: &Base, layers: &LayerDir) -> Vec<PathBuf> {
-    let mut dirs = vec![layers.path().to_path_buf()];
-    if let Base::Image(image) = base
-        && let Some(parent) = image.parent()
-    {
-        dirs.push(parent.to_path_buf());
-    }
-    dirs
 }
 
 /// The host path of each COPY and ADD source, by step, checked to stay in `build_dir` and to

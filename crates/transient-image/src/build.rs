@@ -3,8 +3,9 @@
 //!
 //! The order: the Imagefile is read and checked (every error with its file and line); the name
 //! is checked (required; an image of that name is refused unless `--force`, where transient
-//! replaces it silently); the FROM is resolved to a backend image, fetched first if a
-//! `,file=` or `,http=` spec names one the backend lacks ([`resolve_base`]); the build
+//! replaces it silently); the FROM is resolved ([`resolve_base`]): a backend image, else a
+//! strata repository image `[REPO:]IMAGE[@REV]`, else one fetched into the backend by a
+//! `,file=` or `,http=` spec; the build
 //! runs with its layers in `<backend>/.working/strata-steps/`, each instruction announced by
 //! transient's `Step i/n : ...` line (and `Using cache` for one taken from the cache); the last
 //! layer is stored flattened, through the core into the backend (a temporary file in
@@ -15,13 +16,20 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use strata::{ImportRequest, NamePolicy, NewImageTarget, OnExisting, Source};
+use std::sync::Arc;
+
+use strata::{
+    Env, ImageKey, ImageLocator, ImportRequest, Kind, NamePolicy, NewImageTarget, OnExisting,
+    RepositoryStore, ShowRequest, Source, Store, Strata, StrataOptions,
+};
 use strata_build::Imagefile;
-use strata_build::builder::{self, BuildEvent, BuildOptions, BuildPlan, allowed_dirs};
+use strata_build::builder::{self, BuildEvent, BuildOptions, BuildPlan};
 use strata_build::imagefile::BaseImage;
 use strata_build::layers::{Base, LayerDir};
 use strata_build::vm::{Accel, Assets, VmConfig};
+use strata_model::image_ref::ImageRef;
 use strata_store::FlatBackend;
+use strata_store::ReposConfig;
 
 use crate::cli::BuildArgs;
 use crate::error::Error;
@@ -59,7 +67,7 @@ pub fn run(args: &BuildArgs, settings: &Settings, out: &mut dyn Write) -> Result
             name: name.to_owned(),
         });
     }
-    let base = resolve_base(&imagefile, settings, out)?;
+    let (base, base_dirs) = resolve_base(&imagefile, settings, &Env::from_process(), out)?;
     let layers = LayerDir::open(&backend.working_dir().join(STEP_CACHE)).map_err(|source| {
         Error::BuildCache {
             path: backend.working_dir().join(STEP_CACHE),
@@ -72,6 +80,7 @@ pub fn run(args: &BuildArgs, settings: &Settings, out: &mut dyn Write) -> Result
         build_dir: &build_dir,
         base: base.clone(),
         layers: &layers,
+        base_dirs,
     };
     let mut written = Ok(());
     let built = builder::build(&plan, &options, &mut |event| {
@@ -86,7 +95,7 @@ pub fn run(args: &BuildArgs, settings: &Settings, out: &mut dyn Write) -> Result
         built.cached,
         if built.booted { "one VM boot" } else { "no VM" }
     );
-    let dirs = allowed_dirs(&base, &layers);
+    let dirs = plan.allowed_dirs();
     match local {
         Some(path) => builder::flatten(&built.image, &dirs, &path)?,
         None => {
@@ -133,17 +142,76 @@ impl strata_cli::Wording for StoreWording {
     }
 }
 
-/// The build's base: scratch, or the backend image a FROM names, fetched into the backend
-/// first if it is not there ([`crate::retrieve()`], which prints transient's lines on `out`).
+/// The build's base, and where else its backing chain may lie: scratch; the backend image a
+/// FROM names; else, for a spec without `,PROTO=`, a strata (pcocc) repository image
+/// `[REPO:]IMAGE[@REV]` of the repositories `repos.yaml` configures for `env` (its top layer,
+/// over its repository's chain); else what [`crate::retrieve()`] fetches into the backend (it
+/// prints transient's lines on `out`, and refuses vagrant).
 pub fn resolve_base(
     imagefile: &Imagefile,
     settings: &Settings,
+    env: &Env,
     out: &mut dyn Write,
-) -> Result<Base, Error> {
-    match imagefile.from.image() {
-        BaseImage::Scratch => Ok(Base::Scratch),
-        BaseImage::Spec(spec) => Ok(Base::Image(crate::retrieve(settings, spec, out)?)),
+) -> Result<(Base, Vec<PathBuf>), Error> {
+    let spec = match imagefile.from.image() {
+        BaseImage::Scratch => return Ok((Base::Scratch, Vec::new())),
+        BaseImage::Spec(spec) => spec,
+    };
+    let backend = FlatBackend::open(&settings.backend).map_err(strata::Error::from)?;
+    if spec.source().is_none()
+        && !backend.contains(spec.name()).map_err(strata::Error::from)?
+        && let Some((top, data)) = repository_image(env, spec.name())?
+    {
+        return Ok((Base::Image(top), vec![data]));
     }
+    Ok((
+        Base::Image(crate::retrieve(settings, spec, out)?),
+        Vec::new(),
+    ))
+}
+
+/// The top layer of the VM image `text` (`[REPO:]IMAGE[@REV]`) in the strata repositories
+/// configured for `env`, and its repository's `data` directory; `None` when the text is not
+/// such a reference, no repository is configured or exists, or none holds the image.
+fn repository_image(env: &Env, text: &str) -> Result<Option<(PathBuf, PathBuf)>, Error> {
+    let Ok(image) = text.parse::<ImageRef>() else {
+        return Ok(None);
+    };
+    let config = match ReposConfig::load(env) {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::warn!("strata repositories not consulted for {text}: {e}");
+            return Ok(None);
+        }
+    };
+    let existing: Vec<_> = config.repos().iter().filter(|d| d.path.is_dir()).collect();
+    let stores = existing
+        .iter()
+        .map(|def| Arc::new(RepositoryStore::new(&def.name, &def.path)) as Arc<dyn Store>);
+    let strata = Strata::new(stores, StrataOptions::default());
+    let request = ShowRequest {
+        image: ImageLocator {
+            store: image.repo().map(str::to_owned),
+            key: ImageKey::Name {
+                name: image.name().to_owned(),
+                revision: image.revision().map(u64::from),
+            },
+        },
+    };
+    let shown = match strata.show(request) {
+        Ok(shown) if shown.image.kind == Kind::Vm => shown,
+        Ok(_) => return Ok(None),
+        Err(e) if e.kind() == strata::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(top) = shown.layers.last() else {
+        return Ok(None);
+    };
+    let data = existing
+        .iter()
+        .find(|def| def.name == shown.image.store)
+        .map(|def| def.path.join("data"));
+    Ok(data.map(|data| (top.path.clone(), data)))
 }
 
 /// The build VM and step deadline the flags ask for.

@@ -66,6 +66,7 @@ fn inspect_a_base_mismatch_and_a_bad_source_are_refused_before_anything_is_made(
             build_dir: dir.path(),
             base,
             layers: &layers,
+            base_dirs: Vec::new(),
         };
         build(&plan, &options, &mut |e| {
             events.extend(e.step_line());

@@ -49,6 +49,7 @@ fn run(
         build_dir,
         base,
         layers,
+        base_dirs: Vec::new(),
     };
     let mut events = Vec::new();
     let result = build(&plan, options, &mut |e| events.push(e.clone()));

@@ -125,9 +125,54 @@ fn from_a_file_spec_alone_fetches_the_base_and_stores_it_without_a_vm() {
                 source.to_str().unwrap(),
                 image.to_str().unwrap(),
             ])
-            .status()
+            .output()
             .unwrap();
-        assert!(compare.success(), "{name}");
+        assert!(compare.status.success(), "{name}");
+    }
+}
+
+#[test]
+fn from_a_strata_repository_image_without_a_vm() {
+    let test = "from_a_strata_repository_image_without_a_vm";
+    if !strata_testkit::have(test, &["qemu-img"]) {
+        return;
+    }
+    let sb = Sandbox::new();
+    // The default strata repository of this home (no repos.yaml), holding `centos` (2 revisions).
+    let repo = sb.path("home/.local/share/strata/images");
+    let store = std::sync::Arc::new(strata::RepositoryStore::new("user", &repo).creating_parents());
+    let strata = strata::Strata::new(
+        [store as std::sync::Arc<dyn strata::Store>],
+        strata::StrataOptions::default(),
+    );
+    let mut revisions = Vec::new();
+    for (n, data) in [b"rev0", b"rev1"].iter().enumerate() {
+        let source = sb.path(&format!("disk{n}.raw"));
+        let mut bytes = vec![0u8; 1 << 20];
+        bytes[8192..8196].copy_from_slice(*data);
+        fs::write(&source, &bytes).unwrap();
+        let mut request = strata::ImportRequest::disk(&source, strata::DiskFormat::Raw, "centos");
+        request.policy.on_existing = strata::OnExisting::Replace;
+        strata.import(request, &strata::NoProgress).unwrap();
+        revisions.push(source);
+    }
+    for (from, expected) in [("user:centos", &revisions[1]), ("centos@0", &revisions[0])] {
+        let dir = build_dir(&sb, &format!("FROM {from}\n"));
+        let name = format!("copy-{}", from.replace([':', '@'], "-"));
+        let out = sb.run(&["build", "--name", &name, dir.to_str().unwrap()]);
+        assert!(out.contains("exit: 0\n"), "{out}");
+        let image = sb.backend().join(enc(&name));
+        let compare = Process::new("qemu-img")
+            .args([
+                "compare",
+                "-f",
+                "raw",
+                expected.to_str().unwrap(),
+                image.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(compare.status.success(), "{from}");
     }
 }
 
