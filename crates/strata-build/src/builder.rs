@@ -852,36 +852,25 @@ fn copy_dir(vm: &mut BuildVm, dir: &Path, target: &str, timeout: Duration) -> Re
     let tar = tempfile::tempfile().map_err(io("create a temporary file for", dir))?;
     let mut builder = tar::Builder::new(tar);
     builder.follow_symlinks(false);
-    let mut stack = vec![PathBuf::new()];
-    while let Some(relative) = stack.pop() {
-        let mut entries: Vec<_> = fs::read_dir(dir.join(&relative))
-            .map_err(io("read the directory", &dir.join(&relative)))?
-            .collect::<Result<_, _>>()
-            .map_err(io("read the directory", &dir.join(&relative)))?;
-        entries.sort_by_key(fs::DirEntry::file_name);
-        for entry in entries {
-            let path = entry.path();
-            let name = relative.join(entry.file_name());
-            let meta = fs::symlink_metadata(&path).map_err(io("read", &path))?;
-            let mut header = tar::Header::new_gnu();
-            header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
-            header.set_uid(0);
-            header.set_gid(0);
-            let appended = if meta.is_dir() {
-                stack.push(name.clone());
-                builder.append_data(&mut header, &name, std::io::empty())
-            } else if meta.file_type().is_symlink() {
-                let link = fs::read_link(&path).map_err(io("read the link", &path))?;
-                builder.append_link(&mut header, &name, &link)
-            } else if meta.is_file() {
-                let file = fs::File::open(&path).map_err(io("open", &path))?;
-                builder.append_data(&mut header, &name, file)
-            } else {
-                // Sockets, fifos and devices are not copied (scp skips them too).
-                continue;
-            };
-            appended.map_err(io("archive", &path))?;
-        }
+    let entries = crate::layers::tree(dir).map_err(io("read the directory", dir))?;
+    for (name, path, meta) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+        header.set_uid(0);
+        header.set_gid(0);
+        let appended = if meta.is_dir() {
+            builder.append_data(&mut header, &name, std::io::empty())
+        } else if meta.file_type().is_symlink() {
+            let link = fs::read_link(&path).map_err(io("read the link", &path))?;
+            builder.append_link(&mut header, &name, &link)
+        } else if meta.is_file() {
+            let file = fs::File::open(&path).map_err(io("open", &path))?;
+            builder.append_data(&mut header, &name, file)
+        } else {
+            // Sockets, fifos and devices are not copied (scp skips them too).
+            continue;
+        };
+        appended.map_err(io("archive", &path))?;
     }
     let mut tar = builder.into_inner().map_err(io("archive", dir))?;
     let len = tar.stream_position().map_err(io("archive", dir))?;

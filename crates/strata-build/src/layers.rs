@@ -113,11 +113,11 @@ fn file_digest(path: &Path) -> io::Result<(String, u32)> {
     Ok((hex::encode(hasher.finalize()), mode))
 }
 
-/// The sha256 of a directory tree as a COPY of it puts it in the image: each entry's path,
-/// kind, mode and modification time (scp -p keeps them), and a file's bytes or a link's
-/// target, in name order.
-fn dir_digest(dir: &Path) -> io::Result<String> {
-    let mut hasher = Sha256::new();
+/// Every entry under `dir`, each directory before what it holds, names in byte order: its path
+/// relative to `dir`, its path, and its metadata (links not followed). What a COPY of `dir`
+/// copies, in the order it is copied and hashed.
+pub(crate) fn tree(dir: &Path) -> io::Result<Vec<(PathBuf, PathBuf, fs::Metadata)>> {
+    let mut all = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(relative) = stack.pop() {
         let mut entries: Vec<_> = fs::read_dir(dir.join(&relative))?.collect::<Result<_, _>>()?;
@@ -126,26 +126,39 @@ fn dir_digest(dir: &Path) -> io::Result<String> {
             let path = entry.path();
             let name = relative.join(entry.file_name());
             let meta = fs::symlink_metadata(&path)?;
-            hasher.update(name.as_os_str().as_encoded_bytes());
-            hasher.update(
-                format!(
-                    "\0{:o} {}.{}\0",
-                    meta.permissions().mode() & 0o7777,
-                    meta.mtime(),
-                    meta.mtime_nsec()
-                )
-                .as_bytes(),
-            );
             if meta.is_dir() {
-                hasher.update(b"dir\n");
-                stack.push(name);
-            } else if meta.file_type().is_symlink() {
-                hasher.update(b"link ");
-                hasher.update(fs::read_link(&path)?.as_os_str().as_encoded_bytes());
-                hasher.update(b"\n");
-            } else if meta.is_file() {
-                hasher.update(format!("file {}\n", file_digest(&path)?.0).as_bytes());
+                stack.push(name.clone());
             }
+            all.push((name, path, meta));
+        }
+    }
+    Ok(all)
+}
+
+/// The sha256 of a directory tree as a COPY of it puts it in the image: each entry's path,
+/// kind, mode and modification time (scp -p keeps them), and a file's bytes or a link's
+/// target.
+fn dir_digest(dir: &Path) -> io::Result<String> {
+    let mut hasher = Sha256::new();
+    for (name, path, meta) in tree(dir)? {
+        hasher.update(name.as_os_str().as_encoded_bytes());
+        hasher.update(
+            format!(
+                "\0{:o} {}.{}\0",
+                meta.permissions().mode() & 0o7777,
+                meta.mtime(),
+                meta.mtime_nsec()
+            )
+            .as_bytes(),
+        );
+        if meta.is_dir() {
+            hasher.update(b"dir\n");
+        } else if meta.file_type().is_symlink() {
+            hasher.update(b"link ");
+            hasher.update(fs::read_link(&path)?.as_os_str().as_encoded_bytes());
+            hasher.update(b"\n");
+        } else if meta.is_file() {
+            hasher.update(format!("file {}\n", file_digest(&path)?.0).as_bytes());
         }
     }
     Ok(hex::encode(hasher.finalize()))
