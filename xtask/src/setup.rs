@@ -122,6 +122,12 @@ const REQUIREMENTS: &[Requirement] = &[
         why: "the original `transient image ls|rm`: transient-image's goldens and interop tests",
     },
     Requirement {
+        name: "ssh",
+        check: Check::Runs(&["ssh", "-V"]),
+        install: Install::Apt("openssh-client"),
+        why: "transient's `image build` reaches its build VM with ssh and scp (`bench build`)",
+    },
+    Requirement {
         name: "hyperfine",
         check: Check::Runs(&["hyperfine", "--version"]),
         install: Install::Apt("hyperfine"),
@@ -256,7 +262,7 @@ impl Install {
 /// The virtual environment of the Python peers that are PyPI packages only:
 /// `$XDG_CACHE_HOME/strata/peer-venv`, else `~/.cache/strata/peer-venv`, shared by every
 /// checkout. strata-testkit's `venv::venv_dir` finds it there: change both together.
-fn peer_venv() -> std::path::PathBuf {
+pub(crate) fn peer_venv() -> std::path::PathBuf {
     let cache = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
         Some(dir) => std::path::PathBuf::from(dir),
         None => {
