@@ -294,14 +294,15 @@ fn command(program: &str, args: &[&str], then_sync: bool) -> Vec<String> {
     ]
 }
 
-/// Runs `cargo xtask bench disk|formats|store|oci`.
+/// Runs `cargo xtask bench disk|formats|store|oci|build`.
 pub(crate) fn run(args: &[&str]) -> Result<()> {
     match args {
         ["disk"] | [] => disk(Group::Qcow2),
         ["formats"] => disk(Group::Formats),
         ["store"] => crate::bench_store::run(),
         ["oci"] => crate::bench_oci::run(),
-        other => bail!("unknown bench {other:?}; available: disk, formats, store, oci"),
+        ["build"] => crate::bench_build::run(),
+        other => bail!("unknown bench {other:?}; available: disk, formats, store, oci, build"),
     }
 }
 

@@ -13,6 +13,7 @@
 )]
 
 mod bench;
+mod bench_build;
 mod bench_oci;
 mod bench_store;
 mod build_vm;
@@ -50,6 +51,8 @@ commands:
   bench store        time pcocc-image import against pcocc's way (qemu-img, sha256sum, mv)
   bench oci          time pcocc-image's container imports, exports, cache, squashfs, push
                      and pull against skopeo, umoci and mksquashfs on a generated rootfs
+  bench build        time transient-image build (scratch, FROM a 4 GiB base, a rebuild with
+                     nothing changed) against transient 0.25's image build, both under TCG
   fuzz [--time S] [TARGET...]
                      run the fuzz targets of fuzz/ (cargo +nightly fuzz), S seconds each
   help               print this message";
