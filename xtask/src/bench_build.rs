@@ -97,7 +97,8 @@ impl Env {
                 .args(["image", "build"]);
             }
             Tool::Strata => {
-                cmd.arg(&self.strata).args(["-v", "build", "--accel", "tcg"]);
+                cmd.arg(&self.strata)
+                    .args(["-v", "build", "--accel", "tcg"]);
             }
         }
         cmd.arg("--image-backend")
@@ -216,11 +217,16 @@ fn prepare_build_dir(work: &Path, build: &Path) -> Result<()> {
     let assets = Assets::locate().context("the build VM is missing (run `cargo xtask setup`)")?;
     let busybox = cpio_file(&fs::read(&assets.initramfs)?, "bin/busybox")?;
     let rootfs = work.join("rootfs");
-    for dir in ["bin", "etc", "dev/pts", "dev/shm", "proc", "sys", "run", "tmp"] {
+    for dir in [
+        "bin", "etc", "dev/pts", "dev/shm", "proc", "sys", "run", "tmp",
+    ] {
         fs::create_dir_all(rootfs.join(dir))?;
     }
     fs::write(rootfs.join("bin/busybox"), &busybox)?;
-    fs::set_permissions(rootfs.join("bin/busybox"), fs::Permissions::from_mode(0o755))?;
+    fs::set_permissions(
+        rootfs.join("bin/busybox"),
+        fs::Permissions::from_mode(0o755),
+    )?;
     std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh"))?;
     fs::write(rootfs.join("etc/fstab"), "/dev/vda1 / ext4 defaults 0 1\n")?;
     fs::write(rootfs.join("etc/resolv.conf"), "")?;
@@ -319,7 +325,7 @@ fn make_big_base(env: &Env) -> Result<(PathBuf, String)> {
     .context("strata's scratch build of the 4 GiB base")?;
     let data = env.work.join("data.bin");
     {
-        let mut rng = Rng::new(0x6275_696c_64);
+        let mut rng = Rng::new(0x62_7569_6c64);
         let mut out = std::io::BufWriter::new(fs::File::create(&data)?);
         let mut buf = vec![0u8; 1 << 20];
         for _ in 0..BIG_DATA >> 20 {
@@ -578,8 +584,8 @@ pub(crate) fn run() -> Result<()> {
     for run in 0..RUNS {
         let mut cmd = env.command(Tool::Strata, "Imagefile.scratch", "built", &warm);
         cmd.arg("--force");
-        let t = timed(cmd, &env.work.join(format!("rebuild-{run}.log")))
-            .context("strata's rebuild")?;
+        let t =
+            timed(cmd, &env.work.join(format!("rebuild-{run}.log"))).context("strata's rebuild")?;
         let log = fs::read_to_string(&t.log)?;
         let cached = log.lines().filter(|l| *l == " ---> Using cache").count();
         let no_vm = log.contains("no VM") && cached == 6;
@@ -647,7 +653,11 @@ pub(crate) fn run() -> Result<()> {
         scratch_ratio.map_or("not measured", |r| verdict(r <= 0.5)),
     );
     for (what, t, s) in [
-        ("FROM small base (64 MiB, 3 MB qcow2) + RUN", &t_small, &s_small),
+        (
+            "FROM small base (64 MiB, 3 MB qcow2) + RUN",
+            &t_small,
+            &s_small,
+        ),
         ("FROM 4 GiB base (1 GiB of data) + RUN", &t_big, &s_big),
     ] {
         let r = ratio(&s.total, &t.total);
@@ -715,7 +725,7 @@ pub(crate) fn run() -> Result<()> {
     println!("\n{table}{anchor_note}");
     let section = format!(
         "Command: `cargo xtask bench build` (xtask/src/bench_build.rs; strata's `transient-image` \
-release build), {}, {:.0} s in all. Both tools build under TCG: strata with `--accel tcg` and its \
+release build), {}, {:.0} s in all (its release build included). Both tools build under TCG: strata with `--accel tcg` and its \
 Debian-kernel build VM, transient 0.25 (PyPI, in the peers' venv) with its own 5.7 kernel, through \
 a `qemu-system-x86_64` wrapper early on its PATH that rewrites its hard-coded `accel=kvm:tcg` to \
 `accel=tcg` (KVM here is PVM, on which its kernel hangs). Each timed run builds into a fresh \
