@@ -44,8 +44,11 @@
 //!
 //! A directory as a COPY or ADD source is copied as `scp -r -p` copies it (into the
 //! destination if that is a directory, else as it), owned by root, its symbolic links kept as
-//! links rather than followed. INSPECT needs an interactive build, which this builder is not
-//! ([`BuildError::InspectNotInteractive`]); it is refused before the VM boots.
+//! links rather than followed. INSPECT opens a shell in the chroot (`chroot /mnt /bin/sh -i`)
+//! on [`BuildOptions::inspect`]'s input and output, through the VM's shell port
+//! ([`BuildVm::shell`]), and the build goes on when it exits; without an `inspect` it is
+//! refused before the VM boots ([`BuildError::InspectNotInteractive`]). Its key is never the
+//! same twice: what a session changes is the user's.
 //!
 //! **Known debts.** A compressed ADD source is put whole into the guest's RAM-backed `/tmp` and
 //! decompressed there by busybox (transient streams it into bsdtar): large tarballs need the
@@ -54,7 +57,7 @@
 //! `strata_disk::open::MAX_KNOWN_CHAIN_DEPTH` (512) deep.
 
 use std::fs;
-use std::io::Seek as _;
+use std::io::{Read, Seek as _, Write};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -79,8 +82,19 @@ const ADD_TEMP: &str = "/tmp/strata-add";
 pub struct BuildOptions {
     /// The build VM's configuration; its disks are replaced by the working file.
     pub vm: VmConfig,
-    /// How long one guest request (a step, a file put) may take.
+    /// How long one guest request (a step, a file put, an INSPECT session) may take.
     pub step_timeout: Duration,
+    /// Where an INSPECT session reads and writes; `None` refuses INSPECT before the VM boots.
+    pub inspect: Option<InspectIo>,
+}
+
+/// Opens an INSPECT session's input and output (the terminal: standard input and output).
+pub type InspectIo = fn() -> (Box<dyn Read + Send>, Box<dyn Write + Send>);
+
+/// [`InspectIo`] on this process's standard input and output, as transient's `ssh -t` uses the
+/// terminal (when standard input is not a terminal, the shell reads commands from it).
+pub fn stdio() -> (Box<dyn Read + Send>, Box<dyn Write + Send>) {
+    (Box::new(std::io::stdin()), Box::new(std::io::stdout()))
 }
 
 /// What the builder reports as it goes.
@@ -135,7 +149,7 @@ pub enum BuildError {
         /// What (`FROM an image`, `a directory as a COPY source`...).
         what: &'static str,
     },
-    /// INSPECT in a build that is not interactive.
+    /// INSPECT in a build given no input and output for its shell.
     #[error("line {line}: INSPECT opens an interactive shell, and this build is not interactive")]
     InspectNotInteractive {
         /// The instruction's line.
@@ -293,7 +307,7 @@ pub fn build(
         (Base::Image(_), BaseImage::Spec(_)) => None,
         _ => return Err(BuildError::BaseMismatch),
     };
-    let sources = check_steps(imagefile, plan.build_dir)?;
+    let sources = check_steps(imagefile, plan.build_dir, options.inspect.is_some())?;
     let layers = plan.layers;
     let cache = |action: &'static str, path: &Path| {
         let path = path.to_path_buf();
@@ -447,8 +461,12 @@ fn parent_format(path: &Path) -> Result<DiskFormat, BuildError> {
 }
 
 /// The host path of each COPY and ADD source, by step, checked to stay in `build_dir` and to
-/// be regular files; INSPECT refused.
-fn check_steps(imagefile: &Imagefile, build_dir: &Path) -> Result<Vec<Vec<PathBuf>>, BuildError> {
+/// be regular files or directories; INSPECT refused unless `inspect`.
+fn check_steps(
+    imagefile: &Imagefile,
+    build_dir: &Path,
+    inspect: bool,
+) -> Result<Vec<Vec<PathBuf>>, BuildError> {
     let root = build_dir
         .canonicalize()
         .map_err(|source| BuildError::Source {
@@ -479,8 +497,10 @@ fn check_steps(imagefile: &Imagefile, build_dir: &Path) -> Result<Vec<Vec<PathBu
                     paths.push(check_source(&root, line, source)?);
                 }
             }
-            Action::Run { .. } => {}
-            Action::Inspect => return Err(BuildError::InspectNotInteractive { line }),
+            Action::Inspect if !inspect => {
+                return Err(BuildError::InspectNotInteractive { line });
+            }
+            Action::Run { .. } | Action::Inspect => {}
         }
         all.push(paths);
     }
@@ -630,8 +650,22 @@ impl Run<'_, '_> {
                                 stderr: out.stderr,
                             });
                         }
-                        // Refused by `check_steps`.
-                        Action::Inspect => return Err(BuildError::InspectNotInteractive { line }),
+                        Action::Inspect => {
+                            // Refused by `check_steps` when there is nowhere to hold it.
+                            let open = self
+                                .options
+                                .inspect
+                                .ok_or(BuildError::InspectNotInteractive { line })?;
+                            if !chroot_ready {
+                                vm.run_checked(CHROOT_MOUNTS, timeout).map_err(at)?;
+                                chroot_ready = true;
+                            }
+                            let (input, mut output) = open();
+                            // The shell's status is the user's last command's: the build goes
+                            // on whatever it is, as transient's does after its ssh session.
+                            vm.shell("chroot /mnt /bin/sh -i", input, &mut *output, timeout)
+                                .map_err(at)?;
+                        }
                     }
                 }
             }

@@ -78,6 +78,15 @@ pub(crate) fn keys(
         hasher.update(b"\n");
         hasher.update(instruction.to_string().as_bytes());
         if let Instruction::Step(step) = instruction
+            && step.action == Action::Inspect
+        {
+            // What a session changes is the user's: never the same step twice.
+            let nonce = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            hasher.update(format!("\nsession {} {nonce}", std::process::id()).as_bytes());
+        }
+        if let Instruction::Step(step) = instruction
             && matches!(step.action, Action::Copy { .. } | Action::Add { .. })
             && let Some(paths) = i.checked_sub(first_step).and_then(|s| sources.get(s))
         {

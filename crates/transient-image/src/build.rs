@@ -232,6 +232,9 @@ fn build_options(args: &BuildArgs) -> Result<BuildOptions, Error> {
     Ok(BuildOptions {
         vm,
         step_timeout: Duration::from_secs(args.step_timeout.max(args.qmp_timeout)),
+        // INSPECT: a shell on the terminal, as transient's `ssh -t` (commands from standard
+        // input when it is not a terminal).
+        inspect: Some(builder::stdio),
     })
 }
 

@@ -57,6 +57,7 @@ fn inspect_a_base_mismatch_and_a_bad_source_are_refused_before_anything_is_made(
     let options = BuildOptions {
         vm,
         step_timeout: Duration::from_secs(1),
+        inspect: None,
     };
     let mut events = Vec::new();
     let mut run = |text: &str, base: Base| {

@@ -84,6 +84,10 @@ const TAIL_BYTES: u64 = 2048;
 /// How often the host looks at qemu while it waits for it (connection, exit).
 const POLL: Duration = Duration::from_millis(10);
 
+/// How long an interactive session's output may be quiet after the session ends before the
+/// host stops reading it.
+const SHELL_DRAIN: Duration = Duration::from_millis(200);
+
 /// A running build VM, ready for requests.
 pub struct BuildVm {
     /// qemu (killed and reaped on drop, before `dir` is removed).
@@ -108,6 +112,8 @@ pub struct BuildVm {
     qmp_path: PathBuf,
     /// The QMP session, opened at the first [`BuildVm::snapshot`].
     qmp: Option<Qmp>,
+    /// The shell port's socket ([`BuildVm::shell`]).
+    shell_path: PathBuf,
     /// Socket, console log, qemu's stderr.
     dir: TempDir,
 }
@@ -137,6 +143,7 @@ impl BuildVm {
         }
         let console = dir.path().join("console.log");
         let qmp = dir.path().join("qmp.sock");
+        let shell = dir.path().join("shell.sock");
         let stderr_path = dir.path().join("qemu.stderr");
         let listener = UnixListener::bind(&socket).map_err(|source| VmError::Io {
             action: "listen on",
@@ -164,6 +171,7 @@ impl BuildVm {
             socket: &socket,
             console: &console,
             qmp: &qmp,
+            shell: &shell,
         })?;
         let started = Instant::now();
         let child = Command::new(&config.qemu)
@@ -229,6 +237,7 @@ impl BuildVm {
             shutdown_timeout: config.shutdown_timeout,
             qmp_path: qmp,
             qmp: None,
+            shell_path: shell,
             dir,
         })
     }
@@ -383,6 +392,91 @@ impl BuildVm {
             return Err(VmError::Qmp(e));
         }
         Ok(())
+    }
+
+    /// Runs `script` with `sh` in the guest's `/`, its stdin, stdout and stderr the shell port,
+    /// which this bridges to `input` and `output` until the script exits (an interactive
+    /// session: INSPECT, whose script is a shell). `input` is read on a thread of its own; at
+    /// its end of file the guest is sent `exit` (the shell's end of file), and the thread ends
+    /// there or at its first read after the session. The session may last `timeout`. Returns
+    /// the script's status.
+    pub fn shell(
+        &mut self,
+        script: &str,
+        input: Box<dyn Read + Send>,
+        output: &mut (dyn Write + Send),
+        timeout: Duration,
+    ) -> Result<i32, VmError> {
+        let io_error = |action, source| VmError::Io {
+            action,
+            path: self.shell_path.clone(),
+            source,
+        };
+        let stream =
+            UnixStream::connect(&self.shell_path).map_err(|e| io_error("connect to", e))?;
+        let to_guest = stream.try_clone().map_err(|e| io_error("set up", e))?;
+        let from_guest = stream.try_clone().map_err(|e| io_error("set up", e))?;
+        // Detached: a read of the terminal cannot be interrupted, and it must not hold the
+        // session open. At its input's end it sends `exit`, which is what end of file at an
+        // interactive shell means; closing its side instead would make qemu drop the connection,
+        // and the guest's next write would wait for a host that never comes back.
+        thread::spawn(move || {
+            let mut input = input;
+            let mut to_guest = to_guest;
+            if io::copy(&mut input, &mut to_guest).is_ok() {
+                let _ = to_guest.write_all(b"\nexit\n");
+            }
+        });
+        let request = Request::Shell {
+            len: script.len() as u64,
+        };
+        // The guest's output is read until the session is over and nothing more has come for
+        // a poll interval: what the shell wrote just before it exited may arrive after the
+        // agent's reply.
+        from_guest
+            .set_read_timeout(Some(SHELL_DRAIN))
+            .map_err(|e| io_error("set up", e))?;
+        let over = std::sync::atomic::AtomicBool::new(false);
+        let reply = thread::scope(|s| {
+            let over = &over;
+            let copier = s.spawn(move || {
+                let mut from_guest = from_guest;
+                let mut buf = [0u8; 8192];
+                loop {
+                    match from_guest.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            if output
+                                .write_all(&buf[..n])
+                                .and_then(|()| output.flush())
+                                .is_err()
+                            {
+                                break;
+                            }
+                        }
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                            ) =>
+                        {
+                            if over.load(std::sync::atomic::Ordering::Acquire) {
+                                break;
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => break,
+                    }
+                }
+            });
+            let reply = self.request(&request, &mut script.as_bytes(), timeout);
+            over.store(true, std::sync::atomic::Ordering::Release);
+            let _ = copier.join();
+            // No more input goes to the guest.
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            reply
+        })?;
+        Ok(reply.status)
     }
 
     /// Stops the VM cleanly: every process in the guest is killed, the file systems on the

@@ -6,6 +6,8 @@
 //! host:   RUN <len>\n<script>                              a shell script for sh, in /
 //!         PUT <len> <mode> <path>\n<bytes>                 a file's bytes, then chmod
 //!         UNTAR <len> <dir>\n<tar>                         an uncompressed tar, extracted
+//!         SHELL <len>\n<script>                            a script for sh, in /, its stdin,
+//!                                                          stdout and stderr the shell port
 //!         POWEROFF 0\n                                     unmount, sync, power off
 //! guest:  DONE <status> <outlen> <errlen>\n<stdout><stderr>   one per request
 //! ```
@@ -97,6 +99,9 @@ pub(crate) enum Request<'a> {
     Put { len: u64, mode: u32, path: &'a str },
     /// Extract an uncompressed tar of `len` bytes under `dir`.
     Untar { len: u64, dir: &'a str },
+    /// Run a script of `len` bytes with the shell port (`org.strata.shell`) as its stdin,
+    /// stdout and stderr: an interactive session the host bridges to its terminal.
+    Shell { len: u64 },
     /// Unmount, sync and power off.
     Poweroff,
 }
@@ -108,6 +113,7 @@ impl Request<'_> {
             Request::Run { len } => format!("RUN {len}\n"),
             Request::Put { len, mode, path } => format!("PUT {len} {mode:o} {path}\n"),
             Request::Untar { len, dir } => format!("UNTAR {len} {dir}\n"),
+            Request::Shell { len } => format!("SHELL {len}\n"),
             Request::Poweroff => "POWEROFF 0\n".to_owned(),
         }
     }
@@ -118,6 +124,7 @@ impl Request<'_> {
             Request::Run { .. } => "RUN".to_owned(),
             Request::Put { path, .. } => format!("PUT {path}"),
             Request::Untar { dir, .. } => format!("UNTAR {dir}"),
+            Request::Shell { .. } => "SHELL".to_owned(),
             Request::Poweroff => "POWEROFF".to_owned(),
         }
     }
@@ -125,7 +132,10 @@ impl Request<'_> {
     /// The payload's length.
     pub(crate) fn len(&self) -> u64 {
         match self {
-            Request::Run { len } | Request::Put { len, .. } | Request::Untar { len, .. } => *len,
+            Request::Run { len }
+            | Request::Shell { len }
+            | Request::Put { len, .. }
+            | Request::Untar { len, .. } => *len,
             Request::Poweroff => 0,
         }
     }

@@ -20,6 +20,9 @@ use super::error::VmError;
 /// The name of the agent's virtio-serial port, which `guest/init.sh` looks for.
 pub const AGENT_PORT_NAME: &str = "org.strata.agent";
 
+/// The name of the virtio-serial port of interactive sessions (INSPECT).
+pub const SHELL_PORT_NAME: &str = "org.strata.shell";
+
 /// The kernel's command line. `quiet` keeps the console for warnings and errors; `panic=-1`
 /// reboots at once on a panic, which `-no-reboot` makes qemu's exit.
 pub const KERNEL_CMDLINE: &str = "console=ttyS0 quiet panic=-1 rdinit=/init";
@@ -90,6 +93,8 @@ pub(crate) struct Plan<'a> {
     pub(crate) console: &'a Path,
     /// qemu's QMP socket (qemu listens on it).
     pub(crate) qmp: &'a Path,
+    /// The shell port's socket (qemu listens on it).
+    pub(crate) shell: &'a Path,
 }
 
 /// The arguments of qemu-system-x86_64 (without the program) for `plan`.
@@ -141,6 +146,14 @@ pub(crate) fn args(plan: &Plan<'_>) -> Result<Vec<OsString>, VmError> {
     args.push(format!("virtio-serial-pci,id=vser,addr={SERIAL_SLOT:#x}").into());
     args.push("-device".into());
     args.push(format!("virtserialport,bus=vser.0,chardev=agent,name={AGENT_PORT_NAME}").into());
+    args.push("-chardev".into());
+    args.push(option(
+        "socket,id=shell,path=",
+        plan.shell.as_os_str(),
+        ",server=on,wait=off",
+    ));
+    args.push("-device".into());
+    args.push(format!("virtserialport,bus=vser.0,chardev=shell,name={SHELL_PORT_NAME}").into());
 
     for (index, disk) in plan.disks.iter().enumerate() {
         let readonly = if disk.read_only { ",readonly=on" } else { "" };
@@ -197,6 +210,7 @@ mod tests {
             socket: Path::new("/tmp/x/agent.sock"),
             console: Path::new("/tmp/x/console.log"),
             qmp: Path::new("/tmp/x/qmp.sock"),
+            shell: Path::new("/tmp/x/shell.sock"),
         };
         args(&plan)
             .unwrap()
@@ -244,9 +258,17 @@ mod tests {
             ["socket,id=qmp,path=/tmp/x/qmp.sock,server=on,wait=off"]
         );
         assert_eq!(value(&args, "-mon", ""), ["chardev=qmp,mode=control"]);
+        // And the shell port of INSPECT sessions, which the host connects to when one starts.
+        assert_eq!(
+            value(&args, "-chardev", "socket,id=shell"),
+            ["socket,id=shell,path=/tmp/x/shell.sock,server=on,wait=off"]
+        );
         assert_eq!(
             value(&args, "-device", "virtserialport"),
-            ["virtserialport,bus=vser.0,chardev=agent,name=org.strata.agent"]
+            [
+                "virtserialport,bus=vser.0,chardev=agent,name=org.strata.agent",
+                "virtserialport,bus=vser.0,chardev=shell,name=org.strata.shell"
+            ]
         );
         assert_eq!(
             value(&args, "-chardev", "file"),
@@ -295,6 +317,7 @@ mod tests {
             socket: Path::new("/s"),
             console: Path::new("/c"),
             qmp: Path::new("/q"),
+            shell: Path::new("/s"),
         };
         assert!(matches!(
             args(&plan),

@@ -5,6 +5,7 @@
 //! boot no VM. Every result is read back from the host with debugfs, not trusted.
 
 use std::fs;
+use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,12 @@ fn cpio_file(cpio: &[u8], name: &str) -> Vec<u8> {
         at = (data + size + 3) & !3;
     }
     panic!("{name} is not in the initramfs");
+}
+
+/// An INSPECT session: a user who makes a file, looks at it and leaves.
+fn session() -> (Box<dyn Read + Send>, Box<dyn Write + Send>) {
+    let input = "echo inspected > /etc/inspected\ncat /etc/inspected\nexit 7\n";
+    (Box::new(io::Cursor::new(input)), Box::new(io::sink()))
 }
 
 /// Builds `text` in `build_dir` on `base`, returning the result and the events.
@@ -139,6 +146,7 @@ fn scratch_then_from_builds_with_their_steps_cached_read_back_by_debugfs() {
     let options = BuildOptions {
         vm,
         step_timeout: STEP,
+        inspect: Some(session),
     };
 
     // 1. Scratch.
@@ -329,12 +337,30 @@ fn scratch_then_from_builds_with_their_steps_cached_read_back_by_debugfs() {
     assert_eq!(files.len(), before + 2, "{files:?}");
     assert!(files.iter().all(|(_, complete)| *complete), "{files:?}");
     // The COPY's new layer is what a build of the fixed file reuses, with no VM.
-    let (fixed, _) = run(from, &build_dir, Base::Image(base), &layers, &options);
+    let (fixed, _) = run(
+        from,
+        &build_dir,
+        Base::Image(base.clone()),
+        &layers,
+        &options,
+    );
     let fixed = fixed.unwrap();
     assert!(!fixed.booted);
     let fs_at = partition_of(&fixed.image, &dir.path().join("fixed.raw"));
     assert_eq!(
         host("debugfs", &["-R", "cat /etc/motd", &fs_at]),
         b"second\n"
+    );
+
+    // 5. INSPECT: a shell in the image's chroot reads the session (its exit status is the
+    // user's business) and the build goes on.
+    let inspect = "FROM base\nINSPECT\nRUN cat /etc/inspected > /etc/after\n";
+    let (built, _) = run(inspect, &build_dir, Base::Image(base), &layers, &options);
+    let built = built.unwrap();
+    assert!(built.booted);
+    let fs_at = partition_of(&built.image, &dir.path().join("inspect.raw"));
+    assert_eq!(
+        host("debugfs", &["-R", "cat /etc/after", &fs_at]),
+        b"inspected\n"
     );
 }

@@ -9,6 +9,9 @@
 #   RUN LEN            payload: a shell script, run by sh in / with stdin from /dev/null
 #   PUT LEN MODE PATH  payload: the bytes of the file PATH, then chmod MODE (octal)
 #   UNTAR LEN DIR      payload: an uncompressed tar stream, extracted under DIR (numeric owners)
+#   SHELL LEN          payload: a shell script, run by sh in / with stdin, stdout and stderr on
+#                      the shell port (org.strata.shell): an interactive session the host
+#                      bridges to its terminal; its reply carries no output
 #   POWEROFF 0         stop every process, unmount the disks' file systems, sync, power off
 # Every request gets one reply: a line `DONE STATUS OUTLEN ERRLEN`, then OUTLEN bytes of stdout
 # and ERRLEN bytes of stderr. A payload is always read whole (dd, which reads exactly LEN bytes),
@@ -64,6 +67,18 @@ unmount_all() {
     }
 }
 
+# The device of the virtio-serial port named $1, if any.
+port_named() {
+    for dir in /sys/class/virtio-ports/*; do
+        [ -r "$dir/name" ] || continue
+        if [ "$(cat "$dir/name")" = "$1" ]; then
+            echo "/dev/${dir##*/}"
+            return 0
+        fi
+    done
+    return 1
+}
+
 printf 'STRATA-AGENT 1 READY %s\n' "$(uname -r)" >&3
 
 while read -r op len rest <&3; do
@@ -94,6 +109,16 @@ while read -r op len rest <&3; do
             exit "$st"
         } >"$work/out" 2>"$work/err"
         reply $?
+        ;;
+    SHELL)
+        receive "$len" >"$work/script"
+        if shell=$(port_named org.strata.shell); then
+            (cd / && exec sh "$work/script") <>"$shell" >&0 2>&0 3>&-
+            reply $?
+        else
+            echo "strata-agent: no virtio-serial port named org.strata.shell" >"$work/err"
+            reply 127
+        fi
         ;;
     POWEROFF)
         # PID 1 is spared by kill -1: this stops whatever the build steps left running.
