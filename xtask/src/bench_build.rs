@@ -746,7 +746,7 @@ allocated, so that a copy has real data to move; {big_note}. Results were read b
 debugfs (`/etc/built`, `/etc/from`) from the last run of each tool.\n\n{table}{anchor_note}\n\
 1-minute load average when each part started (2 vCPUs, shared with other builds; above ~1 the \
 times are contended): {}.\n",
-        date(),
+        crate::cmd::date_utc(),
         started.elapsed().as_secs_f64(),
         GATE_WAIT.as_secs(),
         loads.join("; ")
@@ -760,15 +760,6 @@ times are contended): {}.\n",
     println!("wrote the build section of docs/benchmarks.md");
     let _ = fs::remove_dir_all(&env.work);
     Ok(())
-}
-
-fn date() -> String {
-    Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -709,7 +709,7 @@ pcocc-image runs with `PCOCC_USER_CONF_DIR` naming the bench's own `repos.yaml` 
 cache row `run/conf-cache`, which also configures the cache). \
 Machine: 2 vCPUs shared with other work, so expect ±30 % noise (see perf-anchors.md). The timed rows \
 took {minutes:.1} minutes.\n\n{rendered}",
-        date(),
+        crate::cmd::date_utc(),
         GATE_WAIT.as_secs(),
         data_bytes(&plan(&ROOTFS, SEED)) / 1_000_000,
     );
@@ -965,15 +965,6 @@ fn rows(work: &Path, shm: &Path, pcocc: &str, sqfs: &str) -> Result<Vec<RowResul
     )?;
     drop(registry);
     Ok(results)
-}
-
-fn date() -> String {
-    Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -241,7 +241,7 @@ pub(crate) fn run() -> Result<()> {
         "Command: `cargo xtask bench store` (release build), {}; load average at the end: {}.\n\
          Data: `target/bench-data/src.raw` from `cargo xtask bench disk` (4 GiB, ~50 % allocated).\n\
          strata's import fsyncs the blob and the record; the anchor (what pcocc runs) does not.\n\n{report}",
-        date(),
+        crate::cmd::date_utc(),
         load.split_whitespace()
             .take(3)
             .collect::<Vec<_>>()
@@ -256,13 +256,4 @@ pub(crate) fn run() -> Result<()> {
     )?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
-}
-
-fn date() -> String {
-    Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default()
 }

@@ -114,6 +114,16 @@ pub(crate) fn probe(cmd: &mut Command) -> Option<Output> {
     cmd.stdin(Stdio::null()).output().ok()
 }
 
+/// Now, as the benches date their sections: `2026-12-07 05:08 UTC` (empty if `date` fails).
+pub(crate) fn date_utc() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

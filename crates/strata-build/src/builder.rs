@@ -309,17 +309,9 @@ pub fn build(
     };
     let sources = check_steps(imagefile, plan.build_dir, options.inspect.is_some())?;
     let layers = plan.layers;
-    let cache = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BuildError::Cache {
-            action,
-            path,
-            source,
-        }
-    };
     let keys = crate::layers::keys(imagefile, &plan.base, &sources)
-        .map_err(cache("read the base and sources of", plan.build_dir))?;
-    let _lock = layers.lock().map_err(cache("lock", layers.path()))?;
+        .map_err(cache_error("read the base and sources of", plan.build_dir))?;
+    let _lock = layers.lock().map_err(cache_error("lock", layers.path()))?;
     let total = keys.len();
     // The first instruction after which the disk can be a layer: FROM for an image, the last
     // PARTITION for scratch (DISK and PARTITION make the disk together, and the partitions
@@ -355,7 +347,7 @@ pub fn build(
     let first = if resume == 0 { first_point } else { resume };
     layers
         .clear_partial(&keys[first])
-        .map_err(cache("clear", &layers.layer(&keys[first])))?;
+        .map_err(cache_error("clear", &layers.layer(&keys[first])))?;
     let active = layers.layer(&keys[first]);
     let mut create = CreateOptions::new(0);
     match (cached.and_then(layer_of), disk_size) {
@@ -446,6 +438,16 @@ pub fn flatten(top: &Path, allowed_dirs: &[PathBuf], dest: &Path) -> Result<(), 
     out.commit().map_err(failed)?;
     fs::set_permissions(dest, fs::Permissions::from_mode(0o444))
         .map_err(|e| failed(strata_disk::DiskError::io("make read-only", e).with_path(dest)))
+}
+
+/// The [`BuildError::Cache`] of a failure to `action` `path`.
+fn cache_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
+    let path = path.to_path_buf();
+    move |source| BuildError::Cache {
+        action,
+        path,
+        source,
+    }
 }
 
 /// The format of a layer's parent: qcow2 for a layer, what its header says for a base image.
@@ -679,22 +681,14 @@ impl Run<'_, '_> {
                 let next = i + 1;
                 layers
                     .clear_partial(&self.keys[next])
-                    .map_err(|source| BuildError::Cache {
-                        action: "clear",
-                        path: layers.layer(&self.keys[next]),
-                        source,
-                    })?;
+                    .map_err(cache_error("clear", &layers.layer(&self.keys[next])))?;
                 vm.run_checked("sync", timeout).map_err(at)?;
                 vm.snapshot(0, &layers.layer(&self.keys[next]), timeout)
                     .map_err(at)?;
                 self.active = Some(next);
                 layers
                     .complete(&self.keys[i])
-                    .map_err(|source| BuildError::Cache {
-                        action: "complete",
-                        path: layers.layer(&self.keys[i]),
-                        source,
-                    })?;
+                    .map_err(cache_error("complete", &layers.layer(&self.keys[i])))?;
             }
         }
         vm.run_checked(UNMOUNT_ALL, timeout)?;
@@ -702,11 +696,7 @@ impl Run<'_, '_> {
         let last = total - 1;
         layers
             .complete(&self.keys[last])
-            .map_err(|source| BuildError::Cache {
-                action: "complete",
-                path: layers.layer(&self.keys[last]),
-                source,
-            })?;
+            .map_err(cache_error("complete", &layers.layer(&self.keys[last])))?;
         self.active = None;
         Ok(())
     }
