@@ -317,10 +317,25 @@ pub fn build(
     // PARTITION for scratch (DISK and PARTITION make the disk together, and the partitions
     // are mounted after them).
     let first_point = 1 + usize::from(imagefile.disk.is_some()) + imagefile.partitions.len() - 1;
+    // A cached layer counts only if its whole chain opens: a layer whose parent was removed
+    // (by hand, from a cache anyone may clear) is a miss, not an error.
+    let chain_opens = |top: &Path| {
+        strata_disk::open(
+            top,
+            &strata_disk::OpenOptions {
+                format: Some(DiskFormat::Qcow2),
+                allowed_dirs: plan.allowed_dirs(),
+                max_depth: strata_disk::open::MAX_KNOWN_CHAIN_DEPTH,
+                ..strata_disk::OpenOptions::default()
+            },
+        )
+        .is_ok()
+    };
     let layer_of = |i: usize| -> Option<PathBuf> {
         match (&plan.base, i == first_point) {
             (Base::Image(path), true) => Some(path.clone()),
-            _ => layers.is_complete(&keys[i]).then(|| layers.layer(&keys[i])),
+            _ => Some(layers.layer(&keys[i]))
+                .filter(|layer| layers.is_complete(&keys[i]) && chain_opens(layer)),
         }
     };
     let cached = (first_point..total).rev().find(|&i| layer_of(i).is_some());

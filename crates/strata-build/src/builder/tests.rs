@@ -135,3 +135,45 @@ fn partitions_are_made_with_transient_fields_and_mounted_shallowest_first() {
          mkdir -p '/mnt/boot/efi'\nmount /dev/vda1 '/mnt/boot/efi'\n"
     );
 }
+
+#[test]
+fn a_cached_layer_whose_chain_is_broken_is_a_miss() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layers = LayerDir::open(&dir.path().join("steps")).expect("cache");
+    let text = "FROM scratch\nDISK 64 MB GPT\nPARTITION 1 FORMAT ext4 MOUNT /\nRUN true\n";
+    let file = imagefile(text);
+    let keys = crate::layers::keys(&file, &Base::Scratch, &[Vec::new()]).expect("keys");
+    // The partitions' layer, and RUN's over it, both complete.
+    let (a, b) = (layers.layer(&keys[2]), layers.layer(&keys[3]));
+    create_file(&a, &CreateOptions::new(64 << 20)).expect("layer");
+    let mut over = CreateOptions::new(64 << 20);
+    over.backing = Some((a.display().to_string(), DiskFormat::Qcow2));
+    create_file(&b, &over).expect("layer");
+    layers.complete(&keys[2]).expect("complete");
+    layers.complete(&keys[3]).expect("complete");
+    let mut vm = VmConfig::new(crate::vm::Assets {
+        kernel: dir.path().join("no-kernel"),
+        initramfs: dir.path().join("no-initramfs"),
+    });
+    vm.accel = crate::vm::Accel::Tcg;
+    let options = BuildOptions {
+        vm,
+        step_timeout: Duration::from_secs(1),
+        inspect: None,
+    };
+    let plan = BuildPlan {
+        imagefile: &file,
+        build_dir: dir.path(),
+        base: Base::Scratch,
+        layers: &layers,
+        base_dirs: Vec::new(),
+    };
+    let built = build(&plan, &options, &mut |_| {}).expect("every step cached");
+    assert_eq!((built.image.as_path(), built.booted), (b.as_path(), false));
+    // Its parent gone, RUN's layer is not taken: the build starts over (and, with no kernel
+    // here, fails to boot) rather than handing out a broken chain.
+    fs::set_permissions(&a, fs::Permissions::from_mode(0o644)).expect("chmod");
+    fs::remove_file(&a).expect("remove");
+    let err = build(&plan, &options, &mut |_| {}).expect_err("a VM is needed");
+    assert!(matches!(err, BuildError::Vm(_)), "{err:?}");
+}
