@@ -340,6 +340,14 @@ pub fn build(
     };
     let cached = (first_point..total).rev().find(|&i| layer_of(i).is_some());
     let resume = cached.map_or(0, |i| i + 1);
+    // Every layer this build stands on is used now (the cache prunes the least recently used).
+    for key in &keys[first_point..resume] {
+        if layers.is_complete(key) {
+            layers
+                .touch(key)
+                .map_err(cache_error("touch", &layers.layer(key)))?;
+        }
+    }
     for (i, instruction) in imagefile.instructions().enumerate().take(resume) {
         progress(&BuildEvent::Step {
             index: i + 1,
@@ -352,6 +360,9 @@ pub fn build(
         && let Some(image) = cached.and_then(layer_of)
     {
         // Every step cached (or an image with FROM alone: the base itself).
+        layers
+            .prune(&keys)
+            .map_err(cache_error("prune", layers.path()))?;
         return Ok(Built {
             image,
             cached: total,
@@ -410,6 +421,9 @@ pub fn build(
         let _ = layers.clear_partial(&keys[i]);
     }
     result?;
+    layers
+        .prune(&keys)
+        .map_err(cache_error("prune", layers.path()))?;
     Ok(Built {
         image: layers.layer(&keys[total - 1]),
         cached: resume,

@@ -177,6 +177,17 @@ fn dir_digest(dir: &Path) -> io::Result<String> {
 #[derive(Debug, Clone)]
 pub struct LayerDir {
     dir: PathBuf,
+    /// The most the layers may take on disk after a build ([`LayerDir::prune`]).
+    max_bytes: Option<u64>,
+}
+
+/// What [`LayerDir::prune`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Layers removed (complete ones, least recently used first, and partial ones).
+    pub layers: usize,
+    /// The disk space they took.
+    pub bytes: u64,
 }
 
 impl LayerDir {
@@ -186,7 +197,68 @@ impl LayerDir {
         fs::create_dir_all(dir)?;
         Ok(LayerDir {
             dir: dir.canonicalize()?,
+            max_bytes: None,
         })
+    }
+
+    /// This cache, kept within `max_bytes` of disk space after each build: the least recently
+    /// used layers go first (a build marks every layer of its chain used).
+    #[must_use]
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> LayerDir {
+        self.max_bytes = Some(max_bytes);
+        self
+    }
+
+    /// Marks the complete layer of `key` used now (its modification time: a complete layer is
+    /// never written again).
+    pub fn touch(&self, key: &str) -> io::Result<()> {
+        File::open(self.layer(key))?.set_modified(std::time::SystemTime::now())
+    }
+
+    /// Removes partial layers (the caller holds the lock: no build is writing them), then, if
+    /// the complete ones take more than the cache's bound, the least recently used of them that
+    /// are not in `keep`, until they fit. A layer whose parent is removed is a miss from then on
+    /// (the builder checks whole chains) and goes in its turn.
+    pub fn prune(&self, keep: &[String]) -> io::Result<Pruned> {
+        let mut pruned = Pruned::default();
+        let mut complete = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(key) = name.to_str().and_then(|n| n.strip_suffix(".qcow2")) else {
+                continue;
+            };
+            let meta = fs::symlink_metadata(entry.path())?;
+            if !meta.is_file() {
+                continue;
+            }
+            let bytes = meta.blocks() * 512;
+            if meta.permissions().mode() & 0o777 == COMPLETE {
+                complete.push((meta.mtime(), meta.mtime_nsec(), key.to_owned(), bytes));
+            } else {
+                fs::remove_file(entry.path())?;
+                pruned.layers += 1;
+                pruned.bytes += bytes;
+            }
+        }
+        let Some(max) = self.max_bytes else {
+            return Ok(pruned);
+        };
+        let mut total: u64 = complete.iter().map(|(.., bytes)| bytes).sum();
+        complete.sort();
+        for (_, _, key, bytes) in complete {
+            if total <= max {
+                break;
+            }
+            if keep.contains(&key) {
+                continue;
+            }
+            fs::remove_file(self.layer(&key))?;
+            total -= bytes;
+            pruned.layers += 1;
+            pruned.bytes += bytes;
+        }
+        Ok(pruned)
     }
 
     /// Where it is.
@@ -308,5 +380,41 @@ mod tests {
         assert!(layers.is_complete("k"));
         layers.clear_partial("k").unwrap();
         assert!(layers.layer("k").exists(), "a complete layer stays");
+    }
+
+    #[test]
+    fn pruning_removes_partial_layers_then_the_least_recently_used_beyond_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let layers = LayerDir::open(&dir.path().join("steps"))
+            .unwrap()
+            .with_max_bytes(5 << 20);
+        let _lock = layers.lock().unwrap();
+        // Three complete layers of 2 MiB, used in the order a, b, c; one partial.
+        let data: Vec<u8> = (0..2 << 20).map(|i: u32| (i * 7 + 3) as u8).collect();
+        for key in ["a", "b", "c", "partial"] {
+            fs::write(layers.layer(key), &data).unwrap();
+        }
+        for (n, key) in ["a", "b", "c"].into_iter().enumerate() {
+            layers.complete(key).unwrap();
+            let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000 + n as u64);
+            File::open(layers.layer(key))
+                .unwrap()
+                .set_modified(when)
+                .unwrap();
+        }
+        // a is in this build's chain: b, the least recently used of the others, goes.
+        let pruned = layers.prune(&["a".to_owned()]).unwrap();
+        assert_eq!(pruned.layers, 2, "{pruned:?}");
+        assert!(!layers.layer("partial").exists());
+        assert!(!layers.layer("b").exists());
+        assert!(layers.is_complete("a") && layers.is_complete("c"));
+        // Used again, a outlives c.
+        layers.touch("a").unwrap();
+        let layers = layers.with_max_bytes(3 << 20);
+        assert_eq!(layers.prune(&[]).unwrap().layers, 1);
+        assert!(layers.is_complete("a") && !layers.layer("c").exists());
+        // Without a bound only partial layers go.
+        let unbounded = LayerDir::open(layers.path()).unwrap();
+        assert_eq!(unbounded.prune(&[]).unwrap(), Pruned::default());
     }
 }

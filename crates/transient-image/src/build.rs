@@ -68,12 +68,12 @@ pub fn run(args: &BuildArgs, settings: &Settings, out: &mut dyn Write) -> Result
         });
     }
     let (base, base_dirs) = resolve_base(&imagefile, settings, &Env::from_process(), out)?;
-    let layers = LayerDir::open(&backend.working_dir().join(STEP_CACHE)).map_err(|source| {
-        Error::BuildCache {
+    let layers = LayerDir::open(&backend.working_dir().join(STEP_CACHE))
+        .map_err(|source| Error::BuildCache {
             path: backend.working_dir().join(STEP_CACHE),
             source,
-        }
-    })?;
+        })?
+        .with_max_bytes(cache_max(&Env::from_process())?);
     let options = build_options(args)?;
     let plan = BuildPlan {
         imagefile: &imagefile,
@@ -214,6 +214,26 @@ fn repository_image(env: &Env, text: &str) -> Result<Option<(PathBuf, PathBuf)>,
     Ok(data.map(|data| (top.path.clone(), data)))
 }
 
+/// The step cache's bound on disk: `STRATA_BUILD_CACHE_MAX` (a size as qemu-img writes them:
+/// `20G`, `512M`), else [`DEFAULT_CACHE_MAX`].
+pub fn cache_max(env: &Env) -> Result<u64, Error> {
+    match env.var(CACHE_MAX_VAR).filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_CACHE_MAX),
+        Some(value) => strata_model::size::ByteSize::parse_qemu(value)
+            .map(|size| size.0)
+            .map_err(|source| Error::BadCacheMax {
+                value: value.to_owned(),
+                source,
+            }),
+    }
+}
+
+/// The variable that bounds the step cache.
+pub const CACHE_MAX_VAR: &str = "STRATA_BUILD_CACHE_MAX";
+
+/// The step cache's default bound: 10 GiB.
+pub const DEFAULT_CACHE_MAX: u64 = 10 << 30;
+
 /// The build VM and step deadline the flags ask for.
 fn build_options(args: &BuildArgs) -> Result<BuildOptions, Error> {
     let accel = args
@@ -254,4 +274,24 @@ fn show(out: &mut dyn Write, event: &BuildEvent) -> std::io::Result<()> {
         }
     }
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_bound_comes_from_the_variable_in_qemu_sizes() {
+        let env = Env::new("/home/u", "u");
+        assert_eq!(cache_max(&env).unwrap(), DEFAULT_CACHE_MAX);
+        let env = env.with_var(CACHE_MAX_VAR, "512M");
+        assert_eq!(cache_max(&env).unwrap(), 512 << 20);
+        let env = Env::new("/home/u", "u").with_var(CACHE_MAX_VAR, "lots");
+        let err = cache_max(&env).unwrap_err();
+        assert_eq!(err.kind(), Some(strata::ErrorKind::Config));
+        assert!(
+            err.to_string()
+                .starts_with("STRATA_BUILD_CACHE_MAX=\"lots\" is not a size")
+        );
+    }
 }

@@ -56,6 +56,14 @@ pub enum Error {
         /// Why.
         source: io::Error,
     },
+    /// `STRATA_BUILD_CACHE_MAX` is not a size.
+    #[error("STRATA_BUILD_CACHE_MAX={value:?} is not a size (as 20G or 512M): {source}")]
+    BadCacheMax {
+        /// The value.
+        value: String,
+        /// Why.
+        source: strata_model::size::SizeError,
+    },
     /// The build VM cannot be set up (its kernel, its accelerator).
     #[error(transparent)]
     BuildVm(strata_build::vm::VmError),
@@ -177,6 +185,7 @@ impl Error {
             Error::BuildWithoutName => Some(ErrorKind::InvalidRequest),
             Error::ImageExists { .. } => Some(ErrorKind::AlreadyExists),
             Error::BuildVm(e) => Some(vm_kind(e)),
+            Error::BadCacheMax { .. } => Some(ErrorKind::Config),
             Error::Build(e) => Some(build_kind(e)),
             Error::Unreadable { kind, .. } | Error::UnreadableImage { kind, .. } => Some(*kind),
             Error::Output(_) => Some(ErrorKind::Io),
