@@ -341,7 +341,7 @@ pub fn build(
     let cached = (first_point..total).rev().find(|&i| layer_of(i).is_some());
     let resume = cached.map_or(0, |i| i + 1);
     // Every layer this build stands on is used now (the cache prunes the least recently used).
-    for key in &keys[first_point..resume] {
+    for key in keys.iter().take(resume).skip(first_point) {
         if layers.is_complete(key) {
             layers
                 .touch(key)
