@@ -67,13 +67,14 @@ pub fn run(args: &BuildArgs, settings: &Settings, out: &mut dyn Write) -> Result
             name: name.to_owned(),
         });
     }
-    let (base, base_dirs) = resolve_base(&imagefile, settings, &Env::from_process(), out)?;
+    let env = Env::from_process();
+    let (base, base_dirs) = resolve_base(&imagefile, settings, &backend, &env, out)?;
     let layers = LayerDir::open(&backend.working_dir().join(STEP_CACHE))
         .map_err(|source| Error::BuildCache {
             path: backend.working_dir().join(STEP_CACHE),
             source,
         })?
-        .with_max_bytes(cache_max(&Env::from_process())?);
+        .with_max_bytes(cache_max(&env)?);
     let options = build_options(args)?;
     let plan = BuildPlan {
         imagefile: &imagefile,
@@ -150,6 +151,7 @@ impl strata_cli::Wording for StoreWording {
 pub fn resolve_base(
     imagefile: &Imagefile,
     settings: &Settings,
+    backend: &FlatBackend,
     env: &Env,
     out: &mut dyn Write,
 ) -> Result<(Base, Vec<PathBuf>), Error> {
@@ -157,7 +159,6 @@ pub fn resolve_base(
         BaseImage::Scratch => return Ok((Base::Scratch, Vec::new())),
         BaseImage::Spec(spec) => spec,
     };
-    let backend = FlatBackend::open(&settings.backend).map_err(strata::Error::from)?;
     if spec.source().is_none()
         && !backend.contains(spec.name()).map_err(strata::Error::from)?
         && let Some((top, data)) = repository_image(env, spec.name())?

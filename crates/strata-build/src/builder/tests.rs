@@ -8,6 +8,20 @@ fn imagefile(text: &str) -> Imagefile {
     Imagefile::parse("Imagefile", text).expect("a valid Imagefile")
 }
 
+/// Build options whose VM cannot start (no kernel in `dir`): builds that need it fail there.
+fn without_a_kernel(dir: &std::path::Path) -> BuildOptions {
+    let mut vm = VmConfig::new(crate::vm::Assets {
+        kernel: dir.join("no-kernel"),
+        initramfs: dir.join("no-initramfs"),
+    });
+    vm.accel = crate::vm::Accel::Tcg;
+    BuildOptions {
+        vm,
+        step_timeout: Duration::from_secs(1),
+        inspect: None,
+    }
+}
+
 #[test]
 fn quote_survives_single_quotes() {
     assert_eq!(quote("it's"), r"'it'\''s'");
@@ -49,16 +63,7 @@ fn sources_outside_the_build_dir_are_refused() {
 fn inspect_a_base_mismatch_and_a_bad_source_are_refused_before_anything_is_made() {
     let dir = tempfile::tempdir().expect("tempdir");
     let layers = LayerDir::open(&dir.path().join("steps")).expect("cache");
-    let mut vm = VmConfig::new(crate::vm::Assets {
-        kernel: dir.path().join("no-kernel"),
-        initramfs: dir.path().join("no-initramfs"),
-    });
-    vm.accel = crate::vm::Accel::Tcg;
-    let options = BuildOptions {
-        vm,
-        step_timeout: Duration::from_secs(1),
-        inspect: None,
-    };
+    let options = without_a_kernel(dir.path());
     let mut events = Vec::new();
     let mut run = |text: &str, base: Base| {
         let imagefile = imagefile(text);
@@ -151,16 +156,7 @@ fn a_cached_layer_whose_chain_is_broken_is_a_miss() {
     create_file(&b, &over).expect("layer");
     layers.complete(&keys[2]).expect("complete");
     layers.complete(&keys[3]).expect("complete");
-    let mut vm = VmConfig::new(crate::vm::Assets {
-        kernel: dir.path().join("no-kernel"),
-        initramfs: dir.path().join("no-initramfs"),
-    });
-    vm.accel = crate::vm::Accel::Tcg;
-    let options = BuildOptions {
-        vm,
-        step_timeout: Duration::from_secs(1),
-        inspect: None,
-    };
+    let options = without_a_kernel(dir.path());
     let plan = BuildPlan {
         imagefile: &file,
         build_dir: dir.path(),
