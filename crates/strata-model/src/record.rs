@@ -92,6 +92,18 @@ impl RevisionRecord {
         self.custom_meta.as_ref().and_then(CustomMeta::oci_index)
     }
 
+    /// The record's JSON text, as every store that keeps records writes it (the same bytes as
+    /// [`RevisionRecord::to_pcocc_json`]).
+    pub fn to_json(&self) -> String {
+        self.to_pcocc_json()
+    }
+
+    /// Reads a record's JSON text, checked as [`RevisionRecord::from_pcocc_json`] checks it;
+    /// `name` is the image name looked up, for the error.
+    pub fn from_json(name: &str, text: &str) -> Result<RevisionRecord, RecordError> {
+        RevisionRecord::from_pcocc_json(name, text)
+    }
+
     /// Writes the record as pcocc's `put_meta` does (`json.dump(meta, f)`), byte for byte.
     ///
     /// Keys in pcocc's order: `name`, `revision`, `kind`, `owner`, `timestamp`, `data_blobs`,

@@ -118,6 +118,10 @@ pub struct RepoDef {
     pub scope: Scope,
     /// The file it comes from (`None` for [`Scope::Default`]).
     pub source: Option<PathBuf>,
+    /// strata's extension: the registry the repository lives in (`repos[].url`,
+    /// `docker://host[:port]/namespace`). [`RepoDef::path`] is then the local cache of its
+    /// blobs (`repos[].path`, or `$XDG_CACHE_HOME/strata/registry/<name>`).
+    pub url: Option<String>,
 }
 
 impl RepoDef {
@@ -286,6 +290,7 @@ impl ReposConfig {
                 path,
                 scope: Scope::Default,
                 source: None,
+                url: None,
             }],
             cache: None,
             image_driver: ImageDriver::Flat,
@@ -333,10 +338,20 @@ impl ReposConfig {
                 source: path.to_owned(),
             });
         }
-        for (name, template) in file.repos {
+        for entry in file.repos {
+            let name = entry.name;
             if self.repos.iter().any(|r| r.name == name) {
                 return Err(StoreError::DuplicateRepository { name });
             }
+            let template = match entry.path {
+                Some(template) => template,
+                None => env
+                    .xdg_cache_home()
+                    .join("strata/registry")
+                    .join(&name)
+                    .to_string_lossy()
+                    .into_owned(),
+            };
             let once = resolve_path(&template, env);
             let path_resolved = resolve_path(&once.to_string_lossy(), env);
             self.repos.push(RepoDef {
@@ -345,6 +360,7 @@ impl ReposConfig {
                 path: path_resolved,
                 scope,
                 source: Some(path.to_owned()),
+                url: entry.url,
             });
         }
         Ok(())

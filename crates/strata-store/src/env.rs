@@ -131,8 +131,17 @@ impl Env {
         self.homes.get(user).map(PathBuf::as_path)
     }
 
-    /// The XDG data directory: `$XDG_DATA_HOME` if it is set to an absolute path (the XDG
-    /// specification ignores relative ones), else `~/.local/share`.
+    /// The XDG cache directory: `$XDG_CACHE_HOME` if it is set to an absolute path (the XDG
+    /// specification ignores relative ones), else `~/.cache`.
+    pub fn xdg_cache_home(&self) -> PathBuf {
+        match self.var("XDG_CACHE_HOME") {
+            Some(dir) if Path::new(dir).is_absolute() => PathBuf::from(dir),
+            _ => self.home.join(".cache"),
+        }
+    }
+
+    /// The XDG data directory: `$XDG_DATA_HOME` if it is set to an absolute path, else
+    /// `~/.local/share`.
     pub fn xdg_data_home(&self) -> PathBuf {
         match self.var("XDG_DATA_HOME") {
             Some(dir) if Path::new(dir).is_absolute() => PathBuf::from(dir),

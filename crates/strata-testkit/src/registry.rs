@@ -129,3 +129,12 @@ impl LocalRegistry {
         format!("127.0.0.1:{}", self.port)
     }
 }
+
+/// A bcrypt htpasswd line for `LocalRegistry::start` (cost 4 keeps tests fast; distribution
+/// accepts any cost).
+pub fn htpasswd_line(user: &str, password: &str) -> String {
+    let hash = bcrypt::hash_with_result(password, 4)
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoY);
+    format!("{user}:{hash}\n")
+}

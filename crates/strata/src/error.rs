@@ -113,6 +113,27 @@ pub enum Error {
     /// An empty image name.
     #[error("an image name cannot be empty")]
     EmptyName,
+    /// A name the store cannot hold (a registry tag holds at most 128 characters).
+    #[error("store {store} cannot hold an image named {name}: {reason}")]
+    NameNotStorable {
+        /// The name.
+        name: String,
+        /// The store.
+        store: String,
+        /// Why, in a few words.
+        reason: String,
+    },
+    /// What a registry holds under one of a store's tags is not a revision strata wrote or
+    /// contradicts its tag.
+    #[error("store {store}: tag {tag}: {message}")]
+    BadRemoteRevision {
+        /// The store.
+        store: String,
+        /// The tag.
+        tag: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The store lacks a capability the operation needs (revisions, container images,
     /// maintenance).
     #[error("store {store} does not keep {what}")]
@@ -272,7 +293,9 @@ impl Error {
             Error::UnknownStore { .. } | Error::ImageNotFound { .. } => ErrorKind::NotFound,
             Error::ImageExists { .. } => ErrorKind::AlreadyExists,
             Error::KeyNotSupported { .. } | Error::NotCapable { .. } => ErrorKind::Unsupported,
+            Error::BadRemoteRevision { .. } => ErrorKind::Corrupt,
             Error::EmptyName
+            | Error::NameNotStorable { .. }
             | Error::NotVm { .. }
             | Error::NotContainer { .. }
             | Error::Shrink { .. }

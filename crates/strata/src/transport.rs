@@ -100,7 +100,7 @@ impl NativeRegistry {
 }
 
 /// Whether `registry` (`host`, `host:port`, `[v6]:port`) names the loopback interface.
-fn is_loopback(registry: &str) -> bool {
+pub(crate) fn is_loopback(registry: &str) -> bool {
     let host = match registry.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or(rest),
         None => registry.rsplit_once(':').map_or(registry, |(h, _)| h),

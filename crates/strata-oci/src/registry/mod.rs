@@ -48,6 +48,7 @@
 
 pub mod auth;
 mod challenge;
+mod manage;
 pub mod reference;
 mod session;
 mod transport;
@@ -63,6 +64,7 @@ use reqwest::{StatusCode, Url};
 use strata_model::Digest;
 
 pub use auth::{AuthFiles, Credentials};
+pub use manage::{BlobPush, MAX_TAGS};
 pub use reference::RegistryRef;
 pub use session::{MAX_ERROR_BODY, MAX_TOKEN_RESPONSE};
 pub use transport::Retry;
@@ -593,10 +595,7 @@ impl Registry {
         options: &PushOptions,
     ) -> Result<Pushed> {
         let session = self.session(dest)?;
-        let mount_from = options
-            .mount_from
-            .as_ref()
-            .filter(|m| m.api_host() == dest.api_host() && m.repository() != dest.repository());
+        let mount_from = options.mount_from.as_ref();
         let mut blobs = vec![image.config()];
         blobs.extend(image.layers());
         let mut seen = HashSet::new();
@@ -606,18 +605,11 @@ impl Registry {
             if !seen.insert(exp.digest.clone()) {
                 continue;
             }
-            if self.has_blob(dest, &exp.digest)? {
-                skipped += 1;
-                continue;
+            match self.push_blob_in(&session, src, &exp, dest, mount_from)? {
+                BlobPush::Present => skipped += 1,
+                BlobPush::Mounted => mounted += 1,
+                BlobPush::Uploaded => uploaded += 1,
             }
-            if let Some(from) = mount_from
-                && self.mount(&session, from, &exp.digest)?
-            {
-                mounted += 1;
-                continue;
-            }
-            self.upload_blob(&session, src, &exp)?;
-            uploaded += 1;
         }
         let manifest_digest = self.push_manifest(
             dest,
@@ -678,6 +670,7 @@ impl Registry {
                 exp,
                 &mut reader,
                 self.options.upload,
+                &self.options.retry,
                 &op,
             )?;
             drain_verified(&mut reader).map_err(Failure::fatal)

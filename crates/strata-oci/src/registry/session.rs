@@ -46,6 +46,8 @@ pub(crate) enum Access {
     Pull,
     /// Writing: `repository:NAME:pull,push`.
     Push,
+    /// Deleting manifests: `repository:NAME:delete`.
+    Delete,
 }
 
 impl Access {
@@ -53,6 +55,7 @@ impl Access {
         match self {
             Access::Pull => "pull",
             Access::Push => "pull,push",
+            Access::Delete => "delete",
         }
     }
 }

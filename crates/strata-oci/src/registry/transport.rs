@@ -373,6 +373,7 @@ pub(crate) fn upload(
     exp: &Expected,
     reader: &mut dyn Read,
     how: Upload,
+    retry: &Retry,
     op: &str,
 ) -> Result<(), Failure> {
     let start = session.url("blobs/uploads/")?;
@@ -419,23 +420,105 @@ pub(crate) fn upload(
         if data.is_empty() {
             break;
         }
-        let len = data.len() as u64;
-        let patch = session
-            .request(Method::PATCH, location.clone())
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .header(CONTENT_RANGE, format!("{offset}-{}", offset + len - 1));
-        let response = send_streamed(rt, session, op, patch, (&mut &data[..], exp), len)?;
-        if response.status() != StatusCode::ACCEPTED {
-            return Err(rt.block_on(session.status_failure(op, response)));
-        }
-        location = location_of(session, &response, &location, op)?;
-        offset += len;
+        location = send_chunk(rt, session, op, exp, &data, offset, location, retry)?;
+        offset += data.len() as u64;
     }
     let url = close(&location);
     let response = rt.block_on(session.send(op, Access::Push, &|c| {
         c.put(url.clone()).header(CONTENT_LENGTH, 0)
     }))?;
     expect(rt, session, op, response, StatusCode::CREATED)
+}
+
+/// Sends `data`, the bytes of the blob at `offset`, as one `PATCH` to the upload at
+/// `location`; returns the upload's next location. A chunk that fails on the way (a dropped
+/// connection, a 5xx, a stall) is resumed where the registry says it holds the upload to
+/// (`GET` on the upload: `Range: 0-N`), within `retry`'s budget, so a registry restarted in the
+/// middle of a push (with its upload state kept) loses none of the bytes it took. An upload the
+/// registry no longer knows fails as a transient failure: the caller starts it again.
+#[allow(clippy::too_many_arguments)]
+fn send_chunk(
+    rt: &tokio::runtime::Runtime,
+    session: &Session,
+    op: &str,
+    exp: &Expected,
+    data: &[u8],
+    offset: u64,
+    mut location: Url,
+    retry: &Retry,
+) -> Result<Url, Failure> {
+    let end = offset + data.len() as u64;
+    let mut from = offset;
+    let mut failures = 0;
+    loop {
+        let len = end - from;
+        let piece = &data[usize::try_from(from - offset).unwrap_or(0)..];
+        let patch = session
+            .request(Method::PATCH, location.clone())
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_RANGE, format!("{from}-{}", end - 1));
+        let failure = match send_streamed(rt, session, op, patch, (&mut &piece[..], exp), len) {
+            Ok(response) if response.status() == StatusCode::ACCEPTED => {
+                return location_of(session, &response, &location, op);
+            }
+            Ok(response) => rt.block_on(session.status_failure(op, response)),
+            Err(f) => f,
+        };
+        failures += 1;
+        if !failure.retry || failures >= retry.attempts.max(1) {
+            return Err(failure);
+        }
+        let wait = retry.backoff(failures);
+        tracing::warn!(op, offset = from, ?wait, error = %failure.error, "chunk failed; resuming");
+        std::thread::sleep(wait);
+        let (held, next) = upload_status(rt, session, op, &location)?;
+        if held < offset || held > end {
+            return Err(Failure::fatal(session.protocol(
+                op,
+                format!("the registry holds {held} bytes of an upload sent up to {from}"),
+            )));
+        }
+        if held == end {
+            return Ok(next);
+        }
+        from = held;
+        location = next;
+    }
+}
+
+/// How many bytes of the upload at `location` the registry holds, and the location to go on
+/// with (`GET` on the upload, `204` with `Range: 0-N`; no `Range` is nothing yet).
+fn upload_status(
+    rt: &tokio::runtime::Runtime,
+    session: &Session,
+    op: &str,
+    location: &Url,
+) -> Result<(u64, Url), Failure> {
+    let response = rt.block_on(session.send(op, Access::Push, &|c| c.get(location.clone())))?;
+    if response.status() == StatusCode::NOT_FOUND {
+        // The upload is gone (a registry restarted without its upload state): start again.
+        let mut f = rt.block_on(session.status_failure(op, response));
+        f.retry = true;
+        return Err(f);
+    }
+    if !response.status().is_success() {
+        return Err(rt.block_on(session.status_failure(op, response)));
+    }
+    let held = match response.headers().get(RANGE).and_then(|v| v.to_str().ok()) {
+        None => 0,
+        Some(range) => range
+            .rsplit_once('-')
+            .and_then(|(_, last)| last.trim().parse::<u64>().ok())
+            .map(|last| last + 1)
+            .ok_or_else(|| {
+                Failure::fatal(session.protocol(op, format!("upload Range {range:?}")))
+            })?,
+    };
+    let next = match response.headers().get(LOCATION) {
+        Some(_) => location_of(session, &response, location, op)?,
+        None => location.clone(),
+    };
+    Ok((held, next))
 }
 
 /// Success when `response` has the status `want` (or another success), else its failure.

@@ -304,14 +304,6 @@ fn manifest_list_with_two_platforms() {
     assert!(e.to_string().contains("s390x"), "{e}");
 }
 
-/// A bcrypt htpasswd line (cost 4 keeps the test fast; distribution accepts any cost).
-fn htpasswd_line(user: &str, password: &str) -> String {
-    let hash = bcrypt::hash_with_result(password, 4)
-        .unwrap()
-        .format_for_version(bcrypt::Version::TwoY);
-    format!("{user}:{hash}\n")
-}
-
 fn write_auth_json(dir: &Path, host: &str, user: &str, password: &str) -> PathBuf {
     let path = dir.join("containers").join("auth.json");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -326,7 +318,9 @@ fn write_auth_json(dir: &Path, host: &str, user: &str, password: &str) -> PathBu
 
 #[test]
 fn htpasswd_auth_with_credentials_from_auth_json() {
-    let Some(reg) = TestRegistry::start(Some(&htpasswd_line("alice", "s3cret"))) else {
+    let Some(reg) = TestRegistry::start(Some(&strata_testkit::registry::htpasswd_line(
+        "alice", "s3cret",
+    ))) else {
         return;
     };
     let t = tempfile::tempdir().unwrap();

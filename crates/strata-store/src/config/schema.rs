@@ -10,14 +10,26 @@ use serde_yaml_ng::Value;
 
 use strata_model::python::repr_str as py_repr_str;
 
-/// A `repos.yaml` that satisfies the schema: repository `(name, path)` pairs in file order and
-/// the cache path, as written (templates not expanded).
+/// A `repos.yaml` that satisfies the schema: repositories in file order and the cache path, as
+/// written (templates not expanded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ReposFile {
-    /// `repos[].name` and `repos[].path`.
-    pub(crate) repos: Vec<(String, String)>,
+    /// `repos[]`.
+    pub(crate) repos: Vec<RepoEntry>,
     /// `cache.path`.
     pub(crate) cache: Option<String>,
+}
+
+/// One `repos[]` item: a directory (`path`), or strata's extension, a registry (`url`, with an
+/// optional `path` for the local cache of its blobs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RepoEntry {
+    /// `repos[].name`.
+    pub(crate) name: String,
+    /// `repos[].path`.
+    pub(crate) path: Option<String>,
+    /// `repos[].url` (not in pcocc's schema).
+    pub(crate) url: Option<String>,
 }
 
 /// Why a `repos.yaml` does not satisfy the schema: where (the key, as `repos[0].path`; empty
@@ -52,10 +64,17 @@ pub(crate) fn validate(doc: &Value) -> Result<ReposFile, SchemaError> {
             let fields = as_object(item).map_err(at(key.clone()))?;
             let name = string_property(&fields, "name").map_err(at(format!("{key}.name")))?;
             let path = string_property(&fields, "path").map_err(at(format!("{key}.path")))?;
-            required(&fields, &["name", "path"]).map_err(at(key.clone()))?;
-            additional(&fields, &["name", "path"]).map_err(at(key))?;
-            if let (Some(name), Some(path)) = (name, path) {
-                repos.push((name, path));
+            let url = string_property(&fields, "url").map_err(at(format!("{key}.url")))?;
+            // pcocc requires `path`; strata takes `url` in its place.
+            let needed: &[&str] = if url.is_some() {
+                &["name"]
+            } else {
+                &["name", "path"]
+            };
+            required(&fields, needed).map_err(at(key.clone()))?;
+            additional(&fields, &["name", "path", "url"]).map_err(at(key))?;
+            if let Some(name) = name {
+                repos.push(RepoEntry { name, path, url });
             }
         }
     }
@@ -224,9 +243,16 @@ mod tests {
         .unwrap();
         assert_eq!(
             f.repos,
-            [("user".to_owned(), "%{homedir}/.pcocc/images".to_owned())]
+            [RepoEntry {
+                name: "user".to_owned(),
+                path: Some("%{homedir}/.pcocc/images".to_owned()),
+                url: None
+            }]
         );
         assert_eq!(f.cache.as_deref(), Some("/c"));
+        let f = check("repos:\n  - {name: shared, url: \"docker://r:5000/vm\"}\n").unwrap();
+        assert_eq!(f.repos[0].url.as_deref(), Some("docker://r:5000/vm"));
+        assert_eq!(f.repos[0].path, None);
         assert_eq!(
             check("repos: []\n").unwrap(),
             ReposFile {

@@ -12,5 +12,6 @@ mod copy;
 mod delete;
 mod import_export;
 mod query;
+mod registry;
 mod resize;
 mod util;

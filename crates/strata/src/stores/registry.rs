@@ -1,0 +1,1158 @@
+//! [`RegistryStore`]: a repository kept in an OCI distribution registry (Harbor, Quay, Zot,
+//! `docker-registry`, a cloud registry), so that the images of a site are shared beyond one
+//! machine without a server of strata's own.
+//!
+//! Layout (docs/registry-repository.md says it for other tools): the store is one registry
+//! repository, `docker://host[:port]/namespace`. Each VM image revision is an OCI artifact
+//! tagged `<name>_r<revision>` (the name escaped into the tag alphabet, [`tag_of`]): an image
+//! manifest whose config is the revision's record (the pcocc v2 JSON a directory repository
+//! keeps, media type [`RECORD_MEDIA_TYPE`]) and whose layers are the revision's qcow2 layers,
+//! bottom first ([`LAYER_MEDIA_TYPE`]), so layers are shared between revisions and images as
+//! blobs of one repository. The registry checks that every blob a manifest names is present
+//! before it takes the manifest, so a tag never names a half-uploaded revision.
+//!
+//! Reads go through a local read-through cache, itself a directory repository (the same
+//! layout, records and blobs): a layer is downloaded once, verified as it streams, and a VM
+//! image opens from the cache's files; starting the same image twice downloads nothing the
+//! second time. The cache is bounded ([`RegistryStore::with_cache_max`]): after each download
+//! the least recently used revisions that no VM uses are dropped from it until it fits.
+//!
+//! Writes: a new revision's layers are pushed first (a blob the registry has is not sent
+//! again: `HEAD`, then a mount or an upload), then its record, then its manifest under its tag.
+//! A registry has no compare-and-swap on tags, so two clients that push the same name at once
+//! are told apart by reading the tag back: before the manifest goes, a tag that exists is
+//! refused ([`OnExisting::Refuse`]) or the next revision is taken ([`OnExisting::Replace`]);
+//! a check answered more than 50 ms before the `PUT` is sent is made again; after the `PUT`,
+//! the client waits 200 ms (at least four round trips of the check) and reads the tag back: a
+//! client that finds another manifest there lost the race and says so
+//! ([`Error::ImageExists`]), or takes the next revision; the tag holds the last `PUT`, whose
+//! client finds its own. Two clients can both believe they won only when a `PUT` takes longer
+//! than that wait to reach the registry after its check was answered; the later revision
+//! then stands. Each new revision costs that wait.
+//!
+//! What a registry cannot do: deleting needs the registry to allow it (`405` otherwise,
+//! reported as such); a deleted revision's blobs are removed by the registry's own garbage
+//! collection (`registry garbage-collect`), which no API starts, so [`Maintenance::gc`] here
+//! trims the local cache. Container images are not kept yet ([`Store::containers`] is `None`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use strata_disk::{DiskImage, Output};
+use strata_model::{DataBlob, Digest, DiskFormat, Kind, RevisionRecord};
+use strata_oci::registry::BlobPush;
+use strata_oci::{
+    BlobRead, Expected, OciError, Registry, RegistryBlobs, RegistryOptions, RegistryRef,
+};
+use strata_store::{CopyMethod, DeleteMode, NewBlob, Repository, StoreError, Writer};
+
+use crate::app::now;
+use crate::error::{Error, Result};
+use crate::store::{
+    AddedLayer, CopiedRevision, DiskSink, ImageKey, ImageSummary, Layer, LayerCopy, Maintenance,
+    NewImage, OnExisting, OnInUse, RevisionSummary, Revisions, Store, StoredDisk,
+};
+use crate::stores::RepositoryStore;
+
+/// The media type of a revision's config: its record, as a directory repository keeps it.
+pub const RECORD_MEDIA_TYPE: &str = "application/vnd.strata.revision.v1+json";
+
+/// The media type of a VM image layer: a qcow2 file whose backing file, if any, is the layer
+/// below it, named as a directory repository names it (`../../data/<xx>/<hex>`).
+pub const LAYER_MEDIA_TYPE: &str = "application/vnd.strata.disk.layer.v1.qcow2";
+
+/// The OCI image manifest media type.
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// Annotations of a revision's manifest: what listing needs without reading the record.
+const ANNOTATION_NAME: &str = "org.strata.image.name";
+const ANNOTATION_REVISION: &str = "org.strata.image.revision";
+const ANNOTATION_KIND: &str = "org.strata.image.kind";
+const ANNOTATION_OWNER: &str = "org.strata.image.owner";
+const ANNOTATION_TIMESTAMP: &str = "org.strata.image.timestamp";
+
+/// The longest tag the distribution specification allows.
+const MAX_TAG: usize = 128;
+
+/// The largest record read from a registry.
+const MAX_RECORD: u64 = 1 << 20;
+
+/// The longest a client waits between a tag's check and its manifest's PUT before checking
+/// again.
+const PUT_GUARD: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// How long after its manifest's PUT a client reads the tag back to learn whether it won
+/// (at least four round trips of the check): every client that checked the tag before the
+/// PUT landed has put its own by then.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Default bound of the local cache: 20 GiB.
+pub const DEFAULT_CACHE_MAX: u64 = 20 << 30;
+
+/// How often a push that lost a race for a revision number tries the next one
+/// ([`OnExisting::Replace`]): each round has a winner, so this many clients pushing one name
+/// at the same moment all get a revision.
+const REVISION_ATTEMPTS: u32 = 64;
+
+/// A repository in an OCI registry, with a local read-through cache. See the
+/// [module documentation](self).
+#[derive(Debug)]
+pub struct RegistryStore {
+    name: String,
+    remote: RegistryRef,
+    url: String,
+    registry: Arc<Registry>,
+    cache: RepositoryStore,
+    cache_max: u64,
+}
+
+impl RegistryStore {
+    /// The store `name` kept in the registry repository `url` (`docker://host[:port]/path`),
+    /// its blobs cached under `cache_dir` (created, with its parents, on first use). A
+    /// loopback registry is spoken to over plain http when https does not answer, as the
+    /// container transports do.
+    pub fn new(
+        name: impl Into<String>,
+        url: &str,
+        cache_dir: impl Into<PathBuf>,
+        options: RegistryOptions,
+    ) -> Result<RegistryStore> {
+        let name = name.into();
+        let bare = url.strip_prefix("docker://").unwrap_or(url);
+        if bare.contains('@')
+            || bare
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.contains(':'))
+        {
+            return Err(OciError::InvalidRequest(format!(
+                "{url}: a registry repository is named without a tag or digest"
+            ))
+            .into());
+        }
+        let remote = RegistryRef::parse(bare)?;
+        let options = if crate::transport::is_loopback(remote.registry()) {
+            RegistryOptions {
+                tls_verify: false,
+                ..options
+            }
+        } else {
+            options
+        };
+        let registry = Arc::new(Registry::new(options)?);
+        let cache = RepositoryStore::new(name.clone(), cache_dir.into()).creating_parents();
+        Ok(RegistryStore {
+            url: format!("docker://{}/{}", remote.registry(), remote.repository()),
+            name,
+            remote,
+            registry,
+            cache,
+            cache_max: DEFAULT_CACHE_MAX,
+        })
+    }
+
+    /// This store, its local cache bounded to `bytes` of layers (default
+    /// [`DEFAULT_CACHE_MAX`]).
+    pub fn with_cache_max(mut self, bytes: u64) -> RegistryStore {
+        self.cache_max = bytes;
+        self
+    }
+
+    /// The registry repository, `docker://host[:port]/path`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The local cache (a directory repository).
+    pub fn cache(&self) -> &RepositoryStore {
+        &self.cache
+    }
+
+    /// The reference of `tag` in the store's registry repository.
+    fn at(&self, tag: &str) -> Result<RegistryRef> {
+        Ok(self.remote.with_tag(tag)?)
+    }
+
+    /// The tag of `name`'s `revision`, or the error that the store cannot hold the name.
+    fn tag(&self, name: &str, revision: u64) -> Result<String> {
+        tag_of(name, revision).ok_or_else(|| Error::NameNotStorable {
+            name: name.to_owned(),
+            store: self.name.clone(),
+            reason: format!("its registry tag would be longer than {MAX_TAG} characters"),
+        })
+    }
+
+    /// Every image of the registry repository and its revisions, from the tag list alone
+    /// (tags strata did not write are ignored).
+    fn index(&self) -> Result<BTreeMap<String, Vec<u64>>> {
+        let mut index: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for tag in self.registry.tags(&self.remote)? {
+            if let Some((name, revision)) = parse_tag(&tag) {
+                index.entry(name).or_default().push(revision);
+            }
+        }
+        for revisions in index.values_mut() {
+            revisions.sort_unstable();
+        }
+        Ok(index)
+    }
+
+    /// The revisions of `name`, ascending (empty when there is none).
+    fn revision_numbers(&self, name: &str) -> Result<Vec<u64>> {
+        Ok(self.index()?.remove(name).unwrap_or_default())
+    }
+
+    /// The revision `name`, `revision` names (the latest without one), if the registry has it.
+    fn fetch(&self, name: &str, revision: Option<u64>) -> Result<Option<Remote>> {
+        let revision = match revision {
+            Some(r) => r,
+            None => match self.revision_numbers(name)?.last() {
+                Some(&r) => r,
+                None => return Ok(None),
+            },
+        };
+        let tag = self.tag(name, revision)?;
+        let Some(manifest) = self.registry.find_manifest(&self.at(&tag)?)? else {
+            return Ok(None);
+        };
+        let bad = |message: String| Error::BadRemoteRevision {
+            store: self.name.clone(),
+            tag: tag.clone(),
+            message,
+        };
+        let parsed: ArtifactManifest =
+            serde_json::from_slice(&manifest.bytes).map_err(|e| bad(format!("manifest: {e}")))?;
+        if parsed.config.media_type != RECORD_MEDIA_TYPE {
+            return Err(bad(format!(
+                "not a strata revision (config media type {})",
+                parsed.config.media_type
+            )));
+        }
+        let config = expected(&parsed.config).map_err(|e| bad(e.to_string()))?;
+        if config.size > MAX_RECORD {
+            return Err(bad(format!("record of {} bytes", config.size)));
+        }
+        let blobs = RegistryBlobs::new(Arc::clone(&self.registry), self.at(&tag)?);
+        let mut text = String::new();
+        blobs
+            .open_blob(&config.digest, config.size)?
+            .read_to_string(&mut text)
+            .map_err(|e| bad(format!("record: {e}")))?;
+        let record = RevisionRecord::from_json(name, &text).map_err(|e| bad(e.to_string()))?;
+        if record.name != name || record.revision != revision {
+            return Err(bad(format!(
+                "its record is {}@{}",
+                record.name, record.revision
+            )));
+        }
+        let mut layers = Vec::with_capacity(parsed.layers.len());
+        for desc in &parsed.layers {
+            layers.push(expected(desc).map_err(|e| bad(e.to_string()))?);
+        }
+        let named: Vec<&Digest> = record.data_blobs.iter().map(DataBlob::digest).collect();
+        if named.len() != layers.len() || named.iter().zip(&layers).any(|(d, l)| **d != l.digest) {
+            return Err(bad("its layers are not its record's blobs".to_owned()));
+        }
+        Ok(Some(Remote {
+            record,
+            layers,
+            tag,
+        }))
+    }
+
+    /// [`RegistryStore::fetch`] for `image`, which must exist.
+    fn remote_of(&self, image: &ImageSummary) -> Result<Remote> {
+        self.fetch(&image.name, image.revision)?
+            .ok_or_else(|| Error::ImageNotFound {
+                key: image.key(),
+                store: Some(self.name.clone()),
+            })
+    }
+
+    /// The summary of `record`.
+    fn summary(&self, record: &RevisionRecord) -> ImageSummary {
+        ImageSummary {
+            store: self.name.clone(),
+            name: record.name.clone(),
+            revision: Some(record.revision),
+            kind: record.kind,
+            owner: Some(record.owner.clone()),
+            timestamp: Some(record.timestamp),
+        }
+    }
+
+    /// Makes `remote` local: its layers downloaded into the cache (those it lacks, each
+    /// verified as it streams) and its record written there, marked as just used; then the
+    /// cache is trimmed to its bound.
+    fn mirror(&self, remote: &Remote) -> Result<()> {
+        let repo = self.cache.repository()?;
+        let writer = repo.writer()?;
+        let blobs = RegistryBlobs::new(Arc::clone(&self.registry), self.at(&remote.tag)?);
+        for layer in &remote.layers {
+            if repo.has_blob(&layer.digest) {
+                continue;
+            }
+            let reader = blobs.open_blob(&layer.digest, layer.size)?;
+            writer.put_blob(reader, Some(&layer.digest))?;
+        }
+        let record = &remote.record;
+        match repo.record(&record.name, record.revision) {
+            Ok(cached) if cached == *record => {}
+            Ok(_) => {
+                writer.delete_records(&record.name, &[record.revision], DeleteMode::Force)?;
+                writer.commit(record)?;
+            }
+            Err(StoreError::ImageNotFound { .. }) => writer.commit(record)?,
+            Err(e) => return Err(e.into()),
+        }
+        drop(writer);
+        touch(&self.record_file(repo, record));
+        self.trim_cache(Some(record))
+    }
+
+    fn record_file(&self, repo: &Repository, record: &RevisionRecord) -> PathBuf {
+        repo.meta_dir().join(strata_store::record_file_name(
+            &record.name,
+            record.revision,
+        ))
+    }
+
+    /// Drops the least recently used revisions from the cache (never `keep`, never one a VM
+    /// uses) until its layers fit the bound, then removes the blobs no revision names.
+    fn trim_cache(&self, keep: Option<&RevisionRecord>) -> Result<()> {
+        let repo = self.cache.repository()?;
+        let records = repo.records()?;
+        let mut sizes: BTreeMap<Digest, u64> = BTreeMap::new();
+        for record in &records {
+            for blob in &record.data_blobs {
+                let len = std::fs::metadata(repo.blob_path(blob.digest())).map_or(0, |m| m.len());
+                sizes.insert(blob.digest().clone(), len);
+            }
+        }
+        let mut total: u64 = sizes.values().sum();
+        if total <= self.cache_max {
+            return Ok(());
+        }
+        let mut by_use: Vec<(std::time::SystemTime, &RevisionRecord)> = records
+            .iter()
+            .filter(|r| keep.is_none_or(|k| k.name != r.name || k.revision != r.revision))
+            .map(|r| {
+                let used = std::fs::metadata(self.record_file(repo, r))
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH);
+                (used, r)
+            })
+            .collect();
+        by_use.sort_by_key(|(used, _)| *used);
+        let mut dropped: HashSet<(String, u64)> = HashSet::new();
+        {
+            let writer = repo.writer()?;
+            for (_, record) in by_use {
+                if total <= self.cache_max {
+                    break;
+                }
+                match writer.delete_records(
+                    &record.name,
+                    &[record.revision],
+                    DeleteMode::RefuseInUse,
+                ) {
+                    Ok(()) => {}
+                    Err(StoreError::InUse { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+                dropped.insert((record.name.clone(), record.revision));
+                let still_named: HashSet<&Digest> = records
+                    .iter()
+                    .filter(|r| !dropped.contains(&(r.name.clone(), r.revision)))
+                    .flat_map(|r| r.data_blobs.iter().map(DataBlob::digest))
+                    .collect();
+                total = sizes
+                    .iter()
+                    .filter(|(d, _)| still_named.contains(d))
+                    .map(|(_, len)| len)
+                    .sum();
+            }
+        }
+        match repo.try_gc(std::time::Duration::ZERO) {
+            Ok(_) | Err(StoreError::Locked { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Pushes `record`'s manifest under its tag, the layers and the record already in the
+    /// registry, then reads the tag back. `Ok(false)`: another client's manifest holds the tag.
+    fn put_revision(&self, record: &RevisionRecord, layers: &[Expected]) -> Result<(bool, Digest)> {
+        let tag = self.tag(&record.name, record.revision)?;
+        let dest = self.at(&tag)?;
+        let record_bytes = record.to_json().into_bytes();
+        let config = Expected {
+            digest: strata_oci::verify::digest_bytes(&record_bytes),
+            size: record_bytes.len() as u64,
+        };
+        self.registry
+            .push_blob(&dest, &BytesBlob(&record_bytes), &config, None)?;
+        let manifest = artifact_manifest(record, &config, layers);
+        let digest = strata_oci::verify::digest_bytes(&manifest);
+        // The check and the PUT right after it: a check answered long ago (this process
+        // stalled) is made again, so another client's PUT cannot slip in unseen between them.
+        let round_trip = loop {
+            let asked = std::time::Instant::now();
+            if self.registry.find_manifest(&dest)?.is_some() {
+                return Ok((false, digest));
+            }
+            let answered = std::time::Instant::now();
+            if answered.elapsed() < PUT_GUARD {
+                break answered - asked;
+            }
+        };
+        self.registry
+            .push_manifest(&dest, &manifest, OCI_MANIFEST)?;
+        // Another client that checked before this PUT landed has put its manifest by now;
+        // the tag holds the last one, which is the winner.
+        std::thread::sleep(SETTLE.max(round_trip * 4));
+        let now_there = self.registry.find_manifest(&dest)?;
+        Ok((now_there.is_some_and(|m| m.digest == digest), digest))
+    }
+
+    /// Stores a revision of `image` made of `layers` (already in the registry), numbered as
+    /// `image.on_existing` says, racing other clients as the module documentation tells.
+    fn commit_revision(
+        &self,
+        image: &NewImage,
+        make: &dyn Fn(u64) -> RevisionRecord,
+        layers: &[Expected],
+    ) -> Result<RevisionRecord> {
+        for _ in 0..REVISION_ATTEMPTS {
+            let revisions = self.revision_numbers(&image.name)?;
+            let revision = match (image.on_existing, revisions.last()) {
+                (OnExisting::Refuse, Some(_)) => return Err(self.exists(&image.name)),
+                (OnExisting::Refuse, None) => 0,
+                (OnExisting::Replace, last) => last.map_or(0, |r| r + 1),
+            };
+            let record = make(revision);
+            let (won, _) = self.put_revision(&record, layers)?;
+            if won {
+                return Ok(record);
+            }
+            if image.on_existing == OnExisting::Refuse {
+                return Err(self.exists(&image.name));
+            }
+            tracing::info!(name = %image.name, revision, "revision taken by another client; trying the next");
+            // Out of step with the other losers of this round, so they do not collide again.
+            let jitter = u64::from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos())
+                    % 20,
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5 + jitter));
+        }
+        Err(self.exists(&image.name))
+    }
+
+    fn exists(&self, name: &str) -> Error {
+        Error::ImageExists {
+            name: name.to_owned(),
+            store: self.name.clone(),
+        }
+    }
+
+    /// Pushes the cache's blob `digest` to the registry.
+    fn push_cached(&self, digest: &Digest, size: u64) -> Result<BlobPush> {
+        let exp = Expected {
+            digest: digest.clone(),
+            size,
+        };
+        Ok(self
+            .registry
+            .push_blob(&self.remote, self.cache.repository()?, &exp, None)?)
+    }
+
+    /// Records `record` in the cache as well (its blobs are there): the next read of it
+    /// downloads nothing.
+    fn cache_record(&self, record: &RevisionRecord) -> Result<()> {
+        let repo = self.cache.repository()?;
+        let writer = repo.writer()?;
+        if repo.record(&record.name, record.revision).is_ok() {
+            writer.delete_records(&record.name, &[record.revision], DeleteMode::Force)?;
+        }
+        writer.commit(record)?;
+        Ok(())
+    }
+}
+
+/// One revision as the registry holds it.
+#[derive(Debug, Clone)]
+struct Remote {
+    record: RevisionRecord,
+    layers: Vec<Expected>,
+    tag: String,
+}
+
+/// The parts of an OCI image manifest a revision needs.
+#[derive(Debug, Deserialize)]
+struct ArtifactManifest {
+    config: Descriptor,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Descriptor {
+    media_type: String,
+    digest: String,
+    size: u64,
+}
+
+fn expected(desc: &Descriptor) -> std::result::Result<Expected, String> {
+    let digest = desc
+        .digest
+        .strip_prefix("sha256:")
+        .and_then(|hex| hex.parse::<Digest>().ok())
+        .ok_or_else(|| format!("digest {:?} is not sha256", desc.digest))?;
+    Ok(Expected {
+        digest,
+        size: desc.size,
+    })
+}
+
+/// The manifest of `record`'s revision: `config` its record, `layers` its qcow2 layers.
+fn artifact_manifest(record: &RevisionRecord, config: &Expected, layers: &[Expected]) -> Vec<u8> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Manifest<'a> {
+        schema_version: u32,
+        media_type: &'a str,
+        artifact_type: &'a str,
+        config: Descriptor,
+        layers: Vec<Descriptor>,
+        annotations: BTreeMap<&'a str, String>,
+    }
+    let desc = |media_type: &str, e: &Expected| Descriptor {
+        media_type: media_type.to_owned(),
+        digest: e.digest.prefixed(),
+        size: e.size,
+    };
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: OCI_MANIFEST,
+        artifact_type: RECORD_MEDIA_TYPE,
+        config: desc(RECORD_MEDIA_TYPE, config),
+        layers: layers.iter().map(|l| desc(LAYER_MEDIA_TYPE, l)).collect(),
+        annotations: BTreeMap::from([
+            (ANNOTATION_NAME, record.name.clone()),
+            (ANNOTATION_REVISION, record.revision.to_string()),
+            (ANNOTATION_KIND, record.kind.as_str().to_owned()),
+            (ANNOTATION_OWNER, record.owner.clone()),
+            (ANNOTATION_TIMESTAMP, record.timestamp.to_string()),
+        ]),
+    };
+    // Serialising these plain types cannot fail.
+    serde_json::to_vec(&manifest).unwrap_or_default()
+}
+
+/// A blob held in memory, as a [`BlobRead`] (the record).
+struct BytesBlob<'a>(&'a [u8]);
+
+impl BlobRead for BytesBlob<'_> {
+    fn open_blob(&self, _: &Digest, _: u64) -> strata_oci::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(self.0))
+    }
+}
+
+/// The blobs of another store's layers, read from their files.
+struct LayerFiles<'a>(&'a dyn Revisions);
+
+impl BlobRead for LayerFiles<'_> {
+    fn open_blob(&self, digest: &Digest, size: u64) -> strata_oci::Result<Box<dyn Read + '_>> {
+        let path = self.0.layer_path(digest);
+        let file = std::fs::File::open(&path).map_err(|e| OciError::from_io(&path, "open", e))?;
+        Ok(Box::new(strata_oci::verify::VerifyingReader::new(
+            file,
+            path.display().to_string(),
+            digest.clone(),
+            size,
+        )))
+    }
+}
+
+/// Marks `path` used now (its mtime), for the cache's least-recently-used order.
+fn touch(path: &Path) {
+    if let Ok(file) = std::fs::File::open(path) {
+        // Best effort: a cache entry that keeps an old time is only dropped sooner.
+        let _ = file.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// The tag of `name`'s `revision`: the name with every character outside `[A-Za-z0-9.-]`
+/// (and a leading `.` or `-`) written `_xx` per UTF-8 byte, then `_r<revision>`. `_` followed
+/// by `r` never comes out of the escaping (its digits are lowercase hex), so the last `_r`
+/// splits a tag back. `None` when the tag would pass 128 characters.
+pub fn tag_of(name: &str, revision: u64) -> Option<String> {
+    let mut tag = String::with_capacity(name.len() + 8);
+    for (i, byte) in name.bytes().enumerate() {
+        let plain = byte.is_ascii_alphanumeric() || (i > 0 && (byte == b'.' || byte == b'-'));
+        if plain {
+            tag.push(char::from(byte));
+        } else {
+            tag.push_str(&format!("_{byte:02x}"));
+        }
+    }
+    tag.push_str(&format!("_r{revision}"));
+    (tag.len() <= MAX_TAG && !name.is_empty()).then_some(tag)
+}
+
+/// The name and revision a tag of [`tag_of`]'s form stands for; `None` for any other tag.
+pub fn parse_tag(tag: &str) -> Option<(String, u64)> {
+    let (escaped, revision) = tag.rsplit_once("_r")?;
+    if revision.is_empty() || !revision.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if revision.len() > 1 && revision.starts_with('0') {
+        return None;
+    }
+    let revision = revision.parse().ok()?;
+    let mut bytes = Vec::with_capacity(escaped.len());
+    let mut rest = escaped.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'_' {
+            let hex = tail.get(..2)?;
+            if !hex.iter().all(|h| matches!(h, b'0'..=b'9' | b'a'..=b'f')) {
+                return None;
+            }
+            bytes.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            rest = &tail[2..];
+        } else {
+            bytes.push(b);
+            rest = tail;
+        }
+    }
+    let name = String::from_utf8(bytes).ok()?;
+    (tag_of(&name, revision).as_deref() == Some(tag)).then_some((name, revision))
+}
+
+impl Store for RegistryStore {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The local cache's directory.
+    fn path(&self) -> &Path {
+        self.cache.path()
+    }
+
+    /// Whether the cache may be written; the registry's permissions show at the first push.
+    fn writable(&self) -> Option<bool> {
+        Some(self.cache.writable().unwrap_or(true))
+    }
+
+    /// One tag list, then one manifest per image listed (its annotations).
+    fn list(&self, matches: &dyn Fn(&str) -> bool) -> Result<Vec<ImageSummary>> {
+        let mut images = Vec::new();
+        for (name, revisions) in self.index()? {
+            if !matches(&name) {
+                continue;
+            }
+            let Some(&latest) = revisions.last() else {
+                continue;
+            };
+            let tag = self.tag(&name, latest)?;
+            let Some(manifest) = self.registry.find_manifest(&self.at(&tag)?)? else {
+                continue; // deleted since the tag list was read
+            };
+            let parsed: ArtifactManifest =
+                serde_json::from_slice(&manifest.bytes).map_err(|e| Error::BadRemoteRevision {
+                    store: self.name.clone(),
+                    tag: tag.clone(),
+                    message: format!("manifest: {e}"),
+                })?;
+            let a = &parsed.annotations;
+            images.push(ImageSummary {
+                store: self.name.clone(),
+                name,
+                revision: Some(latest),
+                kind: match a.get(ANNOTATION_KIND).map(String::as_str) {
+                    Some("ctr") => Kind::Ctr,
+                    _ => Kind::Vm,
+                },
+                owner: a.get(ANNOTATION_OWNER).cloned(),
+                timestamp: a.get(ANNOTATION_TIMESTAMP).and_then(|t| t.parse().ok()),
+            });
+        }
+        Ok(images)
+    }
+
+    fn find(&self, key: &ImageKey) -> Result<Option<ImageSummary>> {
+        let ImageKey::Name { name, revision } = key else {
+            return Err(Error::KeyNotSupported {
+                key: key.clone(),
+                store: self.name.clone(),
+            });
+        };
+        Ok(self
+            .fetch(name, *revision)?
+            .map(|remote| self.summary(&remote.record)))
+    }
+
+    /// The layers are downloaded into the cache (those it lacks) and named there.
+    fn layers(&self, image: &ImageSummary) -> Result<Vec<Layer>> {
+        let remote = self.remote_of(image)?;
+        self.mirror(&remote)?;
+        let repo = self.cache.repository()?;
+        Ok(remote
+            .layers
+            .iter()
+            .map(|l| Layer {
+                digest: Some(l.digest.clone()),
+                path: repo.blob_path(&l.digest),
+                size: l.size,
+            })
+            .collect())
+    }
+
+    /// Opened from the cache, after the layers it lacks are downloaded.
+    fn open_disk(&self, image: &ImageSummary) -> Result<Box<dyn DiskImage>> {
+        let remote = self.remote_of(image)?;
+        self.mirror(&remote)?;
+        self.cache.open_disk(&self.summary(&remote.record))
+    }
+
+    /// Written into the cache as one flattened qcow2 blob, then pushed on commit.
+    fn create_disk(&self, image: &NewImage) -> Result<Box<dyn DiskSink + '_>> {
+        self.tag(&image.name, 0)?;
+        if image.on_existing == OnExisting::Refuse
+            && !self.revision_numbers(&image.name)?.is_empty()
+        {
+            return Err(self.exists(&image.name));
+        }
+        let repo = self.cache.repository()?;
+        let writer = repo.writer()?;
+        let blob = writer.new_blob()?;
+        Ok(Box::new(RegistryDisk {
+            store: self,
+            _writer: writer,
+            blob,
+            image: image.clone(),
+        }))
+    }
+
+    /// The VMs that run on the cache's copy of the image.
+    fn users(&self, name: &str, revision: Option<u64>) -> Result<Vec<String>> {
+        let revisions = self.revisions_named(name, revision)?;
+        let repo = self.cache.repository()?;
+        let mut users = Vec::new();
+        for revision in revisions {
+            if repo.record(name, revision).is_ok() {
+                users.extend(
+                    repo.is_in_use(name, revision)?
+                        .iter()
+                        .map(|id| id.as_str().to_owned()),
+                );
+            }
+        }
+        users.sort();
+        users.dedup();
+        Ok(users)
+    }
+
+    /// Each revision's manifest is deleted (and with it its tag), one after the other: a
+    /// registry deletes one manifest per request, so an error part way leaves the revisions
+    /// before it deleted, and says which failed.
+    fn remove(&self, name: &str, revision: Option<u64>, on_in_use: OnInUse) -> Result<Vec<u64>> {
+        let revisions = self.revisions_named(name, revision)?;
+        if on_in_use == OnInUse::Refuse {
+            let users = self.users(name, revision)?;
+            if !users.is_empty() {
+                return Err(Error::ImageInUse {
+                    key: ImageKey::Name {
+                        name: name.to_owned(),
+                        revision,
+                    },
+                    store: self.name.clone(),
+                    users,
+                });
+            }
+        }
+        for &r in &revisions {
+            let tag = self.tag(name, r)?;
+            let at = self.at(&tag)?;
+            if let Some(manifest) = self.registry.find_manifest(&at)? {
+                self.registry.delete_manifest(&at, &manifest.digest)?;
+            }
+        }
+        let repo = self.cache.repository()?;
+        let cached: Vec<u64> = revisions
+            .iter()
+            .copied()
+            .filter(|&r| repo.record(name, r).is_ok())
+            .collect();
+        if !cached.is_empty() {
+            repo.writer()?
+                .delete_records(name, &cached, DeleteMode::Force)?;
+        }
+        Ok(revisions)
+    }
+
+    fn revisions(&self) -> Option<&dyn Revisions> {
+        Some(self)
+    }
+
+    fn maintenance(&self) -> Option<&dyn Maintenance> {
+        Some(self)
+    }
+}
+
+impl RegistryStore {
+    /// The revision of `name` given, or every one, each checked to exist.
+    fn revisions_named(&self, name: &str, revision: Option<u64>) -> Result<Vec<u64>> {
+        let all = self.revision_numbers(name)?;
+        let found: Vec<u64> = match revision {
+            Some(r) => all.into_iter().filter(|&x| x == r).collect(),
+            None => all,
+        };
+        if found.is_empty() {
+            return Err(Error::ImageNotFound {
+                key: ImageKey::Name {
+                    name: name.to_owned(),
+                    revision,
+                },
+                store: Some(self.name.clone()),
+            });
+        }
+        Ok(found)
+    }
+}
+
+/// A new VM image of a registry store: a blob in the cache, pushed with its revision on
+/// commit.
+#[derive(Debug)]
+struct RegistryDisk<'r> {
+    store: &'r RegistryStore,
+    /// Keeps the cache's gc away until the blob is committed and pushed.
+    _writer: Writer<'r>,
+    blob: NewBlob<'r>,
+    image: NewImage,
+}
+
+impl Output for RegistryDisk<'_> {
+    fn file(&self) -> &std::fs::File {
+        self.blob.file()
+    }
+
+    fn path(&self) -> &Path {
+        self.blob.path()
+    }
+
+    fn record(&mut self, data: &[u8], offset: u64) {
+        self.blob.record(data, offset);
+    }
+
+    fn expect_rewrites(&mut self) {
+        self.blob.expect_rewrites();
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.blob.bytes_written()
+    }
+}
+
+impl DiskSink for RegistryDisk<'_> {
+    fn format(&self) -> DiskFormat {
+        DiskFormat::Qcow2
+    }
+
+    fn commit(self: Box<Self>) -> Result<StoredDisk> {
+        let RegistryDisk {
+            store,
+            _writer,
+            blob,
+            image,
+        } = *self;
+        let stored = blob.commit()?;
+        let pushed = store.push_cached(&stored.digest, stored.len)?;
+        let layer = Expected {
+            digest: stored.digest.clone(),
+            size: stored.len,
+        };
+        let timestamp = now();
+        let record = store.commit_revision(
+            &image,
+            &|revision| {
+                RevisionRecord::new(
+                    &image.name,
+                    revision,
+                    Kind::Vm,
+                    &image.owner,
+                    timestamp,
+                    [stored.digest.clone()],
+                )
+            },
+            std::slice::from_ref(&layer),
+        )?;
+        drop(_writer);
+        store.cache_record(&record)?;
+        store.trim_cache(Some(&record))?;
+        Ok(StoredDisk {
+            image: store.summary(&record),
+            digest: Some(stored.digest),
+            file_len: stored.len,
+            bytes_written: if pushed == BlobPush::Uploaded {
+                stored.len
+            } else {
+                0
+            },
+            deduplicated: pushed != BlobPush::Uploaded,
+        })
+    }
+}
+
+impl Revisions for RegistryStore {
+    /// One manifest and record per revision; the layers are named where the cache keeps (or
+    /// will keep) them, not downloaded.
+    fn revisions_of(&self, name: &str) -> Result<Vec<RevisionSummary>> {
+        let repo = self.cache.repository()?;
+        let mut out = Vec::new();
+        for revision in self.revisions_named(name, None)? {
+            let Some(remote) = self.fetch(name, Some(revision))? else {
+                continue;
+            };
+            out.push(RevisionSummary {
+                revision,
+                timestamp: remote.record.timestamp,
+                layers: remote
+                    .layers
+                    .iter()
+                    .map(|l| Layer {
+                        digest: Some(l.digest.clone()),
+                        path: repo.blob_path(&l.digest),
+                        size: l.size,
+                    })
+                    .collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn record(&self, image: &ImageSummary) -> Result<RevisionRecord> {
+        Ok(self.remote_of(image)?.record)
+    }
+
+    fn records(&self) -> Result<Vec<RevisionRecord>> {
+        let mut records = Vec::new();
+        for (name, revisions) in self.index()? {
+            for revision in revisions {
+                if let Some(remote) = self.fetch(&name, Some(revision))? {
+                    records.push(remote.record);
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    /// Each layer the registry lacks is uploaded from the other store's file (verified as it
+    /// is read); a layer it has costs one `HEAD`.
+    fn copy_revision(
+        &self,
+        from: &dyn Revisions,
+        record: &RevisionRecord,
+        image: &NewImage,
+        progress: &dyn Fn(u64),
+    ) -> Result<CopiedRevision> {
+        self.tag(&image.name, 0)?;
+        let src = LayerFiles(from);
+        let mut layers = Vec::with_capacity(record.data_blobs.len());
+        let mut expected_layers = Vec::with_capacity(record.data_blobs.len());
+        let mut done = 0u64;
+        for blob in &record.data_blobs {
+            let path = from.layer_path(blob.digest());
+            let size = crate::app::file_len(&path)?;
+            let exp = Expected {
+                digest: blob.digest().clone(),
+                size,
+            };
+            let pushed = self.registry.push_blob(&self.remote, &src, &exp, None)?;
+            done += size;
+            progress(done);
+            layers.push(LayerCopy {
+                digest: exp.digest.clone(),
+                size,
+                method: if pushed == BlobPush::Uploaded {
+                    CopyMethod::SparseCopy
+                } else {
+                    CopyMethod::Existing
+                },
+            });
+            expected_layers.push(exp);
+        }
+        let timestamp = now();
+        let copy = self.commit_revision(
+            image,
+            &|revision| RevisionRecord {
+                name: image.name.clone(),
+                revision,
+                kind: record.kind,
+                owner: image.owner.clone(),
+                timestamp,
+                data_blobs: record.data_blobs.clone(),
+                description: None,
+                custom_meta: record.custom_meta.clone(),
+            },
+            &expected_layers,
+        )?;
+        Ok(CopiedRevision {
+            image: self.summary(&copy),
+            layers,
+        })
+    }
+
+    /// Where the cache keeps the layer (downloaded by [`Store::layers`]).
+    fn layer_path(&self, digest: &Digest) -> PathBuf {
+        self.cache.layer_path(digest)
+    }
+
+    /// Held on this machine only: clients on other machines are told apart when they push
+    /// (see the module documentation).
+    fn hold_name(&self, name: &str) -> Result<Box<dyn Send + '_>> {
+        self.cache.hold_name(name)
+    }
+
+    /// The new layer is made in the cache over the base's top layer (downloaded first), then
+    /// pushed as the next revision.
+    fn add_layer(&self, base: &ImageSummary, new_size: u64, owner: &str) -> Result<AddedLayer> {
+        let remote = self.remote_of(base)?;
+        self.mirror(&remote)?;
+        let record = &remote.record;
+        let Some(top) = record.top_blob() else {
+            return Err(Error::BadRemoteRevision {
+                store: self.name.clone(),
+                tag: remote.tag.clone(),
+                message: "the revision has no layer".to_owned(),
+            });
+        };
+        let repo = self.cache.repository()?;
+        let writer = repo.writer()?;
+        let backing = Repository::relative_blob_path(top.digest());
+        let mut options = strata_disk::qcow2::CreateOptions::new(new_size);
+        options.backing = Some((backing.to_string_lossy().into_owned(), DiskFormat::Qcow2));
+        let mut blob = writer.new_blob()?;
+        strata_disk::qcow2::create(&mut blob, &options)?;
+        let stored = blob.commit()?;
+        self.push_cached(&stored.digest, stored.len)?;
+        let mut layers = remote.layers.clone();
+        layers.push(Expected {
+            digest: stored.digest.clone(),
+            size: stored.len,
+        });
+        let mut data_blobs = record.data_blobs.clone();
+        data_blobs.push(DataBlob::bare(stored.digest.clone()));
+        let timestamp = now();
+        let next = self.commit_revision(
+            &NewImage {
+                name: record.name.clone(),
+                owner: owner.to_owned(),
+                on_existing: OnExisting::Replace,
+            },
+            &|revision| RevisionRecord {
+                name: record.name.clone(),
+                revision,
+                kind: Kind::Vm,
+                owner: owner.to_owned(),
+                timestamp,
+                data_blobs: data_blobs.clone(),
+                description: None,
+                custom_meta: record.custom_meta.clone(),
+            },
+            &layers,
+        )?;
+        drop(writer);
+        self.cache_record(&next)?;
+        Ok(AddedLayer {
+            image: self.summary(&next),
+            layers: next.data_blobs.len(),
+            digest: stored.digest,
+        })
+    }
+}
+
+impl Maintenance for RegistryStore {
+    /// Trims the local cache to its bound and removes what no cached revision names. The
+    /// registry's own blobs are its garbage collection's (`registry garbage-collect`), which
+    /// no API starts.
+    fn gc(&self, grace: std::time::Duration) -> Result<strata_store::GcReport> {
+        self.trim_cache(None)?;
+        self.cache.gc(grace)
+    }
+
+    /// Every tag's manifest and record read and checked against the tag, every layer and
+    /// record present in the registry (`HEAD`), and the cache verified as a directory
+    /// repository. A revision that fails is reported as a bad record.
+    fn verify(&self) -> Result<strata_store::VerifyReport> {
+        let mut report = self.cache.verify()?;
+        for (name, revisions) in self.index()? {
+            for revision in revisions {
+                let tag = self.tag(&name, revision)?;
+                let problem = |message: String| strata_store::Problem::BadRecord {
+                    path: PathBuf::from(format!("{}:{tag}", self.url)),
+                    message,
+                };
+                report.records_checked += 1;
+                let remote = match self.fetch(&name, Some(revision)) {
+                    Ok(Some(remote)) => remote,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        report.problems.push(problem(e.to_string()));
+                        continue;
+                    }
+                };
+                for layer in &remote.layers {
+                    if !self.registry.has_blob(&self.remote, &layer.digest)? {
+                        report.problems.push(strata_store::Problem::MissingBlob {
+                            name: name.clone(),
+                            revision,
+                            digest: layer.digest.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_name_every_name_and_read_back() {
+        for (name, revision, tag) in [
+            ("centos7", 0, "centos7_r0"),
+            ("a_r5", 3, "a_5fr5_r3"),
+            ("centos/7:2004.01", 12, "centos_2f7_3a2004.01_r12"),
+            (".hidden", 1, "_2ehidden_r1"),
+            ("-x", 1, "_2dx_r1"),
+            ("é", 0, "_c3_a9_r0"),
+        ] {
+            assert_eq!(tag_of(name, revision).as_deref(), Some(tag), "{name}");
+            assert_eq!(parse_tag(tag), Some((name.to_owned(), revision)), "{tag}");
+        }
+        assert_eq!(tag_of("", 0), None);
+        assert_eq!(tag_of(&"x".repeat(126), 0), None);
+        assert!(tag_of(&"x".repeat(125), 0).is_some());
+    }
+
+    #[test]
+    fn tags_strata_did_not_write_are_not_revisions() {
+        for tag in [
+            "latest", "v1.0", "x_r", "x_r01", "x_rx", "_zz_r0", "a_5F_r0", "a_2_r0", "_r0",
+        ] {
+            assert_eq!(parse_tag(tag), None, "{tag}");
+        }
+    }
+}

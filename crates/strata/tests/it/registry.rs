@@ -1,0 +1,345 @@
+//! A repository kept in a registry (`RegistryStore`) against a real `docker-registry` on
+//! 127.0.0.1: every operation of a directory repository, several clients at once, and
+//! authentication.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use strata::stores::RegistryStore;
+use strata::{
+    CopyRequest, DeleteRequest, DiskFormat, ErrorKind, ExportRequest, ListRequest, NamePolicy,
+    OnExisting, RepositoryStore, Store, Strata, StrataOptions, VerifyRequest,
+};
+use strata_oci::RegistryOptions;
+use strata_oci::registry::Credentials;
+use strata_testkit::registry::LocalRegistry;
+
+use crate::util::{image, import_request, make_raw, target};
+
+/// A `Strata` with the directory repository `local` and the registry store `shared` (its cache
+/// under `dir/<cache>`), owner `owner`.
+fn strata(reg: &LocalRegistry, dir: &Path, cache: &str, owner: &str) -> Strata {
+    strata_with(reg, dir, cache, owner, RegistryOptions::default())
+}
+
+fn strata_with(
+    reg: &LocalRegistry,
+    dir: &Path,
+    cache: &str,
+    owner: &str,
+    options: RegistryOptions,
+) -> Strata {
+    let shared = RegistryStore::new(
+        "shared",
+        &format!("docker://{}/strata/vm", reg.host()),
+        dir.join(cache),
+        options,
+    )
+    .unwrap();
+    let stores: Vec<Arc<dyn Store>> = vec![
+        Arc::new(RepositoryStore::new("local", dir.join("local"))),
+        Arc::new(shared),
+    ];
+    Strata::new(
+        stores,
+        StrataOptions {
+            owner: Some(owner.into()),
+            ..StrataOptions::default()
+        },
+    )
+}
+
+fn export(strata: &Strata, what: &str, to: &Path) {
+    strata
+        .export(
+            ExportRequest {
+                image: image(what),
+                dest: strata::Destination::Disk {
+                    path: to.to_owned(),
+                    format: DiskFormat::Raw,
+                },
+            },
+            &strata::NoProgress,
+        )
+        .unwrap();
+}
+
+fn names(strata: &Strata, store: &str) -> Vec<String> {
+    let listed = strata
+        .list(ListRequest {
+            store: Some(store.into()),
+            filter: None,
+        })
+        .unwrap();
+    listed.stores[0]
+        .images
+        .iter()
+        .map(|i| format!("{}@{}", i.name, i.revision.unwrap()))
+        .collect()
+}
+
+/// The blobs of a directory repository's `data/`, with their inodes.
+fn blob_inodes(repo: &Path) -> Vec<(String, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let Ok(fans) = std::fs::read_dir(repo.join("data")) else {
+        return out;
+    };
+    for fan in fans {
+        for blob in std::fs::read_dir(fan.unwrap().path()).unwrap() {
+            let blob = blob.unwrap();
+            out.push((
+                blob.file_name().to_string_lossy().into_owned(),
+                blob.metadata().unwrap().ino(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_registry_repository_imports_lists_exports_copies_and_deletes() {
+    let Some(reg) = LocalRegistry::start(None) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    make_raw(&raw, 64 << 20);
+    let a = strata(&reg, dir.path(), "cache-a", "alice");
+
+    // Import straight into the registry, under a name a tag cannot hold as it is.
+    let imported = a
+        .import(
+            import_request(&raw, "shared:centos/7:2004.01"),
+            &strata::NoProgress,
+        )
+        .unwrap();
+    assert_eq!(imported.image.store, "shared");
+    assert_eq!(imported.image.revision, Some(0));
+    assert_eq!(names(&a, "shared"), ["centos/7:2004.01@0"]);
+    let listed = a
+        .list(ListRequest {
+            store: Some("shared".into()),
+            filter: None,
+        })
+        .unwrap();
+    assert_eq!(listed.stores[0].images[0].owner.as_deref(), Some("alice"));
+
+    // The same name again is refused; with Replace it is the next revision.
+    let e = a
+        .import(
+            import_request(&raw, "shared:centos/7:2004.01"),
+            &strata::NoProgress,
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    let mut again = import_request(&raw, "shared:centos/7:2004.01");
+    again.policy = NamePolicy {
+        on_existing: OnExisting::Replace,
+        warn_if_elsewhere: false,
+    };
+    let second = a.import(again, &strata::NoProgress).unwrap();
+    assert_eq!(second.image.revision, Some(1));
+    assert!(second.deduplicated, "the same layer is not uploaded twice");
+
+    // Another machine (another cache) reads it back byte for byte.
+    let b = strata(&reg, dir.path(), "cache-b", "bob");
+    let out = dir.path().join("out.raw");
+    export(&b, "shared:centos/7:2004.01@0", &out);
+    assert!(std::fs::read(&out).unwrap() == std::fs::read(&raw).unwrap());
+    // A second read downloads nothing: the cached layer is the same file.
+    let cached = blob_inodes(&dir.path().join("cache-b"));
+    assert_eq!(cached.len(), 1);
+    export(&b, "shared:centos/7:2004.01", &out);
+    assert_eq!(blob_inodes(&dir.path().join("cache-b")), cached);
+
+    // Copies both ways between the directory repository and the registry.
+    a.import(import_request(&raw, "local:base"), &strata::NoProgress)
+        .unwrap();
+    a.copy(
+        CopyRequest {
+            src: image("local:base"),
+            dest: target("shared:base-copy"),
+            policy: NamePolicy::default(),
+        },
+        &strata::NoProgress,
+    )
+    .unwrap();
+    b.copy(
+        CopyRequest {
+            src: image("shared:base-copy"),
+            dest: target("local:back"),
+            policy: NamePolicy::default(),
+        },
+        &strata::NoProgress,
+    )
+    .unwrap();
+    export(&b, "local:back", &out);
+    assert!(std::fs::read(&out).unwrap() == std::fs::read(&raw).unwrap());
+    assert_eq!(names(&b, "shared"), ["base-copy@0", "centos/7:2004.01@1"]);
+
+    // Other tools see valid OCI manifests with strata's media types.
+    if strata_testkit::have("the skopeo check", &["skopeo"]) {
+        let out = Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{}/strata/vm:base-copy_r0", reg.host()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            manifest["config"]["mediaType"],
+            strata::stores::registry::RECORD_MEDIA_TYPE
+        );
+        assert_eq!(
+            manifest["layers"][0]["mediaType"],
+            strata::stores::registry::LAYER_MEDIA_TYPE
+        );
+        assert_eq!(manifest["annotations"]["org.strata.image.owner"], "alice");
+    }
+
+    // Verify reads every revision back; delete removes one revision, then the rest.
+    let verified = b
+        .verify(
+            VerifyRequest {
+                store: Some("shared".into()),
+            },
+            &strata::NoProgress,
+        )
+        .unwrap();
+    assert!(verified.is_clean(), "{verified:?}");
+    b.delete(DeleteRequest::new(image("shared:centos/7:2004.01@0")))
+        .unwrap();
+    assert_eq!(names(&a, "shared"), ["base-copy@0", "centos/7:2004.01@1"]);
+    a.delete(DeleteRequest::new(image("shared:centos/7:2004.01")))
+        .unwrap();
+    assert_eq!(names(&a, "shared"), ["base-copy@0"]);
+    let e = a
+        .delete(DeleteRequest::new(image("shared:centos/7:2004.01")))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+}
+
+#[test]
+fn concurrent_pushes_of_one_name_end_with_one_winner_and_lose_nothing() {
+    let Some(reg) = LocalRegistry::start(None) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let clients = 8;
+    for i in 0..clients {
+        make_raw(&dir.path().join(format!("{i}.raw")), (16 + i as u64) << 20);
+    }
+    // Refused names: one client wins, the others are told the name exists.
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|i| {
+                let (reg, dir) = (&reg, dir.path());
+                s.spawn(move || {
+                    let strata = strata(reg, dir, &format!("cache-{i}"), &format!("u{i}"));
+                    strata.import(
+                        import_request(&dir.join(format!("{i}.raw")), "shared:race"),
+                        &strata::NoProgress,
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for e in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    }
+    let check = strata(&reg, dir.path(), "cache-check", "checker");
+    let shown = check
+        .show(strata::ShowRequest {
+            image: image("shared:race"),
+        })
+        .unwrap();
+    assert_eq!(shown.image.owner, winners[0].image.owner);
+
+    // Replacing: every client's image is stored, each under its own revision.
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|i| {
+                let (reg, dir) = (&reg, dir.path());
+                s.spawn(move || {
+                    let strata = strata(reg, dir, &format!("cache-{i}"), &format!("u{i}"));
+                    let mut request = import_request(&dir.join(format!("{i}.raw")), "shared:many");
+                    request.policy.on_existing = OnExisting::Replace;
+                    strata.import(request, &strata::NoProgress).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut revisions: Vec<u64> = results.iter().map(|r| r.image.revision.unwrap()).collect();
+    revisions.sort_unstable();
+    assert_eq!(revisions, (0..clients as u64).collect::<Vec<_>>());
+    for outcome in &results {
+        let r = outcome.image.revision.unwrap();
+        let shown = check
+            .show(strata::ShowRequest {
+                image: image(&format!("shared:many@{r}")),
+            })
+            .unwrap();
+        assert_eq!(shown.image.owner, outcome.image.owner, "revision {r}");
+        let i: usize = outcome.image.owner.as_deref().unwrap()[1..]
+            .parse()
+            .unwrap();
+        let out = dir.path().join("out.raw");
+        export(&check, &format!("shared:many@{r}"), &out);
+        let (got, want) = (
+            std::fs::read(&out).unwrap(),
+            std::fs::read(dir.path().join(format!("{i}.raw"))).unwrap(),
+        );
+        assert!(
+            got == want,
+            "revision {r} is not client {i}'s image: {} bytes against {}, first difference at {:?}",
+            got.len(),
+            want.len(),
+            got.iter().zip(&want).position(|(a, b)| a != b)
+        );
+    }
+}
+
+#[test]
+fn an_authenticated_registry_takes_the_right_credentials_only() {
+    let line = strata_testkit::registry::htpasswd_line("alice", "s3cret");
+    let Some(reg) = LocalRegistry::start(Some(&line)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    make_raw(&raw, 16 << 20);
+    let basic = |password: &str| RegistryOptions {
+        credentials: Credentials::Basic {
+            user: "alice".into(),
+            password: password.into(),
+        },
+        ..RegistryOptions::default()
+    };
+    let good = strata_with(&reg, dir.path(), "cache-good", "alice", basic("s3cret"));
+    good.import(import_request(&raw, "shared:img"), &strata::NoProgress)
+        .unwrap();
+    assert_eq!(names(&good, "shared"), ["img@0"]);
+    let bad = strata_with(&reg, dir.path(), "cache-bad", "mallory", basic("guess"));
+    let e = bad
+        .import(import_request(&raw, "shared:other"), &strata::NoProgress)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    let e = bad
+        .show(strata::ShowRequest {
+            image: image("shared:img"),
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert_eq!(names(&good, "shared"), ["img@0"]);
+}
