@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use strata::{
     CacheOptions, Env, ImageKey, ImageLocator, NamePolicy, NewImageTarget, OnExisting,
-    RepositoryStore, Store, Strata, StrataOptions,
+    RegistryOptions, RegistryStore, RepositoryStore, Store, Strata, StrataOptions,
 };
 use strata_model::ImageRef;
 use strata_store::{ReposConfig, Scope};
@@ -57,15 +57,26 @@ impl Settings {
             Some(config) => config,
             None => ReposConfig::load(&env).map_err(strata::Error::from)?,
         };
-        let stores = config.repos().iter().map(|def| {
-            let store = RepositoryStore::new(&def.name, &def.path);
-            let store = if def.scope == Scope::Default {
-                store.creating_parents()
-            } else {
-                store
-            };
-            Arc::new(store) as Arc<dyn Store>
-        });
+        // strata's extension: a repository with a `url` lives in a registry, its blobs cached
+        // at its `path`.
+        let stores: Vec<Arc<dyn Store>> = config
+            .repos()
+            .iter()
+            .map(|def| {
+                if let Some(url) = &def.url {
+                    let store =
+                        RegistryStore::new(&def.name, url, &def.path, RegistryOptions::default())?;
+                    return Ok(Arc::new(store) as Arc<dyn Store>);
+                }
+                let store = RepositoryStore::new(&def.name, &def.path);
+                let store = if def.scope == Scope::Default {
+                    store.creating_parents()
+                } else {
+                    store
+                };
+                Ok(Arc::new(store) as Arc<dyn Store>)
+            })
+            .collect::<Result<_, strata::Error>>()?;
         let options = StrataOptions {
             owner: options.owner.or_else(|| Some(env.user().to_owned())),
             cache: config.cache_def().map(|def| CacheOptions {

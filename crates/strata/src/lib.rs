@@ -225,7 +225,7 @@ pub use store::{
     Containers, ImageKey, ImageLocator, ImageSummary, Layer, LayerCopy, Maintenance, NamePolicy,
     NewImageTarget, OnExisting, OnInUse, RevisionSummary, Revisions, Store,
 };
-pub use stores::{FlatStore, RepositoryStore};
+pub use stores::{FlatStore, RegistryStore, RepositoryStore};
 
 /// Types of the crates below that appear in requests and outcomes, re-exported so that front
 /// ends need no direct dependency for them.
@@ -234,5 +234,6 @@ pub use strata_model::{
     ByteSize, Digest, DiskFormat, Kind,
     spec::{ContainerTransport, Format, Probe},
 };
+pub use strata_oci::RegistryOptions;
 pub use strata_store::{CopyMethod, Env, GcReport, ImageDriver, Problem, VerifyReport};
 pub use transport::{NativeRegistry, RegistrySource, RemoteImage};

@@ -340,3 +340,42 @@ fn import_from_ostree() {
         "{export:?}"
     );
 }
+
+/// A repository whose `repos.yaml` entry names a registry (`url:`, strata's extension):
+/// import, list, show, export and delete work on it as on a directory, and a second sandbox
+/// (another machine, its own cache) sees the same images.
+#[test]
+fn a_repository_kept_in_a_registry() {
+    let Some(registry) = strata_testkit::LocalRegistry::start(None) else {
+        return;
+    };
+    let sandboxes: Vec<Sandbox> = (0..2)
+        .map(|_| {
+            let sb = Sandbox::new(&["user"]);
+            let file = sb.path("conf/user/repos.yaml");
+            let mut yaml = std::fs::read_to_string(&file).expect("repos.yaml");
+            yaml.push_str(&format!(
+                "  - name: shared\n    url: \"docker://{}/site/images\"\n    path: \"{}\"\n",
+                registry.host(),
+                sb.path("shared-cache").display()
+            ));
+            std::fs::write(&file, yaml).expect("repos.yaml");
+            sb
+        })
+        .collect();
+    let (a, b) = (&sandboxes[0], &sandboxes[1]);
+    let disk = a.raw_disk("disk.raw", 8 << 20);
+    a.ok(&["import", &disk, "shared:centos"]);
+    let listed = b.run(&["list", "-R", "shared"]);
+    assert!(listed.contains("centos") && listed.contains("exit: 0"), "{listed}");
+    let shown = b.run(&["show", "shared:centos"]);
+    assert!(shown.contains("exit: 0"), "{shown}");
+    let out = b.file("out.raw");
+    b.ok(&["export", "shared:centos", &out]);
+    assert!(std::fs::read(&out).expect("export") == std::fs::read(&disk).expect("disk"));
+    let again = a.run(&["import", &disk, "shared:centos"]);
+    assert!(again.contains("exit: 73"), "{again}");
+    b.ok(&["delete", "shared:centos"]);
+    let listed = a.run(&["list", "-R", "shared"]);
+    assert!(!listed.contains("centos"), "{listed}");
+}
