@@ -367,7 +367,10 @@ fn a_repository_kept_in_a_registry() {
     let disk = a.raw_disk("disk.raw", 8 << 20);
     a.ok(&["import", &disk, "shared:centos"]);
     let listed = b.run(&["list", "-R", "shared"]);
-    assert!(listed.contains("centos") && listed.contains("exit: 0"), "{listed}");
+    assert!(
+        listed.contains("centos") && listed.contains("exit: 0"),
+        "{listed}"
+    );
     let shown = b.run(&["show", "shared:centos"]);
     assert!(shown.contains("exit: 0"), "{shown}");
     let out = b.file("out.raw");
