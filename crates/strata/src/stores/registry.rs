@@ -33,7 +33,12 @@
 //! What a registry cannot do: deleting needs the registry to allow it (`405` otherwise,
 //! reported as such); a deleted revision's blobs are removed by the registry's own garbage
 //! collection (`registry garbage-collect`), which no API starts, so [`Maintenance::gc`] here
-//! trims the local cache. Container images are not kept yet ([`Store::containers`] is `None`).
+//! trims the local cache.
+//!
+//! A container image revision is kept the same way, its record (kind `ctr`, every blob of
+//! the image, its `oci_index`) as the config and the image's manifest, config and layers as
+//! the artifact's blobs ([`CONTAINER_BLOB_MEDIA_TYPE`]), exactly as the image has them; its
+//! manifest is also put by digest, so that any tool pulls the image as it is.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
@@ -43,17 +48,20 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use strata_disk::{DiskImage, Output};
 use strata_model::{DataBlob, Digest, DiskFormat, Kind, RevisionRecord};
+use strata_oci::image::expected_of;
 use strata_oci::registry::BlobPush;
 use strata_oci::{
-    BlobRead, Expected, OciError, Registry, RegistryBlobs, RegistryOptions, RegistryRef,
+    BlobRead, Expected, OciError, Platform, Registry, RegistryBlobs, RegistryOptions, RegistryRef,
 };
 use strata_store::{CopyMethod, DeleteMode, NewBlob, Repository, StoreError, Writer};
 
 use crate::app::now;
 use crate::error::{Error, Result};
+use crate::progress::{Phase, Progress, ProgressEvent};
 use crate::store::{
-    AddedLayer, CopiedRevision, DiskSink, ImageKey, ImageSummary, Layer, LayerCopy, Maintenance,
-    NewImage, OnExisting, OnInUse, RevisionSummary, Revisions, Store, StoredDisk,
+    AddedLayer, Containers, CopiedRevision, DiskSink, ImageKey, ImageSummary, Layer, LayerCopy,
+    Maintenance, NewImage, OnExisting, OnInUse, RevisionSummary, Revisions, Scratch, Store,
+    StoredContainer, StoredDisk,
 };
 use crate::stores::RepositoryStore;
 
@@ -63,6 +71,10 @@ pub const RECORD_MEDIA_TYPE: &str = "application/vnd.strata.revision.v1+json";
 /// The media type of a VM image layer: a qcow2 file whose backing file, if any, is the layer
 /// below it, named as a directory repository names it (`../../data/<xx>/<hex>`).
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.strata.disk.layer.v1.qcow2";
+
+/// The media type of a container image's blob (its manifest, config or a layer) inside a
+/// container revision: the blob itself, as the image has it.
+pub const CONTAINER_BLOB_MEDIA_TYPE: &str = "application/vnd.strata.container.blob.v1";
 
 /// The OCI image manifest media type.
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -105,6 +117,8 @@ pub struct RegistryStore {
     remote: RegistryRef,
     url: String,
     registry: Arc<Registry>,
+    /// The blobs of the registry repository, through `registry`.
+    blobs: RegistryBlobs,
     cache: RepositoryStore,
     cache_max: u64,
 }
@@ -144,7 +158,9 @@ impl RegistryStore {
         };
         let registry = Arc::new(Registry::new(options)?);
         let cache = RepositoryStore::new(name.clone(), cache_dir.into()).creating_parents();
+        let blobs = RegistryBlobs::new(Arc::clone(&registry), remote.clone());
         Ok(RegistryStore {
+            blobs,
             url: format!("docker://{}/{}", remote.registry(), remote.repository()),
             name,
             remote,
@@ -544,7 +560,13 @@ fn artifact_manifest(record: &RevisionRecord, config: &Expected, layers: &[Expec
         media_type: OCI_MANIFEST,
         artifact_type: RECORD_MEDIA_TYPE,
         config: desc(RECORD_MEDIA_TYPE, config),
-        layers: layers.iter().map(|l| desc(LAYER_MEDIA_TYPE, l)).collect(),
+        layers: layers
+            .iter()
+            .map(|l| match record.kind {
+                Kind::Vm => desc(LAYER_MEDIA_TYPE, l),
+                Kind::Ctr => desc(CONTAINER_BLOB_MEDIA_TYPE, l),
+            })
+            .collect(),
         annotations: BTreeMap::from([
             (ANNOTATION_NAME, record.name.clone()),
             (ANNOTATION_REVISION, record.revision.to_string()),
@@ -800,6 +822,10 @@ impl Store for RegistryStore {
     }
 
     fn revisions(&self) -> Option<&dyn Revisions> {
+        Some(self)
+    }
+
+    fn containers(&self) -> Option<&dyn Containers> {
         Some(self)
     }
 
@@ -1077,6 +1103,160 @@ impl Revisions for RegistryStore {
             layers: next.data_blobs.len(),
             digest: stored.digest,
         })
+    }
+}
+
+impl BlobRead for RegistryStore {
+    /// From the registry, verified as it streams.
+    fn open_blob(&self, digest: &Digest, size: u64) -> strata_oci::Result<Box<dyn Read + '_>> {
+        self.blobs.open_blob(digest, size)
+    }
+}
+
+impl strata_store::ContainerSource for RegistryStore {
+    fn source_name(&self) -> &str {
+        &self.name
+    }
+
+    /// Downloaded into the cache (what it lacks), then read from there.
+    fn image_of(
+        &self,
+        record: &RevisionRecord,
+        platform: &Platform,
+    ) -> strata_store::Result<strata_oci::Image> {
+        let local = |e: Error| StoreError::Oci(OciError::InvalidRequest(e.to_string()));
+        let remote = self
+            .fetch(&record.name, Some(record.revision))
+            .map_err(local)?
+            .ok_or_else(|| {
+                StoreError::Oci(OciError::NotFound {
+                    what: format!("{}@{} in {}", record.name, record.revision, self.url),
+                })
+            })?;
+        self.mirror(&remote).map_err(local)?;
+        self.cache
+            .repository()
+            .map_err(local)?
+            .container_image(&remote.record, platform)
+    }
+}
+
+impl Containers for RegistryStore {
+    fn container_image(
+        &self,
+        image: &ImageSummary,
+        platform: &Platform,
+    ) -> Result<strata_oci::Image> {
+        let remote = self.remote_of(image)?;
+        self.mirror(&remote)?;
+        Ok(self
+            .cache
+            .repository()?
+            .container_image(&remote.record, platform)?)
+    }
+
+    /// The image's blobs go to the registry as they are (those it lacks), its manifest too,
+    /// by digest (so that `docker://HOST/NAMESPACE@DIGEST` pulls it with any tool); then the
+    /// revision: a record as a directory repository writes it (kind `ctr`, every blob, the
+    /// `oci_index`) and the blobs as its layers, tagged as a VM revision is.
+    fn put_container(
+        &self,
+        image: &NewImage,
+        src: &dyn BlobRead,
+        oci: &strata_oci::Image,
+        progress: &dyn Progress,
+    ) -> Result<StoredContainer> {
+        self.tag(&image.name, 0)?;
+        if image.on_existing == OnExisting::Refuse
+            && !self.revision_numbers(&image.name)?.is_empty()
+        {
+            return Err(self.exists(&image.name));
+        }
+        let manifest = expected_of(&oci.manifest_descriptor, "manifest")?;
+        let mut sizes: BTreeMap<Digest, u64> = BTreeMap::new();
+        let mut blobs = Vec::new();
+        let mut bytes_written = 0u64;
+        for desc in std::iter::once(oci.config()).chain(oci.layers()) {
+            let exp = expected_of(desc, "descriptor")?;
+            if sizes.insert(exp.digest.clone(), exp.size).is_some() {
+                continue;
+            }
+            let phase = Phase::Blob {
+                digest: Some(exp.digest.clone()),
+                size: Some(exp.size),
+            };
+            progress.event(&ProgressEvent::Started {
+                phase,
+                total: Some(exp.size),
+            });
+            let pushed = self.registry.push_blob(&self.remote, src, &exp, None);
+            progress.event(&ProgressEvent::Finished);
+            let pushed = pushed?;
+            if pushed == BlobPush::Uploaded {
+                bytes_written += exp.size;
+            }
+            blobs.push(LayerCopy {
+                digest: exp.digest.clone(),
+                size: exp.size,
+                method: if pushed == BlobPush::Uploaded {
+                    CopyMethod::SparseCopy
+                } else {
+                    CopyMethod::Existing
+                },
+            });
+        }
+        // The manifest as a blob too: the revision's layers are every blob its record names.
+        let as_blob = self.registry.push_blob(
+            &self.remote,
+            &BytesBlob(&oci.manifest_bytes),
+            &manifest,
+            None,
+        )?;
+        sizes.insert(manifest.digest.clone(), manifest.size);
+        blobs.push(LayerCopy {
+            digest: manifest.digest.clone(),
+            size: manifest.size,
+            method: if as_blob == BlobPush::Uploaded {
+                CopyMethod::SparseCopy
+            } else {
+                CopyMethod::Existing
+            },
+        });
+        self.registry.push_manifest(
+            &self.remote.with_digest(&manifest.digest)?,
+            &oci.manifest_bytes,
+            oci.manifest_descriptor.media_type().as_ref(),
+        )?;
+        let timestamp = now();
+        let first = strata_store::container_record(&image.name, 0, &image.owner, timestamp, oci)?;
+        let layers: Vec<Expected> = first
+            .data_blobs
+            .iter()
+            .map(|b| Expected {
+                digest: b.digest().clone(),
+                size: sizes.get(b.digest()).copied().unwrap_or(0),
+            })
+            .collect();
+        let record = self.commit_revision(
+            image,
+            &|revision| {
+                let mut record = first.clone();
+                record.revision = revision;
+                record
+            },
+            &layers,
+        )?;
+        Ok(StoredContainer {
+            image: self.summary(&record),
+            manifest: manifest.digest,
+            blobs,
+            bytes_written,
+        })
+    }
+
+    /// The cache's scratch space.
+    fn scratch(&self) -> Result<Scratch<'_>> {
+        self.cache.scratch()
     }
 }
 

@@ -70,7 +70,7 @@ impl RegistrySource for FakeRegistry {
 
 /// A layout at `dir` with one image `name` of one layer (bytes need not be a tar: import
 /// does not unpack).
-fn make_layout(dir: &Path, name: &str) -> Image {
+pub(crate) fn make_layout(dir: &Path, name: &str) -> Image {
     let layout = OciDir::create(dir).unwrap();
     let layer = b"layer bytes, stored verbatim".to_vec();
     let config = format!(

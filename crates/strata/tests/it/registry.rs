@@ -343,3 +343,95 @@ fn an_authenticated_registry_takes_the_right_credentials_only() {
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
     assert_eq!(names(&good, "shared"), ["img@0"]);
 }
+
+#[test]
+fn container_images_are_kept_as_they_are() {
+    let Some(reg) = LocalRegistry::start(None) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let oci = crate::container::make_layout(&layout, "v1");
+    let manifest_digest = oci.manifest_descriptor.digest().to_string();
+    let a = strata(&reg, dir.path(), "cache-a", "alice");
+    let container = |s: &str| strata::Source::Container(s.parse().unwrap());
+    let imported = a
+        .import(
+            strata::ImportRequest {
+                source: container(&format!("oci:{}:v1", layout.display())),
+                dest: target("shared:alpine"),
+                policy: NamePolicy::default(),
+                arch: None,
+            },
+            &strata::NoProgress,
+        )
+        .unwrap();
+    assert_eq!(imported.image.kind, strata::Kind::Ctr);
+    assert_eq!(names(&a, "shared"), ["alpine@0"]);
+
+    // Another machine exports it: the same manifest, byte for byte.
+    let b = strata(&reg, dir.path(), "cache-b", "bob");
+    let out = dir.path().join("out");
+    b.export(
+        ExportRequest {
+            image: image("shared:alpine"),
+            dest: strata::Destination::Container {
+                transport: format!("oci:{}:x", out.display()).parse().unwrap(),
+                default_name: None,
+            },
+        },
+        &strata::NoProgress,
+    )
+    .unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], manifest_digest.as_str());
+
+    // Copies to and from a directory repository.
+    b.copy(
+        CopyRequest {
+            src: image("shared:alpine"),
+            dest: target("local:alpine"),
+            policy: NamePolicy::default(),
+        },
+        &strata::NoProgress,
+    )
+    .unwrap();
+    b.copy(
+        CopyRequest {
+            src: image("local:alpine"),
+            dest: target("shared:alpine-copy"),
+            policy: NamePolicy::default(),
+        },
+        &strata::NoProgress,
+    )
+    .unwrap();
+    assert_eq!(names(&a, "shared"), ["alpine@0", "alpine-copy@0"]);
+
+    // Any tool reads the image as it is, by its manifest's digest.
+    if strata_testkit::have("the skopeo check", &["skopeo"]) {
+        let out = Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!(
+                "docker://{}/strata/vm@{manifest_digest}",
+                reg.host()
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout, oci.manifest_bytes);
+    }
+    let verified = a
+        .verify(
+            VerifyRequest {
+                store: Some("shared".into()),
+            },
+            &strata::NoProgress,
+        )
+        .unwrap();
+    assert!(verified.is_clean(), "{verified:?}");
+}
