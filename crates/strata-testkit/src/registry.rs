@@ -32,6 +32,23 @@ impl Drop for LocalRegistry {
     }
 }
 
+/// Starts `docker-registry serve CONFIG`, its output appended to `dir/registry.log`.
+fn spawn(config: &Path, dir: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("registry.log"))
+        .unwrap();
+    Command::new(REGISTRY_BIN)
+        .arg("serve")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
 /// A port free on 127.0.0.1 when asked.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -61,6 +78,29 @@ impl LocalRegistry {
     /// Starts a registry whose config ends with what `auth` returns (given the temporary
     /// directory); `None` when the binary is absent.
     pub fn start_with(auth: &dyn Fn(&Path) -> String) -> Option<LocalRegistry> {
+        LocalRegistry::start_configured(auth, true)
+    }
+
+    /// A registry without authentication that refuses deletes (`storage.delete.enabled:
+    /// false`, docker-registry's default); `None` when the binary is absent.
+    pub fn start_without_deletes() -> Option<LocalRegistry> {
+        LocalRegistry::start_configured(&|_| String::new(), false)
+    }
+
+    /// Stops the registry and starts it again on the same port, with the same storage and
+    /// secret (uploads in progress survive, as with a restarted service).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(&self.dir.path().join("config.yml"), self.dir.path());
+        assert!(
+            self.wait_ready(Duration::from_secs(60)),
+            "docker-registry did not come back on port {}",
+            self.port
+        );
+    }
+
+    fn start_configured(auth: &dyn Fn(&Path) -> String, delete: bool) -> Option<LocalRegistry> {
         if !crate::peer("registry", REGISTRY_BIN, Path::new(REGISTRY_BIN).exists()) {
             return None;
         }
@@ -71,21 +111,13 @@ impl LocalRegistry {
             let auth = auth(dir.path());
             let config = format!(
                 "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n\
-                 storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+                 storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {delete}\n\
                  http:\n  addr: 127.0.0.1:{port}\n  secret: strata-test-secret\n{auth}",
                 dir.path().join("data").display()
             );
             let config_path = dir.path().join("config.yml");
             std::fs::write(&config_path, config).unwrap();
-            let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-            let child = Command::new(REGISTRY_BIN)
-                .arg("serve")
-                .arg(&config_path)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap();
+            let child = spawn(&config_path, dir.path());
             let mut reg = LocalRegistry { child, port, dir };
             if reg.wait_ready(Duration::from_secs(60)) {
                 return Some(reg);
@@ -122,6 +154,11 @@ impl LocalRegistry {
             std::thread::sleep(Duration::from_millis(100));
         }
         false
+    }
+
+    /// Where the registry keeps what it stores.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
     }
 
     /// `127.0.0.1:PORT`.

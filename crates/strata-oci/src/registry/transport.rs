@@ -464,14 +464,23 @@ fn send_chunk(
             Ok(response) => rt.block_on(session.status_failure(op, response)),
             Err(f) => f,
         };
-        failures += 1;
-        if !failure.retry || failures >= retry.attempts.max(1) {
-            return Err(failure);
-        }
-        let wait = retry.backoff(failures);
-        tracing::warn!(op, offset = from, ?wait, error = %failure.error, "chunk failed; resuming");
-        std::thread::sleep(wait);
-        let (held, next) = upload_status(rt, session, op, &location)?;
+        // Asks where the upload stands until the registry answers (it may be restarting).
+        let mut failure = failure;
+        let (held, next) = loop {
+            failures += 1;
+            if !failure.retry || failures >= retry.attempts.max(1) {
+                return Err(failure);
+            }
+            let wait = retry.backoff(failures);
+            tracing::warn!(op, offset = from, ?wait, error = %failure.error, "chunk failed; resuming");
+            std::thread::sleep(wait);
+            match upload_status(rt, session, op, &location) {
+                Ok(Some(status)) => break status,
+                // The registry no longer has the upload: the caller starts it again.
+                Ok(None) => return Err(failure),
+                Err(f) => failure = f,
+            }
+        };
         if held < offset || held > end {
             return Err(Failure::fatal(session.protocol(
                 op,
@@ -487,19 +496,19 @@ fn send_chunk(
 }
 
 /// How many bytes of the upload at `location` the registry holds, and the location to go on
-/// with (`GET` on the upload, `204` with `Range: 0-N`; no `Range` is nothing yet).
+/// with (`GET` on the upload, `204` with `Range: 0-N`; no `Range` is nothing yet); `None` when
+/// the registry no longer has the upload (`404`: restarted without its upload state, or
+/// docker-registry's `BLOB_UPLOAD_INVALID` when a request cut in the middle left more bytes
+/// than the upload's state says).
 fn upload_status(
     rt: &tokio::runtime::Runtime,
     session: &Session,
     op: &str,
     location: &Url,
-) -> Result<(u64, Url), Failure> {
+) -> Result<Option<(u64, Url)>, Failure> {
     let response = rt.block_on(session.send(op, Access::Push, &|c| c.get(location.clone())))?;
     if response.status() == StatusCode::NOT_FOUND {
-        // The upload is gone (a registry restarted without its upload state): start again.
-        let mut f = rt.block_on(session.status_failure(op, response));
-        f.retry = true;
-        return Err(f);
+        return Ok(None);
     }
     if !response.status().is_success() {
         return Err(rt.block_on(session.status_failure(op, response)));
@@ -518,7 +527,7 @@ fn upload_status(
         Some(_) => location_of(session, &response, location, op)?,
         None => location.clone(),
     };
-    Ok((held, next))
+    Ok(Some((held, next)))
 }
 
 /// Success when `response` has the status `want` (or another success), else its failure.

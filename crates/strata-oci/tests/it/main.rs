@@ -14,6 +14,7 @@ mod fuzz_bodies;
 mod hostile;
 mod hostile_registry;
 mod registry;
+mod resume;
 mod sif;
 mod tools;
 mod unpack;

@@ -319,9 +319,9 @@ impl RegistryStore {
             Ok(cached) if cached == *record => {}
             Ok(_) => {
                 writer.delete_records(&record.name, &[record.revision], DeleteMode::Force)?;
-                writer.commit(record)?;
+                commit_mirrored(repo, &writer, record)?;
             }
-            Err(StoreError::ImageNotFound { .. }) => writer.commit(record)?,
+            Err(StoreError::ImageNotFound { .. }) => commit_mirrored(repo, &writer, record)?,
             Err(e) => return Err(e.into()),
         }
         drop(writer);
@@ -601,6 +601,19 @@ impl BlobRead for LayerFiles<'_> {
             digest.clone(),
             size,
         )))
+    }
+}
+
+/// Writes `record` into the cache, where another process (or thread) reading the same
+/// revision may have written it first: the same record there is as good.
+fn commit_mirrored(repo: &Repository, writer: &Writer<'_>, record: &RevisionRecord) -> Result<()> {
+    match writer.commit(record) {
+        Err(StoreError::RecordExists { .. })
+            if repo.record(&record.name, record.revision).ok().as_ref() == Some(record) =>
+        {
+            Ok(())
+        }
+        other => Ok(other?),
     }
 }
 

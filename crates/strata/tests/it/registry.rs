@@ -435,3 +435,151 @@ fn container_images_are_kept_as_they_are() {
         .unwrap();
     assert!(verified.is_clean(), "{verified:?}");
 }
+
+#[test]
+fn a_registry_that_refuses_deletes_says_so_and_keeps_the_image() {
+    let Some(reg) = LocalRegistry::start_without_deletes() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    make_raw(&raw, 16 << 20);
+    let a = strata(&reg, dir.path(), "cache", "alice");
+    a.import(import_request(&raw, "shared:img"), &strata::NoProgress)
+        .unwrap();
+    let e = a
+        .delete(DeleteRequest::new(image("shared:img")))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("does not allow deleting"), "{e}");
+    assert_eq!(names(&a, "shared"), ["img@0"]);
+}
+
+#[test]
+fn a_revision_grows_by_a_layer_pushed_to_the_registry() {
+    let Some(reg) = LocalRegistry::start(None) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    make_raw(&raw, 16 << 20);
+    let a = strata(&reg, dir.path(), "cache-a", "alice");
+    a.import(import_request(&raw, "shared:img"), &strata::NoProgress)
+        .unwrap();
+    let grown = a
+        .resize(
+            strata::ResizeRequest {
+                image: image("shared:img"),
+                new_size: 32 << 20,
+            },
+            &strata::NoProgress,
+        )
+        .unwrap();
+    assert_eq!((grown.image.revision, grown.layers), (Some(1), 2));
+    // Another machine reads the two-layer chain back.
+    let b = strata(&reg, dir.path(), "cache-b", "bob");
+    let out = dir.path().join("out.raw");
+    export(&b, "shared:img", &out);
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(bytes.len(), 32 << 20);
+    assert!(bytes[..16 << 20] == std::fs::read(&raw).unwrap()[..]);
+    assert!(bytes[16 << 20..].iter().all(|&b| b == 0));
+}
+
+#[test]
+fn a_registry_restarted_in_the_middle_of_a_push_loses_nothing_and_the_push_resumes() {
+    let Some(mut reg) = LocalRegistry::start(None) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small.raw");
+    make_raw(&small, 16 << 20);
+    // Incompressible data, so the upload takes a while.
+    let big = dir.path().join("big.raw");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&big).unwrap();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut buf = vec![0u8; 1 << 20];
+        for _ in 0..160 {
+            for chunk in buf.chunks_mut(8) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                chunk.copy_from_slice(&state.to_le_bytes());
+            }
+            f.write_all(&buf).unwrap();
+        }
+    }
+    let options = RegistryOptions {
+        upload: strata_oci::registry::Upload::Chunked {
+            chunk_size: 1 << 20,
+        },
+        retry: strata_oci::registry::Retry {
+            attempts: 8,
+            initial_backoff: std::time::Duration::from_millis(200),
+            max_backoff: std::time::Duration::from_secs(2),
+        },
+        ..RegistryOptions::default()
+    };
+    let host = reg.host();
+    let uploads = reg.data_dir();
+    let a = strata_with(&reg, dir.path(), "cache", "alice", options.clone());
+    a.import(import_request(&small, "shared:before"), &strata::NoProgress)
+        .unwrap();
+    let pushed = std::thread::scope(|s| {
+        let push = s.spawn(|| {
+            let shared = RegistryStore::new(
+                "shared",
+                &format!("docker://{host}/strata/vm"),
+                dir.path().join("cache"),
+                options.clone(),
+            )
+            .unwrap();
+            let strata = Strata::new(
+                vec![Arc::new(shared) as Arc<dyn Store>],
+                StrataOptions {
+                    owner: Some("alice".into()),
+                    ..StrataOptions::default()
+                },
+            );
+            strata.import(import_request(&big, "shared:big"), &strata::NoProgress)
+        });
+        // Restart once the registry holds part of the upload.
+        let start = std::time::Instant::now();
+        while !upload_in_progress(&uploads) {
+            assert!(start.elapsed().as_secs() < 60, "no upload seen");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        reg.restart();
+        push.join().unwrap()
+    });
+    pushed.unwrap();
+    let b = strata(&reg, dir.path(), "cache-b", "bob");
+    assert_eq!(names(&b, "shared"), ["before@0", "big@0"]);
+    let out = dir.path().join("out.raw");
+    export(&b, "shared:big", &out);
+    assert!(std::fs::read(&out).unwrap() == std::fs::read(&big).unwrap());
+    export(&b, "shared:before", &out);
+    assert!(std::fs::read(&out).unwrap() == std::fs::read(&small).unwrap());
+}
+
+/// Whether an upload under the registry's storage holds some bytes of a blob.
+fn upload_in_progress(data: &Path) -> bool {
+    fn walk(dir: &Path) -> bool {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        entries.flatten().any(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path)
+            } else {
+                path.file_name().is_some_and(|n| n == "data")
+                    && path.to_string_lossy().contains("_uploads")
+                    && e.metadata().is_ok_and(|m| m.len() > 4 << 20)
+            }
+        })
+    }
+    walk(data)
+}
