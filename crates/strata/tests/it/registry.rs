@@ -104,10 +104,36 @@ fn a_registry_repository_imports_lists_exports_copies_and_deletes() {
     let Some(reg) = LocalRegistry::start(None) else {
         return;
     };
+    lifecycle(&reg, &RegistryOptions::default());
+}
+
+#[test]
+fn the_same_with_authentication() {
+    let line = strata_testkit::registry::htpasswd_line("alice", "s3cret");
+    let Some(reg) = LocalRegistry::start(Some(&line)) else {
+        return;
+    };
+    lifecycle(
+        &reg,
+        &RegistryOptions {
+            credentials: Credentials::Basic {
+                user: "alice".into(),
+                password: "s3cret".into(),
+            },
+            ..RegistryOptions::default()
+        },
+    );
+}
+
+/// Import, list, show, export from another cache, copy both ways, verify and delete.
+fn lifecycle(reg: &LocalRegistry, options: &RegistryOptions) {
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("disk.raw");
     make_raw(&raw, 64 << 20);
-    let a = strata(&reg, dir.path(), "cache-a", "alice");
+    let strata = |_: &LocalRegistry, dir: &Path, cache: &str, owner: &str| {
+        strata_with(reg, dir, cache, owner, options.clone())
+    };
+    let a = strata(reg, dir.path(), "cache-a", "alice");
 
     // Import straight into the registry, under a name a tag cannot hold as it is.
     let imported = a
@@ -145,7 +171,7 @@ fn a_registry_repository_imports_lists_exports_copies_and_deletes() {
     assert!(second.deduplicated, "the same layer is not uploaded twice");
 
     // Another machine (another cache) reads it back byte for byte.
-    let b = strata(&reg, dir.path(), "cache-b", "bob");
+    let b = strata(reg, dir.path(), "cache-b", "bob");
     let out = dir.path().join("out.raw");
     export(&b, "shared:centos/7:2004.01@0", &out);
     assert!(std::fs::read(&out).unwrap() == std::fs::read(&raw).unwrap());
@@ -184,6 +210,12 @@ fn a_registry_repository_imports_lists_exports_copies_and_deletes() {
     if strata_testkit::have("the skopeo check", &["skopeo"]) {
         let out = Command::new("skopeo")
             .args(["inspect", "--raw", "--tls-verify=false"])
+            .args(match &options.credentials {
+                Credentials::Basic { user, password } => {
+                    vec!["--creds".to_owned(), format!("{user}:{password}")]
+                }
+                _ => vec![],
+            })
             .arg(format!("docker://{}/strata/vm:base-copy_r0", reg.host()))
             .output()
             .unwrap();
@@ -265,8 +297,24 @@ fn concurrent_pushes_of_one_name_end_with_one_winner_and_lose_nothing() {
         .unwrap();
     assert_eq!(shown.image.owner, winners[0].image.owner);
 
-    // Replacing: every client's image is stored, each under its own revision.
+    // Replacing: every client's image is stored, each under its own revision, while as many
+    // clients read the first image, through one shared cache, and find the winner's bytes.
+    let winner: usize = winners[0].image.owner.as_deref().unwrap()[1..]
+        .parse()
+        .unwrap();
+    let winner_bytes = std::fs::read(dir.path().join(format!("{winner}.raw"))).unwrap();
     let results: Vec<_> = std::thread::scope(|s| {
+        let readers: Vec<_> = (0..clients)
+            .map(|i| {
+                let (reg, dir, winner_bytes) = (&reg, dir.path(), &winner_bytes);
+                s.spawn(move || {
+                    let strata = strata(reg, dir, "cache-readers", &format!("r{i}"));
+                    let out = dir.join(format!("read-{i}.raw"));
+                    export(&strata, "shared:race", &out);
+                    assert!(std::fs::read(&out).unwrap() == *winner_bytes, "reader {i}");
+                })
+            })
+            .collect();
         let handles: Vec<_> = (0..clients)
             .map(|i| {
                 let (reg, dir) = (&reg, dir.path());
@@ -278,6 +326,9 @@ fn concurrent_pushes_of_one_name_end_with_one_winner_and_lose_nothing() {
                 })
             })
             .collect();
+        for reader in readers {
+            reader.join().unwrap();
+        }
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let mut revisions: Vec<u64> = results.iter().map(|r| r.image.revision.unwrap()).collect();
