@@ -123,6 +123,16 @@ pub enum Error {
         /// Why, in a few words.
         reason: String,
     },
+    /// Clients kept claiming the same registry tag: no one of them won it in time.
+    #[error("store {store}: tag {tag} was claimed by other clients on each of {attempts} tries")]
+    Contended {
+        /// The store.
+        store: String,
+        /// The tag.
+        tag: String,
+        /// Tries made.
+        attempts: u32,
+    },
     /// What a registry holds under one of a store's tags is not a revision strata wrote or
     /// contradicts its tag.
     #[error("store {store}: tag {tag}: {message}")]
@@ -306,7 +316,9 @@ impl Error {
             Error::TransportUnavailable { .. }
             | Error::ExportNotSupported { .. }
             | Error::FormatNotWritable { .. } => ErrorKind::Unsupported,
-            Error::CacheEntryInUse { .. } | Error::ImageInUse { .. } => ErrorKind::Busy,
+            Error::CacheEntryInUse { .. } | Error::ImageInUse { .. } | Error::Contended { .. } => {
+                ErrorKind::Busy
+            }
             Error::Interrupted => ErrorKind::Interrupted,
             Error::ReadOnlyStore { .. } => ErrorKind::PermissionDenied,
             Error::Io { source, .. } => io_kind(source),

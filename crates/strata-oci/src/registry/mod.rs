@@ -709,10 +709,26 @@ impl Registry {
                 };
                 let response = session.send(&op, Access::Push, &make).await?;
                 if response.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(session.status_failure(&op, response).await)
+                    return Ok(());
                 }
+                let mut failure = session.status_failure(&op, response).await;
+                // A blob the manifest names that another client is uploading at the same
+                // moment: docker-registry writes a blob's link in place, and a manifest
+                // checked while it is half written is refused as naming an invalid digest
+                // or an unknown blob. The blob is whole a moment later.
+                if let OciError::Registry {
+                    status: Some(400),
+                    code: Some(code),
+                    ..
+                } = &*failure.error
+                    && matches!(
+                        &**code,
+                        "DIGEST_INVALID" | "MANIFEST_BLOB_UNKNOWN" | "BLOB_UNKNOWN"
+                    )
+                {
+                    failure.retry = true;
+                }
+                Err(failure)
             })
         })?;
         Ok(digest)

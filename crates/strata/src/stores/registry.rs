@@ -19,16 +19,10 @@
 //!
 //! Writes: a new revision's layers are pushed first (a blob the registry has is not sent
 //! again: `HEAD`, then a mount or an upload), then its record, then its manifest under its tag.
-//! A registry has no compare-and-swap on tags, so two clients that push the same name at once
-//! are told apart by reading the tag back: before the manifest goes, a tag that exists is
-//! refused ([`OnExisting::Refuse`]) or the next revision is taken ([`OnExisting::Replace`]);
-//! a check answered more than 50 ms before the `PUT` is sent is made again; after the `PUT`,
-//! the client waits 200 ms (at least four round trips of the check) and reads the tag back: a
-//! client that finds another manifest there lost the race and says so
-//! ([`Error::ImageExists`]), or takes the next revision; the tag holds the last `PUT`, whose
-//! client finds its own. Two clients can both believe they won only when a `PUT` takes longer
-//! than that wait to reach the registry after its check was answered; the later revision
-//! then stands. Each new revision costs that wait.
+//! A registry has no compare-and-swap on tags; clients that push the same name at once agree
+//! on one winner through claims ([`claim`]): before a revision's tag is put, a tag that exists
+//! is refused ([`OnExisting::Refuse`], [`Error::ImageExists`]) or the next revision is taken
+//! ([`OnExisting::Replace`]), and of the clients racing for one tag exactly one puts it.
 //!
 //! What a registry cannot do: deleting needs the registry to allow it (`405` otherwise,
 //! reported as such); a deleted revision's blobs are removed by the registry's own garbage
@@ -65,6 +59,10 @@ use crate::store::{
 };
 use crate::stores::RepositoryStore;
 
+mod claim;
+
+pub use claim::CLAIM_ARTIFACT_TYPE;
+
 /// The media type of a revision's config: its record, as a directory repository keeps it.
 pub const RECORD_MEDIA_TYPE: &str = "application/vnd.strata.revision.v1+json";
 
@@ -92,15 +90,6 @@ const MAX_TAG: usize = 128;
 /// The largest record read from a registry.
 const MAX_RECORD: u64 = 1 << 20;
 
-/// The longest a client waits between a tag's check and its manifest's PUT before checking
-/// again.
-const PUT_GUARD: std::time::Duration = std::time::Duration::from_millis(50);
-
-/// How long after its manifest's PUT a client reads the tag back to learn whether it won
-/// (at least four round trips of the check): every client that checked the tag before the
-/// PUT landed has put its own by then.
-const SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
-
 /// Default bound of the local cache: 20 GiB.
 pub const DEFAULT_CACHE_MAX: u64 = 20 << 30;
 
@@ -119,6 +108,8 @@ pub struct RegistryStore {
     registry: Arc<Registry>,
     /// The blobs of the registry repository, through `registry`.
     blobs: RegistryBlobs,
+    /// How this client agrees with others on who puts a tag.
+    claims: claim::Claims,
     cache: RepositoryStore,
     cache_max: u64,
 }
@@ -161,6 +152,7 @@ impl RegistryStore {
         let blobs = RegistryBlobs::new(Arc::clone(&registry), remote.clone());
         Ok(RegistryStore {
             blobs,
+            claims: claim::Claims::new(),
             url: format!("docker://{}/{}", remote.registry(), remote.repository()),
             name,
             remote,
@@ -197,7 +189,10 @@ impl RegistryStore {
         tag_of(name, revision).ok_or_else(|| Error::NameNotStorable {
             name: name.to_owned(),
             store: self.name.clone(),
-            reason: format!("its registry tag would be longer than {MAX_TAG} characters"),
+            reason: format!(
+                "its registry tag, with a claim's {} characters, would be longer than {MAX_TAG}",
+                claim::CLAIM_SUFFIX_LEN
+            ),
         })
     }
 
@@ -398,8 +393,8 @@ impl RegistryStore {
         }
     }
 
-    /// Pushes `record`'s manifest under its tag, the layers and the record already in the
-    /// registry, then reads the tag back. `Ok(false)`: another client's manifest holds the tag.
+    /// Pushes `record`'s manifest under its tag (the layers already in the registry), unless
+    /// the tag exists or another client wins it ([`claim`]). `Ok(false)`: it lost.
     fn put_revision(&self, record: &RevisionRecord, layers: &[Expected]) -> Result<(bool, Digest)> {
         let tag = self.tag(&record.name, record.revision)?;
         let dest = self.at(&tag)?;
@@ -412,25 +407,15 @@ impl RegistryStore {
             .push_blob(&dest, &BytesBlob(&record_bytes), &config, None)?;
         let manifest = artifact_manifest(record, &config, layers);
         let digest = strata_oci::verify::digest_bytes(&manifest);
-        // The check and the PUT right after it: a check answered long ago (this process
-        // stalled) is made again, so another client's PUT cannot slip in unseen between them.
-        let round_trip = loop {
-            let asked = std::time::Instant::now();
-            if self.registry.find_manifest(&dest)?.is_some() {
-                return Ok((false, digest));
-            }
-            let answered = std::time::Instant::now();
-            if answered.elapsed() < PUT_GUARD {
-                break answered - asked;
-            }
-        };
-        self.registry
-            .push_manifest(&dest, &manifest, OCI_MANIFEST)?;
-        // Another client that checked before this PUT landed has put its manifest by now;
-        // the tag holds the last one, which is the winner.
-        std::thread::sleep(SETTLE.max(round_trip * 4));
-        let now_there = self.registry.find_manifest(&dest)?;
-        Ok((now_there.is_some_and(|m| m.digest == digest), digest))
+        let won = self.claims.put_exclusive(
+            &self.registry,
+            &self.remote,
+            &tag,
+            &manifest,
+            OCI_MANIFEST,
+            &self.name,
+        )?;
+        Ok((won, digest))
     }
 
     /// Stores a revision of `image` made of `layers` (already in the registry), numbered as
@@ -628,7 +613,8 @@ fn touch(path: &Path) {
 /// The tag of `name`'s `revision`: the name with every character outside `[A-Za-z0-9.-]`
 /// (and a leading `.` or `-`) written `_xx` per UTF-8 byte, then `_r<revision>`. `_` followed
 /// by `r` never comes out of the escaping (its digits are lowercase hex), so the last `_r`
-/// splits a tag back. `None` when the tag would pass 128 characters.
+/// splits a tag back. `None` when the tag with a claim's suffix (`_c` and 16 hex digits)
+/// would pass the 128 characters a tag may have.
 pub fn tag_of(name: &str, revision: u64) -> Option<String> {
     let mut tag = String::with_capacity(name.len() + 8);
     for (i, byte) in name.bytes().enumerate() {
@@ -640,7 +626,7 @@ pub fn tag_of(name: &str, revision: u64) -> Option<String> {
         }
     }
     tag.push_str(&format!("_r{revision}"));
-    (tag.len() <= MAX_TAG && !name.is_empty()).then_some(tag)
+    (tag.len() + claim::CLAIM_SUFFIX_LEN <= MAX_TAG && !name.is_empty()).then_some(tag)
 }
 
 /// The name and revision a tag of [`tag_of`]'s form stands for; `None` for any other tag.
@@ -1336,8 +1322,8 @@ mod tests {
             assert_eq!(parse_tag(tag), Some((name.to_owned(), revision)), "{tag}");
         }
         assert_eq!(tag_of("", 0), None);
-        assert_eq!(tag_of(&"x".repeat(126), 0), None);
-        assert!(tag_of(&"x".repeat(125), 0).is_some());
+        assert_eq!(tag_of(&"x".repeat(108), 0), None);
+        assert!(tag_of(&"x".repeat(107), 0).is_some());
     }
 
     #[test]

@@ -263,6 +263,21 @@ fn concurrent_pushes_of_one_name_end_with_one_winner_and_lose_nothing() {
     let Some(reg) = LocalRegistry::start(None) else {
         return;
     };
+    race(&reg);
+}
+
+/// The same where the registry refuses deletes: claims are withdrawn by marking them.
+#[test]
+fn the_same_race_on_a_registry_that_refuses_deletes() {
+    let Some(reg) = LocalRegistry::start_without_deletes() else {
+        return;
+    };
+    race(&reg);
+}
+
+/// Eight clients push one new name at once, then eight push revisions of another while eight
+/// read the first.
+fn race(reg: &LocalRegistry) {
     let dir = tempfile::tempdir().unwrap();
     let clients = 8;
     for i in 0..clients {
@@ -272,7 +287,7 @@ fn concurrent_pushes_of_one_name_end_with_one_winner_and_lose_nothing() {
     let results: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients)
             .map(|i| {
-                let (reg, dir) = (&reg, dir.path());
+                let dir = dir.path();
                 s.spawn(move || {
                     let strata = strata(reg, dir, &format!("cache-{i}"), &format!("u{i}"));
                     strata.import(
@@ -289,7 +304,7 @@ fn concurrent_pushes_of_one_name_end_with_one_winner_and_lose_nothing() {
     for e in results.iter().filter_map(|r| r.as_ref().err()) {
         assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
     }
-    let check = strata(&reg, dir.path(), "cache-check", "checker");
+    let check = strata(reg, dir.path(), "cache-check", "checker");
     let shown = check
         .show(strata::ShowRequest {
             image: image("shared:race"),
@@ -306,7 +321,7 @@ fn concurrent_pushes_of_one_name_end_with_one_winner_and_lose_nothing() {
     let results: Vec<_> = std::thread::scope(|s| {
         let readers: Vec<_> = (0..clients)
             .map(|i| {
-                let (reg, dir, winner_bytes) = (&reg, dir.path(), &winner_bytes);
+                let (dir, winner_bytes) = (dir.path(), &winner_bytes);
                 s.spawn(move || {
                     let strata = strata(reg, dir, "cache-readers", &format!("r{i}"));
                     let out = dir.join(format!("read-{i}.raw"));
@@ -317,7 +332,7 @@ fn concurrent_pushes_of_one_name_end_with_one_winner_and_lose_nothing() {
             .collect();
         let handles: Vec<_> = (0..clients)
             .map(|i| {
-                let (reg, dir) = (&reg, dir.path());
+                let dir = dir.path();
                 s.spawn(move || {
                     let strata = strata(reg, dir, &format!("cache-{i}"), &format!("u{i}"));
                     let mut request = import_request(&dir.join(format!("{i}.raw")), "shared:many");
