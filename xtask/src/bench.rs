@@ -302,7 +302,10 @@ pub(crate) fn run(args: &[&str]) -> Result<()> {
         ["store"] => crate::bench_store::run(),
         ["oci"] => crate::bench_oci::run(),
         ["build"] => crate::bench_build::run(),
-        other => bail!("unknown bench {other:?}; available: disk, formats, store, oci, build"),
+        ["registry"] => crate::bench_registry::run(),
+        other => {
+            bail!("unknown bench {other:?}; available: disk, formats, store, oci, build, registry")
+        }
     }
 }
 

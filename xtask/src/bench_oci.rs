@@ -304,7 +304,7 @@ fn ensure_inputs(data: &Path) -> Result<()> {
 
 /// A `docker-registry` started by this bench on 127.0.0.1, stopped (by its own pid) when
 /// dropped.
-struct Registry {
+pub(crate) struct Registry {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
@@ -312,7 +312,7 @@ struct Registry {
 
 impl Registry {
     /// Starts an empty registry with its storage and configuration under `dir`.
-    fn start(dir: &Path) -> Result<Registry> {
+    pub(crate) fn start(dir: &Path) -> Result<Registry> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut registry = Registry {
             child: None,
@@ -325,7 +325,7 @@ impl Registry {
 
     /// Stops the registry if it runs, empties its storage and starts it again on the same
     /// port.
-    fn restart(&mut self) -> Result<()> {
+    pub(crate) fn restart(&mut self) -> Result<()> {
         self.stop();
         let storage = self.dir.join("storage");
         if storage.exists() {
@@ -391,6 +391,11 @@ impl Registry {
         }
     }
 
+    /// `127.0.0.1:PORT`.
+    pub(crate) fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
     /// `docker://127.0.0.1:PORT/bench/x:v1`.
     fn image(&self) -> String {
         format!("docker://127.0.0.1:{}/bench/x:v1", self.port)
@@ -405,24 +410,24 @@ impl Drop for Registry {
 
 /// One side of a row: the command (run in the work directory, with `env`) and what is done,
 /// untimed, before each of its runs.
-struct Side<'a> {
+pub(crate) struct Side<'a> {
     argv: Vec<String>,
     env: Vec<(&'static str, PathBuf)>,
     prepare: Box<dyn Fn() -> Result<()> + 'a>,
 }
 
 /// One row: an anchor command against strata's.
-struct Row<'a> {
-    name: &'static str,
-    anchor: Side<'a>,
-    ours: Side<'a>,
+pub(crate) struct Row<'a> {
+    pub(crate) name: &'static str,
+    pub(crate) anchor: Side<'a>,
+    pub(crate) ours: Side<'a>,
     /// strata's median at most this fraction of the anchor's; `None`: reported only.
-    goal: Option<f64>,
+    pub(crate) goal: Option<f64>,
 }
 
 /// The measurements of one side.
 #[derive(Debug, Clone, PartialEq)]
-struct Sample {
+pub(crate) struct Sample {
     /// The command line, as a user would type it.
     command: String,
     /// Wall seconds of each run, in run order.
@@ -431,7 +436,7 @@ struct Sample {
 }
 
 impl Sample {
-    fn median_s(&self) -> f64 {
+    pub(crate) fn median_s(&self) -> f64 {
         median(self.times.clone())
     }
 
@@ -444,20 +449,20 @@ impl Sample {
 
 /// The measurements of one row.
 #[derive(Debug, Clone, PartialEq)]
-struct RowResult {
+pub(crate) struct RowResult {
     name: String,
     runs: usize,
     goal: Option<f64>,
-    anchor: Sample,
-    ours: Sample,
+    pub(crate) anchor: Sample,
+    pub(crate) ours: Sample,
     /// The 1-minute load average when the row started.
-    load: String,
+    pub(crate) load: String,
     /// Timed runs that found a quiet window first, of all the row's timed runs.
-    quiet: (usize, usize),
+    pub(crate) quiet: (usize, usize),
 }
 
 impl RowResult {
-    fn ratio(&self) -> f64 {
+    pub(crate) fn ratio(&self) -> f64 {
         self.ours.median_s() / self.anchor.median_s()
     }
 }
@@ -512,7 +517,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// Runs both sides of `row` [`RUNS`] times each, alternating which goes first.
-fn measure(dir: &Path, row: &Row<'_>) -> Result<RowResult> {
+pub(crate) fn measure(dir: &Path, row: &Row<'_>) -> Result<RowResult> {
     let load = crate::bench::load_average();
     let mut times = [Vec::new(), Vec::new()];
     let mut rss = [0u64; 2];
@@ -553,7 +558,7 @@ fn verdict(met: bool) -> &'static str {
 
 /// The table of the rows, the command lines of both sides, and the load and quiet windows of
 /// each row.
-fn render(rows: &[RowResult]) -> String {
+pub(crate) fn render(rows: &[RowResult], dir: &str) -> String {
     let mut out = String::from(
         "| case | runs | anchor s: median (each run) | strata s: median (each run) | ratio | goal | anchor peak RSS MiB | strata peak RSS MiB (goal < 256) |\n\
          |---|---|---|---|---|---|---|---|\n",
@@ -577,7 +582,7 @@ fn render(rows: &[RowResult]) -> String {
             verdict(r.ours.rss_kib < RSS_GOAL_KIB),
         );
     }
-    out.push_str("\nCommands, as timed (in `target/bench-data/oci/run/`):\n\n```\n");
+    let _ = write!(out, "\nCommands, as timed (in `{dir}`):\n\n```\n");
     for r in rows {
         let _ = writeln!(
             out,
@@ -596,14 +601,14 @@ fn render(rows: &[RowResult]) -> String {
 }
 
 /// Strings of the paths the commands name.
-fn arg(path: &Path) -> Result<String> {
+pub(crate) fn arg(path: &Path) -> Result<String> {
     path.to_str()
         .map(str::to_owned)
         .context("a bench path is not UTF-8")
 }
 
 /// Removes `path` (a file or a tree) if it exists.
-fn remove(path: &Path) -> Result<()> {
+pub(crate) fn remove(path: &Path) -> Result<()> {
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
         Ok(_) => fs::remove_file(path),
@@ -614,7 +619,7 @@ fn remove(path: &Path) -> Result<()> {
 }
 
 /// A side: `argv` run with `env`, after `prepare`.
-fn side<'a>(
+pub(crate) fn side<'a>(
     argv: Vec<String>,
     env: Vec<(&'static str, PathBuf)>,
     prepare: impl Fn() -> Result<()> + 'a,
@@ -627,7 +632,7 @@ fn side<'a>(
 }
 
 /// No preparation.
-fn nothing() -> Result<()> {
+pub(crate) fn nothing() -> Result<()> {
     Ok(())
 }
 
@@ -688,7 +693,7 @@ pub(crate) fn run() -> Result<()> {
     let _ = remove(&work);
     let results = result?;
 
-    let rendered = render(&results);
+    let rendered = render(&results, "target/bench-data/oci/run/");
     println!("\n{rendered}");
     let body = format!(
         "Produced by `cargo xtask bench oci` (xtask/src/bench_oci.rs), {}, which builds its inputs \
@@ -1045,11 +1050,14 @@ mod tests {
             load: "7.90".to_owned(),
             quiet: (1, 6),
         };
-        let text = render(&[
-            row("met", Some(0.5), 0.5, 40 * 1024),
-            row("missed", Some(0.7), 1.6, 300 * 1024),
-            row("reported", None, 1.0, 1024),
-        ]);
+        let text = render(
+            &[
+                row("met", Some(0.5), 0.5, 40 * 1024),
+                row("missed", Some(0.7), 1.6, 300 * 1024),
+                row("reported", None, 1.0, 1024),
+            ],
+            "run/",
+        );
         let anchor = "2.000 (2.50, 2.00, 1.75)";
         assert!(text.contains(&format!(
             "| met | 3 | {anchor} | 0.500 (1.00, 0.50, 0.25) | 0.25 | ≤ 0.5 met | 50.0 | 40.0 met |"

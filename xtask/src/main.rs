@@ -15,6 +15,7 @@
 mod bench;
 mod bench_build;
 mod bench_oci;
+mod bench_registry;
 mod bench_store;
 mod build_vm;
 mod ci;
@@ -53,6 +54,8 @@ commands:
                      and pull against skopeo, umoci and mksquashfs on a generated rootfs
   bench build        time transient-image build (scratch, FROM a 4 GiB base, a rebuild with
                      nothing changed) against transient 0.25's image build, both under TCG
+  bench registry     time pushes to and pulls from a repository kept in a registry against
+                     skopeo copy of the same bytes as an OCI artifact
   fuzz [--time S] [TARGET...]
                      run the fuzz targets of fuzz/ (cargo +nightly fuzz), S seconds each
   help               print this message";
