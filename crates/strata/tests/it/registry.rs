@@ -649,3 +649,54 @@ fn upload_in_progress(data: &Path) -> bool {
     }
     walk(data)
 }
+
+#[test]
+fn the_local_cache_keeps_to_its_bound_and_gc_trims_it() {
+    let Some(reg) = LocalRegistry::start(None) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (dir.path().join("one.raw"), dir.path().join("two.raw"));
+    make_raw(&one, 16 << 20);
+    make_raw(&two, 17 << 20);
+    let writer = strata(&reg, dir.path(), "cache-w", "alice");
+    for (raw, name) in [(&one, "shared:one"), (&two, "shared:two")] {
+        writer
+            .import(import_request(raw, name), &strata::NoProgress)
+            .unwrap();
+    }
+    // A reader whose cache holds one layer at most: reading `two` drops `one`.
+    let small = RegistryStore::new(
+        "shared",
+        &format!("docker://{}/strata/vm", reg.host()),
+        dir.path().join("cache-r"),
+        RegistryOptions::default(),
+    )
+    .unwrap()
+    .with_cache_max(1);
+    let reader = Strata::new(
+        vec![Arc::new(small) as Arc<dyn Store>],
+        StrataOptions::default(),
+    );
+    let out = dir.path().join("out.raw");
+    export(&reader, "shared:one", &out);
+    assert_eq!(blob_inodes(&dir.path().join("cache-r")).len(), 1);
+    export(&reader, "shared:two", &out);
+    assert!(std::fs::read(&out).unwrap() == std::fs::read(&two).unwrap());
+    let cached = blob_inodes(&dir.path().join("cache-r"));
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    // `one` comes back from the registry.
+    export(&reader, "shared:one", &out);
+    assert!(std::fs::read(&out).unwrap() == std::fs::read(&one).unwrap());
+    // gc trims the cache to its bound too: the writer's cache (20 GiB) keeps both.
+    writer
+        .gc(
+            strata::GcRequest {
+                store: Some("shared".into()),
+                ..strata::GcRequest::default()
+            },
+            &strata::NoProgress,
+        )
+        .unwrap();
+    assert_eq!(blob_inodes(&dir.path().join("cache-w")).len(), 2);
+}
