@@ -20,7 +20,7 @@
 //! Writes: a new revision's layers are pushed first (a blob the registry has is not sent
 //! again: `HEAD`, then a mount or an upload), then its record, then its manifest under its tag.
 //! A registry has no compare-and-swap on tags; clients that push the same name at once agree
-//! on one winner through claims ([`claim`]): before a revision's tag is put, a tag that exists
+//! on one winner through claims (`registry/claim.rs`): before a revision's tag is put, a tag that exists
 //! is refused ([`OnExisting::Refuse`], [`Error::ImageExists`]) or the next revision is taken
 //! ([`OnExisting::Replace`]), and of the clients racing for one tag exactly one puts it.
 //!
@@ -394,7 +394,7 @@ impl RegistryStore {
     }
 
     /// Pushes `record`'s manifest under its tag (the layers already in the registry), unless
-    /// the tag exists or another client wins it ([`claim`]). `Ok(false)`: it lost.
+    /// the tag exists or another client wins it (`registry/claim.rs`). `Ok(false)`: it lost.
     fn put_revision(&self, record: &RevisionRecord, layers: &[Expected]) -> Result<(bool, Digest)> {
         let tag = self.tag(&record.name, record.revision)?;
         let dest = self.at(&tag)?;
