@@ -222,8 +222,8 @@ pub use ops::query::{
 pub use ops::resize::{ResizeOutcome, ResizeRequest};
 pub use progress::{NoProgress, Phase, Progress, ProgressEvent, Warning};
 pub use store::{
-    Containers, ImageKey, ImageLocator, ImageSummary, Layer, LayerCopy, Maintenance, NamePolicy,
-    NewImageTarget, OnExisting, OnInUse, RevisionSummary, Revisions, Store,
+    Containers, ImageKey, ImageLocator, ImageSummary, KnownSizes, Layer, LayerCopy, Maintenance,
+    NamePolicy, NewImageTarget, OnExisting, OnInUse, RevisionSummary, Revisions, Store,
 };
 pub use stores::{FlatStore, RegistryStore, RepositoryStore};
 

@@ -225,6 +225,15 @@ pub struct NewImage {
     pub on_existing: OnExisting,
 }
 
+/// The sizes of a VM image a store knows without reading it ([`Store::known_sizes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownSizes {
+    /// Its virtual size in bytes.
+    pub virtual_size: u64,
+    /// The bytes its layers take where the store keeps them.
+    pub stored: u64,
+}
+
 /// A new VM disk being written into a store: the output the convert engine writes into, in the
 /// format the store keeps ([`DiskSink::format`]); [`DiskSink::commit`] stores it. Dropped
 /// without a commit, it leaves nothing.
@@ -292,6 +301,14 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// removed as `on_in_use` says. Returns the revisions removed (empty for a store without
     /// revisions).
     fn remove(&self, name: &str, revision: Option<u64>, on_in_use: OnInUse) -> Result<Vec<u64>>;
+
+    /// The sizes of the VM image `image` as the store already knows them, without reading its
+    /// layers (a registry's annotations), or `None`: they are then read from the image (and a
+    /// remote store downloads it).
+    fn known_sizes(&self, image: &ImageSummary) -> Result<Option<KnownSizes>> {
+        let _ = image;
+        Ok(None)
+    }
 
     /// Revisions and shared layers, if this store keeps them.
     fn revisions(&self) -> Option<&dyn Revisions> {

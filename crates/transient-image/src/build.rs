@@ -41,6 +41,11 @@ pub const STEP_CACHE: &str = "strata-steps";
 
 /// Runs `build` with `settings`, writing the step lines and RUN output to `out`.
 pub fn run(args: &BuildArgs, settings: &Settings, out: &mut dyn Write) -> Result<(), Error> {
+    if let Some(registry) = &settings.registry {
+        return Err(Error::BuildIntoRegistry {
+            backend: registry.clone(),
+        });
+    }
     let build_dir = PathBuf::from(&args.build_dir);
     let file = args
         .file

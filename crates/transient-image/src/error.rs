@@ -48,6 +48,14 @@ pub enum Error {
         /// The name.
         name: String,
     },
+    /// `build` with a backend in a registry: builds need a directory backend.
+    #[error(
+        "cannot build into the registry backend {backend}: build into a directory backend (--image-backend DIR)"
+    )]
+    BuildIntoRegistry {
+        /// The backend's URL.
+        backend: String,
+    },
     /// The build's step cache could not be made.
     #[error("cannot use the build cache {}: {source}", .path.display())]
     BuildCache {
@@ -184,6 +192,7 @@ impl Error {
             Error::Imagefile(_) => Some(ErrorKind::InvalidFormat),
             Error::BuildWithoutName => Some(ErrorKind::InvalidRequest),
             Error::ImageExists { .. } => Some(ErrorKind::AlreadyExists),
+            Error::BuildIntoRegistry { .. } => Some(ErrorKind::Unsupported),
             Error::BuildVm(e) => Some(vm_kind(e)),
             Error::BadCacheMax { .. } => Some(ErrorKind::Config),
             Error::Build(e) => Some(build_kind(e)),

@@ -73,7 +73,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Rm(args) => &args.stores,
         Command::Build(args) => &args.stores,
     };
-    let settings = Settings::open(&Env::from_process(), stores, StrataOptions::default());
+    let settings = Settings::open(&Env::from_process(), stores, StrataOptions::default())?;
     run_with(
         cli,
         &settings,
@@ -169,10 +169,17 @@ fn ls_rows(settings: &Settings) -> Result<Vec<Row>, Error> {
     let listing = strata.list(lower::ls())?;
     let mut rows = Vec::new();
     for image in listing.stores.into_iter().flat_map(|store| store.images) {
-        let file = strata
-            .show(lower::show(&image.name))
-            .ok()
-            .and_then(|shown| shown.layers.last().map(|l| l.path.display().to_string()));
+        // In a registry, the image's reference (reading its layers' files would download them).
+        let file = match &settings.registry {
+            Some(url) => image
+                .revision
+                .and_then(|r| strata::stores::registry::tag_of(&image.name, r))
+                .map(|tag| format!("{url}:{tag}")),
+            None => strata
+                .show(lower::show(&image.name))
+                .ok()
+                .and_then(|shown| shown.layers.last().map(|l| l.path.display().to_string())),
+        };
         let sizes = strata.sizes(lower::sizes(&image.name));
         rows.push(Row {
             name: image.name,

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use strata::{Env, FlatStore, Store, Strata, StrataOptions};
+use strata::{Env, FlatStore, RegistryOptions, RegistryStore, Store, Strata, StrataOptions};
 use strata_store::{FlatBackend, VmStore};
 
 use crate::cli::Stores;
@@ -25,8 +25,12 @@ pub const BACKEND: &str = "backend";
 /// transient's world, resolved: the two directories and the core opened on them.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The backend directory (absolute).
+    /// The backend directory (absolute); for a backend in a registry, the local cache of its
+    /// layers.
     pub backend: PathBuf,
+    /// strata's extension: the registry repository the backend lives in
+    /// (`--image-backend docker://HOST[:PORT]/NAMESPACE`), shared between machines.
+    pub registry: Option<String>,
     /// The VM store directory.
     pub vmstore: PathBuf,
     /// The core, with one store: the backend.
@@ -35,22 +39,66 @@ pub struct Settings {
 
 impl Settings {
     /// Resolves the directories from the flags and `env`, and opens the core on them
-    /// (nothing is created until a command needs it).
-    pub fn open(env: &Env, stores: &Stores, options: StrataOptions) -> Settings {
+    /// (nothing is created until a command needs it). A backend named `docker://...` is a
+    /// repository kept in that registry, cached under
+    /// `$XDG_CACHE_HOME/strata/registry/transient-<host>-<namespace>`; a URL that does not
+    /// name a registry repository is an error.
+    pub fn open(
+        env: &Env,
+        stores: &Stores,
+        options: StrataOptions,
+    ) -> Result<Settings, strata::Error> {
         let given =
             |flag: &Option<String>| flag.as_deref().filter(|p| !p.is_empty()).map(PathBuf::from);
+        let vmstore = given(&stores.vmstore).unwrap_or_else(|| VmStore::default_path(env));
+        let named = stores
+            .image_backend
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .or_else(|| env.var("TRANSIENT_BACKEND").filter(|p| !p.is_empty()));
+        if let Some(url) = named.filter(|n| n.starts_with("docker://")) {
+            let cache = env
+                .xdg_cache_home()
+                .join("strata/registry")
+                .join(cache_name(url));
+            let store = RegistryStore::new(BACKEND, url, &cache, RegistryOptions::default())?;
+            let strata = Strata::new([Arc::new(store) as Arc<dyn Store>], options);
+            return Ok(Settings {
+                backend: cache,
+                registry: Some(url.to_owned()),
+                vmstore,
+                strata,
+            });
+        }
         let backend = absolute(
             &given(&stores.image_backend).unwrap_or_else(|| FlatBackend::default_path(env)),
         );
-        let vmstore = given(&stores.vmstore).unwrap_or_else(|| VmStore::default_path(env));
         let store = FlatStore::new(BACKEND, &backend).with_vm_store(&vmstore);
         let strata = Strata::new([Arc::new(store) as Arc<dyn Store>], options);
-        Settings {
+        Ok(Settings {
             backend,
+            registry: None,
             vmstore,
             strata,
-        }
+        })
     }
+}
+
+/// The cache directory's name for the registry backend `url`: `transient-` and the URL's host
+/// and path, every character outside `[A-Za-z0-9.-]` written `_`.
+fn cache_name(url: &str) -> String {
+    let bare = url.strip_prefix("docker://").unwrap_or(url);
+    let safe: String = bare
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("transient-{safe}")
 }
 
 /// `path` made absolute against the current directory, without touching the filesystem (as
@@ -71,7 +119,7 @@ mod tests {
     }
 
     fn dirs(env: &Env, flags: &Stores) -> (PathBuf, PathBuf) {
-        let s = Settings::open(env, flags, StrataOptions::default());
+        let s = Settings::open(env, flags, StrataOptions::default()).unwrap();
         (s.backend, s.vmstore)
     }
 
@@ -112,6 +160,35 @@ mod tests {
     }
 
     #[test]
+    fn a_docker_backend_is_a_registry_cached_under_xdg_cache() {
+        let env = Env::new("/home/u", "u");
+        let s = Settings::open(
+            &env,
+            &stores(Some("docker://127.0.0.1:5000/site/vm"), None),
+            StrataOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            s.registry.as_deref(),
+            Some("docker://127.0.0.1:5000/site/vm")
+        );
+        assert_eq!(
+            s.backend,
+            PathBuf::from("/home/u/.cache/strata/registry/transient-127.0.0.1_5000_site_vm")
+        );
+        let env = env.with_var("TRANSIENT_BACKEND", "docker://r/x");
+        let s = Settings::open(&env, &stores(None, None), StrataOptions::default()).unwrap();
+        assert_eq!(s.registry.as_deref(), Some("docker://r/x"));
+        let e = Settings::open(
+            &Env::new("/home/u", "u"),
+            &stores(Some("docker://r/x:tag"), None),
+            StrataOptions::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("without a tag"), "{e}");
+    }
+
+    #[test]
     fn a_relative_backend_is_taken_from_the_current_directory() {
         let env = Env::new("/home/u", "u");
         let (backend, _) = dirs(&env, &stores(Some("b"), None));
@@ -125,7 +202,8 @@ mod tests {
             &env,
             &stores(Some("/b"), Some("/v")),
             StrataOptions::default(),
-        );
+        )
+        .unwrap();
         let listed = s.strata.store_list();
         assert_eq!(listed.stores.len(), 1);
         assert_eq!(

@@ -159,6 +159,14 @@ impl Strata {
                 action: "measured",
             });
         }
+        if let Some(known) = store.known_sizes(&image)? {
+            return Ok(SizesOutcome {
+                image,
+                virtual_size: known.virtual_size,
+                allocated: known.stored,
+                file_len: known.stored,
+            });
+        }
         let virtual_size = store.open_disk(&image)?.virtual_size();
         let mut allocated = 0u64;
         let mut file_len = 0u64;

@@ -53,9 +53,9 @@ use crate::app::now;
 use crate::error::{Error, Result};
 use crate::progress::{Phase, Progress, ProgressEvent};
 use crate::store::{
-    AddedLayer, Containers, CopiedRevision, DiskSink, ImageKey, ImageSummary, Layer, LayerCopy,
-    Maintenance, NewImage, OnExisting, OnInUse, RevisionSummary, Revisions, Scratch, Store,
-    StoredContainer, StoredDisk,
+    AddedLayer, Containers, CopiedRevision, DiskSink, ImageKey, ImageSummary, KnownSizes, Layer,
+    LayerCopy, Maintenance, NewImage, OnExisting, OnInUse, RevisionSummary, Revisions, Scratch,
+    Store, StoredContainer, StoredDisk,
 };
 use crate::stores::RepositoryStore;
 
@@ -83,6 +83,7 @@ const ANNOTATION_REVISION: &str = "org.strata.image.revision";
 const ANNOTATION_KIND: &str = "org.strata.image.kind";
 const ANNOTATION_OWNER: &str = "org.strata.image.owner";
 const ANNOTATION_TIMESTAMP: &str = "org.strata.image.timestamp";
+const ANNOTATION_VIRTUAL_SIZE: &str = "org.strata.image.virtual-size";
 
 /// The longest tag the distribution specification allows.
 const MAX_TAG: usize = 128;
@@ -267,10 +268,15 @@ impl RegistryStore {
         if named.len() != layers.len() || named.iter().zip(&layers).any(|(d, l)| **d != l.digest) {
             return Err(bad("its layers are not its record's blobs".to_owned()));
         }
+        let virtual_size = parsed
+            .annotations
+            .get(ANNOTATION_VIRTUAL_SIZE)
+            .and_then(|v| v.parse().ok());
         Ok(Some(Remote {
             record,
             layers,
             tag,
+            virtual_size,
         }))
     }
 
@@ -395,7 +401,12 @@ impl RegistryStore {
 
     /// Pushes `record`'s manifest under its tag (the layers already in the registry), unless
     /// the tag exists or another client wins it (`registry/claim.rs`). `Ok(false)`: it lost.
-    fn put_revision(&self, record: &RevisionRecord, layers: &[Expected]) -> Result<(bool, Digest)> {
+    fn put_revision(
+        &self,
+        record: &RevisionRecord,
+        layers: &[Expected],
+        virtual_size: Option<u64>,
+    ) -> Result<(bool, Digest)> {
         let tag = self.tag(&record.name, record.revision)?;
         let dest = self.at(&tag)?;
         let record_bytes = record.to_json().into_bytes();
@@ -405,7 +416,7 @@ impl RegistryStore {
         };
         self.registry
             .push_blob(&dest, &BytesBlob(&record_bytes), &config, None)?;
-        let manifest = artifact_manifest(record, &config, layers);
+        let manifest = artifact_manifest(record, &config, layers, virtual_size);
         let digest = strata_oci::verify::digest_bytes(&manifest);
         let won = self.claims.put_exclusive(
             &self.registry,
@@ -425,6 +436,7 @@ impl RegistryStore {
         image: &NewImage,
         make: &dyn Fn(u64) -> RevisionRecord,
         layers: &[Expected],
+        virtual_size: Option<u64>,
     ) -> Result<RevisionRecord> {
         for _ in 0..REVISION_ATTEMPTS {
             let revisions = self.revision_numbers(&image.name)?;
@@ -434,7 +446,7 @@ impl RegistryStore {
                 (OnExisting::Replace, last) => last.map_or(0, |r| r + 1),
             };
             let record = make(revision);
-            let (won, _) = self.put_revision(&record, layers)?;
+            let (won, _) = self.put_revision(&record, layers, virtual_size)?;
             if won {
                 return Ok(record);
             }
@@ -491,6 +503,8 @@ struct Remote {
     record: RevisionRecord,
     layers: Vec<Expected>,
     tag: String,
+    /// The virtual size its manifest records (VM revisions pushed by this version).
+    virtual_size: Option<u64>,
 }
 
 /// The parts of an OCI image manifest a revision needs.
@@ -524,7 +538,12 @@ fn expected(desc: &Descriptor) -> std::result::Result<Expected, String> {
 }
 
 /// The manifest of `record`'s revision: `config` its record, `layers` its qcow2 layers.
-fn artifact_manifest(record: &RevisionRecord, config: &Expected, layers: &[Expected]) -> Vec<u8> {
+fn artifact_manifest(
+    record: &RevisionRecord,
+    config: &Expected,
+    layers: &[Expected],
+    virtual_size: Option<u64>,
+) -> Vec<u8> {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Manifest<'a> {
@@ -560,6 +579,12 @@ fn artifact_manifest(record: &RevisionRecord, config: &Expected, layers: &[Expec
             (ANNOTATION_TIMESTAMP, record.timestamp.to_string()),
         ]),
     };
+    let mut manifest = manifest;
+    if let Some(size) = virtual_size {
+        manifest
+            .annotations
+            .insert(ANNOTATION_VIRTUAL_SIZE, size.to_string());
+    }
     // Serialising these plain types cannot fail.
     serde_json::to_vec(&manifest).unwrap_or_default()
 }
@@ -600,6 +625,19 @@ fn commit_mirrored(repo: &Repository, writer: &Writer<'_>, record: &RevisionReco
         }
         other => Ok(other?),
     }
+}
+
+/// The virtual size the qcow2 file at `path` declares (its header only; `None` when it cannot
+/// be read, and the size is then not recorded).
+fn top_virtual_size(path: &Path) -> Option<u64> {
+    let options = strata_disk::OpenOptions {
+        format: Some(DiskFormat::Qcow2),
+        no_backing: true,
+        ..strata_disk::OpenOptions::default()
+    };
+    strata_disk::open(path, &options)
+        .ok()
+        .map(|opened| opened.image.virtual_size())
 }
 
 /// Marks `path` used now (its mtime), for the cache's least-recently-used order.
@@ -719,6 +757,16 @@ impl Store for RegistryStore {
         Ok(self
             .fetch(name, *revision)?
             .map(|remote| self.summary(&remote.record)))
+    }
+
+    /// From the revision's manifest: the virtual size recorded when it was pushed, and its
+    /// layers' sizes in the registry.
+    fn known_sizes(&self, image: &ImageSummary) -> Result<Option<KnownSizes>> {
+        let remote = self.remote_of(image)?;
+        Ok(remote.virtual_size.map(|virtual_size| KnownSizes {
+            virtual_size,
+            stored: remote.layers.iter().map(|l| l.size).sum(),
+        }))
     }
 
     /// The layers are downloaded into the cache (those it lacks) and named there.
@@ -900,6 +948,7 @@ impl DiskSink for RegistryDisk<'_> {
             image,
         } = *self;
         let stored = blob.commit()?;
+        let virtual_size = top_virtual_size(&store.cache.layer_path(&stored.digest));
         let pushed = store.push_cached(&stored.digest, stored.len)?;
         let layer = Expected {
             digest: stored.digest.clone(),
@@ -919,6 +968,7 @@ impl DiskSink for RegistryDisk<'_> {
                 )
             },
             std::slice::from_ref(&layer),
+            virtual_size,
         )?;
         drop(_writer);
         store.cache_record(&record)?;
@@ -1029,6 +1079,10 @@ impl Revisions for RegistryStore {
                 custom_meta: record.custom_meta.clone(),
             },
             &expected_layers,
+            match (record.kind, record.top_blob()) {
+                (Kind::Vm, Some(top)) => top_virtual_size(&from.layer_path(top.digest())),
+                _ => None,
+            },
         )?;
         Ok(CopiedRevision {
             image: self.summary(&copy),
@@ -1094,6 +1148,7 @@ impl Revisions for RegistryStore {
                 custom_meta: record.custom_meta.clone(),
             },
             &layers,
+            Some(new_size),
         )?;
         drop(writer);
         self.cache_record(&next)?;
@@ -1244,6 +1299,7 @@ impl Containers for RegistryStore {
                 record
             },
             &layers,
+            None,
         )?;
         Ok(StoredContainer {
             image: self.summary(&record),

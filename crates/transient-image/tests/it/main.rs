@@ -16,5 +16,6 @@ mod help;
 mod interop;
 mod json;
 mod ls;
+mod registry;
 mod retrieve;
 mod rm;

@@ -25,7 +25,7 @@ fn settings(sandbox: &Sandbox) -> Settings {
         image_backend: Some(sandbox.backend().display().to_string()),
         vmstore: Some(sandbox.vmstore().display().to_string()),
     };
-    Settings::open(&env, &stores, StrataOptions::default())
+    Settings::open(&env, &stores, StrataOptions::default()).unwrap()
 }
 
 /// `retrieve(spec)`: its result and what it printed.
