@@ -518,11 +518,16 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 /// Runs both sides of `row` [`RUNS`] times each, alternating which goes first.
 pub(crate) fn measure(dir: &Path, row: &Row<'_>) -> Result<RowResult> {
+    measure_n(dir, row, RUNS)
+}
+
+/// Runs both sides of `row` `runs` times each, alternating which goes first.
+pub(crate) fn measure_n(dir: &Path, row: &Row<'_>, runs: usize) -> Result<RowResult> {
     let load = crate::bench::load_average();
     let mut times = [Vec::new(), Vec::new()];
     let mut rss = [0u64; 2];
     let mut quiet = 0;
-    for run in 0..RUNS {
+    for run in 0..runs {
         let order = if run % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
             let side = if i == 0 { &row.anchor } else { &row.ours };
@@ -535,7 +540,7 @@ pub(crate) fn measure(dir: &Path, row: &Row<'_>) -> Result<RowResult> {
     let [anchor_times, ours_times] = times;
     Ok(RowResult {
         name: row.name.to_owned(),
-        runs: RUNS,
+        runs,
         goal: row.goal,
         anchor: Sample {
             command: display(&row.anchor.argv),
@@ -548,7 +553,7 @@ pub(crate) fn measure(dir: &Path, row: &Row<'_>) -> Result<RowResult> {
             rss_kib: rss[1],
         },
         load,
-        quiet: (quiet, 2 * RUNS),
+        quiet: (quiet, 2 * runs),
     })
 }
 

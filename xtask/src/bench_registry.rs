@@ -7,7 +7,7 @@
 //! Untimed set-up: the disk is imported into a directory repository (`bench:disk`), and an
 //! OCI layout is made holding that very blob as the one layer of an artifact with strata's
 //! media types (the revision's record as its config), so both sides move the same bytes.
-//! Rows (3 runs each, alternating, after `sync` and a short quiet gate, as `bench oci` runs
+//! Rows (5 runs each, alternating, after `sync` and a short quiet gate, as `bench oci` runs
 //! them):
 //! - push, cold: `skopeo copy oci:art:v1 docker://…` against `pcocc-image copy bench:disk
 //!   shared:disk` (the layer uploaded from the directory repository), the registry restarted
@@ -26,7 +26,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench_oci::{Registry, Row, RowResult, arg, measure, nothing, remove, render, side};
+use crate::bench_oci::{Registry, Row, RowResult, arg, measure_n, nothing, remove, render, side};
+
+/// Timed runs of each side per row: the registry's ingest varies by ±20 % from run to run.
+const RUNS: usize = 5;
 
 /// strata's push of a revision whose blobs the registry has: at most this many seconds.
 const SECOND_PUSH_GOAL_S: f64 = 0.1;
@@ -154,7 +157,7 @@ fn rows(work: &Path, src: &Path, pcocc: &str) -> Result<Vec<RowResult>> {
     let mut results = Vec::new();
     let mut record = |name: &'static str, goal: Option<f64>, anchor, ours| -> Result<()> {
         println!("timing: {name}");
-        let r = measure(
+        let r = measure_n(
             work,
             &Row {
                 name,
@@ -162,6 +165,7 @@ fn rows(work: &Path, src: &Path, pcocc: &str) -> Result<Vec<RowResult>> {
                 ours,
                 goal,
             },
+            RUNS,
         )?;
         println!(
             "  anchor {:.3} s, strata {:.3} s: ratio {:.2} (load {}, quiet {}/{})",

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use strata::{
     CacheOptions, Env, ImageKey, ImageLocator, NamePolicy, NewImageTarget, OnExisting,
-    RegistryOptions, RegistryStore, RepositoryStore, Store, Strata, StrataOptions,
+    RegistryStore, RepositoryStore, Store, Strata, StrataOptions,
 };
 use strata_model::ImageRef;
 use strata_store::{ReposConfig, Scope};
@@ -64,8 +64,12 @@ impl Settings {
             .iter()
             .map(|def| {
                 if let Some(url) = &def.url {
-                    let store =
-                        RegistryStore::new(&def.name, url, &def.path, RegistryOptions::default())?;
+                    let store = RegistryStore::new(
+                        &def.name,
+                        url,
+                        &def.path,
+                        RegistryStore::default_options(),
+                    )?;
                     return Ok(Arc::new(store) as Arc<dyn Store>);
                 }
                 let store = RepositoryStore::new(&def.name, &def.path);

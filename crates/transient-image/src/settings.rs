@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use strata::{Env, FlatStore, RegistryOptions, RegistryStore, Store, Strata, StrataOptions};
+use strata::{Env, FlatStore, RegistryStore, Store, Strata, StrataOptions};
 use strata_store::{FlatBackend, VmStore};
 
 use crate::cli::Stores;
@@ -61,7 +61,7 @@ impl Settings {
                 .xdg_cache_home()
                 .join("strata/registry")
                 .join(cache_name(url));
-            let store = RegistryStore::new(BACKEND, url, &cache, RegistryOptions::default())?;
+            let store = RegistryStore::new(BACKEND, url, &cache, RegistryStore::default_options())?;
             let strata = Strata::new([Arc::new(store) as Arc<dyn Store>], options);
             return Ok(Settings {
                 backend: cache,

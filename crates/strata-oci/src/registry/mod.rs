@@ -106,9 +106,12 @@ pub enum Upload {
     },
 }
 
-/// Default chunk size of chunked uploads (and the largest accepted): 4 MiB, held in memory
-/// while its `PATCH` is sent.
+/// Default chunk size of chunked uploads: 4 MiB, held in memory while its `PATCH` is sent.
 pub const DEFAULT_CHUNK_SIZE: usize = 4 << 20;
+
+/// The largest chunk accepted (a larger [`Upload::Chunked`] size is cut to it): 64 MiB, the
+/// memory a chunked upload holds at most.
+pub const MAX_CHUNK_SIZE: usize = 64 << 20;
 
 /// How a [`Registry`] connects.
 #[derive(Debug, Clone)]

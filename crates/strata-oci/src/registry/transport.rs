@@ -22,7 +22,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use strata_model::Digest;
 
 use super::session::{Access, Session};
-use super::{DEFAULT_CHUNK_SIZE, Upload};
+use super::{MAX_CHUNK_SIZE, Upload};
 use crate::blob::Expected;
 use crate::error::OciError;
 
@@ -365,7 +365,7 @@ fn with_attempts(error: OciError, attempts: u32) -> OciError {
 /// Uploads `exp.size` bytes from `reader` as the blob `exp` into the session's repository:
 /// `POST` to open an upload, then, per `how`, one `PUT` carrying the whole blob
 /// ([`Upload::Monolithic`]), or one streamed `PATCH` carrying it ([`Upload::Streamed`]) or one
-/// `PATCH` per chunk ([`Upload::Chunked`], at most [`DEFAULT_CHUNK_SIZE`] bytes each) and a
+/// `PATCH` per chunk ([`Upload::Chunked`], at most [`MAX_CHUNK_SIZE`] bytes each) and a
 /// closing `PUT`.
 pub(crate) fn upload(
     rt: &tokio::runtime::Runtime,
@@ -412,16 +412,22 @@ pub(crate) fn upload(
             None
         }
         Upload::Streamed => None,
-        Upload::Chunked { chunk_size } => Some(chunk_size.clamp(1, DEFAULT_CHUNK_SIZE)),
+        Upload::Chunked { chunk_size } => Some(chunk_size.clamp(1, MAX_CHUNK_SIZE)),
     };
     let mut offset = 0u64;
+    // One buffer for every chunk's copy, allocated once: a fresh one per chunk would fault
+    // its pages in again each time.
+    let mut copy = Vec::new();
     while let Some(chunk) = chunk {
-        let data = read_up_to(reader, chunk).map_err(|e| source_failure(exp, e))?;
-        if data.is_empty() {
+        if offset >= exp.size {
             break;
         }
-        location = send_chunk(rt, session, op, exp, &data, offset, location, retry)?;
-        offset += data.len() as u64;
+        let len = (exp.size - offset).min(chunk as u64);
+        let chunk = Chunk { len, offset };
+        location = send_chunk(
+            rt, session, op, exp, reader, chunk, &mut copy, location, retry,
+        )?;
+        offset += len;
     }
     let url = close(&location);
     let response = rt.block_on(session.send(op, Access::Push, &|c| {
@@ -430,14 +436,74 @@ pub(crate) fn upload(
     expect(rt, session, op, response, StatusCode::CREATED)
 }
 
-/// Sends `data`, the bytes of the blob at `offset`, as one `PATCH` to the upload at
-/// `location`; returns the upload's next location. A chunk that fails on the way (a dropped
-/// connection, a 5xx, a stall) is resumed where the registry says it holds the upload to
-/// (`GET` on the upload: `Range: 0-N`), within `retry`'s budget, so a registry restarted in the
-/// middle of a push (with its upload state kept) loses none of the bytes it took. An upload the
-/// registry no longer knows fails as a transient failure: the caller starts it again.
+/// Sends the next `len` bytes of `reader`, the blob's bytes at `offset`, as one `PATCH` to the
+/// upload at `location`, streamed as they are read (and kept, at most one chunk, for a resend);
+/// returns the upload's next location. A chunk that fails on the way (a dropped connection, a
+/// 5xx, a stall) is resumed where the registry says it holds the upload to (`GET` on the
+/// upload: `Range: 0-N`), within `retry`'s budget, so a registry restarted in the middle of a
+/// push (with its upload state kept) loses none of the bytes it took. An upload the registry no
+/// longer knows fails as a transient failure: the caller starts it again.
 #[allow(clippy::too_many_arguments)]
 fn send_chunk(
+    rt: &tokio::runtime::Runtime,
+    session: &Session,
+    op: &str,
+    exp: &Expected,
+    reader: &mut dyn Read,
+    Chunk { len, offset }: Chunk,
+    data: &mut Vec<u8>,
+    location: Url,
+    retry: &Retry,
+) -> Result<Url, Failure> {
+    data.clear();
+    data.reserve(usize::try_from(len).unwrap_or(0));
+    let first = {
+        let mut tee = Tee {
+            inner: (&mut *reader).take(len),
+            copy: &mut *data,
+        };
+        let patch = session
+            .request(Method::PATCH, location.clone())
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_RANGE, format!("{offset}-{}", offset + len - 1));
+        send_streamed(rt, session, op, patch, (&mut tee, exp), len)
+    };
+    let failure = match first {
+        Ok(response) if response.status() == StatusCode::ACCEPTED => {
+            return location_of(session, &response, &location, op);
+        }
+        Ok(response) => rt.block_on(session.status_failure(op, response)),
+        Err(f) => f,
+    };
+    if !failure.retry {
+        return Err(failure);
+    }
+    // The rest of the chunk, for the resends.
+    let want = usize::try_from(len).unwrap_or(usize::MAX);
+    if data.len() < want {
+        let rest = read_up_to(reader, want - data.len()).map_err(|e| source_failure(exp, e))?;
+        data.extend_from_slice(&rest);
+    }
+    if data.len() < want {
+        return Err(source_failure(
+            exp,
+            io::Error::new(io::ErrorKind::UnexpectedEof, "the blob ended early"),
+        ));
+    }
+    resume_chunk(rt, session, op, exp, data, offset, location, retry, failure)
+}
+
+/// Where a chunk lies in its blob.
+#[derive(Debug, Clone, Copy)]
+struct Chunk {
+    len: u64,
+    offset: u64,
+}
+
+/// Sends `data` (the blob's bytes at `offset`) again after `failure`, from where the registry
+/// holds the upload; see [`send_chunk`].
+#[allow(clippy::too_many_arguments)]
+fn resume_chunk(
     rt: &tokio::runtime::Runtime,
     session: &Session,
     op: &str,
@@ -446,26 +512,33 @@ fn send_chunk(
     offset: u64,
     mut location: Url,
     retry: &Retry,
+    failure: Failure,
 ) -> Result<Url, Failure> {
     let end = offset + data.len() as u64;
     let mut from = offset;
     let mut failures = 0;
+    let mut failure = Some(failure);
     loop {
-        let len = end - from;
-        let piece = &data[usize::try_from(from - offset).unwrap_or(0)..];
-        let patch = session
-            .request(Method::PATCH, location.clone())
-            .header(CONTENT_TYPE, "application/octet-stream")
-            .header(CONTENT_RANGE, format!("{from}-{}", end - 1));
-        let failure = match send_streamed(rt, session, op, patch, (&mut &piece[..], exp), len) {
-            Ok(response) if response.status() == StatusCode::ACCEPTED => {
-                return location_of(session, &response, &location, op);
+        let failure_now = match failure.take() {
+            Some(f) => f,
+            None => {
+                let len = end - from;
+                let piece = &data[usize::try_from(from - offset).unwrap_or(0)..];
+                let patch = session
+                    .request(Method::PATCH, location.clone())
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .header(CONTENT_RANGE, format!("{from}-{}", end - 1));
+                match send_streamed(rt, session, op, patch, (&mut &piece[..], exp), len) {
+                    Ok(response) if response.status() == StatusCode::ACCEPTED => {
+                        return location_of(session, &response, &location, op);
+                    }
+                    Ok(response) => rt.block_on(session.status_failure(op, response)),
+                    Err(f) => f,
+                }
             }
-            Ok(response) => rt.block_on(session.status_failure(op, response)),
-            Err(f) => f,
         };
         // Asks where the upload stands until the registry answers (it may be restarting).
-        let mut failure = failure;
+        let mut failure = failure_now;
         let (held, next) = loop {
             failures += 1;
             if !failure.retry || failures >= retry.attempts.max(1) {
@@ -492,6 +565,20 @@ fn send_chunk(
         }
         from = held;
         location = next;
+    }
+}
+
+/// A reader that keeps a copy of what it reads (a chunk being sent, for a resend).
+struct Tee<'a, R> {
+    inner: R,
+    copy: &'a mut Vec<u8>,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.extend_from_slice(&buf[..n]);
+        Ok(n)
     }
 }
 

@@ -163,6 +163,22 @@ impl RegistryStore {
         })
     }
 
+    /// The options a store's registry client is given by default: those of
+    /// [`RegistryOptions::default`], uploads in chunks of
+    /// [`MAX_CHUNK_SIZE`](strata_oci::registry::MAX_CHUNK_SIZE) (64 MiB), so that an upload
+    /// cut by a dropped connection or a registry restarted goes on where the registry holds
+    /// it. Large chunks because each `PATCH` waits for the registry's answer before the next
+    /// goes: with 4 MiB chunks a 1.5 GB layer took 10.1 s to push to `docker-registry`
+    /// against 8.4 s in one streamed `PATCH`.
+    pub fn default_options() -> RegistryOptions {
+        RegistryOptions {
+            upload: strata_oci::registry::Upload::Chunked {
+                chunk_size: strata_oci::registry::MAX_CHUNK_SIZE,
+            },
+            ..RegistryOptions::default()
+        }
+    }
+
     /// This store, its local cache bounded to `bytes` of layers (default
     /// [`DEFAULT_CACHE_MAX`]).
     pub fn with_cache_max(mut self, bytes: u64) -> RegistryStore {
