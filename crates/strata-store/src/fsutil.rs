@@ -186,6 +186,8 @@ pub enum CopyMethod {
     Reflink,
     /// An extent-by-extent copy that keeps holes (`copy_file_range`, else read/write).
     SparseCopy,
+    /// A registry mounted the blob from another of its repositories: no data was sent.
+    Mounted,
 }
 
 /// Makes `dst` (empty, open for writing) a copy of `src`: a FICLONE reflink where the

@@ -223,7 +223,8 @@ pub use ops::resize::{ResizeOutcome, ResizeRequest};
 pub use progress::{NoProgress, Phase, Progress, ProgressEvent, Warning};
 pub use store::{
     Containers, ImageKey, ImageLocator, ImageSummary, KnownSizes, Layer, LayerCopy, Maintenance,
-    NamePolicy, NewImageTarget, OnExisting, OnInUse, RevisionSummary, Revisions, Store,
+    NamePolicy, NewImageTarget, OnExisting, OnInUse, RemoteLayers, RevisionSummary, Revisions,
+    Store,
 };
 pub use stores::{FlatStore, RegistryStore, RepositoryStore};
 

@@ -9,16 +9,19 @@
 //! | capability | what it adds | implemented by |
 //! |---|---|---|
 //! | [`Store`] | list, find, open a disk, store a new disk, the VMs that use an image, remove | every store |
-//! | [`Revisions`] | revisions of a name, layers shared between revisions and stores, a layer added on top | [`RepositoryStore`](crate::stores::RepositoryStore) |
-//! | [`Containers`] | OCI images: read one back, store one from any blob source | [`RepositoryStore`](crate::stores::RepositoryStore) |
-//! | [`Maintenance`] | garbage collection and verification | [`RepositoryStore`](crate::stores::RepositoryStore) |
+//! | [`Revisions`] | revisions of a name, layers shared between revisions and stores, a layer added on top | [`RepositoryStore`](crate::stores::RepositoryStore), [`RegistryStore`](crate::stores::RegistryStore) |
+//! | [`Containers`] | OCI images: read one back, store one from any blob source | [`RepositoryStore`](crate::stores::RepositoryStore), [`RegistryStore`](crate::stores::RegistryStore) |
+//! | [`Maintenance`] | garbage collection and verification | [`RepositoryStore`](crate::stores::RepositoryStore), [`RegistryStore`](crate::stores::RegistryStore) |
 //!
 //! Built in: [`RepositoryStore`](crate::stores::RepositoryStore), a content-addressed
 //! repository with revisions (the layout pcocc uses, so its repositories open as they are), and
 //! [`FlatStore`](crate::stores::FlatStore), one flattened qcow2 file per name (transient's
-//! backend layout). A store keyed by numeric IDs whose images carry owners, permissions and
-//! states (OpenNebula's pool) and a store inside an OCI registry are to come; requests can
-//! already name an image by ID ([`ImageKey::Id`]), which the built-in stores refuse.
+//! backend layout), and [`RegistryStore`](crate::stores::RegistryStore), a repository kept in
+//! an OCI registry behind a local cache (a remote store: it can tell an image's sizes without
+//! reading it, [`Store::known_sizes`], and hand its layers out without local files,
+//! [`Revisions::remote_layers`]). A store keyed by numeric IDs whose images carry owners,
+//! permissions and states (OpenNebula's pool) is to come; requests can already name an image
+//! by ID ([`ImageKey::Id`]), which the built-in stores refuse.
 //!
 //! The core holds the invariants (every digest recomputed, writes through a temporary file that
 //! is fsynced and renamed, locks); a front end passes its dialect's policy in as values: which
@@ -352,6 +355,15 @@ pub trait Revisions: Send + Sync {
     /// The file of layer `digest` in this store.
     fn layer_path(&self, digest: &Digest) -> PathBuf;
 
+    /// Where the layers of `record` can be read without local files, for a store that keeps
+    /// them remotely (a registry): the registry repository, so that a copy into the same
+    /// registry mounts them, and a blob source over it, with each layer's digest and size.
+    /// `None` (the default) for stores of local files.
+    fn remote_layers(&self, record: &RevisionRecord) -> Result<Option<RemoteLayers<'_>>> {
+        let _ = record;
+        Ok(None)
+    }
+
     /// Waits until no other process adds revisions to `name`, and keeps it so until the
     /// returned hold is dropped: an operation that reads the latest revision and writes the
     /// next one holds it across both.
@@ -360,6 +372,27 @@ pub trait Revisions: Send + Sync {
     /// Adds the next revision of `base`'s image whose top layer is a new, empty qcow2 of
     /// `new_size` bytes backed by `base`'s top layer (the other layers shared).
     fn add_layer(&self, base: &ImageSummary, new_size: u64, owner: &str) -> Result<AddedLayer>;
+}
+
+/// The layers of a revision kept in a registry ([`Revisions::remote_layers`]).
+pub struct RemoteLayers<'a> {
+    /// The registry repository that holds them.
+    pub repository: strata_oci::RegistryRef,
+    /// Their bytes, each verified as it streams.
+    pub blobs: &'a dyn BlobRead,
+    /// Each layer, bottom first.
+    pub layers: Vec<strata_oci::Expected>,
+    /// The virtual size of a VM revision, where the store recorded it.
+    pub virtual_size: Option<u64>,
+}
+
+impl fmt::Debug for RemoteLayers<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteLayers")
+            .field("repository", &self.repository)
+            .field("layers", &self.layers)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What [`Revisions::copy_revision`] did.

@@ -64,8 +64,11 @@ impl Strata {
         let new = self.new_image(name, request.policy);
         if let (Some(from), Some(to)) = (src_store.revisions(), dest.revisions()) {
             let record = from.record(&source)?;
-            let layers = src_store.layers(&source)?;
-            let total = layers.iter().map(|l| l.size).sum();
+            // A remote store knows the sizes without making its layers local.
+            let total = match src_store.known_sizes(&source)? {
+                Some(known) => known.stored,
+                None => src_store.layers(&source)?.iter().map(|l| l.size).sum(),
+            };
             let copied = in_phase(progress, Phase::Copying, Some(total), || {
                 to.copy_revision(from, &record, &new, &|done| {
                     progress.event(&ProgressEvent::Advanced { done });

@@ -54,8 +54,8 @@ use crate::error::{Error, Result};
 use crate::progress::{Phase, Progress, ProgressEvent};
 use crate::store::{
     AddedLayer, Containers, CopiedRevision, DiskSink, ImageKey, ImageSummary, KnownSizes, Layer,
-    LayerCopy, Maintenance, NewImage, OnExisting, OnInUse, RevisionSummary, Revisions, Scratch,
-    Store, StoredContainer, StoredDisk,
+    LayerCopy, Maintenance, NewImage, OnExisting, OnInUse, RemoteLayers, RevisionSummary,
+    Revisions, Scratch, Store, StoredContainer, StoredDisk,
 };
 use crate::stores::RepositoryStore;
 
@@ -1056,27 +1056,49 @@ impl Revisions for RegistryStore {
         progress: &dyn Fn(u64),
     ) -> Result<CopiedRevision> {
         self.tag(&image.name, 0)?;
-        let src = LayerFiles(from);
+        let files = LayerFiles(from);
+        let remote = from.remote_layers(record)?;
         let mut layers = Vec::with_capacity(record.data_blobs.len());
         let mut expected_layers = Vec::with_capacity(record.data_blobs.len());
         let mut done = 0u64;
         for blob in &record.data_blobs {
-            let path = from.layer_path(blob.digest());
-            let size = crate::app::file_len(&path)?;
-            let exp = Expected {
-                digest: blob.digest().clone(),
-                size,
+            // From another registry repository: mounted when it is this registry, streamed
+            // from there otherwise; from local files, uploaded from them.
+            let from_remote = remote.as_ref().and_then(|r| {
+                r.layers
+                    .iter()
+                    .find(|l| l.digest == *blob.digest())
+                    .map(|l| (r, l.clone()))
+            });
+            let (exp, pushed) = match from_remote {
+                Some((r, exp)) => {
+                    let pushed = self.registry.push_blob(
+                        &self.remote,
+                        r.blobs,
+                        &exp,
+                        Some(&r.repository),
+                    )?;
+                    (exp, pushed)
+                }
+                None => {
+                    let size = crate::app::file_len(&from.layer_path(blob.digest()))?;
+                    let exp = Expected {
+                        digest: blob.digest().clone(),
+                        size,
+                    };
+                    let pushed = self.registry.push_blob(&self.remote, &files, &exp, None)?;
+                    (exp, pushed)
+                }
             };
-            let pushed = self.registry.push_blob(&self.remote, &src, &exp, None)?;
-            done += size;
+            done += exp.size;
             progress(done);
             layers.push(LayerCopy {
                 digest: exp.digest.clone(),
-                size,
-                method: if pushed == BlobPush::Uploaded {
-                    CopyMethod::SparseCopy
-                } else {
-                    CopyMethod::Existing
+                size: exp.size,
+                method: match pushed {
+                    BlobPush::Uploaded => CopyMethod::SparseCopy,
+                    BlobPush::Mounted => CopyMethod::Mounted,
+                    BlobPush::Present => CopyMethod::Existing,
                 },
             });
             expected_layers.push(exp);
@@ -1096,7 +1118,8 @@ impl Revisions for RegistryStore {
             },
             &expected_layers,
             match (record.kind, record.top_blob()) {
-                (Kind::Vm, Some(top)) => top_virtual_size(&from.layer_path(top.digest())),
+                (Kind::Vm, Some(top)) => top_virtual_size(&from.layer_path(top.digest()))
+                    .or_else(|| remote.as_ref().and_then(|r| r.virtual_size)),
                 _ => None,
             },
         )?;
@@ -1109,6 +1132,24 @@ impl Revisions for RegistryStore {
     /// Where the cache keeps the layer (downloaded by [`Store::layers`]).
     fn layer_path(&self, digest: &Digest) -> PathBuf {
         self.cache.layer_path(digest)
+    }
+
+    fn remote_layers(&self, record: &RevisionRecord) -> Result<Option<RemoteLayers<'_>>> {
+        let remote = self
+            .fetch(&record.name, Some(record.revision))?
+            .ok_or_else(|| Error::ImageNotFound {
+                key: ImageKey::Name {
+                    name: record.name.clone(),
+                    revision: Some(record.revision),
+                },
+                store: Some(self.name.clone()),
+            })?;
+        Ok(Some(RemoteLayers {
+            repository: self.remote.clone(),
+            blobs: &self.blobs,
+            layers: remote.layers,
+            virtual_size: remote.virtual_size,
+        }))
     }
 
     /// Held on this machine only: clients on other machines are told apart when they push

@@ -426,10 +426,39 @@ impl Revisions for RepositoryStore {
         progress: &dyn Fn(u64),
     ) -> Result<CopiedRevision> {
         let writer = self.writer()?;
+        let remote = from.remote_layers(record)?;
         let mut layers = Vec::with_capacity(record.data_blobs.len());
         let mut done = 0u64;
         for blob in &record.data_blobs {
             let path = from.layer_path(blob.digest());
+            let streamed = match &remote {
+                // A remote layer with no local file: streamed in, verified as it comes.
+                Some(remote) if !path.exists() => remote
+                    .layers
+                    .iter()
+                    .find(|l| l.digest == *blob.digest())
+                    .map(|l| (remote.blobs, l)),
+                _ => None,
+            };
+            if let Some((blobs, layer)) = streamed {
+                let (digest, method) = if self.repository()?.has_blob(&layer.digest) {
+                    (layer.digest.clone(), CopyMethod::Existing)
+                } else {
+                    let reader = blobs.open_blob(&layer.digest, layer.size)?;
+                    (
+                        writer.put_blob(reader, Some(&layer.digest))?,
+                        CopyMethod::SparseCopy,
+                    )
+                };
+                done += layer.size;
+                progress(done);
+                layers.push(LayerCopy {
+                    digest,
+                    size: layer.size,
+                    method,
+                });
+                continue;
+            }
             let size = crate::app::file_len(&path)?;
             let (digest, method) = writer.put_blob_file(&path, Some(blob.digest()))?;
             done += size;

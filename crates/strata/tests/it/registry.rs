@@ -700,3 +700,65 @@ fn the_local_cache_keeps_to_its_bound_and_gc_trims_it() {
         .unwrap();
     assert_eq!(blob_inodes(&dir.path().join("cache-w")).len(), 2);
 }
+
+#[test]
+fn copies_between_registry_repositories_mount_and_copies_out_stream() {
+    let Some(reg) = LocalRegistry::start(None) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    make_raw(&raw, 16 << 20);
+    let registry_store = |name: &str, namespace: &str, cache: &str| {
+        Arc::new(
+            RegistryStore::new(
+                name,
+                &format!("docker://{}/{namespace}", reg.host()),
+                dir.path().join(cache),
+                RegistryOptions::default(),
+            )
+            .unwrap(),
+        ) as Arc<dyn Store>
+    };
+    let strata = Strata::new(
+        vec![
+            Arc::new(RepositoryStore::new("local", dir.path().join("local"))) as Arc<dyn Store>,
+            registry_store("a", "site/a", "cache-a"),
+            registry_store("b", "site/b", "cache-b"),
+        ],
+        StrataOptions::default(),
+    );
+    strata
+        .import(import_request(&raw, "a:img"), &strata::NoProgress)
+        .unwrap();
+    // Into another repository of the same registry: mounted, nothing sent.
+    let copied = strata
+        .copy(
+            CopyRequest {
+                src: image("a:img"),
+                dest: target("b:img"),
+                policy: NamePolicy::default(),
+            },
+            &strata::NoProgress,
+        )
+        .unwrap();
+    assert_eq!(copied.layers[0].method, strata::CopyMethod::Mounted);
+    // Out of the registry into a directory repository: streamed, nothing cached on the way.
+    let out_of = strata
+        .copy(
+            CopyRequest {
+                src: image("b:img"),
+                dest: target("local:img"),
+                policy: NamePolicy::default(),
+            },
+            &strata::NoProgress,
+        )
+        .unwrap();
+    assert_eq!(out_of.layers[0].method, strata::CopyMethod::SparseCopy);
+    assert!(blob_inodes(&dir.path().join("cache-b")).is_empty());
+    let out = dir.path().join("out.raw");
+    export(&strata, "local:img", &out);
+    assert!(std::fs::read(&out).unwrap() == std::fs::read(&raw).unwrap());
+    export(&strata, "b:img", &out);
+    assert!(std::fs::read(&out).unwrap() == std::fs::read(&raw).unwrap());
+}
