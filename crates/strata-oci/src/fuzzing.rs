@@ -15,6 +15,16 @@ pub fn parse_json(data: &[u8]) {
     let _ = crate::docker::parse_docker_manifest(data, "fuzz");
 }
 
+/// Bytes -> what a registry answers besides images: a page of its tag list, a `Link` header's
+/// next page, a manifest's media type.
+pub fn registry_answers(data: &[u8]) {
+    let _ = crate::registry::manage::parse_tag_page(data, "fuzz");
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = crate::registry::manage::next_link(text);
+    }
+    let _ = crate::registry::manifest_media_type(data, "fuzz");
+}
+
 /// Bytes -> a layer (plain, gzip or zstd tar) unpacked into a fresh temporary directory, which
 /// nothing may leave. Returns whether the layer applied.
 pub fn unpack(data: &[u8]) -> bool {

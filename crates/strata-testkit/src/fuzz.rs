@@ -46,6 +46,7 @@ pub const BODIES: &[Body] = &[
     body!("vmdk_split_roundtrip" => strata_disk::fuzzing::roundtrip_vmdk_split),
     body!("oci_json" => strata_oci::fuzzing::parse_json),
     body!("oci_unpack" => strata_oci::fuzzing::unpack),
+    body!("registry_answers" => strata_oci::fuzzing::registry_answers),
     body!("sif_parse" => strata_oci::fuzzing::parse_sif),
     body!("pcocc_record" => strata_model::fuzzing::parse_record),
     body!("imagefile" => strata_build::imagefile::fuzzing::parse),

@@ -39,10 +39,6 @@ impl Registry {
     /// Every tag of `r`'s repository, as the registry lists them (`tags/list`, page by page
     /// through its `Link` headers). A repository the registry does not know has none.
     pub fn tags(&self, r: &RegistryRef) -> Result<Vec<String>> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            tags: Option<Vec<String>>,
-        }
         let session = self.session(r)?;
         let op = "list tags".to_owned();
         let what = format!("{}/{}: tag list", r.registry(), r.repository());
@@ -78,9 +74,7 @@ impl Registry {
             if body.is_empty() {
                 break;
             }
-            let page: Page = serde_json::from_slice(&body)
-                .map_err(|e| OciError::invalid(&what, e.to_string()))?;
-            let page = page.tags.unwrap_or_default();
+            let page = parse_tag_page(&body, &what)?;
             if tags.len() + page.len() > MAX_TAGS {
                 return Err(OciError::TooLarge {
                     what,
@@ -221,8 +215,19 @@ impl Registry {
     }
 }
 
+/// The tags of one page of a tag list (`{"name": ..., "tags": [...]}`; `null` is none).
+pub(crate) fn parse_tag_page(body: &[u8], what: &str) -> Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Page {
+        tags: Option<Vec<String>>,
+    }
+    let page: Page =
+        serde_json::from_slice(body).map_err(|e| OciError::invalid(what, e.to_string()))?;
+    Ok(page.tags.unwrap_or_default())
+}
+
 /// The target of a `Link` header's `rel="next"` entry: `<url>; rel="next"`.
-fn next_link(header: &str) -> Option<&str> {
+pub(crate) fn next_link(header: &str) -> Option<&str> {
     header.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
         let is_next = params

@@ -48,7 +48,7 @@
 
 pub mod auth;
 mod challenge;
-mod manage;
+pub(crate) mod manage;
 pub mod reference;
 mod session;
 mod transport;
@@ -766,7 +766,7 @@ fn is_manifest_type(media: &str) -> bool {
 
 /// A manifest's media type: its `mediaType` field, else an index when it has `manifests` and
 /// an OCI manifest otherwise (the OCI spec makes the field optional).
-fn manifest_media_type(bytes: &[u8], what: &str) -> Result<String> {
+pub(crate) fn manifest_media_type(bytes: &[u8], what: &str) -> Result<String> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Probe {

@@ -1439,6 +1439,26 @@ mod tests {
         assert!(tag_of(&"x".repeat(107), 0).is_some());
     }
 
+    proptest::proptest! {
+        /// Every name a tag can hold comes back from its tag, with its revision.
+        #[test]
+        fn every_name_comes_back_from_its_tag(name in "\\PC{1,40}", revision in proptest::num::u64::ANY) {
+            if let Some(tag) = tag_of(&name, revision) {
+                proptest::prop_assert!(tag.len() <= MAX_TAG);
+                proptest::prop_assert!(tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)));
+                proptest::prop_assert_eq!(parse_tag(&tag), Some((name, revision)));
+            }
+        }
+
+        /// No tag is read as a revision unless it is the tag of that revision.
+        #[test]
+        fn any_tag_reads_back_only_as_its_own(tag in "[A-Za-z0-9_][A-Za-z0-9._-]{0,60}") {
+            if let Some((name, revision)) = parse_tag(&tag) {
+                proptest::prop_assert_eq!(tag_of(&name, revision), Some(tag));
+            }
+        }
+    }
+
     #[test]
     fn tags_strata_did_not_write_are_not_revisions() {
         for tag in [
