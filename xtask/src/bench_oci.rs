@@ -516,11 +516,6 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Runs both sides of `row` [`RUNS`] times each, alternating which goes first.
-pub(crate) fn measure(dir: &Path, row: &Row<'_>) -> Result<RowResult> {
-    measure_n(dir, row, RUNS)
-}
-
 /// Runs both sides of `row` `runs` times each, alternating which goes first.
 pub(crate) fn measure_n(dir: &Path, row: &Row<'_>, runs: usize) -> Result<RowResult> {
     let load = crate::bench::load_average();
@@ -555,6 +550,29 @@ pub(crate) fn measure_n(dir: &Path, row: &Row<'_>, runs: usize) -> Result<RowRes
         load,
         quiet: (quiet, 2 * runs),
     })
+}
+
+/// Times `row` `runs` times a side (see [`measure_n`]), says how it went on stdout and adds it
+/// to `results`.
+pub(crate) fn time_row(
+    dir: &Path,
+    results: &mut Vec<RowResult>,
+    row: Row<'_>,
+    runs: usize,
+) -> Result<()> {
+    println!("timing: {}", row.name);
+    let r = measure_n(dir, &row, runs)?;
+    println!(
+        "  anchor {:.3} s, strata {:.3} s: ratio {:.2} (load {}, quiet {}/{})",
+        r.anchor.median_s(),
+        r.ours.median_s(),
+        r.ratio(),
+        r.load,
+        r.quiet.0,
+        r.quiet.1
+    );
+    results.push(r);
+    Ok(())
 }
 
 fn verdict(met: bool) -> &'static str {
@@ -794,27 +812,17 @@ fn rows(work: &Path, shm: &Path, pcocc: &str, sqfs: &str) -> Result<Vec<RowResul
 
     let mut results = Vec::new();
     let mut record = |name: &'static str, goal: Option<f64>, anchor: Side<'_>, ours: Side<'_>| {
-        println!("timing: {name}");
-        let r = measure(
+        time_row(
             work,
-            &Row {
+            &mut results,
+            Row {
                 name,
                 anchor,
                 ours,
                 goal,
             },
-        )?;
-        println!(
-            "  anchor {:.3} s, strata {:.3} s: ratio {:.2} (load {}, quiet {}/{})",
-            r.anchor.median_s(),
-            r.ours.median_s(),
-            r.ratio(),
-            r.load,
-            r.quiet.0,
-            r.quiet.1
-        );
-        results.push(r);
-        anyhow::Ok(())
+            RUNS,
+        )
     };
 
     record(

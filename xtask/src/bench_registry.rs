@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench_oci::{Registry, Row, RowResult, arg, measure_n, nothing, remove, render, side};
+use crate::bench_oci::{Registry, Row, RowResult, arg, nothing, remove, render, side, time_row};
 
 /// Timed runs of each side per row: the registry's ingest varies by ±20 % from run to run.
 const RUNS: usize = 5;
@@ -155,29 +155,18 @@ fn rows(work: &Path, src: &Path, pcocc: &str) -> Result<Vec<RowResult>> {
     let pulled = work.join("pulled");
 
     let mut results = Vec::new();
-    let mut record = |name: &'static str, goal: Option<f64>, anchor, ours| -> Result<()> {
-        println!("timing: {name}");
-        let r = measure_n(
+    let mut record = |name: &'static str, goal: Option<f64>, anchor, ours| {
+        time_row(
             work,
-            &Row {
+            &mut results,
+            Row {
                 name,
                 anchor,
                 ours,
                 goal,
             },
             RUNS,
-        )?;
-        println!(
-            "  anchor {:.3} s, strata {:.3} s: ratio {:.2} (load {}, quiet {}/{})",
-            r.anchor.median_s(),
-            r.ours.median_s(),
-            r.ratio(),
-            r.load,
-            r.quiet.0,
-            r.quiet.1
-        );
-        results.push(r);
-        Ok(())
+        )
     };
     record(
         "push, cold",

@@ -248,6 +248,36 @@ pub trait DiskSink: Output {
     fn commit(self: Box<Self>) -> Result<StoredDisk>;
 }
 
+/// Implements [`Output`] for a disk sink `$sink<'_>` whose bytes all go to its field `blob`
+/// (a store's new blob, itself an `Output`), so that each store's sink only says how it
+/// commits.
+macro_rules! output_through_blob {
+    ($sink:ident) => {
+        impl strata_disk::Output for $sink<'_> {
+            fn file(&self) -> &std::fs::File {
+                self.blob.file()
+            }
+
+            fn path(&self) -> &std::path::Path {
+                self.blob.path()
+            }
+
+            fn record(&mut self, data: &[u8], offset: u64) {
+                self.blob.record(data, offset);
+            }
+
+            fn expect_rewrites(&mut self) {
+                self.blob.expect_rewrites();
+            }
+
+            fn bytes_written(&self) -> u64 {
+                self.blob.bytes_written()
+            }
+        }
+    };
+}
+pub(crate) use output_through_blob;
+
 /// What [`DiskSink::commit`] stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredDisk {

@@ -101,6 +101,16 @@ impl Registry {
     /// The manifest `r` names, or `None` when the registry has no such tag or digest (`404`).
     /// Checked against `r`'s digest when it has one, as [`Registry::manifest`].
     pub fn find_manifest(&self, r: &RegistryRef) -> Result<Option<RemoteManifest>> {
+        self.fetch_manifest(r, true)
+    }
+
+    /// The manifest `r` names: `None` on a `404` when `missing_ok`, else the registry's error
+    /// as for any other status. Capped at [`MAX_MANIFEST_SIZE`], checked against `r`'s digest.
+    pub(super) fn fetch_manifest(
+        &self,
+        r: &RegistryRef,
+        missing_ok: bool,
+    ) -> Result<Option<RemoteManifest>> {
         let session = self.session(r)?;
         let op = format!("pull manifest {}", r.tag_or_digest());
         let what = format!("{r}: manifest");
@@ -112,7 +122,7 @@ impl Registry {
             self.rt.block_on(async {
                 let make = |c: &reqwest::Client| c.get(url.clone()).header(ACCEPT, &accept);
                 let response = session.send(&op, Access::Pull, &make).await?;
-                if response.status() == StatusCode::NOT_FOUND {
+                if missing_ok && response.status() == StatusCode::NOT_FOUND {
                     return Ok(None);
                 }
                 if response.status() != StatusCode::OK {

@@ -59,7 +59,7 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use oci_spec::image::{Descriptor, MediaType};
-use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
 use strata_model::Digest;
 
@@ -72,9 +72,8 @@ pub use transport::Retry;
 use crate::blob::{BlobRead, BlobWrite, Expected};
 use crate::error::{OciError, Result};
 use crate::image::{
-    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Image, MAX_CONFIG_SIZE, MAX_INDEX_DEPTH,
-    MAX_MANIFEST_SIZE, OCI_INDEX, OCI_MANIFEST, Platform, expected_of, parse_index,
-    select_platform,
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Image, MAX_CONFIG_SIZE, MAX_INDEX_DEPTH, OCI_INDEX,
+    OCI_MANIFEST, Platform, expected_of, parse_index, select_platform,
 };
 use crate::verify::{VerifyingReader, digest_bytes, read_capped};
 use session::{Access, Session};
@@ -383,39 +382,10 @@ impl Registry {
 
     /// The manifest (or index) `r` names, checked against `r`'s digest when it has one.
     pub fn manifest(&self, r: &RegistryRef) -> Result<RemoteManifest> {
-        let session = self.session(r)?;
-        let op = format!("pull manifest {}", r.tag_or_digest());
-        let what = format!("{r}: manifest");
-        let url = session
-            .url(&format!("manifests/{}", r.tag_or_digest()))
-            .map_err(|f| *f.error)?;
-        let accept = ACCEPTED_MANIFESTS.join(", ");
-        let bytes = with_retry(&self.options.retry, &op, || {
-            self.rt.block_on(async {
-                let make = |c: &reqwest::Client| c.get(url.clone()).header(ACCEPT, &accept);
-                let response = session.send(&op, Access::Pull, &make).await?;
-                if response.status() != StatusCode::OK {
-                    return Err(session.status_failure(&op, response).await);
-                }
-                session
-                    .read_capped(&op, response, &what, MAX_MANIFEST_SIZE)
-                    .await
+        self.fetch_manifest(r, false)?
+            .ok_or_else(|| OciError::NotFound {
+                what: format!("{r}: manifest"),
             })
-        })?;
-        let digest = digest_bytes(&bytes);
-        if let Some(want) = r.digest().filter(|want| *want != digest) {
-            return Err(OciError::DigestMismatch {
-                what,
-                expected: want.prefixed(),
-                actual: digest.prefixed(),
-            });
-        }
-        let media_type = manifest_media_type(&bytes, &what)?;
-        Ok(RemoteManifest {
-            bytes,
-            media_type,
-            digest,
-        })
     }
 
     /// Resolves the image `r` names (for `platform` when it names an index): its manifest and

@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use strata_disk::{DiskImage, Output};
+use strata_disk::DiskImage;
 use strata_model::{DataBlob, Digest, DiskFormat, Kind, RevisionRecord};
 use strata_oci::image::expected_of;
 use strata_oci::registry::BlobPush;
@@ -656,6 +656,15 @@ fn top_virtual_size(path: &Path) -> Option<u64> {
         .map(|opened| opened.image.virtual_size())
 }
 
+/// How a blob reached the registry, in the words of copies.
+fn copy_method(pushed: BlobPush) -> CopyMethod {
+    match pushed {
+        BlobPush::Uploaded => CopyMethod::SparseCopy,
+        BlobPush::Mounted => CopyMethod::Mounted,
+        BlobPush::Present => CopyMethod::Existing,
+    }
+}
+
 /// Marks `path` used now (its mtime), for the cache's least-recently-used order.
 fn touch(path: &Path) {
     if let Ok(file) = std::fs::File::open(path) {
@@ -929,27 +938,7 @@ struct RegistryDisk<'r> {
     image: NewImage,
 }
 
-impl Output for RegistryDisk<'_> {
-    fn file(&self) -> &std::fs::File {
-        self.blob.file()
-    }
-
-    fn path(&self) -> &Path {
-        self.blob.path()
-    }
-
-    fn record(&mut self, data: &[u8], offset: u64) {
-        self.blob.record(data, offset);
-    }
-
-    fn expect_rewrites(&mut self) {
-        self.blob.expect_rewrites();
-    }
-
-    fn bytes_written(&self) -> u64 {
-        self.blob.bytes_written()
-    }
-}
+crate::store::output_through_blob!(RegistryDisk);
 
 impl DiskSink for RegistryDisk<'_> {
     fn format(&self) -> DiskFormat {
@@ -1095,11 +1084,7 @@ impl Revisions for RegistryStore {
             layers.push(LayerCopy {
                 digest: exp.digest.clone(),
                 size: exp.size,
-                method: match pushed {
-                    BlobPush::Uploaded => CopyMethod::SparseCopy,
-                    BlobPush::Mounted => CopyMethod::Mounted,
-                    BlobPush::Present => CopyMethod::Existing,
-                },
+                method: copy_method(pushed),
             });
             expected_layers.push(exp);
         }
@@ -1309,11 +1294,7 @@ impl Containers for RegistryStore {
             blobs.push(LayerCopy {
                 digest: exp.digest.clone(),
                 size: exp.size,
-                method: if pushed == BlobPush::Uploaded {
-                    CopyMethod::SparseCopy
-                } else {
-                    CopyMethod::Existing
-                },
+                method: copy_method(pushed),
             });
         }
         // The manifest as a blob too: the revision's layers are every blob its record names.
@@ -1327,11 +1308,7 @@ impl Containers for RegistryStore {
         blobs.push(LayerCopy {
             digest: manifest.digest.clone(),
             size: manifest.size,
-            method: if as_blob == BlobPush::Uploaded {
-                CopyMethod::SparseCopy
-            } else {
-                CopyMethod::Existing
-            },
+            method: copy_method(as_blob),
         });
         self.registry.push_manifest(
             &self.remote.with_digest(&manifest.digest)?,

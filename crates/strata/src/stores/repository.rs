@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use strata_disk::{DiskImage, OpenOptions, Output};
+use strata_disk::{DiskImage, OpenOptions};
 use strata_model::{DataBlob, Digest, DiskFormat, Kind, RevisionRecord};
 use strata_oci::image::expected_of;
 use strata_oci::{BlobRead, Expected, Image, OciError, Platform};
@@ -337,27 +337,7 @@ struct RepositoryDisk<'r> {
     image: NewImage,
 }
 
-impl Output for RepositoryDisk<'_> {
-    fn file(&self) -> &std::fs::File {
-        self.blob.file()
-    }
-
-    fn path(&self) -> &Path {
-        self.blob.path()
-    }
-
-    fn record(&mut self, data: &[u8], offset: u64) {
-        self.blob.record(data, offset);
-    }
-
-    fn expect_rewrites(&mut self) {
-        self.blob.expect_rewrites();
-    }
-
-    fn bytes_written(&self) -> u64 {
-        self.blob.bytes_written()
-    }
-}
+crate::store::output_through_blob!(RepositoryDisk);
 
 impl DiskSink for RepositoryDisk<'_> {
     fn format(&self) -> DiskFormat {
