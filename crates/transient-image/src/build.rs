@@ -11,6 +11,11 @@
 //! layer is stored flattened, through the core into the backend (a temporary file in
 //! `.working/`, fsynced, renamed, 0444; a progress bar `Copying image...` on a terminal) or
 //! into the local file (the same way). A failure leaves the backend as it was.
+//!
+//! A backend in a registry (`--image-backend docker://...`) is reached through the core only:
+//! the name is looked up there, a FROM image of the registry is made local in its cache (else
+//! a strata repository's is taken; strata does not fetch bases into a registry), the step cache
+//! is `<cache>/.working/strata-steps/`, and the result is pushed as the image's next revision.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -41,11 +46,6 @@ pub const STEP_CACHE: &str = "strata-steps";
 
 /// Runs `build` with `settings`, writing the step lines and RUN output to `out`.
 pub fn run(args: &BuildArgs, settings: &Settings, out: &mut dyn Write) -> Result<(), Error> {
-    if let Some(registry) = &settings.registry {
-        return Err(Error::BuildIntoRegistry {
-            backend: registry.clone(),
-        });
-    }
     let build_dir = PathBuf::from(&args.build_dir);
     let file = args
         .file
@@ -61,11 +61,16 @@ pub fn run(args: &BuildArgs, settings: &Settings, out: &mut dyn Write) -> Result
         .as_deref()
         .filter(|n| !n.is_empty())
         .ok_or(Error::BuildWithoutName)?;
-    let backend = FlatBackend::open(&settings.backend).map_err(strata::Error::from)?;
+    // A directory backend, or none for a backend in a registry (reached through the core).
+    let backend = match settings.registry {
+        None => Some(FlatBackend::open(&settings.backend).map_err(strata::Error::from)?),
+        Some(_) => None,
+    };
     let local = args.local.then(|| build_dir.join(format!("{name}.qcow2")));
-    let exists = match &local {
-        Some(path) => path.symlink_metadata().is_ok(),
-        None => backend.contains(name).map_err(strata::Error::from)?,
+    let exists = match (&local, &backend) {
+        (Some(path), _) => path.symlink_metadata().is_ok(),
+        (None, Some(backend)) => backend.contains(name).map_err(strata::Error::from)?,
+        (None, None) => in_registry(settings, name)?,
     };
     if exists && !args.force {
         return Err(Error::ImageExists {
@@ -73,10 +78,14 @@ pub fn run(args: &BuildArgs, settings: &Settings, out: &mut dyn Write) -> Result
         });
     }
     let env = Env::from_process();
-    let (base, base_dirs) = resolve_base(&imagefile, settings, &backend, &env, out)?;
-    let layers = LayerDir::open(&backend.working_dir().join(STEP_CACHE))
+    let (base, base_dirs) = resolve_base(&imagefile, settings, backend.as_ref(), &env, out)?;
+    let working = match &backend {
+        Some(backend) => backend.working_dir(),
+        None => settings.backend.join(".working"),
+    };
+    let layers = LayerDir::open(&working.join(STEP_CACHE))
         .map_err(|source| Error::BuildCache {
-            path: backend.working_dir().join(STEP_CACHE),
+            path: working.join(STEP_CACHE),
             source,
         })?
         .with_max_bytes(cache_max(&env)?);
@@ -156,13 +165,34 @@ impl strata_cli::Wording for StoreWording {
 pub fn resolve_base(
     imagefile: &Imagefile,
     settings: &Settings,
-    backend: &FlatBackend,
+    backend: Option<&FlatBackend>,
     env: &Env,
     out: &mut dyn Write,
 ) -> Result<(Base, Vec<PathBuf>), Error> {
     let spec = match imagefile.from.image() {
         BaseImage::Scratch => return Ok((Base::Scratch, Vec::new())),
         BaseImage::Spec(spec) => spec,
+    };
+    let Some(backend) = backend else {
+        // A backend in a registry: its image, made local in its cache, or a repository's.
+        if spec.source().is_none() {
+            if in_registry(settings, spec.name())? {
+                let shown = settings.strata.show(crate::lower::show(spec.name()))?;
+                if let Some(top) = shown.layers.last() {
+                    return Ok((
+                        Base::Image(top.path.clone()),
+                        vec![settings.backend.join("data")],
+                    ));
+                }
+            }
+            if let Some((top, data)) = repository_image(env, spec.name())? {
+                return Ok((Base::Image(top), vec![data]));
+            }
+        }
+        return Err(Error::FetchIntoRegistry {
+            spec: spec.to_string(),
+            backend: settings.registry.clone().unwrap_or_default(),
+        });
     };
     if spec.source().is_none()
         && !backend.contains(spec.name()).map_err(strata::Error::from)?
@@ -174,6 +204,16 @@ pub fn resolve_base(
         Base::Image(crate::retrieve(settings, spec, out)?),
         Vec::new(),
     ))
+}
+
+/// Whether the backend in a registry holds an image `name` (read from the registry, nothing
+/// downloaded).
+fn in_registry(settings: &Settings, name: &str) -> Result<bool, Error> {
+    match settings.strata.sizes(crate::lower::sizes(name)) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == strata::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The top layer of the VM image `text` (`[REPO:]IMAGE[@REV]`) in the strata repositories

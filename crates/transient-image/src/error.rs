@@ -48,11 +48,14 @@ pub enum Error {
         /// The name.
         name: String,
     },
-    /// `build` with a backend in a registry: builds need a directory backend.
+    /// `build` into a backend in a registry from a FROM image neither the registry nor a
+    /// strata repository holds: strata fetches bases into directory backends only.
     #[error(
-        "cannot build into the registry backend {backend}: build into a directory backend (--image-backend DIR)"
+        "cannot fetch {spec} into the registry backend {backend}: import it into the registry first, or build into a directory backend (--image-backend DIR)"
     )]
-    BuildIntoRegistry {
+    FetchIntoRegistry {
+        /// The FROM image spec.
+        spec: String,
         /// The backend's URL.
         backend: String,
     },
@@ -192,7 +195,7 @@ impl Error {
             Error::Imagefile(_) => Some(ErrorKind::InvalidFormat),
             Error::BuildWithoutName => Some(ErrorKind::InvalidRequest),
             Error::ImageExists { .. } => Some(ErrorKind::AlreadyExists),
-            Error::BuildIntoRegistry { .. } => Some(ErrorKind::Unsupported),
+            Error::FetchIntoRegistry { .. } => Some(ErrorKind::Unsupported),
             Error::BuildVm(e) => Some(vm_kind(e)),
             Error::BadCacheMax { .. } => Some(ErrorKind::Config),
             Error::Build(e) => Some(build_kind(e)),

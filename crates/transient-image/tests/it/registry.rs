@@ -1,7 +1,7 @@
 //! A backend kept in a registry (`--image-backend docker://HOST/NAMESPACE`, strata's
 //! extension): images another machine stored there are listed with their sizes (from the
-//! registry, nothing downloaded) and removed; building into it is refused with a clear
-//! message.
+//! registry, nothing downloaded), built FROM and into, and removed; a base that would have to
+//! be fetched into the registry is refused with a clear message.
 
 use std::sync::Arc;
 
@@ -42,7 +42,7 @@ fn a_backend_in_a_registry_is_listed_and_emptied() {
         .import(
             ImportRequest {
                 source: Source::Disk {
-                    path: disk,
+                    path: disk.clone(),
                     format: DiskFormat::Qcow2,
                 },
                 dest: NewImageTarget::named("centos/7:2004.01"),
@@ -65,16 +65,58 @@ fn a_backend_in_a_registry_is_listed_and_emptied() {
         .count();
     assert_eq!(blobs, 0);
 
-    let built = sb.run(&["build", "--image-backend", &url, "--name", "x", "."]);
+    // A build FROM the registry's image, with no step (no VM), stores its result there.
+    let dir = sb.path("build");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Imagefile"), "FROM centos/7:2004.01\n").unwrap();
+    let d = dir.to_str().unwrap();
+    let built = sb.run(&["build", "--image-backend", &url, "--name", "copy", d]);
+    assert!(built.contains("exit: 0"), "{built}");
+    let listed = sb.run(&["ls", "--json", "--image-backend", &url]);
+    assert!(listed.contains("\"copy\""), "{listed}");
+    // The other machine reads the built image back: the base's disk.
+    let out = sb.path("copy.qcow2");
+    other
+        .export(
+            strata::ExportRequest {
+                image: strata::ImageLocator::named("copy"),
+                dest: strata::Destination::Disk {
+                    path: out.clone(),
+                    format: DiskFormat::Qcow2,
+                },
+            },
+            &strata::NoProgress,
+        )
+        .unwrap();
+    if strata_testkit::have("the qemu-img compare", &["qemu-img"]) {
+        let compared = std::process::Command::new("qemu-img")
+            .arg("compare")
+            .args([&sb.path("disk.qcow2"), &out])
+            .output()
+            .unwrap();
+        assert!(compared.status.success(), "{compared:?}");
+    }
+    let again = sb.run(&["build", "--image-backend", &url, "--name", "copy", d]);
+    assert!(again.contains("exit: 73"), "{again}");
+    // A base strata would have to fetch into the registry is refused, saying what to do.
+    std::fs::write(
+        dir.join("Imagefile"),
+        "FROM elsewhere,http=http://127.0.0.1:9/x.qcow2\n",
+    )
+    .unwrap();
+    let fetched = sb.run(&["build", "--image-backend", &url, "--name", "y", d]);
     assert!(
-        built.contains("cannot build into the registry backend") && built.contains("exit: 69"),
-        "{built}"
+        fetched.contains("import it into the registry first") && fetched.contains("exit: 69"),
+        "{fetched}"
     );
 
     let removed = sb.run(&["rm", "--image-backend", &url, "centos/7:2004.01"]);
     assert!(removed.contains("exit: 0"), "{removed}");
     let listed = sb.run(&["ls", "--json", "--image-backend", &url]);
-    assert!(!listed.contains("centos"), "{listed}");
+    assert!(
+        !listed.contains("centos") && listed.contains("copy"),
+        "{listed}"
+    );
 }
 
 fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
