@@ -73,8 +73,12 @@ pub(crate) fn run() -> Result<()> {
     } else {
         "**missed**"
     };
+    let (push, pull) = (&results[0], &results[1]);
+    let together = (push.ours.median_s() + pull.ours.median_s())
+        / (push.anchor.median_s() + pull.anchor.median_s());
     let rendered = render(&results, "target/bench-data/registry-run/");
     println!("\n{rendered}");
+    println!("cold push and pull together: ratio {together:.2}");
     println!(
         "push again with the blobs present: strata {second_s:.3} s (goal < {SECOND_PUSH_GOAL_S} s: {verdict})"
     );
@@ -90,7 +94,8 @@ whole-process wall times, the two sides alternating run by run, each after an un
 push: the registry restarted empty; the cold pull: the outputs removed; the second push: the previous copy's \
 name deleted, its blobs kept), `sync` and a quiet gate. Machine: 2 vCPUs shared with other work, so expect \
 ±30 % noise (see perf-anchors.md). The timed rows took {minutes:.1} minutes.\n\n{rendered}\n\
-Push again with the blobs present: strata {second_s:.3} s (goal < {SECOND_PUSH_GOAL_S} s: {verdict}).\n",
+Push again with the blobs present: strata {second_s:.3} s (goal < {SECOND_PUSH_GOAL_S} s: {verdict}). \
+Cold push and pull together (the sums of the medians): ratio {together:.2}.\n",
         crate::cmd::date_utc(),
     );
     crate::report::write_section(
