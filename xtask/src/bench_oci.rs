@@ -552,6 +552,22 @@ pub(crate) fn measure_n(dir: &Path, row: &Row<'_>, runs: usize) -> Result<RowRes
     })
 }
 
+/// Fails, naming the first missing one, unless every tool in `tools` runs.
+pub(crate) fn require_tools(tools: &[&str]) -> Result<()> {
+    for tool in tools {
+        if Command::new(tool)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_err()
+        {
+            bail!("{tool} is not installed (run `cargo xtask setup`)");
+        }
+    }
+    Ok(())
+}
+
 /// Times `row` `runs` times a side (see [`measure_n`]), says how it went on stdout and adds it
 /// to `results`.
 pub(crate) fn time_row(
@@ -662,23 +678,13 @@ pub(crate) fn nothing() -> Result<()> {
 /// Runs `cargo xtask bench oci`.
 pub(crate) fn run() -> Result<()> {
     let root = crate::project_root();
-    for tool in [
+    require_tools(&[
         "skopeo",
         "umoci",
         "mksquashfs",
         "docker-registry",
         "/usr/bin/time",
-    ] {
-        if Command::new(tool)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_err()
-        {
-            bail!("{tool} is not installed (run `cargo xtask setup`)");
-        }
-    }
+    ])?;
     println!("building pcocc-image and the strata-oci example (release)");
     crate::cmd::run(
         crate::cmd::cargo()

@@ -26,7 +26,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench_oci::{Registry, Row, RowResult, arg, nothing, remove, render, side, time_row};
+use crate::bench_oci::{
+    Registry, Row, RowResult, arg, nothing, remove, render, require_tools, side, time_row,
+};
 
 /// Timed runs of each side per row: the registry's ingest varies by ±20 % from run to run.
 const RUNS: usize = 5;
@@ -37,11 +39,7 @@ const SECOND_PUSH_GOAL_S: f64 = 0.1;
 /// Runs `cargo xtask bench registry`.
 pub(crate) fn run() -> Result<()> {
     let root = crate::project_root();
-    for tool in ["skopeo", "docker-registry", "/usr/bin/time"] {
-        if Command::new(tool).arg("--version").output().is_err() {
-            bail!("{tool} is not installed (run `cargo xtask setup`)");
-        }
-    }
+    require_tools(&["skopeo", "docker-registry", "/usr/bin/time"])?;
     let data = root.join("target/bench-data");
     let src = data.join("src.qcow2");
     if !src.exists() {

@@ -660,6 +660,18 @@ fn top_virtual_size(path: &Path) -> Option<u64> {
         .map(|opened| opened.image.virtual_size())
 }
 
+/// `layers` as the files the cache keeps them in (or will, once they are downloaded).
+fn cached_layers(repo: &Repository, layers: &[Expected]) -> Vec<Layer> {
+    layers
+        .iter()
+        .map(|l| Layer {
+            digest: Some(l.digest.clone()),
+            path: repo.blob_path(&l.digest),
+            size: l.size,
+        })
+        .collect()
+}
+
 /// How a blob reached the registry, in the words of copies.
 fn copy_method(pushed: BlobPush) -> CopyMethod {
     match pushed {
@@ -754,16 +766,7 @@ impl Store for RegistryStore {
     fn layers(&self, image: &ImageSummary) -> Result<Vec<Layer>> {
         let remote = self.remote_of(image)?;
         self.mirror(&remote)?;
-        let repo = self.cache.repository()?;
-        Ok(remote
-            .layers
-            .iter()
-            .map(|l| Layer {
-                digest: Some(l.digest.clone()),
-                path: repo.blob_path(&l.digest),
-                size: l.size,
-            })
-            .collect())
+        Ok(cached_layers(self.cache.repository()?, &remote.layers))
     }
 
     /// Opened from the cache, after the layers it lacks are downloaded.

@@ -17,15 +17,7 @@ impl Revisions for RegistryStore {
             out.push(RevisionSummary {
                 revision,
                 timestamp: remote.record.timestamp,
-                layers: remote
-                    .layers
-                    .iter()
-                    .map(|l| Layer {
-                        digest: Some(l.digest.clone()),
-                        path: repo.blob_path(&l.digest),
-                        size: l.size,
-                    })
-                    .collect(),
+                layers: cached_layers(repo, &remote.layers),
             });
         }
         Ok(out)
@@ -47,8 +39,10 @@ impl Revisions for RegistryStore {
         Ok(records)
     }
 
-    /// Each layer the registry lacks is uploaded from the other store's file (verified as it
-    /// is read); a layer it has costs one `HEAD`.
+    /// A layer the registry has costs one `HEAD`; one it lacks is mounted from the other
+    /// store's registry repository when that is on this registry, streamed from there when it
+    /// is on another, and uploaded from the other store's file (verified as it is read)
+    /// otherwise.
     fn copy_revision(
         &self,
         from: &dyn Revisions,
