@@ -122,6 +122,13 @@ const REQUIREMENTS: &[Requirement] = &[
         why: "the original `transient image ls|rm`: transient-image's goldens and interop tests",
     },
     Requirement {
+        name: "pyone",
+        check: Check::VenvImports("pyone.bindings"),
+        install: Install::PipVenv("pyone==7.3.80"),
+        why: "OpenNebula's Python client: parses every document oneimage/onedatastore print \
+              with `-x` and talks to their daemon's XML-RPC endpoint (oneimage's tests)",
+    },
+    Requirement {
         name: "ssh",
         check: Check::Runs(&["ssh", "-V"]),
         install: Install::Apt("openssh-client"),

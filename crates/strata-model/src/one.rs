@@ -6,6 +6,7 @@ pub mod datastore;
 pub mod image_type;
 pub mod lock;
 pub mod perms;
+pub mod record;
 pub mod state;
 pub mod template;
 pub mod transition;
@@ -17,6 +18,10 @@ pub use lock::{LockError, LockLevel, LockLevelError, LockRequest, ObjectLock};
 pub use perms::{
     Action, AuthDenied, AuthError, AuthRequest, Class, DEFAULT_UMASK, Denial, ObjectAuth,
     ObjectKind, Operation, Permissions, PermissionsError, Requester, Right, authorize, check_chmod,
+};
+pub use record::{
+    Caller, Capacity, DatastoreRecord, DatastoreState, DiskType, ImageRecord, LockRecord,
+    Ownership, SnapshotRecord, Snapshots,
 };
 pub use state::{ImageState, ImageStateError};
 pub use template::{

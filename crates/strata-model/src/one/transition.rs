@@ -146,7 +146,8 @@ impl CloneTarget {
 
 /// The snapshot tree modes (`Snapshots::AllowOrphansMode`); images start in DENY, and take the
 /// VM disk's mode when a VM hands its snapshots over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrphansMode {
     /// `DENY`: the active snapshot and snapshots with children cannot be deleted.
     #[default]

@@ -1,0 +1,1 @@
+//! OpenNebula's output: tables, `show` text and `-x`/`-j`/`-y` documents.

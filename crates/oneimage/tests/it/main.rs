@@ -1,0 +1,1 @@
+//! oneimage integration tests.
