@@ -3,6 +3,7 @@
 
 pub mod create;
 pub mod datastore;
+pub mod datastore_request;
 pub mod image_type;
 pub mod lock;
 pub mod perms;
@@ -13,6 +14,7 @@ pub mod transition;
 
 pub use create::{CreateOptions, DevPrefix, DevPrefixError};
 pub use datastore::{DatastoreType, DatastoreTypeError};
+pub use datastore_request::{DatastoreMethod, DatastoreRefusal, DatastoreRequestError};
 pub use image_type::{ChtypeFamily, ImageType, ImageTypeError, PersistenceAtCreate};
 pub use lock::{LockError, LockLevel, LockLevelError, LockRequest, ObjectLock};
 pub use perms::{

@@ -512,6 +512,10 @@ pub enum ObjectKind {
     Image,
     /// `DATASTORE`.
     Datastore,
+    /// `USER`: the new owner of a `chown`.
+    User,
+    /// `GROUP`: the new group of a `chown`/`chgrp`.
+    Group,
 }
 
 impl ObjectKind {
@@ -520,6 +524,8 @@ impl ObjectKind {
         match self {
             ObjectKind::Image => "IMAGE",
             ObjectKind::Datastore => "DATASTORE",
+            ObjectKind::User => "USER",
+            ObjectKind::Group => "GROUP",
         }
     }
 }

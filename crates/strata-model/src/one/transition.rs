@@ -472,9 +472,9 @@ pub enum ErrorCode {
     Action,
     /// `INTERNAL`: the message as is.
     Internal,
-    /// `ALLOCATE`: `Error allocating a new IMAGE. <msg>`.
+    /// `ALLOCATE`: `Error allocating a new image. <msg>`.
     Allocate,
-    /// `NO_EXISTS`: `Error getting IMAGE [id].`
+    /// `NO_EXISTS`: `Error getting image [id].`
     NoExists,
     /// Not a response: oned only logs the text.
     Logged,
@@ -488,8 +488,9 @@ pub enum Refusal {
     /// `AuthManager.cc`).
     #[error(transparent)]
     Auth(#[from] AuthError),
-    /// The object does not exist; `Request::failure_message` forms the text.
-    #[error("Error getting {kind} [{id}].")]
+    /// The object does not exist; `Request::failure_message` forms the text, naming the kind
+    /// in lower case (`RequestLogger::object_name`): `Error getting image [5].`
+    #[error("Error getting {} [{id}].", .kind.as_str().to_ascii_lowercase())]
     NotFound {
         /// The kind of object.
         kind: ObjectKind,
@@ -735,6 +736,66 @@ pub enum Refusal {
     /// A BACKUP image without `VM_ID`. Text: `Image::insert`.
     #[error("No associated VM ID for BACKUP image.")]
     BackupNeedsVm,
+    /// A TYPE that is not one of the eight (`Image::set_type`; OpenNebula's own text is garbled
+    /// by a pointer addition, so strata names the value).
+    #[error("Unknown type {value}")]
+    UnknownType {
+        /// The TYPE given.
+        value: String,
+    },
+    /// The datastore driver could not size the new image (`ImageAllocate`, `stat_image`): the
+    /// driver's or the template's reason follows.
+    #[error("Cannot parse image SIZE: {message}")]
+    StatFailed {
+        /// Why (`Wrong number or missing SIZE attribute.`, a driver error).
+        message: String,
+    },
+    /// A non-admin's template sets an attribute oned.conf restricts (`IMAGE_RESTRICTED_ATTR`,
+    /// SOURCE by default). Text: `ImageAPI.cc`, `ImageAllocateAPI::allocate`.
+    #[error("Template includes a restricted attribute {name}")]
+    RestrictedAttribute {
+        /// The attribute.
+        name: String,
+    },
+    /// A name OpenNebula does not accept (`PoolObjectSQL::name_is_valid`); `allocating` when a
+    /// new object is being made (framed as an allocation error), else a rename.
+    #[error("{error}")]
+    InvalidName {
+        /// What is wrong with it.
+        error: crate::name::NameError,
+        /// The request allocates an object.
+        allocating: bool,
+    },
+    /// `rename` to a name its owner already uses (`SharedAPI.cc`, `RequestManagerRename`).
+    #[error(
+        "{} cannot be renamed to {name} because it collides with {} {id}",
+        .kind.as_str().to_ascii_lowercase(),
+        .kind.as_str().to_ascii_lowercase()
+    )]
+    RenameCollision {
+        /// The kind of object.
+        kind: ObjectKind,
+        /// The name asked for.
+        name: String,
+        /// The object that has it.
+        id: u32,
+    },
+    /// `chown` to a user who already owns an object of that name (`SharedAPI.cc`,
+    /// `RequestManagerChown::check_name_unique`).
+    #[error(
+        "user [{uid}] already owns {} [{id}] with NAME {name}",
+        .kind.as_str().to_ascii_lowercase()
+    )]
+    ChownCollision {
+        /// The kind of object.
+        kind: ObjectKind,
+        /// The new owner.
+        uid: u32,
+        /// The object the new owner has with that name.
+        id: u32,
+        /// The name.
+        name: String,
+    },
 }
 
 fn verb(enable: &bool) -> &'static str {
@@ -774,7 +835,12 @@ impl Refusal {
             | Refusal::SourceNeedsFormat
             | Refusal::BackupNeedsSource
             | Refusal::NoPathNorSource
-            | Refusal::BackupNeedsVm => ErrorCode::Allocate,
+            | Refusal::BackupNeedsVm
+            | Refusal::UnknownType { .. }
+            | Refusal::InvalidName {
+                allocating: true, ..
+            } => ErrorCode::Allocate,
+            Refusal::RestrictedAttribute { .. } => ErrorCode::Authorization,
             Refusal::DeleteLocked
             | Refusal::EnableBackup { .. }
             | Refusal::EnableState { .. }
@@ -786,7 +852,9 @@ impl Refusal {
             | Refusal::NotADisk { .. }
             | Refusal::AcquireLocked { .. }
             | Refusal::AcquireInUse { .. }
-            | Refusal::AcquireState { .. } => ErrorCode::Internal,
+            | Refusal::AcquireState { .. }
+            | Refusal::StatFailed { .. }
+            | Refusal::ChownCollision { .. } => ErrorCode::Internal,
             Refusal::ReleaseType
             | Refusal::ReleaseState { .. }
             | Refusal::ReleaseCloneType { .. }
@@ -808,7 +876,11 @@ impl Refusal {
             | Refusal::SnapshotState { .. }
             | Refusal::SnapshotMissing
             | Refusal::SnapshotActive
-            | Refusal::SnapshotChildren => ErrorCode::Action,
+            | Refusal::SnapshotChildren
+            | Refusal::InvalidName {
+                allocating: false, ..
+            }
+            | Refusal::RenameCollision { .. } => ErrorCode::Action,
         }
     }
 }
@@ -832,7 +904,7 @@ impl fmt::Display for RequestError {
         write!(f, "[{}] ", self.method)?;
         match self.refusal.code() {
             ErrorCode::Authorization => write!(f, "User [{}] : {}.", self.uid, self.refusal),
-            ErrorCode::Allocate => write!(f, "Error allocating a new IMAGE. {}", self.refusal),
+            ErrorCode::Allocate => write!(f, "Error allocating a new image. {}", self.refusal),
             ErrorCode::Action | ErrorCode::Internal | ErrorCode::NoExists | ErrorCode::Logged => {
                 write!(f, "{}", self.refusal)
             }
@@ -1489,7 +1561,7 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "[one.image.clone] Error allocating a new IMAGE. Cannot clone image in state: DISABLED"
+            "[one.image.clone] Error allocating a new image. Cannot clone image in state: DISABLED"
         );
     }
 }

@@ -472,7 +472,7 @@ fn clone_refusals() {
         assert_eq!(
             framed.to_string(),
             format!(
-                "[one.image.clone] Error allocating a new IMAGE. Cannot clone image in state: {name}"
+                "[one.image.clone] Error allocating a new image. Cannot clone image in state: {name}"
             )
         );
     }
@@ -826,7 +826,7 @@ fn allocate_refusals() {
         };
         assert_eq!(
             framed.to_string(),
-            format!("[one.image.allocate] Error allocating a new IMAGE. {text}")
+            format!("[one.image.allocate] Error allocating a new image. {text}")
         );
     }
     let framed = RequestError {
@@ -836,7 +836,7 @@ fn allocate_refusals() {
     };
     assert_eq!(
         framed.to_string(),
-        "[one.image.allocate] Error allocating a new IMAGE. NAME is already taken by IMAGE 3."
+        "[one.image.allocate] Error allocating a new image. NAME is already taken by IMAGE 3."
     );
 }
 
@@ -1078,13 +1078,13 @@ fn lock_and_lookup_refusals() {
     };
     assert_eq!(
         framed.to_string(),
-        "[one.image.info] Error getting IMAGE [5]."
+        "[one.image.info] Error getting image [5]."
     );
     let r = Refusal::NotFound {
         kind: ObjectKind::Datastore,
         id: 100,
     };
-    assert_eq!(r.to_string(), "Error getting DATASTORE [100].");
+    assert_eq!(r.to_string(), "Error getting datastore [100].");
     for m in Method::ALL {
         assert_eq!(m.to_string().parse::<Method>(), Ok(m));
     }
