@@ -328,6 +328,17 @@ pub enum StoreError {
     #[error(transparent)]
     Oci(#[from] strata_oci::OciError),
 
+    // ----- OpenNebula pools -----------------------------------------------------------------------
+    /// A pool's database cannot be read: not JSON of the expected shape, too large, or of
+    /// another version.
+    #[error("Bad pool database {}: {message}", .path.display())]
+    BadPool {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+
     // ----- generic -----------------------------------------------------------------------------
     /// Another process holds a lock and this operation does not wait.
     #[error("{} is locked by another process", .path.display())]
@@ -373,9 +384,10 @@ impl StoreError {
             | E::InstanceNotFound { .. }
             | E::FlatNotFound { .. }
             | E::FlatNoSuchImage { .. } => ErrorKind::NotFound,
-            E::BadMetadata { .. } | E::BadRecord { .. } | E::BadInstance { .. } => {
-                ErrorKind::Corrupt
-            }
+            E::BadMetadata { .. }
+            | E::BadRecord { .. }
+            | E::BadInstance { .. }
+            | E::BadPool { .. } => ErrorKind::Corrupt,
             E::RecordExists { .. } | E::InstanceExists { .. } | E::FlatExists { .. } => {
                 ErrorKind::AlreadyExists
             }

@@ -192,7 +192,7 @@ pub enum CopyMethod {
 
 /// Makes `dst` (empty, open for writing) a copy of `src`: a FICLONE reflink where the
 /// filesystem supports it, else a copy of the data extents only, so that holes stay holes.
-pub(crate) fn clone_or_copy(src: &File, dst: &File) -> io::Result<CopyMethod> {
+pub fn clone_or_copy(src: &File, dst: &File) -> io::Result<CopyMethod> {
     if rustix::fs::ioctl_ficlone(dst, src).is_ok() {
         return Ok(CopyMethod::Reflink);
     }

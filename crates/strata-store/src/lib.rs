@@ -27,6 +27,7 @@
 //! - [`flat`] is transient's flat backend.
 //! - [`vmstore`] is transient's VM store, read to find the VMs that use a backend image.
 //! - [`instances`] records VM instances and creates their overlays.
+//! - [`pool`] is an OpenNebula pool: its database of images and datastores, and their files.
 //! - [`lock`] wraps the `flock`s.
 //! - [`fsutil`] has streaming sha256, directory fsync, `access(W_OK)`, clone-or-sparse-copy.
 //! - [`error`] defines [`StoreError`] and its stable [`ErrorKind`].
@@ -39,6 +40,7 @@ pub mod flat;
 pub mod fsutil;
 pub mod instances;
 pub mod lock;
+pub mod pool;
 pub mod repo;
 pub mod vmstore;
 
@@ -53,6 +55,7 @@ pub use flat::{Existing, FlatBackend, NewFlatImage};
 pub use fsutil::CopyMethod;
 pub use instances::{Instance, InstanceId, OverlayCreator, Qcow2Overlays};
 pub use lock::{FileLock, LockMode};
+pub use pool::{Job, JobOp, PoolDb, PoolStore};
 pub use repo::{
     ChainCheck, ContainerSource, DeleteMode, GcReport, NewBlob, PCOCC_REF_NAME, Problem,
     Qcow2Chains, Repository, StagedBlob, StoredBlob, VerifyReport, Writer, container_blobs,
