@@ -336,7 +336,7 @@ impl Error {
 }
 
 /// The core's kind of a store error.
-fn store_kind(e: &StoreError) -> ErrorKind {
+pub(crate) fn store_kind(e: &StoreError) -> ErrorKind {
     use strata_store::ErrorKind as K;
     if let StoreError::Oci(e) = e {
         return oci_kind(e);

@@ -196,15 +196,18 @@
 //! - [`transport`]: the seam a registry client (`docker://`) plugs into.
 
 pub mod app;
+pub mod compression;
 pub mod error;
 mod log;
 pub mod ops;
+pub mod pool;
 pub mod progress;
 pub mod store;
 pub mod stores;
 pub mod transport;
 
 pub use app::{CacheOptions, Strata, StrataOptions};
+pub use compression::Compression;
 pub use error::{Error, ErrorKind, Result};
 pub use ops::cache::{
     CacheDeleteOutcome, CacheDeleteRequest, CacheGcOutcome, CacheGcRequest, CacheListOutcome,

@@ -11,6 +11,7 @@ mod container;
 mod copy;
 mod delete;
 mod import_export;
+mod pool;
 mod query;
 mod registry;
 mod resize;

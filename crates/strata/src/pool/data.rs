@@ -1,0 +1,455 @@
+//! The datastore "driver": what OpenNebula's fs driver does with bytes (`stat`, `cp`, `mkfs`,
+//! `clone`), done by strata. Every file is written as a partial file in the datastore's
+//! partial directory and only renamed into place by the change that makes the image READY.
+//!
+//! Errors here are messages for the image's `ERROR` attribute: an image whose data fails goes
+//! to ERROR with the reason, as OpenNebula's do.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use strata_disk::convert::SourceMap;
+use strata_disk::{ConvertOptions, OpenOptions, Output};
+use strata_model::DiskFormat;
+use strata_store::pool::{PARTIAL_DIR, source_name};
+use strata_store::{PoolDb, PoolStore};
+use tempfile::NamedTempFile;
+
+use crate::compression::Compression;
+use crate::progress::{Phase, Progress, ProgressEvent};
+
+/// Bytes moved at a time when decompressing.
+const BLOCK: usize = 1 << 20;
+
+/// One MiB, OpenNebula's unit of image sizes.
+const MIB: u64 = 1 << 20;
+
+/// An image's data, complete in a partial file, with what the image record needs.
+#[derive(Debug)]
+pub(crate) struct Filled {
+    /// The partial file.
+    pub file: NamedTempFile,
+    /// The file name it takes in the datastore (the image's SOURCE).
+    pub name: String,
+    /// Its disk format (`raw`, `qcow2`, ...).
+    pub format: String,
+    /// Its virtual size in MiB, rounded up.
+    pub size_mb: u64,
+    /// The file system an empty datablock was made with.
+    pub fs: String,
+}
+
+/// Sizes in MiB, rounded up (`fs_size`: `(SIZE+1048575)/1048576`).
+fn mib_ceil(bytes: u64) -> u64 {
+    bytes.div_ceil(MIB)
+}
+
+/// The size in MiB a new image from `path` will have (`stat`): the virtual size of a disk
+/// image, the length of a raw file. A compressed file's size is known only once it is
+/// decompressed: 0 here, and the capacity check is made by the copy itself.
+pub(crate) fn stat(path: &Path) -> Result<u64, String> {
+    let shown = path.display();
+    if path.as_os_str().to_string_lossy().contains("://") {
+        return Err(format!(
+            "Cannot determine size for {shown}: strata copies local files only"
+        ));
+    }
+    let mut file =
+        File::open(path).map_err(|e| format!("Cannot determine size for {shown}: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("Cannot determine size for {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "Cannot determine size for {shown}: not a regular file"
+        ));
+    }
+    let mut head = Vec::with_capacity(Compression::MAGIC_LEN);
+    (&mut file)
+        .take(Compression::MAGIC_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| format!("Cannot determine size for {shown}: {e}"))?;
+    if Compression::detect(&head).is_some() {
+        return Ok(0);
+    }
+    let opened = strata_disk::open(
+        path,
+        &OpenOptions {
+            no_backing: true,
+            ..OpenOptions::default()
+        },
+    )
+    .map_err(|e| format!("Cannot determine size for {shown}: {e}"))?;
+    let size = mib_ceil(opened.image.virtual_size());
+    if size == 0 {
+        return Err(format!("Cannot determine size for {shown}"));
+    }
+    Ok(size)
+}
+
+/// Copies `path` into a partial file of datastore `ds` for image `id`, decompressing gzip,
+/// bzip2 and xz as it reads and leaving runs of zeros as holes (an uncompressed file is
+/// reflinked or copied extent by extent), then checks that the result is a disk image strata
+/// reads that holds all its data (no backing file) and measures it.
+pub(crate) fn copy_in(
+    store: &PoolStore,
+    ds: u32,
+    id: u32,
+    path: &Path,
+    progress: &dyn Progress,
+) -> Result<Filled, String> {
+    let shown = path.display();
+    let mut partial = store.partial(ds, id).map_err(|e| e.to_string())?;
+    let mut source = File::open(path).map_err(|e| format!("Error copying {shown}: {e}"))?;
+    let len = source.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut head = Vec::with_capacity(Compression::MAGIC_LEN);
+    (&mut source)
+        .take(Compression::MAGIC_LEN as u64)
+        .read_to_end(&mut head)
+        .and_then(|_| source.seek(SeekFrom::Start(0)))
+        .map_err(|e| format!("Error copying {shown}: {e}"))?;
+    progress.event(&ProgressEvent::Started {
+        phase: Phase::Copying,
+        total: Some(len),
+    });
+    let copied = match Compression::detect(&head) {
+        None => strata_store::fsutil::clone_or_copy(&source, partial.as_file())
+            .map(|_| ())
+            .map_err(|e| format!("Error copying {shown}: {e}")),
+        Some(compression) => decompress(compression, &source, partial.as_file_mut(), progress)
+            .map_err(|e| format!("Error decompressing {shown} ({compression}): {e}")),
+    };
+    progress.event(&ProgressEvent::Advanced { done: len });
+    progress.event(&ProgressEvent::Finished);
+    copied?;
+    let (format, virtual_size) = measure(partial.path(), path)?;
+    Ok(Filled {
+        file: partial,
+        name: source_name(id),
+        format: format.name().to_owned(),
+        size_mb: mib_ceil(virtual_size),
+        fs: String::new(),
+    })
+}
+
+/// Decompresses `source` into `out`, skipping blocks of zeros (they stay holes).
+fn decompress(
+    compression: Compression,
+    source: &File,
+    out: &mut File,
+    progress: &dyn Progress,
+) -> io::Result<()> {
+    let counted = Counted {
+        inner: io::BufReader::new(source),
+        done: 0,
+        progress,
+    };
+    let mut reader = compression.decoder(counted);
+    let mut block = vec![0u8; BLOCK];
+    let mut at = 0u64;
+    loop {
+        let mut filled = 0;
+        while filled < block.len() {
+            match reader.read(&mut block[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if filled == 0 {
+            break;
+        }
+        let data = &block[..filled];
+        if data.iter().any(|b| *b != 0) {
+            out.seek(SeekFrom::Start(at))?;
+            out.write_all(data)?;
+        }
+        at += filled as u64;
+        if filled < block.len() {
+            break;
+        }
+    }
+    out.set_len(at)
+}
+
+/// A reader that reports how many source bytes were read.
+struct Counted<'p, R> {
+    inner: R,
+    done: u64,
+    progress: &'p dyn Progress,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let before = self.done / (16 * MIB);
+        self.done += n as u64;
+        if self.done / (16 * MIB) != before {
+            self.progress
+                .event(&ProgressEvent::Advanced { done: self.done });
+        }
+        Ok(n)
+    }
+}
+
+/// The format and virtual size of the disk image at `partial`, which came from `origin`; an
+/// image with a backing file is refused (a datastore's image holds all its data).
+fn measure(partial: &Path, origin: &Path) -> Result<(DiskFormat, u64), String> {
+    let shown = origin.display();
+    let opened = strata_disk::open(
+        partial,
+        &OpenOptions {
+            no_backing: true,
+            ..OpenOptions::default()
+        },
+    )
+    .map_err(|e| format!("{shown} is not a disk image strata reads: {e}"))?;
+    if let Some(backing) = opened.image.backing_file() {
+        return Err(format!(
+            "{shown} has a backing file ({}): an image in a datastore must hold all its data",
+            backing.name
+        ));
+    }
+    let size = opened.image.virtual_size();
+    if size == 0 {
+        return Err(format!("Cannot determine size for {shown}"));
+    }
+    Ok((opened.format, size))
+}
+
+/// A partial file as a convert target's output.
+#[derive(Debug)]
+struct PartialOutput {
+    file: NamedTempFile,
+    path: PathBuf,
+    written: u64,
+}
+
+impl Output for PartialOutput {
+    fn file(&self) -> &File {
+        self.file.as_file()
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn record(&mut self, data: &[u8], _offset: u64) {
+        self.written += data.len() as u64;
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.written
+    }
+}
+
+/// Makes an empty disk of `size_mb` MiB in `format` for image `id` (the fs driver's `mkfs`):
+/// with `fs`, a raw disk formatted with mkfs (then converted when `format` is not raw);
+/// without, an empty image of that format.
+pub(crate) fn make_empty(
+    store: &PoolStore,
+    ds: u32,
+    id: u32,
+    size_mb: u64,
+    format: &str,
+    fs: Option<&str>,
+    supported_fs: &[String],
+) -> Result<Filled, String> {
+    let disk_format = DiskFormat::ALL
+        .into_iter()
+        .find(|f| f.name() == format)
+        .ok_or_else(|| format!("Unsupported image format: {format}"))?;
+    let size = size_mb
+        .checked_mul(MIB)
+        .ok_or_else(|| format!("SIZE {size_mb} is too large"))?;
+    let name = source_name(id);
+    let Some(fs) = fs else {
+        let file = empty_image(store, ds, id, disk_format, size)?;
+        return Ok(Filled {
+            file,
+            name,
+            format: format.to_owned(),
+            size_mb,
+            fs: String::new(),
+        });
+    };
+    if !supported_fs.iter().any(|s| s == fs) {
+        return Err(format!(
+            "Unsupported file system type: {fs}. Supported types are: {}",
+            supported_fs.join(",")
+        ));
+    }
+    let raw = store.partial(ds, id).map_err(|e| e.to_string())?;
+    raw.as_file()
+        .set_len(size)
+        .map_err(|e| format!("Error creating the disk: {e}"))?;
+    let mut mkfs = if fs == "xfs" {
+        let mut c = Command::new("mkfs.xfs");
+        c.arg("-f");
+        c
+    } else {
+        let mut c = Command::new("mkfs");
+        c.args(["-F", "-t", fs]);
+        c
+    };
+    let output = mkfs
+        .arg(raw.path())
+        .output()
+        .map_err(|e| format!("Error running mkfs for {fs}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "Error making a {fs} file system: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let file = if disk_format == DiskFormat::Raw {
+        raw
+    } else {
+        convert_partial(store, ds, id, raw.path(), disk_format)?
+    };
+    Ok(Filled {
+        file,
+        name,
+        format: format.to_owned(),
+        size_mb,
+        fs: fs.to_owned(),
+    })
+}
+
+/// An empty image of `format` and `size` bytes in a partial file.
+fn empty_image(
+    store: &PoolStore,
+    ds: u32,
+    id: u32,
+    format: DiskFormat,
+    size: u64,
+) -> Result<NamedTempFile, String> {
+    let file = store.partial(ds, id).map_err(|e| e.to_string())?;
+    let path = file.path().to_owned();
+    let mut out = PartialOutput {
+        file,
+        path,
+        written: 0,
+    };
+    let mut target = strata_disk::create_target(format, &mut out, size)
+        .map_err(|e| format!("Error creating the disk: {e}"))?;
+    target
+        .plan(&SourceMap::empty(size, target.granularity()))
+        .and_then(|()| target.finish())
+        .map_err(|e| format!("Error creating the disk: {e}"))?;
+    Ok(out.file)
+}
+
+/// The disk at `from` converted to `format` in a new partial file.
+fn convert_partial(
+    store: &PoolStore,
+    ds: u32,
+    id: u32,
+    from: &Path,
+    format: DiskFormat,
+) -> Result<NamedTempFile, String> {
+    let source = strata_disk::open(from, &OpenOptions::default())
+        .map_err(|e| format!("Error converting the disk: {e}"))?;
+    let size = source.image.virtual_size();
+    let file = store.partial(ds, id).map_err(|e| e.to_string())?;
+    let path = file.path().to_owned();
+    let mut out = PartialOutput {
+        file,
+        path,
+        written: 0,
+    };
+    let target = strata_disk::create_target(format, &mut out, size)
+        .map_err(|e| format!("Error converting the disk: {e}"))?;
+    strata_disk::convert(&*source.image, target, &ConvertOptions::default(), &|_| {})
+        .map_err(|e| format!("Error converting the disk: {e}"))?;
+    Ok(out.file)
+}
+
+/// Copies image file `source` into a partial file of datastore `ds` for image `id` (the fs
+/// driver's `clone`): a reflink where the file system has them, else the data extents only.
+pub(crate) fn copy_image(
+    store: &PoolStore,
+    ds: u32,
+    id: u32,
+    source: &Path,
+    progress: &dyn Progress,
+) -> Result<Filled, String> {
+    let shown = source.display();
+    let partial = store.partial(ds, id).map_err(|e| e.to_string())?;
+    let from = File::open(source).map_err(|e| format!("Error cloning {shown}: {e}"))?;
+    progress.event(&ProgressEvent::Started {
+        phase: Phase::Copying,
+        total: from.metadata().ok().map(|m| m.len()),
+    });
+    let copied = strata_store::fsutil::clone_or_copy(&from, partial.as_file());
+    progress.event(&ProgressEvent::Finished);
+    copied.map_err(|e| format!("Error cloning {shown}: {e}"))?;
+    let (format, virtual_size) = measure(partial.path(), source)?;
+    Ok(Filled {
+        file: partial,
+        name: source_name(id),
+        format: format.name().to_owned(),
+        size_mb: mib_ceil(virtual_size),
+        fs: String::new(),
+    })
+}
+
+/// What is inconsistent between the records and the files: images whose SOURCE is missing,
+/// files no image names, partial files of operations that are not running (removed).
+pub(crate) fn check(store: &PoolStore, db: &PoolDb) -> Vec<String> {
+    let mut problems = Vec::new();
+    for image in &db.images {
+        let busy = db.jobs.contains_key(&image.id);
+        if !image.source.is_empty() && !busy && !Path::new(&image.source).exists() {
+            problems.push(format!(
+                "image {} ({}): its SOURCE {} is missing",
+                image.id, image.name, image.source
+            ));
+        }
+    }
+    for ds in &db.datastores {
+        let dir = store.datastore_dir(ds.id);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if name == PARTIAL_DIR {
+                continue;
+            }
+            let named = db.images.iter().any(|i| {
+                let source = Path::new(&i.source);
+                source == path || strata_store::pool::snap_dir(source) == path
+            });
+            if !named {
+                problems.push(format!(
+                    "datastore {} ({}): {} belongs to no image",
+                    ds.id,
+                    ds.name,
+                    path.display()
+                ));
+            }
+        }
+        let partial = dir.join(PARTIAL_DIR);
+        let Ok(entries) = std::fs::read_dir(&partial) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let owner = name.split('.').next().and_then(|id| id.parse::<u32>().ok());
+            if owner.is_some_and(|id| db.jobs.contains_key(&id)) {
+                continue;
+            }
+            let _ = std::fs::remove_file(entry.path());
+            problems.push(format!(
+                "datastore {} ({}): removed the partial file {name} of no running operation",
+                ds.id, ds.name
+            ));
+        }
+    }
+    problems
+}
