@@ -7,14 +7,23 @@
 //!   [`datastore_pool_xml`]) and the tree they are made from.
 //! - [`image_document`], [`image_pool_document`], [`datastore_document`],
 //!   [`datastore_pool_document`]: what `show`/`list` print with `-x`, `-j` or `-y`.
+//! - [`lists`] and [`table`]: `list` tables, CSV and their options.
+//! - [`show`]: `show` text.
 
 pub mod json;
+pub mod lists;
+pub mod show;
+pub mod table;
+pub mod units;
 pub mod xml;
 pub mod yaml;
 
 use serde_json::Value;
 use strata_model::one::ImageRecord;
 
+pub use lists::{datastore_list, image_list};
+pub use show::{datastore_show, image_show};
+pub use table::{ListError, ListOptions};
 pub use xml::{DatastoreView, datastore_pool_xml, datastore_xml, image_pool_xml, image_xml};
 
 /// The document options of `show` and `list`.
@@ -100,3 +109,6 @@ pub fn datastore_document(datastore: &DatastoreView<'_>, format: DocFormat) -> S
 pub fn datastore_pool_document(datastores: &[DatastoreView<'_>], format: DocFormat) -> String {
     print(&xml::datastore_pool_element(datastores), |_| {}, format)
 }
+
+#[cfg(test)]
+mod tests;
