@@ -302,6 +302,17 @@ fn datastore_tables() {
 }
 
 #[test]
+fn describe_columns() {
+    let text = table::describe(&lists::image_table());
+    assert_eq!(
+        text.lines().next().unwrap(),
+        "ID                  : ONE identifier for the Image"
+    );
+    assert_eq!(text.lines().count(), 12);
+    assert!(text.ends_with("SIZE                : Size of the image   \n"));
+}
+
+#[test]
 fn list_errors() {
     let bad = |opts: ListOptions| {
         image_list(&images(), &opts, &TimeZone::UTC)
