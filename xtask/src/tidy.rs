@@ -147,15 +147,25 @@ struct Crate {
 }
 
 impl Crate {
-    /// A front end: a binary crate (`src/main.rs`) with a `[[bin]]` entry, not [`TOOLING`].
+    /// A front end: a binary crate with `[[bin]]` entries whose files exist (`src/main.rs`,
+    /// or several binaries such as `src/bin/oneimage.rs` and `src/bin/onedatastore.rs`), not
+    /// [`TOOLING`].
     fn is_front_end(&self) -> bool {
         !self.is_tooling()
-            && self.dir.join("src/main.rs").is_file()
             && self
                 .manifest
                 .get("bin")
                 .and_then(Item::as_array_of_tables)
-                .is_some_and(|bins| !bins.is_empty())
+                .is_some_and(|bins| {
+                    !bins.is_empty()
+                        && bins.iter().all(|bin| {
+                            let path = bin
+                                .get("path")
+                                .and_then(Item::as_str)
+                                .unwrap_or("src/main.rs");
+                            self.dir.join(path).is_file()
+                        })
+                })
     }
 
     /// Whether the crate is one of [`TOOLING`].
@@ -293,7 +303,7 @@ fn clap_outside_front_ends(root: &Path) -> Result<Vec<String>> {
             for dep in krate.deps(kind) {
                 if dep == "clap" || dep.starts_with("clap_") {
                     offences.push(format!(
-                        "{}: {dep} in [{kind}]; only front ends (src/main.rs and a [[bin]]) and \
+                        "{}: {dep} in [{kind}]; only front ends (a [[bin]] and its file) and \
                          tooling (xtask, strata-dist) know clap",
                         krate.name
                     ));
@@ -582,7 +592,7 @@ mod tests {
             .filter(|c| c.is_front_end())
             .map(|c| c.name.as_str())
             .collect();
-        assert_eq!(front_ends, ["pcocc-image", "transient-image"]);
+        assert_eq!(front_ends, ["oneimage", "pcocc-image", "transient-image"]);
     }
 
     /// A directory tree under the system's temporary directory, removed when dropped.

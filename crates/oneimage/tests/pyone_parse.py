@@ -10,7 +10,7 @@ that does not fit them, or an integer field that is not an integer, raises and t
 non-zero. The summary names, per file, the root class and, per object, its id, name, state,
 number of snapshots and template keys.
 
-Not yet wired into the crate's tests; run it by hand with a Python that has pyone installed.
+Run by `tests/it/pyone.rs` with the peer venv's Python (`cargo xtask setup` installs pyone there).
 """
 
 import json

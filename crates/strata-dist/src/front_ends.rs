@@ -20,4 +20,12 @@ pub const FRONT_ENDS: &[FrontEnd] = &[
         bin: "transient-image",
         command: transient_image::command,
     },
+    FrontEnd {
+        bin: "oneimage",
+        command: oneimage::image_command,
+    },
+    FrontEnd {
+        bin: "onedatastore",
+        command: oneimage::datastore_command,
+    },
 ];

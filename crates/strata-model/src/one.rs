@@ -18,8 +18,9 @@ pub use datastore_request::{DatastoreMethod, DatastoreRefusal, DatastoreRequestE
 pub use image_type::{ChtypeFamily, ImageType, ImageTypeError, PersistenceAtCreate};
 pub use lock::{LockError, LockLevel, LockLevelError, LockRequest, ObjectLock};
 pub use perms::{
-    Action, AuthDenied, AuthError, AuthRequest, Class, DEFAULT_UMASK, Denial, ObjectAuth,
-    ObjectKind, Operation, Permissions, PermissionsError, Requester, Right, authorize, check_chmod,
+    Action, AuthDenied, AuthError, AuthRequest, BOOTSTRAP_DATASTORE_UMASK, Class, DEFAULT_UMASK,
+    Denial, ONEADMIN_GROUP, ObjectAuth, ObjectKind, Operation, Permissions, PermissionsError,
+    Requester, Right, authorize, check_chmod,
 };
 pub use record::{
     Caller, Capacity, DatastoreRecord, DatastoreState, DiskType, ImageRecord, LockRecord,

@@ -5,12 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Where `/etc/passwd` is read from by [`Env::from_process`].
-const PASSWD: &str = "/etc/passwd";
-
-/// The largest `/etc/passwd` [`Env::from_process`] reads (a bound on memory; NSS-backed
-/// directories such as LDAP are not in the file anyway).
-const MAX_PASSWD_LEN: u64 = 4 << 20;
+use crate::accounts::PASSWD;
 
 /// The pcocc cluster a command runs in: the values of `%{clusterdir}` and `%{clusteruser}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +76,7 @@ impl Env {
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect();
         let uid = rustix::process::getuid().as_raw();
-        let passwd = read_passwd(Path::new(PASSWD));
+        let passwd = crate::accounts::Accounts::read_from(Path::new(PASSWD), Path::new("")).users;
         let me = passwd.iter().find(|entry| entry.uid == uid);
         let user = me
             .map(|entry| entry.name.clone())
@@ -150,56 +145,9 @@ impl Env {
     }
 }
 
-/// One line of `/etc/passwd`, the fields strata needs.
-struct PasswdEntry {
-    name: String,
-    uid: u32,
-    home: PathBuf,
-}
-
-/// The entries of a passwd file; an unreadable or oversized file gives none.
-fn read_passwd(path: &Path) -> Vec<PasswdEntry> {
-    use std::io::Read;
-    let Ok(file) = std::fs::File::open(path) else {
-        return Vec::new();
-    };
-    let mut text = String::new();
-    if file.take(MAX_PASSWD_LEN).read_to_string(&mut text).is_err() {
-        return Vec::new();
-    }
-    parse_passwd(&text)
-}
-
-/// Parses `name:passwd:uid:gid:gecos:home:shell` lines, skipping malformed ones.
-fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
-    text.lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(':').collect();
-            let [name, _, uid, _, _, home, ..] = fields.as_slice() else {
-                return None;
-            };
-            Some(PasswdEntry {
-                name: (*name).to_owned(),
-                uid: uid.parse().ok()?,
-                home: PathBuf::from(home),
-            })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwd_lines() {
-        let entries = parse_passwd(
-            "root:x:0:0:root:/root:/bin/bash\n# comment\nbad\njdoe:x:1000:1000:J:/home/jdoe:/bin/sh\n",
-        );
-        let names: Vec<_> = entries.iter().map(|e| (e.name.as_str(), e.uid)).collect();
-        assert_eq!(names, [("root", 0), ("jdoe", 1000)]);
-        assert_eq!(entries[1].home, Path::new("/home/jdoe"));
-    }
 
     #[test]
     fn xdg_data_home() {

@@ -32,6 +32,7 @@
 //! - [`fsutil`] has streaming sha256, directory fsync, `access(W_OK)`, clone-or-sparse-copy.
 //! - [`error`] defines [`StoreError`] and its stable [`ErrorKind`].
 
+pub mod accounts;
 pub mod cache;
 pub mod config;
 pub mod env;
@@ -44,6 +45,7 @@ pub mod pool;
 pub mod repo;
 pub mod vmstore;
 
+pub use accounts::Accounts;
 pub use cache::{Cache, CacheEntry, CacheHold, CacheRemoval, ExtractPolicy};
 pub use config::{
     CacheDef, ImageDriver, RepoDef, ReposConfig, RuntimeKeys, Scope, read_image_driver,

@@ -63,7 +63,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn magic_bytes_are_transients() {
+    fn magic_bytes_are_recognised() {
         assert_eq!(
             Compression::detect(b"\x1f\x8b\x08\0"),
             Some(Compression::Gzip)

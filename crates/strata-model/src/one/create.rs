@@ -99,6 +99,27 @@ pub struct CreateOptions {
 }
 
 impl CreateOptions {
+    /// The names of the template options that are set (`create_template_options_used?`), in
+    /// the CLI's order: what `create` names when a template file or standard input comes too.
+    pub fn used(&self) -> Vec<&'static str> {
+        [
+            ("description", self.description.is_some()),
+            ("type", self.image_type.is_some()),
+            ("persistent", self.persistent),
+            ("prefix", self.prefix.is_some()),
+            ("target", self.target.is_some()),
+            ("path", self.path.is_some()),
+            ("format", self.format.is_some()),
+            ("fs", self.fs.is_some()),
+            ("disk_type", self.disk_type.is_some()),
+            ("source", self.source.is_some()),
+            ("size", self.size_mb.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+
     /// Whether any template option is set: then a template file or standard input is refused
     /// (`You cannot pass template on STDIN and use template creation options, ...`).
     pub fn any(&self) -> bool {

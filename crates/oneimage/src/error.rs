@@ -1,0 +1,106 @@
+//! [`Error`]: what `oneimage` and `onedatastore` fail with, and [`One`], how they report it:
+//! the message alone on standard error and exit status 255, as OpenNebula's CLI does
+//! (`exit(-1)`), whatever the error (`docs/oneimage.md`, exit codes).
+
+use std::path::PathBuf;
+
+use strata::ErrorKind;
+use strata::pool::PoolError;
+use strata_cli::{Dialect, Styler};
+use strata_model::one::TemplateError;
+
+use crate::render::ListError;
+
+/// The exit status of every failure, as OpenNebula's CLI exits (`exit(-1)`).
+pub const FAILURE: u8 = 255;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The pool refused the request, or its files failed: OpenNebula's framed answer
+    /// (`[one.image.delete] ...`) or the store's error.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    /// An argument the CLI reads itself: a name that resolves to nothing or to several
+    /// objects, a bad range, size or permission.
+    #[error("{message}")]
+    Argument {
+        /// OpenNebula's text.
+        message: String,
+    },
+    /// A template the server cannot parse (`[one.image.allocate] Parse error: ...`).
+    #[error("[{method}] {error}")]
+    Template {
+        /// The request that carried it.
+        method: &'static str,
+        /// The parse error.
+        #[source]
+        error: TemplateError,
+    },
+    /// A list option OpenNebula refuses (`-l`, `-f`, `-s`).
+    #[error(transparent)]
+    List(#[from] ListError),
+    /// A file named on the command line cannot be read.
+    #[error("Cannot read {}: {source}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The editor of `update` could not run or failed.
+    #[error("{message}")]
+    Editor {
+        /// What happened.
+        message: String,
+    },
+    /// Writing to standard output failed.
+    #[error("Cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
+    /// The failures were already printed (one line per object of a range); only the exit
+    /// status is left to give.
+    #[error("")]
+    Reported,
+}
+
+impl Error {
+    /// The core's classification of the error, where it has one.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            Error::Pool(e) => Some(e.kind()),
+            Error::Argument { .. } | Error::Template { .. } | Error::List(_) => {
+                Some(ErrorKind::InvalidRequest)
+            }
+            Error::Read { .. } | Error::Output(_) => Some(ErrorKind::Io),
+            Error::Editor { .. } | Error::Reported => None,
+        }
+    }
+}
+
+/// The OpenNebula dialect of error reports.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct One;
+
+impl Dialect for One {
+    type Error = Error;
+
+    fn kind(&self, error: &Error) -> Option<ErrorKind> {
+        error.kind()
+    }
+
+    fn exit_code(&self, _error: &Error) -> u8 {
+        FAILURE
+    }
+
+    fn message(&self, error: &Error) -> String {
+        error.to_string()
+    }
+
+    fn report(&self, error: &Error, _styler: Styler) -> String {
+        match error {
+            Error::Reported => String::new(),
+            e => format!("{}\n", self.message(e)),
+        }
+    }
+}

@@ -1,0 +1,649 @@
+//! Runs one `oneimage` or `onedatastore` command: resolves its arguments against the pool,
+//! calls the core ([`strata::pool::Pool`]) and prints what OpenNebula's CLI prints.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use jiff::tz::TimeZone;
+use strata::pool::{
+    CreateImage, DatastoreInfo, ImageAction, NewDatastore, NewOwner, Pool, PoolError,
+};
+use strata_cli::{CliProgress, DefaultWording, ProgressMode};
+use strata_model::one::{CreateOptions, DevPrefix, ImageRecord, ImageType, LockRequest, Template};
+
+use crate::cli::{
+    CreateArgs, DatastoreCommand, DocArgs, ImageCommand, ListArgs, OneDatastore, OneImage,
+};
+use crate::error::Error;
+use crate::render::{self, DatastoreView, DocFormat, ListOptions};
+use crate::resolve;
+use crate::settings::{Settings, bootstrap_datastores, opennebula_policy};
+
+/// Where a command writes: standard output and standard error, or buffers in tests.
+pub struct Io<'a> {
+    /// Standard output.
+    pub out: &'a mut dyn Write,
+    /// Standard error.
+    pub err: &'a mut dyn Write,
+    /// Standard input, when it is not a terminal (a template may come on it).
+    pub stdin: Option<&'a mut dyn Read>,
+    /// Whether standard output is a terminal (styles, table width).
+    pub tty: bool,
+    /// The time zone times are shown in.
+    pub tz: TimeZone,
+}
+
+/// A bar on standard error while bytes move, when it is a terminal; nothing otherwise
+/// (OpenNebula's CLI prints nothing but `ID: <n>`).
+fn progress() -> CliProgress<DefaultWording> {
+    let quiet = !strata_cli::Stream::Stderr.is_terminal();
+    CliProgress::new(ProgressMode::detect(quiet), DefaultWording)
+}
+
+fn open_pool(settings: &Settings) -> Result<Pool, Error> {
+    let owner = settings.caller.ownership.clone();
+    Ok(Pool::open_or_init(
+        &settings.pool_dir,
+        opennebula_policy(),
+        |store| bootstrap_datastores(store, &owner),
+    )?)
+}
+
+fn doc_format(doc: &DocArgs) -> Option<DocFormat> {
+    if doc.xml {
+        Some(DocFormat::Xml)
+    } else if doc.json {
+        Some(DocFormat::Json)
+    } else if doc.yaml {
+        Some(DocFormat::Yaml)
+    } else {
+        None
+    }
+}
+
+fn list_options(list: &ListArgs, io: &Io<'_>) -> ListOptions {
+    let split = |s: &Option<String>| -> Vec<String> {
+        s.as_deref()
+            .map(|s| {
+                s.split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    ListOptions {
+        list: list
+            .list
+            .as_ref()
+            .map(|l| l.split(',').map(str::to_owned).collect()),
+        filter: list
+            .filter
+            .iter()
+            .flat_map(|f| f.split(','))
+            .map(str::to_owned)
+            .collect(),
+        operator: list.operator.clone(),
+        csv: list.csv,
+        csv_del: list.csv_del.clone(),
+        no_header: list.no_header,
+        adjust: split(&list.adjust),
+        size: split(&list.size),
+        expand: list.expand.as_ref().map(|e| split(&Some(e.clone()))),
+        no_expand: list.no_expand,
+        numeric: list.numeric,
+        terminal_width: if io.tty {
+            strata_cli::term::terminal_width()
+        } else {
+            None
+        },
+        styled: io.tty && strata_cli::Stream::Stdout.colors_enabled(),
+    }
+}
+
+/// A template given as a file, or on standard input.
+fn read_template(file: Option<&str>, io: &mut Io<'_>) -> Result<Option<String>, Error> {
+    if let Some(file) = file {
+        return std::fs::read_to_string(file)
+            .map(Some)
+            .map_err(|source| Error::Read {
+                path: PathBuf::from(file),
+                source,
+            });
+    }
+    let Some(stdin) = io.stdin.as_mut() else {
+        return Ok(None);
+    };
+    let mut text = String::new();
+    stdin
+        .take(1 << 20)
+        .read_to_string(&mut text)
+        .map_err(|source| Error::Read {
+            path: PathBuf::from("standard input"),
+            source,
+        })?;
+    Ok((!text.is_empty()).then_some(text))
+}
+
+fn parse_template(text: &str, method: &'static str) -> Result<Template, Error> {
+    Template::parse(text).map_err(|error| Error::Template { method, error })
+}
+
+/// Runs `perform` on each id as `perform_actions` does: a failure is printed and the others
+/// still run; the command fails if any did.
+fn each(
+    ids: &[u32],
+    kind: &str,
+    verbose: Option<&str>,
+    io: &mut Io<'_>,
+    mut perform: impl FnMut(u32) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut failed = false;
+    for &id in ids {
+        match perform(id) {
+            Ok(()) => {
+                if let Some(verb) = verbose {
+                    writeln!(io.out, "{kind} {id}: {verb}")?;
+                }
+            }
+            Err(e) => {
+                failed = true;
+                writeln!(io.err, "{e}")?;
+            }
+        }
+    }
+    if failed { Err(Error::Reported) } else { Ok(()) }
+}
+
+fn new_owner(
+    settings: &Settings,
+    user: Option<&str>,
+    group: Option<&str>,
+) -> Result<NewOwner, Error> {
+    let accounts = &settings.accounts;
+    let user = user
+        .map(|u| resolve::user_id(u, accounts).map(|uid| (uid, accounts.user_name(uid))))
+        .transpose()?;
+    let group = group
+        .map(|g| resolve::group_id(g, accounts).map(|gid| (gid, accounts.group_name(gid))))
+        .transpose()?;
+    Ok(NewOwner { user, group })
+}
+
+/// Runs `oneimage`.
+pub fn run_image(args: OneImage, settings: &Settings, io: &mut Io<'_>) -> Result<(), Error> {
+    let pool = open_pool(settings)?;
+    let caller = &settings.caller;
+    let verbose = args.verbose;
+    let verb = |v: &'static str| verbose.then_some(v);
+    let images = || pool.images(caller, strata::pool::PoolFilter::All);
+    let image_ids =
+        |range: &str| -> Result<Vec<u32>, Error> { resolve::ids(range, "IMAGE", &images()?) };
+    let one_image = |arg: &str| -> Result<u32, Error> { resolve::to_id(arg, "IMAGE", &images()?) };
+    let act = |ids: &[u32], v: &'static str, action: ImageAction, io: &mut Io<'_>| {
+        each(ids, "IMAGE", verb(v), io, |id| {
+            pool.apply(caller, id, &action)
+                .map(|_| ())
+                .map_err(Error::from)
+        })
+    };
+    match args.command {
+        ImageCommand::Create(create) => create_image(&pool, settings, create, io),
+        ImageCommand::Clone {
+            image,
+            name,
+            datastore,
+        } => {
+            let id = one_image(&image)?;
+            let target = datastore
+                .map(|d| resolve::to_id(&d, "DATASTORE", &pool.datastores(caller)?))
+                .transpose()?;
+            let progress = progress();
+            let made = pool.clone_image(caller, id, &name, target, &progress)?;
+            writeln!(io.out, "ID: {}", made.id)?;
+            if verbose {
+                writeln!(io.out, "IMAGE {id}: cloning")?;
+            }
+            match made.error {
+                Some(message) => Err(Error::Argument { message }),
+                None => Ok(()),
+            }
+        }
+        ImageCommand::Delete { range, force } => act(
+            &image_ids(&range)?,
+            "deleting",
+            ImageAction::Delete { force },
+            io,
+        ),
+        ImageCommand::Persistent { range } => act(
+            &image_ids(&range)?,
+            "made persistent",
+            ImageAction::Persistent(true),
+            io,
+        ),
+        ImageCommand::Nonpersistent { range } => act(
+            &image_ids(&range)?,
+            "made non persistent",
+            ImageAction::Persistent(false),
+            io,
+        ),
+        ImageCommand::Enable { range } => {
+            act(&image_ids(&range)?, "enabled", ImageAction::Enable, io)
+        }
+        ImageCommand::Disable { range } => {
+            act(&image_ids(&range)?, "disabled", ImageAction::Disable, io)
+        }
+        ImageCommand::Chtype { range, image_type } => {
+            let to: ImageType =
+                ImageType::parse_create_option(&image_type).map_err(|e| Error::Argument {
+                    message: e.to_string(),
+                })?;
+            act(
+                &image_ids(&range)?,
+                "Type changed",
+                ImageAction::Chtype(to),
+                io,
+            )
+        }
+        ImageCommand::Chgrp { range, group } => {
+            let owner = new_owner(settings, None, Some(&group))?;
+            act(
+                &image_ids(&range)?,
+                "Group changed",
+                ImageAction::Chown(owner),
+                io,
+            )
+        }
+        ImageCommand::Chown { range, user, group } => {
+            let owner = new_owner(settings, Some(&user), group.as_deref())?;
+            act(
+                &image_ids(&range)?,
+                "Owner/Group changed",
+                ImageAction::Chown(owner),
+                io,
+            )
+        }
+        ImageCommand::Chmod { range, octet } => {
+            let perms = resolve::octet(&octet)?;
+            act(
+                &image_ids(&range)?,
+                "Permissions changed",
+                ImageAction::Chmod(perms),
+                io,
+            )
+        }
+        ImageCommand::Rename { image, name } => {
+            let id = one_image(&image)?;
+            act(&[id], "renamed", ImageAction::Rename(name), io)
+        }
+        ImageCommand::Update {
+            image,
+            file,
+            append,
+        } => {
+            let id = one_image(&image)?;
+            let text = match read_template(file.as_deref(), io)? {
+                Some(text) => text,
+                None => {
+                    let current = pool.image(caller, id)?;
+                    edit(&render::show::template_like_str(&current.template.sorted()))?
+                }
+            };
+            let template = parse_template(&text, "one.image.update")?;
+            act(
+                &[id],
+                "modified",
+                ImageAction::Update { template, append },
+                io,
+            )
+        }
+        ImageCommand::Lock {
+            range,
+            use_,
+            manage,
+            admin,
+            all,
+        } => {
+            let level = if use_ {
+                LockRequest::Use
+            } else if manage {
+                LockRequest::Manage
+            } else if admin {
+                LockRequest::Admin
+            } else if all {
+                LockRequest::All
+            } else {
+                LockRequest::Use
+            };
+            act(
+                &image_ids(&range)?,
+                "Image locked",
+                ImageAction::Lock(level),
+                io,
+            )
+        }
+        ImageCommand::Unlock { range } => act(
+            &image_ids(&range)?,
+            "Image unlocked",
+            ImageAction::Unlock,
+            io,
+        ),
+        ImageCommand::List {
+            filterflag,
+            list,
+            backup,
+        } => {
+            let filter = resolve::filter_flag(filterflag.as_deref(), &settings.accounts)?;
+            let mut shown = pool.images(caller, filter)?;
+            if backup {
+                shown.retain(|i| i.image_type == ImageType::Backup);
+            }
+            list_images(&shown, &list, io)
+        }
+        ImageCommand::Show { image, doc, .. } => {
+            let id = one_image(&image)?;
+            let record = pool.image(caller, id)?;
+            let text = match doc_format(&doc) {
+                Some(format) => render::image_document(&record, format),
+                None => render::image_show(&record, &io.tz, io.tty),
+            };
+            io.out.write_all(text.as_bytes())?;
+            Ok(())
+        }
+        ImageCommand::Orphans => {
+            // strata keeps no VM templates, so no image is referenced by one.
+            for image in images()?
+                .iter()
+                .filter(|i| i.image_type != ImageType::Backup)
+            {
+                writeln!(io.out, "{}", image.id)?;
+            }
+            Ok(())
+        }
+        ImageCommand::Verify => {
+            let problems = pool.verify()?;
+            for problem in &problems {
+                writeln!(io.err, "{problem}")?;
+            }
+            if problems.is_empty() {
+                writeln!(io.out, "pool {} is consistent", settings.pool_dir.display())?;
+                Ok(())
+            } else {
+                Err(Error::Reported)
+            }
+        }
+    }
+}
+
+fn list_images(images: &[ImageRecord], list: &ListArgs, io: &mut Io<'_>) -> Result<(), Error> {
+    if let Some(format) = doc_format(&list.doc) {
+        io.out
+            .write_all(render::image_pool_document(images, format).as_bytes())?;
+        return Ok(());
+    }
+    let options = list_options(list, io);
+    let text = if list.describe {
+        render::table::describe(&render::lists::image_table())
+    } else {
+        render::image_list(images, &options, &io.tz)?
+    };
+    io.out.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// `oneimage create`, as `src/cli/oneimage` does it.
+fn create_image(
+    pool: &Pool,
+    settings: &Settings,
+    args: CreateArgs,
+    io: &mut Io<'_>,
+) -> Result<(), Error> {
+    if args.datastore.is_none() && !args.dry {
+        return Err(Error::Argument {
+            message: "Datastore to save the image is mandatory: \n\t -d datastore_id".to_owned(),
+        });
+    }
+    let options = create_options(&args)?;
+    let given = read_template(args.file.as_deref(), io)?;
+    let used = options.used();
+    if given.is_some() && !used.is_empty() {
+        return Err(Error::Argument {
+            message: format!(
+                "You cannot pass template on STDIN and use template creation options, \
+                 conflicting options: {}.",
+                used.join(", ")
+            ),
+        });
+    }
+    let text = match given {
+        Some(text) => text,
+        None => options.to_template(),
+    };
+    if args.dry {
+        writeln!(io.out, "{text}")?;
+        return Ok(());
+    }
+    let template = parse_template(&text, "one.image.allocate")?;
+    let caller = &settings.caller;
+    let datastore = args.datastore.as_deref().unwrap_or_default();
+    let datastore = resolve::to_id(datastore, "DATASTORE", &pool.datastores(caller)?)?;
+    let progress = progress();
+    let made = pool.create_image(
+        caller,
+        CreateImage {
+            template,
+            datastore,
+            no_check_capacity: args.no_check_capacity,
+        },
+        &progress,
+    )?;
+    writeln!(io.out, "ID: {}", made.id)?;
+    match made.error {
+        Some(message) => Err(Error::Argument { message }),
+        None => Ok(()),
+    }
+}
+
+/// The template options of `create`, validated as the CLI validates them.
+fn create_options(args: &CreateArgs) -> Result<CreateOptions, Error> {
+    let image_type = args
+        .image_type
+        .as_deref()
+        .map(ImageType::parse_create_option)
+        .transpose()
+        .map_err(|e| Error::Argument {
+            message: e.to_string(),
+        })?;
+    let prefix = args
+        .prefix
+        .as_deref()
+        .map(str::parse::<DevPrefix>)
+        .transpose()
+        .map_err(|e| Error::Argument {
+            message: e.to_string(),
+        })?;
+    let path = args.path.as_deref().map(absolute_path);
+    Ok(CreateOptions {
+        description: args.description.clone(),
+        image_type,
+        target: args.target.clone(),
+        path,
+        format: args.format.clone(),
+        fs: args.fs.clone(),
+        disk_type: args.disk_type.clone(),
+        source: args.source.clone(),
+        size_mb: args.size.as_deref().map(resolve::size_mb).transpose()?,
+        name: args.name.clone(),
+        persistent: args.persistent,
+        prefix,
+    })
+}
+
+/// `--path` as the CLI passes it: a relative path made absolute from the working directory,
+/// unless it names a URL the drivers fetch.
+fn absolute_path(path: &str) -> String {
+    const REMOTE: [&str; 6] = ["http://", "https://", "ssh://", "s3://", "rbd://", "lxd://"];
+    if REMOTE.iter().any(|p| path.starts_with(p)) || Path::new(path).is_absolute() {
+        return path.to_owned();
+    }
+    std::env::current_dir()
+        .map(|cwd| cwd.join(path).to_string_lossy().into_owned())
+        .unwrap_or_else(|_| path.to_owned())
+}
+
+/// Opens `$EDITOR` (default `vi`) on `text` and returns what was saved.
+fn edit(text: &str) -> Result<String, Error> {
+    let fail = |message: String| Error::Editor { message };
+    let mut file = tempfile::Builder::new()
+        .prefix("one_template")
+        .tempfile()
+        .map_err(|e| fail(format!("Cannot create a temporary file: {e}")))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| fail(format!("Cannot write a temporary file: {e}")))?;
+    let editor = std::env::var("EDITOR").unwrap_or_else(|_| "vi".to_owned());
+    let mut words = editor.split_whitespace();
+    let program = words.next().unwrap_or("vi");
+    let status = std::process::Command::new(program)
+        .args(words)
+        .arg(file.path())
+        .status()
+        .map_err(|e| fail(format!("Cannot run the editor {editor}: {e}")))?;
+    if !status.success() {
+        return Err(fail(format!("The editor {editor} failed: {status}")));
+    }
+    std::fs::read_to_string(file.path()).map_err(|source| Error::Read {
+        path: file.path().to_owned(),
+        source,
+    })
+}
+
+fn datastore_view(info: &DatastoreInfo) -> DatastoreView<'_> {
+    DatastoreView {
+        record: &info.record,
+        capacity: info.capacity,
+        image_ids: &info.images,
+    }
+}
+
+/// Runs `onedatastore`.
+pub fn run_datastore(
+    args: OneDatastore,
+    settings: &Settings,
+    io: &mut Io<'_>,
+) -> Result<(), Error> {
+    let pool = open_pool(settings)?;
+    let caller = &settings.caller;
+    let verbose = args.verbose;
+    let verb = |v: &'static str| verbose.then_some(v);
+    let all = || pool.datastores(caller);
+    let ds_ids =
+        |range: &str| -> Result<Vec<u32>, Error> { resolve::ids(range, "DATASTORE", &all()?) };
+    let one_ds = |arg: &str| -> Result<u32, Error> { resolve::to_id(arg, "DATASTORE", &all()?) };
+    let each_ds = |ids: &[u32],
+                   v: &'static str,
+                   io: &mut Io<'_>,
+                   f: &dyn Fn(u32) -> Result<(), PoolError>| {
+        each(ids, "DATASTORE", verb(v), io, |id| {
+            f(id).map_err(Error::from)
+        })
+    };
+    match args.command {
+        DatastoreCommand::Create { file } => {
+            let Some(text) = read_template(file.as_deref(), io)? else {
+                return Err(Error::Argument {
+                    message: "A template file is needed to create a Datastore".to_owned(),
+                });
+            };
+            let template = parse_template(&text, "one.datastore.allocate")?;
+            let id = pool.create_datastore(caller, NewDatastore { template })?;
+            writeln!(io.out, "ID: {id}")?;
+            Ok(())
+        }
+        DatastoreCommand::Delete { range } => each_ds(&ds_ids(&range)?, "deleted", io, &|id| {
+            pool.delete_datastore(caller, id)
+        }),
+        DatastoreCommand::Chgrp { range, group } => {
+            let owner = new_owner(settings, None, Some(&group))?;
+            each_ds(&ds_ids(&range)?, "Group changed", io, &|id| {
+                pool.chown_datastore(caller, id, &owner)
+            })
+        }
+        DatastoreCommand::Chown { range, user, group } => {
+            let owner = new_owner(settings, Some(&user), group.as_deref())?;
+            each_ds(&ds_ids(&range)?, "Owner/Group changed", io, &|id| {
+                pool.chown_datastore(caller, id, &owner)
+            })
+        }
+        DatastoreCommand::Chmod { range, octet } => {
+            let perms = resolve::octet(&octet)?;
+            each_ds(&ds_ids(&range)?, "Permissions changed", io, &|id| {
+                pool.chmod_datastore(caller, id, perms)
+            })
+        }
+        DatastoreCommand::List { list } => {
+            let infos = all()?;
+            let views: Vec<DatastoreView<'_>> = infos.iter().map(datastore_view).collect();
+            if let Some(format) = doc_format(&list.doc) {
+                io.out
+                    .write_all(render::datastore_pool_document(&views, format).as_bytes())?;
+                return Ok(());
+            }
+            let text = if list.describe {
+                render::table::describe(&render::lists::datastore_table())
+            } else {
+                render::datastore_list(&views, &list_options(&list, io))?
+            };
+            io.out.write_all(text.as_bytes())?;
+            Ok(())
+        }
+        DatastoreCommand::Show { datastore, doc } => {
+            let id = one_ds(&datastore)?;
+            let info = pool.datastore(caller, id)?;
+            let view = datastore_view(&info);
+            let text = match doc_format(&doc) {
+                Some(format) => render::datastore_document(&view, format),
+                None => render::datastore_show(&view, io.tty),
+            };
+            io.out.write_all(text.as_bytes())?;
+            Ok(())
+        }
+        DatastoreCommand::Update {
+            datastore,
+            file,
+            append,
+        } => {
+            let id = one_ds(&datastore)?;
+            let text = match read_template(file.as_deref(), io)? {
+                Some(text) => text,
+                None => {
+                    let current = pool.datastore(caller, id)?;
+                    edit(&render::show::template_like_str(
+                        &current.record.template.sorted(),
+                    ))?
+                }
+            };
+            let template = parse_template(&text, "one.datastore.update")?;
+            each_ds(&[id], "modified", io, &|id| {
+                pool.update_datastore(caller, id, &template, append)
+            })
+        }
+        DatastoreCommand::Rename { datastore, name } => {
+            let id = one_ds(&datastore)?;
+            each_ds(&[id], "renamed", io, &|id| {
+                pool.rename_datastore(caller, id, &name)
+            })
+        }
+        DatastoreCommand::Enable { range } => each_ds(&ds_ids(&range)?, "enabled", io, &|id| {
+            pool.enable_datastore(caller, id, true)
+        }),
+        DatastoreCommand::Disable { range } => each_ds(&ds_ids(&range)?, "disabled", io, &|id| {
+            pool.enable_datastore(caller, id, false)
+        }),
+    }
+}
+
+/// Standard input when it is not a terminal (`OpenNebulaHelper.read_stdin`).
+pub fn piped_stdin() -> Option<std::io::Stdin> {
+    let stdin = std::io::stdin();
+    (!stdin.is_terminal()).then_some(stdin)
+}
