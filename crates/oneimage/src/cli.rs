@@ -41,6 +41,28 @@ pub struct OneDatastore {
     pub command: DatastoreCommand,
 }
 
+/// `strata-oned`: the daemon of a shared pool (see the `daemon` module).
+#[derive(Debug, Parser)]
+#[command(
+    name = "strata-oned",
+    version,
+    about = "Serves a shared OpenNebula-style pool to oneimage and onedatastore"
+)]
+pub struct StrataOned {
+    /// The pool's directory, owned by the user the daemon runs as.
+    #[arg(long, default_value = "/var/lib/strata/one")]
+    pub pool: std::path::PathBuf,
+    /// The unix socket clients connect to.
+    #[arg(long, default_value = crate::settings::DEFAULT_SOCKET)]
+    pub socket: std::path::PathBuf,
+    /// Members of this group act as oneadmin (as root does).
+    #[arg(long, default_value = "oneadmin")]
+    pub admin_group: String,
+    /// Logs each request (-v), and more (-vv).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
 /// The subcommands of `oneimage`.
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {

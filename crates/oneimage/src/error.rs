@@ -55,6 +55,22 @@ pub enum Error {
         /// What happened.
         message: String,
     },
+    /// A command run for a client needs the client's editor on this template text (the
+    /// daemon answers with it; the client edits and asks again).
+    #[error("the template must be edited by the client")]
+    NeedsEditor {
+        /// The template to edit.
+        text: String,
+    },
+    /// The strata daemon could not be reached or answered badly.
+    #[error("Cannot reach the strata daemon at {}: {source}", .socket.display())]
+    Daemon {
+        /// Its socket.
+        socket: PathBuf,
+        /// What failed.
+        #[source]
+        source: crate::wire::WireError,
+    },
     /// Writing to standard output failed.
     #[error("Cannot write the output: {0}")]
     Output(#[from] std::io::Error),
@@ -73,7 +89,8 @@ impl Error {
                 Some(ErrorKind::InvalidRequest)
             }
             Error::Read { .. } | Error::Output(_) => Some(ErrorKind::Io),
-            Error::Editor { .. } | Error::Reported => None,
+            Error::Daemon { .. } => Some(ErrorKind::Io),
+            Error::Editor { .. } | Error::NeedsEditor { .. } | Error::Reported => None,
         }
     }
 }

@@ -8,7 +8,9 @@
 //! and `-y`). Every failure prints its message on standard error and exits with 255, as
 //! OpenNebula's CLI does ([`error`]).
 //!
-//! The pool is a personal one: see [`settings`]. The flow is one way: [`cli`] parses,
+//! The pool is a personal one, or a shared one served by the strata daemon (`strata-oned`,
+//! [`daemon`]), whose clients the commands then are ([`client`], [`wire`]): see
+//! [`settings::target`]. The flow is one way: [`cli`] parses,
 //! [`settings`] finds the pool and the caller, [`resolve`] reads arguments against the pool,
 //! [`run`] calls the core and prints with [`render`].
 //!
@@ -16,11 +18,14 @@
 //! [`run_datastore_with`]); the binaries only call [`main_oneimage`] and [`main_onedatastore`].
 
 pub mod cli;
+pub mod client;
+pub mod daemon;
 pub mod error;
 pub mod render;
 pub mod resolve;
 pub mod run;
 pub mod settings;
+pub mod wire;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -47,17 +52,32 @@ fn parse<P: Parser>(args: impl IntoIterator<Item = OsString>) -> Result<P, ExitC
     })
 }
 
+/// The io of a command run in this process, on its own terminal.
 fn process_io<'a>(
     out: &'a mut dyn Write,
     err: &'a mut dyn Write,
-    stdin: Option<&'a mut dyn std::io::Read>,
+    inputs: &'a mut dyn run::Inputs,
 ) -> Io<'a> {
+    let tty = std::io::stdout().is_terminal();
     Io {
         out,
         err,
-        stdin,
-        tty: std::io::stdout().is_terminal(),
+        inputs,
+        cwd: std::env::current_dir().unwrap_or_else(|_| "/".into()),
+        tty,
+        width: if tty {
+            strata_cli::term::terminal_width()
+        } else {
+            None
+        },
         tz: TimeZone::system(),
+    }
+}
+
+fn local_inputs() -> run::LocalInputs {
+    let stdin = std::io::stdin();
+    run::LocalInputs {
+        stdin: (!stdin.is_terminal()).then_some(stdin),
     }
 }
 
@@ -71,12 +91,35 @@ pub fn datastore_command() -> clap::Command {
     <cli::OneDatastore as clap::CommandFactory>::command()
 }
 
+/// Runs a command line through the daemon of a shared pool.
+fn remote(bin: wire::Bin, socket: &std::path::Path) -> ExitCode {
+    let argv: Option<Vec<String>> = std::env::args_os().map(|a| a.into_string().ok()).collect();
+    let Some(argv) = argv else {
+        let _ = writeln!(std::io::stderr(), "Arguments must be UTF-8 text");
+        return ExitCode::from(FAILURE);
+    };
+    let mut code = FAILURE;
+    let exit = strata_cli::run_main(&One, || {
+        code = client::run_remote(bin, argv, socket)?;
+        Ok(())
+    });
+    if exit == ExitCode::SUCCESS {
+        ExitCode::from(code)
+    } else {
+        exit
+    }
+}
+
 /// The body of the `oneimage` binary.
 pub fn main_oneimage() -> ExitCode {
     let args = match parse::<cli::OneImage>(std::env::args_os()) {
         Ok(args) => args,
         Err(code) => return code,
     };
+    let env = Env::from_process();
+    if let settings::Target::Shared(socket) = settings::target(&env) {
+        return remote(wire::Bin::Oneimage, &socket);
+    }
     strata_cli::run_main(&One, || {
         let settings = Settings::from_process(&Env::from_process());
         run_image_with(
@@ -94,6 +137,10 @@ pub fn main_onedatastore() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
+    let env = Env::from_process();
+    if let settings::Target::Shared(socket) = settings::target(&env) {
+        return remote(wire::Bin::Onedatastore, &socket);
+    }
     strata_cli::run_main(&One, || {
         let settings = Settings::from_process(&Env::from_process());
         run_datastore_with(
@@ -105,6 +152,15 @@ pub fn main_onedatastore() -> ExitCode {
     })
 }
 
+/// The body of the `strata-oned` binary: serves the shared pool until SIGTERM or SIGINT.
+pub fn main_oned() -> ExitCode {
+    let args = match parse::<cli::StrataOned>(std::env::args_os()) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    strata_cli::run_main(&One, || daemon::run(&args))
+}
+
 /// Runs one `oneimage` command with these settings, writing to `out` and `err`; standard input
 /// is read for a template when it is not a terminal.
 pub fn run_image_with(
@@ -113,9 +169,14 @@ pub fn run_image_with(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), Error> {
-    let mut stdin = run::piped_stdin();
-    let stdin = stdin.as_mut().map(|s| s as &mut dyn std::io::Read);
-    run::run_image(args, settings, &mut process_io(out, err, stdin))
+    let pool = run::open_pool(settings)?;
+    let mut inputs = local_inputs();
+    run::run_image(
+        args,
+        &pool,
+        settings,
+        &mut process_io(out, err, &mut inputs),
+    )
 }
 
 /// Runs one `onedatastore` command with these settings, writing to `out` and `err`.
@@ -125,7 +186,12 @@ pub fn run_datastore_with(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), Error> {
-    let mut stdin = run::piped_stdin();
-    let stdin = stdin.as_mut().map(|s| s as &mut dyn std::io::Read);
-    run::run_datastore(args, settings, &mut process_io(out, err, stdin))
+    let pool = run::open_pool(settings)?;
+    let mut inputs = local_inputs();
+    run::run_datastore(
+        args,
+        &pool,
+        settings,
+        &mut process_io(out, err, &mut inputs),
+    )
 }

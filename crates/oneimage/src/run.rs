@@ -1,7 +1,7 @@
 //! Runs one `oneimage` or `onedatastore` command: resolves its arguments against the pool,
 //! calls the core ([`strata::pool::Pool`]) and prints what OpenNebula's CLI prints.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use jiff::tz::TimeZone;
@@ -19,16 +19,77 @@ use crate::render::{self, DatastoreView, DocFormat, ListOptions};
 use crate::resolve;
 use crate::settings::{Settings, bootstrap_datastores, opennebula_policy};
 
-/// Where a command writes: standard output and standard error, or buffers in tests.
+/// Where a command's inputs come from: the files it names, standard input, the image file of
+/// `--path`, the editor of `update`. A command run on the caller's machine reads them there
+/// ([`LocalInputs`]); one a server runs for a client gets them from the client, and never opens
+/// a path on the client's word (`crate::daemon`).
+pub trait Inputs {
+    /// The text of the template file `path` names.
+    fn read(&mut self, path: &str) -> Result<String, Error>;
+    /// Standard input, when it is not a terminal and holds something.
+    fn stdin(&mut self) -> Result<Option<String>, Error>;
+    /// The image file `--path` names, opened; `None` lets the core open it.
+    fn open_image(&mut self, path: &str) -> Result<Option<std::fs::File>, Error>;
+    /// `text` after the user edited it (`$EDITOR`).
+    fn edit(&mut self, text: &str) -> Result<String, Error>;
+}
+
+/// The inputs of a command run on the caller's own machine.
+#[derive(Debug, Default)]
+pub struct LocalInputs {
+    /// Standard input, when it is not a terminal.
+    pub stdin: Option<std::io::Stdin>,
+}
+
+impl Inputs for LocalInputs {
+    fn read(&mut self, path: &str) -> Result<String, Error> {
+        std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: PathBuf::from(path),
+            source,
+        })
+    }
+
+    fn stdin(&mut self) -> Result<Option<String>, Error> {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Ok(None);
+        };
+        let mut text = String::new();
+        stdin
+            .take(MAX_TEMPLATE)
+            .read_to_string(&mut text)
+            .map_err(|source| Error::Read {
+                path: PathBuf::from("standard input"),
+                source,
+            })?;
+        Ok((!text.is_empty()).then_some(text))
+    }
+
+    fn open_image(&mut self, _path: &str) -> Result<Option<std::fs::File>, Error> {
+        Ok(None)
+    }
+
+    fn edit(&mut self, text: &str) -> Result<String, Error> {
+        edit(text)
+    }
+}
+
+/// The largest template read from standard input.
+pub const MAX_TEMPLATE: u64 = 1 << 20;
+
+/// Where a command writes, what it reads, and how it shows things.
 pub struct Io<'a> {
     /// Standard output.
     pub out: &'a mut dyn Write,
     /// Standard error.
     pub err: &'a mut dyn Write,
-    /// Standard input, when it is not a terminal (a template may come on it).
-    pub stdin: Option<&'a mut dyn Read>,
+    /// Files, standard input, the editor.
+    pub inputs: &'a mut dyn Inputs,
+    /// The caller's working directory (relative `--path`s start there).
+    pub cwd: PathBuf,
     /// Whether standard output is a terminal (styles, table width).
     pub tty: bool,
+    /// The terminal's width, when standard output is one.
+    pub width: Option<usize>,
     /// The time zone times are shown in.
     pub tz: TimeZone,
 }
@@ -40,7 +101,8 @@ fn progress() -> CliProgress<DefaultWording> {
     CliProgress::new(ProgressMode::detect(quiet), DefaultWording)
 }
 
-fn open_pool(settings: &Settings) -> Result<Pool, Error> {
+/// The personal pool of `settings`, made on first use.
+pub fn open_pool(settings: &Settings) -> Result<Pool, Error> {
     let owner = settings.caller.ownership.clone();
     Ok(Pool::open_or_init(
         &settings.pool_dir,
@@ -92,37 +154,17 @@ fn list_options(list: &ListArgs, io: &Io<'_>) -> ListOptions {
         expand: list.expand.as_ref().map(|e| split(&Some(e.clone()))),
         no_expand: list.no_expand,
         numeric: list.numeric,
-        terminal_width: if io.tty {
-            strata_cli::term::terminal_width()
-        } else {
-            None
-        },
+        terminal_width: io.width,
         styled: io.tty && strata_cli::Stream::Stdout.colors_enabled(),
     }
 }
 
 /// A template given as a file, or on standard input.
 fn read_template(file: Option<&str>, io: &mut Io<'_>) -> Result<Option<String>, Error> {
-    if let Some(file) = file {
-        return std::fs::read_to_string(file)
-            .map(Some)
-            .map_err(|source| Error::Read {
-                path: PathBuf::from(file),
-                source,
-            });
+    match file {
+        Some(file) => io.inputs.read(file).map(Some),
+        None => io.inputs.stdin(),
     }
-    let Some(stdin) = io.stdin.as_mut() else {
-        return Ok(None);
-    };
-    let mut text = String::new();
-    stdin
-        .take(1 << 20)
-        .read_to_string(&mut text)
-        .map_err(|source| Error::Read {
-            path: PathBuf::from("standard input"),
-            source,
-        })?;
-    Ok((!text.is_empty()).then_some(text))
 }
 
 fn parse_template(text: &str, method: &'static str) -> Result<Template, Error> {
@@ -170,9 +212,13 @@ fn new_owner(
     Ok(NewOwner { user, group })
 }
 
-/// Runs `oneimage`.
-pub fn run_image(args: OneImage, settings: &Settings, io: &mut Io<'_>) -> Result<(), Error> {
-    let pool = open_pool(settings)?;
+/// Runs `oneimage` on `pool`.
+pub fn run_image(
+    args: OneImage,
+    pool: &Pool,
+    settings: &Settings,
+    io: &mut Io<'_>,
+) -> Result<(), Error> {
     let caller = &settings.caller;
     let verbose = args.verbose;
     let verb = |v: &'static str| verbose.then_some(v);
@@ -188,7 +234,7 @@ pub fn run_image(args: OneImage, settings: &Settings, io: &mut Io<'_>) -> Result
         })
     };
     match args.command {
-        ImageCommand::Create(create) => create_image(&pool, settings, create, io),
+        ImageCommand::Create(create) => create_image(pool, settings, create, io),
         ImageCommand::Clone {
             image,
             name,
@@ -286,7 +332,8 @@ pub fn run_image(args: OneImage, settings: &Settings, io: &mut Io<'_>) -> Result
                 Some(text) => text,
                 None => {
                     let current = pool.image(caller, id)?;
-                    edit(&render::show::template_like_str(&current.template.sorted()))?
+                    let text = render::show::template_like_str(&current.template.sorted());
+                    io.inputs.edit(&text)?
                 }
             };
             let template = parse_template(&text, "one.image.update")?;
@@ -403,7 +450,7 @@ fn create_image(
             message: "Datastore to save the image is mandatory: \n\t -d datastore_id".to_owned(),
         });
     }
-    let options = create_options(&args)?;
+    let options = create_options(&args, &io.cwd)?;
     let given = read_template(args.file.as_deref(), io)?;
     let used = options.used();
     if given.is_some() && !used.is_empty() {
@@ -424,6 +471,10 @@ fn create_image(
         return Ok(());
     }
     let template = parse_template(&text, "one.image.allocate")?;
+    let source_file = match template.get_single("PATH") {
+        Some(path) if !path.is_empty() && !is_remote(path) => io.inputs.open_image(path)?,
+        _ => None,
+    };
     let caller = &settings.caller;
     let datastore = args.datastore.as_deref().unwrap_or_default();
     let datastore = resolve::to_id(datastore, "DATASTORE", &pool.datastores(caller)?)?;
@@ -434,6 +485,7 @@ fn create_image(
             template,
             datastore,
             no_check_capacity: args.no_check_capacity,
+            source_file,
         },
         &progress,
     )?;
@@ -445,7 +497,7 @@ fn create_image(
 }
 
 /// The template options of `create`, validated as the CLI validates them.
-fn create_options(args: &CreateArgs) -> Result<CreateOptions, Error> {
+pub(crate) fn create_options(args: &CreateArgs, cwd: &Path) -> Result<CreateOptions, Error> {
     let image_type = args
         .image_type
         .as_deref()
@@ -462,7 +514,7 @@ fn create_options(args: &CreateArgs) -> Result<CreateOptions, Error> {
         .map_err(|e| Error::Argument {
             message: e.to_string(),
         })?;
-    let path = args.path.as_deref().map(absolute_path);
+    let path = args.path.as_deref().map(|p| absolute_path(p, cwd));
     Ok(CreateOptions {
         description: args.description.clone(),
         image_type,
@@ -481,18 +533,21 @@ fn create_options(args: &CreateArgs) -> Result<CreateOptions, Error> {
 
 /// `--path` as the CLI passes it: a relative path made absolute from the working directory,
 /// unless it names a URL the drivers fetch.
-fn absolute_path(path: &str) -> String {
-    const REMOTE: [&str; 6] = ["http://", "https://", "ssh://", "s3://", "rbd://", "lxd://"];
-    if REMOTE.iter().any(|p| path.starts_with(p)) || Path::new(path).is_absolute() {
+pub(crate) fn absolute_path(path: &str, cwd: &Path) -> String {
+    if is_remote(path) || Path::new(path).is_absolute() {
         return path.to_owned();
     }
-    std::env::current_dir()
-        .map(|cwd| cwd.join(path).to_string_lossy().into_owned())
-        .unwrap_or_else(|_| path.to_owned())
+    cwd.join(path).to_string_lossy().into_owned()
+}
+
+/// Whether `--path` names a URL the drivers fetch rather than a file.
+pub fn is_remote(path: &str) -> bool {
+    const REMOTE: [&str; 6] = ["http://", "https://", "ssh://", "s3://", "rbd://", "lxd://"];
+    REMOTE.iter().any(|p| path.starts_with(p))
 }
 
 /// Opens `$EDITOR` (default `vi`) on `text` and returns what was saved.
-fn edit(text: &str) -> Result<String, Error> {
+pub fn edit(text: &str) -> Result<String, Error> {
     let fail = |message: String| Error::Editor { message };
     let mut file = tempfile::Builder::new()
         .prefix("one_template")
@@ -525,13 +580,13 @@ fn datastore_view(info: &DatastoreInfo) -> DatastoreView<'_> {
     }
 }
 
-/// Runs `onedatastore`.
+/// Runs `onedatastore` on `pool`.
 pub fn run_datastore(
     args: OneDatastore,
+    pool: &Pool,
     settings: &Settings,
     io: &mut Io<'_>,
 ) -> Result<(), Error> {
-    let pool = open_pool(settings)?;
     let caller = &settings.caller;
     let verbose = args.verbose;
     let verb = |v: &'static str| verbose.then_some(v);
@@ -617,9 +672,8 @@ pub fn run_datastore(
                 Some(text) => text,
                 None => {
                     let current = pool.datastore(caller, id)?;
-                    edit(&render::show::template_like_str(
-                        &current.record.template.sorted(),
-                    ))?
+                    let text = render::show::template_like_str(&current.record.template.sorted());
+                    io.inputs.edit(&text)?
                 }
             };
             let template = parse_template(&text, "one.datastore.update")?;
@@ -640,10 +694,4 @@ pub fn run_datastore(
             pool.enable_datastore(caller, id, false)
         }),
     }
-}
-
-/// Standard input when it is not a terminal (`OpenNebulaHelper.read_stdin`).
-pub fn piped_stdin() -> Option<std::io::Stdin> {
-    let stdin = std::io::stdin();
-    (!stdin.is_terminal()).then_some(stdin)
 }

@@ -16,8 +16,41 @@ use strata_model::one::{
 };
 use strata_store::{Accounts, Env, PoolStore};
 
-/// The environment variable naming a personal pool's directory.
+/// The environment variable naming a personal pool's directory: set, it is used even where a
+/// daemon serves a shared pool.
 pub const POOL_VAR: &str = "STRATA_ONE_POOL";
+
+/// The environment variable naming the socket of the daemon of a shared pool.
+pub const SOCKET_VAR: &str = "STRATA_ONE_SOCKET";
+
+/// Where the daemon of a shared pool listens by default.
+pub const DEFAULT_SOCKET: &str = "/run/strata/one.sock";
+
+/// Where a command goes: a personal pool in a directory, or the daemon of a shared pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A personal pool, written by this process.
+    Personal,
+    /// A shared pool, through its daemon's socket.
+    Shared(PathBuf),
+}
+
+/// The pool a command goes to: `$STRATA_ONE_POOL` names a personal pool; else the daemon's
+/// socket (`$STRATA_ONE_SOCKET`, else the default) when it exists; else the personal pool.
+pub fn target(env: &Env) -> Target {
+    if env.var(POOL_VAR).is_some_and(|p| !p.is_empty()) {
+        return Target::Personal;
+    }
+    let socket = match env.var(SOCKET_VAR) {
+        Some(s) if !s.is_empty() => PathBuf::from(s),
+        _ => PathBuf::from(DEFAULT_SOCKET),
+    };
+    if env.var(SOCKET_VAR).is_some_and(|s| !s.is_empty()) || socket.exists() {
+        Target::Shared(socket)
+    } else {
+        Target::Personal
+    }
+}
 
 /// The settings of one command.
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ pub use lock::{LockError, LockLevel, LockLevelError, LockRequest, ObjectLock};
 pub use perms::{
     Action, AuthDenied, AuthError, AuthRequest, BOOTSTRAP_DATASTORE_UMASK, Class, DEFAULT_UMASK,
     Denial, ONEADMIN_GROUP, ObjectAuth, ObjectKind, Operation, Permissions, PermissionsError,
-    Requester, Right, authorize, check_chmod,
+    Requester, Right, USERS_GROUP, authorize, check_chmod,
 };
 pub use record::{
     Caller, Capacity, DatastoreRecord, DatastoreState, DiskType, ImageRecord, LockRecord,

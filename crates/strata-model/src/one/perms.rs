@@ -600,7 +600,8 @@ impl ObjectAuth {
 }
 
 /// Whether `requester` may perform `op` on `object` (`AuthRequest::add_auth` and
-/// `AclManager::authorize`/`oneadmin_authorize`), with the default ACL rules only.
+/// `AclManager::authorize`/`oneadmin_authorize`), with the default ACL rules only (the users
+/// group creates images and uses the datastores of the default VDC).
 pub fn authorize(requester: &Requester, object: &ObjectAuth, op: Operation) -> bool {
     let blocked = op.lockable() && object.lock.blocks(op);
     if requester.is_admin() {
@@ -620,6 +621,14 @@ pub fn authorize(requester: &Requester, object: &ObjectAuth, op: Operation) -> b
         if (requester.uid == object.uid && object.perms.allows(Class::Owner, right))
             || (requester.groups.contains(&object.gid) && object.perms.allows(Class::Group, right))
             || object.perms.allows(Class::Other, right)
+        {
+            return true;
+        }
+        // The default VDC's rule `@1 DATASTORE/%0 USE #0` (VdcPool): the users group may use
+        // the datastores of cluster 0, which every datastore of a strata pool is in.
+        if object.kind == ObjectKind::Datastore
+            && right == Right::Use
+            && requester.groups.contains(&USERS_GROUP)
         {
             return true;
         }

@@ -46,18 +46,30 @@ fn mib_ceil(bytes: u64) -> u64 {
     bytes.div_ceil(MIB)
 }
 
-/// The size in MiB a new image from `path` will have (`stat`): the virtual size of a disk
-/// image, the length of a raw file. A compressed file's size is known only once it is
-/// decompressed: 0 here, and the capacity check is made by the copy itself.
-pub(crate) fn stat(path: &Path) -> Result<u64, String> {
+/// Opens the file PATH names, for [`stat`] and [`copy_in`]; a URL is refused (strata copies
+/// local files only).
+pub(crate) fn open_source(path: &Path) -> Result<File, String> {
     let shown = path.display();
     if path.as_os_str().to_string_lossy().contains("://") {
         return Err(format!(
             "Cannot determine size for {shown}: strata copies local files only"
         ));
     }
-    let mut file =
-        File::open(path).map_err(|e| format!("Cannot determine size for {shown}: {e}"))?;
+    File::open(path).map_err(|e| format!("Cannot determine size for {shown}: {e}"))
+}
+
+/// A path that opens the same file as `file` (its descriptor under `/proc/self/fd`), for the
+/// disk readers, which open by path.
+fn fd_path(file: &File) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
+}
+
+/// The size in MiB a new image from `file` (opened from `path`) will have (`stat`): the
+/// virtual size of a disk image, the length of a raw file. A compressed file's size is known
+/// only once it is decompressed: 0 here, and the capacity check is made by the copy itself.
+pub(crate) fn stat(file: &File, path: &Path) -> Result<u64, String> {
+    let shown = path.display();
     let meta = file
         .metadata()
         .map_err(|e| format!("Cannot determine size for {shown}: {e}"))?;
@@ -67,15 +79,20 @@ pub(crate) fn stat(path: &Path) -> Result<u64, String> {
         ));
     }
     let mut head = Vec::with_capacity(Compression::MAGIC_LEN);
-    (&mut file)
-        .take(Compression::MAGIC_LEN as u64)
-        .read_to_end(&mut head)
+    let mut reader = file;
+    reader
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| {
+            reader
+                .take(Compression::MAGIC_LEN as u64)
+                .read_to_end(&mut head)
+        })
         .map_err(|e| format!("Cannot determine size for {shown}: {e}"))?;
     if Compression::detect(&head).is_some() {
         return Ok(0);
     }
     let opened = strata_disk::open(
-        path,
+        &fd_path(file),
         &OpenOptions {
             no_backing: true,
             ..OpenOptions::default()
@@ -89,36 +106,41 @@ pub(crate) fn stat(path: &Path) -> Result<u64, String> {
     Ok(size)
 }
 
-/// Copies `path` into a partial file of datastore `ds` for image `id`, decompressing gzip,
-/// bzip2 and xz as it reads and leaving runs of zeros as holes (an uncompressed file is
-/// reflinked or copied extent by extent), then checks that the result is a disk image strata
-/// reads that holds all its data (no backing file) and measures it.
+/// Copies `source` (opened from `path`) into a partial file of datastore `ds` for image `id`,
+/// decompressing gzip, bzip2 and xz as it reads and leaving runs of zeros as holes (an
+/// uncompressed file is reflinked or copied extent by extent), then checks that the result is
+/// a disk image strata reads that holds all its data (no backing file) and measures it.
 pub(crate) fn copy_in(
     store: &PoolStore,
     ds: u32,
     id: u32,
+    source: &File,
     path: &Path,
     progress: &dyn Progress,
 ) -> Result<Filled, String> {
     let shown = path.display();
     let mut partial = store.partial(ds, id).map_err(|e| e.to_string())?;
-    let mut source = File::open(path).map_err(|e| format!("Error copying {shown}: {e}"))?;
+    let mut reader = source;
     let len = source.metadata().map(|m| m.len()).unwrap_or(0);
     let mut head = Vec::with_capacity(Compression::MAGIC_LEN);
-    (&mut source)
-        .take(Compression::MAGIC_LEN as u64)
-        .read_to_end(&mut head)
-        .and_then(|_| source.seek(SeekFrom::Start(0)))
+    reader
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| {
+            reader
+                .take(Compression::MAGIC_LEN as u64)
+                .read_to_end(&mut head)
+        })
+        .and_then(|_| reader.seek(SeekFrom::Start(0)))
         .map_err(|e| format!("Error copying {shown}: {e}"))?;
     progress.event(&ProgressEvent::Started {
         phase: Phase::Copying,
         total: Some(len),
     });
     let copied = match Compression::detect(&head) {
-        None => strata_store::fsutil::clone_or_copy(&source, partial.as_file())
+        None => strata_store::fsutil::clone_or_copy(source, partial.as_file())
             .map(|_| ())
             .map_err(|e| format!("Error copying {shown}: {e}")),
-        Some(compression) => decompress(compression, &source, partial.as_file_mut(), progress)
+        Some(compression) => decompress(compression, source, partial.as_file_mut(), progress)
             .map_err(|e| format!("Error decompressing {shown} ({compression}): {e}")),
     };
     progress.event(&ProgressEvent::Advanced { done: len });

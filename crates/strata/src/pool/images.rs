@@ -17,7 +17,7 @@ use super::{Pool, PoolError, PoolResult, find_image};
 use crate::progress::Progress;
 
 /// `oneimage create`: a template and the datastore it goes to.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CreateImage {
     /// The image template (NAME, TYPE, PATH or SIZE, ...).
     pub template: Template,
@@ -25,6 +25,9 @@ pub struct CreateImage {
     pub datastore: u32,
     /// `--no_check_capacity`: honoured for admins only, as in OpenNebula.
     pub no_check_capacity: bool,
+    /// PATH already opened by the caller, read instead of opening PATH: a server that serves
+    /// other users reads what the client could open, never a path on the client's word.
+    pub source_file: Option<std::fs::File>,
 }
 
 /// A new image: its id, and how its data went in.
@@ -176,8 +179,8 @@ struct Plan {
 }
 
 enum Fill {
-    /// Copy PATH in (decompressing it).
-    Copy(PathBuf),
+    /// Copy PATH in (decompressing it), from the file opened.
+    Copy(PathBuf, std::fs::File),
     /// Make an empty disk of SIZE MiB, in FORMAT, with FS if given.
     Empty { format: String, fs: Option<String> },
     /// SOURCE names the data already (admins only): nothing to do.
@@ -217,7 +220,9 @@ impl Pool {
             Some(t) => t.trim().to_ascii_uppercase().parse::<ImageType>().ok(),
             None => Some(self.policy.default_image_type),
         };
-        let plan = self.plan(&template, image_type, &ds).map_err(refuse)?;
+        let plan = self
+            .plan(&template, image_type, &ds, request.source_file)
+            .map_err(refuse)?;
         let capacity = self.store.capacity(ds.id)?;
         let check_capacity = !(request.no_check_capacity && admin);
         if check_capacity && plan.size_mb > capacity.free_mb {
@@ -302,7 +307,7 @@ impl Pool {
         }
         let format = match &plan.fill {
             Fill::Empty { format, .. } => format.clone(),
-            Fill::Copy(_) => String::new(),
+            Fill::Copy(..) => String::new(),
             Fill::Source => format,
         };
         let owner = caller.ownership.clone();
@@ -373,7 +378,7 @@ impl Pool {
             });
         }
         let filled = match &plan.fill {
-            Fill::Copy(path) => data::copy_in(&self.store, ds.id, id, path, progress),
+            Fill::Copy(path, file) => data::copy_in(&self.store, ds.id, id, file, path, progress),
             Fill::Empty { format, fs } => data::make_empty(
                 &self.store,
                 ds.id,
@@ -394,6 +399,7 @@ impl Pool {
         template: &Template,
         image_type: Option<ImageType>,
         ds: &DatastoreRecord,
+        opened: Option<std::fs::File>,
     ) -> Result<Plan, Refusal> {
         let path = template.get_single("PATH").filter(|p| !p.is_empty());
         let source = template.get_single("SOURCE").filter(|s| !s.is_empty());
@@ -404,11 +410,18 @@ impl Pool {
             });
         }
         match (path, image_type) {
-            (Some(path), _) => Ok(Plan {
-                size_mb: data::stat(Path::new(path))
-                    .map_err(|message| Refusal::StatFailed { message })?,
-                fill: Fill::Copy(PathBuf::from(path)),
-            }),
+            (Some(path), _) => {
+                let path = PathBuf::from(path);
+                let stat_failed = |message| Refusal::StatFailed { message };
+                let file = match opened {
+                    Some(file) => file,
+                    None => data::open_source(&path).map_err(stat_failed)?,
+                };
+                Ok(Plan {
+                    size_mb: data::stat(&file, &path).map_err(stat_failed)?,
+                    fill: Fill::Copy(path, file),
+                })
+            }
             (None, Some(ImageType::Os | ImageType::Datablock) | None) => {
                 let size_mb = template_size(template)?;
                 let ds_driver = ds.template.get_single("DRIVER").filter(|d| !d.is_empty());

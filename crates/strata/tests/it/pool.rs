@@ -95,6 +95,7 @@ fn create(
             template: template(text),
             datastore: 1,
             no_check_capacity: false,
+            source_file: None,
         },
         &NoProgress,
     )
