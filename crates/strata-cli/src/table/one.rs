@@ -127,43 +127,6 @@ pub struct Table<'a> {
     pub default: &'a [&'a str],
 }
 
-/// The columns of `oneimage list` (oneimage_helper.rb, sizes and flags from oneimage.yaml),
-/// in the order [`ONEIMAGE`]'s rows give their cells.
-pub const ONEIMAGE_COLUMNS: [Column<'static>; 12] = [
-    Column::new("ID", "ONE identifier for the Image", 4).adjust(),
-    Column::new("USER", "Username of the Image owner", 8).left(),
-    Column::new("GROUP", "Group of the Image", 8).left(),
-    Column::new("NAME", "Name of the Image", 15)
-        .left()
-        .expand(ExpandConf::Auto),
-    Column::new("DATASTORE", "Name of the Datastore", 10).left(),
-    Column::new("SIZE", "Size of the Image", 7),
-    Column::new("TYPE", "Type of the Image", 4).left(),
-    Column::new("REGTIME", "Registration time of the Image", 15),
-    Column::new("MODTIME", "Last modified", 15),
-    Column::new("PERSISTENT", "Whether the Image is persistent or not", 3),
-    Column::new("STAT", "State of the Image", 4).left(),
-    Column::new("RVMS", "Number of VMs currently running from this Image", 4),
-];
-
-/// `oneimage list`: [`ONEIMAGE_COLUMNS`], showing ID USER GROUP NAME DATASTORE SIZE TYPE
-/// PERSISTENT STAT RVMS by default.
-pub const ONEIMAGE: Table<'static> = Table {
-    columns: &ONEIMAGE_COLUMNS,
-    default: &[
-        "ID",
-        "USER",
-        "GROUP",
-        "NAME",
-        "DATASTORE",
-        "SIZE",
-        "TYPE",
-        "PERSISTENT",
-        "STAT",
-        "RVMS",
-    ],
-};
-
 /// `--expand`, as given on the command line.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Expand {
