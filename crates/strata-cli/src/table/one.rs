@@ -50,8 +50,11 @@
 //! `Column X not defined.`; an unknown `--expand` column `Unknown column X`; a bad filter
 //! `Expression 'x' incorrect` or `Column 'x' not found`; an `--adjust` column that is not shown,
 //! when there are rows, Ruby's `no implicit conversion from nil to integer`. Ruby 3.1 crashes
-//! with a `NoMethodError` on an unknown `-l`, `-s` or `--expand` column instead; it also crashes
-//! on a negative `-s` size, which here is 0.
+//! with a `NoMethodError` on an unknown `-l`, `-s` or `--expand` column instead, and elsewhere
+//! where this engine goes on: a negative size (`-s col=-3`, or a share that overshoots) is 0
+//! here, an `ArgumentError` there; expanding columns whose sizes sum to 0 grow by nothing
+//! here, a `FloatDomainError` there; an `--adjust` column whose row cell is one of `-l`'s nil
+//! gaps measures 0 here, a `NoMethodError` there.
 
 use std::collections::HashMap;
 
@@ -243,10 +246,6 @@ where
             .map(|name| (*name).to_owned())
             .collect(),
     };
-    if let Some(name) = shown.iter().find(|name| index_of(name).is_none()) {
-        return Err(TableError::UnknownColumn { name: name.clone() });
-    }
-
     // The data columns (`@default_columns` after `data_array`): the defaults, with each shown
     // column that is not among them inserted after the position it has among the shown ones.
     // Past the end, Ruby's `Array#insert` pads with `nil`: a gap (`None`) holds empty cells.
@@ -280,6 +279,10 @@ where
 
     if !options.filter.is_empty() {
         filter(&mut data, &data_columns, options)?;
+    }
+    // Checked after the filters, as OpenNebula reports a bad filter first (`data_array`).
+    if let Some(name) = shown.iter().find(|name| index_of(name).is_none()) {
+        return Err(TableError::UnknownColumn { name: name.clone() });
     }
 
     let mut sizes: HashMap<&str, Size> = table
@@ -980,6 +983,16 @@ mod tests {
         assert_eq!(
             small(&options).map_err(|err| err.to_string()),
             Err("Column BOGUS not defined.".to_owned())
+        );
+        // A bad filter is reported first, as in OpenNebula.
+        let options = ListOptions {
+            list: Some(names(&["id", "bogus"])),
+            filter: names(&["bar=1"]),
+            ..ListOptions::default()
+        };
+        assert_eq!(
+            small(&options).map_err(|err| err.to_string()),
+            Err("Column 'bar' not found".to_owned())
         );
     }
 
