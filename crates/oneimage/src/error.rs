@@ -9,7 +9,7 @@ use strata::pool::PoolError;
 use strata_cli::{Dialect, Styler};
 use strata_model::one::TemplateError;
 
-use crate::render::ListError;
+use crate::render::TableError;
 
 /// The exit status of every failure, as OpenNebula's CLI exits (`exit(-1)`).
 pub const FAILURE: u8 = 255;
@@ -39,7 +39,7 @@ pub enum Error {
     },
     /// A list option OpenNebula refuses (`-l`, `-f`, `-s`).
     #[error(transparent)]
-    List(#[from] ListError),
+    List(#[from] TableError),
     /// A file named on the command line cannot be read.
     #[error("Cannot read {}: {source}", .path.display())]
     Read {

@@ -7,13 +7,14 @@
 //!   [`datastore_pool_xml`]) and the tree they are made from.
 //! - [`image_document`], [`image_pool_document`], [`datastore_document`],
 //!   [`datastore_pool_document`]: what `show`/`list` print with `-x`, `-j` or `-y`.
-//! - [`lists`] and [`table`]: `list` tables, CSV and their options.
+//! - [`lists`]: `list` tables and CSV: the columns and the value of each cell, laid out by
+//!   strata-cli's OpenNebula table engine ([`strata_cli::table::one`]), whose options
+//!   ([`ListOptions`]) and errors ([`TableError`]) are re-exported here.
 //! - [`show`]: `show` text.
 
 pub mod json;
 pub mod lists;
 pub mod show;
-pub mod table;
 pub mod units;
 pub mod xml;
 pub mod yaml;
@@ -23,7 +24,7 @@ use strata_model::one::ImageRecord;
 
 pub use lists::{datastore_list, image_list};
 pub use show::{datastore_show, image_show};
-pub use table::{ListError, ListOptions};
+pub use strata_cli::table::one::{ListOptions, TableError};
 pub use xml::{DatastoreView, datastore_pool_xml, datastore_xml, image_pool_xml, image_xml};
 
 /// The document options of `show` and `list`.

@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::render::{self, DatastoreView, DocFormat, ListOptions};
 use crate::resolve;
 use crate::settings::{Settings, bootstrap_datastores, opennebula_policy};
+use strata_cli::table::one::Expand;
 
 /// Where a command's inputs come from: the files it names, standard input, the image file of
 /// `--path`, the editor of `update`. A command run on the caller's machine reads them there
@@ -151,11 +152,16 @@ fn list_options(list: &ListArgs, io: &Io<'_>) -> ListOptions {
         no_header: list.no_header,
         adjust: split(&list.adjust),
         size: split(&list.size),
-        expand: list.expand.as_ref().map(|e| split(&Some(e.clone()))),
+        expand: match &list.expand {
+            None => Expand::Configured,
+            Some(e) if e.is_empty() => Expand::All,
+            Some(e) => Expand::Columns(split(&Some(e.clone()))),
+        },
         no_expand: list.no_expand,
         numeric: list.numeric,
         terminal_width: io.width,
-        styled: io.tty && strata_cli::Stream::Stdout.colors_enabled(),
+        stat_column: None,
+        styler: strata_cli::Styler::new(io.tty && strata_cli::Stream::Stdout.colors_enabled()),
     }
 }
 
@@ -430,7 +436,7 @@ fn list_images(images: &[ImageRecord], list: &ListArgs, io: &mut Io<'_>) -> Resu
     }
     let options = list_options(list, io);
     let text = if list.describe {
-        render::table::describe(&render::lists::image_table())
+        strata_cli::table::one::describe(render::lists::image_table().columns)
     } else {
         render::image_list(images, &options, &io.tz)?
     };
@@ -644,7 +650,7 @@ pub fn run_datastore(
                 return Ok(());
             }
             let text = if list.describe {
-                render::table::describe(&render::lists::datastore_table())
+                strata_cli::table::one::describe(render::lists::datastore_table().columns)
             } else {
                 render::datastore_list(&views, &list_options(&list, io))?
             };

@@ -6,29 +6,34 @@
 use jiff::tz::TimeZone;
 use strata_model::one::ImageRecord;
 
-use super::table::{Column, ListError, ListOptions, TableSpec, render_table};
 use super::units::{boolean_to_str, time_to_str, unit_to_str_mb};
 use super::xml::DatastoreView;
+use strata_cli::table::one::{Column, ExpandConf, ListOptions, Table, TableError, render};
+
+/// The columns of `oneimage list`, in the helper's order (which `--describe` prints).
+const IMAGE_COLUMNS: [Column<'static>; 12] = [
+    Column::new("ID", "ONE identifier for the Image", 4).adjust(),
+    Column::new("USER", "Username of the Image owner", 8).left(),
+    Column::new("GROUP", "Group of the Image", 8).left(),
+    Column::new("NAME", "Name of the Image", 15)
+        .left()
+        .expand(ExpandConf::Auto),
+    Column::new("DATASTORE", "Name of the Datastore", 10).left(),
+    Column::new("TYPE", "Type of the Image", 4).left(),
+    Column::new("REGTIME", "Registration time of the Image", 15),
+    Column::new("MODTIME", "Last modification time of the Image", 15),
+    Column::new("PERSISTENT", "Whether the Image is persistent or not", 3),
+    Column::new("STAT", "State of the Image", 4).left(),
+    Column::new("RVMS", "Number of VMs currently running from this Image", 4),
+    Column::new("SIZE", "Size of the image", 7),
+];
 
 /// The columns of `oneimage list`; the default set is ID USER GROUP NAME DATASTORE SIZE TYPE
 /// PERSISTENT STAT RVMS (PERSISTENT's header prints `PER`, cut to its size 3).
-pub fn image_table() -> TableSpec {
-    TableSpec {
-        columns: vec![
-            Column::new("ID", "ONE identifier for the Image", 4).adjust(),
-            Column::new("USER", "Username of the Image owner", 8).left(),
-            Column::new("GROUP", "Group of the Image", 8).left(),
-            Column::new("NAME", "Name of the Image", 15).left().expand(),
-            Column::new("DATASTORE", "Name of the Datastore", 10).left(),
-            Column::new("TYPE", "Type of the Image", 4).left(),
-            Column::new("REGTIME", "Registration time of the Image", 15),
-            Column::new("MODTIME", "Last modification time of the Image", 15),
-            Column::new("PERSISTENT", "Whether the Image is persistent or not", 3),
-            Column::new("STAT", "State of the Image", 4).left(),
-            Column::new("RVMS", "Number of VMs currently running from this Image", 4),
-            Column::new("SIZE", "Size of the image", 7),
-        ],
-        default: vec![
+pub const fn image_table() -> Table<'static> {
+    Table {
+        columns: &IMAGE_COLUMNS,
+        default: &[
             "ID",
             "USER",
             "GROUP",
@@ -74,35 +79,38 @@ pub fn image_list(
     images: &[ImageRecord],
     opts: &ListOptions,
     tz: &TimeZone,
-) -> Result<String, ListError> {
+) -> Result<String, TableError> {
     let rows: Vec<Vec<String>> = images
         .iter()
         .map(|r| image_row(r, opts.numeric, tz))
         .collect();
-    render_table(&image_table(), &rows, opts)
+    render(&image_table(), &rows, opts)
 }
+
+/// The columns of `onedatastore list`, in the helper's order.
+const DATASTORE_COLUMNS: [Column<'static>; 12] = [
+    Column::new("ID", "ONE identifier for the Datastore", 4).adjust(),
+    Column::new("USER", "Username of the Datastore owner", 8).left(),
+    Column::new("GROUP", "Group of the Datastore", 8).left(),
+    Column::new("NAME", "Name of the Datastore", 10)
+        .left()
+        .expand(ExpandConf::Auto),
+    Column::new("SIZE", "Datastore total size", 6),
+    Column::new("AVAIL", "Datastore free size", 3).left(),
+    Column::new("CLUSTERS", "Cluster IDs", 8).left(),
+    Column::new("IMAGES", "Number of Images", 6),
+    Column::new("TYPE", "Datastore type", 4).left(),
+    Column::new("DS", "Datastore driver", 7).left(),
+    Column::new("TM", "Transfer driver", 7).left(),
+    Column::new("STAT", "State of the Datastore", 4).left(),
+];
 
 /// The columns of `onedatastore list`; the default set is ID NAME SIZE AVAIL CLUSTERS IMAGES
 /// TYPE DS TM STAT (AVAIL's header prints `AVA`, cut to its size 3, and so would `100%`).
-pub fn datastore_table() -> TableSpec {
-    TableSpec {
-        columns: vec![
-            Column::new("ID", "ONE identifier for the Datastore", 4).adjust(),
-            Column::new("USER", "Username of the Datastore owner", 8).left(),
-            Column::new("GROUP", "Group of the Datastore", 8).left(),
-            Column::new("NAME", "Name of the Datastore", 10)
-                .left()
-                .expand(),
-            Column::new("SIZE", "Datastore total size", 6),
-            Column::new("AVAIL", "Datastore free size", 3).left(),
-            Column::new("CLUSTERS", "Cluster IDs", 8).left(),
-            Column::new("IMAGES", "Number of Images", 6),
-            Column::new("TYPE", "Datastore type", 4).left(),
-            Column::new("DS", "Datastore driver", 7).left(),
-            Column::new("TM", "Transfer driver", 7).left(),
-            Column::new("STAT", "State of the Datastore", 4).left(),
-        ],
-        default: vec![
+pub const fn datastore_table() -> Table<'static> {
+    Table {
+        columns: &DATASTORE_COLUMNS,
+        default: &[
             "ID", "NAME", "SIZE", "AVAIL", "CLUSTERS", "IMAGES", "TYPE", "DS", "TM", "STAT",
         ],
     }
@@ -175,10 +183,10 @@ fn datastore_row(d: &DatastoreView<'_>, numeric: bool) -> Vec<String> {
 pub fn datastore_list(
     datastores: &[DatastoreView<'_>],
     opts: &ListOptions,
-) -> Result<String, ListError> {
+) -> Result<String, TableError> {
     let rows: Vec<Vec<String>> = datastores
         .iter()
         .map(|d| datastore_row(d, opts.numeric))
         .collect();
-    render_table(&datastore_table(), &rows, opts)
+    render(&datastore_table(), &rows, opts)
 }

@@ -8,24 +8,22 @@
 //! server's sorted template.
 
 use jiff::tz::TimeZone;
+use strata_cli::table::one::{self, Column, ListOptions, Table};
+use strata_cli::term::Styler;
 use strata_model::one::{
     AttrValue, Class, DiskType, ImageRecord, ImageType, Permissions, Template,
 };
 
 use super::lists::{ids_str, is_local};
-use super::table::{Column, ListOptions, TableSpec, header_line, render_table};
-use super::units::{pad, time_to_str, unit_to_str_mb};
+use super::units::{boolean_to_str, time_to_str, unit_to_str_mb};
 use super::xml::DatastoreView;
 
 fn line(out: &mut String, label: &str, value: &str) {
-    out.push_str(&pad(label, 15, None, true));
-    out.push_str(": ");
-    out.push_str(&pad(value, 20, None, true));
-    out.push('\n');
+    out.push_str(&one::show_line(label, value));
 }
 
-fn h1(out: &mut String, title: &str, underline: bool, styled: bool) {
-    out.push_str(&header_line(&pad(title, 80, None, true), underline, styled));
+fn h1(out: &mut String, title: &str, underline: bool, styler: Styler) {
+    out.push_str(&one::show_header(title, underline, styler));
 }
 
 fn permissions(out: &mut String, perms: Permissions) {
@@ -65,32 +63,37 @@ pub fn template_like_str(template: &Template) -> String {
 }
 
 /// The `IMAGE SNAPSHOTS` table (`format_snapshots`).
-fn snapshot_table() -> TableSpec {
-    TableSpec {
-        columns: vec![
-            Column::new("AC", "Is active", 2).left(),
-            Column::new("ID", "Snapshot ID", 3),
-            Column::new("PARENT", "Snapshot Parent ID", 6),
-            Column::new("CHILDREN", "Snapshot Children IDs", 10),
-            Column::new("SIZE", "", 8).left(),
-            Column::new("NAME", "Snapshot Name", 37).left(),
-            Column::new("DATE", "Snapshot creation date", 15),
-        ],
-        default: vec!["AC", "ID", "PARENT", "DATE", "SIZE", "NAME"],
-    }
-}
+const SNAPSHOT_TABLE: Table<'static> = Table {
+    columns: &[
+        Column::new("AC", "Is active", 2).left(),
+        Column::new("ID", "Snapshot ID", 3),
+        Column::new("PARENT", "Snapshot Parent ID", 6),
+        Column::new("CHILDREN", "Snapshot Children IDs", 10),
+        Column::new("SIZE", "", 8).left(),
+        Column::new("NAME", "Snapshot Name", 37).left(),
+        Column::new("DATE", "Snapshot creation date", 15),
+    ],
+    default: &["AC", "ID", "PARENT", "DATE", "SIZE", "NAME"],
+};
+
+/// The VIRTUAL MACHINES table of `oneimage show`: the VM ids only.
+const VM_TABLE: Table<'static> = Table {
+    columns: &[Column::new("ID", "ONE identifier for Virtual Machine", 6).adjust()],
+    default: &["ID"],
+};
 
 /// `oneimage show` of one image. Times are shown in `tz`; `styled` when stdout is a TTY.
 ///
 /// The VIRTUAL MACHINES section, which OpenNebula fills with `onevm list` of the image's VMs,
 /// lists their ids only (strata keeps no VM records): a table with one column, ID.
 pub fn image_show(r: &ImageRecord, tz: &TimeZone, styled: bool) -> String {
+    let styler = Styler::new(styled);
     let mut out = String::new();
     h1(
         &mut out,
         &format!("IMAGE {} INFORMATION", r.id),
         true,
-        styled,
+        styler,
     );
     line(&mut out, "ID", &r.id.to_string());
     line(&mut out, "NAME", &r.name);
@@ -102,11 +105,7 @@ pub fn image_show(r: &ImageRecord, tz: &TimeZone, styled: bool) -> String {
     line(&mut out, "TYPE", r.image_type.as_str());
     line(&mut out, "REGISTER TIME", &time_to_str(r.regtime, tz));
     line(&mut out, "LAST MODIFIED", &time_to_str(r.modtime, tz));
-    line(
-        &mut out,
-        "PERSISTENT",
-        super::units::boolean_to_str(r.persistent),
-    );
+    line(&mut out, "PERSISTENT", boolean_to_str(r.persistent));
     line(&mut out, "SOURCE", &r.source);
     if !r.path.is_empty() {
         line(&mut out, "PATH", &r.path);
@@ -119,12 +118,12 @@ pub fn image_show(r: &ImageRecord, tz: &TimeZone, styled: bool) -> String {
     line(&mut out, "RUNNING_VMS", &r.running_vms.to_string());
     out.push('\n');
 
-    h1(&mut out, "PERMISSIONS", false, styled);
+    h1(&mut out, "PERMISSIONS", false, styler);
     permissions(&mut out, r.perms);
 
     if !r.snapshots.list.is_empty() {
         out.push('\n');
-        h1(&mut out, "IMAGE SNAPSHOTS", false, styled);
+        h1(&mut out, "IMAGE SNAPSHOTS", false, styler);
         let rows: Vec<Vec<String>> = r
             .snapshots
             .list
@@ -143,15 +142,15 @@ pub fn image_show(r: &ImageRecord, tz: &TimeZone, styled: bool) -> String {
             })
             .collect();
         let opts = ListOptions {
-            styled,
+            styler,
             ..ListOptions::default()
         };
         // The snapshot table's columns all exist and it takes no options: it cannot fail.
-        out.push_str(&render_table(&snapshot_table(), &rows, &opts).unwrap_or_default());
+        out.push_str(&one::render(&SNAPSHOT_TABLE, &rows, &opts).unwrap_or_default());
     }
     out.push('\n');
 
-    h1(&mut out, "IMAGE TEMPLATE", false, styled);
+    h1(&mut out, "IMAGE TEMPLATE", false, styler);
     out.push_str(&template_like_str(&r.template));
     out.push('\n');
 
@@ -162,23 +161,20 @@ pub fn image_show(r: &ImageRecord, tz: &TimeZone, styled: bool) -> String {
         return out;
     }
     if r.image_type == ImageType::Backup {
-        out.push_str(&header_line("BACKUP INFORMATION", false, styled));
+        out.push_str(&one::header_line("BACKUP INFORMATION", false, styler));
         line(&mut out, "VM", &vms[0].to_string());
         line(&mut out, "TYPE", "FULL");
     } else {
         out.push('\n');
-        out.push_str(&header_line("VIRTUAL MACHINES", false, styled));
+        out.push_str(&one::header_line("VIRTUAL MACHINES", false, styler));
         out.push('\n');
-        let spec = TableSpec {
-            columns: vec![Column::new("ID", "ONE identifier for Virtual Machine", 6).adjust()],
-            default: vec!["ID"],
-        };
-        let rows: Vec<Vec<String>> = vms.iter().map(|id| vec![id.to_string()]).collect();
+        let rows: Vec<[String; 1]> = vms.iter().map(|id| [id.to_string()]).collect();
         let opts = ListOptions {
-            styled,
+            styler,
             ..ListOptions::default()
         };
-        out.push_str(&render_table(&spec, &rows, &opts).unwrap_or_default());
+        // One column that exists, no options: it cannot fail.
+        out.push_str(&one::render(&VM_TABLE, &rows, &opts).unwrap_or_default());
     }
     out
 }
@@ -198,13 +194,14 @@ fn ruby_disk_type(d: DiskType) -> &'static str {
 
 /// `onedatastore show` of one datastore; `styled` when stdout is a TTY.
 pub fn datastore_show(d: &DatastoreView<'_>, styled: bool) -> String {
+    let styler = Styler::new(styled);
     let r = d.record;
     let mut out = String::new();
     h1(
         &mut out,
         &format!("DATASTORE {} INFORMATION", r.id),
         true,
-        styled,
+        styler,
     );
     line(&mut out, "ID", &r.id.to_string());
     line(&mut out, "NAME", &r.name);
@@ -219,35 +216,38 @@ pub fn datastore_show(d: &DatastoreView<'_>, styled: bool) -> String {
     line(&mut out, "STATE", r.state.as_str());
     out.push('\n');
 
-    h1(&mut out, "DATASTORE CAPACITY", false, styled);
+    h1(&mut out, "DATASTORE CAPACITY", false, styler);
     let local = is_local(d);
     let cap = |mb: u64| if local { "-".to_owned() } else { size_str(mb) };
     line(&mut out, "TOTAL:", &cap(d.capacity.total_mb));
     line(&mut out, "FREE:", &cap(d.capacity.free_mb));
     line(&mut out, "USED: ", &cap(d.capacity.used_mb));
     let limit = match r.template.get_single("LIMIT_MB") {
-        Some(l) if !local => unit_to_str_mb(super::table::ruby_to_i(l)),
+        Some(l) if !local => unit_to_str_mb(one::ruby_to_i(l)),
         _ => "-".to_owned(),
     };
     line(&mut out, "LIMIT:", &limit);
     out.push('\n');
 
-    h1(&mut out, "PERMISSIONS", false, styled);
+    h1(&mut out, "PERMISSIONS", false, styler);
     permissions(&mut out, r.perms);
     out.push('\n');
 
-    h1(&mut out, "DATASTORE TEMPLATE", false, styled);
+    h1(&mut out, "DATASTORE TEMPLATE", false, styler);
     out.push_str(&template_like_str(&r.template));
     out.push('\n');
     out.push('\n');
 
-    out.push_str(&header_line(&pad("IMAGES", 15, None, true), true, styled));
+    out.push_str(&one::header_line(
+        &format!("{:<15}", "IMAGES"),
+        true,
+        styler,
+    ));
     let mut ids = d.image_ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
     for id in ids {
-        out.push_str(&pad(&id.to_string(), 15, None, true));
-        out.push('\n');
+        out.push_str(&format!("{id:<15}\n"));
     }
     out
 }

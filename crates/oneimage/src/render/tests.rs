@@ -10,7 +10,9 @@ use strata_model::one::{
     SnapshotRecord, Snapshots, Template, Vector,
 };
 
-use super::table::ListOptions;
+use strata_cli::table::one;
+use strata_cli::term::Styler;
+
 use super::*;
 
 fn name(s: &str) -> AttrName {
@@ -255,7 +257,7 @@ fn image_tables() {
     assert_snapshot!(
         "image_list_styled",
         exact(list(&ListOptions {
-            styled: true,
+            styler: Styler::new(true),
             ..ListOptions::default()
         }))
     );
@@ -303,7 +305,7 @@ fn datastore_tables() {
 
 #[test]
 fn describe_columns() {
-    let text = table::describe(&lists::image_table());
+    let text = one::describe(lists::image_table().columns);
     assert_eq!(
         text.lines().next().unwrap(),
         "ID                  : ONE identifier for the Image"

@@ -1,5 +1,5 @@
 //! The CLI's small formatters (OpenNebula/one `src/cli/one_helper.rb`: `unit_to_str`,
-//! `time_to_str`, `boolean_to_str`, `level_lock_to_str`) and Ruby's `%s` padding.
+//! `time_to_str`, `boolean_to_str`, `level_lock_to_str`).
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -54,27 +54,6 @@ pub fn boolean_to_str(on: bool) -> &'static str {
     if on { "Yes" } else { "No" }
 }
 
-/// Ruby's `format("%-W.Ps")` / `format("%W.Ps")`: truncated to `precision` characters when
-/// given, then padded with spaces to `width` characters, on the right when `left`. Ruby counts
-/// characters, not display columns.
-pub fn pad(s: &str, width: usize, precision: Option<usize>, left: bool) -> String {
-    let s: String = match precision {
-        Some(p) => s.chars().take(p).collect(),
-        None => s.to_owned(),
-    };
-    let len = s.chars().count();
-    if len >= width {
-        return s;
-    }
-    let fill = " ".repeat(width - len);
-    if left { s + &fill } else { fill + &s }
-}
-
-/// Ruby's `String#rstrip`: trailing whitespace and NUL bytes removed.
-pub fn rstrip(s: &str) -> &str {
-    s.trim_end_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r', '\0'])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,15 +75,5 @@ mod tests {
     fn times() {
         assert_eq!(time_to_str(0, &TimeZone::UTC), "-");
         assert_eq!(time_to_str(1_700_000_000, &TimeZone::UTC), "11/14 22:13:20");
-    }
-
-    #[test]
-    fn ruby_padding() {
-        assert_eq!(pad("PERSISTENT", 3, Some(3), false), "PER");
-        assert_eq!(pad("ab", 4, Some(4), false), "  ab");
-        assert_eq!(pad("ab", 4, None, true), "ab  ");
-        assert_eq!(pad("日本語テキスト", 5, Some(5), true), "日本語テキ");
-        assert_eq!(pad("é", 3, Some(3), false), "  é");
-        assert_eq!(rstrip("a \0\t "), "a");
     }
 }
