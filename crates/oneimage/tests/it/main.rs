@@ -9,6 +9,7 @@
 
 mod sandbox;
 
+mod daemon;
 mod datastores;
 mod images;
 mod pyone;

@@ -1,0 +1,336 @@
+//! A shared pool served by `strata-oned`, used through `oneimage` and `onedatastore` by
+//! different OS users (made with useradd): every permission rule holds, a user who is not
+//! allowed gets OpenNebula's message and the pool is unchanged, and no user can read another's
+//! files through the daemon.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// A test user: made once per machine, kept (useradd is slow and users are harmless).
+#[derive(Clone, Copy)]
+struct User {
+    uid: u32,
+    gid: u32,
+}
+
+fn run(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The user `name` (and the group `strata-team`, which `team` users belong to).
+fn user(name: &str, team: bool) -> User {
+    if !run("getent", &["group", "strata-team"]) {
+        run("groupadd", &["strata-team"]);
+    }
+    if !run("id", &[name]) {
+        assert!(
+            run("useradd", &["--no-create-home", "--user-group", name]),
+            "useradd {name}"
+        );
+    }
+    if team {
+        run("usermod", &["-a", "-G", "strata-team", name]);
+    }
+    let id = |flag: &str| -> u32 {
+        let out = Command::new("id").args([flag, name]).output().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    User {
+        uid: id("-u"),
+        gid: id("-g"),
+    }
+}
+
+fn bin(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_oneimage")).with_file_name(name)
+}
+
+/// A daemon on a pool and socket in a temporary directory others can reach.
+struct Served {
+    dir: tempfile::TempDir,
+    daemon: Child,
+}
+
+impl Served {
+    fn start() -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let socket = dir.path().join("one.sock");
+        let daemon = Command::new(bin("strata-oned"))
+            .args(["--pool", dir.path().join("pool").to_str().unwrap()])
+            .args(["--socket", socket.to_str().unwrap()])
+            .args(["--admin-group", "strata-admins"])
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while !socket.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the daemon did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Served { dir, daemon }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("one.sock")
+    }
+
+    fn db(&self) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("pool/pool.json")).unwrap()
+    }
+
+    /// `program args` as `user` (root when `None`), in `cwd`.
+    fn as_user(
+        &self,
+        user: Option<User>,
+        program: &str,
+        args: &[&str],
+        cwd: &Path,
+    ) -> (String, String, i32) {
+        let mut cmd = Command::new(bin(program));
+        cmd.args(args)
+            .env_clear()
+            .env("STRATA_ONE_SOCKET", self.socket())
+            .env("TZ", "UTC")
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .current_dir(cwd)
+            .stdin(std::process::Stdio::null());
+        if let Some(u) = user {
+            cmd.uid(u.uid).gid(u.gid);
+        }
+        let out = cmd.output().unwrap();
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+            out.status.code().unwrap_or(-1),
+        )
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = rustix_kill(self.daemon.id());
+        let _ = self.daemon.wait();
+    }
+}
+
+fn rustix_kill(pid: u32) -> bool {
+    run("kill", &["-TERM", &pid.to_string()])
+}
+
+#[test]
+fn a_shared_pool_holds_every_permission_rule_between_users() {
+    let root = strata_store::fsutil::is_root();
+    if !strata_testkit::peers::peer("shared pool", "root (to add test users)", root) {
+        return;
+    }
+    let ann = user("strata-ann", true);
+    let bob = user("strata-bob", true);
+    let eve = user("strata-eve", false);
+    let served = Served::start();
+    let tmp = served.dir.path().to_owned();
+    let ok = |u: Option<User>, program: &str, args: &[&str]| -> String {
+        let (out, err, code) = served.as_user(u, program, args, &tmp);
+        assert_eq!(code, 0, "{program} {args:?}: {out}{err}");
+        out
+    };
+    let refused = |u: Option<User>, program: &str, args: &[&str], message: &str| {
+        let before = served.db();
+        let (out, err, code) = served.as_user(u, program, args, &tmp);
+        assert_eq!(
+            (code, err.as_str()),
+            (255, message),
+            "{program} {args:?}: {out}"
+        );
+        assert_eq!(served.db(), before, "{program} {args:?} changed the pool");
+    };
+
+    // The pool's files are the daemon's alone.
+    let mode = std::fs::metadata(tmp.join("pool"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+
+    assert_eq!(
+        ok(
+            Some(ann),
+            "oneimage",
+            &["create", "-d", "default", "--name", "disk", "--size", "4"]
+        ),
+        "ID: 0\n"
+    );
+    let listed = ok(Some(ann), "oneimage", &["list", "-l", "ID,USER,GROUP,NAME"]);
+    assert_eq!(
+        listed.lines().nth(1),
+        Some("   0 strata-a strata-a disk"),
+        "{listed}"
+    );
+    // 600: nobody else sees or touches it.
+    assert_eq!(ok(Some(bob), "oneimage", &["list"]).lines().count(), 1);
+    refused(
+        Some(bob),
+        "oneimage",
+        &["show", "0"],
+        &format!(
+            "[one.image.info] User [{}] : Not authorized to perform USE IMAGE [0].\n",
+            bob.uid
+        ),
+    );
+    refused(
+        Some(bob),
+        "oneimage",
+        &["delete", "0"],
+        &format!(
+            "[one.image.delete] User [{}] : Not authorized to perform MANAGE IMAGE [0].\n",
+            bob.uid
+        ),
+    );
+    refused(
+        Some(bob),
+        "oneimage",
+        &["chmod", "0", "666"],
+        &format!(
+            "[one.image.chmod] User [{}] : 'other' permissions is disabled in oned.conf.\n",
+            bob.uid
+        ),
+    );
+    // The owner shares it with the team: USE, not MANAGE.
+    ok(Some(ann), "oneimage", &["chgrp", "0", "strata-team"]);
+    ok(Some(ann), "oneimage", &["chmod", "0", "640"]);
+    assert!(ok(Some(bob), "oneimage", &["show", "0"]).contains("NAME           : disk"));
+    refused(
+        Some(bob),
+        "oneimage",
+        &["disable", "0"],
+        &format!(
+            "[one.image.enable] User [{}] : Not authorized to perform MANAGE IMAGE [0].\n",
+            bob.uid
+        ),
+    );
+    refused(
+        Some(eve),
+        "oneimage",
+        &["show", "0"],
+        &format!(
+            "[one.image.info] User [{}] : Not authorized to perform USE IMAGE [0].\n",
+            eve.uid
+        ),
+    );
+    // A user may not give a group they are not in, or an image to someone else.
+    refused(
+        Some(ann),
+        "oneimage",
+        &["chown", "0", "strata-bob"],
+        &format!(
+            "[one.image.chown] User [{}] : Not authorized to perform MANAGE USER [{}].\n",
+            ann.uid, bob.uid
+        ),
+    );
+    // OTHER bits are for admins: root may.
+    refused(
+        Some(ann),
+        "oneimage",
+        &["chmod", "0", "644"],
+        &format!(
+            "[one.image.chmod] User [{}] : 'other' permissions is disabled in oned.conf.\n",
+            ann.uid
+        ),
+    );
+    ok(None, "oneimage", &["chmod", "0", "644"]);
+    assert!(ok(Some(eve), "oneimage", &["show", "0"]).contains("OTHER          : u--"));
+    // Names are unique per owner: bob may have his own "disk".
+    assert_eq!(
+        ok(
+            Some(bob),
+            "oneimage",
+            &["create", "-d", "1", "--name", "disk", "--size", "1"]
+        ),
+        "ID: 1\n"
+    );
+    // Locks: a USE lock blocks the owner's MANAGE; only the lock's owner or an admin unlocks.
+    ok(Some(ann), "oneimage", &["lock", "0"]);
+    refused(
+        Some(ann),
+        "oneimage",
+        &["rename", "0", "other"],
+        &format!(
+            "[one.image.rename] User [{}] : Not authorized to perform MANAGE IMAGE [0].\n",
+            ann.uid
+        ),
+    );
+    ok(Some(ann), "oneimage", &["unlock", "0"]);
+    // Datastores are the admin's: users use them, cannot create or delete them.
+    let tmpl = tmp.join("ds.tmpl");
+    std::fs::write(&tmpl, "NAME = mine\nDS_MAD = fs\nTM_MAD = local\n").unwrap();
+    std::fs::set_permissions(&tmpl, std::fs::Permissions::from_mode(0o644)).unwrap();
+    refused(
+        Some(ann),
+        "onedatastore",
+        &["create", tmpl.to_str().unwrap()],
+        &format!(
+            "[one.datastore.allocate] User [{}] : Not authorized to perform CREATE DATASTORE.\n",
+            ann.uid
+        ),
+    );
+    refused(
+        Some(ann),
+        "onedatastore",
+        &["delete", "1"],
+        &format!(
+            "[one.datastore.delete] User [{}] : Not authorized to perform ADMIN DATASTORE [1].\n",
+            ann.uid
+        ),
+    );
+    assert_eq!(
+        ok(None, "onedatastore", &["create", tmpl.to_str().unwrap()]),
+        "ID: 100\n"
+    );
+
+    // Files: the client opens --path with its own rights, so bob cannot copy ann's.
+    let private = tmp.join("ann.raw");
+    std::fs::write(&private, vec![7u8; 1 << 20]).unwrap();
+    std::os::unix::fs::chown(&private, Some(ann.uid), Some(ann.gid)).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let path = private.to_str().unwrap();
+    let (_, err, code) = served.as_user(
+        Some(bob),
+        "oneimage",
+        &["create", "-d", "1", "--name", "stolen", "--path", path],
+        &tmp,
+    );
+    assert_eq!(code, 255);
+    assert!(err.contains("Permission denied"), "{err}");
+    assert_eq!(
+        ok(
+            Some(ann),
+            "oneimage",
+            &["create", "-d", "1", "--name", "mine", "--path", path]
+        ),
+        "ID: 2\n"
+    );
+    let shown = ok(Some(ann), "oneimage", &["show", "mine", "-x"]);
+    assert!(
+        shown.contains("<SIZE>1</SIZE>") && shown.contains("<STATE>1</STATE>"),
+        "{shown}"
+    );
+    // A relative path is the client's, from the client's working directory.
+    assert!(
+        shown.contains(&format!("<PATH><![CDATA[{path}]]></PATH>")),
+        "{shown}"
+    );
+    ok(Some(ann), "oneimage", &["delete", "mine"]);
+    assert!(ok(None, "oneimage", &["verify"]).contains("is consistent"));
+}
