@@ -198,6 +198,58 @@ pub enum ImageCommand {
         /// `1,8..15`, or names and ids separated by commas.
         range: String,
     },
+    /// Deletes a snapshot of the Image.
+    #[command(name = "snapshot-delete")]
+    SnapshotDelete {
+        /// The Image (name or id).
+        image: String,
+        /// The snapshot (id or name).
+        snapshot: String,
+    },
+    /// Reverts the Image to a snapshot.
+    #[command(name = "snapshot-revert")]
+    SnapshotRevert {
+        /// The Image (name or id).
+        image: String,
+        /// The snapshot (id or name).
+        snapshot: String,
+    },
+    /// Flattens the Image to a snapshot and deletes every snapshot.
+    #[command(name = "snapshot-flatten")]
+    SnapshotFlatten {
+        /// The Image (name or id).
+        image: String,
+        /// The snapshot (id or name).
+        snapshot: String,
+    },
+    /// strata's own: takes a snapshot of a READY persistent Image (OpenNebula takes them from
+    /// running VMs).
+    #[command(name = "snapshot-create")]
+    SnapshotCreate {
+        /// The Image (name or id).
+        image: String,
+        /// The snapshot's name.
+        name: Option<String>,
+    },
+    /// strata's own: starts an instance of the Image (a qcow2 overlay a VM runs on), which uses
+    /// it as a VM does.
+    #[command(name = "instance-start")]
+    InstanceStart {
+        /// The Image (name or id).
+        image: String,
+    },
+    /// strata's own: stops an instance; a persistent Image gets its changes.
+    #[command(name = "instance-stop")]
+    InstanceStop {
+        /// The instance's id.
+        instance: u32,
+        /// The VM failed: a persistent Image goes to ERROR and gets nothing.
+        #[arg(long)]
+        failed: bool,
+    },
+    /// strata's own: lists the instances you started (every one, for an admin).
+    #[command(name = "instance-list")]
+    InstanceList,
     /// Shows orphan Images (not referenced by any template).
     Orphans,
     /// strata's own: settles interrupted operations and checks that records and files agree.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use jiff::tz::TimeZone;
 use strata::pool::{
     CreateImage, DatastoreInfo, ImageAction, NewDatastore, NewOwner, Pool, PoolError,
+    SnapshotAction,
 };
 use strata_cli::{CliProgress, DefaultWording, ProgressMode};
 use strata_model::one::{CreateOptions, DevPrefix, ImageRecord, ImageType, LockRequest, Template};
@@ -413,12 +414,79 @@ pub fn run_image(
             }
             Ok(())
         }
+        ImageCommand::SnapshotDelete { image, snapshot } => snapshot_action(
+            pool,
+            caller,
+            &image,
+            &snapshot,
+            SnapshotAction::Delete,
+            verb("deleting snapshot"),
+            io,
+            &images,
+        ),
+        ImageCommand::SnapshotRevert { image, snapshot } => snapshot_action(
+            pool,
+            caller,
+            &image,
+            &snapshot,
+            SnapshotAction::Revert,
+            verb("reverting image state"),
+            io,
+            &images,
+        ),
+        ImageCommand::SnapshotFlatten { image, snapshot } => snapshot_action(
+            pool,
+            caller,
+            &image,
+            &snapshot,
+            SnapshotAction::Flatten,
+            verb("flattening snapshot"),
+            io,
+            &images,
+        ),
+        ImageCommand::SnapshotCreate { image, name } => {
+            let id = one_image(&image)?;
+            let sid = pool.snapshot_create(caller, id, name.as_deref())?;
+            writeln!(io.out, "ID: {sid}")?;
+            Ok(())
+        }
+        ImageCommand::InstanceStart { image } => {
+            let id = one_image(&image)?;
+            let instance = pool.start_instance(caller, id)?;
+            writeln!(io.out, "ID: {}", instance.id)?;
+            writeln!(io.out, "PATH: {}", instance.overlay.display())?;
+            Ok(())
+        }
+        ImageCommand::InstanceStop { instance, failed } => {
+            pool.stop_instance(caller, instance, failed)?;
+            if verbose {
+                writeln!(io.out, "INSTANCE {instance}: stopped")?;
+            }
+            Ok(())
+        }
+        ImageCommand::InstanceList => {
+            writeln!(io.out, "{:>4} {:>5} {:<8} PATH", "ID", "IMAGE", "USER")?;
+            for i in pool.instances(caller)? {
+                writeln!(
+                    io.out,
+                    "{:>4} {:>5} {:<8.8} {}",
+                    i.id,
+                    i.image,
+                    settings.accounts.user_name(i.uid),
+                    i.overlay.display()
+                )?;
+            }
+            Ok(())
+        }
         ImageCommand::Verify => {
-            let problems = pool.verify()?;
-            for problem in &problems {
+            let checked = pool.verify()?;
+            for removed in &checked.removed {
+                writeln!(io.out, "removed {removed}")?;
+            }
+            for problem in &checked.problems {
                 writeln!(io.err, "{problem}")?;
             }
-            if problems.is_empty() {
+            if checked.problems.is_empty() {
                 writeln!(io.out, "pool {} is consistent", settings.pool_dir.display())?;
                 Ok(())
             } else {
@@ -426,6 +494,44 @@ pub fn run_image(
             }
         }
     }
+}
+
+/// The snapshot of image `image` that `snapshot` names (id or name, `oneimage_helper.rb`).
+fn snapshot_id(record: &ImageRecord, snapshot: &str) -> Result<u32, Error> {
+    let not_found = || Error::Argument {
+        message: format!("{snapshot} not found or duplicated"),
+    };
+    if !snapshot.is_empty() && snapshot.bytes().all(|b| b.is_ascii_digit()) {
+        return snapshot.parse().map_err(|_| not_found());
+    }
+    let mut named = record.snapshots.list.iter().filter(|s| s.name == snapshot);
+    match (named.next(), named.next()) {
+        (Some(s), None) => Ok(s.id),
+        _ => Err(not_found()),
+    }
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site per snapshot command"
+)]
+fn snapshot_action(
+    pool: &Pool,
+    caller: &strata_model::one::Caller,
+    image: &str,
+    snapshot: &str,
+    action: SnapshotAction,
+    verbose: Option<&str>,
+    io: &mut Io<'_>,
+    images: &dyn Fn() -> Result<Vec<ImageRecord>, PoolError>,
+) -> Result<(), Error> {
+    let id = resolve::to_id(image, "IMAGE", &images()?)?;
+    let record = pool.image(caller, id)?;
+    let sid = snapshot_id(&record, snapshot)?;
+    each(&[id], "IMAGE", verbose, io, |id| {
+        pool.snapshot_action(caller, id, sid, action)
+            .map_err(Error::from)
+    })
 }
 
 fn list_images(images: &[ImageRecord], list: &ListArgs, io: &mut Io<'_>) -> Result<(), Error> {

@@ -57,7 +57,7 @@ pub use flat::{Existing, FlatBackend, NewFlatImage};
 pub use fsutil::CopyMethod;
 pub use instances::{Instance, InstanceId, OverlayCreator, Qcow2Overlays};
 pub use lock::{FileLock, LockMode};
-pub use pool::{Job, JobOp, PoolDb, PoolStore};
+pub use pool::{Job, JobOp, PoolDb, PoolInstance, PoolStore};
 pub use repo::{
     ChainCheck, ContainerSource, DeleteMode, GcReport, NewBlob, PCOCC_REF_NAME, Problem,
     Qcow2Chains, Repository, StagedBlob, StoredBlob, VerifyReport, Writer, container_blobs,

@@ -7,6 +7,7 @@
 //! <root>/pool.lock               flock: exclusive for each change, shared for each read
 //! <root>/datastores/<id>/        a datastore's BASE_PATH: one file per image (the image's SOURCE)
 //! <root>/datastores/<id>/.partial/  files being written; renamed into place when complete
+//! <root>/instances/<id>.qcow2    instance overlays on images' files
 //! ```
 //!
 //! The store keeps the bytes and the records consistent and crash-safe; what a change means
@@ -35,6 +36,8 @@ pub const DB_FILE: &str = "pool.json";
 pub const LOCK_FILE: &str = "pool.lock";
 /// The directory of the datastores.
 pub const DATASTORES_DIR: &str = "datastores";
+/// The directory of instance overlays.
+pub const INSTANCES_DIR: &str = "instances";
 /// The directory of partial files inside a datastore.
 pub const PARTIAL_DIR: &str = ".partial";
 /// The database format this version writes and reads.
@@ -54,8 +57,10 @@ pub enum JobOp {
     Clone,
     /// Removing an image's files (`oneimage delete`).
     Delete,
-    /// Rewriting an image from one of its snapshots.
+    /// Rewriting an image from one of its snapshots, or taking one.
     Snapshot,
+    /// Saving an instance's changes back into its persistent image.
+    Save,
 }
 
 impl JobOp {
@@ -66,6 +71,7 @@ impl JobOp {
             JobOp::Clone => "clone",
             JobOp::Delete => "delete",
             JobOp::Snapshot => "snapshot",
+            JobOp::Save => "save",
         }
     }
 }
@@ -80,6 +86,10 @@ pub struct Job {
     /// That process's start time (`/proc/<pid>/stat`, field 22), so that a reused pid is not
     /// taken for it.
     pub start: u64,
+    /// The file the job will rename its result to, in the image's datastore: removed if the
+    /// process dies after the rename but before the database says so.
+    #[serde(default)]
+    pub target: Option<String>,
 }
 
 impl Job {
@@ -90,7 +100,14 @@ impl Job {
             op,
             pid,
             start: process_start(pid).unwrap_or(0),
+            target: None,
         }
+    }
+
+    /// This job, which will rename its result to `target`.
+    pub fn with_target(mut self, target: impl Into<String>) -> Job {
+        self.target = Some(target.into());
+        self
     }
 
     /// Whether the process that runs the job is still running.
@@ -123,6 +140,27 @@ pub struct PoolDb {
     pub images: Vec<ImageRecord>,
     /// Operations in flight, by image id.
     pub jobs: BTreeMap<u32, Job>,
+    /// The id the next instance takes.
+    #[serde(default)]
+    pub next_instance_id: u32,
+    /// The instances: images in use, as VMs use them.
+    #[serde(default)]
+    pub instances: Vec<PoolInstance>,
+}
+
+/// An image in use: a qcow2 overlay on the image's file, as a VM's disk is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolInstance {
+    /// Its id (the image's `VMS/ID`).
+    pub id: u32,
+    /// The image it uses.
+    pub image: u32,
+    /// Who started it.
+    pub uid: u32,
+    /// The overlay file.
+    pub overlay: String,
+    /// When it started (seconds since the epoch).
+    pub started: i64,
 }
 
 impl PoolDb {
@@ -141,6 +179,8 @@ impl PoolDb {
             datastores,
             images: Vec::new(),
             jobs: BTreeMap::new(),
+            next_instance_id: 0,
+            instances: Vec::new(),
         }
     }
 
@@ -407,6 +447,11 @@ impl PoolStore {
             fsync_dir(dir)?;
         }
         Ok(())
+    }
+
+    /// The directory of instance overlays.
+    pub fn instances_dir(&self) -> PathBuf {
+        self.root.join(INSTANCES_DIR)
     }
 
     /// A datastore's capacity, from the file system its directory is on (`df -B1M`).

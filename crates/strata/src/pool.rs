@@ -24,6 +24,8 @@
 mod data;
 mod datastores;
 mod images;
+mod instances;
+mod snapshots;
 
 use std::path::PathBuf;
 
@@ -33,8 +35,11 @@ use strata_model::one::{
 };
 use strata_store::{Job, JobOp, PoolDb, PoolStore, StoreError};
 
+pub use data::Checked;
 pub use datastores::{DatastoreInfo, NewDatastore};
 pub use images::{CreateImage, CreatedImage, ImageAction, NewOwner};
+pub use instances::InstanceInfo;
+pub use snapshots::SnapshotAction;
 
 /// oned.conf's values that decide how new images look: the front end passes OpenNebula's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +88,13 @@ pub enum PoolError {
     /// The pool's files: the database, a lock, a datastore directory.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A request of strata's own (instances, taking a snapshot), which OpenNebula makes through
+    /// its VMs, refused: the refusal's text, unframed.
+    #[error("{refusal}")]
+    Refused {
+        /// Why.
+        refusal: Refusal,
+    },
     /// The pool has not been made at this path.
     #[error("there is no pool at {}", .path.display())]
     NoPool {
@@ -113,6 +125,11 @@ impl PoolError {
             PoolError::Datastore(e) => match e.refusal {
                 DatastoreRefusal::Auth(_) => crate::ErrorKind::PermissionDenied,
                 DatastoreRefusal::NotFound { .. } => crate::ErrorKind::NotFound,
+                _ => crate::ErrorKind::InvalidRequest,
+            },
+            PoolError::Refused { refusal } => match refusal.code() {
+                ErrorCode::Authorization => crate::ErrorKind::PermissionDenied,
+                ErrorCode::NoExists => crate::ErrorKind::NotFound,
                 _ => crate::ErrorKind::InvalidRequest,
             },
             PoolError::Store(e) => crate::error::store_kind(e),
@@ -168,7 +185,7 @@ impl Pool {
     }
 
     /// The database as it stands, with interrupted operations shown as they will be settled.
-    fn snapshot(&self) -> PoolResult<PoolDb> {
+    fn current(&self) -> PoolResult<PoolDb> {
         let mut db = self.store.read()?;
         settle(&self.store, &mut db, false);
         Ok(db)
@@ -184,7 +201,7 @@ impl Pool {
 
     /// The images `filter` selects that the caller may see (`one.imagepool.info`), by id.
     pub fn images(&self, caller: &Caller, filter: PoolFilter) -> PoolResult<Vec<ImageRecord>> {
-        let db = self.snapshot()?;
+        let db = self.current()?;
         let r = &caller.requester;
         Ok(db
             .images
@@ -206,7 +223,7 @@ impl Pool {
 
     /// One image (`one.image.info`): the caller needs USE on it (a lock does not hide it).
     pub fn image(&self, caller: &Caller, id: u32) -> PoolResult<ImageRecord> {
-        let db = self.snapshot()?;
+        let db = self.current()?;
         let image = find_image(&db, caller, id, Method::Info)?;
         let auth = image.facts().auth();
         strata_model::one::AuthRequest::new(&caller.requester)
@@ -216,10 +233,10 @@ impl Pool {
         Ok(image.clone())
     }
 
-    /// Settles interrupted operations now and reports what it found wrong with the pool: images
-    /// whose SOURCE file is missing, files in datastores that no image names, partial files of
-    /// operations that are not running. An empty list is a consistent pool.
-    pub fn verify(&self) -> PoolResult<Vec<String>> {
+    /// Settles interrupted operations now, removes the files they left, and reports what is
+    /// still wrong with the pool: images whose files are missing, files in datastores that no
+    /// image names. No problem is a consistent pool.
+    pub fn verify(&self) -> PoolResult<Checked> {
         self.change(|db| Ok(data::check(&self.store, db)))
     }
 }
@@ -260,6 +277,13 @@ fn settle(store: &PoolStore, db: &mut PoolDb, remove_files: bool) {
         };
         if remove_files {
             let _ = store.remove_partials(image.datastore_id, id);
+            // Renamed into place, but the database never said so: nothing names it.
+            if let Some(target) = &job.target {
+                let path = store.datastore_dir(image.datastore_id).join(target);
+                if image.source != path.to_string_lossy() {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
         }
         match job.op {
             JobOp::Delete => {
@@ -268,13 +292,20 @@ fn settle(store: &PoolStore, db: &mut PoolDb, remove_files: bool) {
                 }
                 db.remove_image(id);
             }
+            // The instance keeps running on its overlay; its changes were not saved.
+            JobOp::Save => {}
             JobOp::Create | JobOp::Clone | JobOp::Snapshot => {
                 let message = format!(
                     "Interrupted: the process that ran this image's {} (pid {}) is gone",
                     job.op.as_str(),
                     job.pid
                 );
-                images::fail(image, &message);
+                let op = match job.op {
+                    JobOp::Create => strata_model::one::DriverOp::Cp,
+                    JobOp::Clone => strata_model::one::DriverOp::Clone,
+                    _ => strata_model::one::DriverOp::SnapshotRevert,
+                };
+                images::fail(image, op, &message);
                 if let Some(source) = u32::try_from(image.cloning_id).ok()
                     && job.op == JobOp::Clone
                 {

@@ -12,4 +12,5 @@ mod sandbox;
 mod daemon;
 mod datastores;
 mod images;
+mod lifecycle;
 mod pyone;

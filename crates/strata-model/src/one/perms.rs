@@ -516,6 +516,8 @@ pub enum ObjectKind {
     User,
     /// `GROUP`: the new group of a `chown`/`chgrp`.
     Group,
+    /// `VM`: an instance, which uses an image as a VM's disk does.
+    Vm,
 }
 
 impl ObjectKind {
@@ -526,6 +528,19 @@ impl ObjectKind {
             ObjectKind::Datastore => "DATASTORE",
             ObjectKind::User => "USER",
             ObjectKind::Group => "GROUP",
+            ObjectKind::Vm => "VM",
+        }
+    }
+
+    /// The name a server message gives the kind (`RequestLogger::object_name`): `image`,
+    /// `datastore`, `user`, `group`, `virtual machine`.
+    pub const fn object_name(self) -> &'static str {
+        match self {
+            ObjectKind::Image => "image",
+            ObjectKind::Datastore => "datastore",
+            ObjectKind::User => "user",
+            ObjectKind::Group => "group",
+            ObjectKind::Vm => "virtual machine",
         }
     }
 }

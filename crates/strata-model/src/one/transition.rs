@@ -490,7 +490,7 @@ pub enum Refusal {
     Auth(#[from] AuthError),
     /// The object does not exist; `Request::failure_message` forms the text, naming the kind
     /// in lower case (`RequestLogger::object_name`): `Error getting image [5].`
-    #[error("Error getting {} [{id}].", .kind.as_str().to_ascii_lowercase())]
+    #[error("Error getting {} [{id}].", .kind.object_name())]
     NotFound {
         /// The kind of object.
         kind: ObjectKind,
@@ -736,6 +736,18 @@ pub enum Refusal {
     /// A BACKUP image without `VM_ID`. Text: `Image::insert`.
     #[error("No associated VM ID for BACKUP image.")]
     BackupNeedsVm,
+    /// strata's `snapshot-create` of an image that is not persistent: OpenNebula takes image
+    /// snapshots from the disks of running VMs, which only persistent images keep (strata's
+    /// text).
+    #[error("Snapshots are taken of persistent images only")]
+    SnapshotNotPersistent,
+    /// strata's `snapshot-create` of an image that is not READY (strata's text, in the words
+    /// of the other snapshot operations).
+    #[error("Cannot take a snapshot in state {}", .state.state_to_str())]
+    SnapshotCreateState {
+        /// The current state.
+        state: ImageState,
+    },
     /// A TYPE that is not one of the eight (`Image::set_type`; OpenNebula's own text is garbled
     /// by a pointer addition, so strata names the value).
     #[error("Unknown type {value}")]
@@ -769,8 +781,8 @@ pub enum Refusal {
     /// `rename` to a name its owner already uses (`SharedAPI.cc`, `RequestManagerRename`).
     #[error(
         "{} cannot be renamed to {name} because it collides with {} {id}",
-        .kind.as_str().to_ascii_lowercase(),
-        .kind.as_str().to_ascii_lowercase()
+        .kind.object_name(),
+        .kind.object_name()
     )]
     RenameCollision {
         /// The kind of object.
@@ -784,7 +796,7 @@ pub enum Refusal {
     /// `RequestManagerChown::check_name_unique`).
     #[error(
         "user [{uid}] already owns {} [{id}] with NAME {name}",
-        .kind.as_str().to_ascii_lowercase()
+        .kind.object_name()
     )]
     ChownCollision {
         /// The kind of object.
@@ -877,6 +889,8 @@ impl Refusal {
             | Refusal::SnapshotMissing
             | Refusal::SnapshotActive
             | Refusal::SnapshotChildren
+            | Refusal::SnapshotNotPersistent
+            | Refusal::SnapshotCreateState { .. }
             | Refusal::InvalidName {
                 allocating: false, ..
             }

@@ -13,7 +13,7 @@ use std::process::Command;
 use strata_disk::convert::SourceMap;
 use strata_disk::{ConvertOptions, OpenOptions, Output};
 use strata_model::DiskFormat;
-use strata_store::pool::{PARTIAL_DIR, source_name};
+use strata_store::pool::PARTIAL_DIR;
 use strata_store::{PoolDb, PoolStore};
 use tempfile::NamedTempFile;
 
@@ -42,7 +42,7 @@ pub(crate) struct Filled {
 }
 
 /// Sizes in MiB, rounded up (`fs_size`: `(SIZE+1048575)/1048576`).
-fn mib_ceil(bytes: u64) -> u64 {
+pub(crate) fn mib_ceil(bytes: u64) -> u64 {
     bytes.div_ceil(MIB)
 }
 
@@ -114,6 +114,7 @@ pub(crate) fn copy_in(
     store: &PoolStore,
     ds: u32,
     id: u32,
+    name: &str,
     source: &File,
     path: &Path,
     progress: &dyn Progress,
@@ -149,7 +150,7 @@ pub(crate) fn copy_in(
     let (format, virtual_size) = measure(partial.path(), path)?;
     Ok(Filled {
         file: partial,
-        name: source_name(id),
+        name: name.to_owned(),
         format: format.name().to_owned(),
         size_mb: mib_ceil(virtual_size),
         fs: String::new(),
@@ -219,7 +220,7 @@ impl<R: Read> Read for Counted<'_, R> {
 
 /// The format and virtual size of the disk image at `partial`, which came from `origin`; an
 /// image with a backing file is refused (a datastore's image holds all its data).
-fn measure(partial: &Path, origin: &Path) -> Result<(DiskFormat, u64), String> {
+pub(crate) fn measure(partial: &Path, origin: &Path) -> Result<(DiskFormat, u64), String> {
     let shown = origin.display();
     let opened = strata_disk::open(
         partial,
@@ -244,10 +245,27 @@ fn measure(partial: &Path, origin: &Path) -> Result<(DiskFormat, u64), String> {
 
 /// A partial file as a convert target's output.
 #[derive(Debug)]
-struct PartialOutput {
+pub(crate) struct PartialOutput {
     file: NamedTempFile,
     path: PathBuf,
     written: u64,
+}
+
+impl PartialOutput {
+    /// `file` as an output.
+    pub(crate) fn new(file: NamedTempFile) -> PartialOutput {
+        let path = file.path().to_owned();
+        PartialOutput {
+            file,
+            path,
+            written: 0,
+        }
+    }
+
+    /// The partial file, written.
+    pub(crate) fn into_file(self) -> NamedTempFile {
+        self.file
+    }
 }
 
 impl Output for PartialOutput {
@@ -268,6 +286,19 @@ impl Output for PartialOutput {
     }
 }
 
+/// What an empty disk is made of.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EmptyDisk<'a> {
+    /// Its size, MiB.
+    pub size_mb: u64,
+    /// Its format (`raw`, `qcow2`).
+    pub format: &'a str,
+    /// The file system to make on it, if any.
+    pub fs: Option<&'a str>,
+    /// The file systems the driver makes.
+    pub supported_fs: &'a [String],
+}
+
 /// Makes an empty disk of `size_mb` MiB in `format` for image `id` (the fs driver's `mkfs`):
 /// with `fs`, a raw disk formatted with mkfs (then converted when `format` is not raw);
 /// without, an empty image of that format.
@@ -275,11 +306,15 @@ pub(crate) fn make_empty(
     store: &PoolStore,
     ds: u32,
     id: u32,
-    size_mb: u64,
-    format: &str,
-    fs: Option<&str>,
-    supported_fs: &[String],
+    name: &str,
+    disk: &EmptyDisk<'_>,
 ) -> Result<Filled, String> {
+    let EmptyDisk {
+        size_mb,
+        format,
+        fs,
+        supported_fs,
+    } = *disk;
     let disk_format = DiskFormat::ALL
         .into_iter()
         .find(|f| f.name() == format)
@@ -287,7 +322,7 @@ pub(crate) fn make_empty(
     let size = size_mb
         .checked_mul(MIB)
         .ok_or_else(|| format!("SIZE {size_mb} is too large"))?;
-    let name = source_name(id);
+    let name = name.to_owned();
     let Some(fs) = fs else {
         let file = empty_image(store, ds, id, disk_format, size)?;
         return Ok(Filled {
@@ -396,6 +431,7 @@ pub(crate) fn copy_image(
     store: &PoolStore,
     ds: u32,
     id: u32,
+    name: &str,
     source: &Path,
     progress: &dyn Progress,
 ) -> Result<Filled, String> {
@@ -412,24 +448,76 @@ pub(crate) fn copy_image(
     let (format, virtual_size) = measure(partial.path(), source)?;
     Ok(Filled {
         file: partial,
-        name: source_name(id),
+        name: name.to_owned(),
         format: format.name().to_owned(),
         size_mb: mib_ceil(virtual_size),
         fs: String::new(),
     })
 }
 
-/// What is inconsistent between the records and the files: images whose SOURCE is missing,
-/// files no image names, partial files of operations that are not running (removed).
-pub(crate) fn check(store: &PoolStore, db: &PoolDb) -> Vec<String> {
-    let mut problems = Vec::new();
+/// What [`check`] found: what it could not mend, and the garbage of interrupted operations it
+/// removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checked {
+    /// Inconsistencies: images whose files are missing, files no image names.
+    pub problems: Vec<String>,
+    /// Files interrupted operations left, now removed: partial files, overlays of instances
+    /// that were never recorded, snapshot files no snapshot names.
+    pub removed: Vec<String>,
+}
+
+fn remove(path: &Path, checked: &mut Checked, what: &str) {
+    let gone = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match gone {
+        Ok(()) => checked.removed.push(format!("{what} {}", path.display())),
+        Err(e) => checked
+            .problems
+            .push(format!("cannot remove {what} {}: {e}", path.display())),
+    }
+}
+
+/// Checks the records against the files, and removes what interrupted operations left (see
+/// [`Checked`]). Runs under the pool's lock, after interrupted jobs were settled.
+pub(crate) fn check(store: &PoolStore, db: &PoolDb) -> Checked {
+    let mut checked = Checked::default();
     for image in &db.images {
         let busy = db.jobs.contains_key(&image.id);
-        if !image.source.is_empty() && !busy && !Path::new(&image.source).exists() {
-            problems.push(format!(
+        if image.source.is_empty() || busy {
+            continue;
+        }
+        if !Path::new(&image.source).exists() {
+            checked.problems.push(format!(
                 "image {} ({}): its SOURCE {} is missing",
                 image.id, image.name, image.source
             ));
+        }
+        for snapshot in &image.snapshots.list {
+            let file = super::snapshots::snapshot_file(&image.source, snapshot.id);
+            if !file.exists() {
+                checked.problems.push(format!(
+                    "image {} ({}): the file of snapshot {} is missing: {}",
+                    image.id,
+                    image.name,
+                    snapshot.id,
+                    file.display()
+                ));
+            }
+        }
+        let snap_dir = strata_store::pool::snap_dir(Path::new(&image.source));
+        if let Ok(entries) = std::fs::read_dir(&snap_dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let named = name
+                    .parse::<u32>()
+                    .is_ok_and(|sid| image.snapshots.get(sid).is_some());
+                if !named {
+                    remove(&entry.path(), &mut checked, "the snapshot file");
+                }
+            }
         }
     }
     for ds in &db.datastores {
@@ -448,7 +536,7 @@ pub(crate) fn check(store: &PoolStore, db: &PoolDb) -> Vec<String> {
                 source == path || strata_store::pool::snap_dir(source) == path
             });
             if !named {
-                problems.push(format!(
+                checked.problems.push(format!(
                     "datastore {} ({}): {} belongs to no image",
                     ds.id,
                     ds.name,
@@ -466,12 +554,17 @@ pub(crate) fn check(store: &PoolStore, db: &PoolDb) -> Vec<String> {
             if owner.is_some_and(|id| db.jobs.contains_key(&id)) {
                 continue;
             }
-            let _ = std::fs::remove_file(entry.path());
-            problems.push(format!(
-                "datastore {} ({}): removed the partial file {name} of no running operation",
-                ds.id, ds.name
-            ));
+            remove(&entry.path(), &mut checked, "the partial file");
         }
     }
-    problems
+    if let Ok(entries) = std::fs::read_dir(store.instances_dir()) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let recorded = db.instances.iter().any(|i| Path::new(&i.overlay) == path);
+            if !recorded {
+                remove(&path, &mut checked, "the overlay");
+            }
+        }
+    }
+    checked
 }

@@ -80,7 +80,7 @@ impl Pool {
 
     /// Every datastore the caller may use (`one.datastorepool.info`), by id.
     pub fn datastores(&self, caller: &Caller) -> PoolResult<Vec<DatastoreInfo>> {
-        let db = self.snapshot()?;
+        let db = self.current()?;
         let mut all: Vec<&DatastoreRecord> = db
             .datastores
             .iter()
@@ -93,7 +93,7 @@ impl Pool {
     /// One datastore (`one.datastore.info`).
     pub fn datastore(&self, caller: &Caller, id: u32) -> PoolResult<DatastoreInfo> {
         let m = DatastoreMethod::Info;
-        let db = self.snapshot()?;
+        let db = self.current()?;
         let ds = find(&db, caller, id, m)?;
         AuthRequest::new(&caller.requester)
             .add(Operation::UseNoLock, &datastore_auth(ds))

@@ -10,6 +10,7 @@ use strata_model::one::{
     LockRecord, LockRequest, Method, NewImage, ObjectAuth, ObjectKind, ObjectLock, Operation,
     Origin, Permissions, Refusal, Snapshots, Template, allocate, check_chmod, perform, transition,
 };
+use strata_store::pool::source_name;
 use strata_store::{Job, JobOp, PoolDb};
 
 use super::data::{self, Filled};
@@ -110,7 +111,7 @@ fn take(template: &mut Template, name: &str) -> Option<String> {
     value
 }
 
-fn attr(name: &str) -> AttrName {
+pub(super) fn attr(name: &str) -> AttrName {
     // The names used here are upper-case ASCII, which always normalise.
     AttrName::normalize(name).unwrap_or_else(|_| unreachable!("{name} is a valid name"))
 }
@@ -137,21 +138,16 @@ fn datastore_auth(ds: &DatastoreRecord) -> ObjectAuth {
     }
 }
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Puts an image in ERROR with `message` in its template (`set_template_error_message`).
-pub(crate) fn fail(image: &mut ImageRecord, message: &str) {
-    if let Ok(out) = transition(
-        &image.facts(),
-        &Command::DriverDone {
-            op: DriverOp::Cp,
-            success: false,
-        },
-    ) {
+/// Puts an image in ERROR with `message` in its template (`set_template_error_message`): the
+/// driver operation `op` failed.
+pub(crate) fn fail(image: &mut ImageRecord, op: DriverOp, message: &str) {
+    if let Ok(out) = transition(&image.facts(), &Command::DriverDone { op, success: false }) {
         image.take_facts(&out.image);
     } else {
         image.prev_state = image.state;
@@ -202,7 +198,7 @@ impl Pool {
         let mut template = request.template;
         let admin = caller.requester.is_admin();
 
-        let snapshot = self.snapshot()?;
+        let snapshot = self.current()?;
         let ds = snapshot
             .datastore(request.datastore)
             .ok_or_else(|| {
@@ -365,11 +361,14 @@ impl Pool {
                 snapshots: Snapshots::default(),
             };
             db.insert_image(record);
+            let target = source_name(id);
             if needs_job {
-                db.jobs.insert(id, Job::here(JobOp::Create));
+                db.jobs
+                    .insert(id, Job::here(JobOp::Create).with_target(target.clone()));
             }
-            Ok(id)
+            Ok((id, target))
         })?;
+        let (id, target) = id;
         if !needs_job {
             return Ok(CreatedImage {
                 id,
@@ -378,15 +377,20 @@ impl Pool {
             });
         }
         let filled = match &plan.fill {
-            Fill::Copy(path, file) => data::copy_in(&self.store, ds.id, id, file, path, progress),
+            Fill::Copy(path, file) => {
+                data::copy_in(&self.store, ds.id, id, &target, file, path, progress)
+            }
             Fill::Empty { format, fs } => data::make_empty(
                 &self.store,
                 ds.id,
                 id,
-                plan.size_mb,
-                format,
-                fs.as_deref(),
-                &self.policy.supported_fs,
+                &target,
+                &data::EmptyDisk {
+                    size_mb: plan.size_mb,
+                    format,
+                    fs: fs.as_deref(),
+                    supported_fs: &self.policy.supported_fs,
+                },
             ),
             Fill::Source => unreachable!("a SOURCE image has no job"),
         };
@@ -499,7 +503,7 @@ impl Pool {
                     None
                 }
                 Err(message) => {
-                    fail(image, &message);
+                    fail(image, op, &message);
                     image.cloning_id = -1;
                     Some(message)
                 }
@@ -533,7 +537,7 @@ impl Pool {
             })
         })?;
         let owner = caller.ownership.clone();
-        let (new_id, source_path, ds_id) = self.change(|db| {
+        let (new_id, source_path, ds_id, target) = self.change(|db| {
             let source = find_image(db, caller, id, m)?.clone();
             let ds_id = target.unwrap_or(source.datastore_id);
             let ds = db
@@ -631,14 +635,16 @@ impl Pool {
                 snapshots: Snapshots::default(),
             };
             db.insert_image(record);
-            db.jobs.insert(new_id, Job::here(JobOp::Clone));
+            let target = source_name(new_id);
+            db.jobs
+                .insert(new_id, Job::here(JobOp::Clone).with_target(target.clone()));
             if let Some(image) = db.image_mut(id) {
                 image.take_facts(&out.image);
                 image.clones.push(new_id);
             }
-            Ok((new_id, PathBuf::from(&source.source), ds.id))
+            Ok((new_id, PathBuf::from(&source.source), ds.id, target))
         })?;
-        let filled = data::copy_image(&self.store, ds_id, new_id, &source_path, progress);
+        let filled = data::copy_image(&self.store, ds_id, new_id, &target, &source_path, progress);
         self.finish_fill(caller, new_id, DriverOp::Clone, filled)
     }
 
@@ -855,7 +861,13 @@ impl Pool {
                     }
                     (Err(e), false) => {
                         if let Some(image) = db.image_mut(id) {
-                            fail(image, &format!("Error deleting image: {e}"));
+                            fail(
+                                image,
+                                DriverOp::Rm {
+                                    force_delete: false,
+                                },
+                                &format!("Error deleting image: {e}"),
+                            );
                         }
                         Ok(Effect::Changed)
                     }

@@ -167,7 +167,7 @@ fn images_are_made_from_files_compressed_files_and_nothing() {
         .unwrap();
     let made = create(&pool, &ann, "NAME=c\nTYPE=DATABLOCK\nSIZE=1\n").unwrap();
     assert_eq!(made.id, 3);
-    assert!(pool.verify().unwrap().is_empty());
+    assert!(pool.verify().unwrap().problems.is_empty());
 }
 
 #[test]
@@ -185,7 +185,7 @@ fn a_failed_copy_leaves_the_image_in_error_with_the_reason_and_no_file() {
     assert_eq!(image.state, ImageState::Error);
     assert_eq!(image.template.get_single("ERROR"), Some(message.as_str()));
     assert!(image.source.is_empty());
-    assert!(pool.verify().unwrap().is_empty());
+    assert!(pool.verify().unwrap().problems.is_empty());
 
     let e = create(&pool, &ann, "NAME=missing\nPATH=/nonexistent/disk\n").unwrap_err();
     assert!(
@@ -236,12 +236,12 @@ fn an_interrupted_create_is_settled_as_an_error_and_its_partial_file_removed() {
             .starts_with("Interrupted"),
         "{image:?}"
     );
-    let problems = pool.verify().unwrap();
+    let checked = pool.verify().unwrap();
     assert!(!partial.exists());
     assert_eq!(
-        problems.len(),
+        checked.problems.len(),
         1,
-        "the orphaned file of the old SOURCE: {problems:?}"
+        "the orphaned file of the old SOURCE: {checked:?}"
     );
     assert!(pool.store().read().unwrap().jobs.is_empty());
 }
@@ -366,5 +366,5 @@ fn a_clone_copies_the_data_and_releases_its_source() {
     pool.apply(&ann, 0, &ImageAction::Delete { force: false })
         .unwrap();
     assert!(!Path::new(&a.source).exists());
-    assert!(pool.verify().unwrap().is_empty());
+    assert!(pool.verify().unwrap().problems.is_empty());
 }
