@@ -60,6 +60,7 @@ fn is_range(arg: &str) -> bool {
 /// The ids a range names, in order, each once (`1,8..10` is 1, 8, 9, 10).
 pub fn expand_range(arg: &str) -> Result<Vec<u32>, Error> {
     let mut ids = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for part in arg.split(',') {
         let (a, b) = match part.split_once("..") {
             Some((a, b)) => (number(a)?, number(b)?),
@@ -68,13 +69,14 @@ pub fn expand_range(arg: &str) -> Result<Vec<u32>, Error> {
                 (n, n)
             }
         };
+        let count = usize::try_from(u64::from(b.saturating_sub(a)) + 1).unwrap_or(usize::MAX);
+        if a <= b && ids.len().saturating_add(count) > MAX_RANGE {
+            return Err(Error::Argument {
+                message: format!("Range {arg} names more than {MAX_RANGE} objects"),
+            });
+        }
         for id in a..=b {
-            if ids.len() >= MAX_RANGE {
-                return Err(Error::Argument {
-                    message: format!("Range {arg} names more than {MAX_RANGE} objects"),
-                });
-            }
-            if !ids.contains(&id) {
+            if seen.insert(id) {
                 ids.push(id);
             }
         }

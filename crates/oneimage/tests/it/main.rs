@@ -9,6 +9,7 @@
 
 mod sandbox;
 
+mod crash;
 mod daemon;
 mod datastores;
 mod images;

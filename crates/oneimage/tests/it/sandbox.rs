@@ -46,6 +46,17 @@ impl Sandbox {
         cmd
     }
 
+    /// `bin` as [`Sandbox::cmd`] has it, as a process to spawn and kill.
+    pub(crate) fn spawnable(&self, bin: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin(bin));
+        cmd.env("STRATA_ONE_POOL", self.pool())
+            .env("TZ", "UTC")
+            .env_remove("EDITOR")
+            .current_dir(self.dir.path())
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
     /// Runs `bin args`.
     pub(crate) fn run(&self, bin: &str, args: &[&str]) -> Run {
         let out = self.cmd(bin).args(args).output().unwrap();
