@@ -122,7 +122,10 @@ fn kill_9_at_random_points_leaves_a_consistent_pool() {
             "round {round} (seed {seed}): {states}"
         );
     }
-    let errors = sb.ok("oneimage", &["list", "--csv", "--no-header", "-l", "ID,STAT"]);
+    let errors = sb.ok(
+        "oneimage",
+        &["list", "--csv", "--no-header", "-l", "ID,STAT"],
+    );
     eprintln!(
         "{} images, {} in ERROR after the kills",
         errors.lines().count(),

@@ -280,3 +280,63 @@ fn create_refuses_as_opennebula_does() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_datastore_with_a_driver_converts_what_comes_in() {
+    let sb = Sandbox::new();
+    if !strata_testkit::peers::have("datastore driver", &["qemu-img"]) {
+        return;
+    }
+    let tmpl = sb.write(
+        "ds.tmpl",
+        "NAME = q\nDS_MAD = fs\nTM_MAD = local\nDRIVER = qcow2\n",
+    );
+    assert_eq!(sb.ok("onedatastore", &["create", &tmpl]), "ID: 100\n");
+    let raw = sb.raw_disk("disk.raw", 8);
+    // Plain and gzipped: both end as qcow2 with the same guest bytes.
+    let gz = sb.path("disk.raw.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(&std::fs::read(&raw).unwrap()).unwrap();
+    enc.finish().unwrap();
+    for (name, path) in [
+        ("plain", raw.to_str().unwrap()),
+        ("packed", gz.to_str().unwrap()),
+    ] {
+        let id = sb.create(&["-d", "q", "--name", name, "--path", path]);
+        let source = source_of(&sb, id);
+        let shown = sb.ok("oneimage", &["show", name, "-x"]);
+        assert!(
+            shown.contains("<FORMAT><![CDATA[qcow2]]></FORMAT>"),
+            "{shown}"
+        );
+        qemu_img(&["check", "-f", "qcow2", &source]);
+        qemu_img(&[
+            "compare",
+            "-f",
+            "raw",
+            "-F",
+            "qcow2",
+            raw.to_str().unwrap(),
+            &source,
+        ]);
+    }
+    // A CDROM is never converted.
+    let id = sb.create(&[
+        "-d",
+        "q",
+        "--name",
+        "cd",
+        "--type",
+        "CDROM",
+        "--path",
+        raw.to_str().unwrap(),
+    ]);
+    let shown = sb.ok("oneimage", &["show", &id.to_string(), "-x"]);
+    assert!(
+        shown.contains("<FORMAT><![CDATA[raw]]></FORMAT>"),
+        "{shown}"
+    );
+}

@@ -106,21 +106,40 @@ pub(crate) fn stat(file: &File, path: &Path) -> Result<u64, String> {
     Ok(size)
 }
 
-/// Copies `source` (opened from `path`) into a partial file of datastore `ds` for image `id`,
-/// decompressing gzip, bzip2 and xz as it reads and leaving runs of zeros as holes (an
-/// uncompressed file is reflinked or copied extent by extent), then checks that the result is
-/// a disk image strata reads that holds all its data (no backing file) and measures it.
+/// How a file goes into a datastore.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CopyIn<'a> {
+    /// The datastore.
+    pub ds: u32,
+    /// The image.
+    pub id: u32,
+    /// The file name it takes (its SOURCE).
+    pub name: &'a str,
+    /// The file, opened.
+    pub source: &'a File,
+    /// Where it was opened from (for messages).
+    pub path: &'a Path,
+    /// gzip, bzip2 and xz are decompressed (not in a files datastore, as the fs driver's
+    /// `NO_DECOMPRESS`).
+    pub decompress: bool,
+    /// The datastore's `DRIVER` when it converts (`CONVERT=yes`): a disk in another format is
+    /// converted to it.
+    pub convert_to: Option<DiskFormat>,
+}
+
+/// Copies a file into a partial file of its datastore: decompressing gzip, bzip2 and xz as it
+/// reads and leaving runs of zeros as holes (an uncompressed file is reflinked or copied
+/// extent by extent), converted to the datastore's driver format if it asks for one (straight
+/// from the source: the bytes are read once), then checked to be a disk image strata reads that
+/// holds all its data (no backing file) and measured.
 pub(crate) fn copy_in(
     store: &PoolStore,
-    ds: u32,
-    id: u32,
-    name: &str,
-    source: &File,
-    path: &Path,
+    job: &CopyIn<'_>,
     progress: &dyn Progress,
 ) -> Result<Filled, String> {
+    let (source, path) = (job.source, job.path);
     let shown = path.display();
-    let mut partial = store.partial(ds, id).map_err(|e| e.to_string())?;
+    let mut partial = store.partial(job.ds, job.id).map_err(|e| e.to_string())?;
     let mut reader = source;
     let len = source.metadata().map(|m| m.len()).unwrap_or(0);
     let mut head = Vec::with_capacity(Compression::MAGIC_LEN);
@@ -133,11 +152,29 @@ pub(crate) fn copy_in(
         })
         .and_then(|_| reader.seek(SeekFrom::Start(0)))
         .map_err(|e| format!("Error copying {shown}: {e}"))?;
+    let compression = Compression::detect(&head).filter(|_| job.decompress);
+    // An uncompressed disk in another format than the driver's is converted as it is read.
+    if compression.is_none()
+        && let Some(to) = job.convert_to
+    {
+        let (from, _) = measure(&fd_path(source), path)?;
+        if from != to {
+            let partial = convert_partial(store, job.ds, job.id, &fd_path(source), to, progress)?;
+            let (format, virtual_size) = measure(partial.path(), path)?;
+            return Ok(Filled {
+                file: partial,
+                name: job.name.to_owned(),
+                format: format.name().to_owned(),
+                size_mb: mib_ceil(virtual_size),
+                fs: String::new(),
+            });
+        }
+    }
     progress.event(&ProgressEvent::Started {
         phase: Phase::Copying,
         total: Some(len),
     });
-    let copied = match Compression::detect(&head) {
+    let copied = match compression {
         None => strata_store::fsutil::clone_or_copy(source, partial.as_file())
             .map(|_| ())
             .map_err(|e| format!("Error copying {shown}: {e}")),
@@ -147,10 +184,16 @@ pub(crate) fn copy_in(
     progress.event(&ProgressEvent::Advanced { done: len });
     progress.event(&ProgressEvent::Finished);
     copied?;
-    let (format, virtual_size) = measure(partial.path(), path)?;
+    let (mut format, mut virtual_size) = measure(partial.path(), path)?;
+    if let Some(to) = job.convert_to
+        && to != format
+    {
+        partial = convert_partial(store, job.ds, job.id, partial.path(), to, progress)?;
+        (format, virtual_size) = measure(partial.path(), path)?;
+    }
     Ok(Filled {
         file: partial,
-        name: name.to_owned(),
+        name: job.name.to_owned(),
         format: format.name().to_owned(),
         size_mb: mib_ceil(virtual_size),
         fs: String::new(),
@@ -365,7 +408,7 @@ pub(crate) fn make_empty(
     let file = if disk_format == DiskFormat::Raw {
         raw
     } else {
-        convert_partial(store, ds, id, raw.path(), disk_format)?
+        convert_partial(store, ds, id, raw.path(), disk_format, &crate::NoProgress)?
     };
     Ok(Filled {
         file,
@@ -407,9 +450,16 @@ fn convert_partial(
     id: u32,
     from: &Path,
     format: DiskFormat,
+    progress: &dyn Progress,
 ) -> Result<NamedTempFile, String> {
-    let source = strata_disk::open(from, &OpenOptions::default())
-        .map_err(|e| format!("Error converting the disk: {e}"))?;
+    let source = strata_disk::open(
+        from,
+        &OpenOptions {
+            no_backing: true,
+            ..OpenOptions::default()
+        },
+    )
+    .map_err(|e| format!("Error converting the disk: {e}"))?;
     let size = source.image.virtual_size();
     let file = store.partial(ds, id).map_err(|e| e.to_string())?;
     let path = file.path().to_owned();
@@ -420,8 +470,19 @@ fn convert_partial(
     };
     let target = strata_disk::create_target(format, &mut out, size)
         .map_err(|e| format!("Error converting the disk: {e}"))?;
-    strata_disk::convert(&*source.image, target, &ConvertOptions::default(), &|_| {})
-        .map_err(|e| format!("Error converting the disk: {e}"))?;
+    progress.event(&ProgressEvent::Started {
+        phase: Phase::Converting {
+            from: source.format,
+            to: format,
+        },
+        total: Some(size),
+    });
+    let converted =
+        strata_disk::convert(&*source.image, target, &ConvertOptions::default(), &|p| {
+            progress.event(&ProgressEvent::Advanced { done: p.done })
+        });
+    progress.event(&ProgressEvent::Finished);
+    converted.map_err(|e| format!("Error converting the disk: {e}"))?;
     Ok(out.file)
 }
 

@@ -167,6 +167,24 @@ pub(crate) fn release_clone(db: &mut PoolDb, source: u32, target: u32) {
     }
 }
 
+/// The format a datastore converts new images to (the fs driver's `CONVERT_CMD`): its `DRIVER`
+/// when that is `qcow2` or `raw` and `CONVERT` is not `no`; never for CDROMs or in a files
+/// datastore.
+fn driver_format(ds: &DatastoreRecord, image_type: ImageType) -> Option<strata_model::DiskFormat> {
+    let convert = ds
+        .template
+        .get_single("CONVERT")
+        .is_none_or(|c| !c.eq_ignore_ascii_case("no"));
+    if !convert || image_type == ImageType::Cdrom || ds.ds_type == DatastoreType::File {
+        return None;
+    }
+    match ds.template.get_single("DRIVER")? {
+        "qcow2" => Some(strata_model::DiskFormat::Qcow2),
+        "raw" => Some(strata_model::DiskFormat::Raw),
+        _ => None,
+    }
+}
+
 /// What a create is sure of before it takes the lock: the source's size and the way its data
 /// goes in.
 struct Plan {
@@ -377,9 +395,19 @@ impl Pool {
             });
         }
         let filled = match &plan.fill {
-            Fill::Copy(path, file) => {
-                data::copy_in(&self.store, ds.id, id, &target, file, path, progress)
-            }
+            Fill::Copy(path, file) => data::copy_in(
+                &self.store,
+                &data::CopyIn {
+                    ds: ds.id,
+                    id,
+                    name: &target,
+                    source: file,
+                    path,
+                    decompress: ds.ds_type != DatastoreType::File,
+                    convert_to: driver_format(&ds, image_type),
+                },
+                progress,
+            ),
             Fill::Empty { format, fs } => data::make_empty(
                 &self.store,
                 ds.id,
