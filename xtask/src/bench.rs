@@ -101,7 +101,7 @@ fn fill(f: &File, mut off: u64, len: u64, layout: &mut Rng, data: &mut Rng) -> R
     Ok(())
 }
 
-fn generate_image(path: &Path, size: u64, fraction: f64) -> Result<()> {
+pub(crate) fn generate_image(path: &Path, size: u64, fraction: f64) -> Result<()> {
     let tmp = path.with_extension("partial");
     let f = File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
     f.set_len(size)?;
@@ -303,6 +303,7 @@ pub(crate) fn run(args: &[&str]) -> Result<()> {
         ["oci"] => crate::bench_oci::run(),
         ["build"] => crate::bench_build::run(),
         ["registry"] => crate::bench_registry::run(),
+        ["one"] => crate::bench_one::run(),
         other => {
             bail!("unknown bench {other:?}; available: disk, formats, store, oci, build, registry")
         }

@@ -15,6 +15,7 @@
 mod bench;
 mod bench_build;
 mod bench_oci;
+mod bench_one;
 mod bench_registry;
 mod bench_store;
 mod build_vm;
@@ -56,6 +57,9 @@ commands:
                      nothing changed) against transient 0.25's image build, both under TCG
   bench registry     time pushes to and pulls from a repository kept in a registry against
                      skopeo copy of the same bytes as an OCI artifact
+  bench one          time oneimage create of the 4 GiB disk against OpenNebula's fs driver
+                     (cat, fallocate -d, qemu-img info/convert), and oneimage list of 10,000
+                     images
   fuzz [--time S] [TARGET...]
                      run the fuzz targets of fuzz/ (cargo +nightly fuzz), S seconds each
   help               print this message";

@@ -64,7 +64,7 @@ fn open_image(template: &str, sent: &mut Sent) -> Result<(), Error> {
     if run::is_remote(path) {
         return Ok(());
     }
-    let file = std::fs::File::open(path).map_err(|e| Error::Argument {
+    let file = std::fs::File::open(path).map_err(|e| Error::NotFound {
         message: format!(
             "[one.image.allocate] Cannot parse image SIZE: Cannot determine size for {path}: {e}"
         ),

@@ -101,7 +101,7 @@ impl Inputs for RemoteInputs {
     fn open_image(&mut self, path: &str) -> Result<Option<std::fs::File>, Error> {
         match self.image.take() {
             Some((sent, fd)) if sent == path => Ok(Some(std::fs::File::from(fd))),
-            _ => Err(Error::Argument {
+            _ => Err(Error::NotFound {
                 message: format!(
                     "[one.image.allocate] Cannot parse image SIZE: Cannot determine size for \
                      {path}: the client could not open it"
@@ -182,7 +182,11 @@ pub fn answer(daemon: &Daemon, caller: Caller, request: Request, fd: Option<Owne
 fn usage(e: &clap::Error) -> Response {
     let text = e.render().to_string();
     let (stdout, stderr, code) = if e.use_stderr() {
-        (String::new(), text, crate::error::FAILURE)
+        (
+            String::new(),
+            text,
+            u8::try_from(e.exit_code()).unwrap_or(2),
+        )
     } else {
         (text, String::new(), 0)
     };

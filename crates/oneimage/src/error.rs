@@ -1,6 +1,7 @@
 //! [`Error`]: what `oneimage` and `onedatastore` fail with, and [`One`], how they report it:
-//! the message alone on standard error and exit status 255, as OpenNebula's CLI does
-//! (`exit(-1)`), whatever the error (`docs/oneimage.md`, exit codes).
+//! the message alone on standard error, as OpenNebula's CLI prints it, and strata's sysexits
+//! code for its kind (`docs/exit-codes.md`: OpenNebula exits 255 for everything; its callers
+//! test non-zero, which every code is).
 
 use std::path::PathBuf;
 
@@ -11,9 +12,6 @@ use strata_model::one::TemplateError;
 
 use crate::render::TableError;
 
-/// The exit status of every failure, as OpenNebula's CLI exits (`exit(-1)`).
-pub const FAILURE: u8 = 255;
-
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -21,11 +19,24 @@ pub enum Error {
     /// (`[one.image.delete] ...`) or the store's error.
     #[error(transparent)]
     Pool(#[from] PoolError),
-    /// An argument the CLI reads itself: a name that resolves to nothing or to several
-    /// objects, a bad range, size or permission.
+    /// An argument the CLI reads itself: a name that resolves to several objects, a bad
+    /// range, size or permission.
     #[error("{message}")]
     Argument {
         /// OpenNebula's text.
+        message: String,
+    },
+    /// A name that resolves to nothing (`IMAGE named x not found.`), or a file the client
+    /// could not open.
+    #[error("{message}")]
+    NotFound {
+        /// OpenNebula's text.
+        message: String,
+    },
+    /// The image was made, but its data could not be put in: it is in ERROR with this reason.
+    #[error("{message}")]
+    Fill {
+        /// Why.
         message: String,
     },
     /// A template the server cannot parse (`[one.image.allocate] Parse error: ...`).
@@ -75,9 +86,12 @@ pub enum Error {
     #[error("Cannot write the output: {0}")]
     Output(#[from] std::io::Error),
     /// The failures were already printed (one line per object of a range); only the exit
-    /// status is left to give.
+    /// status is left to give: that of the last failure's kind.
     #[error("")]
-    Reported,
+    Reported {
+        /// The last failure's kind.
+        kind: Option<ErrorKind>,
+    },
 }
 
 impl Error {
@@ -88,9 +102,12 @@ impl Error {
             Error::Argument { .. } | Error::Template { .. } | Error::List(_) => {
                 Some(ErrorKind::InvalidRequest)
             }
+            Error::NotFound { .. } => Some(ErrorKind::NotFound),
+            Error::Fill { .. } => Some(ErrorKind::InvalidFormat),
+            Error::Reported { kind } => *kind,
             Error::Read { .. } | Error::Output(_) => Some(ErrorKind::Io),
             Error::Daemon { .. } => Some(ErrorKind::Io),
-            Error::Editor { .. } | Error::NeedsEditor { .. } | Error::Reported => None,
+            Error::Editor { .. } | Error::NeedsEditor { .. } => None,
         }
     }
 }
@@ -106,17 +123,13 @@ impl Dialect for One {
         error.kind()
     }
 
-    fn exit_code(&self, _error: &Error) -> u8 {
-        FAILURE
-    }
-
     fn message(&self, error: &Error) -> String {
         error.to_string()
     }
 
     fn report(&self, error: &Error, _styler: Styler) -> String {
         match error {
-            Error::Reported => String::new(),
+            Error::Reported { .. } => String::new(),
             e => format!("{}\n", self.message(e)),
         }
     }

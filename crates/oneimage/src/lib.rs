@@ -5,8 +5,8 @@
 //! names resolved as OpenNebula resolves them, OpenNebula's refusals word for word (the rules
 //! are strata-model's `one` module, applied by the core), and the same output byte for byte
 //! ([`render`]: list tables, `show` text, and the XML, JSON and YAML documents of `-x`, `-j`
-//! and `-y`). Every failure prints its message on standard error and exits with 255, as
-//! OpenNebula's CLI does ([`error`]).
+//! and `-y`). Every failure prints its message on standard error, as OpenNebula's CLI does,
+//! and exits with strata's code for its kind ([`error`], `docs/exit-codes.md`).
 //!
 //! The pool is a personal one, or a shared one served by the strata daemon (`strata-oned`,
 //! [`daemon`]), whose clients the commands then are ([`client`], [`wire`]): see
@@ -35,20 +35,15 @@ use clap::Parser;
 use jiff::tz::TimeZone;
 use strata_store::Env;
 
-pub use error::{Error, FAILURE, One};
+pub use error::{Error, One};
 use run::Io;
 use settings::Settings;
 
-/// Parses a command line as clap does, with OpenNebula's exit status for a usage error (255)
-/// and clap's for `--help` and `--version` (0).
+/// Parses a command line as clap does: a usage error exits 2, `--help` and `--version` 0.
 fn parse<P: Parser>(args: impl IntoIterator<Item = OsString>) -> Result<P, ExitCode> {
     P::try_parse_from(args).map_err(|e| {
         let _ = e.print();
-        if e.use_stderr() {
-            ExitCode::from(FAILURE)
-        } else {
-            ExitCode::SUCCESS
-        }
+        ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
     })
 }
 
@@ -96,9 +91,9 @@ fn remote(bin: wire::Bin, socket: &std::path::Path) -> ExitCode {
     let argv: Option<Vec<String>> = std::env::args_os().map(|a| a.into_string().ok()).collect();
     let Some(argv) = argv else {
         let _ = writeln!(std::io::stderr(), "Arguments must be UTF-8 text");
-        return ExitCode::from(FAILURE);
+        return ExitCode::from(2);
     };
-    let mut code = FAILURE;
+    let mut code = 0;
     let exit = strata_cli::run_main(&One, || {
         code = client::run_remote(bin, argv, socket)?;
         Ok(())

@@ -92,7 +92,7 @@ pub fn to_id<T: Named>(arg: &str, kind: &str, pool: &[T]) -> Result<u32, Error> 
     let mut found = pool.iter().filter(|o| o.name() == arg);
     match (found.next(), found.next()) {
         (Some(one), None) => Ok(one.id()),
-        (None, _) => Err(Error::Argument {
+        (None, _) => Err(Error::NotFound {
             message: format!("{kind} named {arg} not found."),
         }),
         (Some(_), Some(_)) => Err(Error::Argument {
@@ -130,7 +130,7 @@ pub fn user_id(arg: &str, accounts: &Accounts) -> Result<u32, Error> {
     accounts
         .user_named(arg)
         .map(|u| u.uid)
-        .ok_or_else(|| Error::Argument {
+        .ok_or_else(|| Error::NotFound {
             message: format!("USER named {arg} not found."),
         })
 }
@@ -143,7 +143,7 @@ pub fn group_id(arg: &str, accounts: &Accounts) -> Result<u32, Error> {
     accounts
         .group_named(arg)
         .map(|g| g.gid)
-        .ok_or_else(|| Error::Argument {
+        .ok_or_else(|| Error::NotFound {
             message: format!("GROUP named {arg} not found."),
         })
 }

@@ -187,7 +187,7 @@ fn each(
     io: &mut Io<'_>,
     mut perform: impl FnMut(u32) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let mut failed = false;
+    let mut failed = None;
     for &id in ids {
         match perform(id) {
             Ok(()) => {
@@ -196,12 +196,15 @@ fn each(
                 }
             }
             Err(e) => {
-                failed = true;
+                failed = Some(e.kind());
                 writeln!(io.err, "{e}")?;
             }
         }
     }
-    if failed { Err(Error::Reported) } else { Ok(()) }
+    match failed {
+        Some(kind) => Err(Error::Reported { kind }),
+        None => Ok(()),
+    }
 }
 
 fn new_owner(
@@ -258,7 +261,7 @@ pub fn run_image(
                 writeln!(io.out, "IMAGE {id}: cloning")?;
             }
             match made.error {
-                Some(message) => Err(Error::Argument { message }),
+                Some(message) => Err(Error::Fill { message }),
                 None => Ok(()),
             }
         }
@@ -490,7 +493,9 @@ pub fn run_image(
                 writeln!(io.out, "pool {} is consistent", settings.pool_dir.display())?;
                 Ok(())
             } else {
-                Err(Error::Reported)
+                Err(Error::Reported {
+                    kind: Some(strata::ErrorKind::Corrupt),
+                })
             }
         }
     }
@@ -498,7 +503,7 @@ pub fn run_image(
 
 /// The snapshot of image `image` that `snapshot` names (id or name, `oneimage_helper.rb`).
 fn snapshot_id(record: &ImageRecord, snapshot: &str) -> Result<u32, Error> {
-    let not_found = || Error::Argument {
+    let not_found = || Error::NotFound {
         message: format!("{snapshot} not found or duplicated"),
     };
     if !snapshot.is_empty() && snapshot.bytes().all(|b| b.is_ascii_digit()) {
@@ -603,7 +608,7 @@ fn create_image(
     )?;
     writeln!(io.out, "ID: {}", made.id)?;
     match made.error {
-        Some(message) => Err(Error::Argument { message }),
+        Some(message) => Err(Error::Fill { message }),
         None => Ok(()),
     }
 }

@@ -115,26 +115,48 @@ impl PoolError {
 
     /// The stable category of this error.
     pub fn kind(&self) -> crate::ErrorKind {
-        use strata_model::one::ErrorCode;
         match self {
-            PoolError::Image(e) => match e.refusal.code() {
-                ErrorCode::Authorization => crate::ErrorKind::PermissionDenied,
-                ErrorCode::NoExists => crate::ErrorKind::NotFound,
-                _ => crate::ErrorKind::InvalidRequest,
-            },
+            PoolError::Image(e) => refusal_kind(&e.refusal),
             PoolError::Datastore(e) => match e.refusal {
                 DatastoreRefusal::Auth(_) => crate::ErrorKind::PermissionDenied,
                 DatastoreRefusal::NotFound { .. } => crate::ErrorKind::NotFound,
+                DatastoreRefusal::NameTaken { .. } | DatastoreRefusal::RenameCollision { .. } => {
+                    crate::ErrorKind::AlreadyExists
+                }
+                DatastoreRefusal::NotEmpty { .. } => crate::ErrorKind::Busy,
                 _ => crate::ErrorKind::InvalidRequest,
             },
-            PoolError::Refused { refusal } => match refusal.code() {
-                ErrorCode::Authorization => crate::ErrorKind::PermissionDenied,
-                ErrorCode::NoExists => crate::ErrorKind::NotFound,
-                _ => crate::ErrorKind::InvalidRequest,
-            },
+            PoolError::Refused { refusal } => refusal_kind(refusal),
             PoolError::Store(e) => crate::error::store_kind(e),
             PoolError::NoPool { .. } => crate::ErrorKind::NotFound,
         }
+    }
+}
+
+/// The kind of a refusal: who may not, what is not there, what is taken, what is busy (in use,
+/// in a state the request needs to wait out, or locked), else a wrong request.
+fn refusal_kind(refusal: &Refusal) -> crate::ErrorKind {
+    use crate::ErrorKind as K;
+    match refusal {
+        Refusal::Auth(_) => K::PermissionDenied,
+        Refusal::NotFound { .. } | Refusal::SnapshotMissing => K::NotFound,
+        Refusal::NameTaken { .. }
+        | Refusal::RenameCollision { .. }
+        | Refusal::ChownCollision { .. } => K::AlreadyExists,
+        Refusal::Lock(_)
+        | Refusal::DeleteLocked
+        | Refusal::DeleteInUse { .. }
+        | Refusal::DeleteCloning { .. }
+        | Refusal::DeleteBackupActive
+        | Refusal::EnableState { .. }
+        | Refusal::PersistencyState { .. }
+        | Refusal::CloneState { .. }
+        | Refusal::SnapshotState { .. }
+        | Refusal::SnapshotCreateState { .. }
+        | Refusal::AcquireLocked { .. }
+        | Refusal::AcquireInUse { .. }
+        | Refusal::AcquireState { .. } => K::Busy,
+        _ => K::InvalidRequest,
     }
 }
 

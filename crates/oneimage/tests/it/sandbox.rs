@@ -74,10 +74,21 @@ impl Sandbox {
         run.stdout
     }
 
-    /// Runs `bin args`, which must fail with OpenNebula's 255; returns its standard error.
+    /// Runs `bin args`, which must fail (a code of strata's table, not a panic); returns its
+    /// standard error.
     pub(crate) fn fails(&self, bin: &str, args: &[&str]) -> String {
         let run = self.run(bin, args);
-        assert_eq!(run.code, 255, "{bin} {args:?}: {run:?}");
+        assert!(
+            (2..=130).contains(&run.code) && run.code != 101,
+            "{bin} {args:?}: {run:?}"
+        );
+        run.stderr
+    }
+
+    /// Runs `bin args`, which must fail with exit status `code`; returns its standard error.
+    pub(crate) fn fails_with(&self, code: i32, bin: &str, args: &[&str]) -> String {
+        let run = self.run(bin, args);
+        assert_eq!(run.code, code, "{bin} {args:?}: {run:?}");
         run.stderr
     }
 
