@@ -165,6 +165,20 @@ pub enum ImageCommand {
         #[arg(long)]
         backup: bool,
     },
+    /// Lists Images continuously, redrawing the screen every `--delay` seconds.
+    Top {
+        /// a|all, m|mine, g|group, G|primary group, a uid or a user name.
+        filterflag: Option<String>,
+        /// Seconds between two redraws.
+        #[arg(short = 'd', long, default_value_t = 1.0)]
+        delay: f64,
+        /// How many times to draw (strata's own; by default until interrupted).
+        #[arg(long, hide = true)]
+        count: Option<u64>,
+        /// The list options.
+        #[command(flatten)]
+        list: ListArgs,
+    },
     /// Shows information for the given Image.
     Show {
         /// The Image (name or id).

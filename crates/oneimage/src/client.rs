@@ -169,6 +169,9 @@ pub fn run_remote(bin: Bin, argv: Vec<String>, socket: &Path) -> Result<u8, Erro
         image,
         edited: None,
     };
+    if let Some((delay, count)) = top(bin, &request.args) {
+        return top_remote(socket, request, delay, count);
+    }
     let mut response = exchange(socket, &request, fd.as_ref())?;
     if let Some(text) = response.edit.take() {
         request.edited = Some(run::edit(&text)?);
@@ -178,6 +181,46 @@ pub fn run_remote(bin: Bin, argv: Vec<String>, socket: &Path) -> Result<u8, Erro
     std::io::stdout().write_all(response.stdout.as_bytes())?;
     let _ = std::io::stderr().write_all(response.stderr.as_bytes());
     Ok(response.code)
+}
+
+/// `oneimage top`'s delay and count, when `args` is a `top` command: the loop runs here, one
+/// `list` request per redraw, so that the daemon answers each at once.
+fn top(bin: Bin, args: &[String]) -> Option<(f64, Option<u64>)> {
+    if bin != Bin::Oneimage {
+        return None;
+    }
+    let argv = std::iter::once("oneimage".to_owned()).chain(args.iter().cloned());
+    match OneImage::try_parse_from(argv).ok()?.command {
+        ImageCommand::Top { delay, count, .. } => Some((delay, count)),
+        _ => None,
+    }
+}
+
+fn top_remote(
+    socket: &Path,
+    mut request: Request,
+    delay: f64,
+    count: Option<u64>,
+) -> Result<u8, Error> {
+    // The same command with one draw: the daemon runs it, the loop is here.
+    request.args.push("--count".to_owned());
+    request.args.push("1".to_owned());
+    let delay = std::time::Duration::try_from_secs_f64(delay.max(0.0)).unwrap_or_default();
+    let mut drawn = 0u64;
+    while count.is_none_or(|c| drawn < c) {
+        if drawn > 0 {
+            std::thread::sleep(delay);
+        }
+        let response = exchange(socket, &request, None)?;
+        std::io::stdout().write_all(response.stdout.as_bytes())?;
+        std::io::stdout().flush()?;
+        let _ = std::io::stderr().write_all(response.stderr.as_bytes());
+        if response.code != 0 {
+            return Ok(response.code);
+        }
+        drawn += 1;
+    }
+    Ok(0)
 }
 
 /// Parses `argv` here, so that usage errors and `--help` need no daemon; they were already

@@ -397,6 +397,31 @@ pub fn run_image(
             }
             list_images(&shown, &list, io)
         }
+        ImageCommand::Top {
+            filterflag,
+            delay,
+            count,
+            list,
+        } => {
+            let filter = resolve::filter_flag(filterflag.as_deref(), &settings.accounts)?;
+            let delay = std::time::Duration::try_from_secs_f64(delay.max(0.0)).map_err(|e| {
+                Error::Argument {
+                    message: format!("bad delay: {e}"),
+                }
+            })?;
+            let mut drawn = 0u64;
+            while count.is_none_or(|c| drawn < c) {
+                if drawn > 0 {
+                    std::thread::sleep(delay);
+                }
+                // cli_helper.rb's scr_cls and scr_move(0, 0).
+                io.out.write_all(b"\x1b[2J\x1b[H")?;
+                list_images(&pool.images(caller, filter)?, &list, io)?;
+                io.out.flush()?;
+                drawn += 1;
+            }
+            Ok(())
+        }
         ImageCommand::Show { image, doc, .. } => {
             let id = one_image(&image)?;
             let record = pool.image(caller, id)?;

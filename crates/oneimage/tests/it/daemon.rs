@@ -150,7 +150,10 @@ fn a_shared_pool_holds_every_permission_rule_between_users() {
         let before = served.db();
         let (out, err, code) = served.as_user(u, program, args, &tmp);
         // A permission refusal is 77; 'other' permissions and the like are 64.
-        assert!(matches!(code, 64 | 77), "{program} {args:?}: {code} {out}{err}");
+        assert!(
+            matches!(code, 64 | 77),
+            "{program} {args:?}: {code} {out}{err}"
+        );
         assert_eq!(err, message, "{program} {args:?}: {out}");
         assert_eq!(served.db(), before, "{program} {args:?} changed the pool");
     };

@@ -340,3 +340,14 @@ fn a_datastore_with_a_driver_converts_what_comes_in() {
         "{shown}"
     );
 }
+
+#[test]
+fn top_redraws_the_list() {
+    let sb = Sandbox::new();
+    sb.create(&["-d", "1", "--name", "t", "--size", "1"]);
+    let out = sb.ok(
+        "oneimage",
+        &["top", "-d", "0", "--count", "2", "-l", "ID,NAME"],
+    );
+    assert_eq!(out, "\x1b[2J\x1b[H  ID NAME\n   0 t\n".repeat(2));
+}
