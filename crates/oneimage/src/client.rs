@@ -37,19 +37,11 @@ fn read_file(path: &str) -> Result<String, Error> {
 }
 
 fn read_stdin() -> Result<Option<String>, Error> {
-    let stdin = std::io::stdin();
+    let mut stdin = std::io::stdin();
     if stdin.is_terminal() {
         return Ok(None);
     }
-    let mut text = String::new();
-    stdin
-        .take(MAX_TEMPLATE)
-        .read_to_string(&mut text)
-        .map_err(|source| Error::Read {
-            path: PathBuf::from("standard input"),
-            source,
-        })?;
-    Ok((!text.is_empty()).then_some(text))
+    run::read_piped(&mut stdin)
 }
 
 /// Opens the image file a template's PATH names, here, with this user's rights.

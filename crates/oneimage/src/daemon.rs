@@ -22,7 +22,7 @@ use clap::Parser;
 use jiff::tz::TimeZone;
 use strata::pool::Pool;
 use strata_cli::Dialect;
-use strata_model::one::{Caller, ONEADMIN_GROUP, Ownership, Requester, USERS_GROUP};
+use strata_model::one::{Caller, Ownership, USERS_GROUP};
 use strata_store::Accounts;
 
 use crate::cli::{OneDatastore, OneImage};
@@ -50,28 +50,13 @@ impl Daemon {
     /// OpenNebula's `users` group (every OS user is a user of the pool, as every OpenNebula
     /// user starts in `users`), and `oneadmin`'s rights for uid 0 and the admin group.
     pub fn caller(&self, uid: u32, gid: u32, accounts: &Accounts) -> Caller {
-        let mut requester = Requester::new(uid, gid);
         let name = accounts.user_name(uid);
-        requester
-            .groups
-            .extend(accounts.groups_of(&name).map(|g| g.gid));
-        requester.groups.insert(USERS_GROUP);
-        let admin = uid == 0
-            || self
-                .admin_group
-                .is_some_and(|g| requester.groups.contains(&g));
-        if admin {
-            requester.groups.insert(ONEADMIN_GROUP);
-        }
-        Caller {
-            requester,
-            ownership: Ownership {
-                uid,
-                gid,
-                uname: name,
-                gname: accounts.group_name(gid),
-            },
-        }
+        let mut groups: std::collections::BTreeSet<u32> =
+            accounts.groups_of(&name).map(|g| g.gid).collect();
+        groups.insert(gid);
+        let admin = uid == 0 || self.admin_group.is_some_and(|g| groups.contains(&g));
+        groups.insert(USERS_GROUP);
+        crate::settings::caller(uid, gid, groups, admin, accounts)
     }
 }
 

@@ -105,19 +105,23 @@ fn remote(bin: wire::Bin, socket: &std::path::Path) -> ExitCode {
     }
 }
 
-/// The body of the `oneimage` binary.
-pub fn main_oneimage() -> ExitCode {
-    let args = match parse::<cli::OneImage>(std::env::args_os()) {
+/// A tool's body: its arguments, the settings, standard output and standard error.
+type Runner<P> = fn(P, &Settings, &mut dyn Write, &mut dyn Write) -> Result<(), Error>;
+
+/// The body of a tool's binary: its command line parsed, then run on the personal pool or sent
+/// to the daemon of the shared one ([`settings::target`]).
+fn main_tool<P: Parser>(bin: wire::Bin, run: Runner<P>) -> ExitCode {
+    let args = match parse::<P>(std::env::args_os()) {
         Ok(args) => args,
         Err(code) => return code,
     };
     let env = Env::from_process();
     if let settings::Target::Shared(socket) = settings::target(&env) {
-        return remote(wire::Bin::Oneimage, &socket);
+        return remote(bin, &socket);
     }
     strata_cli::run_main(&One, || {
-        let settings = Settings::from_process(&Env::from_process());
-        run_image_with(
+        let settings = Settings::from_process(&env);
+        run(
             args,
             &settings,
             &mut std::io::stdout(),
@@ -126,25 +130,14 @@ pub fn main_oneimage() -> ExitCode {
     })
 }
 
+/// The body of the `oneimage` binary.
+pub fn main_oneimage() -> ExitCode {
+    main_tool(wire::Bin::Oneimage, run_image_with)
+}
+
 /// The body of the `onedatastore` binary.
 pub fn main_onedatastore() -> ExitCode {
-    let args = match parse::<cli::OneDatastore>(std::env::args_os()) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let env = Env::from_process();
-    if let settings::Target::Shared(socket) = settings::target(&env) {
-        return remote(wire::Bin::Onedatastore, &socket);
-    }
-    strata_cli::run_main(&One, || {
-        let settings = Settings::from_process(&Env::from_process());
-        run_datastore_with(
-            args,
-            &settings,
-            &mut std::io::stdout(),
-            &mut std::io::stderr(),
-        )
-    })
+    main_tool(wire::Bin::Onedatastore, run_datastore_with)
 }
 
 /// The body of the `strata-oned` binary: serves the shared pool until SIGTERM or SIGINT.

@@ -52,18 +52,10 @@ impl Inputs for LocalInputs {
     }
 
     fn stdin(&mut self) -> Result<Option<String>, Error> {
-        let Some(stdin) = self.stdin.as_mut() else {
-            return Ok(None);
-        };
-        let mut text = String::new();
-        stdin
-            .take(MAX_TEMPLATE)
-            .read_to_string(&mut text)
-            .map_err(|source| Error::Read {
-                path: PathBuf::from("standard input"),
-                source,
-            })?;
-        Ok((!text.is_empty()).then_some(text))
+        match self.stdin.as_mut() {
+            Some(stdin) => read_piped(stdin),
+            None => Ok(None),
+        }
     }
 
     fn open_image(&mut self, _path: &str) -> Result<Option<std::fs::File>, Error> {
@@ -73,6 +65,19 @@ impl Inputs for LocalInputs {
     fn edit(&mut self, text: &str) -> Result<String, Error> {
         edit(text)
     }
+}
+
+/// What standard input holds (at most [`MAX_TEMPLATE`] bytes), `None` when empty.
+pub fn read_piped(stdin: &mut std::io::Stdin) -> Result<Option<String>, Error> {
+    let mut text = String::new();
+    stdin
+        .take(MAX_TEMPLATE)
+        .read_to_string(&mut text)
+        .map_err(|source| Error::Read {
+            path: PathBuf::from("standard input"),
+            source,
+        })?;
+    Ok((!text.is_empty()).then_some(text))
 }
 
 /// The largest template read from standard input.

@@ -88,9 +88,23 @@ impl Settings {
 
 /// The caller of a personal pool: the user, in their groups, with `oneadmin`'s rights.
 pub fn personal_caller(uid: u32, gid: u32, groups: BTreeSet<u32>, accounts: &Accounts) -> Caller {
+    caller(uid, gid, groups, true, accounts)
+}
+
+/// The caller with OS uid `uid`, primary group `gid`, in `groups`, with `oneadmin`'s rights if
+/// `admin`; the names from `accounts`.
+pub fn caller(
+    uid: u32,
+    gid: u32,
+    groups: BTreeSet<u32>,
+    admin: bool,
+    accounts: &Accounts,
+) -> Caller {
     let mut requester = Requester::new(uid, gid);
-    requester.groups = groups;
-    requester.groups.insert(ONEADMIN_GROUP);
+    requester.groups.extend(groups);
+    if admin {
+        requester.groups.insert(ONEADMIN_GROUP);
+    }
     Caller {
         requester,
         ownership: Ownership {

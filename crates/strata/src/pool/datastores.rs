@@ -35,7 +35,8 @@ const DS_MADS: [&str; 1] = ["fs"];
 /// The transfer drivers a datastore may name; strata's instances read images in place.
 const TM_MADS: [&str; 4] = ["local", "shared", "ssh", "qcow2"];
 
-fn datastore_auth(ds: &DatastoreRecord) -> ObjectAuth {
+/// A datastore as an authorisation object.
+pub(super) fn datastore_auth(ds: &DatastoreRecord) -> ObjectAuth {
     ObjectAuth {
         kind: ObjectKind::Datastore,
         oid: Some(ds.id),
@@ -52,6 +53,19 @@ fn refused(method: DatastoreMethod, caller: &Caller, refusal: DatastoreRefusal) 
         uid: caller.requester.uid,
         refusal,
     })
+}
+
+/// Refuses the request unless the caller may `op` the datastore.
+fn allowed(
+    caller: &Caller,
+    ds: &DatastoreRecord,
+    op: Operation,
+    method: DatastoreMethod,
+) -> PoolResult<()> {
+    AuthRequest::new(&caller.requester)
+        .add(op, &datastore_auth(ds))
+        .check()
+        .map_err(|e| refused(method, caller, DatastoreRefusal::Auth(e.into())))
 }
 
 fn find<'d>(
@@ -95,10 +109,7 @@ impl Pool {
         let m = DatastoreMethod::Info;
         let db = self.current()?;
         let ds = find(&db, caller, id, m)?;
-        AuthRequest::new(&caller.requester)
-            .add(Operation::UseNoLock, &datastore_auth(ds))
-            .check()
-            .map_err(|e| refused(m, caller, DatastoreRefusal::Auth(e.into())))?;
+        allowed(caller, ds, Operation::UseNoLock, m)?;
         self.info(&db, ds)
     }
 
@@ -196,10 +207,7 @@ impl Pool {
         let m = DatastoreMethod::Delete;
         self.change(|db| {
             let ds = find(db, caller, id, m)?;
-            AuthRequest::new(&caller.requester)
-                .add(Operation::Admin, &datastore_auth(ds))
-                .check()
-                .map_err(|e| refused(m, caller, DatastoreRefusal::Auth(e.into())))?;
+            allowed(caller, ds, Operation::Admin, m)?;
             if db.images.iter().any(|i| i.datastore_id == id) {
                 return Err(refused(m, caller, DatastoreRefusal::NotEmpty { id }));
             }
@@ -214,10 +222,7 @@ impl Pool {
         let m = DatastoreMethod::Enable;
         self.change(|db| {
             let ds = find(db, caller, id, m)?;
-            AuthRequest::new(&caller.requester)
-                .add(Operation::Manage, &datastore_auth(ds))
-                .check()
-                .map_err(|e| refused(m, caller, DatastoreRefusal::Auth(e.into())))?;
+            allowed(caller, ds, Operation::Manage, m)?;
             if ds.ds_type != DatastoreType::System {
                 return Err(refused(m, caller, DatastoreRefusal::OnlySystemEnable));
             }
@@ -237,10 +242,7 @@ impl Pool {
         let m = DatastoreMethod::Rename;
         self.change(|db| {
             let ds = find(db, caller, id, m)?;
-            AuthRequest::new(&caller.requester)
-                .add(Operation::Manage, &datastore_auth(ds))
-                .check()
-                .map_err(|e| refused(m, caller, DatastoreRefusal::Auth(e.into())))?;
+            allowed(caller, ds, Operation::Manage, m)?;
             if ds.name == name {
                 return Ok(());
             }
@@ -346,10 +348,7 @@ impl Pool {
         let m = DatastoreMethod::Update;
         self.change(|db| {
             let ds = find(db, caller, id, m)?;
-            AuthRequest::new(&caller.requester)
-                .add(Operation::Admin, &datastore_auth(ds))
-                .check()
-                .map_err(|e| refused(m, caller, DatastoreRefusal::Auth(e.into())))?;
+            allowed(caller, ds, Operation::Admin, m)?;
             if let Some(ds) = db.datastore_mut(id) {
                 if append {
                     for a in template.iter() {

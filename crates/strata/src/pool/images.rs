@@ -5,15 +5,17 @@ use std::path::{Path, PathBuf};
 
 use strata_model::OneName;
 use strata_model::one::{
-    AttrName, AuthRequest, Caller, CloneTarget, Command, DatastoreFacts, DatastoreRecord,
+    AttrName, AuthRequest, Caller, CloneTarget, Command, Created, DatastoreFacts, DatastoreRecord,
     DatastoreType, DiskType, DriverOp, Effect, ImageRecord, ImageState, ImageType, LockLevel,
     LockRecord, LockRequest, Method, NewImage, ObjectAuth, ObjectKind, ObjectLock, Operation,
-    Origin, Permissions, Refusal, Snapshots, Template, allocate, check_chmod, perform, transition,
+    Origin, Ownership, Permissions, Refusal, Snapshots, Template, allocate, check_chmod, perform,
+    transition,
 };
 use strata_store::pool::source_name;
 use strata_store::{Job, JobOp, PoolDb};
 
 use super::data::{self, Filled};
+use super::datastores::datastore_auth;
 use super::{Pool, PoolError, PoolResult, find_image};
 use crate::progress::Progress;
 
@@ -126,18 +128,7 @@ fn template_size(template: &Template) -> Result<u64, Refusal> {
         })
 }
 
-/// The datastore `id` as an authorisation object.
-fn datastore_auth(ds: &DatastoreRecord) -> ObjectAuth {
-    ObjectAuth {
-        kind: ObjectKind::Datastore,
-        oid: Some(ds.id),
-        uid: ds.owner.uid,
-        gid: ds.owner.gid,
-        perms: ds.perms,
-        lock: LockLevel::None,
-    }
-}
-
+/// Seconds since the epoch.
 pub(super) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -202,6 +193,59 @@ enum Fill {
 }
 
 impl Pool {
+    /// A new image's record as `ImagePool::allocate` makes it: the caller's, with the policy's
+    /// permissions, in `ds`, in the state `created` says, with no data yet.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the facts of a new image, each distinct"
+    )]
+    fn new_record(
+        &self,
+        id: u32,
+        owner: &Ownership,
+        name: &str,
+        (image_type, disk_type): (ImageType, DiskType),
+        created: &Created,
+        ds: &DatastoreRecord,
+        template: Template,
+    ) -> ImageRecord {
+        ImageRecord {
+            id,
+            owner: owner.clone(),
+            name: name.to_owned(),
+            lock: None,
+            perms: Permissions::for_new_object(
+                self.policy.umask,
+                owner.uid,
+                owner.gid,
+                self.policy.enable_other_permissions,
+            ),
+            image_type,
+            disk_type,
+            persistent: created.persistent,
+            regtime: now(),
+            modtime: 0,
+            source: String::new(),
+            path: String::new(),
+            format: String::new(),
+            fs: String::new(),
+            size_mb: 0,
+            state: created.state,
+            prev_state: created.state,
+            running_vms: created.running_vms,
+            cloning_ops: 0,
+            cloning_id: -1,
+            target_snapshot: -1,
+            datastore_id: ds.id,
+            datastore: ds.name.clone(),
+            vms: Vec::new(),
+            clones: Vec::new(),
+            app_clones: Vec::new(),
+            template,
+            snapshots: Snapshots::default(),
+        }
+    }
+
     /// `one.image.allocate`: checks the request as OpenNebula does, records the image LOCKED,
     /// then puts its data in the datastore (copy, decompress, or mkfs) and makes it READY; a
     /// copy that fails leaves the image in ERROR with the reason (see [`CreatedImage`]).
@@ -344,39 +388,21 @@ impl Pool {
             }
             let id = db.take_image_id();
             let record = ImageRecord {
-                id,
-                owner: owner.clone(),
-                name: name.as_str().to_owned(),
-                lock: None,
-                perms: Permissions::for_new_object(
-                    self.policy.umask,
-                    owner.uid,
-                    owner.gid,
-                    self.policy.enable_other_permissions,
-                ),
-                image_type,
-                disk_type,
-                persistent: created.persistent,
-                regtime,
-                modtime: 0,
                 source: source.clone(),
                 path: path.clone(),
                 format: format.clone(),
                 fs: fs.clone(),
                 size_mb: plan.size_mb,
-                state: created.state,
-                prev_state: created.state,
-                running_vms: created.running_vms,
-                cloning_ops: 0,
-                cloning_id: -1,
-                target_snapshot: -1,
-                datastore_id: ds.id,
-                datastore: ds.name.clone(),
-                vms: Vec::new(),
-                clones: Vec::new(),
-                app_clones: Vec::new(),
-                template: template.clone(),
-                snapshots: Snapshots::default(),
+                regtime,
+                ..self.new_record(
+                    id,
+                    &owner,
+                    name.as_str(),
+                    (image_type, disk_type),
+                    &created,
+                    &ds,
+                    template.clone(),
+                )
             };
             db.insert_image(record);
             let target = source_name(id);
@@ -628,39 +654,20 @@ impl Pool {
             let mut template = source.template.clone();
             template.remove("ERROR");
             let record = ImageRecord {
-                id: new_id,
-                owner: owner.clone(),
-                name: name.as_str().to_owned(),
-                lock: None,
-                perms: Permissions::for_new_object(
-                    self.policy.umask,
-                    owner.uid,
-                    owner.gid,
-                    self.policy.enable_other_permissions,
-                ),
-                image_type: source.image_type,
-                disk_type: source.disk_type,
-                persistent: created.persistent,
-                regtime: now(),
-                modtime: 0,
-                source: String::new(),
                 path: source.source.clone(),
                 format: source.format.clone(),
                 fs: source.fs.clone(),
                 size_mb: source.size_mb,
-                state: created.state,
-                prev_state: created.state,
-                running_vms: 0,
-                cloning_ops: 0,
                 cloning_id: i64::from(id),
-                target_snapshot: -1,
-                datastore_id: ds.id,
-                datastore: ds.name.clone(),
-                vms: Vec::new(),
-                clones: Vec::new(),
-                app_clones: Vec::new(),
-                template,
-                snapshots: Snapshots::default(),
+                ..self.new_record(
+                    new_id,
+                    &owner,
+                    name.as_str(),
+                    (source.image_type, source.disk_type),
+                    &created,
+                    &ds,
+                    template,
+                )
             };
             db.insert_image(record);
             let target = source_name(new_id);
