@@ -21,6 +21,7 @@ pub mod render;
 pub mod resolve;
 pub mod run;
 pub mod settings;
+pub mod xmlrpc;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
