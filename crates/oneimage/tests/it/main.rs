@@ -12,3 +12,4 @@ mod sandbox;
 mod datastores;
 mod images;
 mod pyone;
+mod xmlrpc;
