@@ -168,6 +168,9 @@ pub enum DecodeError {
         /// The size given or read so far.
         size: usize,
     },
+    /// More than [`MAX_NODES`] XML nodes.
+    #[error("Too many XML nodes (more than {MAX_NODES})")]
+    TooManyNodes,
     /// Values nested deeper than [`MAX_DEPTH`].
     #[error("Nested data structure too deep (more than {MAX_DEPTH} levels)")]
     TooDeep,
@@ -177,7 +180,7 @@ pub enum DecodeError {
     /// Not UTF-8.
     #[error("The XML is not UTF-8")]
     NotUtf8,
-    /// Not well-formed XML, a DOCTYPE, or over [`MAX_NODES`] (the XML parser's words).
+    /// Not well-formed XML, or a DOCTYPE (the XML parser's words).
     #[error("{0}")]
     Xml(String),
     /// Well-formed XML that is not an XML-RPC call or response.
@@ -189,9 +192,10 @@ impl DecodeError {
     /// The fault code xmlrpc-c answers this with.
     pub fn fault_code(&self) -> i32 {
         match self {
-            DecodeError::TooLarge { .. } | DecodeError::TooDeep | DecodeError::TooManyParams => {
-                fault::LIMIT_EXCEEDED
-            }
+            DecodeError::TooLarge { .. }
+            | DecodeError::TooManyNodes
+            | DecodeError::TooDeep
+            | DecodeError::TooManyParams => fault::LIMIT_EXCEEDED,
             DecodeError::NotUtf8 | DecodeError::Xml(_) | DecodeError::Structure(_) => fault::PARSE,
         }
     }
@@ -220,8 +224,10 @@ fn parse_document(bytes: &[u8]) -> Result<roxmltree::Document<'_>, DecodeError> 
         nodes_limit: MAX_NODES,
         ..roxmltree::ParsingOptions::default()
     };
-    roxmltree::Document::parse_with_options(text, options)
-        .map_err(|e| DecodeError::Xml(e.to_string()))
+    roxmltree::Document::parse_with_options(text, options).map_err(|e| match e {
+        roxmltree::Error::NodesLimitReached => DecodeError::TooManyNodes,
+        e => DecodeError::Xml(e.to_string()),
+    })
 }
 
 /// The element children of `node`; any non-whitespace text between them is an error.
