@@ -1,3 +1,6 @@
+//! The codec: round trips of every type, xmlrpc-c's bytes, what Python's xmlrpc.client sends,
+//! and the refusals of hostile requests.
+
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use super::*;
