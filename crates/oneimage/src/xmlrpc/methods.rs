@@ -606,6 +606,9 @@ fn run(
                 return Err(refused(code::RPC_API, method, "Wrong update type", raw));
             }
             let template = template(text, method)?;
+            if !caller.requester.is_admin() {
+                guard_dirs(endpoint, id, &template, append == 1, method, raw)?;
+            }
             pool.update_datastore(caller, id, &template, append == 1)?;
             Ok(Value::Int(raw))
         }
@@ -657,6 +660,47 @@ fn current_image_perms(endpoint: &Endpoint, id: u32) -> Permissions {
         .ok()
         .and_then(|db| db.image(id).map(|i| i.perms))
         .unwrap_or(Permissions::NONE)
+}
+
+/// The datastore attributes the PATH guard ([`check_path`]) reads.
+const GUARD_ATTRIBUTES: [&str; 2] = ["SAFE_DIRS", "RESTRICTED_DIRS"];
+
+/// A non-administrator may not change the attributes the PATH guard reads, even on a datastore
+/// they administer (OpenNebula keeps such attributes for `oneadmin` with its restricted
+/// attributes: `PoolObjectSQL::replace_template`'s text, framed as `SharedAPI::update` frames
+/// it, INTERNAL).
+fn guard_dirs(
+    endpoint: &Endpoint,
+    id: u32,
+    update: &Template,
+    append: bool,
+    method: &str,
+    raw: i32,
+) -> Result<(), CallError> {
+    let Ok(db) = endpoint.pool().store().read() else {
+        return Ok(());
+    };
+    // A missing datastore: the pool answers that.
+    let Some(ds) = db.datastore(id) else {
+        return Ok(());
+    };
+    for name in GUARD_ATTRIBUTES {
+        let old = ds.template.get(name);
+        let new = match update.get(name) {
+            Some(v) => Some(v),
+            None if append => old,
+            None => None,
+        };
+        if new != old {
+            return Err(refused(
+                code::INTERNAL,
+                method,
+                format!("Cannot update template. Tried to change restricted attribute: {name}"),
+                raw,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The text the `fs` datastore driver's `cp` gives when a PATH is in a restricted directory

@@ -690,6 +690,45 @@ fn paths_of_non_admins_must_be_in_safe_dirs() {
             (refusal(&private_file), 0x2000)
         );
     }
+    // Nor may she widen the safe directories of a datastore she administers.
+    fx.ok("one.datastore.chown", vec![int(1), int(4242), int(-1)]);
+    fx.ok(
+        "one.datastore.chmod",
+        vec![
+            int(1),
+            int(1),
+            int(1),
+            int(1),
+            int(-1),
+            int(-1),
+            int(-1),
+            int(1),
+            int(-1),
+            int(-1),
+        ],
+    );
+    let widen = |template: &str, append: i32| {
+        fx.call(
+            "alice:alice",
+            "one.datastore.update",
+            vec![int(1), s(template), int(append)],
+        )
+    };
+    assert_eq!(
+        failure(&widen("SAFE_DIRS=\"/\"", 1)),
+        (
+            "[one.datastore.update] Cannot update template. Tried to change restricted \
+             attribute: SAFE_DIRS"
+                .to_owned(),
+            0x2000
+        )
+    );
+    assert_eq!(
+        failure(&widen("LABEL=x", 0)).1,
+        0x2000,
+        "a replace drops them"
+    );
+    assert!(success(&widen("LABEL=x", 1)).is_some());
     let file = safe.path().join("disk.raw");
     let answer = alice(format!("NAME=a\nPATH=\"{}\"", file.display()));
     let id = success(&answer).unwrap_or_else(|| panic!("alice's image in /var/tmp: {answer:?}"));
