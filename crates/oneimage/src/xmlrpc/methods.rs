@@ -510,13 +510,8 @@ fn run(
                 Ok(to) => apply(ImageAction::Chtype(to)),
                 Err(_) => {
                     // `Image::str_to_type` gives no type: oned finds the image, then refuses.
-                    pool.image(caller, id).map_err(|e| match e {
-                        PoolError::Image(mut r) => {
-                            r.method = Method::Chtype;
-                            PoolError::Image(r)
-                        }
-                        e => e,
-                    })?;
+                    pool.image(caller, id)
+                        .map_err(|e| as_method(e, Method::Chtype))?;
                     Err(PoolError::Image(RequestError {
                         method: Method::Chtype,
                         uid: caller.requester.uid,
@@ -558,7 +553,16 @@ fn run(
         "one.image.lock" => {
             let (raw, id) = image_id()?;
             let level = args.int(2)?;
-            args.opt_bool(3)?;
+            if args.opt_bool(3)? {
+                // `test`: a locked image is refused with its lock's time as the whole message
+                // (`PoolObjectSQL::test_lock_db`), once the caller may see it.
+                let image = pool
+                    .image(caller, id)
+                    .map_err(|e| as_method(e, Method::Lock))?;
+                if let Some(lock) = image.lock {
+                    return Err(refused(code::ACTION, method, lock.time, raw));
+                }
+            }
             let request = LockRequest::from_code(i64::from(level)).map_err(|e| {
                 PoolError::Image(RequestError {
                     method: Method::Lock,
@@ -647,6 +651,17 @@ fn run(
             code: fault::NO_SUCH_METHOD,
             message: format!("Method '{method}' not defined"),
         }),
+    }
+}
+
+/// A refusal of `one.image.info` (the pool's read of an image) as one of `method`.
+fn as_method(e: PoolError, method: Method) -> PoolError {
+    match e {
+        PoolError::Image(mut r) => {
+            r.method = method;
+            PoolError::Image(r)
+        }
+        e => e,
     }
 }
 

@@ -515,7 +515,19 @@ fn image_methods_change_the_pool() {
         "{}",
         info(&fx)
     );
-    assert!(failure(&fx.admin("one.image.lock", vec![int(id), int(9)])).1 != 0);
+    let (message, code) =
+        failure(&fx.admin("one.image.lock", vec![int(id), int(2), Value::Bool(true)]));
+    assert_eq!(code, 0x800);
+    assert!(
+        message
+            .strip_prefix("[one.image.lock] ")
+            .is_some_and(|t| t.parse::<i64>().is_ok()),
+        "the lock's time: {message}"
+    );
+    assert_eq!(
+        failure(&fx.admin("one.image.lock", vec![int(id), int(9)])).1,
+        0x800
+    );
     fx.ok("one.image.unlock", vec![int(id)]);
     let clone = fx.ok("one.image.clone", vec![int(id), s("copy"), int(1)]);
     let Value::Int(clone) = clone else {
