@@ -228,6 +228,11 @@ got = (p.OWNER_U, p.OWNER_M, p.OWNER_A, p.GROUP_U, p.GROUP_M, p.GROUP_A,
 assert got == (1, 1, 0, 1, 0, 0, 0, 0, 0), got
 assert image.NAME == "pyone-data", image.NAME
 
+# A nested dict goes as an XML template (<TEMPLATE><LABEL><![CDATA[x & y]]></LABEL></TEMPLATE>).
+one.image.update(image_id, {"TEMPLATE": {"LABEL": "x & y"}}, 1)
+label = one.image.info(image_id).TEMPLATE.get("LABEL")
+assert label == "x & y", repr(label)
+
 assert one.image.delete(image_id) == image_id
 try:
     one.image.info(image_id)
