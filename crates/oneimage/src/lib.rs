@@ -26,6 +26,7 @@ pub mod resolve;
 pub mod run;
 pub mod settings;
 pub mod wire;
+pub mod xmlrpc;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 /// A fuzz target's body: the function of `strata_disk::fuzzing`, `strata_oci::fuzzing`,
-/// `strata_model::fuzzing` or `strata_build::imagefile::fuzzing` that its `fuzz_target!` calls.
+/// `strata_model::fuzzing`, `strata_build::imagefile::fuzzing` or `oneimage::xmlrpc::fuzzing`
+/// that its `fuzz_target!` calls.
 pub struct Body {
     /// The target's name, as `fuzz/Cargo.toml` names its `[[bin]]`.
     pub target: &'static str,
@@ -50,6 +51,7 @@ pub const BODIES: &[Body] = &[
     body!("sif_parse" => strata_oci::fuzzing::parse_sif),
     body!("pcocc_record" => strata_model::fuzzing::parse_record),
     body!("imagefile" => strata_build::imagefile::fuzzing::parse),
+    body!("xmlrpc_request" => oneimage::xmlrpc::fuzzing::request),
 ];
 
 /// One target's replay: its body and its saved inputs (possibly none).

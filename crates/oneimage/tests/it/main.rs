@@ -15,3 +15,4 @@ mod datastores;
 mod images;
 mod lifecycle;
 mod pyone;
+mod xmlrpc;
