@@ -58,9 +58,30 @@ pub struct StrataOned {
     /// Members of this group act as oneadmin (as root does).
     #[arg(long, default_value = "oneadmin")]
     pub admin_group: String,
+    /// Where OpenNebula's XML-RPC API listens, for pyone programs (`off`: nowhere). Loopback
+    /// only: the sessions' passwords travel in clear.
+    #[arg(long, default_value = "127.0.0.1:2633")]
+    pub xmlrpc: String,
+    /// The XML-RPC users' password file (`name:bcrypt-hash` lines).
+    #[arg(long, default_value = "/etc/strata/one_auth")]
+    pub users: std::path::PathBuf,
     /// Logs each request (-v), and more (-vv).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Instead of serving: sets a user's XML-RPC password.
+    #[command(subcommand)]
+    pub command: Option<OnedCommand>,
+}
+
+/// What `strata-oned` does instead of serving.
+#[derive(Debug, Subcommand)]
+pub enum OnedCommand {
+    /// Sets USER's XML-RPC password (read from standard input, one line) in the `--users` file;
+    /// USER must be an account of this machine.
+    Passwd {
+        /// The user.
+        user: String,
+    },
 }
 
 /// The subcommands of `oneimage`.

@@ -257,8 +257,11 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
 /// user), binds the socket and serves until SIGTERM or SIGINT.
 pub fn run(args: &crate::cli::StrataOned) -> Result<(), Error> {
     let _ = strata_cli::init_logging(args.verbose.saturating_add(1));
-    let stop = strata_cli::interrupt::install().map_err(Error::Output)?;
     let accounts = Accounts::read();
+    if let Some(crate::cli::OnedCommand::Passwd { user }) = &args.command {
+        return passwd(&args.users, user, &accounts);
+    }
+    let stop = strata_cli::interrupt::install().map_err(Error::Output)?;
     let uid = rustix::process::getuid().as_raw();
     let gid = rustix::process::getgid().as_raw();
     let owner = Ownership {
@@ -281,17 +284,75 @@ pub fn run(args: &crate::cli::StrataOned) -> Result<(), Error> {
     let pool = Pool::open_or_init(&args.pool, crate::settings::opennebula_policy(), |store| {
         crate::settings::bootstrap_datastores(store, &owner)
     })?;
+    let admin_group = accounts.group_named(&args.admin_group).map(|g| g.gid);
     let daemon = Arc::new(Daemon {
-        pool,
+        pool: pool.clone(),
         pool_dir: args.pool.clone(),
-        admin_group: accounts.group_named(&args.admin_group).map(|g| g.gid),
+        admin_group,
     });
     let listener = bind(&args.socket).map_err(|source| Error::Read {
         path: args.socket.clone(),
         source,
     })?;
+    let xmlrpc_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let xmlrpc = if args.xmlrpc == "off" {
+        None
+    } else {
+        let users = match crate::xmlrpc::Users::load(&args.users) {
+            Ok(users) => users,
+            Err(e) => {
+                tracing::warn!("no XML-RPC user can log in: {e}");
+                crate::xmlrpc::Users::default()
+            }
+        };
+        let endpoint = Arc::new(crate::xmlrpc::Endpoint::new(
+            pool,
+            users,
+            accounts,
+            admin_group,
+        ));
+        let tcp = std::net::TcpListener::bind(&args.xmlrpc).map_err(|source| Error::Read {
+            path: PathBuf::from(&args.xmlrpc),
+            source,
+        })?;
+        tracing::info!(address = %args.xmlrpc, "serving XML-RPC");
+        let stop = Arc::clone(&xmlrpc_stop);
+        Some(std::thread::spawn(move || {
+            crate::xmlrpc::serve(tcp, endpoint, stop)
+        }))
+    };
     tracing::info!(pool = %args.pool.display(), socket = %args.socket.display(), "serving");
-    serve_unix(&listener, &daemon, &stop).map_err(Error::Output)?;
+    let served = serve_unix(&listener, &daemon, &stop);
+    xmlrpc_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(thread) = xmlrpc {
+        let _ = thread.join();
+    }
     let _ = std::fs::remove_file(&args.socket);
-    Ok(())
+    served.map_err(Error::Output)
+}
+
+/// `strata-oned passwd USER`: the password from standard input's first line.
+fn passwd(users: &Path, user: &str, accounts: &Accounts) -> Result<(), Error> {
+    if accounts.user_named(user).is_none() {
+        return Err(Error::NotFound {
+            message: format!("USER named {user} not found."),
+        });
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|source| Error::Read {
+            path: PathBuf::from("standard input"),
+            source,
+        })?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if let Some(dir) = users.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Read {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    crate::xmlrpc::Users::set_password(users, user, password).map_err(|e| Error::Argument {
+        message: e.to_string(),
+    })
 }

@@ -55,10 +55,12 @@ fn bin(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_oneimage")).with_file_name(name)
 }
 
-/// A daemon on a pool and socket in a temporary directory others can reach.
+/// A daemon on a pool and socket in a temporary directory others can reach, with its XML-RPC
+/// endpoint on a free loopback port and `strata-ann`'s password `ann-secret`.
 struct Served {
     dir: tempfile::TempDir,
     daemon: Child,
+    port: u16,
 }
 
 impl Served {
@@ -66,10 +68,31 @@ impl Served {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let socket = dir.path().join("one.sock");
+        let users = dir.path().join("one_auth");
+        let mut passwd = Command::new(bin("strata-oned"))
+            .args(["--users", users.to_str().unwrap(), "passwd", "strata-ann"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        passwd
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"ann-secret\n")
+            .unwrap();
+        assert!(passwd.wait().unwrap().success());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let daemon = Command::new(bin("strata-oned"))
             .args(["--pool", dir.path().join("pool").to_str().unwrap()])
             .args(["--socket", socket.to_str().unwrap()])
             .args(["--admin-group", "strata-admins"])
+            .args(["--users", users.to_str().unwrap()])
+            .args(["--xmlrpc", &format!("127.0.0.1:{port}")])
             .spawn()
             .unwrap();
         let started = Instant::now();
@@ -80,7 +103,7 @@ impl Served {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Served { dir, daemon }
+        Served { dir, daemon, port }
     }
 
     fn socket(&self) -> PathBuf {
@@ -333,5 +356,51 @@ fn a_shared_pool_holds_every_permission_rule_between_users() {
         "{shown}"
     );
     ok(Some(ann), "oneimage", &["delete", "mine"]);
+
+    // A pyone program speaks to the same pool as ann, through the daemon's XML-RPC endpoint;
+    // a wrong password is refused.
+    if strata_testkit::peers::peer(
+        "shared pool, pyone",
+        "pyone",
+        strata_testkit::venv::imports("pyone"),
+    ) {
+        let program = format!(
+            r#"
+import pyone
+one = pyone.OneServer("http://127.0.0.1:{port}/RPC2", session="strata-ann:ann-secret")
+i = one.image.allocate({{"NAME": "from-pyone", "TYPE": "DATABLOCK", "SIZE": "2"}}, 1)
+one.image.chmod(i, 1, 1, 0, 1, 0, 0, 0, 0, 0)
+assert one.image.info(i).PERMISSIONS.GROUP_U == 1
+bad = pyone.OneServer("http://127.0.0.1:{port}/RPC2", session="strata-ann:wrong")
+try:
+    bad.imagepool.info(-2, -1, -1)
+    raise SystemExit("a wrong password was accepted")
+except pyone.OneAuthenticationException:
+    pass
+print(i)
+"#,
+            port = served.port
+        );
+        let out = Command::new(strata_testkit::venv::python())
+            .args(["-c", &program])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let shown = ok(Some(ann), "oneimage", &["show", &id, "-x"]);
+        assert!(
+            shown.contains("<NAME><![CDATA[from-pyone]]></NAME>")
+                || shown.contains("<NAME>from-pyone</NAME>"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(&format!("<UID>{}</UID>", ann.uid)),
+            "{shown}"
+        );
+    }
     assert!(ok(None, "oneimage", &["verify"]).contains("is consistent"));
 }
