@@ -404,3 +404,206 @@ print(i)
     }
     assert!(ok(None, "oneimage", &["verify"]).contains("is consistent"));
 }
+
+/// The state an image is put in before a row of the state table runs.
+#[derive(Clone, Copy, Debug)]
+enum Start {
+    Ready,
+    Disabled,
+    Error,
+    Used,
+    UsedPers,
+}
+
+#[test]
+fn every_reachable_row_of_the_state_table_through_the_daemon() {
+    let root = strata_store::fsutil::is_root();
+    if !strata_testkit::peers::peer("state table", "root (to add test users)", root) {
+        return;
+    }
+    let ann = user("strata-ann", true);
+    let served = Served::start();
+    let tmp = served.dir.path().to_owned();
+    // A gzip file that is not one: a create from it ends in ERROR.
+    let bad = tmp.join("bad.gz");
+    std::fs::write(&bad, b"\x1f\x8b\x08\x00 not gzip").unwrap();
+    std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = |args: &[&str]| served.as_user(Some(ann), "oneimage", args, &tmp);
+    let mut n = 0;
+    let mut image = |start: Start| -> String {
+        n += 1;
+        let name = format!("i{n}");
+        let mut create = vec!["create", "-d", "1", "--name", &name];
+        let path = bad.to_str().unwrap().to_owned();
+        match start {
+            Start::Error => create.extend(["--path", &path]),
+            Start::UsedPers => create.extend(["--size", "1", "--persistent"]),
+            _ => create.extend(["--size", "1"]),
+        }
+        let (out, _, _) = run(&create);
+        let id = out.trim().strip_prefix("ID: ").unwrap().to_owned();
+        match start {
+            Start::Disabled => assert_eq!(run(&["disable", &id]).2, 0),
+            Start::Used | Start::UsedPers => assert_eq!(run(&["instance-start", &id]).2, 0),
+            Start::Ready | Start::Error => {}
+        }
+        id
+    };
+    let state = |id: &str| -> String {
+        let (out, _, _) = run(&["list", "--csv", "--no-header", "-l", "ID,STAT,RVMS"]);
+        out.lines()
+            .find(|l| l.starts_with(&format!("{id},")))
+            .unwrap_or_else(|| panic!("image {id} is gone: {out}"))
+            .to_owned()
+    };
+    // (start, command, its refusal or "" when allowed, the ID,STAT,RVMS line after).
+    let rows: &[(Start, &[&str], &str, &str)] = &[
+        (Start::Disabled, &["enable"], "", "rdy,0"),
+        (Start::Error, &["enable"], "", "rdy,0"),
+        (Start::Ready, &["enable"], "", "rdy,0"),
+        (
+            Start::Used,
+            &["enable"],
+            "[one.image.enable] Could not enable image: Image cannot be in state USED.",
+            "used,1",
+        ),
+        (Start::Ready, &["disable"], "", "disa,0"),
+        (Start::Error, &["disable"], "", "disa,0"),
+        (Start::Disabled, &["disable"], "", "disa,0"),
+        (
+            Start::UsedPers,
+            &["disable"],
+            "[one.image.enable] Could not disable image: Image cannot be in state USED.",
+            "used,1",
+        ),
+        (Start::Ready, &["persistent"], "", "rdy,0"),
+        (Start::Disabled, &["persistent"], "", "disa,0"),
+        (Start::Error, &["persistent"], "", "err,0"),
+        (
+            Start::Used,
+            &["persistent"],
+            "[one.image.persistent] Could not make image persistent: Image cannot be in state USED.",
+            "used,1",
+        ),
+        (
+            Start::UsedPers,
+            &["nonpersistent"],
+            "[one.image.persistent] Could not make image non-persistent: Image cannot be in state USED.",
+            "used,1",
+        ),
+        (
+            Start::Used,
+            &["delete"],
+            "[one.image.delete] Cannot delete IMAGE. There are 1 VMs using it.",
+            "used,1",
+        ),
+        (
+            Start::UsedPers,
+            &["delete"],
+            "[one.image.delete] Cannot delete IMAGE. There are 1 VMs using it.",
+            "used,1",
+        ),
+        (Start::Ready, &["chtype", "DATABLOCK"], "", "rdy,0"),
+        (Start::UsedPers, &["chtype", "DATABLOCK"], "", "used,1"),
+        (Start::Ready, &["instance-start"], "", "used,1"),
+        (Start::Used, &["instance-start"], "", "used,2"),
+        (
+            Start::Disabled,
+            &["instance-start"],
+            "Cannot acquire image {id}, it is in state: DISABLED",
+            "disa,0",
+        ),
+        (
+            Start::Error,
+            &["instance-start"],
+            "Cannot acquire image {id}, it is in state: ERROR",
+            "err,0",
+        ),
+        (
+            Start::UsedPers,
+            &["instance-start"],
+            "Cannot acquire image {id}, it is persistent and already in use",
+            "used,1",
+        ),
+        (
+            Start::Disabled,
+            &["clone"],
+            "[one.image.clone] Error allocating a new image. Cannot clone image in state: DISABLED",
+            "disa,0",
+        ),
+        (
+            Start::Error,
+            &["clone"],
+            "[one.image.clone] Error allocating a new image. Cannot clone image in state: ERROR",
+            "err,0",
+        ),
+        (
+            Start::UsedPers,
+            &["clone"],
+            "[one.image.clone] Error allocating a new image. Cannot clone image in state: USED",
+            "used,1",
+        ),
+        (Start::Ready, &["clone"], "", "rdy,0"),
+        (Start::Used, &["clone"], "", "used,1"),
+        (
+            Start::Disabled,
+            &["snapshot-revert", "0"],
+            "[one.image.snapshotrevert] Cannot revert to snapshot in state DISABLED",
+            "disa,0",
+        ),
+        (Start::Ready, &["delete"], "", ""),
+        (Start::Disabled, &["delete"], "", ""),
+        (Start::Error, &["delete"], "", ""),
+    ];
+    for (start, command, refusal, after) in rows {
+        let id = image(*start);
+        // The image's id goes after the command's name, then its other arguments.
+        let mut args: Vec<String> = vec![command[0].to_owned(), id.clone()];
+        args.extend(command[1..].iter().map(|a| (*a).to_owned()));
+        if command[0] == "clone" {
+            args.push(format!("copy-of-{id}"));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (out, err, code) = run(&args);
+        let refusal = refusal.replace("{id}", &id);
+        if refusal.is_empty() {
+            assert_eq!(code, 0, "{start:?} {command:?}: {out}{err}");
+        } else {
+            assert_ne!(code, 0, "{start:?} {command:?}: {out}");
+            assert_eq!(err.trim_end(), refusal, "{start:?} {command:?}");
+        }
+        if after.is_empty() {
+            let (listed, _, _) = run(&["list", "--csv", "--no-header", "-l", "ID"]);
+            assert!(
+                !listed.lines().any(|l| l == id),
+                "{start:?} {command:?}: still listed"
+            );
+        } else {
+            assert_eq!(state(&id), format!("{id},{after}"), "{start:?} {command:?}");
+        }
+    }
+    // Releases: the last instance of an image returns it to READY; a failed VM puts a
+    // persistent image in ERROR.
+    let (listed, _, _) = run(&["instance-list"]);
+    for line in listed.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let pers = state(fields[1]);
+        let failed = pers.ends_with("used,1") && fields[1].parse::<u32>().unwrap() % 2 == 0;
+        let mut stop = vec!["instance-stop", fields[0]];
+        if failed {
+            stop.push("--failed");
+        }
+        assert_eq!(run(&stop).2, 0, "{line}");
+    }
+    let (listed, _, _) = run(&["list", "--csv", "--no-header", "-l", "ID,STAT,RVMS"]);
+    for line in listed.lines() {
+        assert!(line.ends_with(",0"), "every instance released: {listed}");
+        assert!(!line.contains(",used,"), "{listed}");
+    }
+    assert!(
+        served
+            .as_user(None, "oneimage", &["verify"], &tmp)
+            .0
+            .contains("is consistent")
+    );
+}

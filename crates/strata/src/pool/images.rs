@@ -869,7 +869,7 @@ impl Pool {
                     record.lock = None;
                 }
             }
-            if record == image {
+            if record == image && remove.is_none() {
                 return Ok((Effect::NoOp, None));
             }
             match remove {
