@@ -183,6 +183,13 @@ const REQUIREMENTS: &[Requirement] = &[
         why: "kernel and initramfs of strata-build's build VM (RUN, COPY, mkfs in a guest)",
     },
     Requirement {
+        name: "mkfs.xfs",
+        check: Check::Runs(&["mkfs.xfs", "-V"]),
+        install: Install::Apt("xfsprogs"),
+        why: "oneimage create --fs xfs makes an empty datablock's file system on the host, as \
+              OpenNebula's fs driver does (and xfs_db reads it back in the tests)",
+    },
+    Requirement {
         name: "debugfs",
         check: Check::Runs(&["debugfs", "-V"]),
         install: Install::Apt("e2fsprogs"),

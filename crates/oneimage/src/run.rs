@@ -700,6 +700,12 @@ pub fn edit(text: &str) -> Result<String, Error> {
         .prefix("one_template")
         .tempfile()
         .map_err(|e| fail(format!("Cannot create a temporary file: {e}")))?;
+    // A last line ends with a newline, so that an editor (or a script) appends on a line of
+    // its own.
+    let mut text = text.to_owned();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
     file.write_all(text.as_bytes())
         .map_err(|e| fail(format!("Cannot write a temporary file: {e}")))?;
     let editor = std::env::var("EDITOR").unwrap_or_else(|_| "vi".to_owned());

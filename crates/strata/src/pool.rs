@@ -2,8 +2,8 @@
 //! datastores: OpenNebula's image life cycle over a [`PoolStore`].
 //!
 //! The rules are data in strata-model's `one` module: which state allows which command
-//! ([`transition`](strata_model::one::transition)), who may do what
-//! ([`authorize`](strata_model::one::authorize)), and the refusals with OpenNebula's words.
+//! ([`transition`](fn@strata_model::one::transition)), who may do what
+//! ([`strata_model::one::authorize`]), and the refusals with OpenNebula's words.
 //! This module applies them to the stored records, each change under the pool's lock, and moves
 //! the bytes (what OpenNebula's datastore driver does: copy, mkfs, clone, rm).
 //!

@@ -352,3 +352,79 @@ fn top_redraws_the_list() {
     // The header keeps its padding, as cli_helper.rb prints it.
     assert_eq!(out, "\x1b[2J\x1b[H  ID NAME           \n   0 t\n".repeat(2));
 }
+
+#[test]
+fn xfs_datablocks_bzip2_and_xz_files_and_the_editor() {
+    let sb = Sandbox::new();
+    // xfs_db has no --version: `-V` says whether it runs.
+    let xfs_db = std::process::Command::new("xfs_db")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !strata_testkit::peers::peer("xfs datablock", "xfs_db", xfs_db)
+        || !strata_testkit::peers::have("bzip2 and xz files", &["bzip2", "xz"])
+    {
+        return;
+    }
+    // An empty xfs datablock, read back by xfs_db.
+    let id = sb.create(&[
+        "-d",
+        "1",
+        "--name",
+        "x",
+        "--type",
+        "DATABLOCK",
+        "--size",
+        "300",
+        "--fs",
+        "xfs",
+    ]);
+    let source = source_of(&sb, id);
+    let out = std::process::Command::new("xfs_db")
+        .args(["-r", "-c", "sb 0", "-c", "p magicnum", &source])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "magicnum = 0x58465342"
+    );
+    assert!(
+        sb.ok("oneimage", &["show", "x", "-x"])
+            .contains("<FS><![CDATA[xfs]]></FS>")
+    );
+
+    // bzip2 and xz, as the fs driver's downloader decompresses them.
+    let raw = sb.raw_disk("disk.raw", 2);
+    for (tool, ext) in [("bzip2", "bz2"), ("xz", "xz")] {
+        let status = std::process::Command::new(tool)
+            .args(["-k", "-f", raw.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let packed = sb.path(&format!("disk.raw.{ext}"));
+        let id = sb.create(&["-d", "1", "--name", ext, "--path", packed.to_str().unwrap()]);
+        assert_eq!(
+            std::fs::read(source_of(&sb, id)).unwrap(),
+            std::fs::read(&raw).unwrap()
+        );
+    }
+
+    // update without a file opens $EDITOR on the template (here a script that appends).
+    let editor = sb.write(
+        "editor.sh",
+        "#!/bin/sh\necho 'EDITED = \"yes\"' >> \"$1\"\n",
+    );
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = sb
+        .cmd("oneimage")
+        .env("EDITOR", &editor)
+        .args(["update", "bz2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let shown = sb.ok("oneimage", &["show", "bz2"]);
+    assert!(
+        shown.contains("EDITED=\"yes\"") && shown.contains("DEV_PREFIX=\"sd\""),
+        "{shown}"
+    );
+}

@@ -516,8 +516,8 @@ pub(crate) fn copy_image(
     })
 }
 
-/// What [`check`] found: what it could not mend, and the garbage of interrupted operations it
-/// removed.
+/// What a pool's verification found ([`Pool::verify`](super::Pool::verify)): what it could not
+/// mend, and the garbage of interrupted operations it removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Checked {
     /// Inconsistencies: images whose files are missing, files no image names.
