@@ -65,6 +65,17 @@ fn fd_path(file: &File) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
 }
 
+/// The top image at `path` alone (a backing file it names is not followed).
+fn open_top(path: &Path) -> Result<strata_disk::Opened, strata_disk::DiskError> {
+    strata_disk::open(
+        path,
+        &OpenOptions {
+            no_backing: true,
+            ..OpenOptions::default()
+        },
+    )
+}
+
 /// The size in MiB a new image from `file` (opened from `path`) will have (`stat`): the
 /// virtual size of a disk image, the length of a raw file. A compressed file's size is known
 /// only once it is decompressed: 0 here, and the capacity check is made by the copy itself.
@@ -91,14 +102,8 @@ pub(crate) fn stat(file: &File, path: &Path) -> Result<u64, String> {
     if Compression::detect(&head).is_some() {
         return Ok(0);
     }
-    let opened = strata_disk::open(
-        &fd_path(file),
-        &OpenOptions {
-            no_backing: true,
-            ..OpenOptions::default()
-        },
-    )
-    .map_err(|e| format!("Cannot determine size for {shown}: {e}"))?;
+    let opened =
+        open_top(&fd_path(file)).map_err(|e| format!("Cannot determine size for {shown}: {e}"))?;
     let size = mib_ceil(opened.image.virtual_size());
     if size == 0 {
         return Err(format!("Cannot determine size for {shown}"));
@@ -265,14 +270,8 @@ impl<R: Read> Read for Counted<'_, R> {
 /// image with a backing file is refused (a datastore's image holds all its data).
 pub(crate) fn measure(partial: &Path, origin: &Path) -> Result<(DiskFormat, u64), String> {
     let shown = origin.display();
-    let opened = strata_disk::open(
-        partial,
-        &OpenOptions {
-            no_backing: true,
-            ..OpenOptions::default()
-        },
-    )
-    .map_err(|e| format!("{shown} is not a disk image strata reads: {e}"))?;
+    let opened =
+        open_top(partial).map_err(|e| format!("{shown} is not a disk image strata reads: {e}"))?;
     if let Some(backing) = opened.image.backing_file() {
         return Err(format!(
             "{shown} has a backing file ({}): an image in a datastore must hold all its data",
@@ -452,14 +451,7 @@ fn convert_partial(
     format: DiskFormat,
     progress: &dyn Progress,
 ) -> Result<NamedTempFile, String> {
-    let source = strata_disk::open(
-        from,
-        &OpenOptions {
-            no_backing: true,
-            ..OpenOptions::default()
-        },
-    )
-    .map_err(|e| format!("Error converting the disk: {e}"))?;
+    let source = open_top(from).map_err(|e| format!("Error converting the disk: {e}"))?;
     let size = source.image.virtual_size();
     let file = store.partial(ds, id).map_err(|e| e.to_string())?;
     let path = file.path().to_owned();

@@ -118,6 +118,18 @@ pub(super) fn attr(name: &str) -> AttrName {
     AttrName::normalize(name).unwrap_or_else(|_| unreachable!("{name} is a valid name"))
 }
 
+/// CREATE on images and USE on the datastore (`ImageAllocate`, `ImageClone`).
+fn may_create_in(caller: &Caller, ds: &DatastoreRecord) -> Result<(), Refusal> {
+    AuthRequest::new(&caller.requester)
+        .add(
+            Operation::Create,
+            &ObjectAuth::for_create(ObjectKind::Image, &caller.requester),
+        )
+        .add(Operation::Use, &datastore_auth(ds))
+        .check()
+        .map_err(|e| Refusal::Auth(e.into()))
+}
+
 /// The size in MiB a template's SIZE gives, as `stat_image` reads it.
 fn template_size(template: &Template) -> Result<u64, Refusal> {
     template
@@ -193,6 +205,16 @@ enum Fill {
 }
 
 impl Pool {
+    /// The refusal of a template that sets an attribute only admins may set
+    /// (`IMAGE_RESTRICTED_ATTR`).
+    fn restricted(&self, template: &Template) -> Option<Refusal> {
+        self.policy
+            .restricted_attributes
+            .iter()
+            .find(|a| template.get(a).is_some())
+            .map(|name| Refusal::RestrictedAttribute { name: name.clone() })
+    }
+
     /// A new image's record as `ImagePool::allocate` makes it: the caller's, with the policy's
     /// permissions, in `ds`, in the state `created` says, with no data yet.
     #[allow(
@@ -286,23 +308,10 @@ impl Pool {
         if check_capacity && plan.size_mb > capacity.free_mb {
             return Err(refuse(Refusal::NotEnoughSpace));
         }
-        if !admin
-            && let Some(name) = self
-                .policy
-                .restricted_attributes
-                .iter()
-                .find(|a| template.get(a).is_some())
-        {
-            return Err(refuse(Refusal::RestrictedAttribute { name: name.clone() }));
+        if !admin && let Some(refusal) = self.restricted(&template) {
+            return Err(refuse(refusal));
         }
-        AuthRequest::new(&caller.requester)
-            .add(
-                Operation::Create,
-                &ObjectAuth::for_create(ObjectKind::Image, &caller.requester),
-            )
-            .add(Operation::Use, &datastore_auth(&ds))
-            .check()
-            .map_err(|e| refuse(Refusal::Auth(e.into())))?;
+        may_create_in(caller, &ds).map_err(refuse)?;
         let persistent = match template.get_single("PERSISTENT") {
             Some(p) => p.trim().eq_ignore_ascii_case("YES"),
             None => self.policy.default_persistent,
@@ -619,14 +628,7 @@ impl Pool {
                 &caller.requester,
             )
             .map_err(refuse)?;
-            AuthRequest::new(&caller.requester)
-                .add(
-                    Operation::Create,
-                    &ObjectAuth::for_create(ObjectKind::Image, &caller.requester),
-                )
-                .add(Operation::Use, &datastore_auth(&ds))
-                .check()
-                .map_err(|e| refuse(Refusal::Auth(e.into())))?;
+            may_create_in(caller, &ds).map_err(refuse)?;
             if let Some(taken) = db
                 .images
                 .iter()
@@ -819,13 +821,9 @@ impl Pool {
                         .check()
                         .map_err(|e| refuse(Refusal::Auth(e.into())))?;
                     if !requester.is_admin()
-                        && let Some(name) = self
-                            .policy
-                            .restricted_attributes
-                            .iter()
-                            .find(|a| template.get(a).is_some())
+                        && let Some(refusal) = self.restricted(template)
                     {
-                        return Err(refuse(Refusal::RestrictedAttribute { name: name.clone() }));
+                        return Err(refuse(refusal));
                     }
                     if *append {
                         for a in template.iter() {
