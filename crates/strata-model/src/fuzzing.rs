@@ -25,3 +25,22 @@ pub fn parse_record(data: &[u8]) {
         );
     }
 }
+
+/// Bytes -> an OpenNebula template (what `oneimage create` and `update` read from a user's
+/// file, and oned's XML-RPC from the network): parsing never panics, and a template that
+/// [`round_trips`](crate::one::Template::round_trips) is printed (`like_str`, as `oneimage
+/// update` hands it to an editor) and parses back to itself.
+pub fn parse_one_template(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(template) = crate::one::Template::parse(text) else {
+        return;
+    };
+    if template.round_trips() {
+        let written = template.like_str().to_string();
+        let again = crate::one::Template::parse(&written)
+            .unwrap_or_else(|e| panic!("a printed template does not parse: {e}: {written:?}"));
+        assert_eq!(again, template, "the template changed through {written:?}");
+    }
+}

@@ -50,6 +50,7 @@ pub const BODIES: &[Body] = &[
     body!("registry_answers" => strata_oci::fuzzing::registry_answers),
     body!("sif_parse" => strata_oci::fuzzing::parse_sif),
     body!("pcocc_record" => strata_model::fuzzing::parse_record),
+    body!("one_template" => strata_model::fuzzing::parse_one_template),
     body!("imagefile" => strata_build::imagefile::fuzzing::parse),
     body!("xmlrpc_request" => oneimage::xmlrpc::fuzzing::request),
 ];
