@@ -46,7 +46,8 @@ pub struct OneDatastore {
 #[command(
     name = "strata-oned",
     version,
-    about = "Serves a shared OpenNebula-style pool to oneimage and onedatastore"
+    about = "Serves a shared OpenNebula-style pool to oneimage and onedatastore",
+    disable_help_subcommand = true
 )]
 pub struct StrataOned {
     /// The pool's directory, owned by the user the daemon runs as.

@@ -106,6 +106,11 @@ fn remote(bin: wire::Bin, socket: &std::path::Path) -> ExitCode {
     }
 }
 
+/// `strata-oned`'s command line as clap holds it (for its man page and completions).
+pub fn oned_command() -> clap::Command {
+    <cli::StrataOned as clap::CommandFactory>::command()
+}
+
 /// A tool's body: its arguments, the settings, standard output and standard error.
 type Runner<P> = fn(P, &Settings, &mut dyn Write, &mut dyn Write) -> Result<(), Error>;
 
