@@ -28,4 +28,8 @@ pub const FRONT_ENDS: &[FrontEnd] = &[
         bin: "onedatastore",
         command: oneimage::datastore_command,
     },
+    FrontEnd {
+        bin: "ocne-image",
+        command: ocne_image::command,
+    },
 ];
