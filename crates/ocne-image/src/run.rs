@@ -24,6 +24,8 @@ pub struct Env<'a> {
     pub login: &'a dyn Login,
     /// The OCI configuration file (`~/.oci/config`); `None` when there is no home.
     pub oci_config: Option<PathBuf>,
+    /// The home directory, for a `--file` given as `~/…`.
+    pub home: Option<PathBuf>,
 }
 
 impl Env<'_> {
@@ -48,11 +50,11 @@ impl Env<'_> {
     }
 }
 
-/// The OCI configuration file the OCI SDK reads by default: `~/.oci/config`.
-pub fn default_oci_config() -> Option<PathBuf> {
+/// The home directory, `$HOME` (as Go's `os.UserHomeDir`).
+pub fn home() -> Option<PathBuf> {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
-        .map(|home| PathBuf::from(home).join(".oci").join("config"))
+        .map(PathBuf::from)
 }
 
 /// The binary's body: parse, run on the process's streams.
@@ -67,7 +69,8 @@ pub fn main() -> Result<(), Failure> {
         err: &mut err,
         logrus: Logrus::for_stderr(),
         login: &Terminal,
-        oci_config: default_oci_config(),
+        oci_config: home().map(|h| h.join(".oci").join("config")),
+        home: home(),
     };
     run_with(&cli, &mut env).map_err(Error::reported)
 }

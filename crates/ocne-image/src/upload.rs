@@ -59,7 +59,7 @@ fn oci(args: &UploadArgs, file: &str, arch: Arch, env: &mut Env<'_>) -> Result<(
         Some(path) => profile::variant(path, &args.profile)?,
         None => capability::Variant::Oci,
     };
-    let image = std::path::absolute(file).map_err(|error| Error::Open {
+    let image = abs_path(file, env.home.as_deref()).map_err(|error| Error::Open {
         path: file.into(),
         error,
     })?;
@@ -106,6 +106,32 @@ fn oci(args: &UploadArgs, file: &str, arch: Arch, env: &mut Env<'_>) -> Result<(
         arch: args.arch.clone(),
         version: args.version.clone(),
     })))
+}
+
+/// OCNE's `file.AbsDir`: `~/` is the home directory, then Go's `filepath.Abs` (joined to the
+/// working directory and cleaned lexically: `.` dropped, `..` taken back).
+pub fn abs_path(file: &str, home: Option<&Path>) -> std::io::Result<PathBuf> {
+    let joined = match (file.strip_prefix("~/"), home) {
+        (Some(rest), Some(home)) => home.join(rest),
+        (Some(_), None) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "$HOME is not defined",
+            ));
+        }
+        (None, _) => std::env::current_dir()?.join(file),
+    };
+    let mut clean = PathBuf::from("/");
+    for part in joined.components() {
+        match part {
+            std::path::Component::Normal(p) => clean.push(p),
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            _ => {}
+        }
+    }
+    Ok(clean)
 }
 
 /// `path` with `suffix` added to its name.

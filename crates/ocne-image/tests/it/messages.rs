@@ -163,3 +163,31 @@ fn help_lists_only_upload() {
     assert!(out.contains("[default: ocne-images]") && out.contains("[default: 1.33]"));
     assert!(out.contains("[default: ock]") && out.contains("[default: DEFAULT]"));
 }
+
+#[test]
+fn a_file_under_home_is_found_as_ocne_finds_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("images")).unwrap();
+    std::fs::write(tmp.path().join("images/boot.oci"), b"x").unwrap();
+    let output = ocne(tmp.path())
+        .args([
+            "upload",
+            "-a",
+            "amd64",
+            "-f",
+            "~/images/../images/./boot.oci",
+        ])
+        .output()
+        .unwrap();
+    let (_, err) = texts(&output);
+    let json = tmp.path().join("images/boot.oci.json");
+    assert!(
+        is_logrus(
+            err.lines().next().unwrap(),
+            "info",
+            &format!("Created file {}", json.display())
+        ),
+        "{err}"
+    );
+    assert!(tmp.path().join("images/boot.oci.tar.gz").exists());
+}

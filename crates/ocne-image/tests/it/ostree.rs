@@ -225,6 +225,7 @@ fn a_refusal_is_retried_once_with_the_login() {
         logrus: Logrus { colored: true },
         login: &login,
         oci_config: None,
+        home: None,
     };
     ocne_image::run_with(&cli, &mut env).unwrap();
     assert_eq!(login.0.get(), 1);
