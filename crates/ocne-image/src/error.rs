@@ -121,7 +121,7 @@ pub struct OciRemaining {
 impl std::fmt::Display for OciRemaining {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let compartment = if self.compartment.is_empty() {
-            "(none given: the tenancy's root)"
+            "(none given: -c names it)"
         } else {
             self.compartment.as_str()
         };
