@@ -592,7 +592,10 @@ mod tests {
             .filter(|c| c.is_front_end())
             .map(|c| c.name.as_str())
             .collect();
-        assert_eq!(front_ends, ["oneimage", "pcocc-image", "transient-image"]);
+        assert_eq!(
+            front_ends,
+            ["ocne-image", "oneimage", "pcocc-image", "transient-image"]
+        );
     }
 
     /// A directory tree under the system's temporary directory, removed when dropped.

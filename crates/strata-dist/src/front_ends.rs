@@ -32,4 +32,8 @@ pub const FRONT_ENDS: &[FrontEnd] = &[
         bin: "strata-oned",
         command: oneimage::oned_command,
     },
+    FrontEnd {
+        bin: "ocne-image",
+        command: ocne_image::command,
+    },
 ];
