@@ -109,7 +109,7 @@ impl Arch {
 pub enum Variant {
     /// Oracle Cloud Infrastructure.
     Oci,
-    /// A Private Cloud Appliance (OCNE's guess: its OCI profile lists one region).
+    /// A Private Cloud Appliance (OCNE picks it when OCI lists one region; strata with `--pca`).
     Pca,
 }
 

@@ -2,8 +2,8 @@
 //! OCNE): the checks in OCNE's order — `--file` (cobra's required flag), then `--arch`, then
 //! the provider type — then one of:
 //!
-//! - `oci`: the capability document `<file>.json` ([`crate::capability`], its variant from the
-//!   profile, [`crate::profile`]) and the custom image tarball `<file>.tar.gz`
+//! - `oci`: the capability document `<file>.json` ([`crate::capability`], OCI's variant or, with
+//!   `--pca`, the Private Cloud Appliance's) and the custom image tarball `<file>.tar.gz`
 //!   ([`crate::tarball`]), both written atomically; then a failure that says what was written
 //!   and what remains (the object `ocne_<basename>` in the bucket, the image import in the
 //!   compartment), since strata cannot reach OCI.
