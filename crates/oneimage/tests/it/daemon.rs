@@ -67,7 +67,6 @@ impl Served {
     fn start() -> Served {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let socket = dir.path().join("one.sock");
         let users = dir.path().join("one_auth");
         let mut passwd = Command::new(bin("strata-oned"))
             .args(["--users", users.to_str().unwrap(), "passwd", "strata-ann"])
@@ -87,23 +86,17 @@ impl Served {
             .local_addr()
             .unwrap()
             .port();
-        let daemon = Command::new(bin("strata-oned"))
-            .args(["--pool", dir.path().join("pool").to_str().unwrap()])
-            .args(["--socket", socket.to_str().unwrap()])
-            .args(["--admin-group", "strata-admins"])
-            .args(["--users", users.to_str().unwrap()])
-            .args(["--xmlrpc", &format!("127.0.0.1:{port}")])
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while !socket.exists() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "the daemon did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let daemon = spawn_daemon(dir.path(), port);
         Served { dir, daemon, port }
+    }
+
+    /// Kills the daemon with SIGKILL (nothing of it runs on) and starts another on the same
+    /// pool, socket and port.
+    fn crash_and_restart(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        let _ = std::fs::remove_file(self.socket());
+        self.daemon = spawn_daemon(self.dir.path(), self.port);
     }
 
     fn socket(&self) -> PathBuf {
@@ -140,6 +133,28 @@ impl Served {
             out.status.code().unwrap_or(-1),
         )
     }
+}
+
+/// `strata-oned` on `dir`'s pool and socket, its XML-RPC on `port`, once its socket exists.
+fn spawn_daemon(dir: &Path, port: u16) -> Child {
+    let socket = dir.join("one.sock");
+    let daemon = Command::new(bin("strata-oned"))
+        .args(["--pool", dir.join("pool").to_str().unwrap()])
+        .args(["--socket", socket.to_str().unwrap()])
+        .args(["--admin-group", "strata-admins"])
+        .args(["--users", dir.join("one_auth").to_str().unwrap()])
+        .args(["--xmlrpc", &format!("127.0.0.1:{port}")])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !socket.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the daemon did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    daemon
 }
 
 impl Drop for Served {
@@ -606,4 +621,87 @@ fn every_reachable_row_of_the_state_table_through_the_daemon() {
             .0
             .contains("is consistent")
     );
+}
+
+#[test]
+fn a_daemon_killed_in_the_middle_of_a_create_leaves_the_image_in_error_after_its_restart() {
+    let root = strata_store::fsutil::is_root();
+    if !strata_testkit::peers::peer("daemon crash", "root (to add test users)", root) {
+        return;
+    }
+    let ann = user("strata-ann", true);
+    let mut served = Served::start();
+    let tmp = served.dir.path().to_owned();
+    // 96 MiB that does not compress, gzipped: decompressing it takes the daemon a while.
+    let mut data = vec![0u8; 96 << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for chunk in data.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    let gz = tmp.join("big.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
+    std::io::Write::write_all(&mut enc, &data).unwrap();
+    enc.finish().unwrap();
+    std::fs::set_permissions(&gz, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut create = Command::new(bin("oneimage"));
+    create
+        .args([
+            "create",
+            "-d",
+            "1",
+            "--name",
+            "big",
+            "--path",
+            gz.to_str().unwrap(),
+        ])
+        .env_clear()
+        .env("STRATA_ONE_SOCKET", served.socket())
+        .current_dir(&tmp)
+        .uid(ann.uid)
+        .gid(ann.gid)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut client = create.spawn().unwrap();
+    // The image is recorded LOCKED as soon as the copy starts; the daemon dies then.
+    let started = Instant::now();
+    loop {
+        let (out, _, _) = served.as_user(
+            Some(ann),
+            "oneimage",
+            &["list", "--csv", "--no-header", "-l", "NAME,STAT"],
+            &tmp,
+        );
+        if out.contains("big,lock") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no LOCKED image: {out}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    served.crash_and_restart();
+    let _ = client.wait();
+    let (out, _, code) = served.as_user(Some(ann), "oneimage", &["show", "big"], &tmp);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("STATE          : err"), "{out}");
+    assert!(
+        out.contains("ERROR=\"Interrupted: the process that ran this image's create"),
+        "{out}"
+    );
+    let (out, err, code) = served.as_user(None, "oneimage", &["verify"], &tmp);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.ends_with("is consistent\n"), "{out}");
+    // Nothing of the copy is left, and the pool goes on: the image can go.
+    let partial = tmp.join("pool/datastores/1/.partial");
+    assert_eq!(std::fs::read_dir(&partial).unwrap().count(), 0);
+    let (_, err, code) = served.as_user(Some(ann), "oneimage", &["delete", "big"], &tmp);
+    assert_eq!(code, 0, "{err}");
 }
