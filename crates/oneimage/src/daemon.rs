@@ -305,12 +305,10 @@ pub fn run(args: &crate::cli::StrataOned) -> Result<(), Error> {
                 crate::xmlrpc::Users::default()
             }
         };
-        let endpoint = Arc::new(crate::xmlrpc::Endpoint::new(
-            pool,
-            users,
-            accounts,
-            admin_group,
-        ));
+        let endpoint = Arc::new(
+            crate::xmlrpc::Endpoint::new(pool, users, accounts, admin_group)
+                .with_users_file(&args.users),
+        );
         let tcp = std::net::TcpListener::bind(&args.xmlrpc).map_err(|source| Error::Read {
             path: PathBuf::from(&args.xmlrpc),
             source,

@@ -44,7 +44,10 @@ pub const WORKERS: usize = 4;
 #[derive(Debug)]
 pub struct Endpoint {
     pool: Pool,
-    users: Users,
+    users: std::sync::RwLock<Users>,
+    /// The password file the users come from, read again when it changes (its length and
+    /// modification time), so that `strata-oned passwd` needs no restart.
+    users_file: Option<(std::path::PathBuf, std::sync::Mutex<Option<Stamp>>)>,
     accounts: Accounts,
     admin_group: Option<u32>,
 }
@@ -55,9 +58,42 @@ impl Endpoint {
     pub fn new(pool: Pool, users: Users, accounts: Accounts, admin_group: Option<u32>) -> Endpoint {
         Endpoint {
             pool,
-            users,
+            users: std::sync::RwLock::new(users),
+            users_file: None,
             accounts,
             admin_group,
+        }
+    }
+
+    /// This endpoint, whose users are read again from `path` whenever the file changes.
+    #[must_use]
+    pub fn with_users_file(mut self, path: impl Into<std::path::PathBuf>) -> Endpoint {
+        let path = path.into();
+        let seen = file_stamp(&path);
+        self.users_file = Some((path, std::sync::Mutex::new(seen)));
+        self
+    }
+
+    /// Reads the users again if their file changed since it was last read.
+    fn refresh_users(&self) {
+        let Some((path, seen)) = &self.users_file else {
+            return;
+        };
+        let now = file_stamp(path);
+        let Ok(mut seen) = seen.lock() else {
+            return;
+        };
+        if *seen == now {
+            return;
+        }
+        match Users::load(path) {
+            Ok(users) => {
+                if let Ok(mut current) = self.users.write() {
+                    *current = users;
+                }
+                *seen = now;
+            }
+            Err(e) => tracing::warn!("the XML-RPC users were not read again: {e}"),
         }
     }
 
@@ -73,8 +109,19 @@ impl Endpoint {
 
     /// The caller a session (`user:password`) stands for, or `None` if it is refused.
     pub fn verify(&self, session: &str) -> Option<Caller> {
-        self.users.verify(session, &self.accounts, self.admin_group)
+        self.refresh_users();
+        let users = self.users.read().ok()?;
+        users.verify(session, &self.accounts, self.admin_group)
     }
+}
+
+/// A file's length and modification time.
+type Stamp = (u64, std::time::SystemTime);
+
+/// A file's [`Stamp`], `None` when it cannot be read.
+fn file_stamp(path: &std::path::Path) -> Option<Stamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
 }
 
 /// One call: the method name and its decoded parameters (the session first, as every client

@@ -416,6 +416,37 @@ print(i)
             shown.contains(&format!("<UID>{}</UID>", ann.uid)),
             "{shown}"
         );
+        // A password set while the daemon runs counts at once: bob logs in.
+        let mut passwd = Command::new(bin("strata-oned"))
+            .args(["--users", tmp.join("one_auth").to_str().unwrap()])
+            .args(["passwd", "strata-bob"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut passwd.stdin.take().unwrap(), b"bob-secret\n").unwrap();
+        assert!(passwd.wait().unwrap().success());
+        let program = format!(
+            r#"
+import pyone
+one = pyone.OneServer("http://127.0.0.1:{port}/RPC2", session="strata-bob:bob-secret")
+print(len(one.imagepool.info(-3, -1, -1).IMAGE))
+"#,
+            port = served.port
+        );
+        let out = Command::new(strata_testkit::venv::python())
+            .args(["-c", &program])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "1",
+            "bob's own image"
+        );
     }
     assert!(ok(None, "oneimage", &["verify"]).contains("is consistent"));
 }
