@@ -113,9 +113,35 @@ fn take(template: &mut Template, name: &str) -> Option<String> {
     value
 }
 
-pub(super) fn attr(name: &str) -> AttrName {
-    // The names used here are upper-case ASCII, which always normalise.
-    AttrName::normalize(name).unwrap_or_else(|_| unreachable!("{name} is a valid name"))
+/// Sets attribute `name` (one of the upper-case names this module uses, which always
+/// normalise) to `value`.
+pub(super) fn set_attr(template: &mut Template, name: &str, value: String) {
+    if let Ok(name) = AttrName::normalize(name) {
+        template.set(name, value);
+    }
+}
+
+/// The state rule a command goes through, for those that have one (enable, disable,
+/// persistent, chtype, delete).
+fn state_command(action: &ImageAction, ds: Option<&DatastoreRecord>) -> Option<Command> {
+    Some(match action {
+        ImageAction::Enable => Command::Enable,
+        ImageAction::Disable => Command::Disable,
+        ImageAction::Persistent(p) => Command::Persistent {
+            persistent: *p,
+            datastore: DatastoreFacts::new(
+                ds.map_or("fs", |d| d.ds_mad.as_str()),
+                ds.and_then(|d| d.template.get_single("PERSISTENT_ONLY"))
+                    .is_some_and(|p| p.eq_ignore_ascii_case("YES")),
+            ),
+        },
+        ImageAction::Chtype(to) => Command::Chtype { to: *to },
+        ImageAction::Delete { force } => Command::Delete {
+            force: *force,
+            backup_vm_busy: false,
+        },
+        _ => return None,
+    })
 }
 
 /// CREATE on images and USE on the datastore (`ImageAllocate`, `ImageClone`).
@@ -157,7 +183,7 @@ pub(crate) fn fail(image: &mut ImageRecord, op: DriverOp, message: &str) {
         image.state = ImageState::Error;
     }
     image.state = ImageState::Error;
-    image.template.set(attr("ERROR"), message.to_owned());
+    set_attr(&mut image.template, "ERROR", message.to_owned());
 }
 
 /// A clone of `source` into `target` ended (well or not): the source is released.
@@ -350,8 +376,9 @@ impl Pool {
             take(&mut template, "DISK_TYPE").map_or(ds.disk_type, |t| DiskType::parse_lenient(&t));
         if image_type.keeps_dev_prefix() {
             if template.get_single("DEV_PREFIX").is_none_or(str::is_empty) {
-                template.set(
-                    attr("DEV_PREFIX"),
+                set_attr(
+                    &mut template,
+                    "DEV_PREFIX",
                     self.policy.default_device_prefix.clone(),
                 );
             }
@@ -422,12 +449,13 @@ impl Pool {
             Ok((id, target))
         })?;
         let (id, target) = id;
+        let done = CreatedImage {
+            id,
+            state: created.state,
+            error: None,
+        };
         if !needs_job {
-            return Ok(CreatedImage {
-                id,
-                state: created.state,
-                error: None,
-            });
+            return Ok(done);
         }
         let filled = match &plan.fill {
             Fill::Copy(path, file) => data::copy_in(
@@ -455,7 +483,8 @@ impl Pool {
                     supported_fs: &self.policy.supported_fs,
                 },
             ),
-            Fill::Source => unreachable!("a SOURCE image has no job"),
+            // A SOURCE image has no job (`needs_job`): nothing to fill.
+            Fill::Source => return Ok(done),
         };
         self.finish_fill(caller, id, DriverOp::Cp, filled)
     }
@@ -703,26 +732,9 @@ impl Pool {
                 | ImageAction::Persistent(_)
                 | ImageAction::Chtype(_)
                 | ImageAction::Delete { .. } => {
-                    let command = match action {
-                        ImageAction::Enable => Command::Enable,
-                        ImageAction::Disable => Command::Disable,
-                        ImageAction::Persistent(p) => {
-                            let ds = db.datastore(image.datastore_id);
-                            Command::Persistent {
-                                persistent: *p,
-                                datastore: DatastoreFacts::new(
-                                    ds.map_or("fs", |d| d.ds_mad.as_str()),
-                                    ds.and_then(|d| d.template.get_single("PERSISTENT_ONLY"))
-                                        .is_some_and(|p| p.eq_ignore_ascii_case("YES")),
-                                ),
-                            }
-                        }
-                        ImageAction::Chtype(to) => Command::Chtype { to: *to },
-                        ImageAction::Delete { force } => Command::Delete {
-                            force: *force,
-                            backup_vm_busy: false,
-                        },
-                        _ => unreachable!("matched above"),
+                    let Some(command) = state_command(action, db.datastore(image.datastore_id))
+                    else {
+                        return Ok((Effect::NoOp, None));
                     };
                     let out = perform(&facts, &command, requester).map_err(refuse)?;
                     record.take_facts(&out.image);

@@ -199,8 +199,7 @@ impl Pool {
                     r.take_facts(&out.image);
                 }
                 if let Some(message) = &save_error {
-                    r.template
-                        .set(super::images::attr("ERROR"), message.clone());
+                    super::images::set_attr(&mut r.template, "ERROR", message.clone());
                 }
             }
             Ok(save_error)
