@@ -4,6 +4,7 @@
 pub mod create;
 pub mod datastore;
 pub mod datastore_request;
+pub mod driver;
 pub mod image_type;
 pub mod lock;
 pub mod perms;
@@ -15,6 +16,7 @@ pub mod transition;
 pub use create::{CreateOptions, DevPrefix, DevPrefixError};
 pub use datastore::{DatastoreType, DatastoreTypeError};
 pub use datastore_request::{DatastoreMethod, DatastoreRefusal, DatastoreRequestError};
+pub use driver::DriverFailure;
 pub use image_type::{ChtypeFamily, ImageType, ImageTypeError, PersistenceAtCreate};
 pub use lock::{LockError, LockLevel, LockLevelError, LockRequest, ObjectLock};
 pub use perms::{

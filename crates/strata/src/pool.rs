@@ -317,11 +317,11 @@ fn settle(store: &PoolStore, db: &mut PoolDb, remove_files: bool) {
             // The instance keeps running on its overlay; its changes were not saved.
             JobOp::Save => {}
             JobOp::Create | JobOp::Clone | JobOp::Snapshot => {
-                let message = format!(
-                    "Interrupted: the process that ran this image's {} (pid {}) is gone",
-                    job.op.as_str(),
-                    job.pid
-                );
+                let message = strata_model::one::DriverFailure::Interrupted {
+                    op: job.op.as_str().to_owned(),
+                    pid: job.pid,
+                }
+                .to_string();
                 let op = match job.op {
                     JobOp::Create => strata_model::one::DriverOp::Cp,
                     JobOp::Clone => strata_model::one::DriverOp::Clone,

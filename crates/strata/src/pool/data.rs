@@ -2,8 +2,8 @@
 //! `clone`), done by strata. Every file is written as a partial file in the datastore's
 //! partial directory and only renamed into place by the change that makes the image READY.
 //!
-//! Errors here are messages for the image's `ERROR` attribute: an image whose data fails goes
-//! to ERROR with the reason, as OpenNebula's do.
+//! Failures are [`DriverFailure`]s, whose text goes to the image's `ERROR` attribute: an image
+//! whose data fails goes to ERROR with the reason, as OpenNebula's do.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -13,6 +13,7 @@ use std::process::Command;
 use strata_disk::convert::SourceMap;
 use strata_disk::{ConvertOptions, OpenOptions, Output};
 use strata_model::DiskFormat;
+use strata_model::one::DriverFailure;
 use strata_store::pool::PARTIAL_DIR;
 use strata_store::{PoolDb, PoolStore};
 use tempfile::NamedTempFile;
@@ -41,6 +42,45 @@ pub(crate) struct Filled {
     pub fs: String,
 }
 
+fn size(path: &impl std::fmt::Display, e: impl std::fmt::Display) -> DriverFailure {
+    DriverFailure::Size {
+        path: path.to_string(),
+        reason: Some(e.to_string()),
+    }
+}
+
+fn copy(path: &impl std::fmt::Display, e: impl std::fmt::Display) -> DriverFailure {
+    DriverFailure::Copy {
+        path: path.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+fn clone_failed(path: &impl std::fmt::Display, e: impl std::fmt::Display) -> DriverFailure {
+    DriverFailure::Clone {
+        path: path.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+fn create(e: impl std::fmt::Display) -> DriverFailure {
+    DriverFailure::Create {
+        reason: e.to_string(),
+    }
+}
+
+fn convert(e: impl std::fmt::Display) -> DriverFailure {
+    DriverFailure::Convert {
+        reason: e.to_string(),
+    }
+}
+
+fn datastore(e: impl std::fmt::Display) -> DriverFailure {
+    DriverFailure::Datastore {
+        reason: e.to_string(),
+    }
+}
+
 /// Sizes in MiB, rounded up (`fs_size`: `(SIZE+1048575)/1048576`).
 pub(crate) fn mib_ceil(bytes: u64) -> u64 {
     bytes.div_ceil(MIB)
@@ -48,14 +88,14 @@ pub(crate) fn mib_ceil(bytes: u64) -> u64 {
 
 /// Opens the file PATH names, for [`stat`] and [`copy_in`]; a URL is refused (strata copies
 /// local files only).
-pub(crate) fn open_source(path: &Path) -> Result<File, String> {
+pub(crate) fn open_source(path: &Path) -> Result<File, DriverFailure> {
     let shown = path.display();
     if path.as_os_str().to_string_lossy().contains("://") {
-        return Err(format!(
-            "Cannot determine size for {shown}: strata copies local files only"
-        ));
+        return Err(DriverFailure::NotLocal {
+            path: shown.to_string(),
+        });
     }
-    File::open(path).map_err(|e| format!("Cannot determine size for {shown}: {e}"))
+    File::open(path).map_err(|e| size(&shown, e))
 }
 
 /// A path that opens the same file as `file` (its descriptor under `/proc/self/fd`), for the
@@ -79,15 +119,13 @@ fn open_top(path: &Path) -> Result<strata_disk::Opened, strata_disk::DiskError> 
 /// The size in MiB a new image from `file` (opened from `path`) will have (`stat`): the
 /// virtual size of a disk image, the length of a raw file. A compressed file's size is known
 /// only once it is decompressed: 0 here, and the capacity check is made by the copy itself.
-pub(crate) fn stat(file: &File, path: &Path) -> Result<u64, String> {
+pub(crate) fn stat(file: &File, path: &Path) -> Result<u64, DriverFailure> {
     let shown = path.display();
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("Cannot determine size for {shown}: {e}"))?;
+    let meta = file.metadata().map_err(|e| size(&shown, e))?;
     if !meta.is_file() {
-        return Err(format!(
-            "Cannot determine size for {shown}: not a regular file"
-        ));
+        return Err(DriverFailure::NotRegular {
+            path: shown.to_string(),
+        });
     }
     let mut head = Vec::with_capacity(Compression::MAGIC_LEN);
     let mut reader = file;
@@ -98,15 +136,17 @@ pub(crate) fn stat(file: &File, path: &Path) -> Result<u64, String> {
                 .take(Compression::MAGIC_LEN as u64)
                 .read_to_end(&mut head)
         })
-        .map_err(|e| format!("Cannot determine size for {shown}: {e}"))?;
+        .map_err(|e| size(&shown, e))?;
     if Compression::detect(&head).is_some() {
         return Ok(0);
     }
-    let opened =
-        open_top(&fd_path(file)).map_err(|e| format!("Cannot determine size for {shown}: {e}"))?;
+    let opened = open_top(&fd_path(file)).map_err(|e| size(&shown, e))?;
     let size = mib_ceil(opened.image.virtual_size());
     if size == 0 {
-        return Err(format!("Cannot determine size for {shown}"));
+        return Err(DriverFailure::Size {
+            path: shown.to_string(),
+            reason: None,
+        });
     }
     Ok(size)
 }
@@ -141,10 +181,10 @@ pub(crate) fn copy_in(
     store: &PoolStore,
     job: &CopyIn<'_>,
     progress: &dyn Progress,
-) -> Result<Filled, String> {
+) -> Result<Filled, DriverFailure> {
     let (source, path) = (job.source, job.path);
     let shown = path.display();
-    let mut partial = store.partial(job.ds, job.id).map_err(|e| e.to_string())?;
+    let mut partial = store.partial(job.ds, job.id).map_err(datastore)?;
     let mut reader = source;
     let len = source.metadata().map(|m| m.len()).unwrap_or(0);
     let mut head = Vec::with_capacity(Compression::MAGIC_LEN);
@@ -156,7 +196,7 @@ pub(crate) fn copy_in(
                 .read_to_end(&mut head)
         })
         .and_then(|_| reader.seek(SeekFrom::Start(0)))
-        .map_err(|e| format!("Error copying {shown}: {e}"))?;
+        .map_err(|e| copy(&shown, e))?;
     let compression = Compression::detect(&head).filter(|_| job.decompress);
     // An uncompressed disk in another format than the driver's is converted as it is read.
     if compression.is_none()
@@ -182,9 +222,13 @@ pub(crate) fn copy_in(
     let copied = match compression {
         None => strata_store::fsutil::clone_or_copy(source, partial.as_file())
             .map(|_| ())
-            .map_err(|e| format!("Error copying {shown}: {e}")),
+            .map_err(|e| copy(&shown, e)),
         Some(compression) => decompress(compression, source, partial.as_file_mut(), progress)
-            .map_err(|e| format!("Error decompressing {shown} ({compression}): {e}")),
+            .map_err(|e| DriverFailure::Decompress {
+                path: shown.to_string(),
+                compression: compression.to_string(),
+                reason: e.to_string(),
+            }),
     };
     progress.event(&ProgressEvent::Advanced { done: len });
     progress.event(&ProgressEvent::Finished);
@@ -268,19 +312,24 @@ impl<R: Read> Read for Counted<'_, R> {
 
 /// The format and virtual size of the disk image at `partial`, which came from `origin`; an
 /// image with a backing file is refused (a datastore's image holds all its data).
-pub(crate) fn measure(partial: &Path, origin: &Path) -> Result<(DiskFormat, u64), String> {
+pub(crate) fn measure(partial: &Path, origin: &Path) -> Result<(DiskFormat, u64), DriverFailure> {
     let shown = origin.display();
-    let opened =
-        open_top(partial).map_err(|e| format!("{shown} is not a disk image strata reads: {e}"))?;
+    let opened = open_top(partial).map_err(|e| DriverFailure::NotADisk {
+        path: shown.to_string(),
+        reason: e.to_string(),
+    })?;
     if let Some(backing) = opened.image.backing_file() {
-        return Err(format!(
-            "{shown} has a backing file ({}): an image in a datastore must hold all its data",
-            backing.name
-        ));
+        return Err(DriverFailure::BackingFile {
+            path: shown.to_string(),
+            backing: backing.name.clone(),
+        });
     }
     let size = opened.image.virtual_size();
     if size == 0 {
-        return Err(format!("Cannot determine size for {shown}"));
+        return Err(DriverFailure::Size {
+            path: shown.to_string(),
+            reason: None,
+        });
     }
     Ok((opened.format, size))
 }
@@ -350,7 +399,7 @@ pub(crate) fn make_empty(
     id: u32,
     name: &str,
     disk: &EmptyDisk<'_>,
-) -> Result<Filled, String> {
+) -> Result<Filled, DriverFailure> {
     let EmptyDisk {
         size_mb,
         format,
@@ -360,10 +409,12 @@ pub(crate) fn make_empty(
     let disk_format = DiskFormat::ALL
         .into_iter()
         .find(|f| f.name() == format)
-        .ok_or_else(|| format!("Unsupported image format: {format}"))?;
+        .ok_or_else(|| DriverFailure::UnsupportedFormat {
+            format: format.to_owned(),
+        })?;
     let size = size_mb
         .checked_mul(MIB)
-        .ok_or_else(|| format!("SIZE {size_mb} is too large"))?;
+        .ok_or(DriverFailure::TooLarge { size_mb })?;
     let name = name.to_owned();
     let Some(fs) = fs else {
         let file = empty_image(store, ds, id, disk_format, size)?;
@@ -376,15 +427,13 @@ pub(crate) fn make_empty(
         });
     };
     if !supported_fs.iter().any(|s| s == fs) {
-        return Err(format!(
-            "Unsupported file system type: {fs}. Supported types are: {}",
-            supported_fs.join(",")
-        ));
+        return Err(DriverFailure::UnsupportedFs {
+            fs: fs.to_owned(),
+            supported: supported_fs.to_vec(),
+        });
     }
-    let raw = store.partial(ds, id).map_err(|e| e.to_string())?;
-    raw.as_file()
-        .set_len(size)
-        .map_err(|e| format!("Error creating the disk: {e}"))?;
+    let raw = store.partial(ds, id).map_err(datastore)?;
+    raw.as_file().set_len(size).map_err(create)?;
     let mut mkfs = if fs == "xfs" {
         let mut c = Command::new("mkfs.xfs");
         c.arg("-f");
@@ -397,12 +446,15 @@ pub(crate) fn make_empty(
     let output = mkfs
         .arg(raw.path())
         .output()
-        .map_err(|e| format!("Error running mkfs for {fs}: {e}"))?;
+        .map_err(|e| DriverFailure::Mkfs {
+            fs: fs.to_owned(),
+            reason: e.to_string(),
+        })?;
     if !output.status.success() {
-        return Err(format!(
-            "Error making a {fs} file system: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
+        return Err(DriverFailure::Mkfs {
+            fs: fs.to_owned(),
+            reason: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        });
     }
     let file = if disk_format == DiskFormat::Raw {
         raw
@@ -425,20 +477,19 @@ fn empty_image(
     id: u32,
     format: DiskFormat,
     size: u64,
-) -> Result<NamedTempFile, String> {
-    let file = store.partial(ds, id).map_err(|e| e.to_string())?;
+) -> Result<NamedTempFile, DriverFailure> {
+    let file = store.partial(ds, id).map_err(datastore)?;
     let path = file.path().to_owned();
     let mut out = PartialOutput {
         file,
         path,
         written: 0,
     };
-    let mut target = strata_disk::create_target(format, &mut out, size)
-        .map_err(|e| format!("Error creating the disk: {e}"))?;
+    let mut target = strata_disk::create_target(format, &mut out, size).map_err(create)?;
     target
         .plan(&SourceMap::empty(size, target.granularity()))
         .and_then(|()| target.finish())
-        .map_err(|e| format!("Error creating the disk: {e}"))?;
+        .map_err(create)?;
     Ok(out.file)
 }
 
@@ -450,18 +501,17 @@ fn convert_partial(
     from: &Path,
     format: DiskFormat,
     progress: &dyn Progress,
-) -> Result<NamedTempFile, String> {
-    let source = open_top(from).map_err(|e| format!("Error converting the disk: {e}"))?;
+) -> Result<NamedTempFile, DriverFailure> {
+    let source = open_top(from).map_err(convert)?;
     let size = source.image.virtual_size();
-    let file = store.partial(ds, id).map_err(|e| e.to_string())?;
+    let file = store.partial(ds, id).map_err(datastore)?;
     let path = file.path().to_owned();
     let mut out = PartialOutput {
         file,
         path,
         written: 0,
     };
-    let target = strata_disk::create_target(format, &mut out, size)
-        .map_err(|e| format!("Error converting the disk: {e}"))?;
+    let target = strata_disk::create_target(format, &mut out, size).map_err(convert)?;
     progress.event(&ProgressEvent::Started {
         phase: Phase::Converting {
             from: source.format,
@@ -474,7 +524,7 @@ fn convert_partial(
             progress.event(&ProgressEvent::Advanced { done: p.done })
         });
     progress.event(&ProgressEvent::Finished);
-    converted.map_err(|e| format!("Error converting the disk: {e}"))?;
+    converted.map_err(convert)?;
     Ok(out.file)
 }
 
@@ -487,17 +537,17 @@ pub(crate) fn copy_image(
     name: &str,
     source: &Path,
     progress: &dyn Progress,
-) -> Result<Filled, String> {
+) -> Result<Filled, DriverFailure> {
     let shown = source.display();
-    let partial = store.partial(ds, id).map_err(|e| e.to_string())?;
-    let from = File::open(source).map_err(|e| format!("Error cloning {shown}: {e}"))?;
+    let partial = store.partial(ds, id).map_err(datastore)?;
+    let from = File::open(source).map_err(|e| clone_failed(&shown, e))?;
     progress.event(&ProgressEvent::Started {
         phase: Phase::Copying,
         total: from.metadata().ok().map(|m| m.len()),
     });
     let copied = strata_store::fsutil::clone_or_copy(&from, partial.as_file());
     progress.event(&ProgressEvent::Finished);
-    copied.map_err(|e| format!("Error cloning {shown}: {e}"))?;
+    copied.map_err(|e| clone_failed(&shown, e))?;
     let (format, virtual_size) = measure(partial.path(), source)?;
     Ok(Filled {
         file: partial,

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use strata_model::OneName;
 use strata_model::one::{
     AttrName, AuthRequest, Caller, CloneTarget, Command, Created, DatastoreFacts, DatastoreRecord,
-    DatastoreType, DiskType, DriverOp, Effect, ImageRecord, ImageState, ImageType, LockLevel,
-    LockRecord, LockRequest, Method, NewImage, ObjectAuth, ObjectKind, ObjectLock, Operation,
-    Origin, Ownership, Permissions, Refusal, Snapshots, Template, allocate, check_chmod, perform,
-    transition,
+    DatastoreType, DiskType, DriverFailure, DriverOp, Effect, ImageRecord, ImageState, ImageType,
+    LockLevel, LockRecord, LockRequest, Method, NewImage, ObjectAuth, ObjectKind, ObjectLock,
+    Operation, Origin, Ownership, Permissions, Refusal, Snapshots, Template, allocate, check_chmod,
+    perform, transition,
 };
 use strata_store::pool::source_name;
 use strata_store::{Job, JobOp, PoolDb};
@@ -508,7 +508,9 @@ impl Pool {
         match (path, image_type) {
             (Some(path), _) => {
                 let path = PathBuf::from(path);
-                let stat_failed = |message| Refusal::StatFailed { message };
+                let stat_failed = |failure: DriverFailure| Refusal::StatFailed {
+                    message: failure.to_string(),
+                };
                 let file = match opened {
                     Some(file) => file,
                     None => data::open_source(&path).map_err(stat_failed)?,
@@ -535,7 +537,10 @@ impl Pool {
                 })
             }
             (None, Some(t)) => Err(Refusal::StatFailed {
-                message: format!("Either PATH or SOURCE are required for {t}"),
+                message: DriverFailure::NeedsPathOrSource {
+                    image_type: t.to_string(),
+                }
+                .to_string(),
             }),
         }
     }
@@ -547,7 +552,7 @@ impl Pool {
         caller: &Caller,
         id: u32,
         op: DriverOp,
-        filled: Result<Filled, String>,
+        filled: Result<Filled, DriverFailure>,
     ) -> PoolResult<CreatedImage> {
         self.change(|db| {
             let ours = db
@@ -561,7 +566,7 @@ impl Pool {
                 return Ok(CreatedImage {
                     id,
                     state: ImageState::Error,
-                    error: Some("the image was deleted while its data was written".to_owned()),
+                    error: Some(DriverFailure::Deleted.to_string()),
                 });
             };
             let result = match filled {
@@ -579,11 +584,13 @@ impl Pool {
                             }
                             Ok(())
                         }
-                        Err(e) => Err(e.to_string()),
+                        Err(e) => Err(DriverFailure::Datastore {
+                            reason: e.to_string(),
+                        }),
                     }
                 }
-                Ok(_) => Err("the operation was taken over by another process".to_owned()),
-                Err(message) => Err(message),
+                Ok(_) => Err(DriverFailure::TakenOver),
+                Err(failure) => Err(failure),
             };
             let error = match result {
                 Ok(()) => {
@@ -594,7 +601,8 @@ impl Pool {
                     image.cloning_id = -1;
                     None
                 }
-                Err(message) => {
+                Err(failure) => {
+                    let message = failure.to_string();
                     fail(image, op, &message);
                     image.cloning_id = -1;
                     Some(message)
@@ -911,7 +919,10 @@ impl Pool {
                                 DriverOp::Rm {
                                     force_delete: false,
                                 },
-                                &format!("Error deleting image: {e}"),
+                                &DriverFailure::Delete {
+                                    reason: e.to_string(),
+                                }
+                                .to_string(),
                             );
                         }
                         Ok(Effect::Changed)

@@ -177,9 +177,13 @@ impl Pool {
             if let (Some(record), Some(saved)) = (&record, saved) {
                 match saved.and_then(|file| {
                     let size = file.1;
-                    file.0
-                        .persist(&record.source)
-                        .map_err(|e| format!("cannot save into {}: {}", record.source, e.error))?;
+                    file.0.persist(&record.source).map_err(|e| {
+                        strata_model::one::DriverFailure::Save {
+                            instance: instance.id,
+                            reason: format!("{}: {}", record.source, e.error),
+                        }
+                        .to_string()
+                    })?;
                     Ok(size)
                 }) {
                     Ok(size_mb) => {
@@ -227,26 +231,47 @@ impl Pool {
                 ..OpenOptions::default()
             },
         )
-        .map_err(|e| format!("cannot read the instance {}: {e}", instance.id))?;
+        .map_err(|e| {
+            strata_model::one::DriverFailure::Save {
+                instance: instance.id,
+                reason: e.to_string(),
+            }
+            .to_string()
+        })?;
         let size = chain.image.virtual_size();
         let partial = self
             .store
             .partial(record.datastore_id, record.id)
             .map_err(|e| e.to_string())?;
         let mut out = PartialOutput::new(partial);
-        let target = strata_disk::create_target(format, &mut out, size)
-            .map_err(|e| format!("cannot save instance {}: {e}", instance.id))?;
+        let target = strata_disk::create_target(format, &mut out, size).map_err(|e| {
+            strata_model::one::DriverFailure::Save {
+                instance: instance.id,
+                reason: e.to_string(),
+            }
+            .to_string()
+        })?;
         strata_disk::convert(
             &*chain.image,
             target,
             &strata_disk::ConvertOptions::default(),
             &|_| {},
         )
-        .map_err(|e| format!("cannot save instance {}: {e}", instance.id))?;
+        .map_err(|e| {
+            strata_model::one::DriverFailure::Save {
+                instance: instance.id,
+                reason: e.to_string(),
+            }
+            .to_string()
+        })?;
         let file = out.into_file();
-        file.as_file()
-            .sync_all()
-            .map_err(|e| format!("cannot save instance {}: {e}", instance.id))?;
+        file.as_file().sync_all().map_err(|e| {
+            strata_model::one::DriverFailure::Save {
+                instance: instance.id,
+                reason: e.to_string(),
+            }
+            .to_string()
+        })?;
         Ok((file, data::mib_ceil(size)))
     }
 }

@@ -48,6 +48,15 @@ impl SnapshotAction {
     }
 }
 
+/// A snapshot operation's failure on snapshot `sid`, as its message.
+fn snap_failed(sid: u32, reason: String) -> String {
+    strata_model::one::DriverFailure::Snapshot {
+        snapshot: sid,
+        reason,
+    }
+    .to_string()
+}
+
 /// The file of snapshot `id` of an image whose file is `source`.
 pub(crate) fn snapshot_file(source: &str, id: u32) -> PathBuf {
     strata_store::pool::snap_dir(Path::new(source)).join(id.to_string())
@@ -133,19 +142,19 @@ impl Pool {
         let target = snapshot_file(&record.source, sid);
         let dir = target.parent().map(Path::to_owned).unwrap_or_default();
         std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            .map_err(|e| snap_failed(sid, format!("create {}: {e}", dir.display())))?;
         let partial = tempfile::Builder::new()
             .prefix(".partial.")
             .tempfile_in(&dir)
-            .map_err(|e| format!("cannot create a file in {}: {e}", dir.display()))?;
+            .map_err(|e| snap_failed(sid, format!("create a file in {}: {e}", dir.display())))?;
         let source = std::fs::File::open(&record.source)
-            .map_err(|e| format!("cannot read {}: {e}", record.source))?;
+            .map_err(|e| snap_failed(sid, format!("read {}: {e}", record.source)))?;
         strata_store::fsutil::clone_or_copy(&source, partial.as_file())
             .and_then(|_| partial.as_file().sync_all())
-            .map_err(|e| format!("cannot copy {}: {e}", record.source))?;
+            .map_err(|e| snap_failed(sid, format!("copy {}: {e}", record.source)))?;
         partial
             .persist(&target)
-            .map_err(|e| format!("cannot write {}: {}", target.display(), e.error))?;
+            .map_err(|e| snap_failed(sid, format!("write {}: {}", target.display(), e.error)))?;
         Ok(())
     }
 
@@ -186,10 +195,10 @@ impl Pool {
                 .map_err(|e| e.to_string())
                 .and_then(|partial| {
                     let from = std::fs::File::open(&file)
-                        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                        .map_err(|e| snap_failed(sid, format!("read {}: {e}", file.display())))?;
                     strata_store::fsutil::clone_or_copy(&from, partial.as_file())
                         .and_then(|_| partial.as_file().sync_all())
-                        .map_err(|e| format!("cannot copy {}: {e}", file.display()))?;
+                        .map_err(|e| snap_failed(sid, format!("copy {}: {e}", file.display())))?;
                     Ok(Some(partial))
                 }),
         };
@@ -204,10 +213,9 @@ impl Pool {
                 Err(message) => Err(message),
                 Ok(partial) => {
                     let renamed = match partial {
-                        Some(partial) => partial
-                            .persist(&r.source)
-                            .map(|_| ())
-                            .map_err(|e| format!("cannot write {}: {}", r.source, e.error)),
+                        Some(partial) => partial.persist(&r.source).map(|_| ()).map_err(|e| {
+                            snap_failed(sid, format!("write {}: {}", r.source, e.error))
+                        }),
                         None => Ok(()),
                     };
                     renamed.map(|()| apply(r, sid, action, &mut remove_after))
