@@ -386,6 +386,10 @@ one = pyone.OneServer("http://127.0.0.1:{port}/RPC2", session="strata-ann:ann-se
 i = one.image.allocate({{"NAME": "from-pyone", "TYPE": "DATABLOCK", "SIZE": "2"}}, 1)
 one.image.chmod(i, 1, 1, 0, 1, 0, 0, 0, 0, 0)
 assert one.image.info(i).PERMISSIONS.GROUP_U == 1
+assert i in [x.ID for x in one.imagepool.info(-3, -1, -1).IMAGE]
+gone = one.image.allocate({{"NAME": "to-delete", "TYPE": "DATABLOCK", "SIZE": "1"}}, 1)
+one.image.delete(gone)
+assert gone not in [x.ID for x in one.imagepool.info(-3, -1, -1).IMAGE]
 bad = pyone.OneServer("http://127.0.0.1:{port}/RPC2", session="strata-ann:wrong")
 try:
     bad.imagepool.info(-2, -1, -1)
