@@ -86,8 +86,23 @@ impl Served {
             .local_addr()
             .unwrap()
             .port();
+        // The clients run as other users: they get copies of the binaries where those users
+        // can run them (the build's own directory may be private to whoever built it).
+        let bins = dir.path().join("bin");
+        std::fs::create_dir(&bins).unwrap();
+        for program in ["oneimage", "onedatastore"] {
+            std::fs::copy(bin(program), bins.join(program)).unwrap();
+            std::fs::set_permissions(bins.join(program), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+        }
+        std::fs::set_permissions(&bins, std::fs::Permissions::from_mode(0o755)).unwrap();
         let daemon = spawn_daemon(dir.path(), port);
         Served { dir, daemon, port }
+    }
+
+    /// The copy of `program` every user can run.
+    fn client(&self, program: &str) -> PathBuf {
+        self.dir.path().join("bin").join(program)
     }
 
     /// Kills the daemon with SIGKILL (nothing of it runs on) and starts another on the same
@@ -115,7 +130,7 @@ impl Served {
         args: &[&str],
         cwd: &Path,
     ) -> (String, String, i32) {
-        let mut cmd = Command::new(bin(program));
+        let mut cmd = Command::new(self.client(program));
         cmd.args(args)
             .env_clear()
             .env("STRATA_ONE_SOCKET", self.socket())
@@ -684,7 +699,7 @@ fn a_daemon_killed_in_the_middle_of_a_create_leaves_the_image_in_error_after_its
     std::io::Write::write_all(&mut enc, &data).unwrap();
     enc.finish().unwrap();
     std::fs::set_permissions(&gz, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut create = Command::new(bin("oneimage"));
+    let mut create = Command::new(served.client("oneimage"));
     create
         .args([
             "create",
