@@ -25,6 +25,11 @@ fn run(program: &str, args: &[&str]) -> bool {
 
 /// The user `name` (and the group `strata-team`, which `team` users belong to).
 fn user(name: &str, team: bool) -> User {
+    // The tests of this file run at once: one of them adds a user, the others wait and find it.
+    static ACCOUNTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _held = ACCOUNTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !run("getent", &["group", "strata-team"]) {
         run("groupadd", &["strata-team"]);
     }
