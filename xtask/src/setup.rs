@@ -183,6 +183,18 @@ const REQUIREMENTS: &[Requirement] = &[
         why: "kernel and initramfs of strata-build's build VM (RUN, COPY, mkfs in a guest)",
     },
     Requirement {
+        name: "bzip2",
+        check: Check::Runs(&["bzip2", "--version"]),
+        install: Install::Apt("bzip2"),
+        why: "makes the bzip2 files oneimage create decompresses (oneimage's tests)",
+    },
+    Requirement {
+        name: "xz",
+        check: Check::Runs(&["xz", "--version"]),
+        install: Install::Apt("xz-utils"),
+        why: "makes the xz files oneimage create decompresses (oneimage's tests)",
+    },
+    Requirement {
         name: "mkfs.xfs",
         check: Check::Runs(&["mkfs.xfs", "-V"]),
         install: Install::Apt("xfsprogs"),
