@@ -179,13 +179,10 @@ fn spawn_daemon(dir: &Path, port: u16) -> Child {
 
 impl Drop for Served {
     fn drop(&mut self) {
-        let _ = rustix_kill(self.daemon.id());
+        // The pool and its socket go with the temporary directory.
+        let _ = self.daemon.kill();
         let _ = self.daemon.wait();
     }
-}
-
-fn rustix_kill(pid: u32) -> bool {
-    run("kill", &["-TERM", &pid.to_string()])
 }
 
 #[test]
