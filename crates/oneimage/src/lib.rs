@@ -163,14 +163,7 @@ pub fn run_image_with(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), Error> {
-    let pool = run::open_pool(settings)?;
-    let mut inputs = local_inputs();
-    run::run_image(
-        args,
-        &pool,
-        settings,
-        &mut process_io(out, err, &mut inputs),
-    )
+    run_local(args, settings, out, err, run::run_image)
 }
 
 /// Runs one `onedatastore` command with these settings, writing to `out` and `err`.
@@ -180,9 +173,20 @@ pub fn run_datastore_with(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), Error> {
+    run_local(args, settings, out, err, run::run_datastore)
+}
+
+/// A tool's command on the personal pool of `settings`, with this process's inputs.
+fn run_local<P>(
+    args: P,
+    settings: &Settings,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    run: fn(P, &strata::pool::Pool, &Settings, &mut Io<'_>) -> Result<(), Error>,
+) -> Result<(), Error> {
     let pool = run::open_pool(settings)?;
     let mut inputs = local_inputs();
-    run::run_datastore(
+    run(
         args,
         &pool,
         settings,

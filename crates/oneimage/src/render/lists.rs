@@ -4,7 +4,7 @@
 //! `onedatastore.yaml` merged over them) and the value of each cell.
 
 use jiff::tz::TimeZone;
-use strata_model::one::ImageRecord;
+use strata_model::one::{ImageRecord, Ownership};
 
 use super::units::{boolean_to_str, time_to_str, unit_to_str_mb};
 use super::xml::DatastoreView;
@@ -48,20 +48,30 @@ pub const fn image_table() -> Table<'static> {
     }
 }
 
+/// The USER cell: the name, or the uid with `-n` (`one_helper.rb` `user_name`).
+fn user_cell(owner: &Ownership, numeric: bool) -> String {
+    if numeric {
+        owner.uid.to_string()
+    } else {
+        owner.uname.clone()
+    }
+}
+
+/// The GROUP cell: the name, or the gid with `-n` (`group_name`).
+fn group_cell(owner: &Ownership, numeric: bool) -> String {
+    if numeric {
+        owner.gid.to_string()
+    } else {
+        owner.gname.clone()
+    }
+}
+
 /// One image's cells, in [`image_table`]'s column order.
 fn image_row(r: &ImageRecord, numeric: bool, tz: &TimeZone) -> Vec<String> {
     vec![
         r.id.to_string(),
-        if numeric {
-            r.owner.uid.to_string()
-        } else {
-            r.owner.uname.clone()
-        },
-        if numeric {
-            r.owner.gid.to_string()
-        } else {
-            r.owner.gname.clone()
-        },
+        user_cell(&r.owner, numeric),
+        group_cell(&r.owner, numeric),
         r.name.clone(),
         r.datastore.clone(),
         r.image_type.short().to_owned(),
@@ -144,16 +154,8 @@ fn datastore_row(d: &DatastoreView<'_>, numeric: bool) -> Vec<String> {
     images.dedup();
     vec![
         r.id.to_string(),
-        if numeric {
-            r.owner.uid.to_string()
-        } else {
-            r.owner.uname.clone()
-        },
-        if numeric {
-            r.owner.gid.to_string()
-        } else {
-            r.owner.gname.clone()
-        },
+        user_cell(&r.owner, numeric),
+        group_cell(&r.owner, numeric),
         r.name.clone(),
         if is_local(d) {
             "-".into()
