@@ -48,6 +48,9 @@ pub const PACKAGES: &[&str] = &[
     "libselinux1",
     "libpcre2-8-0",
     "libudev1",
+    "libedit2",
+    "libbsd0",
+    "libmd0",
 ];
 
 /// The programs copied from the packages (paths inside them), with the shared libraries they
@@ -73,6 +76,8 @@ pub const TOOLS: &[&str] = &[
     "sbin/mkfs.xfs",
     "sbin/xfs_repair",
     "usr/sbin/xfs_growfs",
+    "usr/sbin/xfs_db",
+    "usr/sbin/xfs_admin",
     "sbin/sfdisk",
     "sbin/blkid",
     "sbin/wipefs",
