@@ -28,6 +28,7 @@ pub use image::{BackingFile, DiskImage, DiskImageMut, Extent, ExtentKind};
 pub mod io;
 pub use io::ReadAt;
 pub mod error;
+pub mod gpt;
 pub use error::{DiskError, ErrorKind};
 
 // The formats.
