@@ -51,4 +51,6 @@ pub use inflate::ExpansionLimit;
 pub use layout::OciDir;
 pub use registry::{Registry, RegistryBlobs, RegistryOptions, RegistryRef};
 pub use sif::{SifError, SifImage};
-pub use unpack::{Compression, UnpackOptions, UnpackStats, Unpacker, unpack_image, unpack_layer};
+pub use unpack::{
+    Compression, UnpackOptions, UnpackStats, Unpacker, extract_file, unpack_image, unpack_layer,
+};

@@ -81,13 +81,7 @@ pub fn import_commit(repo: &Path, reference: &str, work: &Path) -> Result<Ostree
         let file =
             fs::File::create(&tar_path).map_err(|e| OciError::from_io(&tar_path, "create", e))?;
         let mut out = BufWriter::with_capacity(1 << 16, file);
-        let mut builder = tar::Builder::new(&mut out);
-        let mut count = 0u64;
-        append_tree(&mut builder, &tree, Path::new(""), &mut count)?;
-        builder
-            .finish()
-            .map_err(|e| OciError::from_io(&tar_path, "write tar", e))?;
-        drop(builder);
+        tar_tree(&tree, &mut out)?;
         out.flush()
             .map_err(|e| OciError::from_io(&tar_path, "write", e))?;
     }
@@ -141,6 +135,20 @@ pub fn import_commit(repo: &Path, reference: &str, work: &Path) -> Result<Ostree
         layout,
         _dir: dir,
     })
+}
+
+/// Writes the tree under `root` as an uncompressed tar to `out`, as a layer holds it: every
+/// entry relative to `root`, one directory at a time in name order, symlinks as links, owner
+/// root, mtime 0, modes kept; sockets, fifos and devices refused; at most
+/// [`MAX_TREE_ENTRIES`] entries. Returns how many entries were written.
+pub fn tar_tree(root: &Path, out: &mut dyn Write) -> Result<u64> {
+    let mut builder = tar::Builder::new(out);
+    let mut count = 0u64;
+    append_tree(&mut builder, root, Path::new(""), &mut count)?;
+    builder
+        .finish()
+        .map_err(|e| OciError::from_io(root, "write tar", e))?;
+    Ok(count)
 }
 
 /// Runs `ostree ARGS`; its standard output, or its error message as the error.

@@ -141,6 +141,76 @@ pub fn unpack_layer(
     unpacker.finish()
 }
 
+/// Copies the regular file at `path` (relative to the layer's root, `a/b` or `./a/b`) out of one
+/// layer (a tar stream, maybe compressed, of `size` stored bytes when known) into `out`, and
+/// returns its length (the file is rewound and cut to it), or `None` when the layer has no entry at that path. The layer is read to
+/// its end either way, so that a verifying reader checks its digest before the copy counts: a
+/// layer whose digest is wrong is an error even when the file was found. The same bounds as
+/// unpacking hold (tar metadata, expansion, [`UnpackOptions::max_layer_size`]); an entry at
+/// `path` that is not a regular file is refused. A later entry of the same path wins, as when a
+/// layer is unpacked.
+pub fn extract_file(
+    reader: impl Read,
+    size: Option<u64>,
+    path: &str,
+    out: &mut File,
+    opts: &UnpackOptions,
+    what: &str,
+) -> Result<Option<u64>> {
+    let wanted = normalize(path.as_bytes(), path)?;
+    let mut buffered = BufReader::with_capacity(1 << 16, reader);
+    let head = buffered
+        .fill_buf()
+        .map_err(|e| OciError::from_io(what, "read", e))?;
+    let compression = Compression::detect(head, what)?;
+    let found = (|| {
+        let decoder = inflate(&mut buffered, compression, size, &opts.expansion, what)?;
+        let padded = PadToBlock {
+            inner: decoder,
+            count: 0,
+        };
+        let guarded = crate::targuard::TarGuard::new(padded, what);
+        let mut limited = LimitedReader::new(guarded, what, opts.max_layer_size);
+        let mut found = None;
+        {
+            let mut archive = tar::Archive::new(&mut limited);
+            let entries = archive
+                .entries()
+                .map_err(|e| OciError::from_io(what, "read tar", e))?;
+            for entry in entries {
+                let mut entry = entry.map_err(|e| OciError::from_io(what, "read tar", e))?;
+                let raw = entry.path_bytes().into_owned();
+                let shown = printable(&String::from_utf8_lossy(&raw));
+                if normalize(&raw, &shown)? != wanted {
+                    continue;
+                }
+                let kind = entry.header().entry_type();
+                if !kind.is_file() {
+                    return Err(OciError::invalid(
+                        format!("{what}: {shown}"),
+                        format!("not a regular file ({kind:?})"),
+                    ));
+                }
+                let n = io::Seek::rewind(out)
+                    .and_then(|()| crate::verify::copy(&mut entry, out))
+                    .and_then(|n| out.set_len(n).map(|()| n))
+                    .map_err(|e| OciError::from_io(format!("{what}: {shown}"), "copy", e))?;
+                found = Some(n);
+            }
+        }
+        crate::verify::copy(&mut limited, &mut io::sink())
+            .map_err(|e| OciError::from_io(what, "read", e))?;
+        Ok(found)
+    })();
+    let drained =
+        io::copy(&mut buffered, &mut io::sink()).map_err(|e| OciError::from_io(what, "read", e));
+    match (found, drained) {
+        (_, Err(e)) if e.kind() == crate::ErrorKind::IntegrityMismatch => Err(e),
+        (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+        (Ok(found), Ok(_)) => Ok(found),
+    }
+}
+
 /// The paths a layer provides, for its whiteouts, which hide only what lower layers provide.
 /// Full paths only, joined with `/`: a path is provided if it or something below it is.
 #[derive(Default)]

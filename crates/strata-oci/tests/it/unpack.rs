@@ -230,3 +230,45 @@ fn trusted_layers_get_device_nodes_and_setid_bits_as_root() {
     );
     assert_eq!((stats.skipped, stats.setid_cleared), (0, 0), "{stats:?}");
 }
+
+#[test]
+fn one_file_is_extracted_from_a_layer_and_its_digest_still_checked() {
+    let t = tempfile::tempdir().unwrap();
+    let layer = gz(tar(&[
+        E::Dir("disk/", 0o755),
+        E::File("./disk/boot.qcow2", 0o644, b"first"),
+        E::File("other", 0o644, b"o"),
+        // A later entry of the same path wins, as in an unpack.
+        E::File("disk/boot.qcow2", 0o644, b"qcow2 bytes"),
+        E::Symlink("link", "disk/boot.qcow2"),
+    ]));
+    let mut out = std::fs::File::create(t.path().join("out")).unwrap();
+    let extract = |path: &str, out: &mut std::fs::File| {
+        strata_oci::extract_file(&layer.stored[..], None, path, out, &opts(), "layer")
+    };
+    assert_eq!(extract("disk/boot.qcow2", &mut out).unwrap(), Some(11));
+    assert_eq!(std::fs::read(t.path().join("out")).unwrap(), b"qcow2 bytes");
+    assert_eq!(extract("missing", &mut out).unwrap(), None);
+    let e = extract("link", &mut out).unwrap_err().to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+    assert!(extract("../escape", &mut out).is_err());
+    // Through a verifying reader, a layer whose bytes do not match its digest fails even
+    // though the file was found.
+    let layout = OciDir::create(t.path().join("l")).unwrap();
+    use strata_oci::{BlobRead, BlobWrite};
+    let stored = layout.put_bytes(&layer.stored, None).unwrap();
+    let mut bytes = layer.stored.clone();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(layout.blob_path(&stored.digest), &bytes).unwrap();
+    let reader = layout.open_blob(&stored.digest, stored.size).unwrap();
+    let e = strata_oci::extract_file(
+        reader,
+        Some(stored.size),
+        "disk/boot.qcow2",
+        &mut out,
+        &opts(),
+        "layer",
+    );
+    assert!(e.is_err());
+}
