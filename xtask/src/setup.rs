@@ -202,6 +202,27 @@ const REQUIREMENTS: &[Requirement] = &[
               OpenNebula's fs driver does (and xfs_db reads it back in the tests)",
     },
     Requirement {
+        name: "runc",
+        check: Check::Runs(&["runc", "--version"]),
+        install: Install::Apt("runc"),
+        why: "the runtime podman runs containers with in the tests: crun refuses the hybrid \
+              cgroup hierarchy of these machines",
+    },
+    Requirement {
+        name: "busybox",
+        check: Check::Runs(&["busybox", "--help"]),
+        install: Install::Apt("busybox-static"),
+        why: "a static http server for the base image the ostree archive test runs under podman \
+              (ocne-image's tests)",
+    },
+    Requirement {
+        name: "sfdisk",
+        check: Check::Runs(&["sfdisk", "--version"]),
+        install: Install::Apt("fdisk"),
+        why: "reads the partition tables of the boot images ocne-image create edits, without \
+              trusting strata's own GPT reader (ocne-image's tests)",
+    },
+    Requirement {
         name: "debugfs",
         check: Check::Runs(&["debugfs", "-V"]),
         install: Install::Apt("e2fsprogs"),
