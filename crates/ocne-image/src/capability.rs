@@ -102,6 +102,14 @@ impl Arch {
             _ => None,
         }
     }
+
+    /// The name, as `--arch` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
 }
 
 /// Which cloud the document is for.

@@ -44,6 +44,11 @@ pub struct Cli {
 /// The commands of `ocne image` strata implements.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
+    /// Create an image for a specific provider: the boot image edited for OCI or oVirt, or an
+    /// ostree archive image
+    Create(CreateArgs),
+    /// Display information about OCK boot media
+    Info(InfoArgs),
     /// Upload an image: an OCI custom image (built locally), or an ostree archive to a
     /// container destination
     Upload(UploadArgs),
@@ -114,4 +119,119 @@ pub struct UploadArgs {
     /// The cluster configuration file; accepted but not read (a warning says so)
     #[arg(long, value_name = "FILE")]
     pub config: Option<String>,
+}
+
+/// `ocne image create`'s flags (cmd/image/create/create.go).
+#[derive(Debug, Clone, Args)]
+pub struct CreateArgs {
+    /// The provider type: oci, ostree or olvm
+    #[arg(short = 't', long = "type", default_value = DEFAULT_TYPE, value_name = "TYPE")]
+    pub provider: String,
+
+    /// The architecture of the image to create: amd64 or arm64
+    #[arg(short = 'a', long, default_value = "amd64", value_name = "ARCH")]
+    pub arch: String,
+
+    /// The ignition provider written on the kernel command line (default: oci for -t oci,
+    /// qemu for -t ostree, openstack for -t olvm)
+    #[arg(
+        short = 'i',
+        long = "ignition-provider",
+        default_value = "",
+        hide_default_value = true,
+        value_name = "PROVIDER"
+    )]
+    pub ignition_provider: String,
+
+    /// Additional kernel command line arguments to append to the end of the argument list
+    #[arg(
+        short = 'K',
+        long = "kernel-args",
+        default_value = "",
+        hide_default_value = true,
+        value_name = "ARGS"
+    )]
+    pub kernel_args: String,
+
+    /// The Kubernetes version (default: the configuration's, else 1.33)
+    #[arg(
+        short = 'v',
+        long,
+        default_value = "",
+        hide_default_value = true,
+        value_name = "VERSION"
+    )]
+    pub version: String,
+
+    /// A cluster configuration file: its bootVolumeContainerImage, osRegistry, osTag and
+    /// kubernetesVersion are used
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
+
+    /// strata's own, for -t ostree: the image that serves the archive over http (it must serve
+    /// /usr/share/nginx/html, as OCNE's nginx image does)
+    #[arg(long, value_name = "IMAGE", default_value = crate::ostree::DEFAULT_BASE)]
+    pub base: String,
+}
+
+/// `ocne image info`'s flags (cmd/image/info/info.go).
+#[derive(Debug, Clone, Args)]
+pub struct InfoArgs {
+    /// The architecture of the image to inspect: amd64 or arm64
+    #[arg(short = 'a', long, default_value = "amd64", value_name = "ARCH")]
+    pub arch: String,
+
+    /// The Kubernetes version (default: the configuration's, else 1.33)
+    #[arg(
+        short = 'v',
+        long,
+        default_value = "",
+        hide_default_value = true,
+        value_name = "VERSION"
+    )]
+    pub version: String,
+
+    /// A container image containing OCK boot media
+    #[arg(
+        short = 'i',
+        long,
+        default_value = "",
+        hide_default_value = true,
+        value_name = "IMAGE"
+    )]
+    pub image: String,
+
+    /// The path to a qcow2 image to inspect
+    #[arg(
+        short = 'f',
+        long,
+        default_value = "",
+        hide_default_value = true,
+        value_name = "FILE"
+    )]
+    pub file: String,
+
+    /// The path of a file on a filesystem to inspect
+    #[arg(
+        short = 'p',
+        long,
+        default_value = "",
+        hide_default_value = true,
+        value_name = "PATH"
+    )]
+    pub path: String,
+
+    /// If the inspected path is a directory, recursively list any child directories
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+
+    /// A partition label to inspect
+    #[arg(
+        short = 'L',
+        long,
+        default_value = "",
+        hide_default_value = true,
+        value_name = "LABEL"
+    )]
+    pub label: String,
 }

@@ -81,6 +81,63 @@ pub enum Error {
         /// The registry's refusal.
         error: Box<strata::Error>,
     },
+    /// A configuration file (`~/.ocne/defaults.yaml`, `--config`) is not valid YAML of OCNE's
+    /// shape.
+    #[error("{}: {reason}", .path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The boot image reference is not one strata can read.
+    #[error("{message}")]
+    BadImage {
+        /// The whole message.
+        message: String,
+    },
+    /// The image holds no boot qcow2 where OCNE looks for it.
+    #[error("{image} is not OCK boot media: {reason}")]
+    NoBootImage {
+        /// The image reference.
+        image: String,
+        /// What is missing.
+        reason: String,
+    },
+    /// `-i` has whitespace in it: OCNE's text.
+    #[error("'{provider}' is not a valid ignition provider")]
+    BadProvider {
+        /// The provider given.
+        provider: String,
+    },
+    /// `-K` spans lines.
+    #[error("extra kernel arguments must be on one line")]
+    BadKernelArgs,
+    /// An edit of the boot image in the build VM failed.
+    #[error("cannot modify the boot image: {step}: {reason}")]
+    Modify {
+        /// The step (`mount the boot partition`, `read /loader/entries/ostree-1-ock.conf`).
+        step: String,
+        /// Why, in the guest's words or strata's.
+        reason: String,
+    },
+    /// The build VM could not be started or stopped, or failed.
+    #[error(transparent)]
+    BuildVm(#[from] strata_build::vm::VmError),
+    /// The image's partition table cannot be read.
+    #[error("{}: {reason}", .path.display())]
+    Table {
+        /// The image.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The ostree tools failed.
+    #[error("{0}")]
+    Ostree(String),
+    /// `$HOME` is not set, so `~/.ocne` cannot be found.
+    #[error("cannot find the home directory: HOME is not set")]
+    NoHome,
     /// The login prompt could not be read.
     #[error("cannot read the login from the terminal: {0}")]
     Prompt(#[source] io::Error),
@@ -158,6 +215,18 @@ impl Error {
             Error::OciUnreachable(_) | Error::OlvmUnreachable { .. } => ErrorKind::Unsupported,
             Error::Copy(error) => error.kind(),
             Error::NoTerminal { error } => error.kind(),
+            Error::Config { .. } => ErrorKind::Config,
+            Error::BadImage { .. } | Error::BadProvider { .. } | Error::BadKernelArgs => {
+                ErrorKind::InvalidRequest
+            }
+            Error::NoBootImage { .. } | Error::Modify { .. } | Error::Table { .. } => {
+                ErrorKind::InvalidFormat
+            }
+            Error::BuildVm(strata_build::vm::VmError::AssetsMissing { .. }) => {
+                ErrorKind::Unsupported
+            }
+            Error::BuildVm(_) | Error::Ostree(_) => ErrorKind::Io,
+            Error::NoHome => ErrorKind::Config,
             Error::Scratch(_) | Error::Prompt(_) | Error::Output(_) => ErrorKind::Io,
         })
     }

@@ -18,12 +18,19 @@
 //! `main.rs` only calls [`main`].
 
 pub mod atomic;
+pub mod boot;
 pub mod capability;
 pub mod cli;
+pub mod config;
 pub mod copy;
+pub mod create;
+pub mod edits;
 pub mod error;
+pub mod guest;
+pub mod info;
 pub mod log;
 pub mod login;
+pub mod ostree;
 pub mod run;
 pub mod tarball;
 pub mod upload;

@@ -42,6 +42,62 @@ impl Env<'_> {
             .map_err(Error::Output)
     }
 
+    /// OCNE's `logutils.WaitFor`: runs `work` while logging `<message>: waiting` (then
+    /// `waiting.`, `waiting..` ...) every 500 ms, redrawn in place on a terminal, and
+    /// `<message>: ok` when it is done, or `<message>: <error>` at error level when it fails.
+    /// The colour codes are OCNE's and are in the message whatever the output.
+    pub fn wait_for<T: Send>(
+        &mut self,
+        message: &str,
+        work: impl FnOnce() -> Result<T, Error> + Send,
+    ) -> Result<T, Error> {
+        const FRAMES: [&str; 6] = [
+            "waiting",
+            "waiting.",
+            "waiting..",
+            "waiting...",
+            "waiting ..",
+            "waiting  .",
+        ];
+        let (tx, rx) = std::sync::mpsc::channel();
+        let result = std::thread::scope(|scope| -> Result<Result<T, Error>, Error> {
+            scope.spawn(move || {
+                let _ = tx.send(work());
+            });
+            let mut frame = 0;
+            loop {
+                match rx.recv_timeout(std::time::Duration::from_millis(500)) {
+                    Ok(result) => return Ok(result),
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                        return Ok(Err(Error::Output(io::Error::other(
+                            "the work stopped without a result",
+                        ))));
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                }
+                let line = format!(
+                    "{message}: \x1b[33m{}\x1b[0m\x1b[K",
+                    FRAMES[frame % FRAMES.len()]
+                );
+                self.log(Level::Info, &line)?;
+                if self.logrus.colored {
+                    self.err.write_all(b"\x1b[1A").map_err(Error::Output)?;
+                }
+                frame += 1;
+            }
+        })?;
+        match result {
+            Ok(value) => {
+                self.log(Level::Info, &format!("{message}: \x1b[32mok\x1b[0m\x1b[K"))?;
+                Ok(value)
+            }
+            Err(error) => {
+                self.log(Level::Error, &format!("{message}: {error}\x1b[K"))?;
+                Err(error)
+            }
+        }
+    }
+
     /// Asks for a login for `domain`.
     pub fn ask_login(&mut self, domain: &str) -> Result<Option<Credentials>, Error> {
         self.login.ask(domain, self.out)
@@ -76,5 +132,7 @@ pub fn main() -> Result<(), Failure> {
 pub fn run_with(cli: &Cli, env: &mut Env<'_>) -> Result<(), Error> {
     match &cli.command {
         Command::Upload(args) => crate::upload::upload(args, env),
+        Command::Create(args) => crate::create::create(args, env),
+        Command::Info(args) => crate::info::info(args, env),
     }
 }

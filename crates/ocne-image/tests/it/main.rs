@@ -7,8 +7,11 @@
 )]
 
 mod capability;
+mod create;
+
 mod messages;
 mod ostree;
+mod ostree_archive;
 mod tarball;
 
 use std::path::Path;
