@@ -84,6 +84,23 @@ const TAIL_BYTES: u64 = 2048;
 /// How often the host looks at qemu while it waits for it (connection, exit).
 const POLL: Duration = Duration::from_millis(10);
 
+/// `program` as `execvp` finds it: a path with a `/` as it is, a bare name on `PATH`; `None`
+/// when there is no such executable file (checked before qemu is started through `setpriv`,
+/// which would otherwise report it after the fork).
+fn find_program(program: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.as_os_str().as_encoded_bytes().contains(&b'/') {
+        return executable(program).then(|| program.to_path_buf());
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
+}
+
 /// How long an interactive session's output may be quiet after the session ends before the
 /// host stops reading it.
 const SHELL_DRAIN: Duration = Duration::from_millis(200);
@@ -120,6 +137,10 @@ pub struct BuildVm {
 
 impl BuildVm {
     /// Starts a build VM and waits for its agent, resolving [`VmConfig::accel`] on this host.
+    ///
+    /// qemu is killed when the thread that calls this ends (`PR_SET_PDEATHSIG`, through
+    /// util-linux's `setpriv`), so that a host process killed outright leaves no VM behind:
+    /// start the VM on a thread that outlives it.
     pub fn start(config: &VmConfig) -> Result<BuildVm, VmError> {
         let accel = config.accel.resolve(&HostKvm::probe())?;
         BuildVm::start_with(config, accel)
@@ -174,7 +195,15 @@ impl BuildVm {
             shell: &shell,
         })?;
         let started = Instant::now();
-        let child = Command::new(&config.qemu)
+        // qemu dies with the thread that starts it (setpriv sets PR_SET_PDEATHSIG, kept
+        // across exec): a host killed with SIGKILL leaves no orphan VM holding its disks.
+        let qemu_path = find_program(&config.qemu).ok_or_else(|| VmError::Spawn {
+            program: config.qemu.clone(),
+            source: std::io::ErrorKind::NotFound.into(),
+        })?;
+        let child = Command::new("setpriv")
+            .args(["--pdeathsig", "KILL", "--"])
+            .arg(&qemu_path)
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
