@@ -1,7 +1,7 @@
-//! The command line as clap sees it: OCNE's `ocne image upload`, its flags and their defaults
-//! (cmd/image/upload/upload.go, pkg/constants/constants.go of OCNE 55ed7b5b). Raw values only:
-//! [`crate::upload`] validates them in OCNE's order, so that `--arch` and `--type` are refused
-//! with OCNE's texts rather than clap's.
+//! The command line as clap sees it: OCNE's `ocne image create`, `upload` and `info`, their flags
+//! and defaults (cmd/image/*/*.go, pkg/constants/constants.go of OCNE 55ed7b5b). Raw values only:
+//! the commands validate them in OCNE's order, so that `--arch` and `--type` are refused with
+//! OCNE's texts rather than clap's.
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
@@ -41,7 +41,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The commands of `ocne image` strata implements.
+/// The commands of `ocne image`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Create an image for a specific provider: the boot image edited for OCI or oVirt, or an

@@ -10,8 +10,8 @@
 //!
 //! The log lines are OCNE's where OCNE has the step (`Creating Image`, `Getting local boot image
 //! for architecture: …`, `New boot image was created successfully at …`), and OCNE's
-//! waiting/ok lines for the steps that replace its pod: `Starting the build VM (<accel>)` and
-//! `Modifying boot image`.
+//! waiting/ok lines for the step that replaces its pod: `Modifying boot image` (the build VM
+//! started, the edits, the power-off), after a line that says when the VM runs without KVM.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -151,10 +151,17 @@ fn boot_image(
         path: out.to_owned(),
         source,
     };
+    remove_stale(dir, TMP_PREFIX);
     let mut tmp = tempfile::Builder::new()
-        .prefix(".boot.qcow2-")
+        .prefix(TMP_PREFIX)
         .tempfile_in(dir)
         .map_err(write_err)?;
+    // Held until the file is renamed or removed: a later run removes only unlocked leftovers.
+    rustix::fs::flock(
+        tmp.as_file(),
+        rustix::fs::FlockOperation::NonBlockingLockExclusive,
+    )
+    .map_err(|e| write_err(e.into()))?;
     env.log(
         Level::Info,
         &format!("Getting local boot image for architecture: {arch}"),
@@ -170,19 +177,26 @@ fn boot_image(
         );
         env.print(&lines)?;
     }
-    tmp.as_file().sync_all().map_err(write_err)?;
+    // No fsync yet: qemu reads the file through the page cache, and the one fsync after the
+    // edits makes it durable (its writeback overlaps the VM's boot).
 
     let vm_config = vm_config()?;
-    let path = tmp.path().to_owned();
-    let mut guest = env.wait_for("Starting the build VM", || Guest::start(vm_config, &path))?;
-    let accel = guest.accel();
-    if accel != "kvm" {
+    let accel = vm_config
+        .accel
+        .resolve(&strata_build::vm::HostKvm::probe())?;
+    if accel.accel != Accel::Kvm {
         env.log(
             Level::Info,
-            &format!("The build VM runs without hardware acceleration ({accel})"),
+            &format!(
+                "The build VM runs without hardware acceleration ({}: {})",
+                accel.accel, accel.reason
+            ),
         )?;
     }
+    let path = tmp.path().to_owned();
+    // The VM is started, used and stopped on one thread: it dies with that thread.
     env.wait_for("Modifying boot image", move || {
+        let mut guest = Guest::start(vm_config, &path, accel)?;
         guest.edit(plan)?;
         guest.shutdown()
     })?;
@@ -195,6 +209,39 @@ fn boot_image(
         .map_err(write_err)?;
     let _ = std::io::stdout().flush();
     Ok(())
+}
+
+/// The prefix of the temporary files beside the outputs.
+pub const TMP_PREFIX: &str = ".boot.qcow2-";
+
+/// Removes the leftovers of runs that were killed: files (or directories) in `dir` named
+/// `prefix…` that no running command holds locked. Best effort: what cannot be removed stays.
+pub fn remove_stale(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(prefix) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(handle) = std::fs::File::open(&path) else {
+            continue;
+        };
+        if rustix::fs::flock(
+            &handle,
+            rustix::fs::FlockOperation::NonBlockingLockExclusive,
+        )
+        .is_err()
+        {
+            continue; // a running command's
+        }
+        let _ = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+    }
 }
 
 /// The build VM's configuration: its assets from the cache `cargo xtask setup` (or a

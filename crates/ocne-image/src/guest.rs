@@ -16,7 +16,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use strata_build::vm::{BuildVm, Disk, VmConfig, VmError};
+use strata_build::vm::{BuildVm, Disk, Resolved, VmConfig, VmError};
 use strata_model::DiskFormat;
 
 use crate::edits::{self, EntryEdits, LOADER_ENTRY};
@@ -66,16 +66,12 @@ pub struct Guest {
 }
 
 impl Guest {
-    /// Starts the build VM with `image` (qcow2) as its disk.
-    pub fn start(mut config: VmConfig, image: &Path) -> Result<Guest, Error> {
+    /// Starts the build VM with `image` (qcow2) as its disk, with the accelerator resolved.
+    /// The VM is killed when the calling thread ends.
+    pub fn start(mut config: VmConfig, image: &Path, accel: Resolved) -> Result<Guest, Error> {
         config.disks = vec![Disk::new(image, DiskFormat::Qcow2)];
-        let vm = BuildVm::start(&config).map_err(Error::BuildVm)?;
+        let vm = BuildVm::start_with(&config, accel).map_err(Error::BuildVm)?;
         Ok(Guest { vm })
-    }
-
-    /// The accelerator the VM runs with, for the log (`tcg`, `kvm`).
-    pub fn accel(&self) -> String {
-        self.vm.accel().accel.to_string()
     }
 
     /// Makes the edits of `plan`.

@@ -42,6 +42,8 @@ pub const DEFAULT_BASE: &str = "docker://container-registry.oracle.com/olcne/ngi
 pub const REPO_PATH: &str = "usr/share/nginx/html/ostree";
 /// The ref the commit is written to (OCNE's `--write-ref ock`).
 pub const REF: &str = "ock";
+/// The prefix of the build's temporary directory beside the output.
+const BUILD_PREFIX: &str = ".ostree-build-";
 /// The name the image has in the archive.
 pub const IMAGE_NAME: &str = "localhost/ock-ostree:latest";
 
@@ -55,10 +57,15 @@ pub fn create(
 ) -> Result<(), Error> {
     let out = images.join(format!("ock-{}-{arch}-ostree.tar", config.kube_version));
     let cache = boot::cache_dir(env.home.as_deref()).ok_or(Error::NoHome)?;
+    crate::create::remove_stale(images, BUILD_PREFIX);
     let work = tempfile::Builder::new()
-        .prefix(".ostree-build-")
+        .prefix(BUILD_PREFIX)
         .tempdir_in(images)
         .map_err(Error::Scratch)?;
+    // Held for the whole build: a later run removes only directories nobody holds.
+    let lock = File::open(work.path()).map_err(Error::Scratch)?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        .map_err(|e| Error::Scratch(e.into()))?;
     let source = with_transport(&config.ostree_image());
     let base = with_transport(base);
     let work_path = work.path().to_owned();

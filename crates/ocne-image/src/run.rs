@@ -46,6 +46,10 @@ impl Env<'_> {
     /// `waiting.`, `waiting..` ...) every 500 ms, redrawn in place on a terminal, and
     /// `<message>: ok` when it is done, or `<message>: <error>` at error level when it fails.
     /// The colour codes are OCNE's and are in the message whatever the output.
+    ///
+    /// `work` runs on another thread and must not write to the process's standard error,
+    /// which this thread holds locked for the whole command (`eprintln!` there would wait
+    /// forever).
     pub fn wait_for<T: Send>(
         &mut self,
         message: &str,

@@ -11,6 +11,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use strata_build::vm::{Accel, Assets, BuildVm, Disk, Reason, Resolved, VmConfig};
@@ -165,6 +166,40 @@ fn create_and_info_on_an_ock_image_from_a_registry() {
         &image,
         &format!("docker://{}/olcne/ock:1.33", registry.host()),
     );
+    // The same image in a strata repository is a source too (`strata:DIR:NAME`).
+    let repo = tmp.path().join("repo");
+    let store: Arc<dyn strata::Store> = Arc::new(strata::RepositoryStore::new("r", repo.clone()));
+    strata::Strata::new(vec![store], strata::StrataOptions::default())
+        .import(
+            strata::ImportRequest {
+                source: strata::Source::Container(
+                    format!("oci:{}:1.33", tmp.path().join("layout").display())
+                        .parse()
+                        .unwrap(),
+                ),
+                dest: strata::NewImageTarget::named("ock"),
+                policy: strata::NamePolicy::default(),
+                arch: None,
+            },
+            &strata::NoProgress,
+        )
+        .unwrap();
+    let out = ocne(&home)
+        .args(["info", "-i", &format!("strata:{}:ock", repo.display())])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("msg=\"Image: strata:{}:ock\"", repo.display())),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("level=info msg=\"\\tPartition ").count(),
+        3,
+        "{stderr}"
+    );
+
     fs::write(
         home.join(".ocne/defaults.yaml"),
         format!("bootVolumeContainerImage: {}/olcne/ock\n", registry.host()),
@@ -223,6 +258,58 @@ fn create_and_info_on_an_ock_image_from_a_registry() {
         fs::metadata(&oci).unwrap().permissions().mode() & 0o777,
         0o600
     );
+
+    // A run killed in the middle (SIGKILL while the VM boots or edits): the output keeps its
+    // bytes, the VM powers itself off when its host is gone, and the next run removes the
+    // leftover temporary file.
+    let before = fs::read(&oci).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ocne-image"))
+        .env_clear()
+        .env("HOME", &home)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("STRATA_BUILD_ACCEL", "tcg")
+        .args(["create", "-t", "oci"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let leftover = || -> Option<std::path::PathBuf> {
+        fs::read_dir(&images)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".boot.qcow2-")
+            })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while leftover().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let tmp_file = leftover().expect("the run made no temporary file");
+    std::thread::sleep(Duration::from_millis(
+        500 + u64::from(std::process::id() % 3000),
+    ));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        fs::read(&oci).unwrap(),
+        before,
+        "a killed run changed the output"
+    );
+    let qemu_left = || {
+        fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&*tmp_file.to_string_lossy()))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while qemu_left() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!qemu_left(), "qemu outlived the killed run");
 
     // -t olvm, from the cache: nothing is downloaded again; -i is overridden as OCNE does.
     let out = ocne(&home)

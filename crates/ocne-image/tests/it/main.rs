@@ -8,6 +8,7 @@
 
 mod capability;
 mod create;
+mod info;
 
 mod messages;
 mod ostree;
