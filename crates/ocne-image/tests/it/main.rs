@@ -12,6 +12,7 @@ mod create;
 mod messages;
 mod ostree;
 mod ostree_archive;
+mod sed_oracle;
 mod tarball;
 
 use std::path::Path;
