@@ -42,12 +42,21 @@ pub fn check_kargs(kargs: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// The loader entry with `edits` applied and the old root UUID replaced by the new one.
+/// The loader entry with `edits` applied and the old root UUID replaced by the new one, byte
+/// for byte as OCNE's sed commands leave it (`tests/it/sed_oracle.rs` runs GNU sed beside it),
+/// with two deliberate differences:
+///
+/// - the provider, the kernel arguments and the new UUID are inserted as they are, where sed
+///   would read `&` and `\` in them as operators (and OCNE's `/` delimiter ends its command);
+/// - an empty `old_root` replaces nothing, where sed's `s//…/g` has no previous regular
+///   expression to reuse and fails (OCNE's script then stops; strata's guest never passes an
+///   empty UUID).
+///
+/// OCNE's pattern `ignition.platform.id=qemu` is a regular expression: each `.` matches any
+/// character but a line break, so `ignition_platform-id=qemu` is replaced too
+/// (`replace_platform_id`).
 pub fn edit_entry(text: &str, edits: &EntryEdits, old_root: &str, new_root: &str) -> String {
-    let mut text = text.replace(
-        "ignition.platform.id=qemu",
-        &format!("ignition.platform.id={}", edits.provider),
-    );
+    let mut text = replace_platform_id(text, &edits.provider);
     if edits.console_tty0 {
         text = text.replace("console=ttyS0", "console=tty0");
     }
@@ -72,6 +81,47 @@ pub fn edit_entry(text: &str, edits: &EntryEdits, old_root: &str, new_root: &str
     text
 }
 
+/// OCNE's `s/ignition.platform.id=qemu/ignition.platform.id=<provider>/g`: every match of the
+/// pattern, whose two dots match any character but a line break, becomes
+/// `ignition.platform.id=<provider>` (with literal dots), left to right without overlaps.
+///
+/// A dot matches one byte, as in the C locale (the pod OCNE runs its script in sets no locale
+/// variable): between two ASCII letters that is an ASCII character in UTF-8 text, so a
+/// non-ASCII character there is not matched (sed in a UTF-8 locale would match it).
+fn replace_platform_id(text: &str, provider: &str) -> String {
+    const PATTERN: &[u8] = b"ignition.platform.id=qemu";
+    let bytes = text.as_bytes();
+    let matches_at = |at: usize| {
+        bytes.get(at..at + PATTERN.len()).is_some_and(|window| {
+            window.iter().zip(PATTERN).all(|(&b, &p)| {
+                if p == b'.' {
+                    b.is_ascii() && b != b'\n'
+                } else {
+                    b == p
+                }
+            })
+        })
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        // A match starts with `i` and ends with `u`, both ASCII: the slices stay on character
+        // boundaries.
+        if matches_at(i) {
+            out.push_str(&text[copied..i]);
+            out.push_str("ignition.platform.id=");
+            out.push_str(provider);
+            i += PATTERN.len();
+            copied = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 /// The deployment the entry boots: the value of its first `ostree=` argument (a path on the
 /// root partition, such as `/ostree/boot.1/ock/<checksum>/0`).
 pub fn deployment(entry: &str) -> Option<&str> {
@@ -85,7 +135,8 @@ pub fn deployment(entry: &str) -> Option<&str> {
 }
 
 /// The deployment's fstab with the `/` and `/boot` lines mounting the new UUIDs
-/// (`UUID=<old> /` and `UUID=<old> /boot`, followed by a space or a tab).
+/// (`UUID=<old> /` and `UUID=<old> /boot`, followed by a space or a tab), byte for byte as
+/// OCNE's two sed commands leave it (the UUIDs inserted as they are).
 pub fn edit_fstab(text: &str, root_uuid: &str, boot_uuid: &str) -> String {
     let text = replace_uuid_mount(text, " /", &format!("UUID={root_uuid} / "));
     replace_uuid_mount(&text, " /boot", &format!("UUID={boot_uuid} /boot "))
@@ -177,6 +228,20 @@ mod tests {
         assert!(out.contains("ignition.platform.id=openstack"));
         assert!(out.contains(" console=tty0 "));
         assert_eq!(deployment(&out), Some("/ostree/boot.1/ock/abc/0"));
+    }
+
+    #[test]
+    fn the_dots_of_ocne_s_platform_pattern_match_one_ascii_character() {
+        let edits = EntryEdits {
+            provider: "oci".into(),
+            console_tty0: false,
+            kargs: String::new(),
+        };
+        let entry = "options ignition_platform-id=qemu ignition\u{e9}platform.id=qemu ignition\nplatform.id=qemu ignition.platform.id=qemuignition.platform.id=qemu\n";
+        assert_eq!(
+            edit_entry(entry, &edits, "", ""),
+            "options ignition.platform.id=oci ignition\u{e9}platform.id=qemu ignition\nplatform.id=qemu ignition.platform.id=ociignition.platform.id=oci\n"
+        );
     }
 
     #[test]

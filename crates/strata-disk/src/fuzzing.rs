@@ -189,6 +189,25 @@ pub fn roundtrip_vmdk(data: &[u8]) {
     }
 }
 
+/// Bytes -> a raw disk -> [`crate::gpt::read_gpt`] with 512-byte sectors: never panics, hangs or
+/// allocates without bound (the entry array must lie inside the input), and every partition
+/// returned has its 1-based entry number, increasing in table order.
+pub fn read_gpt(data: &[u8]) {
+    let image = RawImage::from_bytes(data.to_vec());
+    if let Ok(table) = crate::gpt::read_gpt(&image, 512) {
+        let mut last = 0;
+        for part in &table.partitions {
+            assert!(
+                part.number >= 1 && part.number > last,
+                "partition number {} after {last}",
+                part.number
+            );
+            last = part.number;
+            let _ = part.size(table.sector);
+        }
+    }
+}
+
 /// Bytes -> open as vdi, map everything, read up to `MAX_READ` bytes. Panics only if an
 /// extent breaks the map contract.
 pub fn exercise_vdi(data: &[u8]) {

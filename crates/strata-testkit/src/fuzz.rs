@@ -45,6 +45,7 @@ pub const BODIES: &[Body] = &[
     body!("qed_roundtrip" => strata_disk::fuzzing::roundtrip_qed),
     body!("vhdx_roundtrip" => strata_disk::fuzzing::roundtrip_vhdx),
     body!("vmdk_split_roundtrip" => strata_disk::fuzzing::roundtrip_vmdk_split),
+    body!("gpt" => strata_disk::fuzzing::read_gpt),
     body!("oci_json" => strata_oci::fuzzing::parse_json),
     body!("oci_unpack" => strata_oci::fuzzing::unpack),
     body!("registry_answers" => strata_oci::fuzzing::registry_answers),

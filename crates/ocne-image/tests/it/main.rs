@@ -13,6 +13,7 @@ mod info;
 mod messages;
 mod ostree;
 mod ostree_archive;
+mod sed_oracle;
 mod tarball;
 
 use std::path::Path;

@@ -139,11 +139,16 @@ fn ostree_destinations_are_parsed_as_containers_image_does() {
 }
 
 #[test]
-fn help_lists_only_upload() {
+fn help_lists_create_info_and_upload() {
     let (code, out, _) = run(&["--help"]);
     assert_eq!(code, Some(0));
-    assert!(out.contains("upload"));
-    assert!(!out.contains("create") && !out.contains("info"), "{out}");
+    for command in ["create", "info", "upload"] {
+        assert!(
+            out.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{command} "))),
+            "{command} missing: {out}"
+        );
+    }
     let (_, out, _) = run(&["upload", "--help"]);
     for flag in [
         "--type",
@@ -190,4 +195,96 @@ fn a_file_under_home_is_found_as_ocne_finds_it() {
         "{err}"
     );
     assert!(tmp.path().join("images/boot.oci.tar.gz").exists());
+}
+
+#[test]
+fn create_checks_the_architecture_first() {
+    let (code, _, err) = run(&["create", "-a", "x86", "-t", "foo"]);
+    assert_eq!(err, "Error: Architecture must be one of: amd64, arm64\n");
+    assert_eq!(code, Some(64));
+}
+
+#[test]
+fn create_logs_before_it_checks_the_type() {
+    let (code, out, err) = run(&["create", "-t", "foo"]);
+    assert_eq!(out, "");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(is_logrus(lines[0], "info", "Creating Image"), "{err}");
+    assert_eq!(lines[1], "Error: foo is not a supported provider");
+    assert_eq!(code, Some(64));
+}
+
+#[test]
+fn create_refuses_an_ignition_provider_with_whitespace() {
+    let (code, _, err) = run(&["create", "-i", "o ci"]);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(is_logrus(lines[0], "info", "Creating Image"), "{err}");
+    assert_eq!(lines[1], "Error: 'o ci' is not a valid ignition provider");
+    assert_eq!(code, Some(64));
+}
+
+#[test]
+fn create_reads_the_configuration_before_it_logs() {
+    let (code, _, err) = run(&["create", "--config", "/nonexistent.yaml"]);
+    assert_eq!(
+        err,
+        "Error: open /nonexistent.yaml: no such file or directory\n"
+    );
+    assert_eq!(code, Some(66));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("cluster.yaml");
+    std::fs::write(&config, "kubernetesVersion: [1.31\n").unwrap();
+    let output = ocne(tmp.path())
+        .args(["create", "-t", "foo", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let (_, err) = texts(&output);
+    assert!(
+        err.starts_with(&format!("Error: {}: ", config.display())),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(output.status.code(), Some(78));
+}
+
+#[test]
+fn info_checks_the_architecture() {
+    let (code, _, err) = run(&["info", "-a", "mips", "-f", "/nonexistent.qcow2"]);
+    assert_eq!(err, "Error: Architecture must be one of: amd64, arm64\n");
+    assert_eq!(code, Some(64));
+}
+
+#[test]
+fn info_on_a_missing_file_fails() {
+    let (code, out, err) = run(&["info", "-f", "/nonexistent.qcow2"]);
+    assert_eq!(out, "");
+    assert!(err.starts_with("Error: /nonexistent.qcow2: "), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(code, Some(66));
+}
+
+#[test]
+fn info_on_a_disk_without_a_partition_table_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = tmp.path().join("zeros.raw");
+    std::fs::write(&disk, vec![0u8; 64 << 10]).unwrap();
+    let output = ocne(tmp.path())
+        .args(["info", "-f"])
+        .arg(&disk)
+        .output()
+        .unwrap();
+    let (out, err) = texts(&output);
+    assert_eq!(out, "");
+    assert_eq!(
+        err,
+        format!(
+            "Error: {}: no GUID partition table (no \"EFI PART\" signature at LBA 1)\n",
+            disk.display()
+        )
+    );
+    assert_eq!(output.status.code(), Some(65));
 }
