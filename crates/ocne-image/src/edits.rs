@@ -127,7 +127,8 @@ fn replace_platform_id(text: &str, provider: &str) -> String {
 pub fn deployment(entry: &str) -> Option<&str> {
     let at = entry.find("ostree=")?;
     let value = &entry[at + "ostree=".len()..];
-    let end = value.find([' ', '\n', '\t']).unwrap_or(value.len());
+    // grep -o 'ostree=[^ ]*' on a line: the value ends at a space or the line's end.
+    let end = value.find([' ', '\n']).unwrap_or(value.len());
     let value = &value[..end];
     // `cut -d= -f2`: the value stops at a further `=`.
     let value = value.split('=').next().unwrap_or(value);
