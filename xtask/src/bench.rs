@@ -304,8 +304,11 @@ pub(crate) fn run(args: &[&str]) -> Result<()> {
         ["build"] => crate::bench_build::run(),
         ["registry"] => crate::bench_registry::run(),
         ["one"] => crate::bench_one::run(),
+        ["ocne"] => crate::bench_ocne::run(),
         other => {
-            bail!("unknown bench {other:?}; available: disk, formats, store, oci, build, registry")
+            bail!(
+                "unknown bench {other:?}; available: disk, formats, store, oci, build, registry, one, ocne"
+            )
         }
     }
 }

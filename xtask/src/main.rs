@@ -15,6 +15,7 @@
 mod bench;
 mod bench_build;
 mod bench_oci;
+mod bench_ocne;
 mod bench_one;
 mod bench_registry;
 mod bench_store;
@@ -60,6 +61,8 @@ commands:
   bench one          time oneimage create of the 4 GiB disk against OpenNebula's fs driver
                      (cat, fallocate -d, qemu-img info/convert), and oneimage list of 10,000
                      images
+  bench ocne         time ocne-image create -t oci of a 1 GiB boot image (cold and cached)
+                     against OCNE's documented run
   fuzz [--time S] [TARGET...]
                      run the fuzz targets of fuzz/ (cargo +nightly fuzz), S seconds each
   help               print this message";
