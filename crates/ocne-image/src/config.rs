@@ -137,8 +137,9 @@ fn read_keys(path: &Path) -> Result<FileKeys, Error> {
     serde_yaml_ng::from_str(&text).map_err(|e| bad(e.to_string()))
 }
 
-/// The transports containers/image knows, for [`with_transport`].
-const TRANSPORTS: [&str; 12] = [
+/// The transports containers/image registers (`alltransports`, as vendored in OCNE), by the
+/// name before the first `:` of a reference.
+pub const TRANSPORTS: [&str; 12] = [
     "docker",
     "docker-archive",
     "docker-daemon",
@@ -150,7 +151,7 @@ const TRANSPORTS: [&str; 12] = [
     "sif",
     "tarball",
     "atomic",
-    "strata",
+    "registry",
 ];
 
 /// `reference` with `docker://` in front when it names no known transport
@@ -158,7 +159,7 @@ const TRANSPORTS: [&str; 12] = [
 /// strata repository.
 pub fn with_transport(reference: &str) -> String {
     match reference.split_once(':') {
-        Some((t, _)) if TRANSPORTS.contains(&t) => reference.to_owned(),
+        Some((t, _)) if TRANSPORTS.contains(&t) || t == "strata" => reference.to_owned(),
         _ => format!("docker://{reference}"),
     }
 }

@@ -144,21 +144,7 @@ fn parse_destination(text: &str) -> Result<ContainerTransport, Error> {
             ),
         });
     };
-    const KNOWN: [&str; 12] = [
-        "docker",
-        "docker-archive",
-        "docker-daemon",
-        "oci",
-        "oci-archive",
-        "dir",
-        "containers-storage",
-        "ostree",
-        "sif",
-        "tarball",
-        "atomic",
-        "registry",
-    ];
-    if !KNOWN.contains(&transport) {
+    if !crate::config::TRANSPORTS.contains(&transport) {
         return Err(Error::BadDestination {
             message: format!(
                 "Invalid image name {}, unknown transport {}",

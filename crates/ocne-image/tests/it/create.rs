@@ -18,20 +18,10 @@ use strata_build::vm::{Accel, Assets, BuildVm, Disk, Reason, Resolved, VmConfig}
 use strata_model::DiskFormat;
 use strata_testkit::LocalRegistry;
 
-use crate::{is_logrus, ocne, texts};
+use crate::{is_logrus, ocne, sh, texts};
 
 const STEP: Duration = Duration::from_secs(120);
 const TEST: &str = "create_and_info_on_an_ock_image_from_a_registry";
-
-fn sh(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
 
 fn tcg() -> Resolved {
     Resolved {

@@ -33,6 +33,17 @@ pub fn ocne(home: &Path) -> Command {
     cmd
 }
 
+/// Runs a peer tool and returns its standard output; panics with its stderr if it fails.
+pub fn sh(cmd: &mut std::process::Command) -> Vec<u8> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// Standard output and standard error as text.
 pub fn texts(output: &Output) -> (String, String) {
     (

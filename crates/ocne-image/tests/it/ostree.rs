@@ -10,17 +10,7 @@ use ocne_image::login::{Credentials, Login};
 use ocne_image::{Env, Error};
 use strata_testkit::LocalRegistry;
 
-use crate::{is_logrus, ocne, texts};
-
-fn sh(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
+use crate::{is_logrus, ocne, sh, texts};
 
 /// An OCI archive of one image with two layers, made with umoci; returns it.
 fn archive(dir: &Path) -> PathBuf {

@@ -9,19 +9,9 @@ use std::process::Command;
 
 use strata_testkit::LocalRegistry;
 
-use crate::{is_logrus, ocne, texts};
+use crate::{is_logrus, ocne, sh, texts};
 
 const TEST: &str = "an_ostree_archive_serves_its_repository_over_http";
-
-fn sh(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
 
 /// Makes an image from the tree `root` (inserted at `/`) with umoci, sets `cmd`, and pushes
 /// it to `reference`.
