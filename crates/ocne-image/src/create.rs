@@ -13,7 +13,7 @@
 //! waiting/ok lines for the step that replaces its pod: `Modifying boot image` (the build VM
 //! started, the edits, the power-off), after a line that says when the VM runs without KVM.
 
-use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use strata_build::vm::{Accel, Assets, VmConfig};
@@ -136,8 +136,6 @@ pub fn images_dir(home: Option<&Path>) -> Result<PathBuf, Error> {
     Ok(dir)
 }
 
-use std::os::unix::fs::DirBuilderExt;
-
 /// The boot image of `config` for `arch`, edited by `plan`, written atomically to `out`.
 fn boot_image(
     config: &Config,
@@ -207,7 +205,6 @@ fn boot_image(
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(write_err)?;
-    let _ = std::io::stdout().flush();
     Ok(())
 }
 

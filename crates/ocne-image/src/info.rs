@@ -42,7 +42,8 @@ pub fn info(args: &InfoArgs, env: &mut Env<'_>) -> Result<(), Error> {
     } else {
         ensure_version(&with_transport(&args.image), &config.kube_version)
     };
-    let _scratch;
+    // The fetched image's directory, removed when `info` returns.
+    let _scratch: tempfile::TempDir;
     let (path, shown) = if args.file.is_empty() {
         let home = env.home.clone().ok_or(Error::NoHome)?;
         let tmp_root = home.join(".ocne/tmp");
