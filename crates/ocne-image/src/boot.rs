@@ -64,13 +64,18 @@ pub struct Pulled {
 impl Pulled {
     /// Where its blobs are read from, each verified as it is read.
     pub fn blobs(&self) -> Result<&dyn strata::Containers, Error> {
-        self.store.containers().ok_or_else(|| {
-            Error::Copy(strata::Error::NotCapable {
-                store: self.store.name().to_owned(),
-                what: "container images",
-            })
-        })
+        containers(&self.store)
     }
+}
+
+/// The container side of a repository.
+fn containers(store: &RepositoryStore) -> Result<&dyn strata::Containers, Error> {
+    store.containers().ok_or_else(|| {
+        Error::Copy(strata::Error::NotCapable {
+            store: store.name().to_owned(),
+            what: "container images",
+        })
+    })
 }
 
 /// Makes the image `reference` (with its transport: see [`crate::config`]) for `arch` local:
@@ -129,15 +134,7 @@ pub fn pull(reference: &str, arch: &str, cache: &Path) -> Result<Pulled, Error> 
         architecture: arch.to_owned(),
         variant: None,
     };
-    let image = store
-        .containers()
-        .ok_or_else(|| {
-            Error::Copy(strata::Error::NotCapable {
-                store: store.name().to_owned(),
-                what: "container images",
-            })
-        })?
-        .container_image(&summary, &platform)?;
+    let image = containers(&store)?.container_image(&summary, &platform)?;
     Ok(Pulled {
         store,
         image,
