@@ -32,7 +32,13 @@ fn tcg() -> Resolved {
 
 /// The guest script that lays the image out; prints the boot and root UUIDs.
 const LAYOUT: &str = r#"set -e
-printf 'label: gpt\nsize=16MiB, type=U, name=EFI-SYSTEM\nsize=48MiB, type=L, name=boot\ntype=L, name=root\n' | sfdisk -q /dev/vda
+printf 'label: gpt\nsize=16MiB, type=U, name=EFI-SYSTEM\nsize=48MiB, type=L, name=boot\nsize=80MiB, type=L, name=root\ntype=L, name=spare\n' | sfdisk -q /dev/vda
+mkdosfs -n EFI /dev/vda1 >/dev/null
+mkdir -p /mnt/e
+mount -t vfat /dev/vda1 /mnt/e
+mkdir -p /mnt/e/EFI/redhat
+printf 'set timeout=0\n' > /mnt/e/EFI/redhat/grub.cfg
+umount /mnt/e
 export TEST_DIR=1 TEST_DEV=1 QA_CHECK_FS=1
 mkfs.xfs -q -L boot /dev/vda2
 mkfs.xfs -q -L root /dev/vda3
@@ -186,7 +192,7 @@ fn create_and_info_on_an_ock_image_from_a_registry() {
     );
     assert_eq!(
         stderr.matches("level=info msg=\"\\tPartition ").count(),
-        3,
+        4,
         "{stderr}"
     );
 
@@ -331,7 +337,7 @@ fn create_and_info_on_an_ock_image_from_a_registry() {
             .arg(result)
             .arg(&raw));
         let parts = starts(&raw);
-        assert_eq!(parts.len(), 3);
+        assert_eq!(parts.len(), 4);
         let boot = host_uuid(&raw, parts[1].0);
         let root = host_uuid(&raw, parts[2].0);
         assert!(boot != old_boot && root != old_root && boot != root);
@@ -369,7 +375,7 @@ fn create_and_info_on_an_ock_image_from_a_registry() {
                 );
             }
             assert_eq!(msgs[5 + 6 + 4], "\t\tSize: 49152.00 KiB");
-            assert_eq!(msgs.len(), 5 + 3 * 6);
+            assert_eq!(msgs.len(), 5 + 4 * 6);
         }
     }
 
@@ -435,8 +441,8 @@ fn create_and_info_on_an_ock_image_from_a_registry() {
     }
     vm.shutdown().unwrap();
 
-    // info --path: the entry from the boot partition; OCNE's warning for the EFI partition,
-    // which holds no file system here.
+    // info --path: the entry from the boot partition (XFS), a file from the EFI partition
+    // (FAT), and OCNE's warning for the spare partition, which holds no file system.
     let out = ocne(&home)
         .env("STRATA_BUILD_ACCEL", "tcg")
         .args(["info", "-p", "/loader/entries/ostree-1-ock.conf", "-f"])
@@ -451,9 +457,25 @@ fn create_and_info_on_an_ock_image_from_a_registry() {
     );
     assert!(stdout.contains("ignition.platform.id=oci"), "{stdout}");
     assert!(
-        stderr.contains("level=warning msg=\"EFI partition EFI-SYSTEM was not a valid filesystem"),
+        stderr.contains("level=warning msg=\"EFI partition spare was not a valid filesystem"),
         "{stderr}"
     );
+    let out = ocne(&home)
+        .env("STRATA_BUILD_ACCEL", "tcg")
+        .args([
+            "info",
+            "-L",
+            "EFI-SYSTEM",
+            "-p",
+            "/EFI/redhat/grub.cfg",
+            "-f",
+        ])
+        .arg(&oci)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = texts(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, "set timeout=0\n");
     let out = ocne(&home)
         .env("STRATA_BUILD_ACCEL", "tcg")
         .args(["info", "-L", "root", "-r", "-p", "/ostree/boot.1", "-f"])

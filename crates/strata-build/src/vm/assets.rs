@@ -90,7 +90,15 @@ pub const TOOLS: &[&str] = &[
 ];
 
 /// The kernel modules copied in, with the modules they depend on (from `modules.dep`).
-pub const MODULES: &[&str] = &["virtio_pci", "virtio_blk", "virtio_console", "xfs"];
+pub const MODULES: &[&str] = &[
+    "virtio_pci",
+    "virtio_blk",
+    "virtio_console",
+    "xfs",
+    "vfat",
+    "nls_cp437",
+    "nls_ascii",
+];
 
 /// The initramfs's `/init`.
 pub const INIT_SCRIPT: &str = include_str!("guest/init.sh");
