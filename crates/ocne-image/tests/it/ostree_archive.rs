@@ -41,12 +41,21 @@ fn image(dir: &Path, root: &Path, cmd: &[&str], reference: &str) {
     ]));
 }
 
-/// Stops and removes the container on drop.
+/// Stops and removes the container, and the image podman stored for it, on drop.
 struct Container(String);
 
 impl Drop for Container {
     fn drop(&mut self) {
+        let image = Command::new("podman")
+            .args(["inspect", "--format", "{{.Image}}", &self.0])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
         let _ = Command::new("podman").args(["rm", "-f", &self.0]).output();
+        if let Some(image) = image.filter(|i| !i.is_empty()) {
+            let _ = Command::new("podman").args(["rmi", "-f", &image]).output();
+        }
     }
 }
 
