@@ -47,6 +47,36 @@ pub fn unpack(data: &[u8]) -> bool {
     ok
 }
 
+/// Bytes -> a layer (plain, gzip or zstd tar) searched for `disk/boot.qcow2` and that file
+/// copied out, as `ocne-image` takes a boot image out of an ock image's layer: never panics,
+/// never inflates past the layer cap, and a file reported found has the length reported.
+/// Returns whether it was found.
+pub fn extract(data: &[u8]) -> bool {
+    let Ok(mut out) = tempfile::tempfile() else {
+        return false;
+    };
+    let opts = UnpackOptions {
+        max_layer_size: FUZZ_MAX_LAYER,
+        ..UnpackOptions::default()
+    };
+    let found = crate::unpack::extract_file(
+        data,
+        Some(data.len() as u64),
+        "disk/boot.qcow2",
+        &mut out,
+        &opts,
+        "fuzz",
+    );
+    match found {
+        Ok(Some(len)) => {
+            let written = out.metadata().map_or(len, |m| m.len());
+            assert_eq!(written, len, "the copy's length is not the one reported");
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Bytes -> a SIF header and descriptor table, then the primary partition and, for bytes that
 /// are not SIF, the `.simg` squashfs search.
 pub fn parse_sif(data: &[u8]) {

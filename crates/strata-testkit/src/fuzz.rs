@@ -48,6 +48,7 @@ pub const BODIES: &[Body] = &[
     body!("gpt" => strata_disk::fuzzing::read_gpt),
     body!("oci_json" => strata_oci::fuzzing::parse_json),
     body!("oci_unpack" => strata_oci::fuzzing::unpack),
+    body!("oci_extract" => strata_oci::fuzzing::extract),
     body!("registry_answers" => strata_oci::fuzzing::registry_answers),
     body!("sif_parse" => strata_oci::fuzzing::parse_sif),
     body!("pcocc_record" => strata_model::fuzzing::parse_record),
