@@ -16,7 +16,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use strata_build::vm::{BuildVm, Disk, Resolved, VmConfig, VmError};
+use strata_build::vm::{BuildVm, Disk, Resolved, VmConfig, VmError, sh_quote};
 use strata_model::DiskFormat;
 
 use crate::edits::{self, EntryEdits, LOADER_ENTRY};
@@ -124,14 +124,14 @@ impl Guest {
                 let dir = format!("{deploy_dir}/{dir}");
                 self.step(
                     &format!("make the directory of {}", hook.path),
-                    &format!("mkdir -p {}", quote(&dir)),
+                    &format!("mkdir -p {}", sh_quote(&dir)),
                 )?;
                 let dir = self.resolve(&dir, ROOT_MNT)?;
                 let target = format!("{dir}/{name}");
                 // A link in the image's place would be followed by the write: remove it.
                 self.step(
                     &format!("install {}", hook.path),
-                    &format!("if [ -L {0} ]; then rm -f {0}; fi", quote(&target)),
+                    &format!("if [ -L {0} ]; then rm -f {0}; fi", sh_quote(&target)),
                 )?;
                 self.write(&target, 0o755, hook.text.as_bytes())?;
             }
@@ -200,7 +200,7 @@ impl Guest {
     fn resolve(&mut self, path: &str, mount: &str) -> Result<String, Error> {
         let out = self.step(
             &format!("resolve {path}"),
-            &format!("readlink -f {}", quote(path)),
+            &format!("readlink -f {}", sh_quote(path)),
         )?;
         let resolved = out.trim_end_matches('\n').to_owned();
         if resolved != mount && !resolved.starts_with(&format!("{mount}/")) {
@@ -216,7 +216,7 @@ impl Guest {
     fn read(&mut self, path: &str, mount: &str, max: u64) -> Result<Read, Error> {
         let resolved = self.resolve(path, mount)?;
         let shown = &path[mount.len()..];
-        let q = quote(&resolved);
+        let q = sh_quote(&resolved);
         let head = self.step(
             &format!("read {shown}"),
             &format!("[ -f {q} ] || {{ echo 'no such file' >&2; exit 1; }}; stat -c '%s %a' {q}"),
@@ -279,18 +279,13 @@ fn vm_step(step: &str, error: VmError) -> Error {
     }
 }
 
-/// `text` quoted for the guest's `sh`.
-fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "'\\''"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn paths_are_quoted_for_the_shell() {
-        assert_eq!(quote("/a b"), "'/a b'");
-        assert_eq!(quote("it's"), "'it'\\''s'");
+        assert_eq!(sh_quote("/a b"), "'/a b'");
+        assert_eq!(sh_quote("it's"), "'it'\\''s'");
     }
 }

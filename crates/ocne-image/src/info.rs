@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use strata_build::vm::{BuildVm, Disk, VmConfig};
+use strata_build::vm::{BuildVm, Disk, VmConfig, sh_quote};
 use strata_disk::gpt::{GptPartition, read_gpt};
 
 use crate::boot;
@@ -187,7 +187,7 @@ fn read_path(
     let clean = clean_path(path);
     let target = format!("{mnt}{}", if clean == "/" { "" } else { clean.as_str() });
     let depth = if recursive { "" } else { "-maxdepth 1" };
-    let q = quote(&target);
+    let q = sh_quote(&target);
     // Links resolve inside the partition only; a missing path prints nothing, as in OCNE.
     let script = format!(
         "r=$(readlink -f {q}) || exit 0; case \"$r\" in {mnt}|{mnt}/*) ;; *) exit 0;; esac; \
@@ -231,11 +231,6 @@ fn clean_path(path: &str) -> String {
         }
     }
     format!("/{}", parts.join("/"))
-}
-
-/// `text` quoted for the guest's `sh`.
-fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ use crate::imagefile::{
     Action, BaseImage, Filesystem, Imagefile, Instruction, Partition, PartitionFlag, PartitionTable,
 };
 use crate::layers::{Base, LayerDir};
-use crate::vm::{BuildVm, Disk, VmConfig, VmError};
+use crate::vm::{BuildVm, Disk, VmConfig, VmError, sh_quote};
 
 /// The guest's view of the working disk.
 const DEVICE: &str = "/dev/vda";
@@ -665,7 +665,7 @@ impl Run<'_, '_> {
                                 vm.run_checked(CHROOT_MOUNTS, timeout).map_err(at)?;
                                 chroot_ready = true;
                             }
-                            let script = format!("chroot /mnt /bin/sh -c {}", quote(command));
+                            let script = format!("chroot /mnt /bin/sh -c {}", sh_quote(command));
                             let out = vm.run(&script, timeout).map_err(at)?;
                             if !out.success() {
                                 return Err(BuildError::RunFailed {
@@ -786,7 +786,7 @@ fn partition_script(partition: &Partition) -> String {
     fields.push(typ);
     let mut script = format!(
         "set -e\necho {} | sfdisk -q -a {DEVICE}\n",
-        quote(&fields.join(", "))
+        sh_quote(&fields.join(", "))
     );
     if let Some(format) = &partition.format {
         let fs = match format.filesystem {
@@ -819,7 +819,7 @@ fn mount_script(partitions: &[Partition]) -> String {
     let mut script = String::from("set -e\n");
     for partition in mounted_by_depth(partitions) {
         if let Some(mount) = &partition.mount {
-            let dir = quote(&guest_mnt(mount));
+            let dir = sh_quote(&guest_mnt(mount));
             script.push_str(&format!(
                 "mkdir -p {dir}\nmount {DEVICE}{} {dir}\n",
                 partition.number
@@ -850,12 +850,12 @@ fn copy_target(
     let dst = guest_mnt(destination);
     let into_dir = destination.ends_with('/')
         || vm
-            .run(&format!("test -d {}", quote(&dst)), timeout)?
+            .run(&format!("test -d {}", sh_quote(&dst)), timeout)?
             .success();
     if !into_dir {
         return Ok(dst);
     }
-    vm.run_checked(&format!("mkdir -p {}", quote(&dst)), timeout)?;
+    vm.run_checked(&format!("mkdir -p {}", sh_quote(&dst)), timeout)?;
     let name = Path::new(source)
         .file_name()
         .map_or_else(|| source.to_owned(), |n| n.to_string_lossy().into_owned());
@@ -928,7 +928,7 @@ fn copy_dir(vm: &mut BuildVm, dir: &Path, target: &str, timeout: Duration) -> Re
     let mut tar = builder.into_inner().map_err(io("archive", dir))?;
     let len = tar.stream_position().map_err(io("archive", dir))?;
     tar.rewind().map_err(io("archive", dir))?;
-    vm.run_checked(&format!("mkdir -p {}", quote(target)), timeout)?;
+    vm.run_checked(&format!("mkdir -p {}", sh_quote(target)), timeout)?;
     vm.untar(&mut tar, len, target, timeout)
 }
 
@@ -956,7 +956,7 @@ fn add(
             "gzip"
         };
         vm.put_file(path, ADD_TEMP, 0o600, timeout)?;
-        let dst = quote(&guest_mnt(destination));
+        let dst = sh_quote(&guest_mnt(destination));
         // The guest's sh (dash) has no `pipefail`: the archive is tested first, so that a
         // corrupt one fails the step rather than being half extracted by a tar that saw an
         // early end.
@@ -968,11 +968,6 @@ fn add(
         )?;
     }
     Ok(())
-}
-
-/// `text` quoted for sh: in single quotes, each `'` written `'\''`.
-fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 #[cfg(test)]

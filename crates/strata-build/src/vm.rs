@@ -27,6 +27,6 @@ pub use accel::{ACCEL_VAR, Accel, HostKvm, KvmAccess, Reason, Resolved};
 pub use assets::Assets;
 pub use error::VmError;
 pub use machine::{BuildVm, VmConfig};
-pub use protocol::{CommandOutput, ProtocolError};
+pub use protocol::{CommandOutput, ProtocolError, sh_quote};
 pub use qemu::{Disk, guest_disk};
 pub use qmp::QmpError;

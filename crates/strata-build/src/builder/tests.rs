@@ -24,8 +24,8 @@ fn without_a_kernel(dir: &std::path::Path) -> BuildOptions {
 
 #[test]
 fn quote_survives_single_quotes() {
-    assert_eq!(quote("it's"), r"'it'\''s'");
-    assert_eq!(quote(" echo a"), "' echo a'");
+    assert_eq!(sh_quote("it's"), r"'it'\''s'");
+    assert_eq!(sh_quote(" echo a"), "' echo a'");
 }
 
 #[test]

@@ -141,6 +141,12 @@ impl Request<'_> {
     }
 }
 
+/// `text` quoted for the guest's `sh` (a script of [`super::BuildVm::run`]): in single quotes,
+/// each `'` written `'\''`.
+pub fn sh_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
 /// Fails unless `path` can travel on a request line: absolute, no newline or NUL, no blank at
 /// either end (the guest's `read` would drop it).
 pub fn check_guest_path(path: &str) -> Result<(), VmError> {
